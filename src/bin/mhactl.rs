@@ -1,0 +1,74 @@
+//! mhactl: the operator's tool for an mha-raft manager cluster.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use mha_raft::config::LogFormat;
+use mha_raft::ctl::{cluster_init, cluster_status, exit, member, AdminClient};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mhactl",
+    version,
+    about = "Operate an mha-raft manager cluster"
+)]
+struct Cli {
+    /// Manager admin addresses, host:port,...; any of them may be down.
+    #[arg(
+        long,
+        env = "MHACTL_ENDPOINTS",
+        value_delimiter = ',',
+        global = true,
+        default_value = "127.0.0.1:7101"
+    )]
+    endpoints: Vec<String>,
+    /// Per-call timeout in milliseconds.
+    #[arg(long, default_value_t = 3000, global = true)]
+    timeout_ms: u64,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// The manager cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+    /// Manager membership.
+    #[command(subcommand)]
+    Member(member::MemberCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCmd {
+    /// One row per manager: role, term, log and apply positions, lag, last heard.
+    Status(cluster_status::StatusArgs),
+    /// Bootstrap a cluster whose nodes started without initial_members.
+    Init(cluster_init::InitArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    mha_raft::telemetry::init(LogFormat::Text, "warn");
+    let client =
+        match AdminClient::new(cli.endpoints.clone(), Duration::from_millis(cli.timeout_ms)) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::USAGE as u8);
+            }
+        };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = rt.block_on(async {
+        match &cli.cmd {
+            Cmd::Cluster(ClusterCmd::Status(a)) => cluster_status::execute(&client, a).await,
+            Cmd::Cluster(ClusterCmd::Init(a)) => cluster_init::execute(&client, a).await,
+            Cmd::Member(m) => member::execute(&client, m).await,
+        }
+    });
+    ExitCode::from(code as u8)
+}

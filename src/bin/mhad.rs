@@ -1,0 +1,128 @@
+//! mhad: one manager node. Configuration from a TOML file (--config), overridden by MHAD_*
+//! environment variables, overridden by flags. Exit 2 on a configuration error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mha_raft::config::{NodeConfig, RawConfig, RawRaftConfig};
+use mha_raft::node::ManagerNode;
+use mha_raft::telemetry;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mhad",
+    version,
+    about = "Raft-replicated MySQL/MariaDB failover manager node"
+)]
+#[command(
+    after_help = "Example:\n  mhad --id 1 --listen 127.0.0.1:7101 --data-dir data/n1 \\\n       --initial-members 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103"
+)]
+struct Cli {
+    /// TOML config file (keys documented in deploy/examples/mhad.toml).
+    #[arg(long, short = 'c', env = "MHAD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Validate the configuration, print it, and exit.
+    #[arg(long)]
+    check_config: bool,
+    #[arg(long, env = "MHAD_ID")]
+    id: Option<u64>,
+    #[arg(long, env = "MHAD_LISTEN")]
+    listen: Option<String>,
+    #[arg(long, env = "MHAD_ADVERTISE")]
+    advertise: Option<String>,
+    #[arg(long, env = "MHAD_ZONE")]
+    zone: Option<String>,
+    #[arg(long, env = "MHAD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[arg(long, env = "MHAD_CLUSTER_NAME")]
+    cluster_name: Option<String>,
+    /// id=host:port,... (bootstrap only).
+    #[arg(long, env = "MHAD_INITIAL_MEMBERS", value_delimiter = ',')]
+    initial_members: Option<Vec<String>>,
+    /// text | json
+    #[arg(long, env = "MHAD_LOG_FORMAT")]
+    log_format: Option<String>,
+    #[arg(long, env = "MHAD_HEARTBEAT_INTERVAL_MS")]
+    heartbeat_interval_ms: Option<u64>,
+    #[arg(long, env = "MHAD_ELECTION_TIMEOUT_MIN_MS")]
+    election_timeout_min_ms: Option<u64>,
+    #[arg(long, env = "MHAD_ELECTION_TIMEOUT_MAX_MS")]
+    election_timeout_max_ms: Option<u64>,
+    #[arg(long, env = "MHAD_SNAPSHOT_LOGS_SINCE_LAST")]
+    snapshot_logs_since_last: Option<u64>,
+    #[arg(long, env = "MHAD_MAX_LOGS_TO_KEEP")]
+    max_logs_to_keep: Option<u64>,
+    #[arg(long, env = "MHAD_PROPOSE_TIMEOUT_MS")]
+    propose_timeout_ms: Option<u64>,
+}
+
+impl Cli {
+    fn overrides(&self) -> RawConfig {
+        RawConfig {
+            id: self.id,
+            listen: self.listen.clone(),
+            advertise: self.advertise.clone(),
+            zone: self.zone.clone(),
+            data_dir: self.data_dir.clone(),
+            cluster_name: self.cluster_name.clone(),
+            initial_members: self.initial_members.clone(),
+            log_format: self.log_format.clone(),
+            raft: Some(RawRaftConfig {
+                heartbeat_interval_ms: self.heartbeat_interval_ms,
+                election_timeout_min_ms: self.election_timeout_min_ms,
+                election_timeout_max_ms: self.election_timeout_max_ms,
+                snapshot_logs_since_last: self.snapshot_logs_since_last,
+                max_logs_to_keep: self.max_logs_to_keep,
+                propose_timeout_ms: self.propose_timeout_ms,
+            }),
+        }
+    }
+
+    fn load(&self) -> anyhow::Result<NodeConfig> {
+        let file = match &self.config {
+            Some(p) => RawConfig::from_file(p)?,
+            None => RawConfig::default(),
+        };
+        Ok(NodeConfig::try_from(file.merge(self.overrides()))?)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mhad: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(config.log_format, telemetry::MHAD_DEFAULT_FILTER);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "mhad failed");
+            eprintln!("mhad: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let node = ManagerNode::start(config).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    node.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,569 @@
+//! Node configuration: a TOML file, overridden by environment variables and flags.
+//!
+//! [`RawConfig`] is the serde shape of the file (every key optional, unknown keys rejected); the
+//! binary fills a second `RawConfig` from env + flags and [`RawConfig::merge`] layers them.
+//! [`NodeConfig::try_from`] validates the result into the config the library uses. Every
+//! validation error names the key it is about.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration problem, tied to the key it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &'static str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// The file (and override) shape. All keys optional here; defaults and requirements are applied
+/// in [`NodeConfig::try_from`].
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// This manager's id: a positive integer, unique in the cluster, never reused.
+    pub id: Option<u64>,
+    /// Address to listen on for peers and mhactl (`ip:port`). Default 127.0.0.1:7101.
+    pub listen: Option<String>,
+    /// Address other managers and mhactl use to reach this node (`host:port`). Defaults to this
+    /// node's entry in `initial_members`, else `listen` (which must then not be a wildcard).
+    pub advertise: Option<String>,
+    /// Failure domain of this manager (zone, rack, data centre). Default "zone-<id>".
+    pub zone: Option<String>,
+    /// Directory for the Raft log, snapshots and state. Created if missing.
+    pub data_dir: Option<PathBuf>,
+    /// Name of the manager cluster, recorded once by the first leader. Default "mha".
+    pub cluster_name: Option<String>,
+    /// Voters of a new cluster as `id=host:port` items. Used once, to bootstrap an empty node;
+    /// ignored afterwards. Leave empty on a node that joins with `mhactl member add`.
+    pub initial_members: Option<Vec<String>>,
+    /// Log output: "text" (default) or "json".
+    pub log_format: Option<String>,
+    /// Raft timings and log compaction.
+    pub raft: Option<RawRaftConfig>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRaftConfig {
+    /// Leader heartbeat period. Default 100 ms.
+    pub heartbeat_interval_ms: Option<u64>,
+    /// A follower that hears nothing for a random time in [min, max] starts an election.
+    /// Defaults 400 / 800 ms: a dead leader is replaced in well under a second on a LAN.
+    pub election_timeout_min_ms: Option<u64>,
+    pub election_timeout_max_ms: Option<u64>,
+    /// Build a snapshot after this many new log entries. Default 1000.
+    pub snapshot_logs_since_last: Option<u64>,
+    /// Entries kept in the log behind the latest snapshot (for lagging followers). Default 500.
+    pub max_logs_to_keep: Option<u64>,
+    /// How long a proposal may wait to be committed before the caller gets a timeout. Default 5000.
+    pub propose_timeout_ms: Option<u64>,
+}
+
+impl RawConfig {
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::File {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// `self` overridden by every key set in `over`.
+    pub fn merge(self, over: RawConfig) -> RawConfig {
+        let raft_base = self.raft.unwrap_or_default();
+        let raft_over = over.raft.unwrap_or_default();
+        RawConfig {
+            id: over.id.or(self.id),
+            listen: over.listen.or(self.listen),
+            advertise: over.advertise.or(self.advertise),
+            zone: over.zone.or(self.zone),
+            data_dir: over.data_dir.or(self.data_dir),
+            cluster_name: over.cluster_name.or(self.cluster_name),
+            initial_members: over.initial_members.or(self.initial_members),
+            log_format: over.log_format.or(self.log_format),
+            raft: Some(RawRaftConfig {
+                heartbeat_interval_ms: raft_over
+                    .heartbeat_interval_ms
+                    .or(raft_base.heartbeat_interval_ms),
+                election_timeout_min_ms: raft_over
+                    .election_timeout_min_ms
+                    .or(raft_base.election_timeout_min_ms),
+                election_timeout_max_ms: raft_over
+                    .election_timeout_max_ms
+                    .or(raft_base.election_timeout_max_ms),
+                snapshot_logs_since_last: raft_over
+                    .snapshot_logs_since_last
+                    .or(raft_base.snapshot_logs_since_last),
+                max_logs_to_keep: raft_over.max_logs_to_keep.or(raft_base.max_logs_to_keep),
+                propose_timeout_ms: raft_over
+                    .propose_timeout_ms
+                    .or(raft_base.propose_timeout_ms),
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated Raft settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftTimings {
+    pub heartbeat_interval: Duration,
+    pub election_timeout_min: Duration,
+    pub election_timeout_max: Duration,
+    pub snapshot_logs_since_last: u64,
+    pub max_logs_to_keep: u64,
+    pub propose_timeout: Duration,
+}
+
+impl Default for RaftTimings {
+    fn default() -> Self {
+        RaftTimings {
+            heartbeat_interval: Duration::from_millis(100),
+            election_timeout_min: Duration::from_millis(400),
+            election_timeout_max: Duration::from_millis(800),
+            snapshot_logs_since_last: 1000,
+            max_logs_to_keep: 500,
+            propose_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+impl RaftTimings {
+    /// How long a leader may go without a quorum acknowledgement and still act as leader.
+    /// A majority elects a new leader no sooner than `election_timeout_min` after last hearing
+    /// from the old one, so the old leader stops acting before the new one can start.
+    pub fn leader_lease(&self) -> Duration {
+        self.election_timeout_min
+    }
+
+    pub fn to_openraft(&self, cluster_name: &str) -> openraft::Config {
+        openraft::Config {
+            cluster_name: cluster_name.to_string(),
+            heartbeat_interval: self.heartbeat_interval.as_millis() as u64,
+            election_timeout_min: self.election_timeout_min.as_millis() as u64,
+            election_timeout_max: self.election_timeout_max.as_millis() as u64,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: self.max_logs_to_keep,
+            ..Default::default()
+        }
+    }
+}
+
+/// The validated configuration of one manager node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: u64,
+    pub listen: SocketAddr,
+    pub advertise: String,
+    pub zone: String,
+    pub data_dir: PathBuf,
+    pub cluster_name: String,
+    /// Voters to bootstrap with when the store is empty; empty for a joining node.
+    pub initial_members: BTreeMap<u64, String>,
+    pub log_format: LogFormat,
+    pub raft: RaftTimings,
+}
+
+impl TryFrom<RawConfig> for NodeConfig {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
+        let id = raw.id.ok_or_else(|| {
+            ConfigError::invalid("id", "required (a positive integer, unique per manager)")
+        })?;
+        if id == 0 {
+            return Err(ConfigError::invalid(
+                "id",
+                "must be a positive integer, got 0",
+            ));
+        }
+        let listen_s = raw.listen.unwrap_or_else(|| "127.0.0.1:7101".to_string());
+        let listen: SocketAddr = listen_s.parse().map_err(|_| {
+            ConfigError::invalid(
+                "listen",
+                format!("not an ip:port socket address: {listen_s:?}"),
+            )
+        })?;
+
+        let initial_members = parse_members(raw.initial_members.as_deref().unwrap_or_default())?;
+        if !initial_members.is_empty() && !initial_members.contains_key(&id) {
+            return Err(ConfigError::invalid(
+                "initial_members",
+                format!(
+                    "this node (id {id}) is not listed; list every initial voter including this node, or \
+                     leave initial_members empty on a node that joins an existing cluster"
+                ),
+            ));
+        }
+
+        let advertise = match (raw.advertise, initial_members.get(&id)) {
+            (Some(a), _) => {
+                check_host_port(&a).map_err(|m| ConfigError::invalid("advertise", m))?;
+                a
+            }
+            (None, Some(own)) => own.clone(),
+            (None, None) if listen.ip().is_unspecified() => {
+                return Err(ConfigError::invalid(
+                    "advertise",
+                    format!("required when listen is a wildcard address ({listen})"),
+                ))
+            }
+            (None, None) => listen.to_string(),
+        };
+        if let Some(own) = initial_members.get(&id) {
+            if *own != advertise {
+                return Err(ConfigError::invalid(
+                    "initial_members",
+                    format!("this node's entry {own:?} differs from its advertise address {advertise:?}"),
+                ));
+            }
+        }
+
+        let zone = raw.zone.unwrap_or_else(|| format!("zone-{id}"));
+        if zone.trim().is_empty() {
+            return Err(ConfigError::invalid("zone", "must not be empty"));
+        }
+        let data_dir = raw
+            .data_dir
+            .ok_or_else(|| ConfigError::invalid("data_dir", "required"))?;
+        check_writable_dir(&data_dir).map_err(|m| ConfigError::invalid("data_dir", m))?;
+
+        let cluster_name = raw.cluster_name.unwrap_or_else(|| "mha".to_string());
+        if cluster_name.trim().is_empty() {
+            return Err(ConfigError::invalid("cluster_name", "must not be empty"));
+        }
+        let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::invalid(
+                    "log_format",
+                    format!("expected \"text\" or \"json\", got {other:?}"),
+                ))
+            }
+        };
+        let raft = raft_timings(raw.raft.unwrap_or_default())?;
+        Ok(NodeConfig {
+            id,
+            listen,
+            advertise,
+            zone,
+            data_dir,
+            cluster_name,
+            initial_members,
+            log_format,
+            raft,
+        })
+    }
+}
+
+fn raft_timings(r: RawRaftConfig) -> Result<RaftTimings, ConfigError> {
+    let d = RaftTimings::default();
+    let ms = |v: Option<u64>, def: Duration| v.map(Duration::from_millis).unwrap_or(def);
+    let t = RaftTimings {
+        heartbeat_interval: ms(r.heartbeat_interval_ms, d.heartbeat_interval),
+        election_timeout_min: ms(r.election_timeout_min_ms, d.election_timeout_min),
+        election_timeout_max: ms(r.election_timeout_max_ms, d.election_timeout_max),
+        snapshot_logs_since_last: r
+            .snapshot_logs_since_last
+            .unwrap_or(d.snapshot_logs_since_last),
+        max_logs_to_keep: r.max_logs_to_keep.unwrap_or(d.max_logs_to_keep),
+        propose_timeout: ms(r.propose_timeout_ms, d.propose_timeout),
+    };
+    if t.heartbeat_interval.is_zero() {
+        return Err(ConfigError::invalid(
+            "raft.heartbeat_interval_ms",
+            "must be > 0",
+        ));
+    }
+    if t.election_timeout_min <= t.heartbeat_interval {
+        return Err(ConfigError::invalid(
+            "raft.election_timeout_min_ms",
+            format!(
+                "must be greater than raft.heartbeat_interval_ms ({:?})",
+                t.heartbeat_interval
+            ),
+        ));
+    }
+    if t.election_timeout_max <= t.election_timeout_min {
+        return Err(ConfigError::invalid(
+            "raft.election_timeout_max_ms",
+            format!(
+                "must be greater than raft.election_timeout_min_ms ({:?})",
+                t.election_timeout_min
+            ),
+        ));
+    }
+    if t.snapshot_logs_since_last == 0 {
+        return Err(ConfigError::invalid(
+            "raft.snapshot_logs_since_last",
+            "must be > 0",
+        ));
+    }
+    if t.propose_timeout.is_zero() {
+        return Err(ConfigError::invalid(
+            "raft.propose_timeout_ms",
+            "must be > 0",
+        ));
+    }
+    Ok(t)
+}
+
+/// Parses `id=host:port` items (a flag may also pass one comma-separated string).
+pub fn parse_members(items: &[String]) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let key = "initial_members";
+    let mut out = BTreeMap::new();
+    let mut addrs = BTreeSet::new();
+    for item in items
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let (id, addr) = item.split_once('=').ok_or_else(|| {
+            ConfigError::invalid(key, format!("expected id=host:port, got {item:?}"))
+        })?;
+        let id: u64 = id.trim().parse().ok().filter(|i| *i > 0).ok_or_else(|| {
+            ConfigError::invalid(
+                key,
+                format!("bad id in {item:?}: a positive integer is required"),
+            )
+        })?;
+        let addr = addr.trim().to_string();
+        check_host_port(&addr).map_err(|m| ConfigError::invalid(key, format!("{item:?}: {m}")))?;
+        if !addrs.insert(addr.clone()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("address {addr} is listed twice"),
+            ));
+        }
+        if out.insert(id, addr).is_some() {
+            return Err(ConfigError::invalid(key, format!("duplicate id {id}")));
+        }
+    }
+    Ok(out)
+}
+
+/// `host:port` with a non-empty host and a valid non-zero port.
+pub fn check_host_port(s: &str) -> Result<(), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("not host:port: {s:?}"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("bad host in {s:?}"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("bad port in {s:?}")),
+    }
+}
+
+fn check_writable_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let probe = dir.join(".mhad-write-probe");
+    std::fs::write(&probe, b"ok").map_err(|e| format!("{} is not writable: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(dir: &Path) -> RawConfig {
+        RawConfig {
+            id: Some(1),
+            data_dir: Some(dir.to_path_buf()),
+            initial_members: Some(vec![
+                "1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103".into()
+            ]),
+            ..Default::default()
+        }
+    }
+
+    fn err_key(raw: RawConfig) -> String {
+        match NodeConfig::try_from(raw).unwrap_err() {
+            ConfigError::Invalid { key, .. } => key.to_string(),
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    /// Flags alone (the form tests and scripts use) give a complete, defaulted config.
+    #[test]
+    fn flags_alone_are_enough() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = NodeConfig::try_from(base(dir.path())).unwrap();
+        assert_eq!(c.advertise, "127.0.0.1:7101");
+        assert_eq!(c.zone, "zone-1");
+        assert_eq!(c.initial_members.len(), 3);
+        assert_eq!(c.raft, RaftTimings::default());
+    }
+
+    /// Every validation error names its key.
+    #[test]
+    fn validation_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cases: Vec<(RawConfig, &str)> = vec![
+            (
+                RawConfig {
+                    id: None,
+                    ..base(d)
+                },
+                "id",
+            ),
+            (
+                RawConfig {
+                    id: Some(0),
+                    ..base(d)
+                },
+                "id",
+            ),
+            (
+                RawConfig {
+                    listen: Some("localhost".into()),
+                    ..base(d)
+                },
+                "listen",
+            ),
+            (
+                RawConfig {
+                    initial_members: Some(vec!["1=a:1,1=b:2".into()]),
+                    ..base(d)
+                },
+                "initial_members",
+            ),
+            (
+                RawConfig {
+                    initial_members: Some(vec!["1=nohostport".into()]),
+                    ..base(d)
+                },
+                "initial_members",
+            ),
+            (
+                RawConfig {
+                    initial_members: Some(vec!["2=h:1,3=h:2".into()]),
+                    ..base(d)
+                },
+                "initial_members",
+            ),
+            (
+                RawConfig {
+                    initial_members: Some(vec!["x=h:1".into()]),
+                    ..base(d)
+                },
+                "initial_members",
+            ),
+            (
+                RawConfig {
+                    data_dir: Some("/proc/mhad-cannot-write-here".into()),
+                    ..base(d)
+                },
+                "data_dir",
+            ),
+            (
+                RawConfig {
+                    data_dir: None,
+                    ..base(d)
+                },
+                "data_dir",
+            ),
+            (
+                RawConfig {
+                    log_format: Some("xml".into()),
+                    ..base(d)
+                },
+                "log_format",
+            ),
+            (
+                RawConfig {
+                    raft: Some(RawRaftConfig {
+                        election_timeout_min_ms: Some(50),
+                        ..Default::default()
+                    }),
+                    ..base(d)
+                },
+                "raft.election_timeout_min_ms",
+            ),
+            (
+                RawConfig {
+                    raft: Some(RawRaftConfig {
+                        election_timeout_max_ms: Some(300),
+                        ..Default::default()
+                    }),
+                    ..base(d)
+                },
+                "raft.election_timeout_max_ms",
+            ),
+            (
+                RawConfig {
+                    listen: Some("0.0.0.0:7101".into()),
+                    initial_members: None,
+                    ..base(d)
+                },
+                "advertise",
+            ),
+        ];
+        for (raw, key) in cases {
+            assert_eq!(err_key(raw), key);
+        }
+    }
+
+    /// Flags override the file; the file's unset keys stay.
+    #[test]
+    fn merge_layers() {
+        let file =
+            RawConfig::from_toml("id = 1\nzone = \"a\"\n[raft]\nheartbeat_interval_ms = 50\n")
+                .unwrap();
+        let flags = RawConfig {
+            zone: Some("b".into()),
+            ..Default::default()
+        };
+        let m = file.merge(flags);
+        assert_eq!(m.zone.as_deref(), Some("b"));
+        assert_eq!(m.id, Some(1));
+        assert_eq!(m.raft.unwrap().heartbeat_interval_ms, Some(50));
+    }
+
+    /// Broken TOML, unknown keys and wrong types are reported with the offending key or line.
+    #[test]
+    fn bad_toml_is_explained() {
+        let e = RawConfig::from_toml("id = 1\nbogus_key = 3\n").unwrap_err();
+        assert!(e.contains("bogus_key"), "{e}");
+        let e = RawConfig::from_toml("id = \"one\"\n").unwrap_err();
+        assert!(e.contains("id") && e.contains("invalid type"), "{e}");
+        let e = RawConfig::from_toml("[raft]\nheartbeat_interval_ms = \"fast\"\n").unwrap_err();
+        assert!(e.contains("heartbeat_interval_ms"), "{e}");
+        let e = RawConfig::from_toml("id = = 1").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

@@ -1,0 +1,163 @@
+//! Admin client for mhactl: tries each endpoint in turn (some may be down) and follows "not
+//! leader" redirects to the leader's address.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::proto::admin::admin_service_client::AdminServiceClient;
+use crate::server::status::leader_redirect;
+
+/// How many redirects one call follows before giving up (a leader change mid-call costs one).
+const MAX_REDIRECTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    #[error("no endpoints given: use --endpoints host:port,... or MHACTL_ENDPOINTS")]
+    NoEndpoints,
+    #[error("no manager reachable at {tried}: {last}")]
+    Unreachable { tried: String, last: String },
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl CtlError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CtlError::NoEndpoints => false,
+            CtlError::Unreachable { .. } => true,
+            CtlError::Rejected(_) => false,
+        }
+    }
+}
+
+pub struct AdminClient {
+    endpoints: Vec<String>,
+    timeout: Duration,
+}
+
+/// Outcome of one attempt at one address.
+enum Attempt<T> {
+    Done(T),
+    Redirect(String),
+    /// Transport problem or no leader: try another endpoint.
+    Next(String),
+    /// The server refused the request; do not retry elsewhere.
+    Fail(Status),
+}
+
+impl AdminClient {
+    pub fn new(endpoints: Vec<String>, timeout: Duration) -> Result<Self, CtlError> {
+        let endpoints: Vec<String> = endpoints
+            .into_iter()
+            .flat_map(|e| {
+                e.split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|e| !e.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            return Err(CtlError::NoEndpoints);
+        }
+        Ok(AdminClient { endpoints, timeout })
+    }
+
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    async fn connect(&self, addr: &str) -> Result<AdminServiceClient<Channel>, String> {
+        let uri = if addr.starts_with("http://") {
+            addr.to_string()
+        } else {
+            format!("http://{addr}")
+        };
+        let ep = Endpoint::from_shared(uri)
+            .map_err(|e| format!("{addr}: {e}"))?
+            .connect_timeout(self.timeout)
+            .timeout(self.timeout);
+        let ch = ep.connect().await.map_err(|e| format!("{addr}: {e}"))?;
+        Ok(AdminServiceClient::new(ch))
+    }
+
+    async fn attempt<T, F, Fut>(&self, addr: &str, f: &F) -> Attempt<T>
+    where
+        F: Fn(AdminServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let client = match self.connect(addr).await {
+            Ok(c) => c,
+            Err(e) => return Attempt::Next(e),
+        };
+        match f(client).await {
+            Ok(r) => Attempt::Done(r.into_inner()),
+            Err(s) => {
+                if let Some(leader) = leader_redirect(&s) {
+                    return Attempt::Redirect(leader);
+                }
+                match s.code() {
+                    Code::Unavailable
+                    | Code::DeadlineExceeded
+                    | Code::Unknown
+                    | Code::Cancelled => Attempt::Next(format!("{addr}: {}", s.message())),
+                    _ => Attempt::Fail(s),
+                }
+            }
+        }
+    }
+
+    /// Runs `f` against the leader: the first reachable endpoint, following redirects.
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, CtlError>
+    where
+        F: Fn(AdminServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let mut last = String::new();
+        for ep in &self.endpoints {
+            let mut addr = ep.clone();
+            for _ in 0..=MAX_REDIRECTS {
+                match self.attempt(&addr, &f).await {
+                    Attempt::Done(t) => return Ok(t),
+                    Attempt::Redirect(leader) => {
+                        tracing::debug!(from = %addr, to = %leader, "following leader redirect");
+                        addr = leader;
+                    }
+                    Attempt::Next(e) => {
+                        last = e;
+                        break;
+                    }
+                    Attempt::Fail(s) => return Err(CtlError::Rejected(s.message().to_string())),
+                }
+            }
+        }
+        Err(CtlError::Unreachable {
+            tried: self.endpoints.join(","),
+            last,
+        })
+    }
+
+    /// Runs `f` against each endpoint itself (no redirects), returning the first success.
+    pub async fn call_any<T, F, Fut>(&self, f: F) -> Result<T, CtlError>
+    where
+        F: Fn(AdminServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let mut last = String::new();
+        for ep in &self.endpoints {
+            match self.connect(ep).await {
+                Err(e) => last = e,
+                Ok(c) => match f(c).await {
+                    Ok(r) => return Ok(r.into_inner()),
+                    Err(s) => last = format!("{ep}: {}", s.message()),
+                },
+            }
+        }
+        Err(CtlError::Unreachable {
+            tried: self.endpoints.join(","),
+            last,
+        })
+    }
+}

@@ -1,0 +1,303 @@
+//! `mhactl cluster status`: one row per manager, from the leader's point of view.
+//!
+//! ```text
+//! $ mhactl --endpoints 127.0.0.1:7101,127.0.0.1:7102 cluster status
+//! cluster: mha  leader: 1 (127.0.0.1:7101)  term: 2  quorum: yes
+//! ID  ADDRESS         ZONE    ROLE      TERM  LAST_LOG  APPLIED  LAG  LAST_HEARD
+//! 1   127.0.0.1:7101  zone-a  leader    2     12        12       0    -
+//! 2   127.0.0.1:7102  zone-b  follower  2     12        12       0    38ms
+//! 3   127.0.0.1:7103  zone-c  follower  2     12        12       0    38ms
+//! ```
+//! Exit 0 with a quorum, 3 without one (the rows still list what could be reached), 1 when no
+//! manager answered at all.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::table::{opt, render};
+use super::{exit, AdminClient, CtlError};
+use crate::proto::admin::{ClusterStatusReply, ClusterStatusRequest};
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Print JSON (schema in docs/cli.md) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn build_request(local: bool) -> ClusterStatusRequest {
+    ClusterStatusRequest { local }
+}
+
+/// The stable `--json` schema (version 1).
+#[derive(Serialize, Debug)]
+pub struct StatusJson {
+    pub schema_version: u32,
+    pub cluster: String,
+    pub leader: Option<LeaderJson>,
+    pub term: u64,
+    pub has_quorum: bool,
+    pub quorum_note: Option<String>,
+    pub answered_by: u64,
+    pub managers: Vec<ManagerJson>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct LeaderJson {
+    pub id: u64,
+    pub addr: String,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ManagerJson {
+    pub id: u64,
+    pub addr: String,
+    pub zone: String,
+    pub role: String,
+    pub reachable: bool,
+    pub term: Option<u64>,
+    pub last_log_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    pub lag: Option<u64>,
+    pub last_heard_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+impl From<&ClusterStatusReply> for StatusJson {
+    fn from(r: &ClusterStatusReply) -> Self {
+        let leader = r.leader_id.map(|id| LeaderJson {
+            id,
+            addr: r
+                .managers
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| m.addr.clone())
+                .unwrap_or_default(),
+        });
+        StatusJson {
+            schema_version: 1,
+            cluster: r.cluster.clone(),
+            leader,
+            term: r.term,
+            has_quorum: r.has_quorum,
+            quorum_note: Some(r.quorum_note.clone()).filter(|s| !s.is_empty()),
+            answered_by: r.answered_by,
+            managers: r
+                .managers
+                .iter()
+                .map(|m| ManagerJson {
+                    id: m.id,
+                    addr: m.addr.clone(),
+                    zone: m.zone.clone(),
+                    role: m.role.clone(),
+                    reachable: m.reachable,
+                    term: m.term,
+                    last_log_index: m.last_log_index,
+                    applied_index: m.applied_index,
+                    lag: m.lag,
+                    last_heard_ms: m.last_heard_ms,
+                    error: Some(m.error.clone()).filter(|s| !s.is_empty()),
+                })
+                .collect(),
+        }
+    }
+}
+
+pub fn render_human(r: &ClusterStatusReply) -> String {
+    let j = StatusJson::from(r);
+    let mut out = String::new();
+    if !r.has_quorum {
+        out.push_str(&format!("NO QUORUM: {}\n", r.quorum_note));
+    }
+    let leader = j
+        .leader
+        .as_ref()
+        .map(|l| format!("{} ({})", l.id, l.addr))
+        .unwrap_or_else(|| "none".into());
+    out.push_str(&format!(
+        "cluster: {}  leader: {}  term: {}  quorum: {}\n",
+        if j.cluster.is_empty() {
+            "(unnamed)"
+        } else {
+            &j.cluster
+        },
+        leader,
+        j.term,
+        if r.has_quorum { "yes" } else { "NO" }
+    ));
+    let rows: Vec<Vec<String>> = j
+        .managers
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.addr.clone(),
+                if m.zone.is_empty() {
+                    "-".into()
+                } else {
+                    m.zone.clone()
+                },
+                m.role.clone(),
+                opt(m.term),
+                opt(m.last_log_index),
+                opt(m.applied_index),
+                opt(m.lag),
+                m.last_heard_ms
+                    .map(|v| format!("{v}ms"))
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out.push_str(&render(
+        &[
+            "ID",
+            "ADDRESS",
+            "ZONE",
+            "ROLE",
+            "TERM",
+            "LAST_LOG",
+            "APPLIED",
+            "LAG",
+            "LAST_HEARD",
+        ],
+        &rows,
+    ));
+    for m in j.managers.iter().filter(|m| m.error.is_some()) {
+        out.push_str(&format!(
+            "  {} ({}): {}\n",
+            m.id,
+            m.addr,
+            m.error.as_deref().unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// Fetches the status (leader's view, else the first reachable node's own view).
+pub async fn fetch(client: &AdminClient) -> Result<ClusterStatusReply, CtlError> {
+    let req = build_request(false);
+    match client
+        .call(move |mut c| async move { c.cluster_status(req).await })
+        .await
+    {
+        Ok(r) => Ok(r),
+        Err(CtlError::Unreachable { .. }) => {
+            let req = build_request(true);
+            client
+                .call_any(move |mut c| async move { c.cluster_status(req).await })
+                .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn execute(client: &AdminClient, args: &StatusArgs) -> i32 {
+    match fetch(client).await {
+        Ok(r) => {
+            if args.json {
+                super::out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&StatusJson::from(&r)).expect("status json")
+                ));
+            } else {
+                super::out(&render_human(&r));
+            }
+            if r.has_quorum {
+                exit::OK
+            } else {
+                exit::NO_QUORUM
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::admin::ManagerStatus;
+
+    fn reply(has_quorum: bool) -> ClusterStatusReply {
+        ClusterStatusReply {
+            cluster: "prod".into(),
+            leader_id: has_quorum.then_some(1),
+            term: 4,
+            has_quorum,
+            managers: vec![
+                ManagerStatus {
+                    id: 1,
+                    addr: "a:1".into(),
+                    zone: "za".into(),
+                    role: "leader".into(),
+                    reachable: true,
+                    term: Some(4),
+                    last_log_index: Some(9),
+                    applied_index: Some(9),
+                    lag: Some(0),
+                    last_heard_ms: None,
+                    error: String::new(),
+                },
+                ManagerStatus {
+                    id: 2,
+                    addr: "b:1".into(),
+                    zone: "zb".into(),
+                    role: "unreachable".into(),
+                    reachable: false,
+                    term: None,
+                    last_log_index: None,
+                    applied_index: None,
+                    lag: Some(7),
+                    last_heard_ms: Some(1500),
+                    error: "connection refused".into(),
+                },
+            ],
+            answered_by: 1,
+            quorum_note: if has_quorum {
+                String::new()
+            } else {
+                "no leader elected".into()
+            },
+        }
+    }
+
+    /// The JSON schema has the documented top-level keys and per-manager fields.
+    #[test]
+    fn json_schema_is_stable() {
+        let v = serde_json::to_value(StatusJson::from(&reply(true))).unwrap();
+        for k in [
+            "schema_version",
+            "cluster",
+            "leader",
+            "term",
+            "has_quorum",
+            "managers",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(v["leader"]["addr"], "a:1");
+        assert_eq!(v["managers"][1]["role"], "unreachable");
+        assert_eq!(v["managers"][1]["error"], "connection refused");
+        assert_eq!(v["managers"][0]["error"], serde_json::Value::Null);
+    }
+
+    /// Without quorum the human output says so first and still lists every manager.
+    #[test]
+    fn no_quorum_is_plain() {
+        let out = render_human(&reply(false));
+        assert!(out.starts_with("NO QUORUM: no leader elected"), "{out}");
+        assert!(
+            out.contains("unreachable") && out.contains("a:1") && out.contains("b:1"),
+            "{out}"
+        );
+        assert!(out.contains("leader: none"), "{out}");
+    }
+
+    #[test]
+    fn request_asks_for_local_view_only_when_told() {
+        assert!(!build_request(false).local);
+        assert!(build_request(true).local);
+    }
+}

@@ -1,0 +1,26 @@
+//! mhactl: one module per subcommand, each with clap `Args`, a pure `build_request`, and
+//! `execute`. Shared: the admin client that tolerates down endpoints and follows the leader.
+
+pub mod client;
+pub mod cluster_init;
+pub mod cluster_status;
+pub mod member;
+pub mod table;
+
+pub use client::{AdminClient, CtlError};
+
+/// mhactl's exit codes.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const ERROR: i32 = 1;
+    pub const USAGE: i32 = 2;
+    /// The manager cluster has no quorum (no leader acknowledged by a majority).
+    pub const NO_QUORUM: i32 = 3;
+}
+
+/// Writes to stdout, ignoring a closed pipe (`mhactl ... | head` must not panic).
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|_| o.flush());
+}

@@ -1,0 +1,16 @@
+//! mha-raft: a Raft-replicated failover manager for MySQL/MariaDB replication.
+//!
+//! Layers (data flows down): `ctl` (mhactl) → `server` (gRPC) → `node`/`runtime` → `raft`
+//! (openraft adapters) → `store` (sled). `state` is the deterministic replicated state machine;
+//! see docs/architecture.md.
+
+pub mod config;
+pub mod ctl;
+pub mod node;
+pub mod proto;
+pub mod raft;
+pub mod runtime;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,49 @@
+//! openraft wiring: the type configuration, the log store and state machine adapters (on top of
+//! [`crate::store::Store`]) and the tonic network client.
+
+// openraft's trait signatures fix `StorageError` (large) as the error type; boxing it here would
+// only add conversions at every trait boundary.
+#![allow(clippy::result_large_err)]
+
+mod log_store;
+mod network;
+mod state_machine;
+
+pub use log_store::LogStore;
+pub use network::{Network, PeerStats};
+pub use state_machine::{SharedState, StateMachine};
+
+use std::io::Cursor;
+
+use crate::state::{CmdResult, Proposal};
+
+pub type NodeId = u64;
+
+openraft::declare_raft_types!(
+    /// Raft types of an mha-raft manager cluster.
+    pub TypeConfig:
+        D = Proposal,
+        R = CmdResult,
+        NodeId = NodeId,
+        Node = openraft::BasicNode,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type Metrics = openraft::RaftMetrics<NodeId, openraft::BasicNode>;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+/// Opens the log store and state machine over one store handle.
+pub fn open_storage(store: crate::store::Store) -> Result<(LogStore, StateMachine), StorageError> {
+    let sm = StateMachine::open(store.clone())?;
+    Ok((LogStore::new(store), sm))
+}
+
+fn io_err<E: std::error::Error + 'static>(
+    subject: openraft::ErrorSubject<NodeId>,
+    verb: openraft::ErrorVerb,
+    e: &E,
+) -> StorageError {
+    openraft::StorageIOError::new(subject, verb, openraft::AnyError::new(e)).into()
+}

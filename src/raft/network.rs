@@ -1,0 +1,230 @@
+//! Raft transport over tonic: one cached, lazily connected channel per peer, per-RPC timeouts
+//! from openraft's `RPCOption`, exponential backoff on unreachable peers, and a record of when
+//! each peer last answered (shown as "last heard" in `mhactl cluster status`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use super::{NodeId, TypeConfig};
+use crate::proto::raft::raft_service_client::RaftServiceClient;
+use crate::proto::raft::RaftRequest;
+
+/// Per-peer facts shared between the network and the admin service.
+#[derive(Default, Debug)]
+pub struct PeerStats {
+    last_heard: Mutex<HashMap<NodeId, Instant>>,
+    /// Peers this node must not talk to (test fault injection and operator drills): calls to
+    /// them fail as unreachable without touching the wire.
+    blocked: RwLock<HashSet<NodeId>>,
+}
+
+impl PeerStats {
+    /// Time since `peer` last answered a Raft RPC from this node.
+    pub fn since_last_heard(&self, peer: NodeId) -> Option<Duration> {
+        self.last_heard
+            .lock()
+            .expect("peer stats lock")
+            .get(&peer)
+            .map(|t| t.elapsed())
+    }
+
+    fn heard(&self, peer: NodeId) {
+        self.last_heard
+            .lock()
+            .expect("peer stats lock")
+            .insert(peer, Instant::now());
+    }
+
+    pub fn block(&self, peer: NodeId) {
+        self.blocked.write().expect("peer stats lock").insert(peer);
+    }
+
+    pub fn unblock_all(&self) {
+        self.blocked.write().expect("peer stats lock").clear();
+    }
+
+    fn is_blocked(&self, peer: NodeId) -> bool {
+        self.blocked
+            .read()
+            .expect("peer stats lock")
+            .contains(&peer)
+    }
+}
+
+/// The network factory handed to openraft. Clones share the channel cache and the stats.
+#[derive(Clone, Debug)]
+pub struct Network {
+    channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
+    stats: Arc<PeerStats>,
+    connect_timeout: Duration,
+}
+
+impl Network {
+    pub fn new(connect_timeout: Duration) -> Self {
+        Network {
+            channels: Default::default(),
+            stats: Default::default(),
+            connect_timeout,
+        }
+    }
+
+    pub fn stats(&self) -> Arc<PeerStats> {
+        self.stats.clone()
+    }
+
+    /// The cached channel to `target` at `addr`; replaced when the peer's address changed.
+    pub fn channel(&self, target: NodeId, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut map = self.channels.lock().expect("channel cache lock");
+        if let Some((a, ch)) = map.get(&target) {
+            if a == addr {
+                return Ok(ch.clone());
+            }
+        }
+        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_while_idle(true)
+            .connect_lazy();
+        map.insert(target, (addr.to_string(), ch.clone()));
+        Ok(ch)
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        let channel = self.channel(target, &node.addr).map_err(|e| e.to_string());
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            channel,
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+/// A connection to one peer, as openraft's replication and election tasks use it.
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    channel: Result<Channel, String>,
+    stats: Arc<PeerStats>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TransportError(String);
+
+enum Rpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(
+        &self,
+        rpc: Rpc,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let unreachable =
+            |msg: String| RPCError::Unreachable(Unreachable::new(&TransportError(msg)));
+        if self.stats.is_blocked(self.target) {
+            return Err(unreachable(format!(
+                "peer {} blocked by fault injection",
+                self.target
+            )));
+        }
+        let channel = self
+            .channel
+            .clone()
+            .map_err(|e| unreachable(format!("bad address {}: {e}", self.addr)))?;
+        let payload =
+            serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut client = RaftServiceClient::new(channel).max_decoding_message_size(64 << 20);
+        let request = tonic::Request::new(RaftRequest { payload });
+        let fut = async {
+            match rpc {
+                Rpc::AppendEntries => client.append_entries(request).await,
+                Rpc::Vote => client.vote(request).await,
+                Rpc::InstallSnapshot => client.install_snapshot(request).await,
+            }
+        };
+        let reply = match tokio::time::timeout(timeout, fut).await {
+            Err(_) => {
+                return Err(RPCError::Network(NetworkError::new(&TransportError(
+                    format!("rpc to {} timed out after {timeout:?}", self.addr),
+                ))))
+            }
+            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+                return Err(unreachable(format!("{}: {}", self.addr, status.message())))
+            }
+            Ok(Err(status)) => return Err(RPCError::Network(NetworkError::new(&status))),
+            Ok(Ok(r)) => r.into_inner(),
+        };
+        self.stats.heard(self.target);
+        let res: Result<Resp, E> = serde_json::from_slice(&reply.payload)
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    #[tracing::instrument(level = "trace", skip_all, fields(rpc = "append_entries", peer = self.target))]
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(Rpc::AppendEntries, &rpc, option.soft_ttl()).await
+    }
+
+    #[tracing::instrument(level = "trace", skip_all, fields(rpc = "install_snapshot", peer = self.target))]
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        self.call(Rpc::InstallSnapshot, &rpc, option.hard_ttl())
+            .await
+    }
+
+    #[tracing::instrument(level = "trace", skip_all, fields(rpc = "vote", peer = self.target))]
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(Rpc::Vote, &rpc, option.soft_ttl()).await
+    }
+
+    fn backoff(&self) -> Backoff {
+        // 50 ms doubling to 1 s: a restarted peer is retried quickly, a dead one costs little.
+        Backoff::new((0..).map(|i: u32| Duration::from_millis((50u64 << i.min(5)).min(1000))))
+    }
+}

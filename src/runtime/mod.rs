@@ -1,0 +1,3 @@
+//! Background loops of a node. Side effects happen here, never in state/ or engine/.
+
+pub mod registration;

@@ -1,0 +1,89 @@
+//! Keeps this manager's own record (address, zone) in the replicated state, and lets the first
+//! leader name the cluster. Each node is the source of truth for its own zone, so a node added
+//! with `mhactl member add` or bootstrapped from `initial_members` (which carries no zones) still
+//! ends up with the zone from its own configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::node::{leader_of, NodeInner};
+use crate::proto::admin::admin_service_client::AdminServiceClient;
+use crate::proto::admin::RegisterManagerRequest;
+use crate::state::Cmd;
+
+const PERIOD: Duration = Duration::from_millis(300);
+
+pub async fn run(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    loop {
+        // Back off while registration keeps failing (no quorum), up to ~5 s.
+        let wait = PERIOD * (1 << failures.min(4));
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        match tick(&node).await {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                tracing::debug!(error = %e, "self-registration pending");
+            }
+        }
+    }
+}
+
+async fn tick(node: &NodeInner) -> Result<(), String> {
+    let m = node.metrics();
+    let Some((leader_id, leader_addr)) = leader_of(&m) else {
+        return Ok(());
+    };
+    let me = node.id();
+    if m.membership_config.membership().get_node(&me).is_none() {
+        return Ok(());
+    }
+    let (registered, named) = {
+        let st = node.state.read().expect("state lock poisoned");
+        let registered = st
+            .cluster
+            .managers
+            .get(&me)
+            .is_some_and(|r| r.addr == node.config.advertise && r.zone == node.config.zone);
+        (registered, st.cluster.name.is_some())
+    };
+    if leader_id == me && !named && node.is_acting_leader() {
+        node.propose(Cmd::SetClusterName {
+            name: node.config.cluster_name.clone(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    if registered {
+        return Ok(());
+    }
+    let cmd = Cmd::RegisterManager {
+        id: me,
+        addr: node.config.advertise.clone(),
+        zone: node.config.zone.clone(),
+    };
+    if leader_id == me {
+        node.propose(cmd).await.map_err(|e| e.to_string())?;
+    } else {
+        let channel = node
+            .network
+            .channel(leader_id, &leader_addr)
+            .map_err(|e| e.to_string())?;
+        let req = RegisterManagerRequest {
+            id: me,
+            addr: node.config.advertise.clone(),
+            zone: node.config.zone.clone(),
+        };
+        AdminServiceClient::new(channel)
+            .register_manager(req)
+            .await
+            .map_err(|e| e.message().to_string())?;
+    }
+    tracing::info!(id = me, zone = %node.config.zone, "registered this manager in the cluster state");
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! Builds the per-node and cluster-wide status views served by the admin API.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use openraft::ServerState;
+
+use crate::node::{acting_leader, leader_of, NodeError, NodeInner};
+use crate::proto::admin::admin_service_client::AdminServiceClient;
+use crate::proto::admin::{
+    ClusterStatusReply, ManagerStatus, MemberInfo, NodeStatusReply, NodeStatusRequest,
+};
+use crate::raft::NodeId;
+
+/// How long the status fan-out waits for one member before calling it unreachable.
+const MEMBER_STATUS_TIMEOUT: Duration = Duration::from_millis(700);
+
+/// This node's own view.
+pub fn node_status(node: &NodeInner) -> NodeStatusReply {
+    let m = node.metrics();
+    let membership = m.membership_config.membership();
+    let is_voter = membership.voter_ids().any(|v| v == node.id());
+    let role = match m.state {
+        ServerState::Leader => "leader",
+        ServerState::Candidate => "candidate",
+        ServerState::Follower if is_voter => "follower",
+        ServerState::Follower | ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    };
+    let (cluster_name, members) = {
+        let st = node.state.read().expect("state lock poisoned");
+        let members = membership
+            .nodes()
+            .map(|(id, n)| MemberInfo {
+                id: *id,
+                addr: n.addr.clone(),
+                zone: st.cluster.zone_of(*id).unwrap_or_default().to_string(),
+                kind: if membership.voter_ids().any(|v| v == *id) {
+                    "voter"
+                } else {
+                    "learner"
+                }
+                .to_string(),
+            })
+            .collect();
+        (st.cluster.name.clone().unwrap_or_default(), members)
+    };
+    let leader = leader_of(&m);
+    let initialized = membership.nodes().next().is_some();
+    NodeStatusReply {
+        id: node.id(),
+        addr: node.config.advertise.clone(),
+        zone: node.config.zone.clone(),
+        role: role.to_string(),
+        term: m.current_term,
+        last_log_index: m.last_log_index,
+        applied_index: m.last_applied.map(|l| l.index),
+        leader_id: leader.as_ref().map(|l| l.0),
+        leader_addr: leader.map(|l| l.1).unwrap_or_default(),
+        members,
+        cluster_name,
+        millis_since_quorum_ack: m.millis_since_quorum_ack,
+        initialized,
+        snapshot_index: m.snapshot.map(|l| l.index),
+        purged_index: m.purged.map(|l| l.index),
+    }
+}
+
+/// The cluster-wide view. A follower that knows the leader answers "not leader" unless `local`
+/// is set; then (and whenever no leader is known) it answers with what it can reach itself,
+/// marked `has_quorum = false`.
+pub async fn cluster_status(
+    node: &NodeInner,
+    local: bool,
+) -> Result<ClusterStatusReply, NodeError> {
+    let m = node.metrics();
+    let me = node.id();
+    let leader = leader_of(&m);
+    if let Some((lid, _)) = &leader {
+        if *lid != me && !local {
+            return Err(NodeError::NotLeader { leader });
+        }
+    }
+    let lease = node.config.raft.leader_lease();
+    let is_leader = m.state == ServerState::Leader;
+    let acting = acting_leader(&m, lease);
+    let own = node_status(node);
+
+    let membership = m.membership_config.membership();
+    let peers: Vec<(NodeId, String)> = membership
+        .nodes()
+        .map(|(id, n)| (*id, n.addr.clone()))
+        .collect();
+    let replies = join_all(peers.iter().map(|(id, addr)| {
+        let own = own.clone();
+        async move {
+            if *id == me {
+                return Ok(own);
+            }
+            let channel = node.network.channel(*id, addr).map_err(|e| e.to_string())?;
+            let mut client = AdminServiceClient::new(channel);
+            match tokio::time::timeout(
+                MEMBER_STATUS_TIMEOUT,
+                client.node_status(NodeStatusRequest {}),
+            )
+            .await
+            {
+                Err(_) => Err(format!("no answer within {MEMBER_STATUS_TIMEOUT:?}")),
+                Ok(Err(s)) => Err(s.message().to_string()),
+                Ok(Ok(r)) => Ok(r.into_inner()),
+            }
+        }
+    }))
+    .await;
+
+    let leader_last = m.last_log_index.unwrap_or(0);
+    let managers = peers
+        .iter()
+        .zip(replies)
+        .map(|((id, addr), reply)| {
+            let zone = own
+                .members
+                .iter()
+                .find(|mi| mi.id == *id)
+                .map(|mi| mi.zone.clone())
+                .unwrap_or_default();
+            let matched = m
+                .replication
+                .as_ref()
+                .and_then(|r| r.get(id))
+                .map(|l| l.map(|l| l.index).unwrap_or(0));
+            let lag = if !is_leader {
+                None
+            } else if *id == me {
+                Some(0)
+            } else {
+                matched.map(|mi| leader_last.saturating_sub(mi))
+            };
+            let last_heard_ms = if is_leader && *id != me {
+                node.network
+                    .stats()
+                    .since_last_heard(*id)
+                    .map(|d| d.as_millis() as u64)
+            } else {
+                None
+            };
+            match reply {
+                Ok(r) => ManagerStatus {
+                    id: *id,
+                    addr: addr.clone(),
+                    zone: if zone.is_empty() { r.zone } else { zone },
+                    role: r.role,
+                    reachable: true,
+                    term: Some(r.term),
+                    last_log_index: r.last_log_index,
+                    applied_index: r.applied_index,
+                    lag,
+                    last_heard_ms,
+                    error: String::new(),
+                },
+                Err(error) => ManagerStatus {
+                    id: *id,
+                    addr: addr.clone(),
+                    zone,
+                    role: "unreachable".to_string(),
+                    reachable: false,
+                    term: None,
+                    last_log_index: None,
+                    applied_index: None,
+                    lag,
+                    last_heard_ms,
+                    error,
+                },
+            }
+        })
+        .collect::<Vec<_>>();
+
+    let voters = membership.voter_ids().count();
+    let quorum = voters / 2 + 1;
+    let quorum_note = if acting {
+        String::new()
+    } else if is_leader {
+        format!(
+            "leader {me} has not been acknowledged by a quorum ({quorum} of {voters} voters) for {} ms",
+            m.millis_since_quorum_ack.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+        )
+    } else if let Some((lid, laddr)) = &leader {
+        format!("leader {lid} ({laddr}) could not be reached; this is node {me}'s own view")
+    } else {
+        format!("no leader elected in term {}: a quorum of {quorum} of {voters} voters must be reachable", m.current_term)
+    };
+    Ok(ClusterStatusReply {
+        cluster: own.cluster_name.clone(),
+        leader_id: if acting {
+            Some(me)
+        } else {
+            leader.map(|l| l.0)
+        },
+        term: m.current_term,
+        has_quorum: acting,
+        managers,
+        answered_by: me,
+        quorum_note,
+    })
+}

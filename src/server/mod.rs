@@ -1,0 +1,10 @@
+//! tonic services: `RaftService` (peers only) and `AdminService` (mhactl). Handlers are thin:
+//! unpack, delegate to the node, convert errors in one place ([`status`]).
+
+mod admin_service;
+mod cluster_view;
+mod raft_service;
+pub mod status;
+
+pub use admin_service::AdminSvc;
+pub use raft_service::RaftSvc;

@@ -1,0 +1,71 @@
+//! The one place where node errors become `tonic::Status`. "Not leader" carries the leader's id
+//! and address in metadata so mhactl can follow it.
+
+use tonic::metadata::MetadataValue;
+use tonic::{Code, Status};
+
+use crate::node::NodeError;
+
+pub const LEADER_ID_KEY: &str = "x-mha-leader-id";
+pub const LEADER_ADDR_KEY: &str = "x-mha-leader-addr";
+
+impl From<NodeError> for Status {
+    fn from(e: NodeError) -> Status {
+        let code = match &e {
+            NodeError::NotLeader { leader: Some(_) } => Code::FailedPrecondition,
+            NodeError::NotLeader { leader: None } => Code::Unavailable,
+            NodeError::Timeout(_) => Code::DeadlineExceeded,
+            NodeError::Membership(_) => Code::FailedPrecondition,
+            NodeError::InvalidArgument(_) => Code::InvalidArgument,
+            NodeError::AlreadyInitialized => Code::AlreadyExists,
+            NodeError::Fatal(_) => Code::Internal,
+        };
+        let mut status = Status::new(code, e.to_string());
+        if let NodeError::NotLeader {
+            leader: Some((id, addr)),
+        } = &e
+        {
+            let md = status.metadata_mut();
+            if let Ok(v) = MetadataValue::try_from(id.to_string()) {
+                md.insert(LEADER_ID_KEY, v);
+            }
+            if let Ok(v) = MetadataValue::try_from(addr.as_str()) {
+                md.insert(LEADER_ADDR_KEY, v);
+            }
+        }
+        status
+    }
+}
+
+/// The leader address a "not leader" status points to, if any.
+pub fn leader_redirect(status: &Status) -> Option<String> {
+    if status.code() != Code::FailedPrecondition {
+        return None;
+    }
+    status
+        .metadata()
+        .get(LEADER_ADDR_KEY)?
+        .to_str()
+        .ok()
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A not-leader error turns into a redirect that mhactl can follow; others do not.
+    #[test]
+    fn not_leader_round_trips_as_redirect() {
+        let s: Status = NodeError::NotLeader {
+            leader: Some((2, "10.0.0.2:7101".into())),
+        }
+        .into();
+        assert_eq!(leader_redirect(&s).as_deref(), Some("10.0.0.2:7101"));
+        let s: Status = NodeError::NotLeader { leader: None }.into();
+        assert_eq!(s.code(), Code::Unavailable);
+        assert_eq!(leader_redirect(&s), None);
+        let s: Status = NodeError::InvalidArgument("x".into()).into();
+        assert_eq!(s.code(), Code::InvalidArgument);
+    }
+}

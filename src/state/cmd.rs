@@ -1,0 +1,57 @@
+//! Replicated commands: the one way to change [`super::ClusterState`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A change to the replicated state. New capabilities add variants; existing variants keep their
+/// serde shape (the log and snapshots on disk hold them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Cmd {
+    /// Name the cluster (once).
+    SetClusterName { name: String },
+    /// A manager declares (or updates) its address and zone.
+    RegisterManager { id: u64, addr: String, zone: String },
+    /// A removed manager's metadata is dropped.
+    ForgetManager { id: u64 },
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cmd::SetClusterName { name } => write!(f, "set cluster name {name:?}"),
+            Cmd::RegisterManager { id, addr, zone } => {
+                write!(f, "register manager {id} at {addr} in zone {zone:?}")
+            }
+            Cmd::ForgetManager { id } => write!(f, "forget manager {id}"),
+        }
+    }
+}
+
+/// What a Raft log entry carries: the command and the leader's wall-clock time when it was
+/// proposed. Apply uses that time, never its own clock, so replay is deterministic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub at_ms: u64,
+    pub cmd: Cmd,
+}
+
+impl fmt::Display for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} @{}ms", self.cmd, self.at_ms)
+    }
+}
+
+/// The outcome of applying one command, returned to the proposer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CmdResult {
+    /// The state changed.
+    Ok,
+    /// The command was valid but already in effect.
+    #[default]
+    Unchanged,
+    /// The command was refused by the state's rules; nothing changed.
+    Rejected { reason: String },
+}

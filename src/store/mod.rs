@@ -1,0 +1,238 @@
+//! The on-disk store: the ONLY module that touches sled (ARCHITECTURE.md invariant 6).
+//!
+//! Layout (one sled database per node, under `<data_dir>/raft`):
+//! - tree `meta`: small named values (`data_version`, `vote`, `committed`, `last_purged`,
+//!   `snapshot`), each an opaque byte string chosen by the caller;
+//! - tree `log`: Raft log entries keyed by big-endian index, so key order is index order.
+//!
+//! Callers serialise values themselves; this module knows keys, trees, durability and the
+//! on-disk format version, nothing about Raft types. Swapping sled means rewriting this file.
+
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+
+/// Version of the on-disk format written by this build. Bump it when the layout or the
+/// serialisation of stored values changes incompatibly, and add a migration for older versions.
+pub const DATA_VERSION: u64 = 1;
+
+const KEY_DATA_VERSION: &[u8] = b"data_version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store at {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error(
+        "store at {path} has data version {found}, newer than {supported} supported by this \
+         mhad build; run a newer mhad or restore a backup (refusing to touch it)"
+    )]
+    NewerDataVersion {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    #[error("store at {path} has an unreadable data version record")]
+    CorruptDataVersion { path: PathBuf },
+    #[error("store I/O error: {0}")]
+    Io(#[from] sled::Error),
+}
+
+/// Handle to a node's store. Cheap to clone: every clone shares one sled database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    log: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store under `dir`, checking the data version first.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join("raft");
+        let db = sled::Config::new()
+            .path(&path)
+            // Durability comes from explicit flushes before acknowledging Raft writes; the
+            // background flush only bounds what an unclean exit of non-critical writes costs.
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        let meta = db.open_tree("meta")?;
+        let log = db.open_tree("log")?;
+        let store = Store { db, meta, log };
+        store.check_data_version(&path)?;
+        Ok(store)
+    }
+
+    fn check_data_version(&self, path: &Path) -> Result<(), StoreError> {
+        match self.meta.get(KEY_DATA_VERSION)? {
+            None => {
+                self.meta
+                    .insert(KEY_DATA_VERSION, &DATA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(v) => {
+                let bytes: [u8; 8] =
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::CorruptDataVersion {
+                            path: path.to_path_buf(),
+                        })?;
+                let found = u64::from_be_bytes(bytes);
+                if found > DATA_VERSION {
+                    return Err(StoreError::NewerDataVersion {
+                        path: path.to_path_buf(),
+                        found,
+                        supported: DATA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The data version recorded on disk.
+    pub fn data_version(&self) -> Result<u64, StoreError> {
+        let v = self.meta.get(KEY_DATA_VERSION)?.map(|v| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&v[..8.min(v.len())]);
+            u64::from_be_bytes(b)
+        });
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Overwrites the recorded data version. Exists for tests of the version check.
+    pub fn force_data_version(&self, version: u64) -> Result<(), StoreError> {
+        self.meta.insert(KEY_DATA_VERSION, &version.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.meta.insert(key.as_bytes(), value)?;
+        Ok(())
+    }
+
+    pub fn put_log(&self, index: u64, value: &[u8]) -> Result<(), StoreError> {
+        self.log.insert(index.to_be_bytes(), value)?;
+        Ok(())
+    }
+
+    /// Entries whose index lies in `range`, in index order.
+    pub fn log_range<R: RangeBounds<u64>>(
+        &self,
+        range: R,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = match range.start_bound() {
+            Bound::Included(i) => Bound::Included(i.to_be_bytes()),
+            Bound::Excluded(i) => Bound::Excluded(i.to_be_bytes()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(i) => Bound::Included(i.to_be_bytes()),
+            Bound::Excluded(i) => Bound::Excluded(i.to_be_bytes()),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for kv in self.log.range::<[u8; 8], _>((start, end)) {
+            let (k, v) = kv?;
+            out.push((decode_index(&k), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The entry with the highest index, if any.
+    pub fn last_log(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .log
+            .last()?
+            .map(|(k, v)| (decode_index(&k), v.to_vec())))
+    }
+
+    /// Deletes every entry with index >= `from` (conflicting suffix truncation).
+    pub fn delete_logs_from(&self, from: u64) -> Result<(), StoreError> {
+        self.delete_keys(self.log.range(from.to_be_bytes()..))
+    }
+
+    /// Deletes every entry with index <= `upto` (purge after a snapshot).
+    pub fn delete_logs_upto(&self, upto: u64) -> Result<(), StoreError> {
+        self.delete_keys(self.log.range(..=upto.to_be_bytes()))
+    }
+
+    fn delete_keys(&self, iter: sled::Iter) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for kv in iter.keys() {
+            batch.remove(kv?);
+        }
+        self.log.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Makes every write so far durable. Called before a Raft append or vote is acknowledged.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Number of entries currently held in the log tree (for tests and status).
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+}
+
+fn decode_index(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&key[..8]);
+    u64::from_be_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written by a newer build is refused with an error that says so.
+    #[test]
+    fn newer_data_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            assert_eq!(s.data_version().unwrap(), DATA_VERSION);
+            s.force_data_version(DATA_VERSION + 1).unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, StoreError::NewerDataVersion { found, .. } if found == DATA_VERSION + 1)
+        );
+        assert!(msg.contains("newer"), "{msg}");
+    }
+
+    /// Range reads, truncation and purge work on index order, not byte order of decimal strings.
+    #[test]
+    fn log_range_truncate_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        for i in 1..=300u64 {
+            s.put_log(i, &i.to_le_bytes()).unwrap();
+        }
+        assert_eq!(
+            s.log_range(255..=257)
+                .unwrap()
+                .iter()
+                .map(|e| e.0)
+                .collect::<Vec<_>>(),
+            vec![255, 256, 257]
+        );
+        s.delete_logs_from(201).unwrap();
+        assert_eq!(s.last_log().unwrap().unwrap().0, 200);
+        s.delete_logs_upto(100).unwrap();
+        assert_eq!(s.log_range(..).unwrap().first().unwrap().0, 101);
+        assert_eq!(s.log_len(), 100);
+    }
+}
