@@ -36,8 +36,6 @@ pub enum StartError {
     RaftConfig(#[from] openraft::ConfigError),
     #[error("raft: {0}")]
     Raft(#[from] openraft::error::Fatal<NodeId>),
-    #[error("bootstrap: {0}")]
-    Bootstrap(String),
 }
 
 /// Errors of operations on a running node. `is_retryable` decides whether a caller may retry.
@@ -276,6 +274,35 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Bootstraps from `initial_members`, once. Nodes started together would race to initialise;
+/// each waits in proportion to its rank among the initial members, and only initialises if by
+/// then it has neither joined a cluster nor voted in an election (the lowest id normally wins and
+/// the others simply join it; if it is down, the next one bootstraps instead).
+async fn bootstrap(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
+    let cfg = &node.config;
+    let rank = cfg
+        .initial_members
+        .keys()
+        .position(|id| *id == cfg.id)
+        .unwrap_or(0) as u32;
+    let delay = (cfg.raft.election_timeout_min + cfg.raft.election_timeout_max) * rank;
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => return,
+        _ = tokio::time::sleep(delay) => {}
+    }
+    let m = node.metrics();
+    let joined = m.membership_config.membership().nodes().next().is_some();
+    if joined || m.vote.leader_id.term > 0 {
+        tracing::info!("joined the cluster bootstrapped by another initial member");
+        return;
+    }
+    tracing::info!(members = ?cfg.initial_members, "bootstrapping a new cluster from initial_members");
+    match node.init_cluster(cfg.initial_members.clone()).await {
+        Ok(()) | Err(NodeError::AlreadyInitialized) => {}
+        Err(e) => tracing::error!(error = %e, "bootstrap failed"),
+    }
+}
+
 /// A running manager node.
 pub struct ManagerNode {
     inner: Arc<NodeInner>,
@@ -302,7 +329,10 @@ impl ManagerNode {
         let store = Store::open(&config.data_dir)?;
         let (log_store, sm) = raft::open_storage(store.clone())?;
         let state = sm.shared();
-        let network = Network::new(Duration::from_millis(300));
+        let network = Network::new(
+            Duration::from_millis(300),
+            config.raft.election_timeout_min / 2,
+        );
         let raft_config = Arc::new(config.raft.to_openraft(&config.cluster_name).validate()?);
         let raft = Raft::new(config.id, raft_config, network.clone(), log_store, sm).await?;
         let inner = Arc::new(NodeInner {
@@ -328,12 +358,9 @@ impl ManagerNode {
         );
 
         let cfg = &inner.config;
+        let mut tasks = Vec::new();
         if !cfg.initial_members.is_empty() && !raft.is_initialized().await? {
-            tracing::info!(members = ?cfg.initial_members, "bootstrapping a new cluster from initial_members");
-            match inner.init_cluster(cfg.initial_members.clone()).await {
-                Ok(()) | Err(NodeError::AlreadyInitialized) => {}
-                Err(e) => return Err(StartError::Bootstrap(e.to_string())),
-            }
+            tasks.push(tokio::spawn(bootstrap(inner.clone(), stop_rx.clone())));
         }
         tracing::info!(id = cfg.id, listen = %cfg.listen, advertise = %cfg.advertise, zone = %cfg.zone, "mhad started");
 

@@ -71,14 +71,19 @@ pub struct Network {
     channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
     stats: Arc<PeerStats>,
     connect_timeout: Duration,
+    rpc_timeout_floor: Duration,
 }
 
 impl Network {
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// `rpc_timeout_floor`: openraft sizes AppendEntries/Vote deadlines from the heartbeat
+    /// interval (tens of ms); a follower's fsync hiccup would then fail the RPC and trigger
+    /// backoff. The floor keeps slow-but-alive peers in the replication stream.
+    pub fn new(connect_timeout: Duration, rpc_timeout_floor: Duration) -> Self {
         Network {
             channels: Default::default(),
             stats: Default::default(),
             connect_timeout,
+            rpc_timeout_floor,
         }
     }
 
@@ -115,6 +120,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             addr: node.addr.clone(),
             channel,
             stats: self.stats.clone(),
+            timeout_floor: self.rpc_timeout_floor,
         }
     }
 }
@@ -125,6 +131,7 @@ pub struct PeerClient {
     addr: String,
     channel: Result<Channel, String>,
     stats: Arc<PeerStats>,
+    timeout_floor: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +156,7 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
+        let timeout = timeout.max(self.timeout_floor);
         let unreachable =
             |msg: String| RPCError::Unreachable(Unreachable::new(&TransportError(msg)));
         if self.stats.is_blocked(self.target) {
@@ -198,7 +206,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call(Rpc::AppendEntries, &rpc, option.soft_ttl()).await
+        self.call(Rpc::AppendEntries, &rpc, option.hard_ttl()).await
     }
 
     #[tracing::instrument(level = "trace", skip_all, fields(rpc = "install_snapshot", peer = self.target))]
@@ -220,7 +228,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        self.call(Rpc::Vote, &rpc, option.soft_ttl()).await
+        self.call(Rpc::Vote, &rpc, option.hard_ttl()).await
     }
 
     fn backoff(&self) -> Backoff {

@@ -1,0 +1,243 @@
+//! In-process cluster harness: real `ManagerNode`s (tonic on ephemeral loopback ports, sled in
+//! temp dirs) with condition-based waits.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mha_raft::config::{LogFormat, NodeConfig, RaftTimings};
+use mha_raft::node::{ManagerNode, NodeInner};
+use mha_raft::state::ClusterState;
+use tokio::net::TcpListener;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until `cond` holds, polling; panics with `what` after `timeout`.
+pub async fn wait_until<F: FnMut() -> bool>(timeout: Duration, what: &str, mut cond: F) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn fast_timings() -> RaftTimings {
+    RaftTimings {
+        heartbeat_interval: Duration::from_millis(50),
+        election_timeout_min: Duration::from_millis(300),
+        election_timeout_max: Duration::from_millis(600),
+        propose_timeout: Duration::from_secs(3),
+        ..RaftTimings::default()
+    }
+}
+
+pub fn init_tracing() {
+    mha_raft::telemetry::init(LogFormat::Text, "warn,openraft=off");
+}
+
+pub struct TestCluster {
+    nodes: BTreeMap<u64, Option<ManagerNode>>,
+    configs: BTreeMap<u64, NodeConfig>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts `n` voters bootstrapped from initial_members.
+    pub async fn start(n: u64, timings: RaftTimings) -> Self {
+        init_tracing();
+        let mut listeners = BTreeMap::new();
+        for id in 1..=n {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listeners.insert(id, l);
+        }
+        let members: BTreeMap<u64, String> = listeners
+            .iter()
+            .map(|(id, l)| (*id, l.local_addr().unwrap().to_string()))
+            .collect();
+        let mut c = TestCluster {
+            nodes: BTreeMap::new(),
+            configs: BTreeMap::new(),
+            _dirs: Vec::new(),
+        };
+        for (id, l) in listeners {
+            let cfg = c.config(
+                id,
+                l.local_addr().unwrap(),
+                members.clone(),
+                timings.clone(),
+            );
+            let node = ManagerNode::start_on(cfg.clone(), l).await.unwrap();
+            c.configs.insert(id, cfg);
+            c.nodes.insert(id, Some(node));
+        }
+        c
+    }
+
+    fn config(
+        &mut self,
+        id: u64,
+        addr: SocketAddr,
+        members: BTreeMap<u64, String>,
+        raft: RaftTimings,
+    ) -> NodeConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = NodeConfig {
+            id,
+            listen: addr,
+            advertise: addr.to_string(),
+            zone: format!("zone-{}", (b'a' + id as u8 - 1) as char),
+            data_dir: dir.path().to_path_buf(),
+            cluster_name: "test".into(),
+            initial_members: members,
+            log_format: LogFormat::Text,
+            raft,
+        };
+        self._dirs.push(dir);
+        cfg
+    }
+
+    /// Starts a node with no initial_members (to be added with add_member).
+    pub async fn start_joiner(&mut self, id: u64) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let timings = self.configs.values().next().unwrap().raft.clone();
+        let cfg = self.config(id, addr, BTreeMap::new(), timings);
+        let node = ManagerNode::start_on(cfg.clone(), l).await.unwrap();
+        self.configs.insert(id, cfg);
+        self.nodes.insert(id, Some(node));
+        addr.to_string()
+    }
+
+    pub fn node(&self, id: u64) -> &Arc<NodeInner> {
+        self.nodes[&id].as_ref().expect("node is stopped").inner()
+    }
+
+    pub fn live(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub fn zone(&self, id: u64) -> String {
+        self.configs[&id].zone.clone()
+    }
+
+    /// The acting leader among live nodes, if exactly one acts.
+    pub fn acting_leader(&self) -> Option<u64> {
+        let acting: Vec<u64> = self
+            .live()
+            .into_iter()
+            .filter(|id| self.node(*id).is_acting_leader())
+            .collect();
+        (acting.len() == 1).then(|| acting[0])
+    }
+
+    /// Waits for an acting leader that every node in `among` follows.
+    pub async fn wait_leader_among(&self, among: &[u64]) -> u64 {
+        let mut leader = 0;
+        wait_until(WAIT, "a leader followed by all given nodes", || {
+            let Some(l) = self.acting_leader().filter(|l| among.contains(l)) else {
+                return false;
+            };
+            leader = l;
+            among
+                .iter()
+                .all(|id| self.node(*id).metrics().current_leader == Some(l))
+        })
+        .await;
+        leader
+    }
+
+    pub async fn wait_leader(&self) -> u64 {
+        let live = self.live();
+        self.wait_leader_among(&live).await
+    }
+
+    /// Waits until every node in `ids` has applied at least `index`.
+    pub async fn wait_applied(&self, ids: &[u64], index: u64) {
+        wait_until(WAIT, &format!("nodes {ids:?} applied {index}"), || {
+            ids.iter().all(|id| {
+                self.node(*id)
+                    .metrics()
+                    .last_applied
+                    .map(|l| l.index)
+                    .unwrap_or(0)
+                    >= index
+            })
+        })
+        .await;
+    }
+
+    pub fn state(&self, id: u64) -> ClusterState {
+        self.node(id).state.read().unwrap().cluster.clone()
+    }
+
+    pub fn last_applied(&self, id: u64) -> u64 {
+        self.node(id)
+            .metrics()
+            .last_applied
+            .map(|l| l.index)
+            .unwrap_or(0)
+    }
+
+    /// Clean stop (SIGTERM path).
+    pub async fn stop(&mut self, id: u64) {
+        if let Some(n) = self.nodes.get_mut(&id).and_then(Option::take) {
+            n.shutdown().await;
+        }
+    }
+
+    /// Restarts a stopped node on its old address with its old data dir.
+    pub async fn restart(&mut self, id: u64) {
+        assert!(self.nodes[&id].is_none(), "node {id} is running");
+        let cfg = self.configs[&id].clone();
+        let l = bind_retry(cfg.listen).await;
+        self.nodes
+            .insert(id, Some(ManagerNode::start_on(cfg, l).await.unwrap()));
+    }
+
+    /// Cuts all traffic between `side` and every other node (both directions).
+    pub fn partition(&self, side: &[u64]) {
+        let all: Vec<u64> = self.configs.keys().copied().collect();
+        for a in self.live() {
+            for b in &all {
+                if side.contains(&a) != side.contains(b) {
+                    self.node(a).network.stats().block(*b);
+                }
+            }
+        }
+    }
+
+    pub fn heal(&self) {
+        for id in self.live() {
+            self.node(id).network.stats().unblock_all();
+        }
+    }
+
+    pub async fn shutdown(mut self) {
+        for id in self.live() {
+            self.stop(id).await;
+        }
+    }
+}
+
+async fn bind_retry(addr: SocketAddr) -> TcpListener {
+    let start = Instant::now();
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(e) if start.elapsed() < Duration::from_secs(5) => {
+                tracing::debug!(error = %e, "rebind retry");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("cannot rebind {addr}: {e}"),
+        }
+    }
+}
