@@ -1,0 +1,429 @@
+//! Process-level tests: real `mhad` binaries on loopback, driven with `mhactl` exactly as an
+//! operator would (Garage-style "test the real binary from outside").
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const MHAD: &str = env!("CARGO_BIN_EXE_mhad");
+const MHACTL: &str = env!("CARGO_BIN_EXE_mhactl");
+const WAIT: Duration = Duration::from_secs(30);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Proc {
+    id: u64,
+    addr: String,
+    dir: PathBuf,
+    child: Option<Child>,
+    members: String,
+}
+
+impl Proc {
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("mhad.log"))
+            .unwrap();
+        let mut cmd = Command::new(MHAD);
+        cmd.args([
+            "--id",
+            &self.id.to_string(),
+            "--listen",
+            &self.addr,
+            "--zone",
+            &format!("zone-{}", self.id),
+        ])
+        .arg("--data-dir")
+        .arg(self.dir.join("data"))
+        .env("RUST_LOG", "info,openraft=warn")
+        .stdout(Stdio::null())
+        .stderr(log);
+        if !self.members.is_empty() {
+            cmd.args(["--initial-members", &self.members]);
+        }
+        self.child = Some(cmd.spawn().expect("spawn mhad"));
+    }
+
+    /// SIGKILL, as `kill -9`.
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    fn term(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "mhad {} did not exit after SIGTERM",
+                self.id
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("mhad.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+struct Cluster {
+    procs: Vec<Proc>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(n: u64) -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let addrs: Vec<String> = (0..n)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let members = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut procs = Vec::new();
+        for (i, addr) in addrs.iter().enumerate() {
+            let dir = tmp.path().join(format!("n{}", i + 1));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut p = Proc {
+                id: i as u64 + 1,
+                addr: addr.clone(),
+                dir,
+                child: None,
+                members: members.clone(),
+            };
+            p.spawn();
+            procs.push(p);
+        }
+        Cluster { procs, _tmp: tmp }
+    }
+
+    fn endpoints(&self) -> String {
+        self.procs
+            .iter()
+            .map(|p| p.addr.clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn proc(&mut self, id: u64) -> &mut Proc {
+        self.procs.iter_mut().find(|p| p.id == id).unwrap()
+    }
+}
+
+fn mhactl(endpoints: &str, args: &[&str]) -> Output {
+    Command::new(MHACTL)
+        .arg("--endpoints")
+        .arg(endpoints)
+        .args(args)
+        .output()
+        .expect("run mhactl")
+}
+
+fn status_json(endpoints: &str) -> (i32, Option<Value>) {
+    let out = mhactl(endpoints, &["cluster", "status", "--json"]);
+    (
+        out.status.code().unwrap_or(-1),
+        serde_json::from_slice(&out.stdout).ok(),
+    )
+}
+
+/// Polls `mhactl cluster status --json` until `cond` holds.
+fn wait_status(endpoints: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        if let (0, Some(v)) = status_json(endpoints) {
+            if cond(&v) {
+                return v;
+            }
+        }
+        assert!(start.elapsed() < WAIT, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Table rows of the human status output (they start with the manager id).
+fn manager_rows(text: &str) -> usize {
+    text.lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .count()
+}
+
+fn leader_id(v: &Value) -> Option<u64> {
+    v["leader"]["id"].as_u64()
+}
+
+fn all_followers_caught_up(v: &Value, n: usize) -> bool {
+    let m = v["managers"].as_array().unwrap();
+    m.len() == n
+        && m.iter().all(|r| {
+            r["reachable"] == true && r["zone"].as_str().is_some_and(|z| z.starts_with("zone-"))
+        })
+        && m.iter()
+            .all(|r| r["applied_index"] == m[0]["applied_index"])
+}
+
+/// Three real mhad processes form a cluster; `mhactl cluster status` shows a leader and three
+/// zoned rows; kill -9 of the leader gives a new leader in status; the killed node restarts,
+/// rejoins and catches up; SIGTERM shuts a node down cleanly (exit 0).
+#[test]
+fn three_processes_leader_kill_and_rejoin() {
+    let mut c = Cluster::start(3);
+    let ep = c.endpoints();
+    let v = wait_status(
+        &ep,
+        "named cluster with a leader and 3 caught-up, zoned managers",
+        |v| {
+            v["has_quorum"] == true
+                && leader_id(v).is_some()
+                && v["cluster"] == "mha"
+                && all_followers_caught_up(v, 3)
+        },
+    );
+    let old = leader_id(&v).unwrap();
+
+    // Human table: one row per manager, with the columns the operator expects.
+    let out = mhactl(&ep, &["cluster", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for col in [
+        "ID",
+        "ADDRESS",
+        "ZONE",
+        "ROLE",
+        "TERM",
+        "LAST_LOG",
+        "APPLIED",
+        "LAG",
+        "LAST_HEARD",
+    ] {
+        assert!(text.contains(col), "missing {col}: {text}");
+    }
+    assert_eq!(manager_rows(&text), 3, "{text}");
+
+    c.proc(old).kill9();
+    let v = wait_status(&ep, "a new leader after kill -9", |v| {
+        v["has_quorum"] == true && leader_id(v).is_some_and(|l| l != old)
+    });
+    let row = v["managers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == old)
+        .unwrap()
+        .clone();
+    assert_eq!(row["role"], "unreachable", "{v}");
+
+    c.proc(old).spawn();
+    wait_status(&ep, "killed node rejoined and caught up", |v| {
+        all_followers_caught_up(v, 3)
+    });
+
+    let st = c.proc(old).term();
+    assert!(st.success(), "SIGTERM exit: {st:?}");
+    assert!(c.proc(old).log().contains("mhad stopped"));
+}
+
+/// With two of three managers down there is no quorum: status says so plainly, lists what it
+/// could reach, and exits 3. With none reachable it exits 1.
+#[test]
+fn no_quorum_is_reported() {
+    let mut c = Cluster::start(3);
+    let ep = c.endpoints();
+    wait_status(&ep, "leader", |v| {
+        v["has_quorum"] == true && all_followers_caught_up(v, 3)
+    });
+    c.proc(1).kill9();
+    c.proc(2).kill9();
+    let start = Instant::now();
+    loop {
+        let out = mhactl(&ep, &["cluster", "status"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.code() == Some(3) {
+            assert!(text.starts_with("NO QUORUM"), "{text}");
+            assert!(text.contains("unreachable"), "{text}");
+            assert_eq!(manager_rows(&text), 3, "{text}");
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no-quorum never reported; last: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.proc(3).kill9();
+    let out = mhactl(&ep, &["cluster", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// A fourth process started without initial_members joins with `mhactl member add` (learner,
+/// then voter) and leaves with `mhactl member remove`, all through a follower's endpoint first.
+#[test]
+fn member_add_remove_with_mhactl() {
+    let mut c = Cluster::start(3);
+    let ep = c.endpoints();
+    wait_status(&ep, "leader", |v| {
+        v["has_quorum"] == true && all_followers_caught_up(v, 3)
+    });
+    let dir = c._tmp.path().join("n4");
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr4 = format!("127.0.0.1:{}", free_port());
+    let mut p4 = Proc {
+        id: 4,
+        addr: addr4.clone(),
+        dir,
+        child: None,
+        members: String::new(),
+    };
+    p4.spawn();
+    let out = mhactl(
+        &ep,
+        &[
+            "member", "add", "--id", "4", "--addr", &addr4, "--zone", "zone-4",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("learner") && text.contains("voter"), "{text}");
+    let ep4 = format!("{ep},{addr4}");
+    wait_status(&ep4, "4 managers caught up", |v| {
+        all_followers_caught_up(v, 4)
+    });
+    let out = mhactl(&ep, &["member", "remove", "--id", "4"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_status(&ep, "back to 3 managers", |v| {
+        v["managers"].as_array().unwrap().len() == 3
+    });
+    drop(p4);
+}
+
+fn run_mhad(args: &[&str], config: Option<(&Path, &str)>) -> Output {
+    let mut cmd = Command::new(MHAD);
+    if let Some((path, text)) = config {
+        std::fs::write(path, text).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    cmd.args(args).arg("--check-config").output().unwrap()
+}
+
+/// Broken TOML, unknown keys, wrong types and invalid values: exit 2 with an error naming the key.
+#[test]
+fn bad_config_exits_2_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data = data.to_str().unwrap();
+    let cfg = tmp.path().join("mhad.toml");
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("id = 1\ndata_dir = \"x\"\nlisten = \n", vec![], "line 3"),
+        ("id = 1\nbogus_key = 2\n", vec![], "bogus_key"),
+        ("id = \"one\"\n", vec![], "id"),
+        (
+            "id = 1\n[raft]\nheartbeat_interval_ms = \"fast\"\n",
+            vec![],
+            "heartbeat_interval_ms",
+        ),
+        (
+            "id = 1\n[raft]\nelection_timeout_mn_ms = 5\n",
+            vec![],
+            "election_timeout_mn_ms",
+        ),
+        (
+            "",
+            vec![
+                "--id",
+                "1",
+                "--data-dir",
+                data,
+                "--initial-members",
+                "1=127.0.0.1:1,1=127.0.0.1:2",
+            ],
+            "initial_members",
+        ),
+        (
+            "",
+            vec![
+                "--id",
+                "1",
+                "--data-dir",
+                data,
+                "--initial-members",
+                "2=127.0.0.1:1,3=127.0.0.1:2",
+            ],
+            "initial_members",
+        ),
+        (
+            "",
+            vec!["--id", "1", "--data-dir", data, "--listen", "localhost"],
+            "listen",
+        ),
+        (
+            "",
+            vec!["--id", "1", "--data-dir", "/proc/no-such-dir/x"],
+            "data_dir",
+        ),
+        ("", vec!["--data-dir", data], "id"),
+    ];
+    for (text, args, key) in cases {
+        let out = run_mhad(&args, (!text.is_empty()).then_some((cfg.as_path(), text)));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text:?} {args:?}: {err}");
+        assert!(
+            err.contains(key),
+            "{text:?} {args:?}: expected {key:?} in: {err}"
+        );
+    }
+    // A good file plus a flag override validates and exits 0.
+    let good = format!(
+        "id = 2\ndata_dir = \"{data}\"\nzone = \"a\"\n[raft]\nheartbeat_interval_ms = 80\n"
+    );
+    let out = run_mhad(&["--zone", "b"], Some((cfg.as_path(), &good)));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("zone: \"b\"") && text.contains("80ms"),
+        "{text}"
+    );
+}
