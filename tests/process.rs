@@ -291,7 +291,7 @@ fn no_quorum_is_reported() {
 /// then voter) and leaves with `mhactl member remove`, all through a follower's endpoint first.
 #[test]
 fn member_add_remove_with_mhactl() {
-    let mut c = Cluster::start(3);
+    let c = Cluster::start(3);
     let ep = c.endpoints();
     wait_status(&ep, "leader", |v| {
         v["has_quorum"] == true && all_followers_caught_up(v, 3)
