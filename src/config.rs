@@ -60,10 +60,11 @@ pub struct RawConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRaftConfig {
-    /// Leader heartbeat period. Default 100 ms.
+    /// Leader heartbeat period. Default 50 ms.
     pub heartbeat_interval_ms: Option<u64>,
-    /// A follower that hears nothing for a random time in [min, max] starts an election.
-    /// Defaults 400 / 800 ms: a dead leader is replaced in well under a second on a LAN.
+    /// A follower that hears nothing from the leader for `election_timeout_max` (openraft's vote
+    /// lease) plus a random time in [min, max] starts an election. Defaults 250 / 500 ms: a dead
+    /// leader is replaced in ~0.9 s median on a LAN (docs/benchmarks.md).
     pub election_timeout_min_ms: Option<u64>,
     pub election_timeout_max_ms: Option<u64>,
     /// Build a snapshot after this many new log entries. Default 1000.
@@ -146,9 +147,9 @@ pub struct RaftTimings {
 impl Default for RaftTimings {
     fn default() -> Self {
         RaftTimings {
-            heartbeat_interval: Duration::from_millis(100),
-            election_timeout_min: Duration::from_millis(400),
-            election_timeout_max: Duration::from_millis(800),
+            heartbeat_interval: Duration::from_millis(50),
+            election_timeout_min: Duration::from_millis(250),
+            election_timeout_max: Duration::from_millis(500),
             snapshot_logs_since_last: 1000,
             max_logs_to_keep: 500,
             propose_timeout: Duration::from_millis(5000),
@@ -158,8 +159,10 @@ impl Default for RaftTimings {
 
 impl RaftTimings {
     /// How long a leader may go without a quorum acknowledgement and still act as leader.
-    /// A majority elects a new leader no sooner than `election_timeout_min` after last hearing
-    /// from the old one, so the old leader stops acting before the new one can start.
+    /// openraft 0.9 followers refuse votes for `election_timeout_max` after last hearing from
+    /// the leader and then wait at least `election_timeout_min` more, so a new leader cannot be
+    /// elected sooner than max + min after the old one's last acknowledged heartbeat; the old
+    /// leader stops acting after min — well before.
     pub fn leader_lease(&self) -> Duration {
         self.election_timeout_min
     }
@@ -517,7 +520,7 @@ mod tests {
             (
                 RawConfig {
                     raft: Some(RawRaftConfig {
-                        election_timeout_max_ms: Some(300),
+                        election_timeout_max_ms: Some(200),
                         ..Default::default()
                     }),
                     ..base(d)
