@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod ctl;
+pub mod errors;
 pub mod node;
 pub mod proto;
 pub mod raft;

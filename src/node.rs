@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::NodeConfig;
+use crate::errors::human_duration;
 use crate::proto::admin::admin_service_server::AdminServiceServer;
 use crate::proto::raft::raft_service_server::RaftServiceServer;
 use crate::raft::{self, Metrics, Network, NodeId, Raft, SharedState};
@@ -173,8 +174,8 @@ impl NodeInner {
             .await
             .map_err(|e| self.write_error(e))?;
         steps.push(format!(
-            "added {id} ({addr}) as learner; caught up in {:?}",
-            t.elapsed()
+            "added {id} ({addr}) as learner; caught up in {}",
+            human_duration(t.elapsed())
         ));
         self.propose(Cmd::RegisterManager { id, addr, zone })
             .await?;
@@ -184,7 +185,10 @@ impl NodeInner {
                 .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
                 .await
                 .map_err(|e| self.write_error(e))?;
-            steps.push(format!("promoted {id} to voter in {:?}", t.elapsed()));
+            steps.push(format!(
+                "promoted {id} to voter in {}",
+                human_duration(t.elapsed())
+            ));
         }
         Ok(steps)
     }
@@ -210,13 +214,19 @@ impl NodeInner {
                 .change_membership(ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
                 .await
                 .map_err(|e| self.write_error(e))?;
-            steps.push(format!("removed voter {id} in {:?}", t.elapsed()));
+            steps.push(format!(
+                "removed voter {id} in {}",
+                human_duration(t.elapsed())
+            ));
         } else {
             self.raft
                 .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
                 .await
                 .map_err(|e| self.write_error(e))?;
-            steps.push(format!("removed learner {id} in {:?}", t.elapsed()));
+            steps.push(format!(
+                "removed learner {id} in {}",
+                human_duration(t.elapsed())
+            ));
         }
         // The leader may have removed itself and stepped down; then the next leader's
         // registration loop is not needed for this record and it stays until forgotten later.

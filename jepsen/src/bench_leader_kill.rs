@@ -47,7 +47,10 @@ fn default_mhad() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let p = exe.parent().context("exe dir")?.join("mhad");
     if !p.exists() {
-        bail!("{} not found; build it (cargo build --release --bins) or pass --mhad", p.display());
+        bail!(
+            "{} not found; build it (cargo build --release --bins) or pass --mhad",
+            p.display()
+        );
     }
     Ok(p)
 }
@@ -57,20 +60,49 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(p) => p,
         None => default_mhad()?,
     };
-    let extra: Vec<String> = args.mhad_args.as_deref().unwrap_or("").split_whitespace().map(String::from).collect();
+    let extra: Vec<String> = args
+        .mhad_args
+        .as_deref()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     let tmp = tempfile::tempdir()?;
     let mut nodes: Vec<Node> = (1..=3)
         .map(|id| {
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            Node { id, addr: format!("127.0.0.1:{port}"), dir: tmp.path().join(format!("n{id}")), child: None }
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            Node {
+                id,
+                addr: format!("127.0.0.1:{port}"),
+                dir: tmp.path().join(format!("n{id}")),
+                child: None,
+            }
         })
         .collect();
-    let members = nodes.iter().map(|n| format!("{}={}", n.id, n.addr)).collect::<Vec<_>>().join(",");
+    let members = nodes
+        .iter()
+        .map(|n| format!("{}={}", n.id, n.addr))
+        .collect::<Vec<_>>()
+        .join(",");
     let spawn = |n: &mut Node| -> anyhow::Result<()> {
         std::fs::create_dir_all(&n.dir)?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(n.dir.join("mhad.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(n.dir.join("mhad.log"))?;
         let child = Command::new(&mhad)
-            .args(["--id", &n.id.to_string(), "--listen", &n.addr, "--initial-members", &members])
+            .args([
+                "--id",
+                &n.id.to_string(),
+                "--listen",
+                &n.addr,
+                "--initial-members",
+                &members,
+            ])
             .arg("--data-dir")
             .arg(n.dir.join("data"))
             .args(&extra)
@@ -84,30 +116,56 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for n in nodes.iter_mut() {
         spawn(n)?;
     }
-    let all = AdminClient::new(nodes.iter().map(|n| n.addr.clone()).collect(), Duration::from_millis(500))?;
-    println!("bench leader-kill: 3 mhad on loopback ({}), {} kills, mhad flags: {:?}", mhad.display(), args.runs, extra);
+    let all = AdminClient::new(
+        nodes.iter().map(|n| n.addr.clone()).collect(),
+        Duration::from_millis(500),
+    )?;
+    println!(
+        "bench leader-kill: 3 mhad on loopback ({}), {} kills, mhad flags: {:?}",
+        mhad.display(),
+        args.runs,
+        extra
+    );
 
     let mut samples = Vec::new();
     for run in 1..=args.runs {
         let stable = wait_for(&all, Duration::from_secs(30), |r| {
-            r.has_quorum && r.managers.iter().all(|m| m.reachable && m.applied_index == r.managers[0].applied_index)
+            r.has_quorum
+                && r.managers
+                    .iter()
+                    .all(|m| m.reachable && m.applied_index == r.managers[0].applied_index)
         })
         .await
         .context("cluster did not stabilise")?;
         let old = stable.leader_id.context("no leader")?;
-        let victim = nodes.iter_mut().find(|n| n.id == old).context("leader not ours")?;
+        let victim = nodes
+            .iter_mut()
+            .find(|n| n.id == old)
+            .context("leader not ours")?;
         let t0 = Instant::now();
         if let Some(mut c) = victim.child.take() {
             c.kill()?;
             c.wait()?;
         }
-        let survivors =
-            AdminClient::new(nodes.iter().filter(|n| n.id != old).map(|n| n.addr.clone()).collect(), Duration::from_millis(500))?;
-        let after = wait_for(&survivors, Duration::from_secs(30), |r| r.has_quorum && r.leader_id.is_some_and(|l| l != old))
-            .await
-            .context("no new leader")?;
+        let survivors = AdminClient::new(
+            nodes
+                .iter()
+                .filter(|n| n.id != old)
+                .map(|n| n.addr.clone())
+                .collect(),
+            Duration::from_millis(500),
+        )?;
+        let after = wait_for(&survivors, Duration::from_secs(30), |r| {
+            r.has_quorum && r.leader_id.is_some_and(|l| l != old)
+        })
+        .await
+        .context("no new leader")?;
         let took = t0.elapsed();
-        println!("run {run:>3}: leader {old} killed -> leader {} in {:.0} ms", after.leader_id.unwrap_or(0), took.as_secs_f64() * 1000.0);
+        println!(
+            "run {run:>3}: leader {old} killed -> leader {} in {:.0} ms",
+            after.leader_id.unwrap_or(0),
+            took.as_secs_f64() * 1000.0
+        );
         samples.push(took);
         let victim = nodes.iter_mut().find(|n| n.id == old).context("victim")?;
         spawn(victim)?;

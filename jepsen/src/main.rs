@@ -9,7 +9,10 @@ mod stats;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "mha-jepsen", about = "Fault-injection suite and benchmarks for mha-raft")]
+#[command(
+    name = "mha-jepsen",
+    about = "Fault-injection suite and benchmarks for mha-raft"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -30,7 +33,9 @@ enum Bench {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.cmd {
         Cmd::Bench(Bench::LeaderKill(a)) => rt.block_on(bench_leader_kill::run(a)),
     }

@@ -18,7 +18,13 @@ pub fn summarize(samples: &[Duration]) -> Option<Summary> {
     let mut s = samples.to_vec();
     s.sort();
     let rank = |p: f64| s[((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1];
-    Some(Summary { count: s.len(), min: s[0], median: rank(0.5), p99: rank(0.99), max: s[s.len() - 1] })
+    Some(Summary {
+        count: s.len(),
+        min: s[0],
+        median: rank(0.5),
+        p99: rank(0.99),
+        max: s[s.len() - 1],
+    })
 }
 
 impl std::fmt::Display for Summary {

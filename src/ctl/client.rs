@@ -7,6 +7,7 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::errors::{error_chain, status_text};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::server::status::leader_redirect;
 
@@ -79,7 +80,10 @@ impl AdminClient {
             .map_err(|e| format!("{addr}: {e}"))?
             .connect_timeout(self.timeout)
             .timeout(self.timeout);
-        let ch = ep.connect().await.map_err(|e| format!("{addr}: {e}"))?;
+        let ch = ep
+            .connect()
+            .await
+            .map_err(|e| format!("{addr}: {}", error_chain(&e)))?;
         Ok(AdminServiceClient::new(ch))
     }
 
@@ -102,7 +106,7 @@ impl AdminClient {
                     Code::Unavailable
                     | Code::DeadlineExceeded
                     | Code::Unknown
-                    | Code::Cancelled => Attempt::Next(format!("{addr}: {}", s.message())),
+                    | Code::Cancelled => Attempt::Next(format!("{addr}: {}", status_text(&s))),
                     _ => Attempt::Fail(s),
                 }
             }
@@ -129,7 +133,7 @@ impl AdminClient {
                         last = e;
                         break;
                     }
-                    Attempt::Fail(s) => return Err(CtlError::Rejected(s.message().to_string())),
+                    Attempt::Fail(s) => return Err(CtlError::Rejected(status_text(&s))),
                 }
             }
         }
@@ -151,7 +155,15 @@ impl AdminClient {
                 Err(e) => last = e,
                 Ok(c) => match f(c).await {
                     Ok(r) => return Ok(r.into_inner()),
-                    Err(s) => last = format!("{ep}: {}", s.message()),
+                    Err(s) => match s.code() {
+                        Code::Unavailable
+                        | Code::DeadlineExceeded
+                        | Code::Unknown
+                        | Code::Cancelled => last = format!("{ep}: {}", status_text(&s)),
+                        // The node answered and refused: that is the answer, not a reason to
+                        // ask another node.
+                        _ => return Err(CtlError::Rejected(status_text(&s))),
+                    },
                 },
             }
         }

@@ -106,7 +106,7 @@ pub async fn cluster_status(
             .await
             {
                 Err(_) => Err(format!("no answer within {MEMBER_STATUS_TIMEOUT:?}")),
-                Ok(Err(s)) => Err(s.message().to_string()),
+                Ok(Err(s)) => Err(crate::errors::status_text(&s)),
                 Ok(Ok(r)) => Ok(r.into_inner()),
             }
         }
@@ -183,6 +183,11 @@ pub async fn cluster_status(
         format!(
             "leader {me} has not been acknowledged by a quorum ({quorum} of {voters} voters) for {} ms",
             m.millis_since_quorum_ack.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+        )
+    } else if voters == 0 {
+        format!(
+            "node {me} is not part of an initialized cluster: start the nodes with initial_members, \
+             or run `mhactl cluster init`"
         )
     } else if let Some((lid, laddr)) = &leader {
         format!("leader {lid} ({laddr}) could not be reached; this is node {me}'s own view")

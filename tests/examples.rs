@@ -1,0 +1,37 @@
+//! The example configurations in deploy/examples/ parse and validate (with data_dir pointed at a
+//! temp dir), and form one consistent three-zone cluster.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use mha_raft::config::{NodeConfig, RawConfig};
+
+#[test]
+fn three_zone_examples_validate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ids = BTreeSet::new();
+    let mut zones = BTreeSet::new();
+    let mut members = BTreeSet::new();
+    for z in ["a", "b", "c"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("deploy/examples/mhad-zone-{z}.toml"));
+        let raw = RawConfig::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let over = RawConfig {
+            data_dir: Some(tmp.path().join(z)),
+            ..Default::default()
+        };
+        let cfg = NodeConfig::try_from(raw.merge(over))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(cfg.initial_members.get(&cfg.id), Some(&cfg.advertise));
+        ids.insert(cfg.id);
+        zones.insert(cfg.zone.clone());
+        members.insert(format!("{:?}", cfg.initial_members));
+    }
+    assert_eq!(ids.len(), 3);
+    assert_eq!(zones.len(), 3);
+    assert_eq!(
+        members.len(),
+        1,
+        "all three must list the same initial members"
+    );
+}
