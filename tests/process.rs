@@ -30,6 +30,10 @@ struct Proc {
 
 impl Proc {
     fn spawn(&mut self) {
+        self.spawn_with(&[]);
+    }
+
+    fn spawn_with(&mut self, extra: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -47,6 +51,7 @@ impl Proc {
         .arg("--data-dir")
         .arg(self.dir.join("data"))
         .env("RUST_LOG", "info,openraft=warn")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log);
         if !self.members.is_empty() {
@@ -334,6 +339,92 @@ fn member_add_remove_with_mhactl() {
         v["managers"].as_array().unwrap().len() == 3
     });
     drop(p4);
+}
+
+/// Nodes started without initial_members stay uninitialised until `mhactl cluster init`; a
+/// second init is refused (no fork); restarting with the same flags does not re-initialise.
+/// Logs in `--log-format json` are one JSON object per line.
+#[test]
+fn cluster_init_once_and_json_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut procs: Vec<Proc> = (1..=3)
+        .map(|id| {
+            let dir = tmp.path().join(format!("n{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            Proc {
+                id,
+                addr: format!("127.0.0.1:{}", free_port()),
+                dir,
+                child: None,
+                members: String::new(),
+            }
+        })
+        .collect();
+    for p in procs.iter_mut() {
+        p.spawn_with(&["--log-format", "json"]);
+    }
+    let ep = procs
+        .iter()
+        .map(|p| p.addr.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let members = procs
+        .iter()
+        .map(|p| format!("{}={}", p.id, p.addr))
+        .collect::<Vec<_>>()
+        .join(",");
+
+    let start = Instant::now();
+    let out = loop {
+        let out = mhactl(&ep, &["cluster", "status"]);
+        if out.status.code() == Some(3) || start.elapsed() > WAIT {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("not part of an initialized cluster"),
+        "{text}"
+    );
+
+    let first = procs[0].addr.clone();
+    let out = mhactl(&first, &["cluster", "init", "--members", &members]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_status(&ep, "initialised cluster with 3 zoned managers", |v| {
+        v["has_quorum"] == true && all_followers_caught_up(v, 3)
+    });
+    let out = mhactl(&first, &["cluster", "init", "--members", &members]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already initialized"));
+
+    for p in procs.iter_mut() {
+        assert!(p.term().success());
+    }
+    for p in procs.iter_mut() {
+        p.spawn_with(&["--log-format", "json"]);
+    }
+    let v = wait_status(&ep, "cluster back after restart", |v| {
+        v["has_quorum"] == true && all_followers_caught_up(v, 3)
+    });
+    assert_eq!(v["managers"].as_array().unwrap().len(), 3);
+
+    let log = procs[0].log();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(
+            v.get("level").is_some() && v.get("timestamp").is_some(),
+            "{l}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.contains("mhad started")));
 }
 
 fn run_mhad(args: &[&str], config: Option<(&Path, &str)>) -> Output {
