@@ -4,13 +4,16 @@
 //! (openraft adapters) → `store` (sled). `state` is the deterministic replicated state machine;
 //! see docs/architecture.md.
 
+pub mod adapters;
 pub mod config;
 pub mod ctl;
+pub mod engine;
 pub mod errors;
 pub mod node;
 pub mod proto;
 pub mod raft;
 pub mod runtime;
+pub mod secret;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::group::{GroupSpec, Topology};
+
 /// A change to the replicated state. New capabilities add variants; existing variants keep their
 /// serde shape (the log and snapshots on disk hold them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,6 +17,15 @@ pub enum Cmd {
     RegisterManager { id: u64, addr: String, zone: String },
     /// A removed manager's metadata is dropped.
     ForgetManager { id: u64 },
+    /// Add (or, with `replace`, update) a replication group with the topology the leader
+    /// discovered for it.
+    PutGroup {
+        spec: GroupSpec,
+        topology: Topology,
+        replace: bool,
+    },
+    /// Stop managing a group.
+    RemoveGroup { name: String },
 }
 
 impl fmt::Display for Cmd {
@@ -25,6 +36,19 @@ impl fmt::Display for Cmd {
                 write!(f, "register manager {id} at {addr} in zone {zone:?}")
             }
             Cmd::ForgetManager { id } => write!(f, "forget manager {id}"),
+            Cmd::PutGroup {
+                spec,
+                topology,
+                replace,
+            } => write!(
+                f,
+                "{} group {} ({} servers, master {})",
+                if *replace { "update" } else { "add" },
+                spec.name,
+                spec.servers.len(),
+                topology.master
+            ),
+            Cmd::RemoveGroup { name } => write!(f, "remove group {name}"),
         }
     }
 }

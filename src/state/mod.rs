@@ -7,8 +7,10 @@
 //! additions forward-compatible within one data version (fields default when absent).
 
 mod cmd;
+pub mod group;
 
 pub use cmd::{Cmd, CmdResult, Proposal};
+pub use group::{Group, GroupSpec, Topology};
 
 use std::collections::BTreeMap;
 
@@ -34,6 +36,8 @@ pub struct ClusterState {
     pub name: Option<String>,
     /// Managers by id, as they registered themselves (or as `mhactl member add` declared them).
     pub managers: BTreeMap<u64, ManagerInfo>,
+    /// Replication groups by name.
+    pub groups: BTreeMap<String, Group>,
     /// Number of commands applied (Blank and membership entries excluded); a cheap change counter.
     pub applied_cmds: u64,
 }
@@ -72,6 +76,38 @@ impl ClusterState {
             Cmd::ForgetManager { id } => match self.managers.remove(id) {
                 Some(_) => CmdResult::Ok,
                 None => CmdResult::Unchanged,
+            },
+            Cmd::PutGroup {
+                spec,
+                topology,
+                replace,
+            } => {
+                let existing = self.groups.get(&spec.name);
+                match (existing, replace) {
+                    (Some(_), false) => CmdResult::Rejected {
+                        reason: format!("group {} already exists (use update)", spec.name),
+                    },
+                    (None, true) => CmdResult::Rejected {
+                        reason: format!("group {} does not exist", spec.name),
+                    },
+                    (prev, _) => {
+                        let created_at_ms = prev.map(|g| g.created_at_ms).unwrap_or(log_time_ms);
+                        let group = Group {
+                            spec: spec.clone(),
+                            topology: topology.clone(),
+                            created_at_ms,
+                            updated_at_ms: log_time_ms,
+                        };
+                        self.groups.insert(spec.name.clone(), group);
+                        CmdResult::Ok
+                    }
+                }
+            }
+            Cmd::RemoveGroup { name } => match self.groups.remove(name) {
+                Some(_) => CmdResult::Ok,
+                None => CmdResult::Rejected {
+                    reason: format!("group {name} does not exist"),
+                },
             },
         }
     }

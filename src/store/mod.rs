@@ -48,21 +48,43 @@ impl Store {
     /// Opens (or creates) the store under `dir`, checking the data version first.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("raft");
-        let db = sled::Config::new()
-            .path(&path)
-            // Durability comes from explicit flushes before acknowledging Raft writes; the
-            // background flush only bounds what an unclean exit of non-critical writes costs.
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
+        let db = Self::open_db(&path)?;
         let meta = db.open_tree("meta")?;
         let log = db.open_tree("log")?;
         let store = Store { db, meta, log };
         store.check_data_version(&path)?;
         Ok(store)
+    }
+
+    /// Opens the sled database. A just-closed handle in this process (a restart) can hold the
+    /// file lock for a moment while sled's flusher thread exits, so lock contention is retried
+    /// for up to 2 s; a lock held longer means another process owns the directory.
+    fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let res = sled::Config::new()
+                .path(path)
+                // Durability comes from explicit flushes before acknowledging Raft writes; the
+                // background flush only bounds what an unclean exit of other writes costs.
+                .flush_every_ms(Some(500))
+                .open();
+            match res {
+                Ok(db) => return Ok(db),
+                // sled reports lock contention as ErrorKind::Other with this message.
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(source) => {
+                    return Err(StoreError::Open {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
+            }
+        }
     }
 
     fn check_data_version(&self, path: &Path) -> Result<(), StoreError> {
@@ -211,6 +233,21 @@ mod tests {
             matches!(err, StoreError::NewerDataVersion { found, .. } if found == DATA_VERSION + 1)
         );
         assert!(msg.contains("newer"), "{msg}");
+    }
+
+    /// A reopen right after the previous handle is dropped (a restart in the same process)
+    /// waits for the lock instead of failing.
+    #[test]
+    fn reopen_waits_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            drop(first);
+        });
+        let second = Store::open(dir.path());
+        dropper.join().unwrap();
+        assert!(second.is_ok(), "{:?}", second.err());
     }
 
     /// Range reads, truncation and purge work on index order, not byte order of decimal strings.

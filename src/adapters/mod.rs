@@ -1,0 +1,5 @@
+//! Adapters to the outside world. Only runtime/ and server/ (through runtime) call them; state/
+//! and engine/ never do.
+
+pub mod mysql;
+pub mod ssh;

@@ -1,0 +1,342 @@
+//! SQL dialects: MariaDB 10.x, MySQL 5.7/8.0 (SLAVE/MASTER words), MySQL 8.0.22+ / 8.4
+//! (REPLICA/SOURCE words). Pure: builds statement text, never runs it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// What a server is, as far as SQL syntax is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dialect {
+    pub flavor: Flavor,
+    pub version: Version,
+}
+
+impl Dialect {
+    /// From `SELECT @@version` (e.g. "10.11.19-MariaDB-0+deb12u1-log", "8.0.36", "8.4.0").
+    pub fn from_version_string(v: &str) -> Option<Dialect> {
+        let flavor = if v.to_ascii_lowercase().contains("mariadb") {
+            Flavor::MariaDb
+        } else {
+            Flavor::MySql
+        };
+        let numeric: String = v
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let mut it = numeric.split('.').map(|p| p.parse::<u32>().ok());
+        let major = it.next()??;
+        let minor = it.next().flatten().unwrap_or(0);
+        let patch = it.next().flatten().unwrap_or(0);
+        Some(Dialect {
+            flavor,
+            version: Version {
+                major,
+                minor,
+                patch,
+            },
+        })
+    }
+
+    fn at_least(&self, major: u32, minor: u32, patch: u32) -> bool {
+        self.version
+            >= Version {
+                major,
+                minor,
+                patch,
+            }
+    }
+
+    /// MySQL 8.0.22+ has SHOW REPLICA STATUS / START REPLICA; 8.0.23+ CHANGE REPLICATION SOURCE.
+    pub fn replica_words(&self) -> bool {
+        self.flavor == Flavor::MySql && self.at_least(8, 0, 22)
+    }
+
+    fn source_words(&self) -> bool {
+        self.flavor == Flavor::MySql && self.at_least(8, 0, 23)
+    }
+
+    pub fn show_replica_status(&self) -> &'static str {
+        if self.replica_words() {
+            "SHOW REPLICA STATUS"
+        } else {
+            "SHOW SLAVE STATUS"
+        }
+    }
+
+    /// SHOW BINARY LOG STATUS on 8.4 (SHOW MASTER STATUS was removed in 8.4).
+    pub fn show_binlog_status(&self) -> &'static str {
+        if self.flavor == Flavor::MySql && self.at_least(8, 4, 0) {
+            "SHOW BINARY LOG STATUS"
+        } else {
+            "SHOW MASTER STATUS"
+        }
+    }
+
+    pub fn stop_replica(&self, io_thread_only: bool) -> &'static str {
+        match (self.replica_words(), io_thread_only) {
+            (true, true) => "STOP REPLICA IO_THREAD",
+            (true, false) => "STOP REPLICA",
+            (false, true) => "STOP SLAVE IO_THREAD",
+            (false, false) => "STOP SLAVE",
+        }
+    }
+
+    pub fn start_replica(&self) -> &'static str {
+        if self.replica_words() {
+            "START REPLICA"
+        } else {
+            "START SLAVE"
+        }
+    }
+
+    pub fn reset_replica_all(&self) -> &'static str {
+        if self.replica_words() {
+            "RESET REPLICA ALL"
+        } else {
+            "RESET SLAVE ALL"
+        }
+    }
+
+    /// The variables that make a server refuse writes. MySQL also has super_read_only, which
+    /// blocks SUPER users too; MariaDB 10.x has no equivalent (read_only does not stop SUPER).
+    pub fn set_read_only(&self, on: bool) -> Vec<String> {
+        let v = if on { "ON" } else { "OFF" };
+        match (self.flavor, on) {
+            (Flavor::MySql, true) => vec![
+                format!("SET GLOBAL read_only={v}"),
+                format!("SET GLOBAL super_read_only={v}"),
+            ],
+            (Flavor::MySql, false) => vec![
+                format!("SET GLOBAL super_read_only={v}"),
+                format!("SET GLOBAL read_only={v}"),
+            ],
+            (Flavor::MariaDb, _) => vec![format!("SET GLOBAL read_only={v}")],
+        }
+    }
+
+    /// CHANGE MASTER / CHANGE REPLICATION SOURCE. The text contains the password: never log it.
+    pub fn change_master(&self, c: &ChangeMaster) -> String {
+        let q = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+        let (kw, host, port, user, pw, file, pos, retry) = if self.source_words() {
+            (
+                "CHANGE REPLICATION SOURCE TO",
+                "SOURCE_HOST",
+                "SOURCE_PORT",
+                "SOURCE_USER",
+                "SOURCE_PASSWORD",
+                "SOURCE_LOG_FILE",
+                "SOURCE_LOG_POS",
+                "SOURCE_CONNECT_RETRY",
+            )
+        } else {
+            (
+                "CHANGE MASTER TO",
+                "MASTER_HOST",
+                "MASTER_PORT",
+                "MASTER_USER",
+                "MASTER_PASSWORD",
+                "MASTER_LOG_FILE",
+                "MASTER_LOG_POS",
+                "MASTER_CONNECT_RETRY",
+            )
+        };
+        let mut s = format!(
+            "{kw} {host}='{}', {port}={}, {user}='{}', {pw}='{}', {retry}=1",
+            q(&c.host),
+            c.port,
+            q(&c.user),
+            q(c.password.expose())
+        );
+        match (&c.position, self.flavor) {
+            (ReplicaPosition::FilePos { file: f, pos: p }, Flavor::MariaDb) => s.push_str(
+                &format!(", {file}='{}', {pos}={}, MASTER_USE_GTID=no", q(f), p),
+            ),
+            (ReplicaPosition::FilePos { file: f, pos: p }, Flavor::MySql) => {
+                let auto = if self.source_words() {
+                    "SOURCE_AUTO_POSITION"
+                } else {
+                    "MASTER_AUTO_POSITION"
+                };
+                s.push_str(&format!(", {file}='{}', {pos}={}, {auto}=0", q(f), p))
+            }
+            (ReplicaPosition::Gtid, Flavor::MariaDb) => s.push_str(", MASTER_USE_GTID=slave_pos"),
+            (ReplicaPosition::Gtid, Flavor::MySql) => {
+                let auto = if self.source_words() {
+                    "SOURCE_AUTO_POSITION"
+                } else {
+                    "MASTER_AUTO_POSITION"
+                };
+                s.push_str(&format!(", {auto}=1"))
+            }
+        }
+        s
+    }
+}
+
+/// Where a replica starts reading from its new master.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaPosition {
+    FilePos {
+        file: String,
+        pos: u64,
+    },
+    /// MariaDB master_use_gtid=slave_pos, MySQL auto-position.
+    Gtid,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeMaster {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+    pub position: ReplicaPosition,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(v: &str) -> Dialect {
+        Dialect::from_version_string(v).unwrap()
+    }
+
+    #[test]
+    fn versions_and_flavors() {
+        assert_eq!(d("10.11.19-MariaDB-0+deb12u1-log").flavor, Flavor::MariaDb);
+        assert_eq!(
+            d("10.11.19-MariaDB-0+deb12u1-log").version,
+            Version {
+                major: 10,
+                minor: 11,
+                patch: 19
+            }
+        );
+        assert_eq!(d("5.7.44-log").flavor, Flavor::MySql);
+        assert_eq!(d("8.4.0").version.major, 8);
+        assert!(Dialect::from_version_string("garbage").is_none());
+    }
+
+    /// The statement words per dialect, table-driven.
+    #[test]
+    fn words_per_dialect() {
+        let cases = [
+            (
+                "10.11.19-MariaDB",
+                "SHOW SLAVE STATUS",
+                "STOP SLAVE IO_THREAD",
+                "RESET SLAVE ALL",
+                "SHOW MASTER STATUS",
+            ),
+            (
+                "5.7.44",
+                "SHOW SLAVE STATUS",
+                "STOP SLAVE IO_THREAD",
+                "RESET SLAVE ALL",
+                "SHOW MASTER STATUS",
+            ),
+            (
+                "8.0.21",
+                "SHOW SLAVE STATUS",
+                "STOP SLAVE IO_THREAD",
+                "RESET SLAVE ALL",
+                "SHOW MASTER STATUS",
+            ),
+            (
+                "8.0.22",
+                "SHOW REPLICA STATUS",
+                "STOP REPLICA IO_THREAD",
+                "RESET REPLICA ALL",
+                "SHOW MASTER STATUS",
+            ),
+            (
+                "8.4.3",
+                "SHOW REPLICA STATUS",
+                "STOP REPLICA IO_THREAD",
+                "RESET REPLICA ALL",
+                "SHOW BINARY LOG STATUS",
+            ),
+        ];
+        for (v, show, stop_io, reset, binlog) in cases {
+            let x = d(v);
+            assert_eq!(x.show_replica_status(), show, "{v}");
+            assert_eq!(x.stop_replica(true), stop_io, "{v}");
+            assert_eq!(x.reset_replica_all(), reset, "{v}");
+            assert_eq!(x.show_binlog_status(), binlog, "{v}");
+        }
+    }
+
+    #[test]
+    fn change_master_per_dialect() {
+        let c = |position| ChangeMaster {
+            host: "10.0.0.2".into(),
+            port: 3306,
+            user: "repl".into(),
+            password: Secret::new("pw'x"),
+            position,
+        };
+        let gtid = c(ReplicaPosition::Gtid);
+        let fp = c(ReplicaPosition::FilePos {
+            file: "mysql-bin.000007".into(),
+            pos: 1234,
+        });
+        assert_eq!(
+            d("10.11.5-MariaDB").change_master(&gtid),
+            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='pw\\'x', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos"
+        );
+        assert!(d("10.11.5-MariaDB").change_master(&fp).ends_with(
+            "MASTER_LOG_FILE='mysql-bin.000007', MASTER_LOG_POS=1234, MASTER_USE_GTID=no"
+        ));
+        assert!(d("5.7.44")
+            .change_master(&gtid)
+            .ends_with("MASTER_AUTO_POSITION=1"));
+        let s84 = d("8.4.0").change_master(&gtid);
+        assert!(
+            s84.starts_with("CHANGE REPLICATION SOURCE TO SOURCE_HOST='10.0.0.2'"),
+            "{s84}"
+        );
+        assert!(s84.ends_with("SOURCE_AUTO_POSITION=1"), "{s84}");
+        assert!(d("8.0.36")
+            .change_master(&fp)
+            .contains("SOURCE_LOG_FILE='mysql-bin.000007', SOURCE_LOG_POS=1234"));
+    }
+
+    #[test]
+    fn read_only_order() {
+        assert_eq!(
+            d("8.0.36").set_read_only(false)[0],
+            "SET GLOBAL super_read_only=OFF"
+        );
+        assert_eq!(
+            d("8.0.36").set_read_only(true)[0],
+            "SET GLOBAL read_only=ON"
+        );
+        assert_eq!(
+            d("10.11.1-MariaDB").set_read_only(true),
+            vec!["SET GLOBAL read_only=ON"]
+        );
+    }
+}

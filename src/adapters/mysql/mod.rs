@@ -1,0 +1,335 @@
+//! MySQL/MariaDB adapter (mysql_async): connect, ping, read a server's state, and the writes a
+//! failover needs. Every call has an explicit timeout. Passwords are [`Secret`]s and are redacted
+//! from every error message.
+
+pub mod dialect;
+pub mod replica;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Value};
+
+pub use dialect::{ChangeMaster, Dialect, Flavor, ReplicaPosition};
+pub use replica::{BinlogCoord, Columns, IoThread, ReplicaStatus};
+pub use server::{GtidState, SemiSync, ServerInfo};
+
+use crate::secret::Secret;
+
+/// Error codes returned while connecting that prove the server is up (MHA's list): too many
+/// connections, bad host, handshake, access denied, host blocked, not allowed, too many user
+/// connections, max user connections, auth plugin, and friends. They do not count as failures
+/// of a health check.
+pub const ALIVE_CODES: &[u16] = &[
+    1040, 1042, 1043, 1044, 1045, 1129, 1130, 1203, 1226, 1251, 1275,
+];
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MysqlError {
+    #[error("{endpoint}: {what} timed out after {after:?}")]
+    Timeout {
+        endpoint: String,
+        what: &'static str,
+        after: Duration,
+    },
+    #[error("{endpoint}: cannot connect: {message}")]
+    Connect { endpoint: String, message: String },
+    #[error("{endpoint}: server error {code}: {message}")]
+    Server {
+        endpoint: String,
+        code: u16,
+        message: String,
+    },
+    #[error("{endpoint}: {message}")]
+    Protocol { endpoint: String, message: String },
+}
+
+impl MysqlError {
+    pub fn server_code(&self) -> Option<u16> {
+        match self {
+            MysqlError::Server { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The server answered, so it is alive, even though the call failed.
+    pub fn proves_alive(&self) -> bool {
+        self.server_code().is_some_and(|c| ALIVE_CODES.contains(&c))
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            MysqlError::Timeout { .. } => true,
+            MysqlError::Connect { .. } => true,
+            MysqlError::Server { code, .. } => matches!(code, 1040 | 1203 | 1205 | 1213 | 1226),
+            MysqlError::Protocol { .. } => false,
+        }
+    }
+}
+
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// An open connection to one server.
+pub struct Session {
+    conn: Conn,
+    dialect: Dialect,
+    endpoint: String,
+    timeout: Duration,
+    password: Secret,
+}
+
+fn classify(endpoint: &str, password: &Secret, e: mysql_async::Error) -> MysqlError {
+    let endpoint = endpoint.to_string();
+    match e {
+        mysql_async::Error::Server(s) => MysqlError::Server {
+            endpoint,
+            code: s.code,
+            message: password.redact(&s.message),
+        },
+        mysql_async::Error::Io(io) => MysqlError::Connect {
+            endpoint,
+            message: password.redact(&io.to_string()),
+        },
+        other => MysqlError::Protocol {
+            endpoint,
+            message: password.redact(&other.to_string()),
+        },
+    }
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+impl Session {
+    /// Connects and learns the server's dialect. The whole handshake is bounded by `timeout`.
+    pub async fn connect(
+        ep: &Endpoint,
+        user: &str,
+        password: &Secret,
+        timeout: Duration,
+    ) -> Result<Session, MysqlError> {
+        let endpoint = ep.to_string();
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(ep.host.clone())
+            .tcp_port(ep.port)
+            .user(Some(user.to_string()))
+            .pass(Some(password.expose().to_string()))
+            .prefer_socket(false)
+            .stmt_cache_size(0)
+            .tcp_nodelay(true);
+        let conn = match tokio::time::timeout(timeout, Conn::new(opts)).await {
+            Err(_) => {
+                return Err(MysqlError::Timeout {
+                    endpoint,
+                    what: "connect",
+                    after: timeout,
+                })
+            }
+            Ok(Err(e)) => return Err(classify(&endpoint, password, e)),
+            Ok(Ok(c)) => c,
+        };
+        let mut s = Session {
+            conn,
+            dialect: Dialect::from_version_string("0.0.0").expect("static"),
+            endpoint,
+            timeout,
+            password: password.clone(),
+        };
+        let rows = s.rows("SELECT @@version AS version").await?;
+        let v = rows
+            .first()
+            .and_then(|r| r.get("version").cloned().flatten())
+            .unwrap_or_default();
+        s.dialect = Dialect::from_version_string(&v).ok_or_else(|| MysqlError::Protocol {
+            endpoint: s.endpoint.clone(),
+            message: format!("unrecognised version {v:?}"),
+        })?;
+        Ok(s)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Runs a query; every row as a column map.
+    pub async fn rows(&mut self, sql: &str) -> Result<Vec<Columns>, MysqlError> {
+        let fut = self.conn.query::<mysql_async::Row, _>(sql);
+        let rows = match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => {
+                return Err(MysqlError::Timeout {
+                    endpoint: self.endpoint.clone(),
+                    what: "query",
+                    after: self.timeout,
+                })
+            }
+            Ok(Err(e)) => return Err(classify(&self.endpoint, &self.password, e)),
+            Ok(Ok(r)) => r,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let names: Vec<String> = row
+                    .columns_ref()
+                    .iter()
+                    .map(|c| c.name_str().into_owned())
+                    .collect();
+                let values = row.unwrap();
+                names
+                    .into_iter()
+                    .zip(values.iter().map(value_text))
+                    .collect::<BTreeMap<_, _>>()
+            })
+            .collect())
+    }
+
+    /// Runs a statement that returns no rows.
+    pub async fn exec(&mut self, sql: &str) -> Result<(), MysqlError> {
+        let fut = self.conn.query_drop(sql);
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(MysqlError::Timeout {
+                endpoint: self.endpoint.clone(),
+                what: "statement",
+                after: self.timeout,
+            }),
+            Ok(Err(e)) => Err(classify(&self.endpoint, &self.password, e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// A round trip (`SELECT 1`), for health checks on a persistent connection.
+    pub async fn ping(&mut self) -> Result<Duration, MysqlError> {
+        let t = Instant::now();
+        self.rows("SELECT 1").await?;
+        Ok(t.elapsed())
+    }
+
+    pub async fn replica_status(&mut self) -> Result<Option<ReplicaStatus>, MysqlError> {
+        let sql = self.dialect.show_replica_status();
+        let rows = self.rows(sql).await?;
+        rows.first()
+            .map(ReplicaStatus::from_columns)
+            .transpose()
+            .map_err(|message| MysqlError::Protocol {
+                endpoint: self.endpoint.clone(),
+                message,
+            })
+    }
+
+    pub async fn binlog_status(&mut self) -> Result<Option<BinlogCoord>, MysqlError> {
+        let sql = self.dialect.show_binlog_status();
+        let rows = self.rows(sql).await?;
+        Ok(rows.first().map(|r| BinlogCoord {
+            file: r.get("File").cloned().flatten().unwrap_or_default(),
+            pos: r
+                .get("Position")
+                .cloned()
+                .flatten()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+        }))
+    }
+
+    /// Everything the manager reads about the server, in a handful of round trips.
+    pub async fn server_info(&mut self) -> Result<ServerInfo, MysqlError> {
+        let vars = self.rows(&server::variables_query(&self.dialect)).await?;
+        let vars = vars.into_iter().next().unwrap_or_default();
+        let binlog = self
+            .rows(self.dialect.show_binlog_status())
+            .await?
+            .into_iter()
+            .next();
+        let replica = self
+            .rows(self.dialect.show_replica_status())
+            .await?
+            .into_iter()
+            .next();
+        let pairs = |rows: Vec<Columns>| -> Vec<(String, String)> {
+            rows.into_iter()
+                .filter_map(|r| {
+                    Some((
+                        r.get("Variable_name").cloned().flatten()?,
+                        r.get("Value").cloned().flatten().unwrap_or_default(),
+                    ))
+                })
+                .collect()
+        };
+        let sv = pairs(self.rows(server::SEMISYNC_VARIABLES).await?);
+        let ss = pairs(self.rows(server::SEMISYNC_STATUS).await?);
+        server::parse_server_info(&vars, binlog.as_ref(), replica.as_ref(), &sv, &ss).map_err(
+            |message| MysqlError::Protocol {
+                endpoint: self.endpoint.clone(),
+                message,
+            },
+        )
+    }
+
+    pub async fn stop_replica(&mut self, io_thread_only: bool) -> Result<(), MysqlError> {
+        let sql = self.dialect.stop_replica(io_thread_only);
+        self.exec(sql).await
+    }
+
+    pub async fn start_replica(&mut self) -> Result<(), MysqlError> {
+        let sql = self.dialect.start_replica();
+        self.exec(sql).await
+    }
+
+    pub async fn reset_replica_all(&mut self) -> Result<(), MysqlError> {
+        let sql = self.dialect.reset_replica_all();
+        self.exec(sql).await
+    }
+
+    /// CHANGE MASTER (the statement holds the replication password: it is never logged, and
+    /// the password is redacted from any error).
+    pub async fn change_master(&mut self, c: &ChangeMaster) -> Result<(), MysqlError> {
+        let sql = self.dialect.change_master(c);
+        self.exec(&sql).await.map_err(|e| match e {
+            MysqlError::Server {
+                endpoint,
+                code,
+                message,
+            } => MysqlError::Server {
+                endpoint,
+                code,
+                message: c.password.redact(&message),
+            },
+            other => other,
+        })
+    }
+
+    pub async fn set_read_only(&mut self, on: bool) -> Result<(), MysqlError> {
+        for sql in self.dialect.set_read_only(on) {
+            self.exec(&sql).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(self.timeout, self.conn.disconnect()).await;
+    }
+}

@@ -1,0 +1,391 @@
+//! SSH adapter (russh): key authentication (ed25519, RSA), host keys verified against a
+//! known_hosts file (accepting unknown keys is an explicit, logged opt-in; a changed key is
+//! always refused), exec with timeout returning exit status/stdout/stderr, reading a byte range
+//! of a remote file, writing a remote file, and one connection kept and reused per host.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::{self, Handle};
+use russh::keys::{
+    check_known_hosts_path, load_secret_key, PrivateKeyWithHashAlg, PublicKeyOrCertificate,
+};
+use russh::{ChannelMsg, Disconnect};
+use tokio::sync::Mutex as AsyncMutex;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SshError {
+    #[error("{host}: host key verification failed: {reason}")]
+    HostKey { host: String, reason: String },
+    #[error("{host}: cannot connect: {message}")]
+    Connect { host: String, message: String },
+    #[error("{host}: authentication as {user} failed")]
+    Auth { host: String, user: String },
+    #[error("{host}: {what} timed out after {after:?}")]
+    Timeout {
+        host: String,
+        what: &'static str,
+        after: Duration,
+    },
+    #[error("ssh key {path}: {message}")]
+    Key { path: String, message: String },
+    #[error("{host}: {message}")]
+    Channel { host: String, message: String },
+}
+
+impl SshError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SshError::HostKey { .. } => false,
+            SshError::Connect { .. } => true,
+            SshError::Auth { .. } => false,
+            SshError::Timeout { .. } => true,
+            SshError::Key { .. } => false,
+            SshError::Channel { .. } => true,
+        }
+    }
+}
+
+/// How to reach hosts over SSH.
+#[derive(Clone, Debug)]
+pub struct SshConfig {
+    pub user: String,
+    pub key_path: PathBuf,
+    pub known_hosts: PathBuf,
+    /// Accept (and log) host keys missing from known_hosts. A *changed* key is refused anyway.
+    pub accept_unknown_host_keys: bool,
+    pub connect_timeout: Duration,
+}
+
+/// Output of a remote command.
+#[derive(Clone, Debug, Default)]
+pub struct ExecOutput {
+    /// None when the command was killed by a signal or the channel closed without a status.
+    pub status: Option<u32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+}
+
+struct Verifier {
+    host: String,
+    port: u16,
+    known_hosts: PathBuf,
+    accept_unknown: bool,
+    rejection: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for Verifier {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            *self.rejection.lock().expect("lock") =
+                Some("host certificates are not supported".into());
+            return Ok(false);
+        };
+        let verdict = match check_known_hosts_path(&self.host, self.port, key, &self.known_hosts) {
+            Ok(true) => Ok(()),
+            Ok(false) if self.accept_unknown => {
+                tracing::warn!(host = %self.host, "accepting host key not in known_hosts (accept_unknown_host_keys)");
+                Ok(())
+            }
+            Ok(false) => Err(format!(
+                "no key for {} in {}",
+                self.host,
+                self.known_hosts.display()
+            )),
+            Err(russh::keys::Error::KeyChanged { line }) => Err(format!(
+                "HOST KEY CHANGED (known_hosts {} line {line}); refusing to connect",
+                self.known_hosts.display()
+            )),
+            Err(e) => Err(format!("known_hosts {}: {e}", self.known_hosts.display())),
+        };
+        match verdict {
+            Ok(()) => Ok(true),
+            Err(reason) => {
+                *self.rejection.lock().expect("lock") = Some(reason);
+                Ok(false)
+            }
+        }
+    }
+}
+
+struct Conn {
+    handle: Handle<Verifier>,
+}
+
+/// SSH connections to many hosts, one kept per host and reused.
+pub struct SshPool {
+    cfg: SshConfig,
+    key: Arc<russh::keys::PrivateKey>,
+    conns: AsyncMutex<HashMap<(String, u16), Arc<Conn>>>,
+}
+
+/// Quotes a string for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl SshPool {
+    pub fn new(cfg: SshConfig) -> Result<Self, SshError> {
+        let key = load_secret_key(&cfg.key_path, None).map_err(|e| SshError::Key {
+            path: cfg.key_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(SshPool {
+            cfg,
+            key: Arc::new(key),
+            conns: AsyncMutex::new(HashMap::new()),
+        })
+    }
+
+    async fn connect(&self, host: &str, port: u16) -> Result<Arc<Conn>, SshError> {
+        let rejection = Arc::new(Mutex::new(None));
+        let verifier = Verifier {
+            host: host.to_string(),
+            port,
+            known_hosts: self.cfg.known_hosts.clone(),
+            accept_unknown: self.cfg.accept_unknown_host_keys,
+            rejection: rejection.clone(),
+        };
+        let config = Arc::new(client::Config {
+            inactivity_timeout: None,
+            keepalive_interval: Some(Duration::from_secs(5)),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        });
+        let to = self.cfg.connect_timeout;
+        let h = host.to_string();
+        let fut = async {
+            let mut handle = client::connect(config, (host, port), verifier)
+                .await
+                .map_err(|e| match rejection.lock().expect("lock").take() {
+                    Some(reason) => SshError::HostKey {
+                        host: h.clone(),
+                        reason,
+                    },
+                    None => SshError::Connect {
+                        host: h.clone(),
+                        message: e.to_string(),
+                    },
+                })?;
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
+            let auth = handle
+                .authenticate_publickey(
+                    &self.cfg.user,
+                    PrivateKeyWithHashAlg::new(self.key.clone(), hash),
+                )
+                .await
+                .map_err(|e| SshError::Connect {
+                    host: h.clone(),
+                    message: e.to_string(),
+                })?;
+            if !auth.success() {
+                return Err(SshError::Auth {
+                    host: h.clone(),
+                    user: self.cfg.user.clone(),
+                });
+            }
+            Ok(Conn { handle })
+        };
+        match tokio::time::timeout(to, fut).await {
+            Err(_) => Err(SshError::Timeout {
+                host: host.to_string(),
+                what: "connect",
+                after: to,
+            }),
+            Ok(r) => r.map(Arc::new),
+        }
+    }
+
+    /// The kept connection to `host`, (re)connecting if there is none or it closed.
+    async fn conn(&self, host: &str, port: u16) -> Result<Arc<Conn>, SshError> {
+        let mut map = self.conns.lock().await;
+        if let Some(c) = map.get(&(host.to_string(), port)) {
+            if !c.handle.is_closed() {
+                return Ok(c.clone());
+            }
+        }
+        let c = self.connect(host, port).await?;
+        map.insert((host.to_string(), port), c.clone());
+        Ok(c)
+    }
+
+    /// Opens (or reuses) the connection; returns how long that took. Keeps sessions warm.
+    pub async fn check(&self, host: &str, port: u16) -> Result<Duration, SshError> {
+        let t = Instant::now();
+        let out = self
+            .exec(host, port, "true", self.cfg.connect_timeout)
+            .await?;
+        if !out.success() {
+            return Err(SshError::Channel {
+                host: host.into(),
+                message: format!("`true` exited {:?}", out.status),
+            });
+        }
+        Ok(t.elapsed())
+    }
+
+    /// Runs `command` (a shell command line) and collects its output, within `timeout`.
+    pub async fn exec(
+        &self,
+        host: &str,
+        port: u16,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, SshError> {
+        self.exec_with_input(host, port, command, None, timeout)
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self, input, timeout), fields(host, port))]
+    async fn exec_with_input(
+        &self,
+        host: &str,
+        port: u16,
+        command: &str,
+        input: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<ExecOutput, SshError> {
+        let fut = async {
+            let conn = self.conn(host, port).await?;
+            let chan_err = |e: russh::Error| SshError::Channel {
+                host: host.to_string(),
+                message: e.to_string(),
+            };
+            let mut ch = conn.handle.channel_open_session().await.map_err(chan_err)?;
+            ch.exec(true, command).await.map_err(chan_err)?;
+            if let Some(data) = input {
+                ch.data(data).await.map_err(chan_err)?;
+            }
+            ch.eof().await.map_err(chan_err)?;
+            let mut out = ExecOutput::default();
+            while let Some(msg) = ch.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        out.stderr.extend_from_slice(&data)
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                    _ => {}
+                }
+            }
+            Ok(out)
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Err(_) => {
+                // A half-used connection may be wedged: drop it so the next call reconnects.
+                self.conns.lock().await.remove(&(host.to_string(), port));
+                Err(SshError::Timeout {
+                    host: host.to_string(),
+                    what: "command",
+                    after: timeout,
+                })
+            }
+            Ok(r) => r,
+        }
+    }
+
+    /// Reads `len` bytes (all to the end when None) of a remote file starting at `offset`.
+    pub async fn read_range(
+        &self,
+        host: &str,
+        port: u16,
+        path: &str,
+        offset: u64,
+        len: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, SshError> {
+        let mut cmd = format!("tail -c +{} {}", offset + 1, shell_quote(path));
+        if let Some(n) = len {
+            cmd.push_str(&format!(" | head -c {n}"));
+        }
+        let out = self
+            .exec(
+                host,
+                port,
+                &format!("set -o pipefail 2>/dev/null; {cmd}"),
+                timeout,
+            )
+            .await?;
+        if !out.success() {
+            return Err(SshError::Channel {
+                host: host.into(),
+                message: format!(
+                    "reading {path}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(out.stdout)
+    }
+
+    /// Writes `data` to a remote file atomically (temp file, then rename).
+    pub async fn write_file(
+        &self,
+        host: &str,
+        port: u16,
+        path: &str,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<(), SshError> {
+        let tmp = format!("{path}.mha-tmp");
+        let cmd = format!(
+            "cat > {t} && mv -f {t} {p}",
+            t = shell_quote(&tmp),
+            p = shell_quote(path)
+        );
+        let out = self
+            .exec_with_input(host, port, &cmd, Some(data), timeout)
+            .await?;
+        if !out.success() {
+            return Err(SshError::Channel {
+                host: host.into(),
+                message: format!(
+                    "writing {path}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes every kept connection.
+    pub async fn close_all(&self) {
+        let conns: Vec<Arc<Conn>> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
+        for c in conns {
+            let _ = c
+                .handle
+                .disconnect(Disconnect::ByApplication, "", "en")
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/a b/c"), "'/a b/c'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}

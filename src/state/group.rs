@@ -1,0 +1,303 @@
+//! Replication groups in the replicated state: what the operator declared ([`GroupSpec`]) and
+//! the topology the leader discovered when it accepted it ([`Topology`]). Secrets are never
+//! stored: credentials are references (a file path or an environment variable name) that each
+//! manager resolves locally.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a manager finds a password. Exactly one of the two.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialRef {
+    File(String),
+    Env(String),
+}
+
+impl std::fmt::Display for CredentialRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialRef::File(p) => write!(f, "file {p}"),
+            CredentialRef::Env(v) => write!(f, "env ${v}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PingType {
+    Connect,
+    #[default]
+    Select,
+    Insert,
+}
+
+/// Health-check settings (used by the monitor, issue C). Defaults follow the brief.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PingSpec {
+    pub ping_type: PingType,
+    pub interval_ms: u64,
+    pub failure_threshold: u32,
+    pub suspect_interval_ms: u64,
+}
+
+impl Default for PingSpec {
+    fn default() -> Self {
+        PingSpec {
+            ping_type: PingType::Select,
+            interval_ms: 1000,
+            failure_threshold: 3,
+            suspect_interval_ms: 200,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshSpec {
+    pub user: String,
+    pub key: String,
+    pub known_hosts: String,
+    pub port: u16,
+    /// Explicit, logged opt-in to accept host keys missing from known_hosts.
+    pub accept_unknown_host_keys: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSpec {
+    /// Short name (db1); unique in the group.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub candidate_master: bool,
+    pub no_master: bool,
+    /// SSH address when it differs from `host`.
+    pub ssh_host: Option<String>,
+    pub ssh_port: Option<u16>,
+}
+
+impl ServerSpec {
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub fn ssh_target(&self, ssh: &SshSpec) -> (String, u16) {
+        (
+            self.ssh_host.clone().unwrap_or_else(|| self.host.clone()),
+            self.ssh_port.unwrap_or(ssh.port),
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    pub name: String,
+    pub user: String,
+    pub password: CredentialRef,
+    pub repl_user: String,
+    pub repl_password: CredentialRef,
+    pub ssh: SshSpec,
+    /// Virtual IP with prefix (10.0.0.100/24), moved to the master on failover.
+    pub vip: Option<String>,
+    pub vip_interface: Option<String>,
+    pub ping: PingSpec,
+    pub servers: Vec<ServerSpec>,
+}
+
+impl GroupSpec {
+    /// Structural checks that need no server. Every message names the field.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        if !ident(&self.name) {
+            errs.push(format!(
+                "name: {:?} must be non-empty letters, digits, '-', '_' or '.'",
+                self.name
+            ));
+        }
+        if self.user.is_empty() {
+            errs.push("user: required".into());
+        }
+        if self.repl_user.is_empty() {
+            errs.push("repl_user: required".into());
+        }
+        if self.servers.len() < 2 {
+            errs.push(format!(
+                "servers: a group needs at least 2 servers, got {}",
+                self.servers.len()
+            ));
+        }
+        let mut names = BTreeSet::new();
+        let mut endpoints = BTreeSet::new();
+        for (i, s) in self.servers.iter().enumerate() {
+            if !ident(&s.name) {
+                errs.push(format!(
+                    "servers[{i}].name: {:?} is not a valid name",
+                    s.name
+                ));
+            }
+            if !names.insert(s.name.clone()) {
+                errs.push(format!("servers[{i}].name: duplicate name {}", s.name));
+            }
+            if s.host.is_empty() || s.port == 0 {
+                errs.push(format!(
+                    "servers[{i}]: host and a non-zero port are required"
+                ));
+            }
+            if !endpoints.insert(s.endpoint()) {
+                errs.push(format!("servers[{i}]: duplicate address {}", s.endpoint()));
+            }
+            if s.candidate_master && s.no_master {
+                errs.push(format!(
+                    "servers[{i}] ({}): candidate_master and no_master are exclusive",
+                    s.name
+                ));
+            }
+        }
+        if self.vip.is_some() != self.vip_interface.is_some() {
+            errs.push("vip / vip_interface: give both or neither".into());
+        }
+        if let Some(v) = &self.vip {
+            let ok = v.split_once('/').is_some_and(|(ip, p)| {
+                ip.parse::<std::net::IpAddr>().is_ok() && p.parse::<u8>().is_ok_and(|p| p <= 128)
+            });
+            if !ok {
+                errs.push(format!("vip: {v:?} must be ip/prefix, e.g. 10.0.0.100/24"));
+            }
+        }
+        if self.ping.interval_ms == 0
+            || self.ping.failure_threshold == 0
+            || self.ping.suspect_interval_ms == 0
+        {
+            errs.push(
+                "ping: interval_ms, failure_threshold and suspect_interval_ms must be > 0".into(),
+            );
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+
+    pub fn server(&self, name: &str) -> Option<&ServerSpec> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+/// One server as discovered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoveredServer {
+    pub name: String,
+    pub role: Role,
+    pub server_id: u32,
+    pub version: String,
+    pub read_only: bool,
+    pub log_bin: bool,
+    /// For replicas: the server name of its source.
+    pub replicates_from: Option<String>,
+}
+
+/// How replication is positioned in the group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationMode {
+    /// MariaDB GTID (master_use_gtid=slave_pos / current_pos).
+    MariadbGtid,
+    /// MySQL GTID with auto-position.
+    MysqlGtid,
+    /// Binary log file and position.
+    FilePos,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topology {
+    pub master: String,
+    pub servers: BTreeMap<String, DiscoveredServer>,
+    pub mode: ReplicationMode,
+    pub semisync: bool,
+    /// MHA-style warnings found at discovery (relay_log_purge=1, ...).
+    pub warnings: Vec<String>,
+    pub discovered_at_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub spec: GroupSpec,
+    pub topology: Topology,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn spec(name: &str) -> GroupSpec {
+        GroupSpec {
+            name: name.into(),
+            user: "mha".into(),
+            password: CredentialRef::File("/etc/mha/pw".into()),
+            repl_user: "repl".into(),
+            repl_password: CredentialRef::Env("REPL_PW".into()),
+            ssh: SshSpec {
+                user: "root".into(),
+                key: "/k".into(),
+                known_hosts: "/kh".into(),
+                port: 22,
+                accept_unknown_host_keys: false,
+            },
+            vip: Some("10.0.0.100/24".into()),
+            vip_interface: Some("eth0".into()),
+            ping: PingSpec::default(),
+            servers: (1..=3)
+                .map(|i| ServerSpec {
+                    name: format!("db{i}"),
+                    host: format!("10.0.0.{i}"),
+                    port: 3306,
+                    candidate_master: i < 3,
+                    no_master: i == 3,
+                    ssh_host: None,
+                    ssh_port: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn valid_spec_passes() {
+        spec("g1").validate().unwrap();
+    }
+
+    #[test]
+    fn invalid_specs_name_the_field() {
+        let mut s = spec("bad name");
+        s.servers[1].name = "db1".into();
+        s.servers[2].host = "10.0.0.1".into();
+        s.servers[2].name = "db3".into();
+        s.vip = Some("10.0.0.100".into());
+        s.servers[0].no_master = true;
+        let errs = s.validate().unwrap_err().join("\n");
+        for needle in [
+            "name:",
+            "duplicate name db1",
+            "duplicate address 10.0.0.1:3306",
+            "vip:",
+            "exclusive",
+        ] {
+            assert!(errs.contains(needle), "missing {needle:?} in:\n{errs}");
+        }
+    }
+}
