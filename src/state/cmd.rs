@@ -20,8 +20,8 @@ pub enum Cmd {
     /// Add (or, with `replace`, update) a replication group with the topology the leader
     /// discovered for it.
     PutGroup {
-        spec: GroupSpec,
-        topology: Topology,
+        spec: Box<GroupSpec>,
+        topology: Box<Topology>,
         replace: bool,
     },
     /// Stop managing a group.

@@ -93,8 +93,8 @@ impl ClusterState {
                     (prev, _) => {
                         let created_at_ms = prev.map(|g| g.created_at_ms).unwrap_or(log_time_ms);
                         let group = Group {
-                            spec: spec.clone(),
-                            topology: topology.clone(),
+                            spec: (**spec).clone(),
+                            topology: (**topology).clone(),
                             created_at_ms,
                             updated_at_ms: log_time_ms,
                         };
