@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use mha_raft::config::LogFormat;
-use mha_raft::ctl::{cluster_init, cluster_status, exit, member, AdminClient};
+use mha_raft::ctl::{check, cluster_init, cluster_status, exit, group, member, AdminClient};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +38,12 @@ enum Cmd {
     /// Manager membership.
     #[command(subcommand)]
     Member(member::MemberCmd),
+    /// Replication groups.
+    #[command(subcommand)]
+    Group(group::GroupCmd),
+    /// Health checks (masterha_check_repl / masterha_check_ssh).
+    #[command(subcommand)]
+    Check(check::CheckCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,6 +74,8 @@ fn main() -> ExitCode {
             Cmd::Cluster(ClusterCmd::Status(a)) => cluster_status::execute(&client, a).await,
             Cmd::Cluster(ClusterCmd::Init(a)) => cluster_init::execute(&client, a).await,
             Cmd::Member(m) => member::execute(&client, m).await,
+            Cmd::Group(g) => group::execute(&client, g).await,
+            Cmd::Check(c) => check::execute(&client, c).await,
         }
     });
     ExitCode::from(code as u8)

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::table::{opt, render};
 use super::{exit, AdminClient, CtlError};
 use crate::proto::admin::{ClusterStatusReply, ClusterStatusRequest};
+use crate::runtime::groups::GroupLive;
 
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
@@ -40,6 +41,8 @@ pub struct StatusJson {
     pub quorum_note: Option<String>,
     pub answered_by: u64,
     pub managers: Vec<ManagerJson>,
+    /// Each replication group's servers as the leader observed them for this call.
+    pub groups: Vec<GroupLive>,
 }
 
 #[derive(Serialize, Debug)]
@@ -82,6 +85,7 @@ impl From<&ClusterStatusReply> for StatusJson {
             has_quorum: r.has_quorum,
             quorum_note: Some(r.quorum_note.clone()).filter(|s| !s.is_empty()),
             answered_by: r.answered_by,
+            groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
             managers: r
                 .managers
                 .iter()
@@ -170,6 +174,72 @@ pub fn render_human(r: &ClusterStatusReply) -> String {
             m.error.as_deref().unwrap_or_default()
         ));
     }
+    for g in &j.groups {
+        out.push_str(&render_group(g));
+    }
+    out
+}
+
+/// One replication group as a table under the managers.
+pub fn render_group(g: &GroupLive) -> String {
+    let mut out = format!(
+        "\ngroup {}: master {} ({}{})\n",
+        g.name,
+        g.master,
+        g.mode,
+        if g.semisync { ", semi-sync" } else { "" }
+    );
+    if let Some(e) = &g.error {
+        out.push_str(&format!("  cannot observe: {e}\n"));
+        return out;
+    }
+    let flag = |b: Option<bool>| match b {
+        Some(true) => "1".to_string(),
+        Some(false) => "0".to_string(),
+        None => "-".to_string(),
+    };
+    let rows: Vec<Vec<String>> = g
+        .servers
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.address.clone(),
+                s.role.clone(),
+                flag(s.read_only),
+                if s.position.is_empty() {
+                    "-".into()
+                } else {
+                    s.position.clone()
+                },
+                s.io_thread.clone().unwrap_or_else(|| "-".into()),
+                s.sql_thread
+                    .map(|b| if b { "Yes" } else { "No" }.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                opt(s.seconds_behind),
+            ]
+        })
+        .collect();
+    out.push_str(&render(
+        &[
+            "SERVER",
+            "ADDRESS",
+            "ROLE",
+            "READ_ONLY",
+            "POSITION",
+            "IO",
+            "SQL",
+            "LAG_S",
+        ],
+        &rows,
+    ));
+    for s in g.servers.iter().filter(|s| s.error.is_some()) {
+        out.push_str(&format!(
+            "  {}: {}\n",
+            s.name,
+            s.error.as_deref().unwrap_or_default()
+        ));
+    }
     out
 }
 
@@ -255,6 +325,7 @@ mod tests {
                 },
             ],
             answered_by: 1,
+            groups_json: String::new(),
             quorum_note: if has_quorum {
                 String::new()
             } else {

@@ -1,9 +1,11 @@
 //! mhactl: one module per subcommand, each with clap `Args`, a pure `build_request`, and
 //! `execute`. Shared: the admin client that tolerates down endpoints and follows the leader.
 
+pub mod check;
 pub mod client;
 pub mod cluster_init;
 pub mod cluster_status;
+pub mod group;
 pub mod member;
 pub mod table;
 

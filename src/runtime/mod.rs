@@ -1,3 +1,4 @@
 //! Background loops of a node. Side effects happen here, never in state/ or engine/.
 
+pub mod groups;
 pub mod registration;

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::cluster_view;
-use crate::node::NodeInner;
+use crate::node::{NodeError, NodeInner};
 use crate::proto::admin::admin_service_server::AdminService;
 use crate::proto::admin::*;
+use crate::runtime::groups;
+use crate::state::group::{Group, GroupSpec};
 use crate::state::Cmd;
 
 pub struct AdminSvc {
@@ -22,6 +24,39 @@ impl AdminSvc {
 
     fn members(&self) -> Vec<MemberInfo> {
         cluster_view::node_status(&self.node).members
+    }
+
+    fn require_leader(&self) -> Result<(), Status> {
+        if self.node.is_acting_leader() {
+            Ok(())
+        } else {
+            Err(NodeError::NotLeader {
+                leader: self.node.leader(),
+            }
+            .into())
+        }
+    }
+
+    async fn put_group(
+        &self,
+        req: Request<PutGroupRequest>,
+        replace: bool,
+    ) -> Result<Response<GroupReply>, Status> {
+        let spec: GroupSpec = serde_json::from_str(&req.into_inner().spec_json)
+            .map_err(|e| Status::invalid_argument(format!("spec_json: {e}")))?;
+        let g = groups::put_group(&self.node, spec, replace).await?;
+        Ok(Response::new(group_reply(&g)))
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Status> {
+    serde_json::to_string(v).map_err(|e| Status::internal(format!("encode: {e}")))
+}
+
+fn group_reply(g: &Group) -> GroupReply {
+    GroupReply {
+        group_json: serde_json::to_string(g).unwrap_or_default(),
+        warnings: g.topology.warnings.clone(),
     }
 }
 
@@ -116,5 +151,93 @@ impl AdminService for AdminSvc {
             })
             .await?;
         Ok(Response::new(RegisterManagerReply {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "add_group", node = self.node.id()))]
+    async fn add_group(
+        &self,
+        req: Request<PutGroupRequest>,
+    ) -> Result<Response<GroupReply>, Status> {
+        self.put_group(req, false).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "update_group", node = self.node.id()))]
+    async fn update_group(
+        &self,
+        req: Request<PutGroupRequest>,
+    ) -> Result<Response<GroupReply>, Status> {
+        self.put_group(req, true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "remove_group", node = self.node.id()))]
+    async fn remove_group(
+        &self,
+        req: Request<RemoveGroupRequest>,
+    ) -> Result<Response<GroupReply>, Status> {
+        groups::remove_group(&self.node, &req.into_inner().name).await?;
+        Ok(Response::new(GroupReply::default()))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(rpc = "list_groups", node = self.node.id()))]
+    async fn list_groups(
+        &self,
+        _req: Request<ListGroupsRequest>,
+    ) -> Result<Response<ListGroupsReply>, Status> {
+        let groups_json = groups::groups(&self.node)
+            .values()
+            .map(to_json)
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(ListGroupsReply { groups_json }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "check_repl", node = self.node.id()))]
+    async fn check_repl(
+        &self,
+        req: Request<CheckGroupRequest>,
+    ) -> Result<Response<CheckReplReply>, Status> {
+        self.require_leader()?;
+        let report = groups::check_repl(&self.node, &req.into_inner().group).await?;
+        Ok(Response::new(CheckReplReply {
+            ok: report.ok,
+            report_json: to_json(&report)?,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "check_ssh", node = self.node.id()))]
+    async fn check_ssh(
+        &self,
+        req: Request<CheckGroupRequest>,
+    ) -> Result<Response<CheckSshReply>, Status> {
+        self.require_leader()?;
+        let name = req.into_inner().group;
+        groups::group(&self.node, &name)?;
+        Ok(Response::new(
+            cluster_view::check_ssh_everywhere(&self.node, &name).await,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "check_ssh_local", node = self.node.id()))]
+    async fn check_ssh_local(
+        &self,
+        req: Request<CheckGroupRequest>,
+    ) -> Result<Response<CheckSshReply>, Status> {
+        let g = groups::group(&self.node, &req.into_inner().group)?;
+        let results = groups::ssh_check_local(&g.spec)
+            .await
+            .into_iter()
+            .map(|r| SshCheck {
+                manager_id: self.node.id(),
+                manager_zone: self.node.config.zone.clone(),
+                server: r.server,
+                target: r.target,
+                ok: r.ok,
+                latency_ms: r.latency_ms,
+                error: r.error,
+            })
+            .collect();
+        Ok(Response::new(CheckSshReply {
+            results,
+            unreachable_managers: Vec::new(),
+        }))
     }
 }

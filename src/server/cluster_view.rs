@@ -8,12 +8,18 @@ use openraft::ServerState;
 use crate::node::{acting_leader, leader_of, NodeError, NodeInner};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::proto::admin::{
-    ClusterStatusReply, ManagerStatus, MemberInfo, NodeStatusReply, NodeStatusRequest,
+    CheckGroupRequest, CheckSshReply, ClusterStatusReply, ManagerStatus, MemberInfo,
+    NodeStatusReply, NodeStatusRequest,
 };
 use crate::raft::NodeId;
+use crate::runtime::groups;
 
 /// How long the status fan-out waits for one member before calling it unreachable.
 const MEMBER_STATUS_TIMEOUT: Duration = Duration::from_millis(700);
+/// How long reading one database server may take for the status view.
+const GROUP_STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
+/// SSH checks connect with a 3 s timeout; a manager gets a little more to answer.
+const SSH_CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// This node's own view.
 pub fn node_status(node: &NodeInner) -> NodeStatusReply {
@@ -194,7 +200,19 @@ pub async fn cluster_status(
     } else {
         format!("no leader elected in term {}: a quorum of {quorum} of {voters} voters must be reachable", m.current_term)
     };
+    // Live per-group view: only the acting leader reads the servers (followers never touch them).
+    let groups_json = if acting {
+        let live = groups::live_view(
+            groups::groups(node).into_values().collect(),
+            GROUP_STATUS_TIMEOUT,
+        )
+        .await;
+        serde_json::to_string(&live).unwrap_or_default()
+    } else {
+        String::new()
+    };
     Ok(ClusterStatusReply {
+        groups_json,
         cluster: own.cluster_name.clone(),
         leader_id: if acting {
             Some(me)
@@ -207,4 +225,43 @@ pub async fn cluster_status(
         answered_by: me,
         quorum_note,
     })
+}
+
+/// `check ssh`: every manager (this one included) checks SSH to every server of the group from
+/// its own zone; the results are merged. A manager that cannot be asked is listed as such.
+pub async fn check_ssh_everywhere(node: &NodeInner, group: &str) -> CheckSshReply {
+    let m = node.metrics();
+    let members: Vec<(NodeId, String)> = m
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, n)| (*id, n.addr.clone()))
+        .collect();
+    let replies = join_all(members.iter().map(|(id, addr)| async move {
+        let req = CheckGroupRequest {
+            group: group.to_string(),
+        };
+        let res = async {
+            let channel = node.network.channel(*id, addr).map_err(|e| e.to_string())?;
+            let mut client = AdminServiceClient::new(channel);
+            match tokio::time::timeout(SSH_CHECK_TIMEOUT, client.check_ssh_local(req)).await {
+                Err(_) => Err(format!("no answer within {SSH_CHECK_TIMEOUT:?}")),
+                Ok(Err(s)) => Err(crate::errors::status_text(&s)),
+                Ok(Ok(r)) => Ok(r.into_inner()),
+            }
+        }
+        .await;
+        (*id, addr.clone(), res)
+    }))
+    .await;
+    let mut out = CheckSshReply::default();
+    for (id, addr, res) in replies {
+        match res {
+            Ok(r) => out.results.extend(r.results),
+            Err(e) => out
+                .unreachable_managers
+                .push(format!("manager {id} ({addr}): {e}")),
+        }
+    }
+    out
 }

@@ -1,0 +1,300 @@
+//! Replication groups, leader side: resolve credentials on this manager, observe every server
+//! (in parallel, bounded), discover and commit topologies, run `check repl` / `check ssh`, and
+//! build the live per-group view of `cluster status`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::mysql::{Endpoint, IoThread, Session};
+use crate::adapters::ssh::{SshConfig, SshPool};
+use crate::engine::topology::{self, Observations, ReplReport};
+use crate::node::{now_ms, NodeError, NodeInner};
+use crate::secret::Secret;
+use crate::state::group::{CredentialRef, Group, GroupSpec};
+use crate::state::{Cmd, CmdResult};
+
+/// How long reading one server may take (connect + the status queries).
+pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Resolves a credential reference on this manager. The error names the reference, never a value.
+pub fn resolve(c: &CredentialRef) -> Result<Secret, String> {
+    match c {
+        CredentialRef::File(p) => std::fs::read_to_string(p)
+            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
+            .map_err(|e| format!("cannot read password file {p}: {e}")),
+        CredentialRef::Env(v) => std::env::var(v)
+            .map(Secret::new)
+            .map_err(|_| format!("environment variable {v} is not set")),
+    }
+}
+
+/// Reads every server of the group as the monitor user, in parallel.
+pub async fn observe(spec: &GroupSpec, timeout: Duration) -> Result<Observations, String> {
+    let password = resolve(&spec.password).map_err(|e| format!("password: {e}"))?;
+    let reads = spec.servers.iter().map(|s| {
+        let password = password.clone();
+        async move {
+            let ep = Endpoint {
+                host: s.host.clone(),
+                port: s.port,
+            };
+            let res = async {
+                let mut sess = Session::connect(&ep, &spec.user, &password, timeout).await?;
+                let info = sess.server_info().await;
+                sess.close().await;
+                info
+            }
+            .await;
+            (s.name.clone(), res.map_err(|e| e.to_string()))
+        }
+    });
+    Ok(join_all(reads).await.into_iter().collect())
+}
+
+/// Discovers the group's topology and commits it (add, or update with `replace`).
+#[tracing::instrument(skip_all, fields(group = %spec.name, replace))]
+pub async fn put_group(
+    node: &NodeInner,
+    spec: GroupSpec,
+    replace: bool,
+) -> Result<Group, NodeError> {
+    spec.validate()
+        .map_err(|e| NodeError::InvalidArgument(e.join("; ")))?;
+    if !node.is_acting_leader() {
+        return Err(NodeError::NotLeader {
+            leader: node.leader(),
+        });
+    }
+    let obs = observe(&spec, OBSERVE_TIMEOUT)
+        .await
+        .map_err(NodeError::InvalidArgument)?;
+    let topo = topology::discover(&spec, &obs, now_ms()).map_err(|errs| {
+        NodeError::InvalidArgument(format!("group {} rejected: {}", spec.name, errs.join("; ")))
+    })?;
+    let name = spec.name.clone();
+    tracing::info!(master = %topo.master, mode = ?topo.mode, "group topology discovered");
+    let cmd = Cmd::PutGroup {
+        spec: Box::new(spec),
+        topology: Box::new(topo),
+        replace,
+    };
+    match node.propose(cmd).await? {
+        CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
+        CmdResult::Ok | CmdResult::Unchanged => node
+            .state
+            .read()
+            .expect("state lock poisoned")
+            .cluster
+            .groups
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| NodeError::Fatal("group vanished after commit".into())),
+    }
+}
+
+pub async fn remove_group(node: &NodeInner, name: &str) -> Result<(), NodeError> {
+    match node
+        .propose(Cmd::RemoveGroup {
+            name: name.to_string(),
+        })
+        .await?
+    {
+        CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
+        _ => Ok(()),
+    }
+}
+
+pub fn group(node: &NodeInner, name: &str) -> Result<Group, NodeError> {
+    node.state
+        .read()
+        .expect("state lock poisoned")
+        .cluster
+        .groups
+        .get(name)
+        .cloned()
+        .ok_or_else(|| NodeError::InvalidArgument(format!("no group named {name:?}")))
+}
+
+/// masterha_check_repl against the live servers.
+pub async fn check_repl(node: &NodeInner, name: &str) -> Result<ReplReport, NodeError> {
+    let g = group(node, name)?;
+    let obs = observe(&g.spec, OBSERVE_TIMEOUT)
+        .await
+        .map_err(NodeError::InvalidArgument)?;
+    Ok(topology::check_repl(&g.spec, &obs))
+}
+
+/// One SSH check from this manager to one server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SshResult {
+    pub server: String,
+    pub target: String,
+    pub ok: bool,
+    pub latency_ms: u64,
+    pub error: String,
+}
+
+/// SSH from this manager to every server of the group.
+pub async fn ssh_check_local(spec: &GroupSpec) -> Vec<SshResult> {
+    let cfg = SshConfig {
+        user: spec.ssh.user.clone(),
+        key_path: spec.ssh.key.clone().into(),
+        known_hosts: spec.ssh.known_hosts.clone().into(),
+        accept_unknown_host_keys: spec.ssh.accept_unknown_host_keys,
+        connect_timeout: Duration::from_secs(3),
+    };
+    let pool = match SshPool::new(cfg) {
+        Ok(p) => p,
+        Err(e) => {
+            return spec
+                .servers
+                .iter()
+                .map(|s| SshResult {
+                    server: s.name.clone(),
+                    target: String::new(),
+                    ok: false,
+                    latency_ms: 0,
+                    error: e.to_string(),
+                })
+                .collect()
+        }
+    };
+    let pool = &pool;
+    let results = join_all(spec.servers.iter().map(|s| async move {
+        let (host, port) = s.ssh_target(&spec.ssh);
+        let target = format!("{}@{host}:{port}", spec.ssh.user);
+        match pool.check(&host, port).await {
+            Ok(d) => SshResult {
+                server: s.name.clone(),
+                target,
+                ok: true,
+                latency_ms: d.as_millis() as u64,
+                error: String::new(),
+            },
+            Err(e) => SshResult {
+                server: s.name.clone(),
+                target,
+                ok: false,
+                latency_ms: 0,
+                error: e.to_string(),
+            },
+        }
+    }))
+    .await;
+    pool.close_all().await;
+    results
+}
+
+/// One server of a group as observed now (cluster status).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerLive {
+    pub name: String,
+    pub address: String,
+    /// master | replica | unreachable
+    pub role: String,
+    pub read_only: Option<bool>,
+    /// GTID position, or binlog file:pos.
+    pub position: String,
+    pub io_thread: Option<String>,
+    pub sql_thread: Option<bool>,
+    pub seconds_behind: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// A group as observed now.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupLive {
+    pub name: String,
+    /// The master recorded in the replicated state.
+    pub master: String,
+    pub mode: String,
+    pub semisync: bool,
+    pub servers: Vec<ServerLive>,
+    pub error: Option<String>,
+}
+
+/// Observes every group (in parallel) for `cluster status`.
+pub async fn live_view(groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> {
+    join_all(groups.into_iter().map(|g| async move {
+        let obs = observe(&g.spec, timeout).await;
+        let (servers, error) = match obs {
+            Err(e) => (Vec::new(), Some(e)),
+            Ok(obs) => (
+                g.spec
+                    .servers
+                    .iter()
+                    .map(|s| server_live(s.name.clone(), s.endpoint(), obs.get(&s.name)))
+                    .collect(),
+                None,
+            ),
+        };
+        GroupLive {
+            name: g.spec.name.clone(),
+            master: g.topology.master.clone(),
+            mode: format!("{:?}", g.topology.mode),
+            semisync: g.topology.semisync,
+            servers,
+            error,
+        }
+    }))
+    .await
+}
+
+fn server_live(
+    name: String,
+    address: String,
+    obs: Option<&Result<crate::adapters::mysql::ServerInfo, String>>,
+) -> ServerLive {
+    match obs {
+        Some(Ok(i)) => ServerLive {
+            name,
+            address,
+            role: if i.replica.is_some() {
+                "replica"
+            } else {
+                "master"
+            }
+            .into(),
+            read_only: Some(i.read_only),
+            position: i.position(),
+            io_thread: i.replica.as_ref().map(|r| {
+                match r.io_thread {
+                    IoThread::Yes => "Yes",
+                    IoThread::Connecting => "Connecting",
+                    IoThread::No => "No",
+                }
+                .to_string()
+            }),
+            sql_thread: i.replica.as_ref().map(|r| r.sql_thread),
+            seconds_behind: i.replica.as_ref().and_then(|r| r.seconds_behind),
+            error: None,
+        },
+        other => ServerLive {
+            name,
+            address,
+            role: "unreachable".into(),
+            read_only: None,
+            position: String::new(),
+            io_thread: None,
+            sql_thread: None,
+            seconds_behind: None,
+            error: Some(match other {
+                Some(Err(e)) => e.clone(),
+                _ => "not observed".into(),
+            }),
+        },
+    }
+}
+
+/// Groups by name, for callers that only need the spec map.
+pub fn groups(node: &NodeInner) -> BTreeMap<String, Group> {
+    node.state
+        .read()
+        .expect("state lock poisoned")
+        .cluster
+        .groups
+        .clone()
+}
