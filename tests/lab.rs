@@ -1,0 +1,589 @@
+//! Tests against the lab (deploy/lab/lab): real MariaDB servers, real sshd, real network
+//! namespaces, real mhad managers driven with mhactl. They need root (CI runs as root); one lab
+//! exists per machine, so these tests take a lock and run one at a time.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const MHAD: &str = env!("CARGO_BIN_EXE_mhad");
+const MHACTL: &str = env!("CARGO_BIN_EXE_mhactl");
+const WAIT: Duration = Duration::from_secs(60);
+
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+fn lab_tool() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/lab/lab")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A running lab; torn down on drop.
+struct Lab {
+    _guard: MutexGuard<'static, ()>,
+    endpoints: String,
+    group_file: String,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed ({:?}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+impl Lab {
+    /// Brings a fresh lab up, or returns None (test skipped, said loudly) when not root.
+    fn up(args: &[&str]) -> Option<Lab> {
+        if !is_root() {
+            eprintln!("SKIPPED: lab tests need root");
+            return None;
+        }
+        let guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        tracing_init();
+        tracing::info!(?args, "--- lab up");
+        run(Command::new(lab_tool())
+            .arg("up")
+            .args(args)
+            .args(["--mhad", MHAD]));
+        let env = String::from_utf8(run(Command::new(lab_tool()).arg("env")).stdout).unwrap();
+        let get = |k: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {k}=")))
+                .map(|v| v.trim_matches('\'').to_string())
+                .unwrap_or_else(|| panic!("lab env lacks {k}"))
+        };
+        let lab = Lab {
+            _guard: guard,
+            endpoints: get("MHACTL_ENDPOINTS"),
+            group_file: get("MHA_LAB_GROUP_FILE"),
+        };
+        if !args.contains(&"--no-managers") {
+            lab.wait_quorum();
+        }
+        Some(lab)
+    }
+
+    fn lab(&self, args: &[&str]) -> Output {
+        run(Command::new(lab_tool()).args(args))
+    }
+
+    fn sql(&self, host: &str, sql: &str) -> String {
+        let out = self.lab(&["exec", host, "--", "mariadb", "-N", "-B", "-e", sql]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn mhactl(&self, args: &[&str]) -> Output {
+        Command::new(MHACTL)
+            .arg("--endpoints")
+            .arg(&self.endpoints)
+            .args(args)
+            .output()
+            .expect("mhactl")
+    }
+
+    fn wait_quorum(&self) {
+        let start = Instant::now();
+        loop {
+            let out = self.mhactl(&["cluster", "status", "--json"]);
+            if out.status.success() {
+                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+                if v["has_quorum"] == true && v["cluster"] == "lab" {
+                    return;
+                }
+            }
+            assert!(start.elapsed() < WAIT, "managers never formed a quorum");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn add_group(&self) -> String {
+        let out = self.mhactl(&["group", "add", "-f", &self.group_file]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "group add: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    fn group_json(&self) -> Value {
+        let out = self.mhactl(&["group", "list", "--json"]);
+        assert!(out.status.success());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0].clone()
+    }
+
+    fn check(&self, what: &str) -> (i32, String) {
+        let out = self.mhactl(&["check", what, "--group", "lab"]);
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(lab_tool()).arg("down").output();
+    }
+}
+
+fn tracing_init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .try_init();
+}
+
+/// The leader discovers the topology in each replication mode, with and without lossless
+/// semi-sync, and every manager shows the same group.
+#[test]
+fn discovery_in_each_mode() {
+    for (args, mode, semisync) in [
+        (vec!["--mode", "gtid"], "mariadb_gtid", false),
+        (vec!["--mode", "filepos", "--semisync"], "file_pos", true),
+        (vec!["--mode", "gtid", "--semisync"], "mariadb_gtid", true),
+        (vec!["--mode", "filepos"], "file_pos", false),
+    ] {
+        let Some(lab) = Lab::up(&args) else { return };
+        let text = lab.add_group();
+        assert!(text.contains("master db1"), "{text}");
+        let g = lab.group_json();
+        assert_eq!(g["topology"]["master"], "db1", "{args:?}: {g}");
+        assert_eq!(g["topology"]["mode"], mode, "{args:?}");
+        assert_eq!(g["topology"]["semisync"], semisync, "{args:?}");
+        assert_eq!(g["topology"]["servers"]["db3"]["replicates_from"], "db1");
+        // Every manager's replicated state has it (ask each one alone).
+        for ep in lab.endpoints.split(',') {
+            let out = Command::new(MHACTL)
+                .args(["--endpoints", ep, "group", "list"])
+                .output()
+                .unwrap();
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("db1,db2,db3"),
+                "{ep}"
+            );
+        }
+        // Status shows each server's live state.
+        let out = lab.mhactl(&["cluster", "status", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let servers = v["groups"][0]["servers"].as_array().unwrap().clone();
+        assert_eq!(servers.len(), 3, "{v}");
+        assert_eq!(servers[0]["role"], "master");
+        assert_eq!(servers[1]["io_thread"], "Yes");
+        assert_eq!(servers[2]["read_only"], true);
+        // A second add of the same group is refused.
+        let out = lab.mhactl(&["group", "add", "-f", &lab.group_file]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    }
+}
+
+/// check repl is OK on a healthy group and catches a stopped SQL thread, a writable replica and
+/// a duplicate server_id, each with MHA's closing line and exit 1.
+#[test]
+fn check_repl_catches_problems() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    lab.add_group();
+    let (code, text) = lab.check("repl");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("db1 (10.77.0.11:3306) (current master)\n +--db2 (10.77.0.12:3306)\n +--db3"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end().ends_with("MySQL Replication Health is OK."),
+        "{text}"
+    );
+
+    lab.sql("db2", "STOP SLAVE SQL_THREAD");
+    let (code, text) = lab.check("repl");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("Checking db2 sql_thread: NOT OK"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("MySQL Replication Health is NOT OK!"),
+        "{text}"
+    );
+    lab.sql("db2", "START SLAVE SQL_THREAD");
+
+    lab.sql("db3", "SET GLOBAL read_only=0");
+    let (code, text) = lab.check("repl");
+    assert_eq!(code, 1);
+    assert!(text.contains("Checking db3 read_only: NOT OK"), "{text}");
+    lab.sql("db3", "SET GLOBAL read_only=1");
+
+    lab.sql("db3", "SET GLOBAL server_id=1");
+    let (code, text) = lab.check("repl");
+    assert_eq!(code, 1);
+    assert!(text.contains("duplicate server_id 1: db1, db3"), "{text}");
+    lab.sql("db3", "SET GLOBAL server_id=3");
+
+    let (code, text) = lab.check("repl");
+    assert_eq!(code, 0, "healthy again: {text}");
+}
+
+/// check ssh passes from every manager to every host; refuses a host whose key changed (and
+/// says so); reports a host whose sshd is down.
+#[test]
+fn check_ssh_catches_changed_key_and_down_sshd() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    lab.add_group();
+    let (code, text) = lab.check("ssh");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" ok ")).count(),
+        9,
+        "3 managers x 3 hosts: {text}"
+    );
+
+    // db2 gets a new host key (as after a reinstall or an impostor): known_hosts no longer matches.
+    let dir = std::env::var("MHA_LAB_DIR").unwrap_or_else(|_| "/var/tmp/mhalab".into());
+    let key = format!("{dir}/db2/ssh/ssh_host_ed25519_key");
+    lab.lab(&["sshd", "stop", "db2"]);
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(format!("{key}.pub")).unwrap();
+    run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f", &key]));
+    lab.lab(&["sshd", "start", "db2"]);
+    let (code, text) = lab.check("ssh");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("HOST KEY CHANGED"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("db2") && l.contains("FAILED"))
+            .count(),
+        3,
+        "{text}"
+    );
+
+    // sshd down on db3.
+    lab.lab(&["sshd", "stop", "db3"]);
+    let (code, text) = lab.check("ssh");
+    assert_eq!(code, 1);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("-> db3") && l.contains("cannot connect")),
+        "{text}"
+    );
+}
+
+fn leftovers() -> Vec<String> {
+    let mut found = Vec::new();
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    found.extend(
+        String::from_utf8_lossy(&netns.stdout)
+            .lines()
+            .filter(|l| l.starts_with("mhalab-"))
+            .map(|l| format!("netns {l}")),
+    );
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    found.extend(
+        String::from_utf8_lossy(&links.stdout)
+            .lines()
+            .filter(|l| l.contains("mhalab0") || l.contains(" mlab-"))
+            .map(|l| format!("link {l}")),
+    );
+    let dir = std::env::var("MHA_LAB_DIR").unwrap_or_else(|_| "/var/tmp/mhalab".into());
+    if std::path::Path::new(&dir).exists() {
+        found.push(format!("dir {dir}"));
+    }
+    // Live (non-zombie) processes whose command line mentions the lab directory.
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let p = entry.path();
+        let Ok(cmdline) = std::fs::read(p.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'));
+        if cmdline.contains(&dir) && !zombie && !cmdline.contains("cargo") {
+            found.push(format!("process {}: {cmdline}", p.display()));
+        }
+    }
+    found
+}
+
+/// `up` then `down`, twice in a row, leaves no namespace, bridge, veth, process or directory.
+#[test]
+fn lab_up_down_twice_leaves_nothing() {
+    if !is_root() {
+        eprintln!("SKIPPED: lab tests need root");
+        return;
+    }
+    let _g = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    for round in 1..=2 {
+        run(Command::new(lab_tool()).args(["up", "--mhad", MHAD]));
+        let status = run(Command::new(lab_tool()).args(["status", "--json"]));
+        let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(v["vip_holder"], "db1", "round {round}");
+        assert_eq!(
+            v["hosts"].as_array().unwrap().len(),
+            7,
+            "3 db + 3 managers + client"
+        );
+        run(Command::new(lab_tool()).arg("down"));
+        let left = leftovers();
+        assert!(left.is_empty(), "round {round} left: {left:#?}");
+    }
+}
+
+mod adapters {
+    //! The MySQL and SSH adapters against the lab's real MariaDB and sshd.
+    use std::time::Duration;
+
+    use mha_raft::adapters::mysql::{
+        ChangeMaster, Endpoint, IoThread, MysqlError, ReplicaPosition, Session,
+    };
+    use mha_raft::adapters::ssh::{SshConfig, SshError, SshPool};
+    use mha_raft::secret::Secret;
+
+    use super::*;
+
+    fn lab_dir() -> String {
+        std::env::var("MHA_LAB_DIR").unwrap_or_else(|_| "/var/tmp/mhalab".into())
+    }
+
+    fn secret(name: &str) -> Secret {
+        Secret::new(
+            std::fs::read_to_string(format!("{}/secrets/{name}.pw", lab_dir()))
+                .unwrap()
+                .trim(),
+        )
+    }
+
+    fn ep(host: &str) -> Endpoint {
+        Endpoint {
+            host: host.into(),
+            port: 3306,
+        }
+    }
+
+    async fn wait_io(s: &mut Session, source: &str) {
+        let start = Instant::now();
+        loop {
+            let r = s.replica_status().await.unwrap().expect("replica");
+            if r.io_thread == IoThread::Yes && r.source_host == source {
+                return;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "IO thread never connected to {source}: {r:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Reads and writes of the MySQL adapter work on real MariaDB: server info, stop/start,
+    /// CHANGE MASTER (GTID and file/pos), read_only; errors are classified and never carry the
+    /// password; a dead host costs no more than the timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql_adapter_on_real_mariadb() {
+        let Some(lab) = Lab::up(&["--mode", "gtid", "--no-managers"]) else {
+            return;
+        };
+        let pw = secret("mha");
+        let repl = secret("repl");
+        let t = Duration::from_secs(2);
+        let mut db3 = Session::connect(&ep("10.77.0.13"), "mha", &pw, t)
+            .await
+            .unwrap();
+        let info = db3.server_info().await.unwrap();
+        assert_eq!(info.server_id, 3);
+        assert!(info.read_only && info.log_bin && !info.relay_log_purge);
+        assert_eq!(info.report_host, "db3");
+        assert_eq!(info.replica.as_ref().unwrap().gtid_mode, "Slave_Pos");
+
+        // Repoint db3 to db2 with GTID, then to db1 by file/position.
+        db3.stop_replica(false).await.unwrap();
+        let cm = |host: &str, position| ChangeMaster {
+            host: host.into(),
+            port: 3306,
+            user: "repl".into(),
+            password: repl.clone(),
+            position,
+        };
+        db3.change_master(&cm("10.77.0.12", ReplicaPosition::Gtid))
+            .await
+            .unwrap();
+        db3.start_replica().await.unwrap();
+        wait_io(&mut db3, "10.77.0.12").await;
+
+        let mut db1 = Session::connect(&ep("10.77.0.11"), "mha", &pw, t)
+            .await
+            .unwrap();
+        let coord = db1
+            .binlog_status()
+            .await
+            .unwrap()
+            .expect("db1 has a binlog");
+        db3.stop_replica(false).await.unwrap();
+        db3.change_master(&cm(
+            "10.77.0.11",
+            ReplicaPosition::FilePos {
+                file: coord.file.clone(),
+                pos: coord.pos,
+            },
+        ))
+        .await
+        .unwrap();
+        db3.start_replica().await.unwrap();
+        wait_io(&mut db3, "10.77.0.11").await;
+        let r = db3.replica_status().await.unwrap().unwrap();
+        assert_eq!(r.gtid_mode, "No");
+        assert_eq!(r.read.file, coord.file);
+
+        db3.set_read_only(false).await.unwrap();
+        assert!(!db3.server_info().await.unwrap().read_only);
+        db3.set_read_only(true).await.unwrap();
+        assert!(db3.server_info().await.unwrap().read_only);
+
+        // A syntax error echoing the statement must not carry the password.
+        let bad = ChangeMaster {
+            host: "x'".into(),
+            ..cm("10.77.0.11", ReplicaPosition::Gtid)
+        };
+        db3.stop_replica(false).await.unwrap();
+        let e = db3.change_master(&bad).await;
+        if let Err(e) = e {
+            assert!(
+                !e.to_string().contains(repl.expose()),
+                "password leaked: {e}"
+            );
+        }
+
+        // Wrong password: the server answered, so it is alive (MHA's rule).
+        let e = Session::connect(&ep("10.77.0.11"), "mha", &Secret::new("wrong-pass-123"), t)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.server_code(), Some(1045), "{e}");
+        assert!(e.proves_alive());
+        assert!(!e.to_string().contains("wrong-pass-123"), "{e}");
+
+        // An isolated host costs at most the timeout.
+        lab.lab(&["isolate", "db2"]);
+        let start = Instant::now();
+        let e = Session::connect(&ep("10.77.0.12"), "mha", &pw, Duration::from_millis(500))
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, MysqlError::Timeout { .. }), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        lab.lab(&["heal"]);
+        db1.close().await;
+        db3.close().await;
+    }
+
+    fn ssh_cfg(key: &str, known_hosts: String, accept_unknown: bool) -> SshConfig {
+        SshConfig {
+            user: "root".into(),
+            key_path: format!("{}/ssh/{key}", lab_dir()).into(),
+            known_hosts: known_hosts.into(),
+            accept_unknown_host_keys: accept_unknown,
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// The SSH adapter on real sshd: RSA key auth, exit status and both streams, atomic write and
+    /// byte-range read, one reused connection per host, known_hosts enforced (unknown refused
+    /// unless opted in).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ssh_adapter_on_real_sshd() {
+        let Some(lab) = Lab::up(&["--no-managers"]) else {
+            return;
+        };
+        let kh = format!("{}/ssh/known_hosts", lab_dir());
+        let pool = SshPool::new(ssh_cfg("id_rsa", kh.clone(), false)).unwrap();
+        let t = Duration::from_secs(5);
+        let out = pool
+            .exec("10.77.0.11", 22, "echo out; echo err >&2; exit 3", t)
+            .await
+            .unwrap();
+        assert_eq!(out.status, Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+
+        let path = format!("{}/db1/ssh-adapter-test.bin", lab_dir());
+        pool.write_file("10.77.0.11", 22, &path, b"0123456789", t)
+            .await
+            .unwrap();
+        assert_eq!(
+            pool.read_range("10.77.0.11", 22, &path, 2, Some(3), t)
+                .await
+                .unwrap(),
+            b"234"
+        );
+        assert_eq!(
+            pool.read_range("10.77.0.11", 22, &path, 7, None, t)
+                .await
+                .unwrap(),
+            b"789"
+        );
+        assert!(pool
+            .read_range("10.77.0.11", 22, "/nonexistent/file", 0, None, t)
+            .await
+            .is_err());
+
+        // All of the above went over one connection: db1's sshd sees a single session from us.
+        let ss = lab.lab(&[
+            "exec",
+            "db1",
+            "--",
+            "ss",
+            "-Htn",
+            "state",
+            "established",
+            "( sport = :22 )",
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&ss.stdout).lines().count(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&ss.stdout)
+        );
+        pool.close_all().await;
+
+        // Unknown host keys: refused by default, accepted only when opted in.
+        let empty = format!("{}/ssh/empty_known_hosts", lab_dir());
+        std::fs::write(&empty, "").unwrap();
+        let strict = SshPool::new(ssh_cfg("id_ed25519", empty.clone(), false)).unwrap();
+        let e = strict
+            .exec("10.77.0.12", 22, "true", t)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, SshError::HostKey { .. }), "{e}");
+        let lax = SshPool::new(ssh_cfg("id_ed25519", empty, true)).unwrap();
+        assert!(lax
+            .exec("10.77.0.12", 22, "true", t)
+            .await
+            .unwrap()
+            .success());
+    }
+}
