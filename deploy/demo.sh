@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The demo (README quick start, command 1). Today: a three-zone mhad manager cluster on
-# loopback — status, kill -9 of the Raft leader, a new leader, the old one rejoining. The lab
-# with real MariaDB hosts and a master failover joins this demo as it lands (docs/testing.md).
-# Installs what it needs on a fresh Debian machine; cleans up only the processes it started.
+# The demo (README quick start, command 1), on a fresh Debian machine as root:
+#   a lab of three MariaDB hosts (GTID, lossless semi-sync) and three manager zones, the
+#   replication group registered and checked, then kill -9 of the Raft leader: a new leader
+#   takes over and keeps managing the group; the old one rejoins.
+# The master failover itself joins this demo with the failover milestone (docs/architecture.md).
+# Installs what it needs; `--keep` leaves the lab up afterwards (deploy/lab/lab down removes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+keep=0
+[ "${1:-}" = --keep ] && keep=1
 
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
@@ -15,61 +19,53 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}"
 fi
 
-echo "== building release binaries"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+lab=deploy/lab/lab
+
+step "building release binaries"
 cargo build --release --locked --bins
-bin=target/release
-work=$(mktemp -d /tmp/mha-demo.XXXXXX)
-ports=(17101 17102 17103)
-zones=(zone-a zone-b zone-c)
-members="1=127.0.0.1:${ports[0]},2=127.0.0.1:${ports[1]},3=127.0.0.1:${ports[2]}"
-export MHACTL_ENDPOINTS="127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
-declare -A pid
+bin=$PWD/target/release
+((keep)) || trap '$lab down >/dev/null 2>&1 || true' EXIT
 
-start() {
-  local i=$1
-  "$bin/mhad" --id "$i" --listen "127.0.0.1:${ports[$((i-1))]}" --zone "${zones[$((i-1))]}" \
-    --data-dir "$work/n$i" --initial-members "$members" --cluster-name demo \
-    >>"$work/n$i.log" 2>&1 &
-  pid[$i]=$!
-}
-cleanup() {
-  for i in "${!pid[@]}"; do kill "${pid[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  echo "== logs kept in $work"
-}
-trap cleanup EXIT
+step "lab up: db1 (master), db2, db3 with GTID + lossless semi-sync; managers in zone-1..3"
+$lab up --mode gtid --semisync --mhad "$bin/mhad"
+eval "$($lab env)"
+mhactl() { "$bin/mhactl" "$@"; }
+for _ in $(seq 1 200); do mhactl cluster status >/dev/null 2>&1 && break; sleep 0.1; done
 
-wait_status() { # wait until `mhactl cluster status` exits 0 and prints $1
-  for _ in $(seq 1 200); do
-    if out=$("$bin/mhactl" cluster status 2>/dev/null) && grep -q -- "$1" <<<"$out"; then return 0; fi
-    sleep 0.05
-  done
-  echo "timed out waiting for: $1" >&2; "$bin/mhactl" cluster status || true; return 1
-}
+step "mhactl group add -f $MHA_LAB_GROUP_FILE"
+mhactl group add -f "$MHA_LAB_GROUP_FILE"
 
-echo "== starting three managers (zones a, b, c)"
-for i in 1 2 3; do start "$i"; done
-wait_status "cluster: demo"
-"$bin/mhactl" cluster status
-old=$("$bin/mhactl" cluster status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"]["id"])')
+step "mhactl check repl --group lab"
+mhactl check repl --group lab
 
-echo
-echo "== kill -9 the leader (manager $old)"
+step "mhactl check ssh --group lab"
+mhactl check ssh --group lab
+
+step "mhactl cluster status"
+mhactl cluster status
+old=$(mhactl cluster status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"]["id"])')
+
+step "kill -9 the Raft leader (manager $old, zone-$old)"
 t0=$(date +%s%N)
-kill -9 "${pid[$old]}"; wait "${pid[$old]}" 2>/dev/null || true; unset "pid[$old]"
-for _ in $(seq 1 400); do
-  new=$("$bin/mhactl" cluster status --json 2>/dev/null | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["leader"]["id"] if v["has_quorum"] and v["leader"] else "")' 2>/dev/null || true)
+$lab mgr kill "$old"
+new=""
+for _ in $(seq 1 500); do
+  new=$(mhactl cluster status --json 2>/dev/null |
+    python3 -c 'import json,sys; v=json.load(sys.stdin); print(v["leader"]["id"] if v["has_quorum"] and v["leader"] else "")' 2>/dev/null || true)
   [ -n "$new" ] && [ "$new" != "$old" ] && break
   sleep 0.02
 done
-echo "new leader: $new after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-"$bin/mhactl" cluster status || true
+echo "new leader: manager $new after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+mhactl cluster status || true
 
-echo
-echo "== restart manager $old: it rejoins and catches up"
-start "$old"
-wait_status "follower"
-sleep 0.5
-"$bin/mhactl" cluster status
-echo
-echo "== demo done (managers are stopped with SIGTERM on exit)"
+step "restart manager $old: it rejoins and catches up"
+$lab mgr start "$old"
+for _ in $(seq 1 200); do
+  mhactl cluster status --json 2>/dev/null | python3 -c 'import json,sys; v=json.load(sys.stdin); ok=[m for m in v["managers"] if m["reachable"] and m["lag"]==0]; sys.exit(0 if len(ok)==len(v["managers"]) else 1)' && break
+  sleep 0.1
+done
+mhactl cluster status
+
+step "done"
+((keep)) && echo "lab left up: eval \"\$($lab env)\"; $lab down removes it" || echo "tearing the lab down"

@@ -192,6 +192,20 @@ fn discovery_in_each_mode() {
         assert_eq!(servers[0]["role"], "master");
         assert_eq!(servers[1]["io_thread"], "Yes");
         assert_eq!(servers[2]["read_only"], true);
+        // Replication really flows in this mode (a replica stuck waiting for semi-sync ACKs, or
+        // a broken IO thread, would never show the row).
+        lab.sql("db1", "CREATE TABLE IF NOT EXISTS mha_lab.flow (id INT PRIMARY KEY); INSERT INTO mha_lab.flow VALUES (1)");
+        let start = Instant::now();
+        while ["db2", "db3"]
+            .iter()
+            .any(|h| lab.sql(h, "SELECT COUNT(*) FROM mha_lab.flow") != "1")
+        {
+            assert!(
+                start.elapsed() < WAIT,
+                "{args:?}: a write on db1 did not reach every replica"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         // A second add of the same group is refused.
         let out = lab.mhactl(&["group", "add", "-f", &lab.group_file]);
         assert!(!out.status.success());

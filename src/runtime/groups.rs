@@ -13,7 +13,7 @@ use crate::adapters::ssh::{SshConfig, SshPool};
 use crate::engine::topology::{self, Observations, ReplReport};
 use crate::node::{now_ms, NodeError, NodeInner};
 use crate::secret::Secret;
-use crate::state::group::{CredentialRef, Group, GroupSpec};
+use crate::state::group::{CredentialRef, Group, GroupSpec, ReplicationMode};
 use crate::state::{Cmd, CmdResult};
 
 /// How long reading one server may take (connect + the status queries).
@@ -226,7 +226,14 @@ pub async fn live_view(groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> 
                 g.spec
                     .servers
                     .iter()
-                    .map(|s| server_live(s.name.clone(), s.endpoint(), obs.get(&s.name)))
+                    .map(|s| {
+                        server_live(
+                            s.name.clone(),
+                            s.endpoint(),
+                            g.topology.mode,
+                            obs.get(&s.name),
+                        )
+                    })
                     .collect(),
                 None,
             ),
@@ -243,9 +250,23 @@ pub async fn live_view(groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> 
     .await
 }
 
+/// The position column: GTID groups show the executed GTID set; file/position groups show, for
+/// the master, its binlog coordinates and, for a replica, how far it has applied the master's
+/// binlog (Relay_Master_Log_File:Exec_Master_Log_Pos), so the rows compare directly.
+fn position(mode: ReplicationMode, i: &crate::adapters::mysql::ServerInfo) -> String {
+    match (mode, &i.replica) {
+        (ReplicationMode::FilePos, Some(r)) => r.exec.to_string(),
+        (ReplicationMode::FilePos, None) => {
+            i.binlog.as_ref().map(|b| b.to_string()).unwrap_or_default()
+        }
+        _ => i.position(),
+    }
+}
+
 fn server_live(
     name: String,
     address: String,
+    mode: ReplicationMode,
     obs: Option<&Result<crate::adapters::mysql::ServerInfo, String>>,
 ) -> ServerLive {
     match obs {
@@ -259,7 +280,7 @@ fn server_live(
             }
             .into(),
             read_only: Some(i.read_only),
-            position: i.position(),
+            position: position(mode, i),
             io_thread: i.replica.as_ref().map(|r| {
                 match r.io_thread {
                     IoThread::Yes => "Yes",
