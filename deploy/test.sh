@@ -22,7 +22,8 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --locked 2>&1 | tee "$log"
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary, so the total is what a reader (or CI) sees last.
