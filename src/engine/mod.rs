@@ -1,4 +1,5 @@
 //! Sans-I/O decisions: facts in, decisions out. No sockets, no clocks, no sleeps: callers pass
 //! what they observed and the time. Unit-tested without any server.
 
+pub mod detector;
 pub mod topology;
