@@ -2,7 +2,7 @@
 //! Generated code goes to OUT_DIR and is never checked in.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/raft.proto", "proto/admin.proto"];
+    let protos = ["proto/raft.proto", "proto/admin.proto", "proto/probe.proto"];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

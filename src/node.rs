@@ -15,9 +15,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::config::NodeConfig;
 use crate::errors::human_duration;
 use crate::proto::admin::admin_service_server::AdminServiceServer;
+use crate::proto::probe::probe_service_server::ProbeServiceServer;
 use crate::proto::raft::raft_service_server::RaftServiceServer;
 use crate::raft::{self, Metrics, Network, NodeId, Raft, SharedState};
-use crate::server::{AdminSvc, RaftSvc};
+use crate::server::{AdminSvc, ProbeSvc, RaftSvc};
 use crate::state::{Cmd, CmdResult, Proposal};
 use crate::store::{Store, StoreError};
 
@@ -83,6 +84,8 @@ pub struct NodeInner {
     pub state: SharedState,
     pub network: Network,
     pub store: Store,
+    /// Counters of the master monitors run on this node.
+    pub monitor: crate::runtime::monitor::MonitorStats,
 }
 
 impl NodeInner {
@@ -351,6 +354,7 @@ impl ManagerNode {
             state,
             network,
             store,
+            monitor: Default::default(),
         });
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -362,6 +366,7 @@ impl ManagerNode {
                         .max_decoding_message_size(64 << 20),
                 )
                 .add_service(AdminServiceServer::new(AdminSvc::new(inner.clone())))
+                .add_service(ProbeServiceServer::new(ProbeSvc::new(inner.clone())))
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = server_stop.wait_for(|s| *s).await;
                 }),
@@ -374,10 +379,14 @@ impl ManagerNode {
         }
         tracing::info!(id = cfg.id, listen = %cfg.listen, advertise = %cfg.advertise, zone = %cfg.zone, "mhad started");
 
-        let tasks = vec![tokio::spawn(crate::runtime::registration::run(
+        tasks.push(tokio::spawn(crate::runtime::monitor::supervise(
+            inner.clone(),
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::runtime::registration::run(
             inner.clone(),
             stop_rx,
-        ))];
+        )));
         Ok(ManagerNode {
             inner,
             stop_tx,

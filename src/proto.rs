@@ -10,3 +10,8 @@ pub mod raft {
 pub mod admin {
     tonic::include_proto!("mha.admin.v1");
 }
+
+#[allow(clippy::all, missing_docs)]
+pub mod probe {
+    tonic::include_proto!("mha.probe.v1");
+}

@@ -33,6 +33,9 @@ pub enum CheckCmd {
     Repl(GroupArgs),
     /// SSH from every manager to every host of the group (masterha_check_ssh).
     Ssh(GroupArgs),
+    /// The group's monitoring status; exits with masterha_check_status's code
+    /// (0 PING_OK, 2 NOT_RUNNING, 20 PING_FAILING, 21 PING_FAILED, 31 CONFIG_ERROR).
+    Status(GroupArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -92,8 +95,48 @@ pub fn render_ssh(r: &CheckSshReply) -> (String, bool) {
     (text, ok)
 }
 
+/// masterha_check_status: the line MHA prints and the exit code.
+pub fn status_line(r: &crate::proto::admin::ClusterStatusReply, group: &str) -> (String, i32) {
+    if !r.has_quorum {
+        return (
+            format!(
+                "{group} is stopped(2:NOT_RUNNING): no manager quorum ({})\n",
+                r.quorum_note
+            ),
+            2,
+        );
+    }
+    let groups: Vec<crate::runtime::groups::GroupLive> =
+        serde_json::from_str(&r.groups_json).unwrap_or_default();
+    match groups.iter().find(|g| g.name == group) {
+        None => (format!("{group}: no such group (31:CONFIG_ERROR)\n"), 31),
+        Some(g) => (
+            format!(
+                "{group} (leader:{}) is running({}:{}), master:{}\n",
+                r.leader_id.unwrap_or(0),
+                g.status_code,
+                g.status,
+                g.master
+            ),
+            g.status_code as i32,
+        ),
+    }
+}
+
 pub async fn execute(client: &AdminClient, cmd: &CheckCmd) -> i32 {
     match cmd {
+        CheckCmd::Status(a) => match super::cluster_status::fetch(client).await {
+            Ok(r) => {
+                let (line, code) = status_line(&r, &a.group);
+                out(&line);
+                code
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                out(&format!("{} is stopped(2:NOT_RUNNING)\n", a.group));
+                2
+            }
+        },
         CheckCmd::Repl(a) => {
             let req = build_request(a);
             match client

@@ -189,6 +189,33 @@ pub fn render_group(g: &GroupLive) -> String {
         g.mode,
         if g.semisync { ", semi-sync" } else { "" }
     );
+    out.push_str(&format!("health: {}:{}", g.status_code, g.status));
+    if let Some(v) = &g.last_verdict {
+        let votes: Vec<String> = v
+            .votes
+            .iter()
+            .map(|x| {
+                format!(
+                    "{}({}):{}",
+                    x.manager,
+                    x.zone,
+                    if x.reachable {
+                        "reaches"
+                    } else {
+                        "cannot reach"
+                    }
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "  last verdict: {:?} (round {}) — {}; votes {}",
+            v.kind,
+            v.round,
+            v.reason,
+            votes.join(", ")
+        ));
+    }
+    out.push('\n');
     if let Some(e) = &g.error {
         out.push_str(&format!("  cannot observe: {e}\n"));
         return out;

@@ -90,13 +90,23 @@ pub struct Verdict {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Health {
+    #[default]
     Alive,
-    Suspect { round: u64, since_ms: u64 },
-    UnreachableButAlive { round: u64, since_ms: u64 },
-    Dead { round: u64, at_ms: u64 },
+    Suspect {
+        round: u64,
+        since_ms: u64,
+    },
+    UnreachableButAlive {
+        round: u64,
+        since_ms: u64,
+    },
+    Dead {
+        round: u64,
+        at_ms: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

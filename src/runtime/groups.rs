@@ -212,12 +212,22 @@ pub struct GroupLive {
     pub master: String,
     pub mode: String,
     pub semisync: bool,
+    /// masterha_check_status code and name (0 PING_OK, 20 PING_FAILING, 21 PING_FAILED).
+    pub status_code: u8,
+    pub status: String,
+    /// The committed detector state (alive / suspect / unreachable_but_alive / dead).
+    pub health: crate::engine::detector::Health,
+    /// The latest verdict with its evidence (who voted what, replicas' IO threads, why).
+    pub last_verdict: Option<crate::engine::detector::Verdict>,
+    /// The leader's monitor counters for this group.
+    #[serde(default)]
+    pub counters: Option<super::monitor::CountersSnapshot>,
     pub servers: Vec<ServerLive>,
     pub error: Option<String>,
 }
 
 /// Observes every group (in parallel) for `cluster status`.
-pub async fn live_view(groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> {
+pub async fn live_view(node: &NodeInner, groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> {
     join_all(groups.into_iter().map(|g| async move {
         let obs = observe(&g.spec, timeout).await;
         let (servers, error) = match obs {
@@ -238,11 +248,17 @@ pub async fn live_view(groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> 
                 None,
             ),
         };
+        let (code, status) = g.health.status_code();
         GroupLive {
             name: g.spec.name.clone(),
             master: g.topology.master.clone(),
             mode: format!("{:?}", g.topology.mode),
             semisync: g.topology.semisync,
+            status_code: code,
+            status: status.to_string(),
+            health: g.health.state.clone(),
+            last_verdict: g.health.verdicts.last().cloned(),
+            counters: node.monitor.snapshot(&g.spec.name),
             servers,
             error,
         }

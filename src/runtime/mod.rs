@@ -1,4 +1,6 @@
 //! Background loops of a node. Side effects happen here, never in state/ or engine/.
 
 pub mod groups;
+pub mod monitor;
+pub mod pinger;
 pub mod registration;

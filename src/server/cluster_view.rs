@@ -203,6 +203,7 @@ pub async fn cluster_status(
     // Live per-group view: only the acting leader reads the servers (followers never touch them).
     let groups_json = if acting {
         let live = groups::live_view(
+            node,
             groups::groups(node).into_values().collect(),
             GROUP_STATUS_TIMEOUT,
         )

@@ -3,8 +3,10 @@
 
 mod admin_service;
 mod cluster_view;
+mod probe_service;
 mod raft_service;
 pub mod status;
 
 pub use admin_service::AdminSvc;
+pub use probe_service::ProbeSvc;
 pub use raft_service::RaftSvc;

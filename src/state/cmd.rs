@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::group::{GroupSpec, Topology};
+use crate::engine::detector::Verdict;
 
 /// A change to the replicated state. New capabilities add variants; existing variants keep their
 /// serde shape (the log and snapshots on disk hold them).
@@ -26,6 +27,19 @@ pub enum Cmd {
     },
     /// Stop managing a group.
     RemoveGroup { name: String },
+    /// The leader's detector opened suspicion round `round` on the group's master.
+    OpenSuspicion {
+        group: String,
+        round: u64,
+        since_ms: u64,
+    },
+    /// The master answered again before a verdict: round `round` closes with no verdict.
+    CloseSuspicion { group: String, round: u64 },
+    /// The outcome of a suspicion round, with its evidence. At most one per round.
+    RecordVerdict {
+        group: String,
+        verdict: Box<Verdict>,
+    },
 }
 
 impl fmt::Display for Cmd {
@@ -49,6 +63,19 @@ impl fmt::Display for Cmd {
                 topology.master
             ),
             Cmd::RemoveGroup { name } => write!(f, "remove group {name}"),
+            Cmd::OpenSuspicion { group, round, .. } => {
+                write!(f, "group {group}: master suspect (round {round})")
+            }
+            Cmd::CloseSuspicion { group, round } => {
+                write!(f, "group {group}: master answers again (round {round})")
+            }
+            Cmd::RecordVerdict { group, verdict } => {
+                write!(
+                    f,
+                    "group {group}: verdict {:?} (round {}): {}",
+                    verdict.kind, verdict.round, verdict.reason
+                )
+            }
         }
     }
 }

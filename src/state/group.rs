@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::detector::{Health, Verdict};
+
 /// Where a manager finds a password. Exactly one of the two.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -239,6 +241,43 @@ pub struct Group {
     pub topology: Topology,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
+    #[serde(default)]
+    pub health: GroupHealth,
+}
+
+/// How many verdicts a group keeps (newest last).
+pub const VERDICT_HISTORY: usize = 20;
+
+/// The master's health as committed by the leader's detector: the open suspicion round, if
+/// any, and the verdicts with their evidence. A new leader restores its detector from this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupHealth {
+    pub state: Health,
+    /// The next unused round id (round ids never repeat within a group).
+    pub next_round: u64,
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Default for GroupHealth {
+    fn default() -> Self {
+        GroupHealth {
+            state: Health::Alive,
+            next_round: 1,
+            verdicts: Vec::new(),
+        }
+    }
+}
+
+impl GroupHealth {
+    /// masterha_check_status's code for this state: 0 PING_OK, 20 PING_FAILING, 21 PING_FAILED.
+    pub fn status_code(&self) -> (u8, &'static str) {
+        match self.state {
+            Health::Alive => (0, "PING_OK"),
+            Health::Suspect { .. } | Health::UnreachableButAlive { .. } => (20, "PING_FAILING"),
+            Health::Dead { .. } => (21, "PING_FAILED"),
+        }
+    }
 }
 
 #[cfg(test)]

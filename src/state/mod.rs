@@ -14,6 +14,8 @@ pub use group::{Group, GroupSpec, Topology};
 
 use std::collections::BTreeMap;
 
+use crate::engine::detector::{Health, VerdictKind};
+
 use serde::{Deserialize, Serialize};
 
 /// What the cluster knows about one manager beyond Raft membership: where it runs.
@@ -92,11 +94,13 @@ impl ClusterState {
                     },
                     (prev, _) => {
                         let created_at_ms = prev.map(|g| g.created_at_ms).unwrap_or(log_time_ms);
+                        let health = prev.map(|g| g.health.clone()).unwrap_or_default();
                         let group = Group {
                             spec: (**spec).clone(),
                             topology: (**topology).clone(),
                             created_at_ms,
                             updated_at_ms: log_time_ms,
+                            health,
                         };
                         self.groups.insert(spec.name.clone(), group);
                         CmdResult::Ok
@@ -109,6 +113,68 @@ impl ClusterState {
                     reason: format!("group {name} does not exist"),
                 },
             },
+            Cmd::OpenSuspicion {
+                group,
+                round,
+                since_ms,
+            } => {
+                let Some(g) = self.groups.get_mut(group) else {
+                    return CmdResult::Rejected {
+                        reason: format!("group {group} does not exist"),
+                    };
+                };
+                let h = &mut g.health;
+                if *round < h.next_round {
+                    return CmdResult::Unchanged;
+                }
+                h.next_round = round + 1;
+                h.state = Health::Suspect {
+                    round: *round,
+                    since_ms: *since_ms,
+                };
+                CmdResult::Ok
+            }
+            Cmd::CloseSuspicion { group, round } => {
+                let Some(g) = self.groups.get_mut(group) else {
+                    return CmdResult::Unchanged;
+                };
+                match g.health.state {
+                    Health::Suspect { round: r, .. } if r == *round => {
+                        g.health.state = Health::Alive;
+                        CmdResult::Ok
+                    }
+                    _ => CmdResult::Unchanged,
+                }
+            }
+            Cmd::RecordVerdict { group, verdict } => {
+                let Some(g) = self.groups.get_mut(group) else {
+                    return CmdResult::Rejected {
+                        reason: format!("group {group} does not exist"),
+                    };
+                };
+                let h = &mut g.health;
+                if h.verdicts.iter().any(|v| v.round == verdict.round) {
+                    return CmdResult::Rejected {
+                        reason: format!("round {} already has a verdict", verdict.round),
+                    };
+                }
+                h.next_round = h.next_round.max(verdict.round + 1);
+                h.state = match verdict.kind {
+                    VerdictKind::Dead => Health::Dead {
+                        round: verdict.round,
+                        at_ms: verdict.at_ms,
+                    },
+                    VerdictKind::UnreachableButAlive => Health::UnreachableButAlive {
+                        round: verdict.round,
+                        since_ms: verdict.suspected_at_ms,
+                    },
+                };
+                h.verdicts.push((**verdict).clone());
+                if h.verdicts.len() > group::VERDICT_HISTORY {
+                    h.verdicts.remove(0);
+                }
+                CmdResult::Ok
+            }
         }
     }
 
@@ -192,6 +258,120 @@ mod tests {
         };
         assert_eq!(s.apply(&moved, 30), CmdResult::Ok);
         assert_eq!(s.managers[&3].addr, "h:2");
+    }
+
+    fn with_group() -> ClusterState {
+        use crate::state::group::{tests::spec, ReplicationMode, Topology};
+        let mut s = ClusterState::default();
+        let topology = Topology {
+            master: "db1".into(),
+            servers: Default::default(),
+            mode: ReplicationMode::MariadbGtid,
+            semisync: false,
+            warnings: vec![],
+            discovered_at_ms: 0,
+        };
+        let put = Cmd::PutGroup {
+            spec: Box::new(spec("g")),
+            topology: Box::new(topology),
+            replace: false,
+        };
+        assert_eq!(s.apply(&put, 1), CmdResult::Ok);
+        s
+    }
+
+    fn verdict(round: u64, kind: crate::engine::detector::VerdictKind) -> Cmd {
+        Cmd::RecordVerdict {
+            group: "g".into(),
+            verdict: Box::new(crate::engine::detector::Verdict {
+                kind,
+                round,
+                suspected_at_ms: 10,
+                at_ms: 20,
+                failures: 3,
+                votes: vec![],
+                replicas: Default::default(),
+                reason: "test".into(),
+            }),
+        }
+    }
+
+    /// A suspicion round opens once; a verdict is recorded at most once per round (a resumed
+    /// leader cannot double it); the health follows; round ids never go back.
+    #[test]
+    fn suspicion_and_verdict_once_per_round() {
+        use crate::engine::detector::{Health, VerdictKind};
+        let mut s = with_group();
+        let open = Cmd::OpenSuspicion {
+            group: "g".into(),
+            round: 1,
+            since_ms: 10,
+        };
+        assert_eq!(s.apply(&open, 10), CmdResult::Ok);
+        assert_eq!(s.apply(&open, 11), CmdResult::Unchanged);
+        assert_eq!(
+            s.groups["g"].health.state,
+            Health::Suspect {
+                round: 1,
+                since_ms: 10
+            }
+        );
+        assert_eq!(s.groups["g"].health.status_code(), (20, "PING_FAILING"));
+        assert_eq!(s.apply(&verdict(1, VerdictKind::Dead), 20), CmdResult::Ok);
+        assert!(matches!(
+            s.apply(&verdict(1, VerdictKind::Dead), 21),
+            CmdResult::Rejected { .. }
+        ));
+        assert_eq!(s.groups["g"].health.verdicts.len(), 1);
+        assert_eq!(s.groups["g"].health.status_code(), (21, "PING_FAILED"));
+        // A stale open of an old round is a no-op.
+        assert_eq!(
+            s.apply(
+                &Cmd::OpenSuspicion {
+                    group: "g".into(),
+                    round: 1,
+                    since_ms: 30
+                },
+                30
+            ),
+            CmdResult::Unchanged
+        );
+        assert_eq!(s.groups["g"].health.next_round, 2);
+    }
+
+    /// A suspicion that ends with the master answering closes without a verdict; history is
+    /// bounded.
+    #[test]
+    fn close_suspicion_and_bounded_history() {
+        use crate::engine::detector::{Health, VerdictKind};
+        let mut s = with_group();
+        s.apply(
+            &Cmd::OpenSuspicion {
+                group: "g".into(),
+                round: 1,
+                since_ms: 1,
+            },
+            1,
+        );
+        assert_eq!(
+            s.apply(
+                &Cmd::CloseSuspicion {
+                    group: "g".into(),
+                    round: 1
+                },
+                2
+            ),
+            CmdResult::Ok
+        );
+        assert_eq!(s.groups["g"].health.state, Health::Alive);
+        for r in 2..40 {
+            s.apply(&verdict(r, VerdictKind::UnreachableButAlive), r);
+        }
+        assert_eq!(
+            s.groups["g"].health.verdicts.len(),
+            crate::state::group::VERDICT_HISTORY
+        );
+        assert_eq!(s.groups["g"].health.verdicts.last().unwrap().round, 39);
     }
 
     /// A state serialised without fields added later still loads (fields default).

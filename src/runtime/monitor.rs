@@ -1,0 +1,527 @@
+//! Leader-only master monitoring. The supervisor runs one monitor per group while this node is
+//! the acting leader (quorum lease fresh) and aborts them the moment it is not: a deposed leader
+//! keeps no monitor. Each monitor feeds [`Detector`] with pings, follower votes (ProbeService)
+//! and replica IO reports, and commits what it decides (open round, verdict) through Raft before
+//! anything may act on it. A new leader restores each group's detector from the replicated
+//! health, so an open suspicion round is finished, not restarted.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Instant};
+
+use super::groups::resolve;
+use super::pinger::Pinger;
+use crate::adapters::mysql::{Endpoint, IoThread, Session};
+use crate::engine::detector::{
+    Action, Detector, DetectorConfig, Event, Health, ManagerVote, ReplicaIo, ReplicaPolicy,
+    VerdictKind,
+};
+use crate::node::{now_ms, NodeInner};
+use crate::proto::probe::probe_service_client::ProbeServiceClient;
+use crate::proto::probe::ProbeRequest;
+use crate::state::group::{Group, Role};
+use crate::state::{Cmd, CmdResult};
+
+/// Metrics-ready counters per group, kept on the node (exported by the status API).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub pings: AtomicU64,
+    pub ping_failures: AtomicU64,
+    pub probes: AtomicU64,
+    pub probe_latency_ms_total: AtomicU64,
+    pub verdicts: AtomicU64,
+}
+
+#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
+pub struct CountersSnapshot {
+    pub pings: u64,
+    pub ping_failures: u64,
+    pub probes: u64,
+    pub probe_latency_ms_avg: u64,
+    pub verdicts: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> CountersSnapshot {
+        let probes = self.probes.load(Ordering::Relaxed);
+        CountersSnapshot {
+            pings: self.pings.load(Ordering::Relaxed),
+            ping_failures: self.ping_failures.load(Ordering::Relaxed),
+            probes,
+            probe_latency_ms_avg: self
+                .probe_latency_ms_total
+                .load(Ordering::Relaxed)
+                .checked_div(probes)
+                .unwrap_or(0),
+            verdicts: self.verdicts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counters of every group monitored on this node.
+#[derive(Debug, Default)]
+pub struct MonitorStats {
+    groups: Mutex<BTreeMap<String, Arc<Counters>>>,
+}
+
+impl MonitorStats {
+    pub fn counters(&self, group: &str) -> Arc<Counters> {
+        self.groups
+            .lock()
+            .expect("stats lock")
+            .entry(group.to_string())
+            .or_default()
+            .clone()
+    }
+
+    pub fn snapshot(&self, group: &str) -> Option<CountersSnapshot> {
+        self.groups
+            .lock()
+            .expect("stats lock")
+            .get(group)
+            .map(|c| c.snapshot())
+    }
+}
+
+const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
+
+/// Runs until `stop`: keeps one monitor per group while this node is the acting leader.
+pub async fn supervise(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
+    let mut running: BTreeMap<String, (u64, String, JoinHandle<()>)> = BTreeMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tokio::time::sleep(SUPERVISE_EVERY) => {}
+        }
+        let acting = node.is_acting_leader();
+        let term = node.metrics().current_term;
+        let groups: BTreeMap<String, Group> = node
+            .state
+            .read()
+            .expect("state lock")
+            .cluster
+            .groups
+            .clone();
+        running.retain(|name, (t, master, h)| {
+            let keep = acting
+                && *t == term
+                && !h.is_finished()
+                && groups
+                    .get(name)
+                    .is_some_and(|g| g.topology.master == *master);
+            if !keep {
+                h.abort();
+                tracing::info!(group = %name, "monitor stopped");
+            }
+            keep
+        });
+        if !acting {
+            continue;
+        }
+        for (name, g) in groups {
+            if running.contains_key(&name) || matches!(g.health.state, Health::Dead { .. }) {
+                continue;
+            }
+            let master = g.topology.master.clone();
+            let h = tokio::spawn(monitor_group(node.clone(), g, term));
+            running.insert(name, (term, master, h));
+        }
+    }
+    for (_, (_, _, h)) in running {
+        h.abort();
+    }
+}
+
+fn detector_config(node: &NodeInner, g: &Group) -> DetectorConfig {
+    let managers = node
+        .metrics()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count()
+        .max(1);
+    DetectorConfig {
+        ping_interval_ms: g.spec.ping.interval_ms,
+        suspect_interval_ms: g.spec.ping.suspect_interval_ms,
+        failure_threshold: g.spec.ping.failure_threshold,
+        managers,
+        replicas: g
+            .topology
+            .servers
+            .values()
+            .filter(|s| s.role == Role::Replica)
+            .map(|s| s.name.clone())
+            .collect(),
+        replica_policy: ReplicaPolicy::NoneConnected,
+        corroboration_timeout_ms: (2 * g.spec.ping.interval_ms).max(1500),
+    }
+}
+
+/// Commits a command only while still the acting leader of `term`; false if not committed.
+async fn commit(node: &NodeInner, term: u64, cmd: Cmd) -> bool {
+    if !node.is_acting_leader() || node.metrics().current_term != term {
+        return false;
+    }
+    match node.propose(cmd).await {
+        Ok(CmdResult::Rejected { reason }) => {
+            tracing::info!(%reason, "monitor command not applied");
+            false
+        }
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "monitor could not commit");
+            false
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(group = %g.spec.name, master = %g.topology.master, term))]
+async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
+    let name = g.spec.name.clone();
+    let Some(master) = g.spec.server(&g.topology.master).cloned() else {
+        return;
+    };
+    let password = match resolve(&g.spec.password) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot monitor: password");
+            return;
+        }
+    };
+    let counters = node.monitor.counters(&name);
+    let cfg = detector_config(&node, &g);
+    let timeout = Duration::from_millis(g.spec.ping.interval_ms);
+    let mut pinger = Pinger::new(
+        Endpoint {
+            host: master.host.clone(),
+            port: master.port,
+        },
+        g.spec.user.clone(),
+        password.clone(),
+        g.spec.ping.ping_type,
+        timeout,
+        name.clone(),
+        node.id(),
+    );
+    let mut det = Detector::new(
+        cfg.clone(),
+        node.id(),
+        node.config.zone.clone(),
+        g.health.state.clone(),
+        g.health.next_round,
+    );
+    tracing::info!(state = ?det.health(), "monitor started");
+    let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let mut actions = det.start(now_ms());
+    let mut next_ping = Instant::now();
+    let mut deadline: Option<(u64, Instant)> = None;
+    loop {
+        for a in std::mem::take(&mut actions) {
+            match a {
+                Action::Ping { after_ms } => {
+                    next_ping = Instant::now() + Duration::from_millis(after_ms)
+                }
+                Action::StartCorroboration { round, since_ms } => {
+                    tracing::warn!(
+                        round,
+                        "master suspect: corroborating from other zones and replicas"
+                    );
+                    deadline = Some((
+                        round,
+                        Instant::now() + Duration::from_millis(cfg.corroboration_timeout_ms),
+                    ));
+                    let open = Cmd::OpenSuspicion {
+                        group: name.clone(),
+                        round,
+                        since_ms,
+                    };
+                    let node2 = node.clone();
+                    tokio::spawn(async move {
+                        commit(&node2, term, open).await;
+                    });
+                    spawn_corroboration(
+                        node.clone(),
+                        g.clone(),
+                        password.clone(),
+                        round,
+                        tx.clone(),
+                        counters.clone(),
+                    );
+                }
+                Action::Verdict(v) => {
+                    counters.verdicts.fetch_add(1, Ordering::Relaxed);
+                    let votes: Vec<String> = v
+                        .votes
+                        .iter()
+                        .map(|x| {
+                            format!("{}:{}", x.manager, if x.reachable { "up" } else { "down" })
+                        })
+                        .collect();
+                    match v.kind {
+                        VerdictKind::Dead => {
+                            tracing::error!(round = v.round, votes = ?votes, reason = %v.reason, "MASTER DEAD: verdict committed")
+                        }
+                        VerdictKind::UnreachableButAlive => {
+                            tracing::warn!(round = v.round, votes = ?votes, reason = %v.reason, "master unreachable but alive: no failover")
+                        }
+                    }
+                    deadline = None;
+                    let dead = v.kind == VerdictKind::Dead;
+                    if !commit(
+                        &node,
+                        term,
+                        Cmd::RecordVerdict {
+                            group: name.clone(),
+                            verdict: Box::new(v),
+                        },
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                    if dead {
+                        // The failover runner (next milestone) takes it from here.
+                        return;
+                    }
+                }
+            }
+        }
+        let before = det.health().clone();
+        let ev = tokio::select! {
+            _ = sleep_until(next_ping) => {
+                counters.pings.fetch_add(1, Ordering::Relaxed);
+                let at_ms = now_ms();
+                match pinger.ping().await {
+                    Ok(_) => Event::PingOk { at_ms },
+                    Err(e) => {
+                        if !e.proves_alive() {
+                            counters.ping_failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tracing::debug!(error = %e, "ping failed");
+                        Event::PingFailed { at_ms, proves_alive: e.proves_alive(), error: e.to_string() }
+                    }
+                }
+            }
+            Some(ev) = rx.recv() => ev,
+            _ = async { sleep_until(deadline.expect("guarded").1).await }, if deadline.is_some() => {
+                let (round, _) = deadline.take().expect("guarded");
+                Event::CorroborationTimeout { round, at_ms: now_ms() }
+            }
+        };
+        actions = det.handle(ev);
+        if let (Health::Suspect { round, .. }, Health::Alive) = (&before, det.health()) {
+            tracing::info!(round, "master answers again: suspicion closed");
+            deadline = None;
+            let close = Cmd::CloseSuspicion {
+                group: name.clone(),
+                round: *round,
+            };
+            let node2 = node.clone();
+            tokio::spawn(async move {
+                commit(&node2, term, close).await;
+            });
+        }
+    }
+}
+
+/// Asks every follower manager (ProbeService) and every replica, in parallel; each answer comes
+/// back as an event.
+fn spawn_corroboration(
+    node: Arc<NodeInner>,
+    g: Group,
+    password: crate::secret::Secret,
+    round: u64,
+    tx: mpsc::Sender<Event>,
+    counters: Arc<Counters>,
+) {
+    let m = node.metrics();
+    let followers: Vec<(u64, String)> = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .filter(|id| *id != node.id())
+        .filter_map(|id| {
+            m.membership_config
+                .membership()
+                .get_node(&id)
+                .map(|n| (id, n.addr.clone()))
+        })
+        .collect();
+    let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
+    for (id, addr) in followers {
+        let (node, tx, group, counters) = (
+            node.clone(),
+            tx.clone(),
+            g.spec.name.clone(),
+            counters.clone(),
+        );
+        tokio::spawn(async move {
+            let Ok(channel) = node.network.channel(id, &addr) else {
+                return;
+            };
+            let t = std::time::Instant::now();
+            let mut client = ProbeServiceClient::new(channel);
+            match tokio::time::timeout(
+                timeout * 2,
+                client.probe_master(ProbeRequest { group, round }),
+            )
+            .await
+            {
+                Ok(Ok(r)) => {
+                    let r = r.into_inner();
+                    counters.probes.fetch_add(1, Ordering::Relaxed);
+                    counters
+                        .probe_latency_ms_total
+                        .fetch_add(t.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    let vote = ManagerVote {
+                        manager: id,
+                        zone: r.zone,
+                        reachable: r.reachable,
+                        detail: r.detail,
+                        at_ms: now_ms(),
+                    };
+                    let _ = tx.send(Event::Vote(vote)).await;
+                }
+                Ok(Err(s)) => {
+                    tracing::warn!(manager = id, error = %crate::errors::status_text(&s), "probe failed")
+                }
+                Err(_) => tracing::warn!(manager = id, "probe timed out"),
+            }
+        });
+    }
+    let master = g.spec.server(&g.topology.master).cloned();
+    let replicas: Vec<_> = g
+        .topology
+        .servers
+        .values()
+        .filter(|s| s.role == Role::Replica)
+        .filter_map(|s| g.spec.server(&s.name).cloned())
+        .collect();
+    let user = g.spec.user.clone();
+    tokio::spawn(async move {
+        let Some(master) = master else { return };
+        join_all(replicas.into_iter().map(|r| {
+            let (tx, user, password, master) =
+                (tx.clone(), user.clone(), password.clone(), master.clone());
+            async move {
+                let io = replica_io(
+                    &r.host,
+                    r.port,
+                    &user,
+                    &password,
+                    &master.host,
+                    master.port,
+                    timeout,
+                )
+                .await;
+                let _ = tx
+                    .send(Event::Replica {
+                        name: r.name.clone(),
+                        io,
+                        at_ms: now_ms(),
+                    })
+                    .await;
+            }
+        }))
+        .await;
+    });
+}
+
+/// A replica's IO thread towards the master: connected (running, pointed at this master),
+/// disconnected, or the replica could not be asked.
+async fn replica_io(
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &crate::secret::Secret,
+    master_host: &str,
+    master_port: u16,
+    timeout: Duration,
+) -> ReplicaIo {
+    let ep = Endpoint {
+        host: host.to_string(),
+        port,
+    };
+    let mut s = match Session::connect(&ep, user, password, timeout).await {
+        Ok(s) => s,
+        Err(e) => {
+            return ReplicaIo::Unreachable {
+                detail: e.to_string(),
+            }
+        }
+    };
+    let r = s.replica_status().await;
+    s.close().await;
+    match r {
+        Err(e) => ReplicaIo::Unreachable {
+            detail: e.to_string(),
+        },
+        Ok(None) => ReplicaIo::Disconnected {
+            detail: "not a replica".into(),
+        },
+        Ok(Some(r)) if r.source_host != master_host || r.source_port != master_port => {
+            ReplicaIo::Disconnected {
+                detail: format!("replicates from {}:{}", r.source_host, r.source_port),
+            }
+        }
+        Ok(Some(r)) if r.io_thread == IoThread::Yes => ReplicaIo::Connected {
+            detail: "IO thread running".into(),
+        },
+        Ok(Some(r)) => ReplicaIo::Disconnected {
+            detail: format!(
+                "IO thread {:?}{}",
+                r.io_thread,
+                if r.last_io_errno > 0 {
+                    format!(": {}", r.last_io_error)
+                } else {
+                    String::new()
+                }
+            ),
+        },
+    }
+}
+
+/// A follower's answer to ProbeMaster: one ping of the group's type from this zone.
+pub async fn probe_master(
+    node: &NodeInner,
+    group: &str,
+) -> Result<(bool, String, Duration), String> {
+    let g = super::groups::group(node, group).map_err(|e| e.to_string())?;
+    let master = g
+        .spec
+        .server(&g.topology.master)
+        .ok_or("group has no master")?
+        .clone();
+    let password = resolve(&g.spec.password)?;
+    let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(300));
+    let mut p = Pinger::new(
+        Endpoint {
+            host: master.host.clone(),
+            port: master.port,
+        },
+        g.spec.user.clone(),
+        password,
+        // A fresh connection from this zone is what corroboration is about.
+        crate::state::group::PingType::Connect,
+        timeout,
+        g.spec.name.clone(),
+        node.id(),
+    );
+    let t = std::time::Instant::now();
+    Ok(match p.ping().await {
+        Ok(d) => (true, "answered".into(), d),
+        Err(e) if e.proves_alive() => (
+            true,
+            format!("answered with an error that proves it is up: {e}"),
+            t.elapsed(),
+        ),
+        Err(e) => (false, e.to_string(), t.elapsed()),
+    })
+}

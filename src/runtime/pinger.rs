@@ -1,0 +1,94 @@
+//! Health-check pings of a master, as MHA does them: `select` (SELECT 1 on a persistent
+//! connection), `connect` (a new connection every time), `insert` (upsert a heartbeat row in a
+//! dedicated schema on a persistent connection). Every ping is bounded by a timeout.
+
+use std::time::{Duration, Instant};
+
+use crate::adapters::mysql::{Endpoint, MysqlError, Session};
+use crate::secret::Secret;
+use crate::state::group::PingType;
+
+/// Schema and table of the `insert` ping.
+pub const HEARTBEAT_SCHEMA: &str = "mha_raft";
+
+pub struct Pinger {
+    endpoint: Endpoint,
+    user: String,
+    password: Secret,
+    kind: PingType,
+    timeout: Duration,
+    group: String,
+    manager: u64,
+    conn: Option<Session>,
+}
+
+impl Pinger {
+    pub fn new(
+        endpoint: Endpoint,
+        user: String,
+        password: Secret,
+        kind: PingType,
+        timeout: Duration,
+        group: String,
+        manager: u64,
+    ) -> Self {
+        Pinger {
+            endpoint,
+            user,
+            password,
+            kind,
+            timeout,
+            group,
+            manager,
+            conn: None,
+        }
+    }
+
+    async fn session(&mut self) -> Result<&mut Session, MysqlError> {
+        if self.conn.is_none() {
+            let mut s =
+                Session::connect(&self.endpoint, &self.user, &self.password, self.timeout).await?;
+            if self.kind == PingType::Insert {
+                s.exec(&format!("CREATE DATABASE IF NOT EXISTS {HEARTBEAT_SCHEMA}"))
+                    .await?;
+                s.exec(&format!(
+                    "CREATE TABLE IF NOT EXISTS {HEARTBEAT_SCHEMA}.heartbeat \
+                     (grp VARCHAR(64) PRIMARY KEY, manager BIGINT UNSIGNED NOT NULL, at DATETIME(6) NOT NULL)"
+                ))
+                .await?;
+            }
+            self.conn = Some(s);
+        }
+        Ok(self.conn.as_mut().expect("just set"))
+    }
+
+    /// One ping; returns its round-trip time. A failed persistent connection is dropped so the
+    /// next ping reconnects.
+    pub async fn ping(&mut self) -> Result<Duration, MysqlError> {
+        let t = Instant::now();
+        let res = match self.kind {
+            PingType::Connect => {
+                let s = Session::connect(&self.endpoint, &self.user, &self.password, self.timeout)
+                    .await?;
+                s.close().await;
+                Ok(())
+            }
+            PingType::Select => self.session().await?.ping().await.map(|_| ()),
+            PingType::Insert => {
+                let grp = self.group.replace('\'', "''");
+                let manager = self.manager;
+                self.session()
+                    .await?
+                    .exec(&format!(
+                        "INSERT INTO {HEARTBEAT_SCHEMA}.heartbeat (grp, manager, at) VALUES ('{grp}', {manager}, NOW(6)) \
+                         ON DUPLICATE KEY UPDATE manager = VALUES(manager), at = VALUES(at)"
+                    ))
+                    .await
+            }
+        };
+        if res.is_err() {
+            self.conn = None;
+        }
+        res.map(|_| t.elapsed())
+    }
+}

@@ -1,0 +1,44 @@
+//! ProbeService: a follower probes a group's master from its own zone for the leader.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::node::NodeInner;
+use crate::proto::probe::probe_service_server::ProbeService;
+use crate::proto::probe::{ProbeReply, ProbeRequest};
+
+pub struct ProbeSvc {
+    node: Arc<NodeInner>,
+}
+
+impl ProbeSvc {
+    pub fn new(node: Arc<NodeInner>) -> Self {
+        ProbeSvc { node }
+    }
+}
+
+#[tonic::async_trait]
+impl ProbeService for ProbeSvc {
+    #[tracing::instrument(skip_all, fields(rpc = "probe_master", node = self.node.id(), group, round))]
+    async fn probe_master(
+        &self,
+        req: Request<ProbeRequest>,
+    ) -> Result<Response<ProbeReply>, Status> {
+        let r = req.into_inner();
+        tracing::Span::current()
+            .record("group", r.group.as_str())
+            .record("round", r.round);
+        let (reachable, detail, latency) =
+            crate::runtime::monitor::probe_master(&self.node, &r.group)
+                .await
+                .map_err(Status::failed_precondition)?;
+        Ok(Response::new(ProbeReply {
+            manager_id: self.node.id(),
+            zone: self.node.config.zone.clone(),
+            reachable,
+            detail,
+            latency_ms: latency.as_millis() as u64,
+        }))
+    }
+}
