@@ -601,3 +601,212 @@ mod adapters {
             .success());
     }
 }
+
+mod detection {
+    //! Issue C: a master is declared dead only with corroboration, and the verdict is committed
+    //! with every vote.
+    use super::*;
+
+    impl Lab {
+        fn health(&self) -> Value {
+            self.group_json()["health"].clone()
+        }
+
+        fn leader_zone(&self) -> String {
+            let out = self.mhactl(&["cluster", "status", "--json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            format!("m{}", v["leader"]["id"].as_u64().expect("leader"))
+        }
+
+        /// Waits until the group's health satisfies `cond`; returns it.
+        fn wait_health(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+            let start = Instant::now();
+            loop {
+                let out = self.mhactl(&["group", "list", "--json"]);
+                if out.status.success() {
+                    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+                    let h = v[0]["health"].clone();
+                    if cond(&h) {
+                        return h;
+                    }
+                }
+                assert!(
+                    start.elapsed() < WAIT,
+                    "timed out waiting for: {what}; health: {}",
+                    self.health()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        fn verdicts(&self, kind: &str) -> Vec<Value> {
+            self.health()["verdicts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|v| v["kind"] == kind)
+                .collect()
+        }
+
+        fn add_group_with_ping(&self, ping: &str) {
+            let text = std::fs::read_to_string(&self.group_file).unwrap();
+            let path = format!("{}.ping.toml", self.group_file);
+            std::fs::write(
+                &path,
+                text.replace(
+                    "vip_interface = \"eth0\"\n",
+                    &format!("vip_interface = \"eth0\"\n{ping}\n"),
+                ),
+            )
+            .unwrap();
+            let out = self.mhactl(&["group", "add", "-f", &path]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    fn status_code(lab: &Lab) -> i32 {
+        lab.mhactl(&["check", "status", "--group", "lab"])
+            .status
+            .code()
+            .unwrap_or(-1)
+    }
+
+    /// kill -9 of the master's mysqld → a Dead verdict is committed, with votes from at least
+    /// two managers that could not reach it and the replicas' disconnected IO threads;
+    /// `check status` exits 21 (PING_FAILED) after exiting 0 (PING_OK) before.
+    #[test]
+    fn master_kill_gives_dead_verdict_with_votes() {
+        let Some(lab) = Lab::up(&[]) else { return };
+        lab.add_group();
+        let start = Instant::now();
+        while status_code(&lab) != 0 {
+            assert!(start.elapsed() < WAIT, "PING_OK never reported");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        lab.lab(&["mysqld", "kill", "db1"]);
+        let h = lab.wait_health("dead verdict", |h| h["state"]["state"] == "dead");
+        let dead = lab.verdicts("dead");
+        assert_eq!(dead.len(), 1, "{h}");
+        let votes = dead[0]["votes"].as_array().unwrap();
+        let down: Vec<&Value> = votes.iter().filter(|v| v["reachable"] == false).collect();
+        assert!(down.len() >= 2, "votes: {votes:?}");
+        let zones: std::collections::BTreeSet<&str> =
+            down.iter().map(|v| v["zone"].as_str().unwrap()).collect();
+        assert!(zones.len() >= 2, "votes from distinct zones: {zones:?}");
+        for r in ["db2", "db3"] {
+            assert_ne!(dead[0]["replicas"][r]["state"], "connected", "{}", dead[0]);
+        }
+        assert_eq!(status_code(&lab), 21);
+    }
+
+    /// Only the leader's zone is cut off from the master (the other zones reach it): the
+    /// suspicion ends Unreachable-but-alive, never Dead.
+    #[test]
+    fn leader_zone_cut_off_is_not_death() {
+        let Some(lab) = Lab::up(&[]) else { return };
+        lab.add_group();
+        let leader = lab.leader_zone();
+        lab.lab(&["partition", &leader, "--", "db1"]);
+        let h = lab.wait_health("unreachable-but-alive verdict", |h| {
+            h["verdicts"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x["kind"] == "unreachable_but_alive"))
+        });
+        assert!(lab.verdicts("dead").is_empty(), "{h}");
+        let uba = &lab.verdicts("unreachable_but_alive")[0];
+        assert!(
+            uba["votes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["reachable"] == true),
+            "{uba}"
+        );
+        lab.lab(&["heal"]);
+        lab.wait_health("alive after heal", |h| h["state"]["state"] == "alive");
+        assert!(lab.verdicts("dead").is_empty());
+    }
+
+    /// The master is cut off from every manager but its replicas still replicate from it: the
+    /// verdict is Unreachable-but-alive (replica IO threads connected), never Dead.
+    #[test]
+    fn master_cut_from_managers_but_replicating_is_alive() {
+        let Some(lab) = Lab::up(&[]) else { return };
+        lab.add_group();
+        lab.lab(&["partition", "m1,m2,m3", "--", "db1"]);
+        let h = lab.wait_health("unreachable-but-alive verdict", |h| {
+            h["verdicts"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|x| x["kind"] == "unreachable_but_alive"))
+        });
+        assert!(lab.verdicts("dead").is_empty(), "{h}");
+        let uba = &lab.verdicts("unreachable_but_alive")[0];
+        assert!(
+            uba["reason"]
+                .as_str()
+                .unwrap()
+                .contains("replica IO thread still connected"),
+            "{uba}"
+        );
+        lab.lab(&["heal"]);
+    }
+
+    /// mysqld paused for less than the detection window, then resumed: no Dead verdict, and the
+    /// group is PING_OK again.
+    #[test]
+    fn short_pause_is_not_death() {
+        let Some(lab) = Lab::up(&[]) else { return };
+        lab.add_group();
+        lab.wait_health("alive", |h| h["state"]["state"] == "alive");
+        lab.lab(&["mysqld", "pause", "db1"]);
+        std::thread::sleep(Duration::from_millis(500));
+        lab.lab(&["mysqld", "resume", "db1"]);
+        // Give the monitor several intervals to (wrongly) decide, then check it did not.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(4) {
+            assert!(
+                lab.verdicts("dead").is_empty(),
+                "a short pause produced a Dead verdict"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        lab.wait_health("alive again", |h| h["state"]["state"] == "alive");
+        assert_eq!(status_code(&lab), 0);
+    }
+
+    /// The Raft leader is killed while the master is suspect: the new leader resumes the open
+    /// round (restored from the replicated state) and commits exactly one verdict for it.
+    #[test]
+    fn leader_killed_while_suspect_verdict_once() {
+        let Some(lab) = Lab::up(&[]) else { return };
+        // A long suspect phase (12 re-probes × 200 ms) so the kill lands inside it.
+        lab.add_group_with_ping("[ping]\nfailure_threshold = 12");
+        lab.wait_health("alive", |h| h["state"]["state"] == "alive");
+        let leader = lab.leader_zone();
+        lab.lab(&["mysqld", "kill", "db1"]);
+        let h = lab.wait_health("suspect", |h| h["state"]["state"] == "suspect");
+        let round = h["state"]["round"].as_u64().unwrap();
+        assert!(
+            lab.verdicts("dead").is_empty(),
+            "verdict before the leader died: {h}"
+        );
+        lab.lab(&["mgr", "kill", &leader]);
+        let h = lab.wait_health("dead verdict by the new leader", |h| {
+            h["state"]["state"] == "dead"
+        });
+        let dead = lab.verdicts("dead");
+        assert_eq!(dead.len(), 1, "{h}");
+        assert_eq!(
+            dead[0]["round"].as_u64(),
+            Some(round),
+            "the open round was finished, not restarted: {h}"
+        );
+        assert_ne!(lab.leader_zone(), leader);
+        lab.lab(&["mgr", "start", &leader]);
+    }
+}

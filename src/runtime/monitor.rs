@@ -316,7 +316,11 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
             }
         };
         actions = det.handle(ev);
-        if let (Health::Suspect { round, .. }, Health::Alive) = (&before, det.health()) {
+        if let (
+            Health::Suspect { round, .. } | Health::UnreachableButAlive { round, .. },
+            Health::Alive,
+        ) = (&before, det.health())
+        {
             tracing::info!(round, "master answers again: suspicion closed");
             deadline = None;
             let close = Cmd::CloseSuspicion {

@@ -33,7 +33,8 @@ pub enum Cmd {
         round: u64,
         since_ms: u64,
     },
-    /// The master answered again before a verdict: round `round` closes with no verdict.
+    /// The master answers the leader again: round `round` (suspect, or unreachable-but-alive)
+    /// is over and the health is alive.
     CloseSuspicion { group: String, round: u64 },
     /// The outcome of a suspicion round, with its evidence. At most one per round.
     RecordVerdict {

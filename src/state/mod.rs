@@ -139,7 +139,10 @@ impl ClusterState {
                     return CmdResult::Unchanged;
                 };
                 match g.health.state {
-                    Health::Suspect { round: r, .. } if r == *round => {
+                    Health::Suspect { round: r, .. }
+                    | Health::UnreachableButAlive { round: r, .. }
+                        if r == *round =>
+                    {
                         g.health.state = Health::Alive;
                         CmdResult::Ok
                     }
@@ -364,14 +367,31 @@ mod tests {
             CmdResult::Ok
         );
         assert_eq!(s.groups["g"].health.state, Health::Alive);
-        for r in 2..40 {
+        // Unreachable-but-alive also ends when the master answers the leader again.
+        s.apply(&verdict(2, VerdictKind::UnreachableButAlive), 3);
+        assert!(matches!(
+            s.groups["g"].health.state,
+            Health::UnreachableButAlive { round: 2, .. }
+        ));
+        assert_eq!(
+            s.apply(
+                &Cmd::CloseSuspicion {
+                    group: "g".into(),
+                    round: 2
+                },
+                4
+            ),
+            CmdResult::Ok
+        );
+        assert_eq!(s.groups["g"].health.state, Health::Alive);
+        for r in 3..41 {
             s.apply(&verdict(r, VerdictKind::UnreachableButAlive), r);
         }
         assert_eq!(
             s.groups["g"].health.verdicts.len(),
             crate::state::group::VERDICT_HISTORY
         );
-        assert_eq!(s.groups["g"].health.verdicts.last().unwrap().round, 39);
+        assert_eq!(s.groups["g"].health.verdicts.last().unwrap().round, 40);
     }
 
     /// A state serialised without fields added later still loads (fields default).
