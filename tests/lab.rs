@@ -174,15 +174,20 @@ fn discovery_in_each_mode() {
         assert_eq!(g["topology"]["semisync"], semisync, "{args:?}");
         assert_eq!(g["topology"]["servers"]["db3"]["replicates_from"], "db1");
         // Every manager's replicated state has it (ask each one alone).
+        // Followers apply once the next heartbeat carries the commit index.
         for ep in lab.endpoints.split(',') {
-            let out = Command::new(MHACTL)
-                .args(["--endpoints", ep, "group", "list"])
-                .output()
-                .unwrap();
-            assert!(
-                String::from_utf8_lossy(&out.stdout).contains("db1,db2,db3"),
-                "{ep}"
-            );
+            let start = Instant::now();
+            loop {
+                let out = Command::new(MHACTL)
+                    .args(["--endpoints", ep, "group", "list"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&out.stdout).contains("db1,db2,db3") {
+                    break;
+                }
+                assert!(start.elapsed() < WAIT, "{ep} never showed the group");
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         // Status shows each server's live state.
         let out = lab.mhactl(&["cluster", "status", "--json"]);

@@ -3,6 +3,7 @@
 //!
 //! Benchmarks print figures and assert nothing.
 
+mod bench_dead_verdict;
 mod bench_leader_kill;
 mod stats;
 
@@ -29,6 +30,8 @@ enum Cmd {
 enum Bench {
     /// Leader SIGKILL → a new leader serving admin calls (with quorum), over N kills.
     LeaderKill(bench_leader_kill::Args),
+    /// Master SIGKILL → Dead verdict committed, per ping setting (lab; root).
+    DeadVerdict(bench_dead_verdict::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.cmd {
         Cmd::Bench(Bench::LeaderKill(a)) => rt.block_on(bench_leader_kill::run(a)),
+        Cmd::Bench(Bench::DeadVerdict(a)) => rt.block_on(bench_dead_verdict::run(a)),
     }
 }

@@ -219,6 +219,17 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
     );
     tracing::info!(state = ?det.health(), "monitor started");
     let (tx, mut rx) = mpsc::channel::<Event>(64);
+    // Aborted with this monitor (the guard's drop), so a deposed leader keeps no connection.
+    let _sentinel = AbortOnDrop(tokio::spawn(sentinel(
+        Endpoint {
+            host: master.host.clone(),
+            port: master.port,
+        },
+        g.spec.user.clone(),
+        password.clone(),
+        timeout,
+        tx.clone(),
+    )));
     let mut actions = det.start(now_ms());
     let mut next_ping = Instant::now();
     let mut deadline: Option<(u64, Instant)> = None;
@@ -332,6 +343,52 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
                 commit(&node2, term, close).await;
             });
         }
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The early signal: a connection parked in a long `SELECT SLEEP()` returns with an error the
+/// moment mysqld dies (its socket is closed by the kernel: EOF/RST), long before the next ping.
+/// It only *suspects*: a paused or partitioned master produces no signal, and a Dead verdict
+/// still needs the pings, the other zones and the replicas.
+async fn sentinel(
+    ep: Endpoint,
+    user: String,
+    password: crate::secret::Secret,
+    timeout: Duration,
+    tx: mpsc::Sender<Event>,
+) {
+    loop {
+        match Session::connect(&ep, &user, &password, timeout).await {
+            Ok(mut s) => {
+                // 30 s sleeps in a loop on one connection: if this monitor is aborted (leader
+                // change), the server's thread lingers at most one sleep, not a day.
+                s.set_timeout(Duration::from_secs(40));
+                loop {
+                    if let Err(e) = s.exec("SELECT SLEEP(30)").await {
+                        tracing::info!(error = %e, "monitoring connection lost");
+                        if tx
+                            .send(Event::ConnectionLost { at_ms: now_ms() })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "sentinel connect failed"),
+        }
+        // While the master is down, retry quietly; the pings do the counting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

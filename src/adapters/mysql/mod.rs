@@ -169,6 +169,11 @@ impl Session {
         Ok(s)
     }
 
+    /// Changes the per-statement timeout (e.g. for a deliberately long-running statement).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
