@@ -16,6 +16,7 @@
 //! [ping]                             # optional
 //! type = "select"                    # connect | select | insert
 //! interval_ms = 1000
+//! replica_policy = "none_connected"  # | all_must_report | ignore
 //! [[servers]]
 //! name = "db1"
 //! host = "10.0.0.11"
@@ -25,6 +26,7 @@
 
 use serde::Deserialize;
 
+use crate::engine::detector::ReplicaPolicy;
 use crate::state::group::{CredentialRef, GroupSpec, PingSpec, PingType, ServerSpec, SshSpec};
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +59,7 @@ struct RawPing {
     interval_ms: Option<u64>,
     failure_threshold: Option<u32>,
     suspect_interval_ms: Option<u64>,
+    replica_policy: Option<ReplicaPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +108,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         interval_ms: p.interval_ms.unwrap_or(d.interval_ms),
         failure_threshold: p.failure_threshold.unwrap_or(d.failure_threshold),
         suspect_interval_ms: p.suspect_interval_ms.unwrap_or(d.suspect_interval_ms),
+        replica_policy: p.replica_policy.unwrap_or(d.replica_policy),
     });
     let spec = GroupSpec {
         name: raw.name,
@@ -156,6 +160,7 @@ vip = "10.0.0.100/24"
 vip_interface = "eth0"
 [ping]
 type = "insert"
+replica_policy = "ignore"
 [[servers]]
 name = "db1"
 host = "10.0.0.11"
@@ -174,6 +179,7 @@ port = 3307
         assert_eq!(s.servers[0].port, 3306);
         assert_eq!(s.servers[1].port, 3307);
         assert_eq!(s.ping.ping_type, PingType::Insert);
+        assert_eq!(s.ping.replica_policy, ReplicaPolicy::Ignore);
         assert_eq!(s.ping.interval_ms, 1000);
         assert_eq!(s.repl_password, CredentialRef::Env("REPL_PW".into()));
     }

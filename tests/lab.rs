@@ -88,6 +88,17 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Like `sql`, but a failing statement (e.g. the table does not exist yet) is None.
+    fn try_sql(&self, host: &str, sql: &str) -> Option<String> {
+        let out = Command::new(lab_tool())
+            .args(["exec", host, "--", "mariadb", "-N", "-B", "-e", sql])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
     fn mhactl(&self, args: &[&str]) -> Output {
         Command::new(MHACTL)
             .arg("--endpoints")
@@ -707,6 +718,34 @@ mod detection {
             assert_ne!(dead[0]["replicas"][r]["state"], "connected", "{}", dead[0]);
         }
         assert_eq!(status_code(&lab), 21);
+    }
+
+    /// The `insert` ping upserts a heartbeat row in a dedicated schema on the master, which
+    /// replicates like any write.
+    #[test]
+    fn insert_ping_writes_heartbeat() {
+        let Some(lab) = Lab::up(&[]) else { return };
+        lab.add_group_with_ping("[ping]\ntype = \"insert\"\ninterval_ms = 300");
+        let start = Instant::now();
+        loop {
+            let n = lab.try_sql(
+                "db2",
+                "SELECT COUNT(*) FROM mha_raft.heartbeat WHERE grp = 'lab'",
+            );
+            if n.as_deref() == Some("1") {
+                break;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no heartbeat row replicated to db2 (got {n:?})"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let t1 = lab.sql("db1", "SELECT at FROM mha_raft.heartbeat WHERE grp = 'lab'");
+        std::thread::sleep(Duration::from_millis(700));
+        let t2 = lab.sql("db1", "SELECT at FROM mha_raft.heartbeat WHERE grp = 'lab'");
+        assert_ne!(t1, t2, "the heartbeat advances");
+        assert_eq!(status_code(&lab), 0);
     }
 
     /// Only the leader's zone is cut off from the master (the other zones reach it): the

@@ -20,8 +20,7 @@ use super::groups::resolve;
 use super::pinger::Pinger;
 use crate::adapters::mysql::{Endpoint, IoThread, Session};
 use crate::engine::detector::{
-    Action, Detector, DetectorConfig, Event, Health, ManagerVote, ReplicaIo, ReplicaPolicy,
-    VerdictKind,
+    Action, Detector, DetectorConfig, Event, Health, ManagerVote, ReplicaIo, VerdictKind,
 };
 use crate::node::{now_ms, NodeInner};
 use crate::proto::probe::probe_service_client::ProbeServiceClient;
@@ -159,7 +158,7 @@ fn detector_config(node: &NodeInner, g: &Group) -> DetectorConfig {
             .filter(|s| s.role == Role::Replica)
             .map(|s| s.name.clone())
             .collect(),
-        replica_policy: ReplicaPolicy::NoneConnected,
+        replica_policy: g.spec.ping.replica_policy,
         corroboration_timeout_ms: (2 * g.spec.ping.interval_ms).max(1500),
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::detector::{Health, Verdict};
+use crate::engine::detector::{Health, ReplicaPolicy, Verdict};
 
 /// Where a manager finds a password. Exactly one of the two.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +43,8 @@ pub struct PingSpec {
     pub interval_ms: u64,
     pub failure_threshold: u32,
     pub suspect_interval_ms: u64,
+    /// How replicas' IO threads weigh in a Dead verdict (default: none may still be connected).
+    pub replica_policy: ReplicaPolicy,
 }
 
 impl Default for PingSpec {
@@ -52,6 +54,7 @@ impl Default for PingSpec {
             interval_ms: 1000,
             failure_threshold: 3,
             suspect_interval_ms: 200,
+            replica_policy: ReplicaPolicy::NoneConnected,
         }
     }
 }
