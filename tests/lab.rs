@@ -823,6 +823,104 @@ mod detection {
         assert_eq!(status_code(&lab), 0);
     }
 
+    /// A leader cut off from the other managers (not from the master) stops monitoring as soon
+    /// as its quorum lease lapses; the new leader takes over, and a master death is then judged
+    /// by the new leader alone.
+    #[test]
+    fn deposed_leader_stops_monitoring() {
+        let Some(lab) = Lab::up(&[]) else { return };
+        lab.add_group();
+        lab.wait_health("alive", |h| h["state"]["state"] == "alive");
+        let old = lab.leader_zone();
+        let others: Vec<&str> = ["m1", "m2", "m3"]
+            .into_iter()
+            .filter(|m| *m != old)
+            .collect();
+        lab.lab(&["partition", &old, "--", &others.join(",")]);
+        let dir = std::env::var("MHA_LAB_DIR").unwrap_or_else(|_| "/var/tmp/mhalab".into());
+        let log = format!("{dir}/{old}/mhad.log");
+        let start = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("monitor stopped")
+        {
+            assert!(
+                start.elapsed() < WAIT,
+                "the deposed leader's monitor never stopped"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let others_ep: Vec<String> = others
+            .iter()
+            .map(|m| format!("10.77.0.2{}:7101", &m[1..]))
+            .collect();
+        let new_leader = || {
+            let out = Command::new(MHACTL)
+                .args([
+                    "--endpoints",
+                    &others_ep.join(","),
+                    "cluster",
+                    "status",
+                    "--json",
+                ])
+                .output()
+                .unwrap();
+            serde_json::from_slice::<Value>(&out.stdout)
+                .ok()
+                .and_then(|v| {
+                    if v["has_quorum"] == true {
+                        v["leader"]["id"].as_u64()
+                    } else {
+                        None
+                    }
+                })
+        };
+        let start = Instant::now();
+        let new = loop {
+            if let Some(id) = new_leader().filter(|id| format!("m{id}") != old) {
+                break id;
+            }
+            assert!(start.elapsed() < WAIT, "no new leader among {others:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        lab.lab(&["mysqld", "kill", "db1"]);
+        let start = Instant::now();
+        let verdict = loop {
+            let out = Command::new(MHACTL)
+                .args([
+                    "--endpoints",
+                    &others_ep.join(","),
+                    "group",
+                    "list",
+                    "--json",
+                ])
+                .output()
+                .unwrap();
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            let dead: Vec<Value> = v[0]["health"]["verdicts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|x| x["kind"] == "dead")
+                .collect();
+            if let Some(d) = dead.first() {
+                break d.clone();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "no Dead verdict from the new leader"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            verdict["votes"][0]["manager"].as_u64(),
+            Some(new),
+            "{verdict}"
+        );
+        lab.lab(&["heal"]);
+    }
+
     /// The Raft leader is killed while the master is suspect: the new leader resumes the open
     /// round (restored from the replicated state) and commits exactly one verdict for it.
     #[test]
