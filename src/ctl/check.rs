@@ -168,10 +168,7 @@ pub async fn execute(client: &AdminClient, cmd: &CheckCmd) -> i32 {
                         exit::ERROR
                     }
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::ERROR
-                }
+                Err(e) => super::fail(e),
             }
         }
         CheckCmd::Ssh(a) => {
@@ -212,10 +209,7 @@ pub async fn execute(client: &AdminClient, cmd: &CheckCmd) -> i32 {
                         exit::ERROR
                     }
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::ERROR
-                }
+                Err(e) => super::fail(e),
             }
         }
     }

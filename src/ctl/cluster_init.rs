@@ -82,10 +82,7 @@ pub async fn execute(client: &AdminClient, args: &InitArgs) -> i32 {
             ));
             exit::OK
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
+        Err(e) => super::fail(e),
     }
 }
 

@@ -305,10 +305,7 @@ pub async fn execute(client: &AdminClient, args: &StatusArgs) -> i32 {
                 exit::NO_QUORUM
             }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
+        Err(e) => super::fail(e),
     }
 }
 

@@ -137,10 +137,7 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                     eprintln!("error: bad reply: {e}");
                     exit::ERROR
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::ERROR
-                }
+                Err(e) => super::fail(e),
             }
         }
         GroupCmd::Remove(a) => {
@@ -158,10 +155,7 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                     out(&format!("group {} removed\n", a.group));
                     exit::OK
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::ERROR
-                }
+                Err(e) => super::fail(e),
             }
         }
         GroupCmd::List(a) => match client
@@ -184,10 +178,7 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                 }
                 exit::OK
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::ERROR
-            }
+            Err(e) => super::fail(e),
         },
     }
 }

@@ -101,10 +101,7 @@ pub async fn execute(client: &AdminClient, cmd: &MemberCmd) -> i32 {
             print_reply(&r);
             exit::OK
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
+        Err(e) => super::fail(e),
     }
 }
 

@@ -26,3 +26,9 @@ pub fn out(text: &str) {
     let mut o = std::io::stdout().lock();
     let _ = o.write_all(text.as_bytes()).and_then(|_| o.flush());
 }
+
+/// Reports an error on stderr; returns the generic error exit code.
+pub fn fail(e: impl std::fmt::Display) -> i32 {
+    eprintln!("error: {e}");
+    exit::ERROR
+}
