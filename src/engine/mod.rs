@@ -2,4 +2,5 @@
 //! what they observed and the time. Unit-tested without any server.
 
 pub mod detector;
+pub mod selection;
 pub mod topology;
