@@ -952,3 +952,55 @@ mod detection {
         lab.lab(&["mgr", "start", &leader]);
     }
 }
+
+/// `mhactl failover --dry-run` explains MHA's choice on the live group without acting; a forced
+/// host is honoured or refused with its reason; without --dry-run nothing runs (exit 2).
+#[test]
+fn failover_dry_run_explains_choice() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    lab.add_group();
+    let out = lab.mhactl(&["failover", "--group", "lab", "--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("The latest binary log file/position on all slaves is mysql-bin.000001:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("New master is db2 (latest replica with candidate_master)"),
+        "{text}"
+    );
+    let out = lab.mhactl(&[
+        "failover",
+        "--group",
+        "lab",
+        "--dry-run",
+        "--new-master",
+        "db3",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("New master is db3 (forced by --new-master)")
+    );
+    // A replica whose SQL thread lags far behind... here: one that is not replicating at all.
+    lab.sql("db3", "STOP SLAVE; RESET SLAVE ALL");
+    let out = lab.mhactl(&[
+        "failover",
+        "--group",
+        "lab",
+        "--dry-run",
+        "--new-master",
+        "db3",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("db3 cannot be master: not a replica of the old master"));
+    // The master is still alive and untouched: nothing acted.
+    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
+    let out = lab.mhactl(&["failover", "--group", "lab"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+}

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use mha_raft::config::LogFormat;
-use mha_raft::ctl::{check, cluster_init, cluster_status, exit, group, member, AdminClient};
+use mha_raft::ctl::{
+    check, cluster_init, cluster_status, exit, failover, group, member, AdminClient,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,9 +43,11 @@ enum Cmd {
     /// Replication groups.
     #[command(subcommand)]
     Group(group::GroupCmd),
-    /// Health checks (masterha_check_repl / masterha_check_ssh).
+    /// Health checks (masterha_check_repl / masterha_check_ssh / masterha_check_status).
     #[command(subcommand)]
     Check(check::CheckCmd),
+    /// Failover (today: --dry-run explains the new-master choice).
+    Failover(failover::FailoverArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             Cmd::Member(m) => member::execute(&client, m).await,
             Cmd::Group(g) => group::execute(&client, g).await,
             Cmd::Check(c) => check::execute(&client, c).await,
+            Cmd::Failover(f) => failover::execute(&client, f).await,
         }
     });
     ExitCode::from(code as u8)

@@ -5,6 +5,7 @@ pub mod check;
 pub mod client;
 pub mod cluster_init;
 pub mod cluster_status;
+pub mod failover;
 pub mod group;
 pub mod member;
 pub mod table;

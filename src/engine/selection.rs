@@ -194,7 +194,13 @@ pub fn select(input: &SelectionInput) -> Result<Selection, (String, Vec<Excluded
                     .iter()
                     .find(|e| e.server == f)
                     .map(|e| e.reason.clone())
-                    .unwrap_or_else(|| "not a server of the group".into());
+                    .unwrap_or_else(|| {
+                        if f == input.old_master {
+                            "it is the master being replaced".into()
+                        } else {
+                            "not a server of the group".into()
+                        }
+                    });
                 Err((
                     format!("the requested new master {f} cannot be master: {why}"),
                     excluded,
@@ -425,6 +431,8 @@ mod tests {
         );
         let (why, _) = run(&g, &o, Some("db4")).unwrap_err();
         assert!(why.contains("db4 cannot be master: no_master"), "{why}");
+        let (why, _) = run(&g, &o, Some("db1")).unwrap_err();
+        assert!(why.contains("it is the master being replaced"), "{why}");
         let (why, _) = run(&g, &o, Some("db9")).unwrap_err();
         assert!(why.contains("not a server of the group"), "{why}");
     }

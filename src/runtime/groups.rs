@@ -335,3 +335,28 @@ pub fn groups(node: &NodeInner) -> BTreeMap<String, Group> {
         .groups
         .clone()
 }
+
+/// `failover --dry-run`: which server MHA's order would promote now, and why, without acting.
+pub async fn failover_dry_run(
+    node: &NodeInner,
+    name: &str,
+    forced: Option<&str>,
+) -> Result<
+    Result<crate::engine::selection::Selection, (String, Vec<crate::engine::selection::Excluded>)>,
+    NodeError,
+> {
+    let g = group(node, name)?;
+    let obs = observe(&g.spec, OBSERVE_TIMEOUT)
+        .await
+        .map_err(NodeError::InvalidArgument)?;
+    Ok(crate::engine::selection::select(
+        &crate::engine::selection::SelectionInput {
+            spec: &g.spec,
+            old_master: &g.topology.master,
+            observed: &obs,
+            forced,
+            latest_priority: true,
+            check_repl_delay: true,
+        },
+    ))
+}

@@ -240,4 +240,28 @@ impl AdminService for AdminSvc {
             unreachable_managers: Vec::new(),
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(rpc = "failover_dry_run", node = self.node.id()))]
+    async fn failover_dry_run(
+        &self,
+        req: Request<FailoverRequest>,
+    ) -> Result<Response<FailoverReply>, Status> {
+        self.require_leader()?;
+        let r = req.into_inner();
+        let forced = Some(r.new_master.as_str()).filter(|s| !s.is_empty());
+        Ok(Response::new(
+            match groups::failover_dry_run(&self.node, &r.group, forced).await? {
+                Ok(sel) => FailoverReply {
+                    excluded_json: to_json(&sel.excluded)?,
+                    selection_json: to_json(&sel)?,
+                    error: String::new(),
+                },
+                Err((error, excluded)) => FailoverReply {
+                    selection_json: String::new(),
+                    error,
+                    excluded_json: to_json(&excluded)?,
+                },
+            },
+        ))
+    }
 }
