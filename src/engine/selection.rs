@@ -319,7 +319,8 @@ mod tests {
     /// MHA's order, table-driven: (candidates, positions, expected new master, rule).
     #[test]
     fn mha_order() {
-        let cases: Vec<(&[&str], [(u32, u64); 3], &str, &str)> = vec![
+        type Case<'a> = (&'a [&'a str], [(u32, u64); 3], &'a str, &'a str);
+        let cases: Vec<Case> = vec![
             // db3 is latest and candidate → rule 2.
             (
                 &["db2", "db3"],
