@@ -156,7 +156,7 @@ async fn restart_keeps_state() {
         (1..=3).all(|id| {
             let s = c.state(id);
             (0..10).all(|i| {
-                s.managers.get(&(200 + i)).is_some()
+                s.managers.contains_key(&(200 + i))
                     && s.managers.get(&(200 + i)) == before.managers.get(&(200 + i))
             })
         })

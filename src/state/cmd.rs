@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::group::{GroupSpec, Topology};
+use super::journal::{Decided, RunKind, StepName, StepOutcome};
 use crate::engine::detector::Verdict;
 
 /// A change to the replicated state. New capabilities add variants; existing variants keep their
@@ -41,6 +42,35 @@ pub enum Cmd {
         group: String,
         verdict: Box<Verdict>,
     },
+    /// Start a failover run of a group (refused while another is active; an automatic one is
+    /// refused, and the refusal recorded, when blocked or within the anti-flap window).
+    BeginFailover {
+        group: String,
+        kind: RunKind,
+        old_master: String,
+        verdict_round: Option<u64>,
+        anti_flap_ms: u64,
+    },
+    /// A step begins, in the leader's term: no side effect of the step before this commits.
+    StepBegin {
+        run: u64,
+        step: StepName,
+        term: u64,
+        node: u64,
+    },
+    /// A step ends with its outcome (only in the term it runs in).
+    StepEnd {
+        run: u64,
+        step: StepName,
+        term: u64,
+        outcome: StepOutcome,
+    },
+    /// The decisions that shape data, once per run.
+    Decide { run: u64, decided: Decided },
+    /// The run ends: completed (every step finished) or failed (blocks automatic failover).
+    FinishFailover { run: u64, failed: Option<String> },
+    /// An operator acknowledges: clears a failed run's block and the anti-flap window.
+    AckFailover { group: String },
 }
 
 impl fmt::Display for Cmd {
@@ -70,6 +100,37 @@ impl fmt::Display for Cmd {
             Cmd::CloseSuspicion { group, round } => {
                 write!(f, "group {group}: master answers again (round {round})")
             }
+            Cmd::BeginFailover {
+                group,
+                kind,
+                old_master,
+                ..
+            } => {
+                write!(f, "group {group}: begin {kind:?} failover of {old_master}")
+            }
+            Cmd::StepBegin {
+                run,
+                step,
+                term,
+                node,
+            } => write!(
+                f,
+                "run {run}: {} begins (term {term}, node {node})",
+                step.phase()
+            ),
+            Cmd::StepEnd {
+                run, step, outcome, ..
+            } => write!(f, "run {run}: {} ends: {outcome:?}", step.phase()),
+            Cmd::Decide { run, decided } => write!(
+                f,
+                "run {run}: new master is {} ({})",
+                decided.new_master, decided.rule
+            ),
+            Cmd::FinishFailover { run, failed } => match failed {
+                None => write!(f, "run {run}: completed"),
+                Some(r) => write!(f, "run {run}: FAILED: {r}"),
+            },
+            Cmd::AckFailover { group } => write!(f, "group {group}: failover acknowledged"),
             Cmd::RecordVerdict { group, verdict } => {
                 write!(
                     f,

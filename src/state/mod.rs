@@ -8,6 +8,7 @@
 
 mod cmd;
 pub mod group;
+pub mod journal;
 
 pub use cmd::{Cmd, CmdResult, Proposal};
 pub use group::{Group, GroupSpec, Topology};
@@ -40,6 +41,11 @@ pub struct ClusterState {
     pub managers: BTreeMap<u64, ManagerInfo>,
     /// Replication groups by name.
     pub groups: BTreeMap<String, Group>,
+    /// Failover runs (the journal) by id, and each group's failover bookkeeping.
+    pub runs: BTreeMap<u64, journal::FailoverRun>,
+    pub failover: BTreeMap<String, journal::GroupFailover>,
+    /// The next failover run id (never reused).
+    pub next_run_id: u64,
     /// Number of commands applied (Blank and membership entries excluded); a cheap change counter.
     pub applied_cmds: u64,
 }
@@ -50,6 +56,133 @@ impl ClusterState {
     pub fn apply(&mut self, cmd: &Cmd, log_time_ms: u64) -> CmdResult {
         self.applied_cmds += 1;
         match cmd {
+            Cmd::BeginFailover {
+                group,
+                kind,
+                old_master,
+                verdict_round,
+                anti_flap_ms,
+            } => {
+                if !self.groups.contains_key(group) {
+                    return CmdResult::Rejected {
+                        reason: format!("group {group} does not exist"),
+                    };
+                }
+                let f = self.failover.entry(group.clone()).or_default();
+                if let Some(active) = f.active_run {
+                    return CmdResult::Rejected {
+                        reason: format!("failover run {active} of group {group} is still active"),
+                    };
+                }
+                if *kind == journal::RunKind::Auto {
+                    if let Some(reason) = f.refuse_auto(log_time_ms, *anti_flap_ms) {
+                        f.refusals.push(journal::Refusal {
+                            at_ms: log_time_ms,
+                            kind: *kind,
+                            reason: reason.clone(),
+                        });
+                        if f.refusals.len() > journal::REFUSAL_HISTORY {
+                            f.refusals.remove(0);
+                        }
+                        return CmdResult::Rejected { reason };
+                    }
+                }
+                let id = self.next_run_id.max(1);
+                self.next_run_id = id + 1;
+                f.epoch += 1;
+                f.active_run = Some(id);
+                let run = journal::FailoverRun::new(
+                    id,
+                    f.epoch,
+                    *kind,
+                    group,
+                    old_master,
+                    *verdict_round,
+                    log_time_ms,
+                );
+                self.runs.insert(id, run);
+                CmdResult::Ok
+            }
+            Cmd::StepBegin {
+                run,
+                step,
+                term,
+                node,
+            } => match self.runs.get_mut(run) {
+                None => CmdResult::Rejected {
+                    reason: format!("no failover run {run}"),
+                },
+                Some(r) => match r.begin_step(*step, *term, *node, log_time_ms) {
+                    Ok(()) => CmdResult::Ok,
+                    Err(reason) => CmdResult::Rejected { reason },
+                },
+            },
+            Cmd::StepEnd {
+                run,
+                step,
+                term,
+                outcome,
+            } => match self.runs.get_mut(run) {
+                None => CmdResult::Rejected {
+                    reason: format!("no failover run {run}"),
+                },
+                Some(r) => match r.end_step(*step, *term, outcome.clone(), log_time_ms) {
+                    Ok(()) => CmdResult::Ok,
+                    Err(reason) => CmdResult::Rejected { reason },
+                },
+            },
+            Cmd::Decide { run, decided } => match self.runs.get_mut(run) {
+                None => CmdResult::Rejected {
+                    reason: format!("no failover run {run}"),
+                },
+                Some(r) => match r.decide(decided.clone()) {
+                    Ok(true) => CmdResult::Ok,
+                    Ok(false) => CmdResult::Unchanged,
+                    Err(reason) => CmdResult::Rejected { reason },
+                },
+            },
+            Cmd::FinishFailover { run, failed } => {
+                let Some(r) = self.runs.get_mut(run) else {
+                    return CmdResult::Rejected {
+                        reason: format!("no failover run {run}"),
+                    };
+                };
+                if r.state != journal::RunState::Running {
+                    return CmdResult::Unchanged;
+                }
+                let f = self.failover.entry(r.group.clone()).or_default();
+                match failed {
+                    None => {
+                        if let Some(step) = r.first_unfinished() {
+                            return CmdResult::Rejected {
+                                reason: format!(
+                                    "run {run} cannot complete: {step:?} is unfinished"
+                                ),
+                            };
+                        }
+                        r.state = journal::RunState::Completed { at_ms: log_time_ms };
+                        f.last_completed_at_ms = Some(log_time_ms);
+                    }
+                    Some(reason) => {
+                        r.state = journal::RunState::Failed {
+                            at_ms: log_time_ms,
+                            reason: reason.clone(),
+                        };
+                        f.blocked = Some(format!("failover run {run} failed: {reason}"));
+                    }
+                }
+                f.active_run = None;
+                CmdResult::Ok
+            }
+            Cmd::AckFailover { group } => {
+                let f = self.failover.entry(group.clone()).or_default();
+                if f.blocked.is_none() && f.last_completed_at_ms.is_none() {
+                    return CmdResult::Unchanged;
+                }
+                f.blocked = None;
+                f.last_completed_at_ms = None;
+                CmdResult::Ok
+            }
             Cmd::SetClusterName { name } => match &self.name {
                 Some(existing) if existing != name => CmdResult::Rejected {
                     reason: format!("cluster is already named {existing:?}"),

@@ -1,0 +1,663 @@
+//! The failover journal in the replicated state (ARCHITECTURE.md "The failover journal"): a
+//! run per failover, MHA's phases as steps, each begun (with the leader's term) before any side
+//! effect and ended with its outcome; the decisions that shape data are taken once. This module
+//! holds the data and the rules applied to it; the runner (runtime/) does the work.
+
+use serde::{Deserialize, Serialize};
+
+/// MHA's last_failover_minute default: no second automatic failover of a group within it.
+pub const DEFAULT_ANTI_FLAP_MS: u64 = 480 * 60 * 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepName {
+    /// Phase 1: configuration check (master still dead, replicas, anti-flap).
+    ConfigCheck,
+    /// Phase 2: dead-master shutdown / fencing (IO threads stopped, VIP down, read_only / hook).
+    Fence,
+    /// Phase 3.1: latest replicas.
+    LatestReplicas,
+    /// Phase 3.3: choose the new master (decided once, journaled).
+    ChooseNewMaster,
+    /// Phase 3.5: bring the new master level and promote it.
+    PromoteNewMaster,
+    /// Phase 4: repoint the other replicas (in parallel).
+    ReplicasRecovery,
+    /// Phase 5: new-master cleanup (RESET SLAVE ALL, VIP up), report.
+    NewMasterCleanup,
+}
+
+impl StepName {
+    /// The steps of a run, in order.
+    pub const ALL: [StepName; 7] = [
+        StepName::ConfigCheck,
+        StepName::Fence,
+        StepName::LatestReplicas,
+        StepName::ChooseNewMaster,
+        StepName::PromoteNewMaster,
+        StepName::ReplicasRecovery,
+        StepName::NewMasterCleanup,
+    ];
+
+    /// The banner MHA users know.
+    pub fn phase(&self) -> &'static str {
+        match self {
+            StepName::ConfigCheck => "Phase 1: Configuration Check Phase",
+            StepName::Fence => "Phase 2: Dead Master Shutdown Phase",
+            StepName::LatestReplicas => "Phase 3.1: Getting Latest Slaves Phase",
+            StepName::ChooseNewMaster => "Phase 3.3: Determining New Master Phase",
+            StepName::PromoteNewMaster => "Phase 3.5: Master Log Apply Phase",
+            StepName::ReplicasRecovery => "Phase 4: Slaves Recovery Phase",
+            StepName::NewMasterCleanup => "Phase 5: New master cleanup phase",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Running {
+        term: u64,
+        node: u64,
+        started_at_ms: u64,
+        attempts: u32,
+    },
+    Done {
+        term: u64,
+        node: u64,
+        started_at_ms: u64,
+        finished_at_ms: u64,
+        detail: String,
+    },
+    Failed {
+        term: u64,
+        node: u64,
+        finished_at_ms: u64,
+        detail: String,
+    },
+    Skipped {
+        detail: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: StepName,
+    pub state: StepState,
+}
+
+/// Decisions that shape data, taken once per run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decided {
+    pub new_master: String,
+    pub rule: String,
+    /// What every replica must reach (GTID set or binlog coordinates of the new master).
+    pub target: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Auto,
+    Manual,
+    Switchover,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RunState {
+    Running,
+    Completed { at_ms: u64 },
+    Failed { at_ms: u64, reason: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverRun {
+    pub id: u64,
+    /// The group's failover generation this run creates (the fencing token).
+    pub epoch: u64,
+    pub kind: RunKind,
+    pub group: String,
+    pub old_master: String,
+    pub verdict_round: Option<u64>,
+    pub decided: Option<Decided>,
+    pub steps: Vec<Step>,
+    pub state: RunState,
+    pub started_at_ms: u64,
+}
+
+/// What a step ended with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepOutcome {
+    Done { detail: String },
+    Failed { detail: String },
+    Skipped { detail: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub at_ms: u64,
+    pub kind: RunKind,
+    pub reason: String,
+}
+
+/// A group's failover bookkeeping: its epoch (failover generation), the active run, the
+/// anti-flap clock and what blocks automatic failover until an operator acknowledges it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupFailover {
+    pub epoch: u64,
+    pub active_run: Option<u64>,
+    pub last_completed_at_ms: Option<u64>,
+    /// A failed run (or an operator's hold) blocks automatic failover until `failover ack`.
+    pub blocked: Option<String>,
+    /// Refused automatic failovers, newest last (bounded).
+    pub refusals: Vec<Refusal>,
+}
+
+pub const REFUSAL_HISTORY: usize = 20;
+
+impl GroupFailover {
+    /// Why an automatic failover may not start now, if it may not.
+    pub fn refuse_auto(&self, now_ms: u64, anti_flap_ms: u64) -> Option<String> {
+        if let Some(b) = &self.blocked {
+            return Some(format!(
+                "automatic failover is blocked until acknowledged (mhactl failover ack): {b}"
+            ));
+        }
+        match self.last_completed_at_ms {
+            Some(t) if now_ms < t.saturating_add(anti_flap_ms) => Some(format!(
+                "last failover completed {} min ago, within the anti-flap window of {} min; \
+                 acknowledge with mhactl failover ack to allow another",
+                now_ms.saturating_sub(t) / 60_000,
+                anti_flap_ms / 60_000
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl FailoverRun {
+    pub fn new(
+        id: u64,
+        epoch: u64,
+        kind: RunKind,
+        group: &str,
+        old_master: &str,
+        verdict_round: Option<u64>,
+        at_ms: u64,
+    ) -> Self {
+        FailoverRun {
+            id,
+            epoch,
+            kind,
+            group: group.to_string(),
+            old_master: old_master.to_string(),
+            verdict_round,
+            decided: None,
+            steps: StepName::ALL
+                .iter()
+                .map(|n| Step {
+                    name: *n,
+                    state: StepState::Pending,
+                })
+                .collect(),
+            state: RunState::Running,
+            started_at_ms: at_ms,
+        }
+    }
+
+    /// The highest term any step of this run was begun or ended in.
+    fn max_term(&self) -> u64 {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.state {
+                StepState::Running { term, .. }
+                | StepState::Done { term, .. }
+                | StepState::Failed { term, .. } => Some(*term),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The first step that is not finished: where a resumed run continues.
+    pub fn first_unfinished(&self) -> Option<StepName> {
+        self.steps
+            .iter()
+            .find(|s| !matches!(s.state, StepState::Done { .. } | StepState::Skipped { .. }))
+            .map(|s| s.name)
+    }
+
+    /// Begins `step` in `term` on `node`. Earlier steps must be finished; a step already running
+    /// under an older term is taken over (a new leader resumes it: it re-checks, it does not
+    /// re-decide); a stale term is refused.
+    pub fn begin_step(
+        &mut self,
+        step: StepName,
+        term: u64,
+        node: u64,
+        at_ms: u64,
+    ) -> Result<(), String> {
+        if self.state != RunState::Running {
+            return Err(format!("run {} is not running", self.id));
+        }
+        if term < self.max_term() {
+            return Err(format!(
+                "stale term {term}: run {} already reached term {}",
+                self.id,
+                self.max_term()
+            ));
+        }
+        if self.first_unfinished() != Some(step) {
+            return Err(format!(
+                "{step:?} is not the next step of run {} (next: {:?})",
+                self.id,
+                self.first_unfinished()
+            ));
+        }
+        let s = self
+            .steps
+            .iter_mut()
+            .find(|s| s.name == step)
+            .expect("all steps exist");
+        s.state = match &s.state {
+            StepState::Pending => StepState::Running {
+                term,
+                node,
+                started_at_ms: at_ms,
+                attempts: 1,
+            },
+            StepState::Running {
+                term: t,
+                attempts,
+                started_at_ms,
+                ..
+            } if term > *t => StepState::Running {
+                term,
+                node,
+                started_at_ms: *started_at_ms,
+                attempts: attempts + 1,
+            },
+            StepState::Running { .. } => {
+                return Err(format!("{step:?} is already running in term {term}"))
+            }
+            other => return Err(format!("{step:?} cannot begin from {other:?}")),
+        };
+        Ok(())
+    }
+
+    /// Ends `step`, which must be running in the same `term` (a deposed leader's late end is
+    /// refused).
+    pub fn end_step(
+        &mut self,
+        step: StepName,
+        term: u64,
+        outcome: StepOutcome,
+        at_ms: u64,
+    ) -> Result<(), String> {
+        let s = self
+            .steps
+            .iter_mut()
+            .find(|s| s.name == step)
+            .expect("all steps exist");
+        let (node, started_at_ms) = match &s.state {
+            StepState::Running {
+                term: t,
+                node,
+                started_at_ms,
+                ..
+            } if *t == term => (*node, *started_at_ms),
+            StepState::Running { term: t, .. } => {
+                return Err(format!("{step:?} runs in term {t}, not {term}"))
+            }
+            other => return Err(format!("{step:?} is not running ({other:?})")),
+        };
+        s.state = match outcome {
+            StepOutcome::Done { detail } => StepState::Done {
+                term,
+                node,
+                started_at_ms,
+                finished_at_ms: at_ms,
+                detail,
+            },
+            StepOutcome::Failed { detail } => StepState::Failed {
+                term,
+                node,
+                finished_at_ms: at_ms,
+                detail,
+            },
+            StepOutcome::Skipped { detail } => StepState::Skipped { detail },
+        };
+        Ok(())
+    }
+
+    /// Records the decisions once; the same decision again is a no-op, a different one refused.
+    pub fn decide(&mut self, d: Decided) -> Result<bool, String> {
+        match &self.decided {
+            None => {
+                self.decided = Some(d);
+                Ok(true)
+            }
+            Some(x) if *x == d => Ok(false),
+            Some(x) => Err(format!(
+                "run {} already decided: new master {} ({})",
+                self.id, x.new_master, x.rule
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{ClusterState, Cmd, CmdResult};
+
+    const MIN: u64 = 60_000;
+
+    fn state() -> ClusterState {
+        use crate::state::group::{tests::spec, ReplicationMode, Topology};
+        let mut s = ClusterState::default();
+        let topology = Topology {
+            master: "db1".into(),
+            servers: Default::default(),
+            mode: ReplicationMode::MariadbGtid,
+            semisync: true,
+            warnings: vec![],
+            discovered_at_ms: 0,
+        };
+        s.apply(
+            &Cmd::PutGroup {
+                spec: Box::new(spec("g")),
+                topology: Box::new(topology),
+                replace: false,
+            },
+            0,
+        );
+        s
+    }
+
+    fn begin(kind: RunKind) -> Cmd {
+        Cmd::BeginFailover {
+            group: "g".into(),
+            kind,
+            old_master: "db1".into(),
+            verdict_round: Some(1),
+            anti_flap_ms: DEFAULT_ANTI_FLAP_MS,
+        }
+    }
+
+    fn step(s: &mut ClusterState, run: u64, name: StepName, term: u64, at: u64) {
+        assert_eq!(
+            s.apply(
+                &Cmd::StepBegin {
+                    run,
+                    step: name,
+                    term,
+                    node: 1
+                },
+                at
+            ),
+            CmdResult::Ok,
+            "{name:?} begin"
+        );
+        let end = Cmd::StepEnd {
+            run,
+            step: name,
+            term,
+            outcome: StepOutcome::Done {
+                detail: "ok".into(),
+            },
+        };
+        assert_eq!(s.apply(&end, at + 1), CmdResult::Ok, "{name:?} end");
+    }
+
+    fn complete(s: &mut ClusterState, run: u64, term: u64, at: u64) {
+        for n in StepName::ALL {
+            step(s, run, n, term, at);
+        }
+        assert_eq!(
+            s.apply(&Cmd::FinishFailover { run, failed: None }, at + 2),
+            CmdResult::Ok
+        );
+    }
+
+    /// Steps run in MHA's order only; one run at a time per group; completing needs every step;
+    /// each run bumps the group's epoch.
+    #[test]
+    fn steps_in_order_one_run_at_a_time() {
+        let mut s = state();
+        assert_eq!(s.apply(&begin(RunKind::Auto), 10), CmdResult::Ok);
+        assert_eq!(s.runs[&1].epoch, 1);
+        assert!(
+            matches!(
+                s.apply(&begin(RunKind::Manual), 11),
+                CmdResult::Rejected { .. }
+            ),
+            "one active run"
+        );
+        let skip = Cmd::StepBegin {
+            run: 1,
+            step: StepName::Fence,
+            term: 3,
+            node: 1,
+        };
+        assert!(
+            matches!(s.apply(&skip, 12), CmdResult::Rejected { .. }),
+            "Fence before ConfigCheck"
+        );
+        step(&mut s, 1, StepName::ConfigCheck, 3, 13);
+        assert!(matches!(
+            s.apply(
+                &Cmd::FinishFailover {
+                    run: 1,
+                    failed: None
+                },
+                14
+            ),
+            CmdResult::Rejected { .. }
+        ));
+        for n in &StepName::ALL[1..] {
+            step(&mut s, 1, *n, 3, 15);
+        }
+        assert_eq!(
+            s.apply(
+                &Cmd::FinishFailover {
+                    run: 1,
+                    failed: None
+                },
+                16
+            ),
+            CmdResult::Ok
+        );
+        assert_eq!(s.failover["g"].active_run, None);
+        assert_eq!(
+            s.apply(&Cmd::AckFailover { group: "g".into() }, 17),
+            CmdResult::Ok
+        );
+        assert_eq!(s.apply(&begin(RunKind::Auto), 18), CmdResult::Ok);
+        assert_eq!(s.runs[&2].epoch, 2);
+    }
+
+    /// A new leader takes over a running step in a higher term (re-check, attempt 2); the old
+    /// leader's late end and any stale-term begin are refused.
+    #[test]
+    fn resume_in_new_term_refuses_the_old_leader() {
+        let mut s = state();
+        s.apply(&begin(RunKind::Auto), 10);
+        step(&mut s, 1, StepName::ConfigCheck, 5, 11);
+        assert_eq!(
+            s.apply(
+                &Cmd::StepBegin {
+                    run: 1,
+                    step: StepName::Fence,
+                    term: 5,
+                    node: 1
+                },
+                12
+            ),
+            CmdResult::Ok
+        );
+        // Leader 1 dies mid-step; leader 2 (term 6) resumes the first unfinished step.
+        assert_eq!(s.runs[&1].first_unfinished(), Some(StepName::Fence));
+        assert_eq!(
+            s.apply(
+                &Cmd::StepBegin {
+                    run: 1,
+                    step: StepName::Fence,
+                    term: 6,
+                    node: 2
+                },
+                13
+            ),
+            CmdResult::Ok
+        );
+        assert!(matches!(
+            s.runs[&1].steps[1].state,
+            StepState::Running {
+                term: 6,
+                node: 2,
+                attempts: 2,
+                started_at_ms: 12
+            }
+        ));
+        let late = Cmd::StepEnd {
+            run: 1,
+            step: StepName::Fence,
+            term: 5,
+            outcome: StepOutcome::Done {
+                detail: "zombie".into(),
+            },
+        };
+        assert!(
+            matches!(s.apply(&late, 14), CmdResult::Rejected { .. }),
+            "a deposed leader's end is refused"
+        );
+        let stale = Cmd::StepBegin {
+            run: 1,
+            step: StepName::Fence,
+            term: 4,
+            node: 3,
+        };
+        assert!(matches!(s.apply(&stale, 15), CmdResult::Rejected { .. }));
+        let end = Cmd::StepEnd {
+            run: 1,
+            step: StepName::Fence,
+            term: 6,
+            outcome: StepOutcome::Done {
+                detail: "fenced".into(),
+            },
+        };
+        assert_eq!(s.apply(&end, 16), CmdResult::Ok);
+    }
+
+    /// The new master is decided once: repeating the same decision is a no-op, another is refused.
+    #[test]
+    fn decided_once() {
+        let mut s = state();
+        s.apply(&begin(RunKind::Auto), 10);
+        let d = |m: &str| Decided {
+            new_master: m.into(),
+            rule: "candidate_master".into(),
+            target: "0-1-9".into(),
+        };
+        assert_eq!(
+            s.apply(
+                &Cmd::Decide {
+                    run: 1,
+                    decided: d("db2")
+                },
+                11
+            ),
+            CmdResult::Ok
+        );
+        assert_eq!(
+            s.apply(
+                &Cmd::Decide {
+                    run: 1,
+                    decided: d("db2")
+                },
+                12
+            ),
+            CmdResult::Unchanged
+        );
+        assert!(matches!(
+            s.apply(
+                &Cmd::Decide {
+                    run: 1,
+                    decided: d("db3")
+                },
+                13
+            ),
+            CmdResult::Rejected { .. }
+        ));
+        assert_eq!(s.runs[&1].decided.as_ref().unwrap().new_master, "db2");
+    }
+
+    /// Anti-flap, replicated: a second automatic failover within last_failover_minute is refused
+    /// and recorded; a manual one is not subject to it; `failover ack` clears the window.
+    #[test]
+    fn anti_flap_window() {
+        let mut s = state();
+        s.apply(&begin(RunKind::Auto), 0);
+        complete(&mut s, 1, 2, 1);
+        let again = s.apply(&begin(RunKind::Auto), 60 * MIN);
+        match again {
+            CmdResult::Rejected { reason } => {
+                assert!(reason.contains("anti-flap window of 480 min"), "{reason}")
+            }
+            other => panic!("expected refusal, got {other:?}"),
+        }
+        assert_eq!(s.failover["g"].refusals.len(), 1);
+        // After the window, automatic failover is allowed again.
+        let mut later = s.clone();
+        assert_eq!(later.apply(&begin(RunKind::Auto), 481 * MIN), CmdResult::Ok);
+        // Within it, a manual run is allowed; after ack, an automatic one too.
+        let mut manual = s.clone();
+        assert_eq!(
+            manual.apply(&begin(RunKind::Manual), 61 * MIN),
+            CmdResult::Ok
+        );
+        assert_eq!(
+            s.apply(&Cmd::AckFailover { group: "g".into() }, 62 * MIN),
+            CmdResult::Ok
+        );
+        assert_eq!(s.apply(&begin(RunKind::Auto), 63 * MIN), CmdResult::Ok);
+    }
+
+    /// A failed run blocks automatic failover until acknowledged.
+    #[test]
+    fn failed_run_blocks_until_ack() {
+        let mut s = state();
+        s.apply(&begin(RunKind::Auto), 0);
+        assert_eq!(
+            s.apply(
+                &Cmd::FinishFailover {
+                    run: 1,
+                    failed: Some("promotion timed out".into())
+                },
+                5
+            ),
+            CmdResult::Ok
+        );
+        assert!(matches!(s.runs[&1].state, RunState::Failed { .. }));
+        let r = s.apply(&begin(RunKind::Auto), 1000 * MIN);
+        assert!(
+            matches!(r, CmdResult::Rejected { reason } if reason.contains("blocked until acknowledged"))
+        );
+        s.apply(&Cmd::AckFailover { group: "g".into() }, 1001 * MIN);
+        assert_eq!(s.apply(&begin(RunKind::Auto), 1002 * MIN), CmdResult::Ok);
+    }
+
+    /// Phase names read like MHA's log.
+    #[test]
+    fn phase_banners() {
+        assert_eq!(
+            StepName::Fence.phase(),
+            "Phase 2: Dead Master Shutdown Phase"
+        );
+        assert_eq!(StepName::ALL.len(), 7);
+    }
+}
