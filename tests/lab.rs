@@ -1004,3 +1004,73 @@ fn failover_dry_run_explains_choice() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
 }
+
+/// The VIP moves over SSH: removed from the old master, added on the new one, each operation
+/// idempotent (a repeat does nothing), and clients reach the new holder through the VIP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vip_moves_idempotently() {
+    use mha_raft::adapters::ssh::{SshConfig, SshPool};
+    use mha_raft::runtime::vip::{self, Vip};
+    let Some(lab) = Lab::up(&["--no-managers"]) else {
+        return;
+    };
+    let dir = std::env::var("MHA_LAB_DIR").unwrap_or_else(|_| "/var/tmp/mhalab".into());
+    let ssh = SshPool::new(SshConfig {
+        user: "root".into(),
+        key_path: format!("{dir}/ssh/id_ed25519").into(),
+        known_hosts: format!("{dir}/ssh/known_hosts").into(),
+        accept_unknown_host_keys: false,
+        connect_timeout: Duration::from_secs(3),
+    })
+    .unwrap();
+    let v = Vip {
+        cidr: "10.77.0.100/24".into(),
+        interface: "eth0".into(),
+    };
+    let t = Duration::from_secs(5);
+    assert!(vip::present(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    assert!(vip::remove(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    assert!(
+        !vip::remove(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
+        "second remove is a no-op"
+    );
+    assert!(vip::add(&ssh, "10.77.0.12", 22, &v, t).await.unwrap());
+    assert!(
+        !vip::add(&ssh, "10.77.0.12", 22, &v, t).await.unwrap(),
+        "second add is a no-op"
+    );
+    let holder = String::from_utf8_lossy(&lab.lab(&["vip-holder"]).stdout)
+        .trim()
+        .to_string();
+    assert_eq!(holder, "db2");
+    // The client host reaches db2 through the VIP.
+    let pw = std::fs::read_to_string(format!("{dir}/secrets/mha.pw")).unwrap();
+    let start = Instant::now();
+    loop {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "mhalab-client",
+                "mariadb",
+                "--no-defaults",
+                "-h",
+                "10.77.0.100",
+                "-umha",
+            ])
+            // The password travels in the environment, never in the process arguments.
+            .env("MYSQL_PWD", pw.trim())
+            .args(["-N", "-B", "-e", "SELECT @@server_id"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "2" {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "client never reached db2 via the VIP"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ssh.close_all().await;
+}

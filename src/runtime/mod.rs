@@ -4,3 +4,4 @@ pub mod groups;
 pub mod monitor;
 pub mod pinger;
 pub mod registration;
+pub mod vip;
