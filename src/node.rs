@@ -104,6 +104,24 @@ impl NodeInner {
         acting_leader(&self.metrics(), self.config.raft.leader_lease())
     }
 
+    /// Waits (at most `timeout`) until this node has applied at least `index`, so a follower
+    /// answering for the leader sees what the leader saw. Returns whether it got there.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
+        if index == 0 {
+            return true;
+        }
+        self.raft
+            .wait(Some(timeout))
+            .applied_index_at_least(Some(index), "catch up with the leader")
+            .await
+            .is_ok()
+    }
+
+    /// This node's applied log index.
+    pub fn applied_index(&self) -> u64 {
+        self.metrics().last_applied.map(|l| l.index).unwrap_or(0)
+    }
+
     /// The leader this node knows of, with its address.
     pub fn leader(&self) -> Option<(NodeId, String)> {
         leader_of(&self.metrics())

@@ -83,17 +83,29 @@ impl Lab {
         run(Command::new(lab_tool()).args(args))
     }
 
+    /// Runs SQL on a host as root; the statements go through stdin (never argv: some carry
+    /// passwords).
     fn sql(&self, host: &str, sql: &str) -> String {
-        let out = self.lab(&["exec", host, "--", "mariadb", "-N", "-B", "-e", sql]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        self.try_sql(host, sql)
+            .unwrap_or_else(|| panic!("SQL on {host} failed: {sql}"))
     }
 
     /// Like `sql`, but a failing statement (e.g. the table does not exist yet) is None.
     fn try_sql(&self, host: &str, sql: &str) -> Option<String> {
-        let out = Command::new(lab_tool())
-            .args(["exec", host, "--", "mariadb", "-N", "-B", "-e", sql])
-            .output()
+        use std::io::Write;
+        let mut child = Command::new(lab_tool())
+            .args(["exec", host, "--", "mariadb", "-N", "-B"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .ok()?;
+        child
+            .stdin
+            .take()?
+            .write_all(format!("{sql}\n").as_bytes())
+            .ok()?;
+        let out = child.wait_with_output().ok()?;
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -1073,4 +1085,70 @@ async fn vip_moves_idempotently() {
         std::thread::sleep(Duration::from_millis(50));
     }
     ssh.close_all().await;
+}
+
+/// Fencing a reachable master: read_only on, client connections killed, replication untouched;
+/// an application user can no longer write; fencing again does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fence_makes_master_refuse_writes() {
+    use mha_raft::adapters::mysql::{Endpoint, Session};
+    use mha_raft::runtime::fence::fence;
+    use mha_raft::secret::Secret;
+    let Some(lab) = Lab::up(&["--no-managers"]) else {
+        return;
+    };
+    let dir = std::env::var("MHA_LAB_DIR").unwrap_or_else(|_| "/var/tmp/mhalab".into());
+    let pw = Secret::new(
+        std::fs::read_to_string(format!("{dir}/secrets/mha.pw"))
+            .unwrap()
+            .trim(),
+    );
+    let app_pw = Secret::new("app-lab-pass");
+    lab.sql(
+        "db1",
+        "CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY 'app-lab-pass'; GRANT SELECT, INSERT ON mha_lab.* TO 'app'@'10.77.0.%'; \
+         CREATE TABLE mha_lab.w (id INT PRIMARY KEY)",
+    );
+    let ep = Endpoint {
+        host: "10.77.0.11".into(),
+        port: 3306,
+    };
+    let t = Duration::from_secs(3);
+    let mut app = Session::connect(&ep, "app", &app_pw, t).await.unwrap();
+    app.exec("INSERT INTO mha_lab.w VALUES (1)").await.unwrap();
+
+    let mut admin = Session::connect(&ep, "mha", &pw, t).await.unwrap();
+    let r = fence(&mut admin).await.unwrap();
+    assert!(r.was_writable);
+    assert!(!r.killed.is_empty(), "the app connection is killed");
+    assert!(
+        app.exec("INSERT INTO mha_lab.w VALUES (2)").await.is_err(),
+        "the old connection is gone"
+    );
+    let mut app2 = Session::connect(&ep, "app", &app_pw, t).await.unwrap();
+    let e = app2
+        .exec("INSERT INTO mha_lab.w VALUES (3)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.server_code(),
+        Some(1290),
+        "read-only refuses the write: {e}"
+    );
+    // Replication from db1 keeps running; a second fence changes nothing but the new session.
+    assert_eq!(
+        lab.sql(
+            "db1",
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'"
+        ),
+        "2"
+    );
+    let again = fence(&mut admin).await.unwrap();
+    assert!(!again.was_writable);
+    assert_eq!(
+        again.killed.len(),
+        1,
+        "only app2's connection was left to kill"
+    );
+    admin.close().await;
 }

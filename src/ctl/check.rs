@@ -49,6 +49,7 @@ pub struct GroupArgs {
 pub fn build_request(a: &GroupArgs) -> CheckGroupRequest {
     CheckGroupRequest {
         group: a.group.clone(),
+        min_applied: 0,
     }
 }
 

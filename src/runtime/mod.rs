@@ -1,5 +1,6 @@
 //! Background loops of a node. Side effects happen here, never in state/ or engine/.
 
+pub mod fence;
 pub mod groups;
 pub mod monitor;
 pub mod pinger;

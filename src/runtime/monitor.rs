@@ -415,6 +415,7 @@ fn spawn_corroboration(
         })
         .collect();
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
+    let min_applied = node.applied_index();
     for (id, addr) in followers {
         let (node, tx, group, counters) = (
             node.clone(),
@@ -430,7 +431,11 @@ fn spawn_corroboration(
             let mut client = ProbeServiceClient::new(channel);
             match tokio::time::timeout(
                 timeout * 2,
-                client.probe_master(ProbeRequest { group, round }),
+                client.probe_master(ProbeRequest {
+                    group,
+                    round,
+                    min_applied,
+                }),
             )
             .await
             {

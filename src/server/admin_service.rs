@@ -221,7 +221,11 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<CheckGroupRequest>,
     ) -> Result<Response<CheckSshReply>, Status> {
-        let g = groups::group(&self.node, &req.into_inner().group)?;
+        let r = req.into_inner();
+        self.node
+            .wait_applied(r.min_applied, std::time::Duration::from_secs(2))
+            .await;
+        let g = groups::group(&self.node, &r.group)?;
         let results = groups::ssh_check_local(&g.spec)
             .await
             .into_iter()

@@ -232,6 +232,7 @@ pub async fn cluster_status(
 /// its own zone; the results are merged. A manager that cannot be asked is listed as such.
 pub async fn check_ssh_everywhere(node: &NodeInner, group: &str) -> CheckSshReply {
     let m = node.metrics();
+    let min_applied = node.applied_index();
     let members: Vec<(NodeId, String)> = m
         .membership_config
         .membership()
@@ -241,6 +242,7 @@ pub async fn check_ssh_everywhere(node: &NodeInner, group: &str) -> CheckSshRepl
     let replies = join_all(members.iter().map(|(id, addr)| async move {
         let req = CheckGroupRequest {
             group: group.to_string(),
+            min_applied,
         };
         let res = async {
             let channel = node.network.channel(*id, addr).map_err(|e| e.to_string())?;

@@ -26,6 +26,9 @@ impl ProbeService for ProbeSvc {
         req: Request<ProbeRequest>,
     ) -> Result<Response<ProbeReply>, Status> {
         let r = req.into_inner();
+        self.node
+            .wait_applied(r.min_applied, std::time::Duration::from_millis(500))
+            .await;
         tracing::Span::current()
             .record("group", r.group.as_str())
             .record("round", r.round);
