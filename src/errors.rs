@@ -3,24 +3,11 @@
 /// An error with its whole `source()` chain ("transport error: tcp connect error: Connection
 /// refused"), so the operator sees the cause, not only the outermost wrapper.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
+    append_sources(e.to_string(), e.source())
 }
 
-/// A gRPC status as an operator reads it: the message, then the causes, without tonic's debug
-/// rendering of the status fields.
-pub fn status_text(s: &tonic::Status) -> String {
-    let mut out = s.message().to_string();
-    let mut cur = std::error::Error::source(s);
+/// `head` followed by every cause not already contained in it, joined by ": ".
+fn append_sources(mut out: String, mut cur: Option<&dyn std::error::Error>) -> String {
     while let Some(e) = cur {
         let msg = e.to_string();
         if !out.contains(&msg) {
@@ -30,6 +17,12 @@ pub fn status_text(s: &tonic::Status) -> String {
         cur = e.source();
     }
     out
+}
+
+/// A gRPC status as an operator reads it: the message, then the causes, without tonic's debug
+/// rendering of the status fields.
+pub fn status_text(s: &tonic::Status) -> String {
+    append_sources(s.message().to_string(), std::error::Error::source(s))
 }
 
 /// A duration for humans: "850 ms", "1.6 ms", "2.4 s".

@@ -8,12 +8,12 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::mysql::{Endpoint, IoThread, Session};
+use crate::adapters::mysql::{Endpoint, IoThread, Login};
 use crate::adapters::ssh::{SshConfig, SshPool};
 use crate::engine::topology::{self, Observations, ReplReport};
 use crate::node::{now_ms, NodeError, NodeInner};
 use crate::secret::Secret;
-use crate::state::group::{CredentialRef, Group, GroupSpec, ReplicationMode};
+use crate::state::group::{CredentialRef, Group, GroupSpec, ReplicationMode, ServerSpec};
 use crate::state::{Cmd, CmdResult};
 
 /// How long reading one server may take (connect + the status queries).
@@ -31,18 +31,27 @@ pub fn resolve(c: &CredentialRef) -> Result<Secret, String> {
     }
 }
 
+/// How this manager logs in to one server of the group as the monitor user.
+pub fn login(spec: &GroupSpec, server: &ServerSpec, password: &Secret) -> Login {
+    Login {
+        endpoint: Endpoint {
+            host: server.host.clone(),
+            port: server.port,
+        },
+        user: spec.user.clone(),
+        password: password.clone(),
+    }
+}
+
 /// Reads every server of the group as the monitor user, in parallel.
 pub async fn observe(spec: &GroupSpec, timeout: Duration) -> Result<Observations, String> {
     let password = resolve(&spec.password).map_err(|e| format!("password: {e}"))?;
     let reads = spec.servers.iter().map(|s| {
         let password = password.clone();
         async move {
-            let ep = Endpoint {
-                host: s.host.clone(),
-                port: s.port,
-            };
+            let login = login(spec, s, &password);
             let res = async {
-                let mut sess = Session::connect(&ep, &spec.user, &password, timeout).await?;
+                let mut sess = login.connect(timeout).await?;
                 let info = sess.server_info().await;
                 sess.close().await;
                 info

@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
-use super::groups::resolve;
+use super::groups::{login, resolve};
 use super::pinger::Pinger;
-use crate::adapters::mysql::{Endpoint, IoThread, Session};
+use crate::adapters::mysql::{IoThread, Login};
 use crate::engine::detector::{
     Action, Detector, DetectorConfig, Event, Health, ManagerVote, ReplicaIo, VerdictKind,
 };
@@ -197,17 +197,12 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
     let counters = node.monitor.counters(&name);
     let cfg = detector_config(&node, &g);
     let timeout = Duration::from_millis(g.spec.ping.interval_ms);
+    let master_login = login(&g.spec, &master, &password);
     let mut pinger = Pinger::new(
-        Endpoint {
-            host: master.host.clone(),
-            port: master.port,
-        },
-        g.spec.user.clone(),
-        password.clone(),
+        master_login.clone(),
         g.spec.ping.ping_type,
         timeout,
-        name.clone(),
-        node.id(),
+        (name.clone(), node.id()),
     );
     let mut det = Detector::new(
         cfg.clone(),
@@ -219,16 +214,7 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
     tracing::info!(state = ?det.health(), "monitor started");
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     // Aborted with this monitor (the guard's drop), so a deposed leader keeps no connection.
-    let _sentinel = AbortOnDrop(tokio::spawn(sentinel(
-        Endpoint {
-            host: master.host.clone(),
-            port: master.port,
-        },
-        g.spec.user.clone(),
-        password.clone(),
-        timeout,
-        tx.clone(),
-    )));
+    let _sentinel = AbortOnDrop(tokio::spawn(sentinel(master_login, timeout, tx.clone())));
     let mut actions = det.start(now_ms());
     let mut next_ping = Instant::now();
     let mut deadline: Option<(u64, Instant)> = None;
@@ -357,15 +343,9 @@ impl Drop for AbortOnDrop {
 /// moment mysqld dies (its socket is closed by the kernel: EOF/RST), long before the next ping.
 /// It only *suspects*: a paused or partitioned master produces no signal, and a Dead verdict
 /// still needs the pings, the other zones and the replicas.
-async fn sentinel(
-    ep: Endpoint,
-    user: String,
-    password: crate::secret::Secret,
-    timeout: Duration,
-    tx: mpsc::Sender<Event>,
-) {
+async fn sentinel(login: Login, timeout: Duration, tx: mpsc::Sender<Event>) {
     loop {
-        match Session::connect(&ep, &user, &password, timeout).await {
+        match login.connect(timeout).await {
             Ok(mut s) => {
                 // 30 s sleeps in a loop on one connection: if this monitor is aborted (leader
                 // change), the server's thread lingers at most one sleep, not a day.
@@ -469,23 +449,14 @@ fn spawn_corroboration(
         .filter(|s| s.role == Role::Replica)
         .filter_map(|s| g.spec.server(&s.name).cloned())
         .collect();
-    let user = g.spec.user.clone();
+    let spec = g.spec.clone();
     tokio::spawn(async move {
         let Some(master) = master else { return };
         join_all(replicas.into_iter().map(|r| {
-            let (tx, user, password, master) =
-                (tx.clone(), user.clone(), password.clone(), master.clone());
+            let (tx, master) = (tx.clone(), master.clone());
+            let login = login(&spec, &r, &password);
             async move {
-                let io = replica_io(
-                    &r.host,
-                    r.port,
-                    &user,
-                    &password,
-                    &master.host,
-                    master.port,
-                    timeout,
-                )
-                .await;
+                let io = replica_io(&login, &master.host, master.port, timeout).await;
                 let _ = tx
                     .send(Event::Replica {
                         name: r.name.clone(),
@@ -502,19 +473,12 @@ fn spawn_corroboration(
 /// A replica's IO thread towards the master: connected (running, pointed at this master),
 /// disconnected, or the replica could not be asked.
 async fn replica_io(
-    host: &str,
-    port: u16,
-    user: &str,
-    password: &crate::secret::Secret,
+    login: &Login,
     master_host: &str,
     master_port: u16,
     timeout: Duration,
 ) -> ReplicaIo {
-    let ep = Endpoint {
-        host: host.to_string(),
-        port,
-    };
-    let mut s = match Session::connect(&ep, user, password, timeout).await {
+    let mut s = match login.connect(timeout).await {
         Ok(s) => s,
         Err(e) => {
             return ReplicaIo::Unreachable {
@@ -566,18 +530,12 @@ pub async fn probe_master(
         .clone();
     let password = resolve(&g.spec.password)?;
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(300));
+    // A fresh connection from this zone is what corroboration is about.
     let mut p = Pinger::new(
-        Endpoint {
-            host: master.host.clone(),
-            port: master.port,
-        },
-        g.spec.user.clone(),
-        password,
-        // A fresh connection from this zone is what corroboration is about.
+        login(&g.spec, &master, &password),
         crate::state::group::PingType::Connect,
         timeout,
-        g.spec.name.clone(),
-        node.id(),
+        (g.spec.name.clone(), node.id()),
     );
     let t = std::time::Instant::now();
     Ok(match p.ping().await {

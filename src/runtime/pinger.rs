@@ -4,50 +4,36 @@
 
 use std::time::{Duration, Instant};
 
-use crate::adapters::mysql::{Endpoint, MysqlError, Session};
-use crate::secret::Secret;
+use crate::adapters::mysql::{Login, MysqlError, Session};
 use crate::state::group::PingType;
 
 /// Schema and table of the `insert` ping.
 pub const HEARTBEAT_SCHEMA: &str = "mha_raft";
 
 pub struct Pinger {
-    endpoint: Endpoint,
-    user: String,
-    password: Secret,
+    login: Login,
     kind: PingType,
     timeout: Duration,
-    group: String,
-    manager: u64,
+    /// Row key of the `insert` ping: (group, manager id).
+    heartbeat: (String, u64),
     conn: Option<Session>,
 }
 
 impl Pinger {
-    pub fn new(
-        endpoint: Endpoint,
-        user: String,
-        password: Secret,
-        kind: PingType,
-        timeout: Duration,
-        group: String,
-        manager: u64,
-    ) -> Self {
+    /// `heartbeat` is the row the `insert` ping upserts: (group, manager id).
+    pub fn new(login: Login, kind: PingType, timeout: Duration, heartbeat: (String, u64)) -> Self {
         Pinger {
-            endpoint,
-            user,
-            password,
+            login,
             kind,
             timeout,
-            group,
-            manager,
+            heartbeat,
             conn: None,
         }
     }
 
     async fn session(&mut self) -> Result<&mut Session, MysqlError> {
         if self.conn.is_none() {
-            let mut s =
-                Session::connect(&self.endpoint, &self.user, &self.password, self.timeout).await?;
+            let mut s = self.login.connect(self.timeout).await?;
             if self.kind == PingType::Insert {
                 s.exec(&format!("CREATE DATABASE IF NOT EXISTS {HEARTBEAT_SCHEMA}"))
                     .await?;
@@ -68,15 +54,14 @@ impl Pinger {
         let t = Instant::now();
         let res = match self.kind {
             PingType::Connect => {
-                let s = Session::connect(&self.endpoint, &self.user, &self.password, self.timeout)
-                    .await?;
+                let s = self.login.connect(self.timeout).await?;
                 s.close().await;
                 Ok(())
             }
             PingType::Select => self.session().await?.ping().await.map(|_| ()),
             PingType::Insert => {
-                let grp = self.group.replace('\'', "''");
-                let manager = self.manager;
+                let grp = self.heartbeat.0.replace('\'', "''");
+                let manager = self.heartbeat.1;
                 self.session()
                     .await?
                     .exec(&format!(

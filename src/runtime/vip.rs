@@ -52,6 +52,23 @@ async fn run(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `ip addr add|del VIP dev IFACE` on the host.
+async fn ip_addr(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    op: &str,
+    vip: &Vip,
+    timeout: Duration,
+) -> Result<(), VipError> {
+    let cmd = format!(
+        "ip addr {op} {} dev {}",
+        shell_quote(&vip.cidr),
+        shell_quote(&vip.interface)
+    );
+    run(ssh, host, port, &cmd, timeout).await.map(|_| ())
+}
+
 /// Whether `host` currently holds the VIP.
 pub async fn present(
     ssh: &SshPool,
@@ -82,18 +99,7 @@ pub async fn remove(
     if !present(ssh, host, port, vip, timeout).await? {
         return Ok(false);
     }
-    run(
-        ssh,
-        host,
-        port,
-        &format!(
-            "ip addr del {} dev {}",
-            shell_quote(&vip.cidr),
-            shell_quote(&vip.interface)
-        ),
-        timeout,
-    )
-    .await?;
+    ip_addr(ssh, host, port, "del", vip, timeout).await?;
     Ok(true)
 }
 
@@ -109,18 +115,7 @@ pub async fn add(
     let added = if present(ssh, host, port, vip, timeout).await? {
         false
     } else {
-        run(
-            ssh,
-            host,
-            port,
-            &format!(
-                "ip addr add {} dev {}",
-                shell_quote(&vip.cidr),
-                shell_quote(&vip.interface)
-            ),
-            timeout,
-        )
-        .await?;
+        ip_addr(ssh, host, port, "add", vip, timeout).await?;
         true
     };
     let arp = format!(

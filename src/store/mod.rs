@@ -96,13 +96,9 @@ impl Store {
                 Ok(())
             }
             Some(v) => {
-                let bytes: [u8; 8] =
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::CorruptDataVersion {
-                            path: path.to_path_buf(),
-                        })?;
-                let found = u64::from_be_bytes(bytes);
+                let found = decode_version(&v).ok_or_else(|| StoreError::CorruptDataVersion {
+                    path: path.to_path_buf(),
+                })?;
                 if found > DATA_VERSION {
                     return Err(StoreError::NewerDataVersion {
                         path: path.to_path_buf(),
@@ -115,14 +111,14 @@ impl Store {
         }
     }
 
-    /// The data version recorded on disk.
+    /// The data version recorded on disk (0 when none is recorded, or it is malformed).
     pub fn data_version(&self) -> Result<u64, StoreError> {
-        let v = self.meta.get(KEY_DATA_VERSION)?.map(|v| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&v[..8.min(v.len())]);
-            u64::from_be_bytes(b)
-        });
-        Ok(v.unwrap_or(0))
+        Ok(self
+            .meta
+            .get(KEY_DATA_VERSION)?
+            .as_deref()
+            .and_then(decode_version)
+            .unwrap_or(0))
     }
 
     /// Overwrites the recorded data version. Exists for tests of the version check.
@@ -206,6 +202,11 @@ impl Store {
     pub fn log_len(&self) -> usize {
         self.log.len()
     }
+}
+
+/// An 8-byte big-endian version; None if the record is malformed.
+fn decode_version(v: &[u8]) -> Option<u64> {
+    v.try_into().ok().map(u64::from_be_bytes)
 }
 
 fn decode_index(key: &[u8]) -> u64 {

@@ -82,6 +82,20 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// Where and as whom to connect: the one value every caller needs to open a session.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub endpoint: Endpoint,
+    pub user: String,
+    pub password: Secret,
+}
+
+impl Login {
+    pub async fn connect(&self, timeout: Duration) -> Result<Session, MysqlError> {
+        Session::connect(&self.endpoint, &self.user, &self.password, timeout).await
+    }
+}
+
 /// An open connection to one server.
 pub struct Session {
     conn: Conn,
