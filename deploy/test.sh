@@ -17,13 +17,16 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
+# Both builds: without the test-only failpoints (what ships) and with them (what the tests run).
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --all-features -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
 # --no-fail-fast: one failing test binary must not hide the results of the others.
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
+# failpoints: test-only fault injection in mhad (MHAD_FAILPOINT), used by the resume tests.
+cargo test --workspace --locked --no-fail-fast --all-features 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary, so the total is what a reader (or CI) sees last.

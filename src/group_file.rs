@@ -17,6 +17,11 @@
 //! type = "select"                    # connect | select | insert
 //! interval_ms = 1000
 //! replica_policy = "none_connected"  # | all_must_report | ignore
+//! [failover]                         # optional
+//! shutdown_script = "/etc/mha/power_off"  # MHA's: run when the old master's host is unreachable
+//! last_failover_minute = 480         # anti-flap window
+//! apply_timeout_ms = 60000           # relay-log apply on the new master (MHA: no limit)
+//! replica_timeout_ms = 60000         # each replica reaching the new master's GTID set
 //! [[servers]]
 //! name = "db1"
 //! host = "10.0.0.11"
@@ -27,7 +32,9 @@
 use serde::Deserialize;
 
 use crate::engine::detector::ReplicaPolicy;
-use crate::state::group::{CredentialRef, GroupSpec, PingSpec, PingType, ServerSpec, SshSpec};
+use crate::state::group::{
+    CredentialRef, FailoverSpec, GroupSpec, PingSpec, PingType, ServerSpec, SshSpec,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,7 +55,17 @@ struct RawGroup {
     vip: Option<String>,
     vip_interface: Option<String>,
     ping: Option<RawPing>,
+    failover: Option<RawFailover>,
     servers: Vec<RawServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFailover {
+    shutdown_script: Option<String>,
+    last_failover_minute: Option<u64>,
+    apply_timeout_ms: Option<u64>,
+    replica_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +127,13 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         suspect_interval_ms: p.suspect_interval_ms.unwrap_or(d.suspect_interval_ms),
         replica_policy: p.replica_policy.unwrap_or(d.replica_policy),
     });
+    let fd = FailoverSpec::default();
+    let failover = raw.failover.map_or(fd.clone(), |f| FailoverSpec {
+        shutdown_script: f.shutdown_script,
+        last_failover_minute: f.last_failover_minute.unwrap_or(fd.last_failover_minute),
+        apply_timeout_ms: f.apply_timeout_ms.unwrap_or(fd.apply_timeout_ms),
+        replica_timeout_ms: f.replica_timeout_ms.unwrap_or(fd.replica_timeout_ms),
+    });
     let spec = GroupSpec {
         name: raw.name,
         user: raw.user,
@@ -139,6 +163,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
                 ssh_port: s.ssh_port,
             })
             .collect(),
+        failover,
     };
     spec.validate()?;
     Ok(spec)

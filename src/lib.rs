@@ -9,6 +9,7 @@ pub mod config;
 pub mod ctl;
 pub mod engine;
 pub mod errors;
+pub mod failpoint;
 pub mod group_file;
 pub mod node;
 pub mod proto;

@@ -86,6 +86,8 @@ pub struct NodeInner {
     pub store: Store,
     /// Counters of the master monitors run on this node.
     pub monitor: crate::runtime::monitor::MonitorStats,
+    /// Kept SSH sessions per group (warmed by monitoring, used by failovers).
+    pub ssh: crate::runtime::ssh_pools::SshPools,
 }
 
 impl NodeInner {
@@ -373,6 +375,7 @@ impl ManagerNode {
             network,
             store,
             monitor: Default::default(),
+            ssh: Default::default(),
         });
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -398,6 +401,10 @@ impl ManagerNode {
         tracing::info!(id = cfg.id, listen = %cfg.listen, advertise = %cfg.advertise, zone = %cfg.zone, "mhad started");
 
         tasks.push(tokio::spawn(crate::runtime::monitor::supervise(
+            inner.clone(),
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::runtime::failover::supervise(
             inner.clone(),
             stop_rx.clone(),
         )));

@@ -2,181 +2,9 @@
 //! namespaces, real mhad managers driven with mhactl. They need root (CI runs as root); one lab
 //! exists per machine, so these tests take a lock and run one at a time.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+mod labkit;
 
-use serde_json::Value;
-
-const MHAD: &str = env!("CARGO_BIN_EXE_mhad");
-const MHACTL: &str = env!("CARGO_BIN_EXE_mhactl");
-const WAIT: Duration = Duration::from_secs(60);
-
-static LAB_LOCK: Mutex<()> = Mutex::new(());
-
-fn lab_tool() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/lab/lab")
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-/// A running lab; torn down on drop.
-struct Lab {
-    _guard: MutexGuard<'static, ()>,
-    endpoints: String,
-    group_file: String,
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("spawn");
-    if !out.status.success() {
-        panic!(
-            "{cmd:?} failed ({:?}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
-}
-
-impl Lab {
-    /// Brings a fresh lab up, or returns None (test skipped, said loudly) when not root.
-    fn up(args: &[&str]) -> Option<Lab> {
-        if !is_root() {
-            eprintln!("SKIPPED: lab tests need root");
-            return None;
-        }
-        let guard = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        tracing_init();
-        tracing::info!(?args, "--- lab up");
-        run(Command::new(lab_tool())
-            .arg("up")
-            .args(args)
-            .args(["--mhad", MHAD]));
-        let env = String::from_utf8(run(Command::new(lab_tool()).arg("env")).stdout).unwrap();
-        let get = |k: &str| {
-            env.lines()
-                .find_map(|l| l.strip_prefix(&format!("export {k}=")))
-                .map(|v| v.trim_matches('\'').to_string())
-                .unwrap_or_else(|| panic!("lab env lacks {k}"))
-        };
-        let lab = Lab {
-            _guard: guard,
-            endpoints: get("MHACTL_ENDPOINTS"),
-            group_file: get("MHA_LAB_GROUP_FILE"),
-        };
-        if !args.contains(&"--no-managers") {
-            lab.wait_quorum();
-        }
-        Some(lab)
-    }
-
-    fn lab(&self, args: &[&str]) -> Output {
-        run(Command::new(lab_tool()).args(args))
-    }
-
-    /// Runs SQL on a host as root; the statements go through stdin (never argv: some carry
-    /// passwords).
-    fn sql(&self, host: &str, sql: &str) -> String {
-        self.try_sql(host, sql)
-            .unwrap_or_else(|| panic!("SQL on {host} failed: {sql}"))
-    }
-
-    /// Like `sql`, but a failing statement (e.g. the table does not exist yet) is None.
-    fn try_sql(&self, host: &str, sql: &str) -> Option<String> {
-        use std::io::Write;
-        let mut child = Command::new(lab_tool())
-            .args(["exec", host, "--", "mariadb", "-N", "-B"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .ok()?;
-        child
-            .stdin
-            .take()?
-            .write_all(format!("{sql}\n").as_bytes())
-            .ok()?;
-        let out = child.wait_with_output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-
-    fn mhactl(&self, args: &[&str]) -> Output {
-        Command::new(MHACTL)
-            .arg("--endpoints")
-            .arg(&self.endpoints)
-            .args(args)
-            .output()
-            .expect("mhactl")
-    }
-
-    fn wait_quorum(&self) {
-        let start = Instant::now();
-        loop {
-            let out = self.mhactl(&["cluster", "status", "--json"]);
-            if out.status.success() {
-                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-                if v["has_quorum"] == true && v["cluster"] == "lab" {
-                    return;
-                }
-            }
-            assert!(start.elapsed() < WAIT, "managers never formed a quorum");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn add_group(&self) -> String {
-        let out = self.mhactl(&["group", "add", "-f", &self.group_file]);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "group add: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    }
-
-    fn group_json(&self) -> Value {
-        let out = self.mhactl(&["group", "list", "--json"]);
-        assert!(out.status.success());
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        v[0].clone()
-    }
-
-    fn check(&self, what: &str) -> (i32, String) {
-        let out = self.mhactl(&["check", what, "--group", "lab"]);
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(lab_tool()).arg("down").output();
-    }
-}
-
-fn tracing_init() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-        .try_init();
-}
+use labkit::*;
 
 /// The leader discovers the topology in each replication mode, with and without lossless
 /// semi-sync, and every manager shows the same group.
@@ -729,7 +557,20 @@ mod detection {
         for r in ["db2", "db3"] {
             assert_ne!(dead[0]["replicas"][r]["state"], "connected", "{}", dead[0]);
         }
-        assert_eq!(status_code(&lab), 21);
+        // The verdict starts exactly one failover run (tests/failover.rs covers the run).
+        let start = Instant::now();
+        loop {
+            let out = lab.mhactl(&["failover", "history", "--group", "lab", "--json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if let Some(runs) = v["runs"].as_array().filter(|r| !r.is_empty()) {
+                assert_eq!(runs.len(), 1, "{v:#}");
+                assert_eq!(runs[0]["verdict_round"], dead[0]["round"], "{v:#}");
+                break;
+            }
+            assert!(start.elapsed() < WAIT, "no failover run began: {v:#}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!([21, 50, 0].contains(&status_code(&lab)));
     }
 
     /// The `insert` ping upserts a heartbeat row in a dedicated schema on the master, which
@@ -1012,9 +853,14 @@ fn failover_dry_run_explains_choice() {
         .contains("db3 cannot be master: not a replica of the old master"));
     // The master is still alive and untouched: nothing acted.
     assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
+    // A real failover of a live master stops in phase 1, changes nothing, blocks nothing.
     let out = lab.mhactl(&["failover", "--group", "lab"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("answers again: it is not dead"), "{text}");
+    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
+    let out = lab.mhactl(&["check", "status", "--group", "lab"]);
+    assert_eq!(out.status.code(), Some(0), "not blocked");
 }
 
 /// The VIP moves over SSH: removed from the old master, added on the new one, each operation

@@ -46,7 +46,7 @@ enum Cmd {
     /// Health checks (masterha_check_repl / masterha_check_ssh / masterha_check_status).
     #[command(subcommand)]
     Check(check::CheckCmd),
-    /// Failover (today: --dry-run explains the new-master choice).
+    /// Failover: run one (manual), explain the choice (--dry-run), ack, history.
     Failover(failover::FailoverArgs),
 }
 

@@ -216,6 +216,7 @@ pub fn render_group(g: &GroupLive) -> String {
         ));
     }
     out.push('\n');
+    out.push_str(&render_failover(g));
     if let Some(e) = &g.error {
         out.push_str(&format!("  cannot observe: {e}\n"));
         return out;
@@ -266,6 +267,33 @@ pub fn render_group(g: &GroupLive) -> String {
             s.name,
             s.error.as_deref().unwrap_or_default()
         ));
+    }
+    out
+}
+
+/// The group's failover: the running (or last) run, with the step table while it runs or
+/// when it failed; why automatic failover is blocked or was refused.
+fn render_failover(g: &GroupLive) -> String {
+    use crate::state::journal::RunState;
+    let now = crate::node::now_ms();
+    let mut out = String::new();
+    if let Some(r) = &g.failover {
+        out.push_str(&format!(
+            "failover: {}\n",
+            super::journal_view::run_header(r, now)
+        ));
+        if !matches!(r.state, RunState::Completed { .. }) {
+            out.push_str(&super::journal_view::steps_table(r, now, false));
+        }
+    }
+    if let Some(b) = &g.failover_blocked {
+        out.push_str(&format!(
+            "automatic failover BLOCKED: {b} (mhactl failover ack --group {})\n",
+            g.name
+        ));
+    }
+    if let Some(x) = &g.last_refusal {
+        out.push_str(&format!("last refused automatic failover: {}\n", x.reason));
     }
     out
 }

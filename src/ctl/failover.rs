@@ -1,49 +1,279 @@
-//! `mhactl failover --group G --dry-run [--new-master H]`: which server would become the new
-//! master, by MHA's rules, and why — without acting. The failover itself (journaled, resumable)
-//! is the next milestone; until it exists this command only explains.
+//! `mhactl failover`: run a manual failover of a group whose master is dead (MHA's
+//! masterha_master_switch --master_state=dead) and follow it step by step; `--dry-run` only
+//! explains the choice. `failover ack` clears a failed run's block and the anti-flap window;
+//! `failover history` lists past runs with their steps.
 //!
 //! ```text
-//! $ mhactl failover --group lab --dry-run
-//! The latest binary log file/position on all slaves is mysql-bin.000001:1139 (db2, db3)
-//! New master is db2 (latest replica with candidate_master)
+//! $ mhactl failover --group lab
+//! run 2 (manual, epoch 2): db1 → db2 (latest replica with candidate_master) — completed in 96 ms
+//! PHASE                                   STATE  NODE  TERM  TRY  TOOK   DETAIL
+//! Phase 1: Configuration Check Phase      done   1     4     -    4.1 ms master db1 still unreachable…
+//! ...
+//! All other slaves should start replication from here. Statement should be: CHANGE MASTER TO …
 //! ```
 
-use clap::Args;
+use std::time::{Duration, Instant};
 
+use clap::{Args, Subcommand};
+
+use super::journal_view::{run_header, steps_table};
 use super::{exit, fail, out, AdminClient};
 use crate::engine::selection::{Excluded, Selection};
-use crate::proto::admin::FailoverRequest;
+use crate::proto::admin::{AckFailoverRequest, FailoverHistoryRequest, FailoverRequest};
+use crate::state::journal::{FailoverRun, GroupFailover, RunState, StepName, StepState};
 
 #[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct FailoverArgs {
+    #[command(subcommand)]
+    pub cmd: Option<FailoverCmd>,
     #[arg(long)]
-    pub group: String,
+    pub group: Option<String>,
     /// Promote this server (MHA's --new_master_host) instead of MHA's selection order.
     #[arg(long)]
     pub new_master: Option<String>,
     /// Explain the choice without acting.
     #[arg(long)]
     pub dry_run: bool,
+    /// Stop following the run after this many seconds (it goes on in the managers).
+    #[arg(long, default_value_t = 600)]
+    pub wait_s: u64,
     #[arg(long)]
     pub json: bool,
 }
 
-pub fn build_request(a: &FailoverArgs) -> FailoverRequest {
+#[derive(Subcommand, Debug, Clone)]
+pub enum FailoverCmd {
+    /// Clear a failed run's block and the anti-flap window (MHA: remove failover.error /
+    /// failover.complete).
+    Ack {
+        #[arg(long)]
+        group: String,
+    },
+    /// Past and current runs of a group, with every step.
+    History {
+        #[arg(long)]
+        group: String,
+        /// Full step details (not cut to the terminal).
+        #[arg(long)]
+        wide: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn build_request(group: &str, new_master: Option<&str>) -> FailoverRequest {
     FailoverRequest {
-        group: a.group.clone(),
-        new_master: a.new_master.clone().unwrap_or_default(),
+        group: group.to_string(),
+        new_master: new_master.unwrap_or_default().to_string(),
     }
 }
 
 pub async fn execute(client: &AdminClient, a: &FailoverArgs) -> i32 {
-    if !a.dry_run {
-        eprintln!(
-            "error: this build cannot run a failover yet (the journaled failover runner is the next \\
-             milestone); `--dry-run` explains which server would be promoted and why"
-        );
-        return exit::USAGE;
+    match &a.cmd {
+        Some(FailoverCmd::Ack { group }) => return ack(client, group).await,
+        Some(FailoverCmd::History { group, wide, json }) => {
+            return history(client, group, *wide, *json).await
+        }
+        None => {}
     }
-    let req = build_request(a);
+    let Some(group) = &a.group else {
+        eprintln!("error: --group is required");
+        return exit::USAGE;
+    };
+    if a.dry_run {
+        dry_run(client, group, a).await
+    } else {
+        run(client, group, a).await
+    }
+}
+
+async fn ack(client: &AdminClient, group: &str) -> i32 {
+    let req = AckFailoverRequest {
+        group: group.to_string(),
+    };
+    match client
+        .call(|mut c| {
+            let req = req.clone();
+            async move { c.ack_failover(req).await }
+        })
+        .await
+    {
+        Ok(r) if r.changed => {
+            out(&format!(
+                "group {group}: acknowledged; automatic failover is allowed again\n"
+            ));
+            exit::OK
+        }
+        Ok(_) => {
+            out(&format!("group {group}: nothing to acknowledge\n"));
+            exit::OK
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn fetch_history(
+    client: &AdminClient,
+    group: &str,
+) -> Result<(Vec<FailoverRun>, GroupFailover), String> {
+    let req = FailoverHistoryRequest {
+        group: group.to_string(),
+    };
+    let r = client
+        .call(|mut c| {
+            let req = req.clone();
+            async move { c.failover_history(req).await }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let runs = serde_json::from_str(&r.runs_json).map_err(|e| format!("bad reply: {e}"))?;
+    let f = serde_json::from_str(&r.failover_json).map_err(|e| format!("bad reply: {e}"))?;
+    Ok((runs, f))
+}
+
+fn now_ms() -> u64 {
+    crate::node::now_ms()
+}
+
+/// MHA's closing statement, from the cleanup step's detail.
+fn statement(r: &FailoverRun) -> Option<String> {
+    r.steps.iter().find_map(|s| match &s.state {
+        StepState::Done { detail, .. } if s.name == StepName::NewMasterCleanup => detail
+            .find("All other slaves")
+            .map(|i| detail[i..].to_string()),
+        _ => None,
+    })
+}
+
+fn render_run(r: &FailoverRun, wide: bool) -> String {
+    let now = now_ms();
+    let mut text = format!("{}\n{}", run_header(r, now), steps_table(r, now, wide));
+    if let Some(s) = statement(r) {
+        text.push_str(&format!("{s}\n"));
+    }
+    text
+}
+
+async fn history(client: &AdminClient, group: &str, wide: bool, json: bool) -> i32 {
+    let (runs, f) = match fetch_history(client, group).await {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    if json {
+        out(&format!(
+            "{}\n",
+            serde_json::json!({ "group": group, "runs": runs, "failover": f })
+        ));
+        return exit::OK;
+    }
+    let mut text = format!("group {group}: epoch {}", f.epoch);
+    if let Some(b) = &f.blocked {
+        text.push_str(&format!("; automatic failover BLOCKED: {b}"));
+    }
+    text.push('\n');
+    if runs.is_empty() {
+        text.push_str("no failover runs\n");
+    }
+    for r in &runs {
+        text.push('\n');
+        text.push_str(&render_run(r, wide));
+    }
+    for x in &f.refusals {
+        text.push_str(&format!(
+            "refused {:?} failover at {} ms: {}\n",
+            x.kind, x.at_ms, x.reason
+        ));
+    }
+    out(&text);
+    exit::OK
+}
+
+/// Begins a manual run, then follows it (a line per finished step) until it ends.
+async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
+    let req = build_request(group, a.new_master.as_deref());
+    let id = match client
+        .call(|mut c| {
+            let req = req.clone();
+            async move { c.start_failover(req).await }
+        })
+        .await
+    {
+        Ok(r) => r.run_id,
+        Err(e) => return fail(e),
+    };
+    if !a.json {
+        out(&format!(
+            "failover run {id} of group {group} started; following it (Ctrl-C stops following, not the run)\n"
+        ));
+    }
+    let deadline = Instant::now() + Duration::from_secs(a.wait_s);
+    let mut shown = 0;
+    loop {
+        let run = match fetch_history(client, group).await {
+            Ok((runs, _)) => runs.into_iter().find(|r| r.id == id),
+            Err(e) => {
+                eprintln!("warning: {e} (retrying)");
+                None
+            }
+        };
+        if let Some(r) = &run {
+            let finished = r
+                .steps
+                .iter()
+                .take_while(|s| {
+                    matches!(
+                        s.state,
+                        StepState::Done { .. }
+                            | StepState::Skipped { .. }
+                            | StepState::Failed { .. }
+                    )
+                })
+                .count();
+            if !a.json {
+                for s in &r.steps[shown..finished] {
+                    out(&format!(
+                        "  {} — {:?}\n",
+                        s.name.phase(),
+                        state_word(&s.state)
+                    ));
+                }
+            }
+            shown = shown.max(finished);
+            if r.state != RunState::Running {
+                if a.json {
+                    out(&format!("{}\n", serde_json::json!(r)));
+                } else {
+                    out(&format!("\n{}", render_run(r, false)));
+                }
+                return match r.state {
+                    RunState::Completed { .. } => exit::OK,
+                    _ => exit::ERROR,
+                };
+            }
+        }
+        if Instant::now() > deadline {
+            return fail(format!(
+                "run {id} is still running after {} s; follow it with: mhactl failover history --group {group}",
+                a.wait_s
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn state_word(s: &StepState) -> &'static str {
+    match s {
+        StepState::Pending => "pending",
+        StepState::Running { .. } => "running",
+        StepState::Done { .. } => "done",
+        StepState::Failed { .. } => "FAILED",
+        StepState::Skipped { .. } => "skipped",
+    }
+}
+
+async fn dry_run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
+    let req = build_request(group, a.new_master.as_deref());
     let r = match client
         .call(|mut c| {
             let req = req.clone();

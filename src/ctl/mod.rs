@@ -7,6 +7,7 @@ pub mod cluster_init;
 pub mod cluster_status;
 pub mod failover;
 pub mod group;
+pub mod journal_view;
 pub mod member;
 pub mod table;
 

@@ -2,5 +2,6 @@
 //! what they observed and the time. Unit-tested without any server.
 
 pub mod detector;
+pub mod gtid;
 pub mod selection;
 pub mod topology;

@@ -9,7 +9,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::mysql::{Endpoint, IoThread, Login};
-use crate::adapters::ssh::{SshConfig, SshPool};
+use crate::adapters::ssh::SshPool;
 use crate::engine::topology::{self, Observations, ReplReport};
 use crate::node::{now_ms, NodeError, NodeInner};
 use crate::secret::Secret;
@@ -45,21 +45,34 @@ pub fn login(spec: &GroupSpec, server: &ServerSpec, password: &Secret) -> Login 
 
 /// Reads every server of the group as the monitor user, in parallel.
 pub async fn observe(spec: &GroupSpec, timeout: Duration) -> Result<Observations, String> {
+    observe_except(spec, None, timeout).await
+}
+
+/// Reads every server of the group but `except` (a dead master is not waited for).
+pub async fn observe_except(
+    spec: &GroupSpec,
+    except: Option<&str>,
+    timeout: Duration,
+) -> Result<Observations, String> {
     let password = resolve(&spec.password).map_err(|e| format!("password: {e}"))?;
-    let reads = spec.servers.iter().map(|s| {
-        let password = password.clone();
-        async move {
-            let login = login(spec, s, &password);
-            let res = async {
-                let mut sess = login.connect(timeout).await?;
-                let info = sess.server_info().await;
-                sess.close().await;
-                info
+    let reads = spec
+        .servers
+        .iter()
+        .filter(|s| Some(s.name.as_str()) != except)
+        .map(|s| {
+            let password = password.clone();
+            async move {
+                let login = login(spec, s, &password);
+                let res = async {
+                    let mut sess = login.connect(timeout).await?;
+                    let info = sess.server_info().await;
+                    sess.close().await;
+                    info
+                }
+                .await;
+                (s.name.clone(), res.map_err(|e| e.to_string()))
             }
-            .await;
-            (s.name.clone(), res.map_err(|e| e.to_string()))
-        }
-    });
+        });
     Ok(join_all(reads).await.into_iter().collect())
 }
 
@@ -148,13 +161,7 @@ pub struct SshResult {
 
 /// SSH from this manager to every server of the group.
 pub async fn ssh_check_local(spec: &GroupSpec) -> Vec<SshResult> {
-    let cfg = SshConfig {
-        user: spec.ssh.user.clone(),
-        key_path: spec.ssh.key.clone().into(),
-        known_hosts: spec.ssh.known_hosts.clone().into(),
-        accept_unknown_host_keys: spec.ssh.accept_unknown_host_keys,
-        connect_timeout: Duration::from_secs(3),
-    };
+    let cfg = super::ssh_pools::ssh_config(&spec.ssh, Duration::from_secs(3));
     let pool = match SshPool::new(cfg) {
         Ok(p) => p,
         Err(e) => {
@@ -231,6 +238,15 @@ pub struct GroupLive {
     /// The leader's monitor counters for this group.
     #[serde(default)]
     pub counters: Option<super::monitor::CountersSnapshot>,
+    /// The running failover run, else the most recent one (the journal, step by step).
+    #[serde(default)]
+    pub failover: Option<crate::state::journal::FailoverRun>,
+    /// Why automatic failover is blocked (a failed run not yet acknowledged), if it is.
+    #[serde(default)]
+    pub failover_blocked: Option<String>,
+    /// The latest refused automatic failover, if any.
+    #[serde(default)]
+    pub last_refusal: Option<crate::state::journal::Refusal>,
     pub servers: Vec<ServerLive>,
     pub error: Option<String>,
 }
@@ -257,7 +273,35 @@ pub async fn live_view(node: &NodeInner, groups: Vec<Group>, timeout: Duration) 
                 None,
             ),
         };
-        let (code, status) = g.health.status_code();
+        let (run, f) = {
+            let st = node.state.read().expect("state lock poisoned");
+            let f = st
+                .cluster
+                .failover
+                .get(&g.spec.name)
+                .cloned()
+                .unwrap_or_default();
+            let run = f
+                .active_run
+                .and_then(|id| st.cluster.runs.get(&id))
+                .or_else(|| {
+                    st.cluster
+                        .runs
+                        .values()
+                        .rev()
+                        .find(|r| r.group == g.spec.name)
+                })
+                .cloned();
+            (run, f)
+        };
+        // masterha_check_status: 50 FAILOVER_RUNNING, 51 FAILOVER_ERROR win over the ping state.
+        let (code, status) = if f.active_run.is_some() {
+            (50, "FAILOVER_RUNNING")
+        } else if f.blocked.is_some() {
+            (51, "FAILOVER_ERROR")
+        } else {
+            g.health.status_code()
+        };
         GroupLive {
             name: g.spec.name.clone(),
             master: g.topology.master.clone(),
@@ -268,6 +312,9 @@ pub async fn live_view(node: &NodeInner, groups: Vec<Group>, timeout: Duration) 
             health: g.health.state.clone(),
             last_verdict: g.health.verdicts.last().cloned(),
             counters: node.monitor.snapshot(&g.spec.name),
+            failover: run,
+            failover_blocked: f.blocked.clone(),
+            last_refusal: f.refusals.last().cloned(),
             servers,
             error,
         }

@@ -215,6 +215,16 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     // Aborted with this monitor (the guard's drop), so a deposed leader keeps no connection.
     let _sentinel = AbortOnDrop(tokio::spawn(sentinel(master_login, timeout, tx.clone())));
+    // Warm SSH sessions to every server: a failover then pays no handshake.
+    let _warm = match node.ssh.get(&g.spec) {
+        Ok(pool) => Some(AbortOnDrop(tokio::spawn(
+            crate::runtime::ssh_pools::keep_warm(pool, g.spec.clone()),
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "ssh pool unavailable: failover will connect on demand");
+            None
+        }
+    };
     let mut actions = det.start(now_ms());
     let mut next_ping = Instant::now();
     let mut deadline: Option<(u64, Instant)> = None;

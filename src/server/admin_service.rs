@@ -11,7 +11,7 @@ use crate::proto::admin::admin_service_server::AdminService;
 use crate::proto::admin::*;
 use crate::runtime::groups;
 use crate::state::group::{Group, GroupSpec};
-use crate::state::Cmd;
+use crate::state::{Cmd, CmdResult};
 
 pub struct AdminSvc {
     node: Arc<NodeInner>,
@@ -267,5 +267,60 @@ impl AdminService for AdminSvc {
                 },
             },
         ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "start_failover", node = self.node.id()))]
+    async fn start_failover(
+        &self,
+        req: Request<FailoverRequest>,
+    ) -> Result<Response<StartFailoverReply>, Status> {
+        self.require_leader()?;
+        let r = req.into_inner();
+        let forced = Some(r.new_master).filter(|s| !s.is_empty());
+        let run_id = crate::runtime::failover::begin_manual(&self.node, &r.group, forced).await?;
+        Ok(Response::new(StartFailoverReply { run_id }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ack_failover", node = self.node.id()))]
+    async fn ack_failover(
+        &self,
+        req: Request<AckFailoverRequest>,
+    ) -> Result<Response<AckFailoverReply>, Status> {
+        self.require_leader()?;
+        let group = req.into_inner().group;
+        groups::group(&self.node, &group)?;
+        let changed = match self.node.propose(Cmd::AckFailover { group }).await? {
+            CmdResult::Ok => true,
+            CmdResult::Unchanged => false,
+            CmdResult::Rejected { reason } => return Err(Status::failed_precondition(reason)),
+        };
+        Ok(Response::new(AckFailoverReply { changed }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "failover_history", node = self.node.id()))]
+    async fn failover_history(
+        &self,
+        req: Request<FailoverHistoryRequest>,
+    ) -> Result<Response<FailoverHistoryReply>, Status> {
+        let group = req.into_inner().group;
+        groups::group(&self.node, &group)?;
+        let (runs, f) = {
+            let st = self.node.state.read().expect("state lock");
+            let runs: Vec<_> = st
+                .cluster
+                .runs
+                .values()
+                .filter(|r| r.group == group)
+                .cloned()
+                .collect();
+            (
+                runs,
+                st.cluster.failover.get(&group).cloned().unwrap_or_default(),
+            )
+        };
+        Ok(Response::new(FailoverHistoryReply {
+            runs_json: to_json(&runs)?,
+            failover_json: to_json(&f)?,
+        }))
     }
 }

@@ -50,6 +50,9 @@ pub enum Cmd {
         old_master: String,
         verdict_round: Option<u64>,
         anti_flap_ms: u64,
+        /// The operator's `--new-master` (manual runs): MHA's forced host.
+        #[serde(default)]
+        forced: Option<String>,
     },
     /// A step begins, in the leader's term: no side effect of the step before this commits.
     StepBegin {

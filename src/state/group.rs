@@ -108,6 +108,41 @@ pub struct GroupSpec {
     pub vip_interface: Option<String>,
     pub ping: PingSpec,
     pub servers: Vec<ServerSpec>,
+    #[serde(default)]
+    pub failover: FailoverSpec,
+}
+
+/// Failover settings. MHA's names where MHA has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FailoverSpec {
+    /// MHA's shutdown_script: run on the manager with `--command=stop --host= --ip= --port=`
+    /// when the old master's host cannot be reached over SSH (power it off: STONITH). Exit 0
+    /// means powered off.
+    pub shutdown_script: Option<String>,
+    /// MHA's last_failover_minute: no second automatic failover of the group within it.
+    pub last_failover_minute: u64,
+    /// How long the new master may take to apply its relay logs (MHA waits forever).
+    pub apply_timeout_ms: u64,
+    /// How long each repointed replica may take to reach the journaled GTID set.
+    pub replica_timeout_ms: u64,
+}
+
+impl Default for FailoverSpec {
+    fn default() -> Self {
+        FailoverSpec {
+            shutdown_script: None,
+            last_failover_minute: 480,
+            apply_timeout_ms: 60_000,
+            replica_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl FailoverSpec {
+    pub fn anti_flap_ms(&self) -> u64 {
+        self.last_failover_minute.saturating_mul(60_000)
+    }
 }
 
 impl GroupSpec {
@@ -248,6 +283,27 @@ pub struct Group {
     pub health: GroupHealth,
 }
 
+impl Group {
+    /// A completed failover: `new_master` is the master, every other surviving server
+    /// replicates from it, the old master leaves the topology (it stays in the spec, so an
+    /// operator can bring it back with `group update`), and monitoring starts afresh.
+    pub fn promoted(&mut self, old_master: &str, new_master: &str, at_ms: u64) {
+        self.topology.master = new_master.to_string();
+        self.topology.servers.remove(old_master);
+        for (name, s) in self.topology.servers.iter_mut() {
+            if name == new_master {
+                s.role = Role::Master;
+                s.replicates_from = None;
+            } else {
+                s.role = Role::Replica;
+                s.replicates_from = Some(new_master.to_string());
+            }
+        }
+        self.updated_at_ms = at_ms;
+        self.health.state = Health::Alive;
+    }
+}
+
 /// How many verdicts a group keeps (newest last).
 pub const VERDICT_HISTORY: usize = 20;
 
@@ -315,6 +371,7 @@ pub(crate) mod tests {
                     ssh_port: None,
                 })
                 .collect(),
+            failover: FailoverSpec::default(),
         }
     }
 

@@ -69,6 +69,9 @@ pub enum StepState {
         started_at_ms: u64,
         finished_at_ms: u64,
         detail: String,
+        /// How many times the step was begun (more than 1: resumed by a new leader).
+        #[serde(default)]
+        attempts: u32,
     },
     Failed {
         term: u64,
@@ -121,6 +124,9 @@ pub struct FailoverRun {
     pub group: String,
     pub old_master: String,
     pub verdict_round: Option<u64>,
+    /// The operator's forced new master (`mhactl failover --new-master`), if any.
+    #[serde(default)]
+    pub forced: Option<String>,
     pub decided: Option<Decided>,
     pub steps: Vec<Step>,
     pub state: RunState,
@@ -155,6 +161,9 @@ pub struct GroupFailover {
     pub blocked: Option<String>,
     /// Refused automatic failovers, newest last (bounded).
     pub refusals: Vec<Refusal>,
+    /// The last Dead-verdict round an automatic failover was begun (or refused) for: each
+    /// verdict starts at most one attempt.
+    pub handled_round: Option<u64>,
 }
 
 pub const REFUSAL_HISTORY: usize = 20;
@@ -196,6 +205,7 @@ impl FailoverRun {
             group: group.to_string(),
             old_master: old_master.to_string(),
             verdict_round,
+            forced: None,
             decided: None,
             steps: StepName::ALL
                 .iter()
@@ -221,6 +231,13 @@ impl FailoverRun {
             })
             .max()
             .unwrap_or(0)
+    }
+
+    /// Whether any step that acts on servers (phase 2 on) was begun.
+    pub fn touched_servers(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.name != StepName::ConfigCheck && s.state != StepState::Pending)
     }
 
     /// The first step that is not finished: where a resumed run continues.
@@ -270,12 +287,14 @@ impl FailoverRun {
                 started_at_ms: at_ms,
                 attempts: 1,
             },
+            // A higher term takes the step over; the same leader (same term and node) may
+            // re-begin it after losing track of its own commit.
             StepState::Running {
                 term: t,
+                node: n,
                 attempts,
                 started_at_ms,
-                ..
-            } if term > *t => StepState::Running {
+            } if term > *t || (term == *t && node == *n) => StepState::Running {
                 term,
                 node,
                 started_at_ms: *started_at_ms,
@@ -303,13 +322,13 @@ impl FailoverRun {
             .iter_mut()
             .find(|s| s.name == step)
             .expect("all steps exist");
-        let (node, started_at_ms) = match &s.state {
+        let (node, started_at_ms, attempts) = match &s.state {
             StepState::Running {
                 term: t,
                 node,
                 started_at_ms,
-                ..
-            } if *t == term => (*node, *started_at_ms),
+                attempts,
+            } if *t == term => (*node, *started_at_ms, *attempts),
             StepState::Running { term: t, .. } => {
                 return Err(format!("{step:?} runs in term {t}, not {term}"))
             }
@@ -322,6 +341,7 @@ impl FailoverRun {
                 started_at_ms,
                 finished_at_ms: at_ms,
                 detail,
+                attempts,
             },
             StepOutcome::Failed { detail } => StepState::Failed {
                 term,
@@ -386,6 +406,7 @@ mod tests {
             old_master: "db1".into(),
             verdict_round: Some(1),
             anti_flap_ms: DEFAULT_ANTI_FLAP_MS,
+            forced: None,
         }
     }
 
@@ -627,22 +648,48 @@ mod tests {
         assert_eq!(s.apply(&begin(RunKind::Auto), 63 * MIN), CmdResult::Ok);
     }
 
-    /// A failed run blocks automatic failover until acknowledged.
+    /// A failed run blocks automatic failover until acknowledged, once it touched servers
+    /// (phase 2 on); one that failed its configuration check blocks nothing (MHA).
     #[test]
     fn failed_run_blocks_until_ack() {
         let mut s = state();
-        s.apply(&begin(RunKind::Auto), 0);
+        s.apply(&begin(RunKind::Manual), 0);
         assert_eq!(
             s.apply(
                 &Cmd::FinishFailover {
                     run: 1,
+                    failed: Some("master answers again".into())
+                },
+                1
+            ),
+            CmdResult::Ok
+        );
+        assert_eq!(
+            s.failover["g"].blocked, None,
+            "phase 1 failure blocks nothing"
+        );
+        s.apply(&begin(RunKind::Auto), 0);
+        step(&mut s, 2, StepName::ConfigCheck, 1, 1);
+        s.apply(
+            &Cmd::StepBegin {
+                run: 2,
+                step: StepName::Fence,
+                term: 1,
+                node: 1,
+            },
+            2,
+        );
+        assert_eq!(
+            s.apply(
+                &Cmd::FinishFailover {
+                    run: 2,
                     failed: Some("promotion timed out".into())
                 },
                 5
             ),
             CmdResult::Ok
         );
-        assert!(matches!(s.runs[&1].state, RunState::Failed { .. }));
+        assert!(matches!(s.runs[&2].state, RunState::Failed { .. }));
         let r = s.apply(&begin(RunKind::Auto), 1000 * MIN);
         assert!(
             matches!(r, CmdResult::Rejected { reason } if reason.contains("blocked until acknowledged"))

@@ -62,6 +62,7 @@ impl ClusterState {
                 old_master,
                 verdict_round,
                 anti_flap_ms,
+                forced,
             } => {
                 if !self.groups.contains_key(group) {
                     return CmdResult::Rejected {
@@ -75,6 +76,9 @@ impl ClusterState {
                     };
                 }
                 if *kind == journal::RunKind::Auto {
+                    if verdict_round.is_some() {
+                        f.handled_round = *verdict_round;
+                    }
                     if let Some(reason) = f.refuse_auto(log_time_ms, *anti_flap_ms) {
                         f.refusals.push(journal::Refusal {
                             at_ms: log_time_ms,
@@ -91,7 +95,7 @@ impl ClusterState {
                 self.next_run_id = id + 1;
                 f.epoch += 1;
                 f.active_run = Some(id);
-                let run = journal::FailoverRun::new(
+                let mut run = journal::FailoverRun::new(
                     id,
                     f.epoch,
                     *kind,
@@ -100,6 +104,7 @@ impl ClusterState {
                     *verdict_round,
                     log_time_ms,
                 );
+                run.forced = forced.clone();
                 self.runs.insert(id, run);
                 CmdResult::Ok
             }
@@ -162,13 +167,20 @@ impl ClusterState {
                         }
                         r.state = journal::RunState::Completed { at_ms: log_time_ms };
                         f.last_completed_at_ms = Some(log_time_ms);
+                        if let (Some(d), Some(g)) = (&r.decided, self.groups.get_mut(&r.group)) {
+                            g.promoted(&r.old_master, &d.new_master, log_time_ms);
+                        }
                     }
                     Some(reason) => {
                         r.state = journal::RunState::Failed {
                             at_ms: log_time_ms,
                             reason: reason.clone(),
                         };
-                        f.blocked = Some(format!("failover run {run} failed: {reason}"));
+                        // As MHA (failover.error is written from phase 2 on): a run that failed
+                        // in its configuration check changed nothing and blocks nothing.
+                        if r.touched_servers() {
+                            f.blocked = Some(format!("failover run {run} failed: {reason}"));
+                        }
                     }
                 }
                 f.active_run = None;

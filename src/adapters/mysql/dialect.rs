@@ -120,6 +120,27 @@ impl Dialect {
         }
     }
 
+    /// A query returning one number: 0 once this server has executed every transaction of the
+    /// GTID set `target`, non-zero (-1 or 1) when `timeout_s` passed first. MariaDB:
+    /// MASTER_GTID_WAIT on a domain-seq position; MySQL: WAIT_FOR_EXECUTED_GTID_SET.
+    pub fn wait_gtid(&self, target: &str, timeout_s: u64) -> String {
+        let q = target.replace('\\', "\\\\").replace('\'', "\\'");
+        match self.flavor {
+            Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT('{q}', {timeout_s}) AS r"),
+            Flavor::MySql => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{q}', {timeout_s}) AS r"),
+        }
+    }
+
+    /// Turns on source-side (master-side) semi-sync waiting on a promoted server, so the new
+    /// master is lossless like the old one. MySQL 8.0.26+ renamed the plugin's variables.
+    pub fn enable_semisync_source(&self) -> &'static str {
+        if self.flavor == Flavor::MySql && self.at_least(8, 0, 26) {
+            "SET GLOBAL rpl_semi_sync_source_enabled=ON"
+        } else {
+            "SET GLOBAL rpl_semi_sync_master_enabled=ON"
+        }
+    }
+
     /// The variables that make a server refuse writes. MySQL also has super_read_only, which
     /// blocks SUPER users too; MariaDB 10.x has no equivalent (read_only does not stop SUPER).
     pub fn set_read_only(&self, on: bool) -> Vec<String> {
@@ -322,6 +343,30 @@ mod tests {
         assert!(d("8.0.36")
             .change_master(&fp)
             .contains("SOURCE_LOG_FILE='mysql-bin.000007', SOURCE_LOG_POS=1234"));
+    }
+
+    #[test]
+    fn gtid_wait_and_semisync_per_dialect() {
+        assert_eq!(
+            d("10.11.5-MariaDB").wait_gtid("0-1-42", 30),
+            "SELECT MASTER_GTID_WAIT('0-1-42', 30) AS r"
+        );
+        assert_eq!(
+            d("8.0.36").wait_gtid("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5", 5),
+            "SELECT WAIT_FOR_EXECUTED_GTID_SET('3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5', 5) AS r"
+        );
+        assert_eq!(
+            d("10.11.5-MariaDB").enable_semisync_source(),
+            "SET GLOBAL rpl_semi_sync_master_enabled=ON"
+        );
+        assert_eq!(
+            d("5.7.44").enable_semisync_source(),
+            "SET GLOBAL rpl_semi_sync_master_enabled=ON"
+        );
+        assert_eq!(
+            d("8.4.0").enable_semisync_source(),
+            "SET GLOBAL rpl_semi_sync_source_enabled=ON"
+        );
     }
 
     #[test]

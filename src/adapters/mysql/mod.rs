@@ -341,6 +341,27 @@ impl Session {
         })
     }
 
+    /// Waits (server side, at most `timeout`) until this server executed the GTID set
+    /// `target`; Ok(false) on timeout. The session's own timeout is stretched to cover it.
+    pub async fn wait_gtid(&mut self, target: &str, timeout: Duration) -> Result<bool, MysqlError> {
+        let secs = timeout.as_secs().max(1);
+        let sql = self.dialect.wait_gtid(target, secs);
+        let saved = self.timeout;
+        self.timeout = saved + Duration::from_secs(secs);
+        let rows = self.rows(&sql).await;
+        self.timeout = saved;
+        let r = rows?
+            .first()
+            .and_then(|c| c.get("r").cloned().flatten())
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        Ok(r == Some(0))
+    }
+
+    pub async fn enable_semisync_source(&mut self) -> Result<(), MysqlError> {
+        let sql = self.dialect.enable_semisync_source();
+        self.exec(sql).await
+    }
+
     pub async fn set_read_only(&mut self, on: bool) -> Result<(), MysqlError> {
         for sql in self.dialect.set_read_only(on) {
             self.exec(&sql).await?;

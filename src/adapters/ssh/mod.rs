@@ -217,14 +217,16 @@ impl SshPool {
 
     /// The kept connection to `host`, (re)connecting if there is none or it closed.
     async fn conn(&self, host: &str, port: u16) -> Result<Arc<Conn>, SshError> {
-        let mut map = self.conns.lock().await;
-        if let Some(c) = map.get(&(host.to_string(), port)) {
+        let key = (host.to_string(), port);
+        if let Some(c) = self.conns.lock().await.get(&key) {
             if !c.handle.is_closed() {
                 return Ok(c.clone());
             }
         }
+        // Not under the lock: a dead host's connect timeout must not stall the other hosts
+        // (fencing the old master and moving the VIP to the new one run in parallel).
         let c = self.connect(host, port).await?;
-        map.insert((host.to_string(), port), c.clone());
+        self.conns.lock().await.insert(key, c.clone());
         Ok(c)
     }
 

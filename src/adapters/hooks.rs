@@ -1,0 +1,93 @@
+//! MHA-compatible external scripts, run on the manager with MHA's arguments
+//! (`--command=stop --ssh_user=… --host=… --ip=… --port=…`) and MHA's exit-code meanings
+//! (0 OK, 10 continue, anything else abort). No password is ever passed: scripts read their own
+//! credentials, as with MHA.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// What a script did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookOutput {
+    pub code: Option<i32>,
+    /// The last lines of stdout + stderr, for the journal.
+    pub tail: String,
+}
+
+/// Runs `script` (a path, optionally followed by fixed arguments split on whitespace) with
+/// `args` appended, killing it after `timeout`.
+pub async fn run(script: &str, args: &[String], timeout: Duration) -> Result<HookOutput, String> {
+    let mut parts = script.split_whitespace();
+    let program = parts.next().ok_or("empty script path")?;
+    let mut cmd = Command::new(program);
+    cmd.args(parts)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_) => Err(format!(
+            "{program} did not finish within {timeout:?} (killed)"
+        )),
+        Ok(Err(e)) => Err(format!("{program}: {e}")),
+        Ok(Ok(out)) => {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = lines[lines.len().saturating_sub(5)..].join(" | ");
+            Ok(HookOutput {
+                code: out.status.code(),
+                tail,
+            })
+        }
+    }
+}
+
+/// MHA's shutdown_script arguments for the old master.
+pub fn shutdown_args(ssh_user: &str, host: &str, ip: &str, port: u16) -> Vec<String> {
+    vec![
+        "--command=stop".into(),
+        format!("--ssh_user={ssh_user}"),
+        format!("--host={host}"),
+        format!("--ip={ip}"),
+        format!("--port={port}"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn exit_codes_and_output() {
+        let ok = run(
+            "/bin/sh -c",
+            &["echo hi; exit 10".into()],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(ok.code, Some(10));
+        assert_eq!(ok.tail, "hi");
+        let slow = run(
+            "/bin/sh -c",
+            &["sleep 5".into()],
+            Duration::from_millis(100),
+        )
+        .await;
+        assert!(slow.unwrap_err().contains("killed"));
+        assert!(run("/nonexistent/x", &[], Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .contains("cannot start"));
+    }
+}

@@ -1,0 +1,66 @@
+//! Test-only fault injection (cargo feature `failpoints`): `MHAD_FAILPOINT=<when>:<step>` makes
+//! this process SIGKILL itself at that point of a failover run, the first time the step runs
+//! (attempt 1), so the manager that takes over (same environment) is not killed again. `when`
+//! is `begin` (right after the step-begin entry is committed, before any side effect) or `act`
+//! (after the step's side effects, before its end is committed). Without the feature this
+//! compiles to nothing.
+
+use crate::state::journal::StepName;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Begin,
+    Act,
+}
+
+/// Whether `spec` (the variable's value) names this point.
+pub fn matches(spec: &str, when: When, step: StepName) -> bool {
+    let Some((w, s)) = spec.trim().split_once(':') else {
+        return false;
+    };
+    let w_ok = match when {
+        When::Begin => w == "begin",
+        When::Act => w == "act",
+    };
+    w_ok && serde_json::to_value(step)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        == Some(s.to_string())
+}
+
+#[cfg(feature = "failpoints")]
+pub fn hit(when: When, step: StepName, attempt: u32) {
+    let Ok(spec) = std::env::var("MHAD_FAILPOINT") else {
+        return;
+    };
+    if attempt == 1 && matches(&spec, when, step) {
+        tracing::error!(failpoint = %spec, "FAILPOINT: killing this manager (SIGKILL)");
+        // SIGKILL, like `kill -9`: no destructor, no flush, no goodbye to the peers.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &std::process::id().to_string()])
+            .status();
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_when: When, _step: StepName, _attempt: u32) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(matches("begin:fence", When::Begin, StepName::Fence));
+        assert!(matches(
+            "act:promote_new_master",
+            When::Act,
+            StepName::PromoteNewMaster
+        ));
+        assert!(!matches("begin:fence", When::Act, StepName::Fence));
+        assert!(!matches("begin:fence", When::Begin, StepName::ConfigCheck));
+        assert!(!matches("garbage", When::Begin, StepName::Fence));
+    }
+}

@@ -1,0 +1,293 @@
+//! The failover runner (ARCHITECTURE.md "The failover journal", invariants 3–5). While this
+//! node is the acting leader, the supervisor
+//! - begins an automatic run for every committed Dead verdict (once per verdict round; the
+//!   replicated rules refuse it, and record why, when blocked or within the anti-flap window);
+//! - executes every active run from its first unfinished step: commit step-begin in this term,
+//!   act (only while still the acting leader of that term), commit step-end with the outcome.
+//!
+//! A new leader finds the active run in the replicated state and continues it: a step that was
+//! running is begun again in the new term (attempt 2) and re-checks what is already done; what
+//! was decided is never decided again.
+
+mod steps;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::engine::detector::Health;
+use crate::failpoint::{self, When};
+use crate::node::NodeInner;
+use crate::state::journal::{RunKind, RunState, StepOutcome, StepState};
+use crate::state::{Cmd, CmdResult};
+
+pub use steps::StepError;
+
+const SUPERVISE_EVERY: Duration = Duration::from_millis(20);
+
+/// Runs until `stop`.
+pub async fn supervise(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
+    let mut running: BTreeMap<u64, (u64, JoinHandle<()>)> = BTreeMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tokio::time::sleep(SUPERVISE_EVERY) => {}
+        }
+        let acting = node.is_acting_leader();
+        let term = node.metrics().current_term;
+        running.retain(|id, (t, h)| {
+            let keep = acting && *t == term && !h.is_finished();
+            if !keep && !h.is_finished() {
+                h.abort();
+                tracing::warn!(
+                    run = *id,
+                    term = *t,
+                    "failover executor stopped: no longer the acting leader of its term"
+                );
+            }
+            keep
+        });
+        if !acting {
+            continue;
+        }
+        let (dead, active) = {
+            let st = node.state.read().expect("state lock");
+            let c = &st.cluster;
+            let dead: Vec<(String, String, u64, u64)> = c
+                .groups
+                .values()
+                .filter_map(|g| match g.health.state {
+                    Health::Dead { round, .. } => {
+                        let f = c.failover.get(&g.spec.name).cloned().unwrap_or_default();
+                        (f.active_run.is_none() && f.handled_round != Some(round)).then(|| {
+                            (
+                                g.spec.name.clone(),
+                                g.topology.master.clone(),
+                                round,
+                                g.spec.failover.anti_flap_ms(),
+                            )
+                        })
+                    }
+                    _ => None,
+                })
+                .collect();
+            let active: Vec<u64> = c.failover.values().filter_map(|f| f.active_run).collect();
+            (dead, active)
+        };
+        for (group, old_master, round, anti_flap_ms) in dead {
+            begin_auto(&node, group, old_master, round, anti_flap_ms).await;
+        }
+        for id in active {
+            running
+                .entry(id)
+                .or_insert_with(|| (term, tokio::spawn(execute(node.clone(), id, term))));
+        }
+    }
+    for (_, (_, h)) in running {
+        h.abort();
+    }
+}
+
+async fn begin_auto(
+    node: &NodeInner,
+    group: String,
+    old_master: String,
+    round: u64,
+    anti_flap_ms: u64,
+) {
+    let cmd = Cmd::BeginFailover {
+        group: group.clone(),
+        kind: RunKind::Auto,
+        old_master: old_master.clone(),
+        verdict_round: Some(round),
+        anti_flap_ms,
+        forced: None,
+    };
+    match node.propose(cmd).await {
+        Ok(CmdResult::Rejected { reason }) => {
+            tracing::error!(%group, %old_master, round, %reason, "automatic failover REFUSED")
+        }
+        Ok(_) => {
+            tracing::warn!(%group, %old_master, round, "automatic failover begins")
+        }
+        Err(e) => tracing::warn!(%group, error = %e, "could not begin failover"),
+    }
+}
+
+/// Starts a manual run (`mhactl failover`): not subject to the anti-flap window, but refused
+/// while a failed run is unacknowledged or another run is active. Returns the run id.
+pub async fn begin_manual(
+    node: &NodeInner,
+    group: &str,
+    forced: Option<String>,
+) -> Result<u64, crate::node::NodeError> {
+    use crate::node::NodeError;
+    let g = super::groups::group(node, group)?;
+    if let Some(b) = node
+        .state
+        .read()
+        .expect("state lock")
+        .cluster
+        .failover
+        .get(group)
+        .and_then(|f| f.blocked.clone())
+    {
+        return Err(NodeError::InvalidArgument(format!(
+            "{b}; acknowledge it first with: mhactl failover ack --group {group}"
+        )));
+    }
+    if let Some(f) = &forced {
+        if g.spec.server(f).is_none() {
+            return Err(NodeError::InvalidArgument(format!(
+                "--new-master {f}: no such server in group {group}"
+            )));
+        }
+    }
+    let cmd = Cmd::BeginFailover {
+        group: group.to_string(),
+        kind: RunKind::Manual,
+        old_master: g.topology.master.clone(),
+        verdict_round: None,
+        anti_flap_ms: g.spec.failover.anti_flap_ms(),
+        forced,
+    };
+    match node.propose(cmd).await? {
+        CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
+        _ => node
+            .state
+            .read()
+            .expect("state lock")
+            .cluster
+            .failover
+            .get(group)
+            .and_then(|f| f.active_run)
+            .ok_or_else(|| NodeError::Fatal("run vanished after begin".into())),
+    }
+}
+
+/// Executes run `id` in `term` from its first unfinished step until it ends or this node stops
+/// being the acting leader of `term`.
+#[tracing::instrument(skip_all, fields(run = id, term))]
+async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
+    let mut ctx = match steps::RunCtx::new(node.clone(), id, term) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot execute failover run");
+            return;
+        }
+    };
+    loop {
+        let Some(run) = ctx.run() else { return };
+        if run.state != RunState::Running {
+            return;
+        }
+        let Some(step) = run.first_unfinished() else {
+            match ctx
+                .commit(Cmd::FinishFailover {
+                    run: id,
+                    failed: None,
+                })
+                .await
+            {
+                Ok(_) => tracing::warn!(
+                    group = %run.group,
+                    "Master failover to {} completed successfully.",
+                    run.decided.map(|d| d.new_master).unwrap_or_default()
+                ),
+                Err(e) => tracing::warn!(error = ?e, "could not commit the end of the run"),
+            }
+            return;
+        };
+        let begin = Cmd::StepBegin {
+            run: id,
+            step,
+            term,
+            node: node.id(),
+        };
+        match ctx.commit(begin).await {
+            Ok(CmdResult::Rejected { reason }) => {
+                tracing::warn!(?step, %reason, "step begin refused: stopping");
+                return;
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+        let attempt = ctx
+            .run()
+            .and_then(|r| r.steps.into_iter().find(|s| s.name == step))
+            .and_then(|s| match s.state {
+                StepState::Running { attempts, .. } => Some(attempts),
+                _ => None,
+            })
+            .unwrap_or(1);
+        failpoint::hit(When::Begin, step, attempt);
+        let span = tracing::info_span!("failover_step", group = %run.group, run = id, step = ?step, term, attempt);
+        let t = Instant::now();
+        let res = async {
+            tracing::warn!("* {}..", step.phase());
+            if attempt > 1 {
+                tracing::warn!(
+                    attempt,
+                    "resuming this step after a leader change: re-checking what is already done"
+                );
+            }
+            ctx.run_step(step).await
+        }
+        .instrument(span.clone())
+        .await;
+        failpoint::hit(When::Act, step, attempt);
+        let elapsed = crate::errors::human_duration(t.elapsed());
+        let (outcome, failed) = match res {
+            Ok(detail) => {
+                span.in_scope(
+                    || tracing::warn!(%detail, %elapsed, "* {} completed.", step.phase()),
+                );
+                (StepOutcome::Done { detail }, None)
+            }
+            Err(StepError::Lost(why)) => {
+                span.in_scope(|| tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)"));
+                return;
+            }
+            Err(StepError::Abort(detail)) => {
+                span.in_scope(|| tracing::error!(%detail, %elapsed, "* {} FAILED.", step.phase()));
+                (
+                    StepOutcome::Failed {
+                        detail: detail.clone(),
+                    },
+                    Some(format!("{}: {detail}", step.phase())),
+                )
+            }
+        };
+        let end = Cmd::StepEnd {
+            run: id,
+            step,
+            term,
+            outcome,
+        };
+        match ctx.commit(end).await {
+            Ok(CmdResult::Rejected { reason }) => {
+                tracing::warn!(?step, %reason, "step end refused: stopping");
+                return;
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+        if let Some(reason) = failed {
+            if ctx
+                .commit(Cmd::FinishFailover {
+                    run: id,
+                    failed: Some(reason.clone()),
+                })
+                .await
+                .is_ok()
+            {
+                tracing::error!(%reason, "Master failover FAILED: automatic failover of this group is blocked until `mhactl failover ack`");
+            }
+            return;
+        }
+    }
+}
