@@ -3,7 +3,6 @@
 //! and the group re-registered (a Dead verdict is terminal until a failover). Needs root.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -11,6 +10,7 @@ use mha_raft::ctl::AdminClient;
 use mha_raft::proto::admin::{ListGroupsRequest, PutGroupRequest, RemoveGroupRequest};
 use mha_raft::state::group::Group;
 
+use crate::labctl::{lab, lab_var, mhad_path};
 use crate::stats::summarize;
 
 #[derive(clap::Args, Debug)]
@@ -26,18 +26,6 @@ pub struct Args {
     mhad: Option<PathBuf>,
 }
 
-fn lab(args: &[&str]) -> anyhow::Result<String> {
-    let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab/lab");
-    let out = Command::new(&tool)
-        .args(args)
-        .output()
-        .with_context(|| format!("run {}", tool.display()))?;
-    if !out.status.success() {
-        bail!("lab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 async fn group(client: &AdminClient) -> Option<Group> {
     let r = client
         .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
@@ -49,13 +37,7 @@ async fn group(client: &AdminClient) -> Option<Group> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let mhad = match args.mhad.clone() {
-        Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .context("exe dir")?
-            .join("mhad"),
-    };
+    let mhad = mhad_path(args.mhad.clone())?;
     lab(&[
         "up",
         "--mode",
@@ -64,14 +46,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "--mhad",
         mhad.to_str().context("path")?,
     ])?;
-    let env = lab(&["env"])?;
-    let get = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(&format!("export {k}=")))
-            .map(|v| v.trim_matches('\'').to_string())
-    };
-    let endpoints = get("MHACTL_ENDPOINTS").context("endpoints")?;
-    let group_file = get("MHA_LAB_GROUP_FILE").context("group file")?;
+    let endpoints = lab_var("MHACTL_ENDPOINTS")?;
+    let group_file = lab_var("MHA_LAB_GROUP_FILE")?;
     let client = AdminClient::new(vec![endpoints], Duration::from_millis(1000))?;
     let base = std::fs::read_to_string(&group_file)?;
     println!(

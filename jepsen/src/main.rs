@@ -4,7 +4,9 @@
 //! Benchmarks print figures and assert nothing.
 
 mod bench_dead_verdict;
+mod bench_failover;
 mod bench_leader_kill;
+mod labctl;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,9 @@ enum Bench {
     LeaderKill(bench_leader_kill::Args),
     /// Master SIGKILL → Dead verdict committed, per ping setting (lab; root).
     DeadVerdict(bench_dead_verdict::Args),
+    /// Master SIGKILL under writes → first acknowledged write through the VIP, verdict, run
+    /// completed; optionally with the Raft leader SIGKILLed mid-failover (lab; root).
+    Failover(bench_failover::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +47,6 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Bench(Bench::LeaderKill(a)) => rt.block_on(bench_leader_kill::run(a)),
         Cmd::Bench(Bench::DeadVerdict(a)) => rt.block_on(bench_dead_verdict::run(a)),
+        Cmd::Bench(Bench::Failover(a)) => rt.block_on(bench_failover::run(a)),
     }
 }

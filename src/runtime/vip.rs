@@ -52,21 +52,13 @@ async fn run(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `ip addr add|del VIP dev IFACE` on the host.
-async fn ip_addr(
-    ssh: &SshPool,
-    host: &str,
-    port: u16,
-    op: &str,
-    vip: &Vip,
-    timeout: Duration,
-) -> Result<(), VipError> {
-    let cmd = format!(
-        "ip addr {op} {} dev {}",
-        shell_quote(&vip.cidr),
-        shell_quote(&vip.interface)
-    );
-    run(ssh, host, port, &cmd, timeout).await.map(|_| ())
+/// A shell test for "the interface carries the VIP" (exact address/prefix match).
+fn has_vip(vip: &Vip) -> String {
+    format!(
+        "ip -o addr show dev {} | tr -s ' ' '\\n' | grep -qxF {}",
+        shell_quote(&vip.interface),
+        shell_quote(&vip.cidr)
+    )
 }
 
 /// Whether `host` currently holds the VIP.
@@ -81,14 +73,15 @@ pub async fn present(
         ssh,
         host,
         port,
-        &format!("ip -o addr show dev {}", shell_quote(&vip.interface)),
+        &format!("if {}; then echo yes; else echo no; fi", has_vip(vip)),
         timeout,
     )
     .await?;
-    Ok(out.split_whitespace().any(|w| w == vip.cidr))
+    Ok(out.trim() == "yes")
 }
 
-/// Removes the VIP from `host` if it is there. Returns whether anything was removed.
+/// Removes the VIP from `host` if it is there (check and act in one SSH round trip). Returns
+/// whether anything was removed.
 pub async fn remove(
     ssh: &SshPool,
     host: &str,
@@ -96,15 +89,18 @@ pub async fn remove(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    if !present(ssh, host, port, vip, timeout).await? {
-        return Ok(false);
-    }
-    ip_addr(ssh, host, port, "del", vip, timeout).await?;
-    Ok(true)
+    let cmd = format!(
+        "if {}; then ip addr del {} dev {} && echo removed; else echo absent; fi",
+        has_vip(vip),
+        shell_quote(&vip.cidr),
+        shell_quote(&vip.interface)
+    );
+    Ok(run(ssh, host, port, &cmd, timeout).await?.trim() == "removed")
 }
 
-/// Adds the VIP on `host` if missing, then announces it with gratuitous ARP in the background
-/// (`arping -U`, detached: the failover does not wait for it). Returns whether it was added.
+/// Adds the VIP on `host` if missing and announces it with gratuitous ARP in the background
+/// (`arping -U`, detached: the failover does not wait for it), in one SSH round trip. Returns
+/// whether it was added.
 pub async fn add(
     ssh: &SshPool,
     host: &str,
@@ -112,19 +108,15 @@ pub async fn add(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    let added = if present(ssh, host, port, vip, timeout).await? {
-        false
-    } else {
-        ip_addr(ssh, host, port, "add", vip, timeout).await?;
-        true
-    };
-    let arp = format!(
-        "(arping -q -U -c 3 -I {} {} >/dev/null 2>&1 &) ; true",
-        shell_quote(&vip.interface),
-        shell_quote(vip.ip())
+    let cmd = format!(
+        "if {has}; then r=present; else ip addr add {cidr} dev {dev} || exit $?; r=added; fi; \
+         (arping -q -U -c 3 -I {dev} {ip} >/dev/null 2>&1 &); echo $r",
+        has = has_vip(vip),
+        cidr = shell_quote(&vip.cidr),
+        dev = shell_quote(&vip.interface),
+        ip = shell_quote(vip.ip())
     );
-    run(ssh, host, port, &arp, timeout).await?;
-    Ok(added)
+    Ok(run(ssh, host, port, &cmd, timeout).await?.trim() == "added")
 }
 
 #[cfg(test)]

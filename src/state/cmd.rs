@@ -68,6 +68,16 @@ pub enum Cmd {
         term: u64,
         outcome: StepOutcome,
     },
+    /// Ends `step` (done) and begins the run's next step in the same entry: one commit instead
+    /// of two between steps on the critical path. No side effect of the next step runs before
+    /// this entry is committed, exactly as with a separate begin.
+    StepAdvance {
+        run: u64,
+        step: StepName,
+        term: u64,
+        outcome: StepOutcome,
+        node: u64,
+    },
     /// The decisions that shape data, once per run.
     Decide { run: u64, decided: Decided },
     /// The run ends: completed (every step finished) or failed (blocks automatic failover).
@@ -124,6 +134,13 @@ impl fmt::Display for Cmd {
             Cmd::StepEnd {
                 run, step, outcome, ..
             } => write!(f, "run {run}: {} ends: {outcome:?}", step.phase()),
+            Cmd::StepAdvance {
+                run, step, outcome, ..
+            } => write!(
+                f,
+                "run {run}: {} ends: {outcome:?}; the next step begins",
+                step.phase()
+            ),
             Cmd::Decide { run, decided } => write!(
                 f,
                 "run {run}: new master is {} ({})",

@@ -574,6 +574,44 @@ mod tests {
         assert_eq!(s.apply(&end, 16), CmdResult::Ok);
     }
 
+    /// One entry ends a step and begins the next; it applies entirely or not at all.
+    #[test]
+    fn advance_ends_and_begins_atomically() {
+        let mut s = state();
+        s.apply(&begin(RunKind::Auto), 10);
+        s.apply(
+            &Cmd::StepBegin {
+                run: 1,
+                step: StepName::ConfigCheck,
+                term: 3,
+                node: 1,
+            },
+            11,
+        );
+        let adv = |term| Cmd::StepAdvance {
+            run: 1,
+            step: StepName::ConfigCheck,
+            term,
+            outcome: StepOutcome::Done {
+                detail: "ok".into(),
+            },
+            node: 1,
+        };
+        let before = s.clone();
+        assert!(matches!(s.apply(&adv(2), 12), CmdResult::Rejected { .. }));
+        assert_eq!(s.runs, before.runs, "a refused advance changes nothing");
+        assert_eq!(s.apply(&adv(3), 13), CmdResult::Ok);
+        assert!(matches!(s.runs[&1].steps[0].state, StepState::Done { .. }));
+        assert!(matches!(
+            s.runs[&1].steps[1].state,
+            StepState::Running {
+                term: 3,
+                attempts: 1,
+                ..
+            }
+        ));
+    }
+
     /// The new master is decided once: repeating the same decision is a no-op, another is refused.
     #[test]
     fn decided_once() {

@@ -136,6 +136,34 @@ impl ClusterState {
                     Err(reason) => CmdResult::Rejected { reason },
                 },
             },
+            Cmd::StepAdvance {
+                run,
+                step,
+                term,
+                outcome,
+                node,
+            } => match self.runs.get_mut(run) {
+                None => CmdResult::Rejected {
+                    reason: format!("no failover run {run}"),
+                },
+                Some(r) => {
+                    // All or nothing: the end and the next begin apply together or not at all.
+                    let mut next = r.clone();
+                    let res = next
+                        .end_step(*step, *term, outcome.clone(), log_time_ms)
+                        .and_then(|()| match next.first_unfinished() {
+                            Some(n) => next.begin_step(n, *term, *node, log_time_ms),
+                            None => Err(format!("run {run} has no step after {step:?}")),
+                        });
+                    match res {
+                        Ok(()) => {
+                            *r = next;
+                            CmdResult::Ok
+                        }
+                        Err(reason) => CmdResult::Rejected { reason },
+                    }
+                }
+            },
             Cmd::Decide { run, decided } => match self.runs.get_mut(run) {
                 None => CmdResult::Rejected {
                     reason: format!("no failover run {run}"),

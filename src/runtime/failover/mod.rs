@@ -27,14 +27,18 @@ use crate::state::{Cmd, CmdResult};
 
 pub use steps::StepError;
 
-const SUPERVISE_EVERY: Duration = Duration::from_millis(20);
+const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
 
 /// Runs until `stop`.
 pub async fn supervise(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
     let mut running: BTreeMap<u64, (u64, JoinHandle<()>)> = BTreeMap::new();
+    // Every applied entry changes the metrics: a committed Dead verdict wakes this loop at
+    // once instead of at the next tick (the tick still covers lease expiry).
+    let mut applied = node.raft.metrics();
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
+            _ = applied.changed() => {}
             _ = tokio::time::sleep(SUPERVISE_EVERY) => {}
         }
         let acting = node.is_acting_leader();
@@ -180,6 +184,8 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
             return;
         }
     };
+    // The step the previous StepAdvance already began (its begin is committed).
+    let mut begun = None;
     loop {
         let Some(run) = ctx.run() else { return };
         if run.state != RunState::Running {
@@ -202,19 +208,21 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
             }
             return;
         };
-        let begin = Cmd::StepBegin {
-            run: id,
-            step,
-            term,
-            node: node.id(),
-        };
-        match ctx.commit(begin).await {
-            Ok(CmdResult::Rejected { reason }) => {
-                tracing::warn!(?step, %reason, "step begin refused: stopping");
-                return;
+        if begun != Some(step) {
+            let begin = Cmd::StepBegin {
+                run: id,
+                step,
+                term,
+                node: node.id(),
+            };
+            match ctx.commit(begin).await {
+                Ok(CmdResult::Rejected { reason }) => {
+                    tracing::warn!(?step, %reason, "step begin refused: stopping");
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => return,
             }
-            Ok(_) => {}
-            Err(_) => return,
         }
         let attempt = ctx
             .run()
@@ -262,11 +270,28 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
                 )
             }
         };
-        let end = Cmd::StepEnd {
-            run: id,
-            step,
-            term,
-            outcome,
+        let is_last = run.steps.last().map(|s| s.name) == Some(step);
+        // A done step that has a successor ends and begins it in one entry.
+        let end = if failed.is_none() && !is_last {
+            begun = crate::state::journal::StepName::ALL
+                .iter()
+                .skip_while(|n| **n != step)
+                .nth(1)
+                .copied();
+            Cmd::StepAdvance {
+                run: id,
+                step,
+                term,
+                outcome,
+                node: node.id(),
+            }
+        } else {
+            Cmd::StepEnd {
+                run: id,
+                step,
+                term,
+                outcome,
+            }
         };
         match ctx.commit(end).await {
             Ok(CmdResult::Rejected { reason }) => {

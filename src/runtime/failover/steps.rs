@@ -56,6 +56,9 @@ pub struct RunCtx {
     password: Secret,
     repl_password: Secret,
     ssh: Result<Arc<SshPool>, String>,
+    /// The survivors as phase 3.1 read them (IO threads stopped, so they hold still): phase 3.3
+    /// of the same executor decides from it instead of reading again. A resumed run reads anew.
+    latest: Option<Observations>,
 }
 
 impl RunCtx {
@@ -89,6 +92,7 @@ impl RunCtx {
             password,
             repl_password,
             ssh,
+            latest: None,
         })
     }
 
@@ -211,7 +215,9 @@ impl RunCtx {
             ));
         }
         let old = self.server(&run.old_master)?;
-        let master_state = match self.login(&old).connect(CONNECT).await {
+        let old_login = self.login(&old);
+        let (probe, obs) = tokio::join!(old_login.connect(CONNECT), self.observe(run));
+        let master_state = match probe {
             Ok(s) => {
                 s.close().await;
                 return Err(abort(format!(
@@ -229,7 +235,7 @@ impl RunCtx {
             }
             Err(e) => e.to_string(),
         };
-        let obs = self.observe(run).await?;
+        let obs = obs?;
         let mut lines = vec![format!(
             "master {} still unreachable: {master_state}",
             old.name
@@ -377,8 +383,9 @@ impl RunCtx {
     }
 
     /// Phase 3.1: how far each replica got (read and applied).
-    async fn latest_replicas(&self, run: &FailoverRun) -> StepResult {
+    async fn latest_replicas(&mut self, run: &FailoverRun) -> StepResult {
         let obs = self.observe(run).await?;
+        self.latest = Some(obs.clone());
         let mut lines = Vec::new();
         for s in self.survivors(run) {
             if let Some(Ok(i)) = obs.get(&s.name) {
@@ -415,14 +422,17 @@ impl RunCtx {
     }
 
     /// Phase 3.3: MHA's selection, decided once and journaled with the target GTID set.
-    async fn choose(&self, run: &FailoverRun) -> StepResult {
+    async fn choose(&mut self, run: &FailoverRun) -> StepResult {
         if let Some(d) = &run.decided {
             return Ok(format!(
                 "already decided: new master {} ({}), target {} (not decided again)",
                 d.new_master, d.rule, d.target
             ));
         }
-        let obs = self.observe(run).await?;
+        let obs = match self.latest.take() {
+            Some(o) => o,
+            None => self.observe(run).await?,
+        };
         let sel = selection::select(&SelectionInput {
             spec: &self.group.spec,
             old_master: &run.old_master,

@@ -1,0 +1,44 @@
+//! Driving deploy/lab/lab from the harness.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+/// Runs the lab tool with `args` and `env`; its stdout on success.
+pub fn lab_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
+    let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab/lab");
+    let out = Command::new(&tool)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .with_context(|| format!("run {}", tool.display()))?;
+    if !out.status.success() {
+        bail!("lab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn lab(args: &[&str]) -> anyhow::Result<String> {
+    lab_env(args, &[])
+}
+
+/// A value of `lab env` (MHACTL_ENDPOINTS, MHA_LAB_GROUP_FILE, ...).
+pub fn lab_var(key: &str) -> anyhow::Result<String> {
+    let env = lab(&["env"])?;
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("export {key}=")))
+        .map(|v| v.trim_matches('\'').to_string())
+        .with_context(|| format!("lab env lacks {key}"))
+}
+
+/// The mhad binary: the given path, or the one next to this executable.
+pub fn mhad_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("exe dir")?
+            .join("mhad")),
+    }
+}
