@@ -181,8 +181,9 @@ async fn history(client: &AdminClient, group: &str, wide: bool, json: bool) -> i
     }
     for x in &f.refusals {
         text.push_str(&format!(
-            "refused {:?} failover at {} ms: {}\n",
-            x.kind, x.at_ms, x.reason
+            "refused an automatic failover {} ago: {}\n",
+            crate::errors::human_duration(Duration::from_millis(now_ms().saturating_sub(x.at_ms))),
+            x.reason
         ));
     }
     out(&text);

@@ -265,9 +265,26 @@ impl ClusterState {
                     (None, true) => CmdResult::Rejected {
                         reason: format!("group {} does not exist", spec.name),
                     },
+                    (Some(_), true)
+                        if self
+                            .failover
+                            .get(&spec.name)
+                            .is_some_and(|f| f.active_run.is_some()) =>
+                    {
+                        CmdResult::Rejected {
+                            reason: format!(
+                                "group {}: a failover run is active; update it when the run ended",
+                                spec.name
+                            ),
+                        }
+                    }
                     (prev, _) => {
                         let created_at_ms = prev.map(|g| g.created_at_ms).unwrap_or(log_time_ms);
-                        let health = prev.map(|g| g.health.clone()).unwrap_or_default();
+                        let mut health = prev.map(|g| g.health.clone()).unwrap_or_default();
+                        // The leader just discovered this topology from a live master: whatever
+                        // the old master's health was (a Dead verdict that was not failed over,
+                        // a DBA's repair), monitoring starts afresh. The verdicts stay.
+                        health.state = crate::engine::detector::Health::Alive;
                         let group = Group {
                             spec: (**spec).clone(),
                             topology: (**topology).clone(),
@@ -513,6 +530,49 @@ mod tests {
             CmdResult::Unchanged
         );
         assert_eq!(s.groups["g"].health.next_round, 2);
+    }
+
+    /// `group update` (a topology discovered from a live master) resets a Dead health to Alive
+    /// and keeps the verdicts; it is refused while a failover run is active.
+    #[test]
+    fn update_resets_dead_health_unless_a_run_is_active() {
+        use crate::engine::detector::{Health, VerdictKind};
+        let mut s = with_group();
+        s.apply(
+            &Cmd::OpenSuspicion {
+                group: "g".into(),
+                round: 1,
+                since_ms: 5,
+            },
+            5,
+        );
+        s.apply(&verdict(1, VerdictKind::Dead), 20);
+        assert!(matches!(s.groups["g"].health.state, Health::Dead { .. }));
+        let g = s.groups["g"].clone();
+        let update = Cmd::PutGroup {
+            spec: Box::new(g.spec),
+            topology: Box::new(g.topology),
+            replace: true,
+        };
+        let mut during = s.clone();
+        during.apply(
+            &Cmd::BeginFailover {
+                group: "g".into(),
+                kind: journal::RunKind::Manual,
+                old_master: "db1".into(),
+                verdict_round: None,
+                anti_flap_ms: 0,
+                forced: None,
+            },
+            30,
+        );
+        assert!(matches!(
+            during.apply(&update, 31),
+            CmdResult::Rejected { .. }
+        ));
+        assert_eq!(s.apply(&update, 40), CmdResult::Ok);
+        assert_eq!(s.groups["g"].health.state, Health::Alive);
+        assert_eq!(s.groups["g"].health.verdicts.len(), 1);
     }
 
     /// A suspicion that ends with the master answering closes without a verdict; history is

@@ -31,6 +31,8 @@ const STATEMENT: Duration = Duration::from_secs(5);
 const OBSERVE: Duration = Duration::from_secs(2);
 /// An SSH command on a reachable host (VIP, checks).
 const SSH_COMMAND: Duration = Duration::from_secs(3);
+/// An SSH command on the old master (a dead host costs this much).
+const OLD_MASTER_SSH: Duration = Duration::from_secs(1);
 /// A shutdown_script (STONITH) may take this long.
 const HOOK: Duration = Duration::from_secs(30);
 
@@ -306,7 +308,9 @@ impl RunCtx {
         };
         let (host, port) = old.ssh_target(&self.group.spec.ssh);
         let r = match self.vip() {
-            Some(v) => vip::remove(pool, &host, port, &v, SSH_COMMAND)
+            // The old master may be dead: its warm session gets no answer rather than a reset,
+            // so the command's own bound is what a dead host costs (≈ 1 s).
+            Some(v) => vip::remove(pool, &host, port, &v, OLD_MASTER_SSH)
                 .await
                 .map(|removed| {
                     if removed {
