@@ -391,3 +391,36 @@ async fn leader_killed_at_each_step_new_leader_finishes() {
         drop(lab);
     }
 }
+
+/// The old master's mysqld hangs (SIGSTOP) with its host reachable: pings time out, the
+/// replicas lose it, the verdict is Dead; phase 2 reaches the host over SSH but mysqld neither
+/// answers nor refuses, so the shutdown_script runs with `--command=stopssh` and kills it
+/// (exit 10, MHA's "SSH works, mysqld stopped"): it cannot wake up later as a second writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_old_master_is_stopped_over_ssh() {
+    let Some(lab) = Lab::up(&["--mode", "gtid", "--semisync"]) else {
+        return;
+    };
+    lab.add_group();
+    lab.lab(&["mysqld", "pause", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();
+    assert!(
+        fence.contains("db1: mysqld does not answer")
+            && fence.contains("shutdown_script stopped mysqld (exit 10)")
+            && fence.contains("db1: VIP 10.77.0.100/24 removed"),
+        "{fence}"
+    );
+    let status = lab.lab(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let db1 = v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "db1")
+        .unwrap()
+        .clone();
+    assert_eq!(db1["processes"]["mysqld"]["state"], "down", "{db1:#}");
+    assert_eq!(db1["processes"]["sshd"]["state"], "up", "not powered off");
+}

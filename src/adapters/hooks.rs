@@ -53,9 +53,17 @@ pub async fn run(script: &str, args: &[String], timeout: Duration) -> Result<Hoo
 }
 
 /// MHA's shutdown_script arguments for the old master.
-pub fn shutdown_args(ssh_user: &str, host: &str, ip: &str, port: u16) -> Vec<String> {
+/// `command` is `stop` (the host is unreachable over SSH: power it off) or `stopssh` (SSH
+/// works, mysqld must be stopped).
+pub fn shutdown_args(
+    command: &str,
+    ssh_user: &str,
+    host: &str,
+    ip: &str,
+    port: u16,
+) -> Vec<String> {
     vec![
-        "--command=stop".into(),
+        format!("--command={command}"),
         format!("--ssh_user={ssh_user}"),
         format!("--host={host}"),
         format!("--ip={ip}"),

@@ -59,6 +59,12 @@ impl MysqlError {
         self.server_code().is_some_and(|c| ALIVE_CODES.contains(&c))
     }
 
+    /// The host answered that nothing listens on the port: mysqld is down (not hung, not cut
+    /// off).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, MysqlError::Connect { message, .. } if message.contains("refused"))
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             MysqlError::Timeout { .. } => true,

@@ -289,13 +289,19 @@ impl RunCtx {
                 Err(e) => format!("{}: unreachable: {e}", s.name),
             }
         }));
-        let (io_lines, (ssh_line, ssh_ok), mysql_line) =
+        let (io_lines, (ssh_line, ssh_ok), (mysql_line, mysqld)) =
             tokio::join!(stop_io, self.fence_host(&old), self.fence_mysqld(&old));
         let mut lines = io_lines;
         lines.push(mysql_line);
         lines.push(ssh_line);
+        // MHA's shutdown_script: `stop` (power off) when SSH cannot reach the host; `stopssh`
+        // when SSH works but mysqld neither answered nor refused (hung or paused: it could
+        // wake up writable). A mysqld that refused connections is down; one that answered is
+        // fenced by SQL.
         if !ssh_ok {
-            lines.push(self.shutdown_hook(&old).await?);
+            lines.push(self.shutdown_hook(&old, "stop").await?);
+        } else if mysqld == Mysqld::Silent {
+            lines.push(self.shutdown_hook(&old, "stopssh").await?);
         }
         Ok(lines.join("; "))
     }
@@ -336,42 +342,70 @@ impl RunCtx {
     }
 
     /// The old master's mysqld, if it answers: read_only and its client connections killed.
-    async fn fence_mysqld(&self, old: &ServerSpec) -> String {
-        match self.connect(old).await {
+    async fn fence_mysqld(&self, old: &ServerSpec) -> (String, Mysqld) {
+        match self.login(old).connect(CONNECT).await {
             Ok(mut sess) => {
+                sess.set_timeout(STATEMENT);
                 let r = fence::fence(&mut sess).await;
                 sess.close().await;
                 match r {
-                    Ok(rep) => format!(
-                        "{}: mysqld answered: read_only set{}, {} client connection(s) killed",
-                        old.name,
-                        if rep.was_writable { "" } else { " already" },
-                        rep.killed.len()
+                    Ok(rep) => (
+                        format!(
+                            "{}: mysqld answered: read_only set{}, {} client connection(s) killed",
+                            old.name,
+                            if rep.was_writable { "" } else { " already" },
+                            rep.killed.len()
+                        ),
+                        Mysqld::Fenced,
                     ),
-                    Err(e) => format!("{}: mysqld answered but fencing failed: {e}", old.name),
+                    Err(e) => (
+                        format!("{}: mysqld answered but fencing failed: {e}", old.name),
+                        Mysqld::Silent,
+                    ),
                 }
             }
-            Err(e) => format!("{}: mysqld unreachable ({e})", old.name),
+            Err(e) if e.is_refused() => (
+                format!("{}: mysqld is down (connection refused)", old.name),
+                Mysqld::Down,
+            ),
+            Err(e) => (
+                format!("{}: mysqld does not answer ({e})", old.name),
+                Mysqld::Silent,
+            ),
         }
     }
 
     /// MHA's shutdown_script for a host SSH cannot reach: exit 0 = powered off, 10 = mysqld
     /// stopped and SSH works, anything else aborts (the old master may still take writes).
-    async fn shutdown_hook(&self, old: &ServerSpec) -> Result<String, StepError> {
+    async fn shutdown_hook(&self, old: &ServerSpec, command: &str) -> Result<String, StepError> {
         let Some(script) = &self.group.spec.failover.shutdown_script else {
-            return Ok(format!(
-                "{}: no shutdown_script configured: the old master's host could not be \
-                 powered off{}",
-                old.name,
-                if self.vip().is_some() {
-                    " and the VIP could not be removed from it"
-                } else {
-                    ""
-                }
-            ));
+            return Ok(if command == "stop" {
+                format!(
+                    "{}: no shutdown_script configured: the old master's host could not be \
+                     powered off{}",
+                    old.name,
+                    if self.vip().is_some() {
+                        " and the VIP could not be removed from it"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                format!(
+                    "{}: no shutdown_script configured to stop a mysqld that does not answer: \
+                     it comes back writable unless my.cnf has read_only=ON",
+                    old.name
+                )
+            });
         };
         self.guard()?;
-        let args = hooks::shutdown_args(&self.group.spec.ssh.user, &old.name, &old.host, old.port);
+        let args = hooks::shutdown_args(
+            command,
+            &self.group.spec.ssh.user,
+            &old.name,
+            &old.host,
+            old.port,
+        );
         let out = hooks::run(script, &args, HOOK).await.map_err(abort)?;
         match out.code {
             Some(0) => Ok(format!("{}: powered off by shutdown_script", old.name)),
@@ -385,7 +419,20 @@ impl RunCtx {
             ))),
         }
     }
+}
 
+/// What the old master's mysqld did when phase 2 knocked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mysqld {
+    /// It answered and was fenced by SQL (read_only, client connections killed).
+    Fenced,
+    /// Connection refused: nothing listens, it is down.
+    Down,
+    /// No answer in time (hung, paused, cut off), or fencing failed: it could come back.
+    Silent,
+}
+
+impl RunCtx {
     /// Phase 3.1: how far each replica got (read and applied).
     async fn latest_replicas(&mut self, run: &FailoverRun) -> StepResult {
         let obs = self.observe(run).await?;
