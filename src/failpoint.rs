@@ -2,8 +2,8 @@
 //! this process SIGKILL itself at that point of a failover run, the first time the step runs
 //! (attempt 1), so the manager that takes over (same environment) is not killed again. `when`
 //! is `begin` (right after the step-begin entry is committed, before any side effect) or `act`
-//! (after the step's side effects, before its end is committed). Without the feature this
-//! compiles to nothing.
+//! (after the step's side effects, before its end is committed). `break:fence` skips phase 2
+//! altogether (the jepsen red gate). Without the feature this compiles to nothing.
 
 use crate::state::journal::StepName;
 
@@ -46,6 +46,19 @@ pub fn hit(when: When, step: StepName, attempt: u32) {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit(_when: When, _step: StepName, _attempt: u32) {}
+
+/// The red gate (jepsen/): `MHAD_FAILPOINT=break:<what>` deliberately breaks a safety
+/// mechanism (`fence`: phase 2 does nothing), to prove the checkers can fail.
+#[cfg(feature = "failpoints")]
+pub fn broken(what: &str) -> bool {
+    std::env::var("MHAD_FAILPOINT").is_ok_and(|v| v.trim() == format!("break:{what}"))
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn broken(_what: &str) -> bool {
+    false
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +41,6 @@ pub struct Op {
 #[derive(Clone, Default)]
 pub struct Recorder {
     inner: Arc<Mutex<Vec<Op>>>,
-    start: Option<Instant>,
 }
 
 pub fn wall_ms() -> u64 {
@@ -54,10 +52,7 @@ pub fn wall_ms() -> u64 {
 
 impl Recorder {
     pub fn new() -> Self {
-        Recorder {
-            inner: Default::default(),
-            start: Some(Instant::now()),
-        }
+        Recorder::default()
     }
 
     pub fn record(
@@ -85,10 +80,6 @@ impl Recorder {
 
     pub fn ops(&self) -> Vec<Op> {
         self.inner.lock().expect("history lock").clone()
-    }
-
-    pub fn elapsed_ms(&self) -> u64 {
-        self.start.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0)
     }
 }
 

@@ -1,13 +1,19 @@
-//! mha-jepsen: the project's Jepsen-style harness. So far it has the bench mode for the manager
-//! cluster itself; the lab scenarios and checkers arrive with the lab (issues B–F).
-//!
-//! Benchmarks print figures and assert nothing.
+//! mha-jepsen: the project's Jepsen-style harness. `quick` / `full` run named scenarios against
+//! the lab (a set workload through the VIP from the client host, a sampler, nemeses, checkers,
+//! a store directory per run); `bench` prints figures and asserts nothing; `worker` is the
+//! client side, started by the harness inside the lab's client namespace.
 
 mod bench_dead_verdict;
 mod bench_failover;
 mod bench_leader_kill;
+mod checker;
+mod history;
 mod labctl;
+mod sampler;
+mod scenario;
 mod stats;
+mod suite;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +32,17 @@ enum Cmd {
     /// Benchmarks (print figures, assert nothing).
     #[command(subcommand)]
     Bench(Bench),
+    /// Every scenario once (CI); exit 1 if any fails.
+    Quick(suite::Args),
+    /// Every scenario N times (soak).
+    Full {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        #[command(flatten)]
+        args: suite::Args,
+    },
+    /// The client workload (run by the harness inside the client host).
+    Worker(worker::Args),
 }
 
 #[derive(Subcommand, Debug)]
@@ -48,5 +65,15 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench(Bench::LeaderKill(a)) => rt.block_on(bench_leader_kill::run(a)),
         Cmd::Bench(Bench::DeadVerdict(a)) => rt.block_on(bench_dead_verdict::run(a)),
         Cmd::Bench(Bench::Failover(a)) => rt.block_on(bench_failover::run(a)),
+        Cmd::Quick(a) => exit_on(rt.block_on(suite::run(a, 1))?),
+        Cmd::Full { runs, args } => exit_on(rt.block_on(suite::run(args, runs))?),
+        Cmd::Worker(a) => rt.block_on(worker::run(a)),
     }
+}
+
+fn exit_on(ok: bool) -> anyhow::Result<()> {
+    if !ok {
+        std::process::exit(1);
+    }
+    Ok(())
 }

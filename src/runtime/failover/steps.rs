@@ -275,6 +275,9 @@ impl RunCtx {
     /// shutdown_script (STONITH) when its host cannot be reached over SSH.
     async fn fence(&self, run: &FailoverRun) -> StepResult {
         self.guard()?;
+        if crate::failpoint::broken("fence") {
+            return Ok("RED GATE: fencing skipped (test-only failpoint)".into());
+        }
         let old = self.server(&run.old_master)?;
         let stop_io = join_all(self.survivors(run).into_iter().map(|s| async move {
             match self.connect(&s).await {

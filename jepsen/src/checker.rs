@@ -1,0 +1,342 @@
+//! Checkers over a scenario's history, samples and failover journal. Each returns whether it
+//! holds and, when it does not, a counterexample a human can follow.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mha_raft::state::journal::{FailoverRun, RunState, StepState};
+use serde::Serialize;
+
+use crate::history::{Op, OpType};
+use crate::sampler::Sample;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub valid: bool,
+    /// Informational checks report without failing the scenario (e.g. what async loses).
+    pub informational: bool,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<serde_json::Value>,
+}
+
+fn check(name: &str, valid: bool, summary: String, cx: Option<serde_json::Value>) -> Check {
+    Check {
+        name: name.into(),
+        valid,
+        informational: false,
+        summary,
+        counterexample: cx,
+    }
+}
+
+fn acked_adds(h: &[Op]) -> Vec<&Op> {
+    h.iter()
+        .filter(|o| o.f == "add" && o.kind == OpType::Ok)
+        .collect()
+}
+
+/// Every acknowledged add is in the final read of the final master.
+pub fn no_lost_writes(h: &[Op], final_master: &str) -> Check {
+    let final_read = h
+        .iter()
+        .rev()
+        .find(|o| o.f == "read" && o.kind == OpType::Ok && o.node.as_deref() == Some(final_master));
+    let Some(read) = final_read else {
+        return check(
+            "no-lost-writes",
+            false,
+            format!("no final read from the final master {final_master}"),
+            None,
+        );
+    };
+    let present: BTreeSet<u64> = read
+        .value
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+        .unwrap_or_default();
+    let acked: Vec<u64> = acked_adds(h)
+        .iter()
+        .filter_map(|o| o.value.as_u64())
+        .collect();
+    let lost: Vec<u64> = acked
+        .iter()
+        .copied()
+        .filter(|v| !present.contains(v))
+        .collect();
+    let unknown = h
+        .iter()
+        .filter(|o| o.f == "add" && o.kind == OpType::Info)
+        .count();
+    let summary = format!(
+        "{} acknowledged, {} present on {final_master}, {} lost, {unknown} unknown outcomes",
+        acked.len(),
+        present.len(),
+        lost.len()
+    );
+    let cx = (!lost.is_empty()).then(|| {
+        let ops: Vec<&Op> = acked_adds(h)
+            .into_iter()
+            .filter(|o| o.value.as_u64().is_some_and(|v| lost.contains(&v)))
+            .take(10)
+            .collect();
+        serde_json::json!({ "lost": lost.iter().take(50).collect::<Vec<_>>(), "first_acks": ops })
+    });
+    check("no-lost-writes", lost.is_empty(), summary, cx)
+}
+
+/// Probe-based: the servers that acknowledged writes, in completion order, never go back: once
+/// writes are acknowledged by B after A, A acknowledges nothing more.
+pub fn single_writer_probe(h: &[Op]) -> Check {
+    let mut acks: Vec<&Op> = acked_adds(h)
+        .into_iter()
+        .filter(|o| o.node.is_some())
+        .collect();
+    acks.sort_by_key(|o| o.index);
+    let mut retired: BTreeSet<String> = BTreeSet::new();
+    let mut current: Option<&Op> = None;
+    for o in &acks {
+        let n = o.node.clone().expect("filtered");
+        match current {
+            Some(c) if c.node.as_ref() != Some(&n) => {
+                if retired.contains(&n) {
+                    return check(
+                        "single-writer (probe)",
+                        false,
+                        format!("{n} acknowledged a write after another server had taken over"),
+                        Some(serde_json::json!({ "previous": c, "this": o })),
+                    );
+                }
+                retired.insert(c.node.clone().expect("filtered"));
+                current = Some(o);
+            }
+            None => current = Some(o),
+            _ => current = Some(o),
+        }
+    }
+    let order: Vec<String> = {
+        let mut seen = Vec::new();
+        for o in &acks {
+            let n = o.node.clone().expect("filtered");
+            if seen.last() != Some(&n) {
+                seen.push(n);
+            }
+        }
+        seen
+    };
+    check(
+        "single-writer (probe)",
+        true,
+        format!("writers in order: {}", order.join(" → ")),
+        None,
+    )
+}
+
+/// Sampler-based: no sample shows two writable servers, or the VIP on two hosts.
+pub fn single_writer_sampler(samples: &[Sample]) -> Check {
+    for s in samples {
+        if s.writable.len() > 1 || s.vip.len() > 1 {
+            return check(
+                "single-writer (sampler)",
+                false,
+                format!(
+                    "at {} ms: writable {:?}, VIP on {:?}",
+                    s.time_ms, s.writable, s.vip
+                ),
+                Some(serde_json::json!(s)),
+            );
+        }
+    }
+    check(
+        "single-writer (sampler)",
+        true,
+        format!(
+            "{} samples, never two writable servers or two VIP holders",
+            samples.len()
+        ),
+        None,
+    )
+}
+
+/// The journal is sound: steps finished in order without gaps, one terminal state, runs do
+/// not overlap, none left running.
+pub fn journal_sound(runs: &[FailoverRun]) -> Check {
+    let mut problems = Vec::new();
+    let mut last_end: Option<(u64, u64)> = None;
+    for r in runs {
+        let finished =
+            |s: &StepState| matches!(s, StepState::Done { .. } | StepState::Skipped { .. });
+        let first_open = r.steps.iter().position(|s| !finished(&s.state));
+        if let Some(i) = first_open {
+            if r.steps[i + 1..]
+                .iter()
+                .any(|s| s.state != StepState::Pending)
+            {
+                problems.push(format!(
+                    "run {}: a step after {:?} is not pending",
+                    r.id, r.steps[i].name
+                ));
+            }
+        }
+        match &r.state {
+            RunState::Running => problems.push(format!("run {} is still running", r.id)),
+            RunState::Completed { .. } if first_open.is_some() => {
+                problems.push(format!("run {} completed with unfinished steps", r.id))
+            }
+            RunState::Failed { .. }
+                if !r
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s.state, StepState::Failed { .. })) =>
+            {
+                problems.push(format!("run {} failed without a failed step", r.id))
+            }
+            _ => {}
+        }
+        if let Some((id, end)) = last_end {
+            if r.started_at_ms < end {
+                problems.push(format!("run {} began before run {id} ended", r.id));
+            }
+        }
+        let end = match r.state {
+            RunState::Completed { at_ms } | RunState::Failed { at_ms, .. } => at_ms,
+            RunState::Running => u64::MAX,
+        };
+        last_end = Some((r.id, end));
+    }
+    check(
+        "journal-sound",
+        problems.is_empty(),
+        if problems.is_empty() {
+            format!(
+                "{} run(s): ordered, gap-free, one terminal state each, no overlap",
+                runs.len()
+            )
+        } else {
+            problems.join("; ")
+        },
+        None,
+    )
+}
+
+/// A failover happened exactly as often as the scenario requires, and completed.
+pub fn failovers_expected(runs: &[FailoverRun], expected: usize) -> Check {
+    let completed = runs
+        .iter()
+        .filter(|r| matches!(r.state, RunState::Completed { .. }))
+        .count();
+    check(
+        "failover-as-required",
+        runs.len() == expected && completed == expected,
+        format!(
+            "{} run(s), {completed} completed; the scenario requires {expected}",
+            runs.len()
+        ),
+        None,
+    )
+}
+
+/// The survivors hold identical data (CHECKSUM TABLE) after heal.
+pub fn converged(checksums: &BTreeMap<String, Option<String>>) -> Check {
+    let values: BTreeSet<&Option<String>> = checksums.values().collect();
+    let ok = values.len() == 1 && !values.contains(&None);
+    check(
+        "replicas-converge",
+        ok,
+        format!("CHECKSUM TABLE per survivor: {checksums:?}"),
+        None,
+    )
+}
+
+/// A resumed run: the step the leader died in was re-checked by a newer term.
+pub fn resumed(runs: &[FailoverRun], step: &str) -> Check {
+    let ok = runs.iter().any(|r| {
+        r.steps.iter().any(|s| {
+            serde_json::to_value(s.name)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                == Some(step.to_string())
+                && matches!(s.state, StepState::Done { attempts, .. } if attempts >= 2)
+        })
+    });
+    check(
+        "resumed-by-new-leader",
+        ok,
+        format!(
+            "step {step} {} by a new leader",
+            if ok {
+                "was re-checked"
+            } else {
+                "was NOT resumed"
+            }
+        ),
+        None,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(index: u64, kind: OpType, f: &str, v: serde_json::Value, node: Option<&str>) -> Op {
+        Op {
+            index,
+            time_ms: index,
+            process: 0,
+            kind,
+            f: f.into(),
+            value: v,
+            node: node.map(String::from),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn lost_write_is_a_counterexample() {
+        let h = vec![
+            op(0, OpType::Invoke, "add", 1.into(), None),
+            op(1, OpType::Ok, "add", 1.into(), Some("db1")),
+            op(2, OpType::Invoke, "add", 2.into(), None),
+            op(3, OpType::Ok, "add", 2.into(), Some("db1")),
+            op(4, OpType::Ok, "read", serde_json::json!([1]), Some("db2")),
+        ];
+        let c = no_lost_writes(&h, "db2");
+        assert!(!c.valid);
+        assert_eq!(c.counterexample.unwrap()["lost"], serde_json::json!([2]));
+        let ok = no_lost_writes(
+            &h[..2]
+                .iter()
+                .cloned()
+                .chain([op(
+                    4,
+                    OpType::Ok,
+                    "read",
+                    serde_json::json!([1]),
+                    Some("db2"),
+                )])
+                .collect::<Vec<_>>(),
+            "db2",
+        );
+        assert!(ok.valid, "{}", ok.summary);
+    }
+
+    #[test]
+    fn a_writer_coming_back_is_caught() {
+        let ok = |i, n| op(i, OpType::Ok, "add", i.into(), Some(n));
+        assert!(single_writer_probe(&[ok(1, "db1"), ok(2, "db2"), ok(3, "db2")]).valid);
+        let bad = single_writer_probe(&[ok(1, "db1"), ok(2, "db2"), ok(3, "db1")]);
+        assert!(!bad.valid, "{}", bad.summary);
+    }
+
+    #[test]
+    fn two_writable_servers_in_a_sample() {
+        let s = |w: &[&str]| Sample {
+            time_ms: 1,
+            vip: vec!["db1".into()],
+            writable: w.iter().map(|x| x.to_string()).collect(),
+            managers: vec![],
+        };
+        assert!(single_writer_sampler(&[s(&["db1"]), s(&[])]).valid);
+        assert!(!single_writer_sampler(&[s(&["db1", "db2"])]).valid);
+    }
+}

@@ -1,0 +1,496 @@
+//! Named scenarios: a lab configuration, a nemesis, the workload, and the pass criteria. One
+//! run = a fresh lab, a group, the set workload in the client host through the VIP, a sampler,
+//! the nemesis, heal, final reads, then the checkers. Everything lands in the run's store
+//! directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use mha_raft::ctl::AdminClient;
+use mha_raft::proto::admin::{
+    ClusterStatusRequest, FailoverHistoryRequest, ListGroupsRequest, PutGroupRequest,
+};
+use mha_raft::secret::Secret;
+use mha_raft::state::group::Group;
+use mha_raft::state::journal::{FailoverRun, RunState};
+use serde::Serialize;
+
+use crate::checker::{self, Check};
+use crate::history::{read_jsonl, wall_ms, write_jsonl, Op};
+use crate::labctl::{lab, lab_env, lab_var};
+use crate::sampler::Sampler;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Nemesis {
+    /// Nothing happens.
+    None,
+    /// kill -9 of the master's mysqld.
+    KillMaster,
+    /// SIGSTOP the master's mysqld for this long, then SIGCONT.
+    PauseMaster { ms: u64 },
+    /// Cut the Raft leader's zone from the master (the other zones still reach it).
+    PartitionLeaderZone { ms: u64 },
+    /// Cut the master from the managers and the replicas; clients still reach it.
+    IsolateMasterKeepClients,
+}
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub semisync: bool,
+    /// MHAD_FAILPOINT for every manager (test-only build).
+    pub failpoint: Option<&'static str>,
+    pub nemesis: Nemesis,
+    pub expect_failovers: usize,
+    /// Lost acknowledged writes are reported but do not fail the scenario (async replication
+    /// promises nothing else).
+    pub loss_allowed: bool,
+    /// The step a killed leader's successor must have re-checked.
+    pub resumed_step: Option<&'static str>,
+    /// The red gate: the scenario passes only if a safety checker FAILS.
+    pub must_fail: bool,
+}
+
+pub fn all() -> Vec<Scenario> {
+    let base = Scenario {
+        name: "",
+        about: "",
+        semisync: true,
+        failpoint: None,
+        nemesis: Nemesis::None,
+        expect_failovers: 0,
+        loss_allowed: false,
+        resumed_step: None,
+        must_fail: false,
+    };
+    vec![
+        Scenario {
+            name: "baseline",
+            about: "no fault: no failover, nothing lost, one writer",
+            ..base.clone()
+        },
+        Scenario {
+            name: "master-crash",
+            about: "kill -9 the master's mysqld (lossless semi-sync AFTER_SYNC, 24 h timeout): one failover, no acknowledged write lost",
+            nemesis: Nemesis::KillMaster,
+            expect_failovers: 1,
+            ..base.clone()
+        },
+        Scenario {
+            name: "master-crash-async",
+            about: "kill -9 the master's mysqld with MariaDB's defaults (async): one failover; acknowledged writes the replicas had not received are lost (reported, allowed)",
+            semisync: false,
+            nemesis: Nemesis::KillMaster,
+            expect_failovers: 1,
+            loss_allowed: true,
+            ..base.clone()
+        },
+        Scenario {
+            name: "corroboration",
+            about: "the leader's zone cut from the master for 6 s: the other zones reach it, no failover",
+            nemesis: Nemesis::PartitionLeaderZone { ms: 6000 },
+            ..base.clone()
+        },
+        Scenario {
+            name: "pause-short",
+            about: "mysqld paused 0.7 s (half the detection window): no failover",
+            nemesis: Nemesis::PauseMaster { ms: 700 },
+            ..base.clone()
+        },
+        Scenario {
+            name: "pause-long",
+            about: "mysqld paused 12 s (the replicas give up on it): one failover; the hung mysqld is stopped over SSH (stopssh) and never writes again",
+            nemesis: Nemesis::PauseMaster { ms: 12000 },
+            expect_failovers: 1,
+            ..base.clone()
+        },
+        Scenario {
+            name: "isolated-master",
+            about: "the master cut from managers and replicas, clients still connected: it is powered off (STONITH) before a new master accepts writes",
+            nemesis: Nemesis::IsolateMasterKeepClients,
+            expect_failovers: 1,
+            ..base.clone()
+        },
+        Scenario {
+            name: "crash-mid-failover",
+            about: "kill -9 the master; the Raft leader SIGKILLs itself right after phase 3.5 begins: the next leader finishes the run",
+            failpoint: Some("begin:promote_new_master"),
+            nemesis: Nemesis::KillMaster,
+            expect_failovers: 1,
+            resumed_step: Some("promote_new_master"),
+            ..base.clone()
+        },
+        Scenario {
+            name: "red-gate-no-fencing",
+            about: "RED GATE: a build with fencing skipped, async, master isolated from managers and replicas but not from clients: the checkers must fail",
+            semisync: false,
+            failpoint: Some("break:fence"),
+            nemesis: Nemesis::IsolateMasterKeepClients,
+            expect_failovers: 1,
+            must_fail: true,
+            ..base
+        },
+    ]
+}
+
+#[derive(Serialize)]
+pub struct Outcome {
+    pub scenario: String,
+    pub about: String,
+    pub passed: bool,
+    pub started_ms: u64,
+    pub took_ms: u64,
+    pub checks: Vec<Check>,
+    pub store: String,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct NemesisEvent {
+    time_ms: u64,
+    f: String,
+    value: String,
+}
+
+struct Ctx {
+    client: AdminClient,
+    dir: PathBuf,
+    nemesis_log: Vec<NemesisEvent>,
+}
+
+impl Ctx {
+    fn nemesis(&mut self, f: &str, value: &str) -> anyhow::Result<()> {
+        self.nemesis_log.push(NemesisEvent {
+            time_ms: wall_ms(),
+            f: f.into(),
+            value: value.into(),
+        });
+        println!("  nemesis: {f} {value}");
+        Ok(())
+    }
+
+    async fn runs(&self) -> Vec<FailoverRun> {
+        let r = self
+            .client
+            .call(|mut c| async move {
+                c.failover_history(FailoverHistoryRequest {
+                    group: "lab".into(),
+                })
+                .await
+            })
+            .await;
+        r.ok()
+            .and_then(|r| serde_json::from_str(&r.runs_json).ok())
+            .unwrap_or_default()
+    }
+
+    async fn group(&self) -> anyhow::Result<Group> {
+        let r = self
+            .client
+            .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
+            .await?;
+        Ok(serde_json::from_str(
+            r.groups_json.first().context("no group")?,
+        )?)
+    }
+
+    async fn leader_zone(&self) -> anyhow::Result<String> {
+        let r = self
+            .client
+            .call(|mut c| async move {
+                c.cluster_status(ClusterStatusRequest { local: false })
+                    .await
+            })
+            .await?;
+        let leader = r.leader_id.context("no leader")?;
+        Ok(format!("m{leader}"))
+    }
+}
+
+fn sql(host: &str, text: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab/lab");
+    let mut child = std::process::Command::new(tool)
+        .args(["exec", host, "--", "mariadb", "-N", "-B"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(text.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("SQL on {host} failed");
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        if start.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+const DBS: [(&str, &str); 3] = [
+    ("db1", "10.77.0.11"),
+    ("db2", "10.77.0.12"),
+    ("db3", "10.77.0.13"),
+];
+
+/// Runs one scenario with a fresh lab; the lab is torn down afterwards whatever happens.
+pub async fn run(sc: &Scenario, mhad: &Path, store: &Path) -> Outcome {
+    let started_ms = wall_ms();
+    let t = Instant::now();
+    let dir = store.join(format!("{}-{started_ms}", sc.name));
+    let res = async {
+        std::fs::create_dir_all(&dir)?;
+        let checks = run_inner(sc, mhad, &dir).await;
+        let _ = collect_logs(&dir);
+        checks
+    }
+    .await;
+    let _ = lab(&["down"]);
+    let (checks, error) = match res {
+        Ok(c) => (c, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+    };
+    let safety_failed = checks.iter().any(|c| !c.valid && !c.informational);
+    let passed = if sc.must_fail {
+        error.is_none() && safety_failed
+    } else {
+        error.is_none() && !safety_failed
+    };
+    let outcome = Outcome {
+        scenario: sc.name.into(),
+        about: sc.about.into(),
+        passed,
+        started_ms,
+        took_ms: t.elapsed().as_millis() as u64,
+        checks,
+        store: dir.display().to_string(),
+        error,
+    };
+    let _ = std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&outcome).unwrap_or_default(),
+    );
+    outcome
+}
+
+fn collect_logs(dir: &Path) -> anyhow::Result<()> {
+    let lab_dir = lab_var("MHA_LAB_DIR")?;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    for h in ["m1", "m2", "m3"] {
+        let _ = std::fs::copy(
+            format!("{lab_dir}/{h}/mhad.log"),
+            logs.join(format!("{h}-mhad.log")),
+        );
+    }
+    for (h, _) in DBS {
+        let _ = std::fs::copy(
+            format!("{lab_dir}/{h}/log/error.log"),
+            logs.join(format!("{h}-error.log")),
+        );
+    }
+    Ok(())
+}
+
+async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec<Check>> {
+    let mhad_s = mhad.to_str().context("mhad path")?;
+    let mut up = vec!["up", "--mode", "gtid", "--mhad", mhad_s];
+    if sc.semisync {
+        up.push("--semisync");
+    }
+    let env: Vec<(&str, &str)> = sc
+        .failpoint
+        .map(|f| vec![("MHAD_FAILPOINT", f)])
+        .unwrap_or_default();
+    lab_env(&up, &env)?;
+    let endpoints = lab_var("MHACTL_ENDPOINTS")?;
+    let client = AdminClient::new(
+        endpoints.split(',').map(String::from).collect(),
+        Duration::from_millis(1500),
+    )?;
+    let spec = std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?;
+    let spec = mha_raft::group_file::parse(&spec).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+    let spec_json = serde_json::to_string(&spec)?;
+    wait_for("the group to be added", Duration::from_secs(60), || {
+        let req = PutGroupRequest {
+            spec_json: spec_json.clone(),
+        };
+        let client = &client;
+        async move {
+            client
+                .call(|mut c| {
+                    let req = req.clone();
+                    async move { c.add_group(req).await }
+                })
+                .await
+                .is_ok()
+        }
+    })
+    .await?;
+    let app_pw = format!("jepsen-{}", wall_ms());
+    sql(
+        "db1",
+        &format!(
+            "CREATE DATABASE jepsen; CREATE TABLE jepsen.elements (v BIGINT PRIMARY KEY); \
+             CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY '{app_pw}'; \
+             GRANT INSERT, SELECT ON jepsen.* TO 'app'@'10.77.0.%';"
+        ),
+    )?;
+    for (h, _) in &DBS[1..] {
+        wait_for(
+            "the table on the replicas",
+            Duration::from_secs(30),
+            || async { sql(h, "SELECT COUNT(*) FROM jepsen.elements").is_ok() },
+        )
+        .await?;
+    }
+    let mha_pw =
+        Secret::new(std::fs::read_to_string(lab_var("MHA_LAB_MHA_PASSWORD_FILE")?)?.trim());
+    let sampler = Sampler::start(
+        DBS.iter()
+            .map(|(n, ip)| (n.to_string(), ip.to_string()))
+            .collect(),
+        endpoints.split(',').map(String::from).collect(),
+        "10.77.0.100".into(),
+        mha_pw,
+    );
+    let stop_file = dir.join("stop");
+    let history_file = dir.join("history.jsonl");
+    let hosts = DBS
+        .iter()
+        .map(|(n, ip)| format!("{n}={ip}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let worker = tokio::process::Command::new("ip")
+        .args(["netns", "exec", "mhalab-client"])
+        .arg(std::env::current_exe()?)
+        .args(["worker", "--hosts", &hosts, "--stop-file"])
+        .arg(&stop_file)
+        .arg("--out")
+        .arg(&history_file)
+        .env("JEPSEN_APP_PASSWORD", &app_pw)
+        .kill_on_drop(true)
+        .spawn()
+        .context("start the worker in the client host")?;
+    let mut ctx = Ctx {
+        client,
+        dir: dir.to_path_buf(),
+        nemesis_log: Vec::new(),
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let nemesis_result = nemesis(&mut ctx, sc).await;
+    let _ = lab(&["heal"]);
+    ctx.nemesis("heal", "all")?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    std::fs::write(&stop_file, b"stop")?;
+    let out = tokio::time::timeout(Duration::from_secs(60), worker.wait_with_output()).await;
+    let samples = sampler.finish().await;
+    write_jsonl(&ctx.dir.join("samples.jsonl"), &samples)?;
+    write_jsonl(&ctx.dir.join("nemesis.jsonl"), &ctx.nemesis_log)?;
+    nemesis_result?;
+    match out {
+        Ok(Ok(o)) if o.status.success() => {}
+        other => bail!("the worker did not finish cleanly: {other:?}"),
+    }
+    let history: Vec<Op> = read_jsonl(&history_file)?;
+    let runs = ctx.runs().await;
+    std::fs::write(
+        ctx.dir.join("journal.json"),
+        serde_json::to_string_pretty(&runs)?,
+    )?;
+    let group = ctx.group().await?;
+    let survivors: Vec<String> = group.topology.servers.keys().cloned().collect();
+    // Survivors converge once replication caught up: poll their checksums.
+    let start = Instant::now();
+    let sums: BTreeMap<String, Option<String>> = loop {
+        let sums: BTreeMap<String, Option<String>> = survivors
+            .iter()
+            .map(|h| (h.clone(), sql(h, "CHECKSUM TABLE jepsen.elements").ok()))
+            .collect();
+        let distinct: std::collections::BTreeSet<_> = sums.values().collect();
+        if distinct.len() == 1 && !distinct.contains(&None)
+            || start.elapsed() > Duration::from_secs(30)
+        {
+            break sums;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let mut checks = vec![
+        checker::no_lost_writes(&history, &group.topology.master),
+        checker::single_writer_probe(&history),
+        checker::single_writer_sampler(&samples),
+        checker::converged(&sums),
+        checker::journal_sound(&runs),
+        checker::failovers_expected(&runs, sc.expect_failovers),
+    ];
+    if sc.loss_allowed {
+        checks[0].informational = true;
+    }
+    if let Some(step) = sc.resumed_step {
+        checks.push(checker::resumed(&runs, step));
+    }
+    Ok(checks)
+}
+
+async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
+    match sc.nemesis {
+        Nemesis::None => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        Nemesis::KillMaster => {
+            ctx.nemesis("kill-mysqld", "db1")?;
+            lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::PauseMaster { ms } => {
+            ctx.nemesis("pause-mysqld", "db1")?;
+            lab(&["mysqld", "pause", "db1"])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ctx.nemesis("resume-mysqld", "db1")?;
+            // It may have been stopped by then (stopssh): resuming a dead process is no fault.
+            let _ = lab(&["mysqld", "resume", "db1"]);
+        }
+        Nemesis::PartitionLeaderZone { ms } => {
+            let z = ctx.leader_zone().await?;
+            ctx.nemesis("partition", &format!("{z} -- db1"))?;
+            lab(&["partition", &z, "--", "db1"])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        Nemesis::IsolateMasterKeepClients => {
+            ctx.nemesis("partition", "db1 -- m1,m2,m3,db2,db3 (client connected)")?;
+            lab(&["partition", "db1", "--", "m1,m2,m3,db2,db3"])?;
+        }
+    }
+    if sc.expect_failovers > 0 {
+        let c = &*ctx;
+        wait_for(
+            "the failover to end",
+            Duration::from_secs(120),
+            || async move { c.runs().await.iter().any(|r| r.state != RunState::Running) },
+        )
+        .await?;
+        ctx.nemesis("observed", "failover run ended")?;
+    } else {
+        // Long enough for a wrong verdict to turn into a run.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
+    Ok(())
+}

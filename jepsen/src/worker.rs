@@ -1,0 +1,205 @@
+//! The client side of a scenario, run inside the lab's client host (`ip netns exec
+//! mhalab-client mha-jepsen worker ...`): a set workload through the VIP with N concurrent
+//! processes, each acknowledged write probed with `SELECT @@server_id` in the same session (which
+//! server took it: dual-writer detection that needs no sampler), then final reads from every DB
+//! host. Writes its history as JSON Lines.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use mha_raft::adapters::mysql::{Endpoint, Login, MysqlError, Session};
+use mha_raft::secret::Secret;
+use serde_json::json;
+
+use crate::history::{write_jsonl, OpType, Recorder};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long, default_value = "10.77.0.100")]
+    vip: String,
+    /// DB hosts for the final reads, as name=ip,...
+    #[arg(long, value_delimiter = ',')]
+    hosts: Vec<String>,
+    #[arg(long, default_value_t = 3)]
+    processes: u64,
+    /// Environment variable holding the application user's password (never an argument).
+    #[arg(long, default_value = "JEPSEN_APP_PASSWORD")]
+    password_env: String,
+    /// The workload stops when this file exists.
+    #[arg(long)]
+    stop_file: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn login(host: &str, password: &Secret) -> Login {
+    Login {
+        endpoint: Endpoint {
+            host: host.to_string(),
+            port: 3306,
+        },
+        user: "app".into(),
+        password: password.clone(),
+    }
+}
+
+/// A server error means the statement certainly did not apply; anything else (connection
+/// lost, timeout) leaves the outcome unknown.
+fn definite_failure(e: &MysqlError) -> bool {
+    e.server_code().is_some()
+}
+
+async fn server_name(s: &mut Session) -> Option<String> {
+    let rows = s.rows("SELECT @@server_id AS id").await.ok()?;
+    let id = rows.first()?.get("id")?.clone()?;
+    Some(format!("db{id}"))
+}
+
+/// One logical client: invoke, complete, repeat; retired after an `info`.
+async fn process_loop(
+    rec: Recorder,
+    vip: String,
+    password: Secret,
+    stop: PathBuf,
+    next_value: Arc<AtomicU64>,
+    next_process: Arc<AtomicU64>,
+    mut process: u64,
+) {
+    let mut sess: Option<Session> = None;
+    while !stop.exists() {
+        let v = next_value.fetch_add(1, Ordering::Relaxed);
+        rec.record(process, OpType::Invoke, "add", json!(v), None, None);
+        if sess.is_none() {
+            match login(&vip, &password)
+                .connect(Duration::from_millis(200))
+                .await
+            {
+                Ok(mut s) => {
+                    s.set_timeout(Duration::from_secs(2));
+                    sess = Some(s);
+                }
+                Err(e) => {
+                    // Nothing was sent: the add certainly did not happen.
+                    rec.record(
+                        process,
+                        OpType::Fail,
+                        "add",
+                        json!(v),
+                        None,
+                        Some(e.to_string()),
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            }
+        }
+        let s = sess.as_mut().expect("connected");
+        match s
+            .exec(&format!("INSERT INTO jepsen.elements (v) VALUES ({v})"))
+            .await
+        {
+            Ok(()) => {
+                let node = server_name(s).await;
+                rec.record(process, OpType::Ok, "add", json!(v), node, None);
+            }
+            Err(e) if definite_failure(&e) => {
+                rec.record(
+                    process,
+                    OpType::Fail,
+                    "add",
+                    json!(v),
+                    None,
+                    Some(e.to_string()),
+                );
+                sess = None;
+            }
+            Err(e) => {
+                rec.record(
+                    process,
+                    OpType::Info,
+                    "add",
+                    json!(v),
+                    None,
+                    Some(e.to_string()),
+                );
+                sess = None;
+                // Jepsen: a process with an unknown outcome is retired, a fresh one takes over.
+                process = next_process.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let password = Secret::new(
+        std::env::var(&args.password_env)
+            .with_context(|| format!("${} is not set", args.password_env))?,
+    );
+    let rec = Recorder::new();
+    let next_value = Arc::new(AtomicU64::new(1));
+    let next_process = Arc::new(AtomicU64::new(args.processes));
+    let tasks: Vec<_> = (0..args.processes)
+        .map(|p| {
+            tokio::spawn(process_loop(
+                rec.clone(),
+                args.vip.clone(),
+                password.clone(),
+                args.stop_file.clone(),
+                next_value.clone(),
+                next_process.clone(),
+                p,
+            ))
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Final reads, from every host directly.
+    let reader = next_process.fetch_add(1, Ordering::Relaxed);
+    for h in &args.hosts {
+        let (name, ip) = h.split_once('=').context("--hosts name=ip")?;
+        rec.record(
+            reader,
+            OpType::Invoke,
+            "read",
+            json!(null),
+            Some(name.into()),
+            None,
+        );
+        let r = async {
+            let mut s = login(ip, &password).connect(Duration::from_secs(2)).await?;
+            s.set_timeout(Duration::from_secs(10));
+            let rows = s.rows("SELECT v FROM jepsen.elements").await?;
+            Ok::<Vec<u64>, MysqlError>(
+                rows.iter()
+                    .filter_map(|r| r.get("v").cloned().flatten())
+                    .filter_map(|v| v.parse().ok())
+                    .collect(),
+            )
+        }
+        .await;
+        match r {
+            Ok(vs) => rec.record(
+                reader,
+                OpType::Ok,
+                "read",
+                json!(vs),
+                Some(name.into()),
+                None,
+            ),
+            Err(e) => rec.record(
+                reader,
+                OpType::Fail,
+                "read",
+                json!(null),
+                Some(name.into()),
+                Some(e.to_string()),
+            ),
+        }
+    }
+    write_jsonl(&args.out, &rec.ops())
+}
