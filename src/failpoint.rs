@@ -2,7 +2,9 @@
 //! this process SIGKILL itself at that point of a failover run, the first time the step runs
 //! (attempt 1), so the manager that takes over (same environment) is not killed again. `when`
 //! is `begin` (right after the step-begin entry is committed, before any side effect) or `act`
-//! (after the step's side effects, before its end is committed). `break:fence` skips phase 2
+//! (after the step's side effects, before its end is committed); `pause:<step>` freezes the
+//! process (SIGSTOP) right after the begin, for the zombie-leader scenario (someone else sends
+//! SIGCONT). `break:fence` skips phase 2
 //! altogether (the jepsen red gate). Without the feature this compiles to nothing.
 
 use crate::state::journal::StepName;
@@ -33,6 +35,19 @@ pub fn hit(when: When, step: StepName, attempt: u32) {
     let Ok(spec) = std::env::var("MHAD_FAILPOINT") else {
         return;
     };
+    if attempt == 1
+        && when == When::Begin
+        && matches(&spec.replacen("pause:", "begin:", 1), when, step)
+        && spec.starts_with("pause:")
+    {
+        // The zombie leader: frozen (SIGSTOP) right after the begin, until someone SIGCONTs it.
+        tracing::error!(failpoint = %spec, "FAILPOINT: freezing this manager (SIGSTOP)");
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &std::process::id().to_string()])
+            .status();
+        tracing::warn!(failpoint = %spec, "FAILPOINT: resumed (SIGCONT)");
+        return;
+    }
     if attempt == 1 && matches(&spec, when, step) {
         tracing::error!(failpoint = %spec, "FAILPOINT: killing this manager (SIGKILL)");
         // SIGKILL, like `kill -9`: no destructor, no flush, no goodbye to the peers.

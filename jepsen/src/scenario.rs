@@ -14,7 +14,7 @@ use mha_raft::proto::admin::{
 };
 use mha_raft::secret::Secret;
 use mha_raft::state::group::Group;
-use mha_raft::state::journal::{FailoverRun, RunState};
+use mha_raft::state::journal::{FailoverRun, RunState, StepName};
 use serde::Serialize;
 
 use crate::checker::{self, Check};
@@ -34,30 +34,38 @@ pub enum Nemesis {
     PartitionLeaderZone { ms: u64 },
     /// Cut the master from the managers and the replicas; clients still reach it.
     IsolateMasterKeepClients,
+    /// Cut the Raft leader's zone from the other managers (a minority leader), then kill the
+    /// master: the majority elects a leader that fails over; the old one must not act.
+    MinorityLeaderThenKillMaster,
+    /// Kill the master; the leader freezes mid-failover (failpoint `pause:`); once the next
+    /// leader finished the run, the frozen one is resumed (SIGCONT): a zombie that must not act.
+    ZombieLeader,
+    /// Random packet loss on the master's links for a while.
+    FlakyMaster { loss: &'static str, ms: u64 },
 }
 
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    pub name: &'static str,
-    pub about: &'static str,
+    pub name: String,
+    pub about: String,
     pub semisync: bool,
     /// MHAD_FAILPOINT for every manager (test-only build).
-    pub failpoint: Option<&'static str>,
+    pub failpoint: Option<String>,
     pub nemesis: Nemesis,
     pub expect_failovers: usize,
     /// Lost acknowledged writes are reported but do not fail the scenario (async replication
     /// promises nothing else).
     pub loss_allowed: bool,
     /// The step a killed leader's successor must have re-checked.
-    pub resumed_step: Option<&'static str>,
+    pub resumed_step: Option<String>,
     /// The red gate: the scenario passes only if a safety checker FAILS.
     pub must_fail: bool,
 }
 
 pub fn all() -> Vec<Scenario> {
     let base = Scenario {
-        name: "",
-        about: "",
+        name: String::new(),
+        about: String::new(),
         semisync: true,
         failpoint: None,
         nemesis: Nemesis::None,
@@ -66,74 +74,88 @@ pub fn all() -> Vec<Scenario> {
         resumed_step: None,
         must_fail: false,
     };
-    vec![
+    let sc = |name: &str, about: &str| Scenario {
+        name: name.into(),
+        about: about.into(),
+        ..base.clone()
+    };
+    let mut all = vec![
+        sc("baseline", "no fault: no failover, nothing lost, one writer"),
         Scenario {
-            name: "baseline",
-            about: "no fault: no failover, nothing lost, one writer",
-            ..base.clone()
-        },
-        Scenario {
-            name: "master-crash",
-            about: "kill -9 the master's mysqld (lossless semi-sync AFTER_SYNC, 24 h timeout): one failover, no acknowledged write lost",
             nemesis: Nemesis::KillMaster,
             expect_failovers: 1,
-            ..base.clone()
+            ..sc("master-crash", "kill -9 the master's mysqld (lossless semi-sync AFTER_SYNC, 24 h timeout): one failover, no acknowledged write lost")
         },
         Scenario {
-            name: "master-crash-async",
-            about: "kill -9 the master's mysqld with MariaDB's defaults (async): one failover; acknowledged writes the replicas had not received are lost (reported, allowed)",
             semisync: false,
             nemesis: Nemesis::KillMaster,
             expect_failovers: 1,
             loss_allowed: true,
-            ..base.clone()
+            ..sc("master-crash-async", "kill -9 the master's mysqld with MariaDB's defaults (async): one failover; acknowledged writes the replicas had not received are lost (reported, allowed)")
         },
         Scenario {
-            name: "corroboration",
-            about: "the leader's zone cut from the master for 6 s: the other zones reach it, no failover",
             nemesis: Nemesis::PartitionLeaderZone { ms: 6000 },
-            ..base.clone()
+            ..sc("corroboration", "the leader's zone cut from the master for 6 s: the other zones reach it, no failover")
         },
         Scenario {
-            name: "pause-short",
-            about: "mysqld paused 0.7 s (half the detection window): no failover",
             nemesis: Nemesis::PauseMaster { ms: 700 },
-            ..base.clone()
+            ..sc("pause-short", "mysqld paused 0.7 s (half the detection window): no failover")
         },
         Scenario {
-            name: "pause-long",
-            about: "mysqld paused 12 s (the replicas give up on it): one failover; the hung mysqld is stopped over SSH (stopssh) and never writes again",
             nemesis: Nemesis::PauseMaster { ms: 12000 },
             expect_failovers: 1,
-            ..base.clone()
+            ..sc("pause-long", "mysqld paused 12 s (the replicas give up on it): one failover; the hung mysqld is stopped over SSH (stopssh) and never writes again")
         },
         Scenario {
-            name: "isolated-master",
-            about: "the master cut from managers and replicas, clients still connected: it is powered off (STONITH) before a new master accepts writes",
+            nemesis: Nemesis::FlakyMaster { loss: "0.1", ms: 8000 },
+            ..sc("flaky-master-network", "10% packet loss on the master's links for 8 s: no failover, nothing lost")
+        },
+        Scenario {
             nemesis: Nemesis::IsolateMasterKeepClients,
             expect_failovers: 1,
-            ..base.clone()
+            ..sc("isolated-master", "the master cut from managers and replicas, clients still connected: it is powered off (STONITH) before a new master accepts writes")
         },
         Scenario {
-            name: "crash-mid-failover",
-            about: "kill -9 the master; the Raft leader SIGKILLs itself right after phase 3.5 begins: the next leader finishes the run",
-            failpoint: Some("begin:promote_new_master"),
+            nemesis: Nemesis::MinorityLeaderThenKillMaster,
+            expect_failovers: 1,
+            ..sc("minority-leader-master-crash", "the Raft leader cut off from the other managers, then the master killed: the majority's leader fails over, the minority leader does nothing")
+        },
+        Scenario {
+            failpoint: Some("pause:promote_new_master".into()),
+            nemesis: Nemesis::ZombieLeader,
+            expect_failovers: 1,
+            resumed_step: Some("promote_new_master".into()),
+            ..sc("zombie-leader", "the master killed; the leader frozen (SIGSTOP) right after phase 3.5 begins, resumed after the next leader finished: the zombie acts on nothing")
+        },
+    ];
+    for step in StepName::ALL {
+        let name = serde_json::to_value(step)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        all.push(Scenario {
+            failpoint: Some(format!("begin:{name}")),
             nemesis: Nemesis::KillMaster,
             expect_failovers: 1,
-            resumed_step: Some("promote_new_master"),
-            ..base.clone()
-        },
-        Scenario {
-            name: "red-gate-no-fencing",
-            about: "RED GATE: a build with fencing skipped, async, master isolated from managers and replicas but not from clients: the checkers must fail",
-            semisync: false,
-            failpoint: Some("break:fence"),
-            nemesis: Nemesis::IsolateMasterKeepClients,
-            expect_failovers: 1,
-            must_fail: true,
-            ..base
-        },
-    ]
+            resumed_step: Some(name.clone()),
+            ..sc(
+                &format!("crash-at-{}", name.replace('_', "-")),
+                &format!(
+                    "the master killed; the Raft leader SIGKILLs itself right after \"{}\" begins: the next leader finishes the run",
+                    step.phase()
+                ),
+            )
+        });
+    }
+    all.push(Scenario {
+        semisync: false,
+        failpoint: Some("break:fence".into()),
+        nemesis: Nemesis::IsolateMasterKeepClients,
+        expect_failovers: 1,
+        must_fail: true,
+        ..sc("red-gate-no-fencing", "RED GATE: a build with fencing skipped, async, master isolated from managers and replicas but not from clients: the checkers must fail")
+    });
+    all
 }
 
 #[derive(Serialize)]
@@ -187,9 +209,23 @@ impl Ctx {
             .unwrap_or_default()
     }
 
+    /// The group as the leader has it (a node that was cut off may still be catching up).
     async fn group(&self) -> anyhow::Result<Group> {
-        let r = self
+        let st = self
             .client
+            .call(|mut c| async move {
+                c.cluster_status(ClusterStatusRequest { local: false })
+                    .await
+            })
+            .await?;
+        let leader = st.leader_id.context("no leader")?;
+        let addr = st
+            .managers
+            .iter()
+            .find(|m| m.id == leader)
+            .map(|m| m.addr.clone())
+            .context("leader address")?;
+        let r = AdminClient::new(vec![addr], Duration::from_millis(1500))?
             .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
             .await?;
         Ok(serde_json::from_str(
@@ -276,8 +312,8 @@ pub async fn run(sc: &Scenario, mhad: &Path, store: &Path) -> Outcome {
         error.is_none() && !safety_failed
     };
     let outcome = Outcome {
-        scenario: sc.name.into(),
-        about: sc.about.into(),
+        scenario: sc.name.clone(),
+        about: sc.about.clone(),
         passed,
         started_ms,
         took_ms: t.elapsed().as_millis() as u64,
@@ -319,6 +355,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     }
     let env: Vec<(&str, &str)> = sc
         .failpoint
+        .as_deref()
         .map(|f| vec![("MHAD_FAILPOINT", f)])
         .unwrap_or_default();
     lab_env(&up, &env)?;
@@ -445,7 +482,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     if sc.loss_allowed {
         checks[0].informational = true;
     }
-    if let Some(step) = sc.resumed_step {
+    if let Some(step) = &sc.resumed_step {
         checks.push(checker::resumed(&runs, step));
     }
     Ok(checks)
@@ -478,6 +515,28 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
             ctx.nemesis("partition", "db1 -- m1,m2,m3,db2,db3 (client connected)")?;
             lab(&["partition", "db1", "--", "m1,m2,m3,db2,db3"])?;
         }
+        Nemesis::MinorityLeaderThenKillMaster => {
+            let z = ctx.leader_zone().await?;
+            let others: Vec<&str> = ["m1", "m2", "m3"].into_iter().filter(|m| *m != z).collect();
+            let others = others.join(",");
+            ctx.nemesis("partition", &format!("{z} -- {others}"))?;
+            lab(&["partition", &z, "--", &others])?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            ctx.nemesis("kill-mysqld", "db1")?;
+            lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::ZombieLeader => {
+            ctx.nemesis(
+                "kill-mysqld",
+                "db1 (the leader freezes after phase 3.5 begins)",
+            )?;
+            lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::FlakyMaster { loss, ms } => {
+            ctx.nemesis("degrade", &format!("db1 --loss {loss}"))?;
+            lab(&["degrade", "db1", "--loss", loss])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
     }
     if sc.expect_failovers > 0 {
         let c = &*ctx;
@@ -488,6 +547,15 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
         )
         .await?;
         ctx.nemesis("observed", "failover run ended")?;
+        if matches!(sc.nemesis, Nemesis::ZombieLeader) {
+            // Wake the frozen leader (SIGCONT to every zone: a no-op for the running ones) and
+            // give it time to do whatever it would do.
+            ctx.nemesis("resume-managers", "m1,m2,m3 (SIGCONT)")?;
+            for z in ["1", "2", "3"] {
+                let _ = lab(&["mgr", "resume", z]);
+            }
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
     } else {
         // Long enough for a wrong verdict to turn into a run.
         tokio::time::sleep(Duration::from_secs(4)).await;

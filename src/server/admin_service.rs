@@ -302,6 +302,9 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<FailoverHistoryRequest>,
     ) -> Result<Response<FailoverHistoryReply>, Status> {
+        // The leader's journal: a partitioned follower's copy may lag behind a run that is
+        // being executed on the other side.
+        self.require_leader()?;
         let group = req.into_inner().group;
         groups::group(&self.node, &group)?;
         let (runs, f) = {
