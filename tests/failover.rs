@@ -68,6 +68,19 @@ impl Lab {
         }
     }
 
+    /// One host's entry of `lab status --json` (processes and their states).
+    fn host_status(&self, host: &str) -> Value {
+        let status = self.lab(&["status", "--json"]);
+        let v: Value = serde_json::from_slice(&status.stdout).unwrap();
+        v["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == host)
+            .cloned()
+            .unwrap_or_else(|| panic!("no host {host} in {v:#}"))
+    }
+
     fn vip_holder(&self) -> String {
         String::from_utf8_lossy(&self.lab(&["vip-holder"]).stdout)
             .trim()
@@ -313,15 +326,7 @@ async fn unreachable_old_master_is_powered_off() {
         fence.contains("db1: powered off by shutdown_script"),
         "{fence}"
     );
-    let status = lab.lab(&["status", "--json"]);
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
-    let db1 = v["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "db1")
-        .unwrap()
-        .clone();
+    let db1 = lab.host_status("db1");
     assert_eq!(db1["processes"]["mysqld"]["state"], "down", "{db1:#}");
     let nm = run["decided"]["new_master"].as_str().unwrap();
     assert_eq!(lab.vip_holder(), nm);
@@ -421,15 +426,7 @@ async fn hung_old_master_is_stopped_over_ssh() {
             && fence.contains("db1: VIP 10.77.0.100/24 removed"),
         "{fence}"
     );
-    let status = lab.lab(&["status", "--json"]);
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
-    let db1 = v["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "db1")
-        .unwrap()
-        .clone();
+    let db1 = lab.host_status("db1");
     assert_eq!(db1["processes"]["mysqld"]["state"], "down", "{db1:#}");
     assert_eq!(db1["processes"]["sshd"]["state"], "up", "not powered off");
 }

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use mha_raft::ctl::AdminClient;
-use mha_raft::proto::admin::{ListGroupsRequest, PutGroupRequest, RemoveGroupRequest};
+use mha_raft::proto::admin::{ListGroupsRequest, RemoveGroupRequest};
 use mha_raft::state::group::Group;
 
-use crate::labctl::{lab, lab_var, mhad_path};
+use crate::labctl::{add_group, lab, lab_var, mhad_path};
 use crate::stats::summarize;
 
 #[derive(clap::Args, Debug)]
@@ -78,26 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             .await
                     })
                     .await;
-                let start = Instant::now();
-                loop {
-                    let req = PutGroupRequest {
-                        spec_json: spec_json.clone(),
-                    };
-                    if client
-                        .call(|mut c| {
-                            let req = req.clone();
-                            async move { c.add_group(req).await }
-                        })
-                        .await
-                        .is_ok()
-                    {
-                        break;
-                    }
-                    if start.elapsed() > Duration::from_secs(60) {
-                        bail!("group could not be re-added");
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                add_group(&client, &spec_json).await?;
                 // Let the monitor see the master answer, then kill at a random phase of the ping
                 // cycle (a fixed delay would always land just after, or just before, a ping).
                 let jitter = (std::time::SystemTime::now()

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use mha_raft::adapters::mysql::{Endpoint, Login};
 use mha_raft::ctl::AdminClient;
-use mha_raft::proto::admin::{FailoverHistoryRequest, PutGroupRequest};
+use mha_raft::proto::admin::FailoverHistoryRequest;
 use mha_raft::secret::Secret;
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
-use crate::labctl::{lab, lab_env, lab_var, mhad_path};
+use crate::labctl::{add_group, lab, lab_env, lab_var, mhad_path};
 use crate::stats::summarize;
 
 #[derive(clap::Args, Debug)]
@@ -172,26 +172,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         spec.ping.suspect_interval_ms,
     ) = ping;
     let spec_json = serde_json::to_string(&spec)?;
-    let start = Instant::now();
-    loop {
-        let req = PutGroupRequest {
-            spec_json: spec_json.clone(),
-        };
-        if client
-            .call(|mut c| {
-                let req = req.clone();
-                async move { c.add_group(req).await }
-            })
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!("group could not be added");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    add_group(&client, &spec_json).await?;
     sql_stdin(
         "db1",
         &format!(

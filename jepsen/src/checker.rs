@@ -274,6 +274,75 @@ pub fn resumed(runs: &[FailoverRun], step: &str) -> Check {
     )
 }
 
+/// Every register key's history is linearizable (reads, writes, compare-and-sets; unknown
+/// outcomes may or may not have happened; the history order is real time).
+pub fn registers_linearizable(h: &[Op]) -> Check {
+    use crate::linear::{check as lin, Entry, RegOp, Verdict};
+    let mut open: BTreeMap<u64, &Op> = BTreeMap::new();
+    let mut per_key: BTreeMap<u64, Vec<Entry>> = BTreeMap::new();
+    let mut total = 0;
+    for o in h.iter().filter(|o| o.f.starts_with("r-")) {
+        if o.kind == OpType::Invoke {
+            open.insert(o.process, o);
+            continue;
+        }
+        let Some(inv) = open.remove(&o.process) else {
+            continue;
+        };
+        if o.kind == OpType::Fail {
+            continue;
+        }
+        let v = if o.kind == OpType::Ok {
+            &o.value
+        } else {
+            &inv.value
+        };
+        let k = v["k"].as_u64().unwrap_or(0);
+        let op = match o.f.as_str() {
+            "r-read" => RegOp::Read(v["v"].as_i64()),
+            "r-write" => RegOp::Write(v["v"].as_i64().unwrap_or(0)),
+            _ => RegOp::Cas {
+                from: v["from"].as_i64().unwrap_or(0),
+                to: v["to"].as_i64().unwrap_or(0),
+            },
+        };
+        total += 1;
+        per_key.entry(k).or_default().push(Entry {
+            op,
+            call: inv.index,
+            ret: (o.kind == OpType::Ok).then_some(o.index),
+        });
+    }
+    for (k, entries) in &per_key {
+        if let Verdict::NotLinearizable { stuck_at, prefix } = lin(entries, None) {
+            let stuck: Vec<String> = stuck_at
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{:?} [{}..{:?}]",
+                        entries[*i].op, entries[*i].call, entries[*i].ret
+                    )
+                })
+                .collect();
+            return check(
+                "registers-linearizable",
+                false,
+                format!("key {k}: no linearization; {prefix} operations placed, then stuck"),
+                Some(serde_json::json!({ "key": k, "stuck_at": stuck })),
+            );
+        }
+    }
+    check(
+        "registers-linearizable",
+        true,
+        format!(
+            "{} keys, {total} operations: every key linearizable",
+            per_key.len()
+        ),
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

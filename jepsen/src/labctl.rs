@@ -42,3 +42,27 @@ pub fn mhad_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
             .join("mhad")),
     }
 }
+
+/// Adds the group (JSON of GroupSpec), retrying while the managers settle (no leader yet, the
+/// master not yet answering), for at most a minute.
+pub async fn add_group(client: &mha_raft::ctl::AdminClient, spec_json: &str) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    loop {
+        let req = mha_raft::proto::admin::PutGroupRequest {
+            spec_json: spec_json.to_string(),
+        };
+        match client
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.add_group(req).await }
+            })
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() > std::time::Duration::from_secs(60) => {
+                bail!("the group could not be added: {e}")
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+}

@@ -9,6 +9,8 @@ mod bench_leader_kill;
 mod checker;
 mod history;
 mod labctl;
+mod linear;
+mod report;
 mod sampler;
 mod scenario;
 mod stats;
@@ -43,6 +45,8 @@ enum Cmd {
     },
     /// The client workload (run by the harness inside the client host).
     Worker(worker::Args),
+    /// (Re)draw plot.svg and timeline.html of a run's store directory.
+    Report { dir: std::path::PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Quick(a) => exit_on(rt.block_on(suite::run(a, 1))?),
         Cmd::Full { runs, args } => exit_on(rt.block_on(suite::run(args, runs))?),
         Cmd::Worker(a) => rt.block_on(worker::run(a)),
+        Cmd::Report { dir } => report::write(&dir),
     }
 }
 

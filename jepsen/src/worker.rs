@@ -33,7 +33,13 @@ pub struct Args {
     stop_file: PathBuf,
     #[arg(long)]
     out: PathBuf,
+    /// set (unique inserts) or register (read / write / compare-and-set on a few keys).
+    #[arg(long, default_value = "set")]
+    workload: String,
 }
+
+/// Keys of the register workload.
+const KEYS: u64 = 3;
 
 fn login(host: &str, password: &Secret) -> Login {
     Login {
@@ -58,18 +64,40 @@ async fn server_name(s: &mut Session) -> Option<String> {
     Some(format!("db{id}"))
 }
 
-/// One logical client: invoke, complete, repeat; retired after an `info`.
-async fn process_loop(
+/// What every logical client of this worker shares.
+#[derive(Clone)]
+struct Shared {
     rec: Recorder,
     vip: String,
     password: Secret,
     stop: PathBuf,
     next_value: Arc<AtomicU64>,
     next_process: Arc<AtomicU64>,
-    mut process: u64,
-) {
+    register: bool,
+}
+
+/// One logical client: invoke, complete, repeat; retired after an `info`.
+async fn process_loop(c: Shared, mut process: u64) {
+    let Shared {
+        rec,
+        vip,
+        password,
+        stop,
+        next_value,
+        next_process,
+        register,
+    } = c.clone();
     let mut sess: Option<Session> = None;
+    // The last value this process read per key (what a compare-and-set expects).
+    let mut last_read: Vec<Option<i64>> = vec![None; KEYS as usize];
+    let mut tick = 0u64;
     while !stop.exists() {
+        if register {
+            tick += 1;
+            register_op(&c, &mut process, &mut sess, &mut last_read, tick).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
         let v = next_value.fetch_add(1, Ordering::Relaxed);
         rec.record(process, OpType::Invoke, "add", json!(v), None, None);
         if sess.is_none() {
@@ -134,6 +162,94 @@ async fn process_loop(
     }
 }
 
+/// One register operation: read, write or compare-and-set on a key chosen by the tick.
+async fn register_op(
+    c: &Shared,
+    process: &mut u64,
+    sess: &mut Option<Session>,
+    last_read: &mut [Option<i64>],
+    tick: u64,
+) {
+    let (rec, next_value) = (&c.rec, &c.next_value);
+    let k = (tick.wrapping_mul(7) + *process) % KEYS;
+    let (f, value, sql) = match tick % 4 {
+        0 | 1 => (
+            "r-read",
+            json!({ "k": k }),
+            format!("SELECT v FROM jepsen.registers WHERE k = {k}"),
+        ),
+        2 => {
+            let v = next_value.fetch_add(1, Ordering::Relaxed) as i64;
+            (
+                "r-write",
+                json!({ "k": k, "v": v }),
+                format!(
+                    "INSERT INTO jepsen.registers (k, v) VALUES ({k}, {v}) \
+                     ON DUPLICATE KEY UPDATE v = VALUES(v)"
+                ),
+            )
+        }
+        _ => match last_read[k as usize] {
+            Some(from) => {
+                let to = next_value.fetch_add(1, Ordering::Relaxed) as i64;
+                (
+                    "r-cas",
+                    json!({ "k": k, "from": from, "to": to }),
+                    format!("UPDATE jepsen.registers SET v = {to} WHERE k = {k} AND v = {from}"),
+                )
+            }
+            None => (
+                "r-read",
+                json!({ "k": k }),
+                format!("SELECT v FROM jepsen.registers WHERE k = {k}"),
+            ),
+        },
+    };
+    rec.record(*process, OpType::Invoke, f, value.clone(), None, None);
+    if sess.is_none() {
+        match login(&c.vip, &c.password)
+            .connect(Duration::from_millis(200))
+            .await
+        {
+            Ok(mut s) => {
+                s.set_timeout(Duration::from_secs(2));
+                *sess = Some(s);
+            }
+            Err(e) => {
+                rec.record(*process, OpType::Fail, f, value, None, Some(e.to_string()));
+                return;
+            }
+        }
+    }
+    let s = sess.as_mut().expect("connected");
+    let res = match f {
+        "r-read" => s.rows(&sql).await.map(|rows| {
+            let v: Option<i64> = rows
+                .first()
+                .and_then(|r| r.get("v").cloned().flatten())
+                .and_then(|v| v.parse().ok());
+            last_read[k as usize] = v;
+            (true, json!({ "k": k, "v": v }))
+        }),
+        "r-write" => s.exec(&sql).await.map(|()| (true, value.clone())),
+        _ => s.exec_affected(&sql).await.map(|n| (n == 1, value.clone())),
+    };
+    match res {
+        Ok((true, v)) => rec.record(*process, OpType::Ok, f, v, None, None),
+        // A compare-and-set that changed nothing certainly did not apply.
+        Ok((false, v)) => rec.record(*process, OpType::Fail, f, v, None, None),
+        Err(e) if definite_failure(&e) => {
+            rec.record(*process, OpType::Fail, f, value, None, Some(e.to_string()));
+            *sess = None;
+        }
+        Err(e) => {
+            rec.record(*process, OpType::Info, f, value, None, Some(e.to_string()));
+            *sess = None;
+            *process = c.next_process.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let password = Secret::new(
         std::env::var(&args.password_env)
@@ -145,12 +261,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tasks: Vec<_> = (0..args.processes)
         .map(|p| {
             tokio::spawn(process_loop(
-                rec.clone(),
-                args.vip.clone(),
-                password.clone(),
-                args.stop_file.clone(),
-                next_value.clone(),
-                next_process.clone(),
+                Shared {
+                    rec: rec.clone(),
+                    vip: args.vip.clone(),
+                    password: password.clone(),
+                    stop: args.stop_file.clone(),
+                    next_value: next_value.clone(),
+                    next_process: next_process.clone(),
+                    register: args.workload == "register",
+                },
                 p,
             ))
         })

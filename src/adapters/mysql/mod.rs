@@ -247,6 +247,12 @@ impl Session {
         }
     }
 
+    /// Runs a statement and returns how many rows it changed (compare-and-set workloads).
+    pub async fn exec_affected(&mut self, sql: &str) -> Result<u64, MysqlError> {
+        self.exec(sql).await?;
+        Ok(self.conn.affected_rows())
+    }
+
     /// A round trip (`SELECT 1`), for health checks on a persistent connection.
     pub async fn ping(&mut self) -> Result<Duration, MysqlError> {
         let t = Instant::now();

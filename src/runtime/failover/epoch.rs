@@ -1,0 +1,56 @@
+//! The epoch (failover generation) on a promoted master: which run made it master. A stale
+//! leader's late promotion finds a newer epoch there and stops.
+
+use crate::adapters::mysql::{MysqlError, Session};
+
+/// Written before the promoted master becomes writable.
+const EPOCH_DDL: [&str; 2] = [
+    "CREATE DATABASE IF NOT EXISTS mha_raft",
+    "CREATE TABLE IF NOT EXISTS mha_raft.failover_epoch (\
+       grp VARCHAR(64) NOT NULL PRIMARY KEY, \
+       epoch BIGINT UNSIGNED NOT NULL, \
+       run BIGINT UNSIGNED NOT NULL, \
+       term BIGINT UNSIGNED NOT NULL, \
+       manager BIGINT UNSIGNED NOT NULL, \
+       at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))",
+];
+
+fn sql_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// (epoch, run) recorded for the group on this server, if any.
+pub async fn read_epoch(s: &mut Session, group: &str) -> Result<Option<(u64, u64)>, MysqlError> {
+    let q = format!(
+        "SELECT epoch, run FROM mha_raft.failover_epoch WHERE grp = {}",
+        sql_quote(group)
+    );
+    match s.rows(&q).await {
+        Ok(rows) => Ok(rows.first().and_then(|r| {
+            let n = |k: &str| r.get(k).cloned().flatten().and_then(|v| v.parse().ok());
+            Some((n("epoch")?, n("run")?))
+        })),
+        // ER_BAD_DB_ERROR / ER_NO_SUCH_TABLE: never promoted by us.
+        Err(e) if matches!(e.server_code(), Some(1049) | Some(1146)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn write_epoch(
+    s: &mut Session,
+    group: &str,
+    epoch: u64,
+    run: u64,
+    term: u64,
+    manager: u64,
+) -> Result<(), MysqlError> {
+    for ddl in EPOCH_DDL {
+        s.exec(ddl).await?;
+    }
+    s.exec(&format!(
+        "REPLACE INTO mha_raft.failover_epoch (grp, epoch, run, term, manager) \
+         VALUES ({}, {epoch}, {run}, {term}, {manager})",
+        sql_quote(group)
+    ))
+    .await
+}
