@@ -76,89 +76,94 @@ struct Shared {
     register: bool,
 }
 
-/// One logical client: invoke, complete, repeat; retired after an `info`.
-async fn process_loop(c: Shared, mut process: u64) {
-    let Shared {
-        rec,
-        vip,
-        password,
-        stop,
-        next_value,
-        next_process,
-        register,
-    } = c.clone();
-    let mut sess: Option<Session> = None;
-    // The last value this process read per key (what a compare-and-set expects).
-    let mut last_read: Vec<Option<i64>> = vec![None; KEYS as usize];
-    let mut tick = 0u64;
-    while !stop.exists() {
-        if register {
-            tick += 1;
-            register_op(&c, &mut process, &mut sess, &mut last_read, tick).await;
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        }
-        let v = next_value.fetch_add(1, Ordering::Relaxed);
-        rec.record(process, OpType::Invoke, "add", json!(v), None, None);
+impl Shared {
+    /// The process's session through the VIP, connecting if it has none. A failed connect
+    /// sent nothing: the operation certainly did not happen (recorded `fail`).
+    async fn session<'a>(
+        &self,
+        process: u64,
+        f: &str,
+        value: &serde_json::Value,
+        sess: &'a mut Option<Session>,
+    ) -> Option<&'a mut Session> {
         if sess.is_none() {
-            match login(&vip, &password)
+            match login(&self.vip, &self.password)
                 .connect(Duration::from_millis(200))
                 .await
             {
                 Ok(mut s) => {
                     s.set_timeout(Duration::from_secs(2));
-                    sess = Some(s);
+                    *sess = Some(s);
                 }
                 Err(e) => {
-                    // Nothing was sent: the add certainly did not happen.
-                    rec.record(
-                        process,
-                        OpType::Fail,
-                        "add",
-                        json!(v),
-                        None,
-                        Some(e.to_string()),
-                    );
+                    let e = Some(e.to_string());
+                    self.rec
+                        .record(process, OpType::Fail, f, value.clone(), None, e);
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
+                    return None;
                 }
             }
         }
-        let s = sess.as_mut().expect("connected");
-        match s
-            .exec(&format!("INSERT INTO jepsen.elements (v) VALUES ({v})"))
-            .await
-        {
-            Ok(()) => {
-                let node = server_name(s).await;
-                rec.record(process, OpType::Ok, "add", json!(v), node, None);
-            }
-            Err(e) if definite_failure(&e) => {
-                rec.record(
-                    process,
-                    OpType::Fail,
-                    "add",
-                    json!(v),
-                    None,
-                    Some(e.to_string()),
-                );
-                sess = None;
-            }
-            Err(e) => {
-                rec.record(
-                    process,
-                    OpType::Info,
-                    "add",
-                    json!(v),
-                    None,
-                    Some(e.to_string()),
-                );
-                sess = None;
-                // Jepsen: a process with an unknown outcome is retired, a fresh one takes over.
-                process = next_process.fetch_add(1, Ordering::Relaxed);
-            }
+        sess.as_mut()
+    }
+
+    /// Completes an operation whose statement failed: `fail` on a server error (certainly not
+    /// applied), else `info` — and, as in Jepsen, the process is retired and a fresh one takes
+    /// over. The session is dropped either way.
+    fn errored(
+        &self,
+        process: &mut u64,
+        f: &str,
+        value: serde_json::Value,
+        e: MysqlError,
+        sess: &mut Option<Session>,
+    ) {
+        *sess = None;
+        if definite_failure(&e) {
+            self.rec
+                .record(*process, OpType::Fail, f, value, None, Some(e.to_string()));
+        } else {
+            self.rec
+                .record(*process, OpType::Info, f, value, None, Some(e.to_string()));
+            *process = self.next_process.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One logical client: invoke, complete, repeat; retired after an `info`.
+async fn process_loop(c: Shared, mut process: u64) {
+    let mut sess: Option<Session> = None;
+    // The last value this process read per key (what a compare-and-set expects).
+    let mut last_read: Vec<Option<i64>> = vec![None; KEYS as usize];
+    let mut tick = 0u64;
+    while !c.stop.exists() {
+        tick += 1;
+        if c.register {
+            register_op(&c, &mut process, &mut sess, &mut last_read, tick).await;
+        } else {
+            set_op(&c, &mut process, &mut sess).await;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// One unique insert, probed with `@@server_id` in the same session when acknowledged.
+async fn set_op(c: &Shared, process: &mut u64, sess: &mut Option<Session>) {
+    let v = json!(c.next_value.fetch_add(1, Ordering::Relaxed));
+    c.rec
+        .record(*process, OpType::Invoke, "add", v.clone(), None, None);
+    let Some(s) = c.session(*process, "add", &v, sess).await else {
+        return;
+    };
+    match s
+        .exec(&format!("INSERT INTO jepsen.elements (v) VALUES ({v})"))
+        .await
+    {
+        Ok(()) => {
+            let node = server_name(s).await;
+            c.rec.record(*process, OpType::Ok, "add", v, node, None);
+        }
+        Err(e) => c.errored(process, "add", v, e, sess),
     }
 }
 
@@ -206,22 +211,9 @@ async fn register_op(
         },
     };
     rec.record(*process, OpType::Invoke, f, value.clone(), None, None);
-    if sess.is_none() {
-        match login(&c.vip, &c.password)
-            .connect(Duration::from_millis(200))
-            .await
-        {
-            Ok(mut s) => {
-                s.set_timeout(Duration::from_secs(2));
-                *sess = Some(s);
-            }
-            Err(e) => {
-                rec.record(*process, OpType::Fail, f, value, None, Some(e.to_string()));
-                return;
-            }
-        }
-    }
-    let s = sess.as_mut().expect("connected");
+    let Some(s) = c.session(*process, f, &value, sess).await else {
+        return;
+    };
     let res = match f {
         "r-read" => s.rows(&sql).await.map(|rows| {
             let v: Option<i64> = rows
@@ -238,15 +230,7 @@ async fn register_op(
         Ok((true, v)) => rec.record(*process, OpType::Ok, f, v, None, None),
         // A compare-and-set that changed nothing certainly did not apply.
         Ok((false, v)) => rec.record(*process, OpType::Fail, f, v, None, None),
-        Err(e) if definite_failure(&e) => {
-            rec.record(*process, OpType::Fail, f, value, None, Some(e.to_string()));
-            *sess = None;
-        }
-        Err(e) => {
-            rec.record(*process, OpType::Info, f, value, None, Some(e.to_string()));
-            *sess = None;
-            *process = c.next_process.fetch_add(1, Ordering::Relaxed);
-        }
+        Err(e) => c.errored(process, f, value, e, sess),
     }
 }
 

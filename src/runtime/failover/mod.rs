@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::engine::detector::Health;
 use crate::failpoint::{self, When};
 use crate::node::NodeInner;
-use crate::state::journal::{RunKind, RunState, StepOutcome, StepState};
+use crate::state::journal::{RunKind, RunState, StepName, StepOutcome, StepState};
 use crate::state::{Cmd, CmdResult};
 
 pub use steps::StepError;
@@ -216,13 +216,8 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
                 term,
                 node: node.id(),
             };
-            match ctx.commit(begin).await {
-                Ok(CmdResult::Rejected { reason }) => {
-                    tracing::warn!(?step, %reason, "step begin refused: stopping");
-                    return;
-                }
-                Ok(_) => {}
-                Err(_) => return,
+            if !commit_or_stop(&ctx, begin, step).await {
+                return;
             }
         }
         let attempt = ctx
@@ -274,7 +269,7 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
         let is_last = run.steps.last().map(|s| s.name) == Some(step);
         // A done step that has a successor ends and begins it in one entry.
         let end = if failed.is_none() && !is_last {
-            begun = crate::state::journal::StepName::ALL
+            begun = StepName::ALL
                 .iter()
                 .skip_while(|n| **n != step)
                 .nth(1)
@@ -294,26 +289,37 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
                 outcome,
             }
         };
-        match ctx.commit(end).await {
-            Ok(CmdResult::Rejected { reason }) => {
-                tracing::warn!(?step, %reason, "step end refused: stopping");
-                return;
-            }
-            Ok(_) => {}
-            Err(_) => return,
+        if !commit_or_stop(&ctx, end, step).await {
+            return;
         }
         if let Some(reason) = failed {
-            if ctx
-                .commit(Cmd::FinishFailover {
-                    run: id,
-                    failed: Some(reason.clone()),
-                })
-                .await
-                .is_ok()
-            {
-                tracing::error!(%reason, "Master failover FAILED: automatic failover of this group is blocked until `mhactl failover ack`");
+            let finish = Cmd::FinishFailover {
+                run: id,
+                failed: Some(reason.clone()),
+            };
+            if ctx.commit(finish).await.is_ok() {
+                // The replicated rule decides whether it blocks (phase 2 on); say what it did.
+                let blocked = ctx.run().is_some_and(|r| r.touched_servers());
+                if blocked {
+                    tracing::error!(%reason, "Master failover FAILED: automatic failover of this group is blocked until `mhactl failover ack`");
+                } else {
+                    tracing::error!(%reason, "Master failover FAILED in its configuration check: nothing was changed");
+                }
             }
             return;
         }
+    }
+}
+
+/// Commits a step's journal entry; false (stop executing) when it was refused or this node
+/// lost the leadership.
+async fn commit_or_stop(ctx: &steps::RunCtx, cmd: Cmd, step: StepName) -> bool {
+    match ctx.commit(cmd).await {
+        Ok(CmdResult::Rejected { reason }) => {
+            tracing::warn!(?step, %reason, "journal entry refused: stopping");
+            false
+        }
+        Ok(_) => true,
+        Err(_) => false,
     }
 }
