@@ -6,7 +6,7 @@
 
 mod master_log;
 
-pub use master_log::{Assembled, MasterEvent, MasterLog};
+pub use master_log::{assemble, Assembled, MasterEvent, MasterLog};
 
 /// Every binlog and relay-log file starts with these four bytes.
 pub const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
