@@ -4,7 +4,8 @@
 //! is `begin` (right after the step-begin entry is committed, before any side effect) or `act`
 //! (after the step's side effects, before its end is committed); `pause:<step>` freezes the
 //! process (SIGSTOP) right after the begin, for the zombie-leader scenario (someone else sends
-//! SIGCONT). `break:fence` skips phase 2
+//! SIGCONT); `applied:<step>` kills it right after a relay-log diff was applied in that step,
+//! before the apply is journaled. `break:fence` skips phase 2
 //! altogether (the jepsen red gate). Without the feature this compiles to nothing.
 
 use crate::state::journal::StepName;
@@ -13,6 +14,8 @@ use crate::state::journal::StepName;
 pub enum When {
     Begin,
     Act,
+    /// A diff was applied to a server, its journal record not yet committed.
+    Applied,
 }
 
 /// Whether `spec` (the variable's value) names this point.
@@ -23,6 +26,7 @@ pub fn matches(spec: &str, when: When, step: StepName) -> bool {
     let w_ok = match when {
         When::Begin => w == "begin",
         When::Act => w == "act",
+        When::Applied => w == "applied",
     };
     w_ok && serde_json::to_value(step)
         .ok()

@@ -22,11 +22,19 @@
 //! last_failover_minute = 480         # anti-flap window
 //! apply_timeout_ms = 60000           # relay-log apply on the new master (MHA: no limit)
 //! replica_timeout_ms = 60000         # each replica reaching the new master's GTID set
+//! master_binlog_dir = "/var/lib/mysql,/var/log/mysql"  # dead master's binlogs (MHA default)
+//! remote_workdir = "/var/tmp"        # salvaged binlogs and diff files on the DB hosts
+//! # client_bindir = "/usr/bin"       # mysqlbinlog and mysql on the DB hosts (default: PATH)
+//! latest_priority = true             # MHA's selection flags
+//! check_repl_delay = true
+//! # master_ip_failover_script = "/etc/mha/master_ip_failover"  # MHA's scripts, unmodified
+//! # report_script = "/etc/mha/send_report"
 //! [[servers]]
 //! name = "db1"
 //! host = "10.0.0.11"
 //! port = 3306
 //! candidate_master = true
+//! # master_binlog_dir = "/data/binlog"  # per server, overrides [failover]'s
 //! ```
 
 use serde::Deserialize;
@@ -66,6 +74,14 @@ struct RawFailover {
     last_failover_minute: Option<u64>,
     apply_timeout_ms: Option<u64>,
     replica_timeout_ms: Option<u64>,
+    master_binlog_dir: Option<String>,
+    remote_workdir: Option<String>,
+    client_bindir: Option<String>,
+    latest_priority: Option<bool>,
+    check_repl_delay: Option<bool>,
+    master_ip_failover_script: Option<String>,
+    report_script: Option<String>,
+    master_ip_online_change_script: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +107,7 @@ struct RawServer {
     no_master: bool,
     ssh_host: Option<String>,
     ssh_port: Option<u16>,
+    master_binlog_dir: Option<String>,
 }
 
 fn credential(
@@ -133,6 +150,14 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         last_failover_minute: f.last_failover_minute.unwrap_or(fd.last_failover_minute),
         apply_timeout_ms: f.apply_timeout_ms.unwrap_or(fd.apply_timeout_ms),
         replica_timeout_ms: f.replica_timeout_ms.unwrap_or(fd.replica_timeout_ms),
+        master_binlog_dir: f.master_binlog_dir.unwrap_or(fd.master_binlog_dir.clone()),
+        remote_workdir: f.remote_workdir.unwrap_or(fd.remote_workdir.clone()),
+        client_bindir: f.client_bindir,
+        latest_priority: f.latest_priority.unwrap_or(fd.latest_priority),
+        check_repl_delay: f.check_repl_delay.unwrap_or(fd.check_repl_delay),
+        master_ip_failover_script: f.master_ip_failover_script,
+        report_script: f.report_script,
+        master_ip_online_change_script: f.master_ip_online_change_script,
     });
     let spec = GroupSpec {
         name: raw.name,
@@ -161,6 +186,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
                 no_master: s.no_master,
                 ssh_host: s.ssh_host,
                 ssh_port: s.ssh_port,
+                master_binlog_dir: s.master_binlog_dir,
             })
             .collect(),
         failover,

@@ -85,6 +85,66 @@ pub fn no_lost_writes(h: &[Op], final_master: &str) -> Check {
     check("no-lost-writes", lost.is_empty(), summary, cx)
 }
 
+/// Every value a client read through the VIP during the run (acknowledged to its writer or
+/// not: someone saw it committed) is in the final read of the final master.
+pub fn observed_then_lost(h: &[Op], final_master: &str) -> Check {
+    let present: Option<BTreeSet<u64>> = h
+        .iter()
+        .rev()
+        .find(|o| o.f == "read" && o.kind == OpType::Ok && o.node.as_deref() == Some(final_master))
+        .map(|r| {
+            r.value
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+                .unwrap_or_default()
+        });
+    let Some(present) = present else {
+        return check(
+            "observed-then-lost",
+            false,
+            format!("no final read from the final master {final_master}"),
+            None,
+        );
+    };
+    let observes: Vec<&Op> = h
+        .iter()
+        .filter(|o| o.f == "observe" && o.kind == OpType::Ok)
+        .collect();
+    // Per lost value, the first read that saw it.
+    let mut lost: std::collections::BTreeMap<u64, &Op> = std::collections::BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for o in &observes {
+        for v in o
+            .value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_u64())
+        {
+            if seen.insert(v) && !present.contains(&v) {
+                lost.insert(v, o);
+            }
+        }
+    }
+    let summary = format!(
+        "{} reads during the run saw {} distinct values; {} of them missing from {final_master} at the end",
+        observes.len(),
+        seen.len(),
+        lost.len()
+    );
+    let cx = (!lost.is_empty()).then(|| {
+        let first: Vec<serde_json::Value> = lost
+            .iter()
+            .take(10)
+            .map(|(v, o)| {
+                serde_json::json!({ "value": v, "seen_at_ms": o.time_ms, "seen_on": o.node, "read_index": o.index })
+            })
+            .collect();
+        serde_json::json!({ "lost": lost.keys().take(50).collect::<Vec<_>>(), "first_seen": first })
+    });
+    check("observed-then-lost", lost.is_empty(), summary, cx)
+}
+
 /// Probe-based: the servers that acknowledged writes, in completion order, never go back: once
 /// writes are acknowledged by B after A, A acknowledges nothing more.
 pub fn single_writer_probe(h: &[Op]) -> Check {
@@ -358,6 +418,37 @@ mod tests {
             node: node.map(String::from),
             error: None,
         }
+    }
+
+    #[test]
+    fn a_value_seen_then_gone_is_a_counterexample() {
+        let h = vec![
+            op(0, OpType::Invoke, "add", 7.into(), None),
+            // Never acknowledged (the client lost the connection), yet a reader saw it.
+            op(1, OpType::Info, "add", 7.into(), None),
+            op(
+                2,
+                OpType::Ok,
+                "observe",
+                serde_json::json!([5, 7]),
+                Some("db1"),
+            ),
+            op(3, OpType::Ok, "read", serde_json::json!([5]), Some("db2")),
+        ];
+        let c = observed_then_lost(&h, "db2");
+        assert!(!c.valid);
+        let cx = c.counterexample.unwrap();
+        assert_eq!(cx["lost"], serde_json::json!([7]));
+        assert_eq!(cx["first_seen"][0]["seen_on"], "db1");
+        let mut ok = h.clone();
+        ok[3] = op(
+            3,
+            OpType::Ok,
+            "read",
+            serde_json::json!([5, 7]),
+            Some("db2"),
+        );
+        assert!(observed_then_lost(&ok, "db2").valid);
     }
 
     #[test]

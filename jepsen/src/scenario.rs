@@ -40,6 +40,9 @@ pub enum Nemesis {
     ZombieLeader,
     /// Random packet loss on the master's links for a while.
     FlakyMaster { loss: &'static str, ms: u64 },
+    /// db3's IO thread stopped (it lags), then both replicas cut from the master while the
+    /// writes go on (only the master's binlog has them), then the master's mysqld killed.
+    LaggingReplicasThenKillMaster { ms: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -47,6 +50,8 @@ pub struct Scenario {
     pub name: String,
     pub about: String,
     pub semisync: bool,
+    /// Binlog file/position replication instead of GTID.
+    pub filepos: bool,
     /// MHAD_FAILPOINT for every manager (test-only build).
     pub failpoint: Option<String>,
     pub nemesis: Nemesis,
@@ -68,6 +73,7 @@ pub fn all() -> Vec<Scenario> {
         name: String::new(),
         about: String::new(),
         semisync: true,
+        filepos: false,
         failpoint: None,
         nemesis: Nemesis::None,
         expect_failovers: 0,
@@ -155,6 +161,13 @@ pub fn all() -> Vec<Scenario> {
             )
         });
     }
+    all.push(Scenario {
+        semisync: false,
+        filepos: true,
+        nemesis: Nemesis::LaggingReplicasThenKillMaster { ms: 1500 },
+        expect_failovers: 1,
+        ..sc("lagging-replicas-filepos", "binlog file/position, async: db3's IO thread stopped, then both replicas cut from the master while writes go on, then mysqld killed (its host up): relay-log diffs and the binlog saved over SSH lose no acknowledged write")
+    });
     all.push(Scenario {
         semisync: false,
         failpoint: Some("break:fence".into()),
@@ -360,7 +373,8 @@ fn collect_logs(dir: &Path) -> anyhow::Result<()> {
 
 async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec<Check>> {
     let mhad_s = mhad.to_str().context("mhad path")?;
-    let mut up = vec!["up", "--mode", "gtid", "--mhad", mhad_s];
+    let mode = if sc.filepos { "filepos" } else { "gtid" };
+    let mut up = vec!["up", "--mode", mode, "--mhad", mhad_s];
     if sc.semisync {
         up.push("--semisync");
     }
@@ -474,6 +488,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     };
     let mut checks = vec![
         checker::no_lost_writes(&history, &group.topology.master),
+        checker::observed_then_lost(&history, &group.topology.master),
         checker::single_writer_probe(&history),
         checker::single_writer_sampler(&samples),
         checker::converged(&sums),
@@ -482,6 +497,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     ];
     if sc.loss_allowed {
         checks[0].informational = true;
+        checks[1].informational = true;
     }
     if let Some(step) = &sc.resumed_step {
         checks.push(checker::resumed(&runs, step));
@@ -534,6 +550,16 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
                 "kill-mysqld",
                 "db1 (the leader freezes after phase 3.5 begins)",
             )?;
+            lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::LaggingReplicasThenKillMaster { ms } => {
+            ctx.nemesis("stop-io-thread", "db3")?;
+            lab(&["exec", "db3", "--", "mariadb", "-e", "STOP SLAVE IO_THREAD"])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ctx.nemesis("partition", "db1 -- db2,db3 (replicas cut from the master)")?;
+            lab(&["partition", "db1", "--", "db2,db3"])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ctx.nemesis("kill-mysqld", "db1")?;
             lab(&["mysqld", "kill", "db1"])?;
         }
         Nemesis::FlakyMaster { loss, ms } => {

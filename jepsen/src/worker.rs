@@ -140,10 +140,45 @@ async fn process_loop(c: Shared, mut process: u64) {
         tick += 1;
         if c.register {
             register_op(&c, &mut process, &mut sess, &mut last_read, tick).await;
+        } else if tick.is_multiple_of(OBSERVE_EVERY) {
+            observe_op(&c, &mut process, &mut sess).await;
         } else {
             set_op(&c, &mut process, &mut sess).await;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every this many operations a set process reads the whole set through the VIP: what a
+/// client saw once must not vanish later ("observed then lost").
+const OBSERVE_EVERY: u64 = 100;
+
+/// Reads the whole set through the VIP, with the server that answered.
+async fn observe_op(c: &Shared, process: &mut u64, sess: &mut Option<Session>) {
+    let null = json!(null);
+    c.rec.record(
+        *process,
+        OpType::Invoke,
+        "observe",
+        null.clone(),
+        None,
+        None,
+    );
+    let Some(s) = c.session(*process, "observe", &null, sess).await else {
+        return;
+    };
+    match s.rows("SELECT v FROM jepsen.elements").await {
+        Ok(rows) => {
+            let vs: Vec<u64> = rows
+                .iter()
+                .filter_map(|r| r.get("v").cloned().flatten())
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            let node = server_name(s).await;
+            c.rec
+                .record(*process, OpType::Ok, "observe", json!(vs), node, None);
+        }
+        Err(e) => c.errored(process, "observe", null, e, sess),
     }
 }
 

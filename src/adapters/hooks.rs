@@ -19,11 +19,22 @@ pub struct HookOutput {
 /// Runs `script` (a path, optionally followed by fixed arguments split on whitespace) with
 /// `args` appended, killing it after `timeout`.
 pub async fn run(script: &str, args: &[String], timeout: Duration) -> Result<HookOutput, String> {
+    run_with_env(script, args, &[], timeout).await
+}
+
+/// [`run`] with extra environment variables (how a secret reaches a script: never argv).
+pub async fn run_with_env(
+    script: &str,
+    args: &[String],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<HookOutput, String> {
     let mut parts = script.split_whitespace();
     let program = parts.next().ok_or("empty script path")?;
     let mut cmd = Command::new(program);
     cmd.args(parts)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -69,6 +80,47 @@ pub fn shutdown_args(
         format!("--ip={ip}"),
         format!("--port={port}"),
     ]
+}
+
+/// The old master's half of MHA's master_ip_failover_script arguments.
+pub fn orig_master_args(
+    command: &str,
+    ssh_user: &str,
+    host: &str,
+    ip: &str,
+    port: u16,
+) -> Vec<String> {
+    vec![
+        format!("--command={command}"),
+        format!("--ssh_user={ssh_user}"),
+        format!("--orig_master_host={host}"),
+        format!("--orig_master_ip={ip}"),
+        format!("--orig_master_port={port}"),
+    ]
+}
+
+/// The new master's half (`--command=start`). MHA also passes `--new_master_password`; a
+/// password never goes into process arguments here, so scripts find it in the environment
+/// variable [`NEW_MASTER_PASSWORD_ENV`] instead.
+pub fn new_master_args(host: &str, ip: &str, port: u16, user: &str) -> Vec<String> {
+    vec![
+        format!("--new_master_host={host}"),
+        format!("--new_master_ip={ip}"),
+        format!("--new_master_port={port}"),
+        format!("--new_master_user={user}"),
+    ]
+}
+
+pub const NEW_MASTER_PASSWORD_ENV: &str = "MHA_NEW_MASTER_PASSWORD";
+
+/// MHA's meaning of a script's exit code: 0 OK, 10 OK with a warning (continue), anything
+/// else (or a signal) aborts.
+pub fn verdict(out: &HookOutput) -> Result<&'static str, String> {
+    match out.code {
+        Some(0) => Ok("ok"),
+        Some(10) => Ok("exit 10: continuing"),
+        c => Err(format!("exited {c:?}: {}", out.tail)),
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,31 @@ pub fn merge_mariadb<'a>(positions: impl IntoIterator<Item = &'a str>) -> Result
         .join(","))
 }
 
+/// Per MariaDB GTID domain, the highest sequence number in `positions` (what a server has
+/// applied or logged: a transaction of that domain with a sequence number up to it is there).
+pub fn mariadb_max_seq<'a>(
+    positions: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<u32, u64>, String> {
+    let mut max: BTreeMap<u32, u64> = BTreeMap::new();
+    for pos in positions {
+        for g in pos.split(',').map(str::trim).filter(|g| !g.is_empty()) {
+            let (d, _, n) = parse_mariadb(g)?;
+            let e = max.entry(d).or_insert(0);
+            *e = (*e).max(n);
+        }
+    }
+    Ok(max)
+}
+
+/// Whether the MySQL GTID set `set` contains `uuid:gno`.
+pub fn mysql_contains(set: &str, uuid: &str, gno: u64) -> bool {
+    let one = format!("{uuid}:{gno}");
+    match (merge_mysql([set, one.as_str()]), merge_mysql([set])) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn parse_mariadb(g: &str) -> Result<(u32, u32, u64), String> {
     let bad = || format!("malformed MariaDB GTID {g:?}");
     let mut it = g.split('-');
@@ -125,5 +150,23 @@ mod tests {
         assert_eq!(merge_mysql([""]).unwrap(), "");
         assert!(merge_mysql(["nonsense:1-2"]).is_err());
         assert!(merge_mysql(["3e11fa47-71ca-11e1-9e33-c80aa9429562:5-2"]).is_err());
+    }
+
+    #[test]
+    fn what_a_server_has() {
+        let m = mariadb_max_seq(["0-1-9,1-2-4", "0-2-7", ""]).unwrap();
+        assert_eq!(m[&0], 9);
+        assert_eq!(m[&1], 4);
+        let set = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5";
+        assert!(mysql_contains(
+            set,
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562",
+            5
+        ));
+        assert!(!mysql_contains(
+            set,
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562",
+            6
+        ));
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::group::{GroupSpec, Topology};
 use super::journal::{Decided, RunKind, StepName, StepOutcome};
+use super::recovery::RecoveryNote;
 use crate::engine::detector::Verdict;
 
 /// A change to the replicated state. New capabilities add variants; existing variants keep their
@@ -80,6 +81,8 @@ pub enum Cmd {
     },
     /// The decisions that shape data, once per run.
     Decide { run: u64, decided: Decided },
+    /// A fact of the run's binlog recovery (salvage, diff placed, applied, coordinates).
+    RecordRecovery { run: u64, note: RecoveryNote },
     /// The run ends: completed (every step finished) or failed (blocks automatic failover).
     FinishFailover { run: u64, failed: Option<String> },
     /// An operator acknowledges: clears a failed run's block and the anti-flap window.
@@ -146,6 +149,20 @@ impl fmt::Display for Cmd {
                 "run {run}: new master is {} ({})",
                 decided.new_master, decided.rule
             ),
+            Cmd::RecordRecovery { run, note } => match note {
+                RecoveryNote::Salvage(s) => write!(f, "run {run}: salvage: {}", s.detail),
+                RecoveryNote::Diff { server, diff } => write!(
+                    f,
+                    "run {run}: diff for {server}: {} transactions, {} bytes",
+                    diff.transactions, diff.bytes
+                ),
+                RecoveryNote::Applied { server, detail } => {
+                    write!(f, "run {run}: {server} applied its diff: {detail}")
+                }
+                RecoveryNote::NewMasterCoords { file, pos } => {
+                    write!(f, "run {run}: new master coordinates {file}:{pos}")
+                }
+            },
             Cmd::FinishFailover { run, failed } => match failed {
                 None => write!(f, "run {run}: completed"),
                 Some(r) => write!(f, "run {run}: FAILED: {r}"),

@@ -80,6 +80,10 @@ pub struct ServerSpec {
     /// SSH address when it differs from `host`.
     pub ssh_host: Option<String>,
     pub ssh_port: Option<u16>,
+    /// Where this server's binlog files are when it is a dead master (MHA's master_binlog_dir;
+    /// comma-separated, searched in order). Default: the group's.
+    #[serde(default)]
+    pub master_binlog_dir: Option<String>,
 }
 
 impl ServerSpec {
@@ -126,6 +130,23 @@ pub struct FailoverSpec {
     pub apply_timeout_ms: u64,
     /// How long each repointed replica may take to reach the journaled GTID set.
     pub replica_timeout_ms: u64,
+    /// MHA's master_binlog_dir: where a dead master's binlog files are (comma-separated).
+    pub master_binlog_dir: String,
+    /// MHA's remote_workdir: where salvaged binlogs and diff files are placed on DB hosts.
+    pub remote_workdir: String,
+    /// MHA's client_bindir: directory of `mysqlbinlog` and `mysql` on the DB hosts (PATH when
+    /// unset).
+    pub client_bindir: Option<String>,
+    /// MHA's latest_priority: prefer a latest replica over the first candidate.
+    pub latest_priority: bool,
+    /// MHA's check_repl_delay: exclude a replica too far behind (100 MB / older file).
+    pub check_repl_delay: bool,
+    /// MHA's master_ip_failover_script (--command=stop|stopssh|start|status, MHA's arguments).
+    pub master_ip_failover_script: Option<String>,
+    /// MHA's report_script: run after a failover with its result.
+    pub report_script: Option<String>,
+    /// MHA's master_ip_online_change_script (switchover).
+    pub master_ip_online_change_script: Option<String>,
 }
 
 impl Default for FailoverSpec {
@@ -135,6 +156,14 @@ impl Default for FailoverSpec {
             last_failover_minute: 480,
             apply_timeout_ms: 60_000,
             replica_timeout_ms: 60_000,
+            master_binlog_dir: "/var/lib/mysql,/var/log/mysql".into(),
+            remote_workdir: "/var/tmp".into(),
+            client_bindir: None,
+            latest_priority: true,
+            check_repl_delay: true,
+            master_ip_failover_script: None,
+            report_script: None,
+            master_ip_online_change_script: None,
         }
     }
 }
@@ -369,6 +398,7 @@ pub(crate) mod tests {
                     no_master: i == 3,
                     ssh_host: None,
                     ssh_port: None,
+                    master_binlog_dir: None,
                 })
                 .collect(),
             failover: FailoverSpec::default(),

@@ -17,8 +17,12 @@ pub enum StepName {
     Fence,
     /// Phase 3.1: latest replicas.
     LatestReplicas,
+    /// Phase 3.2: save the dead master's binlog over SSH (what no replica received).
+    SaveMasterBinlog,
     /// Phase 3.3: choose the new master (decided once, journaled).
     ChooseNewMaster,
+    /// Phase 3.4: diff files from the latest replica's relay logs (file/position groups).
+    GenerateDiffs,
     /// Phase 3.5: bring the new master level and promote it.
     PromoteNewMaster,
     /// Phase 4: repoint the other replicas (in parallel).
@@ -29,11 +33,13 @@ pub enum StepName {
 
 impl StepName {
     /// The steps of a run, in order.
-    pub const ALL: [StepName; 7] = [
+    pub const ALL: [StepName; 9] = [
         StepName::ConfigCheck,
         StepName::Fence,
         StepName::LatestReplicas,
+        StepName::SaveMasterBinlog,
         StepName::ChooseNewMaster,
+        StepName::GenerateDiffs,
         StepName::PromoteNewMaster,
         StepName::ReplicasRecovery,
         StepName::NewMasterCleanup,
@@ -45,7 +51,9 @@ impl StepName {
             StepName::ConfigCheck => "Phase 1: Configuration Check Phase",
             StepName::Fence => "Phase 2: Dead Master Shutdown Phase",
             StepName::LatestReplicas => "Phase 3.1: Getting Latest Slaves Phase",
+            StepName::SaveMasterBinlog => "Phase 3.2: Saving Dead Master's Binlog Phase",
             StepName::ChooseNewMaster => "Phase 3.3: Determining New Master Phase",
+            StepName::GenerateDiffs => "Phase 3.4: New Master Diff Log Generation Phase",
             StepName::PromoteNewMaster => "Phase 3.5: Master Log Apply Phase",
             StepName::ReplicasRecovery => "Phase 4: Slaves Recovery Phase",
             StepName::NewMasterCleanup => "Phase 5: New master cleanup phase",
@@ -128,6 +136,9 @@ pub struct FailoverRun {
     #[serde(default)]
     pub forced: Option<String>,
     pub decided: Option<Decided>,
+    /// Binlog salvage and relay-log diffs, as they were done.
+    #[serde(default)]
+    pub recovery: crate::state::recovery::Recovery,
     pub steps: Vec<Step>,
     pub state: RunState,
     pub started_at_ms: u64,
@@ -207,6 +218,7 @@ impl FailoverRun {
             verdict_round,
             forced: None,
             decided: None,
+            recovery: Default::default(),
             steps: StepName::ALL
                 .iter()
                 .map(|n| Step {
@@ -743,6 +755,23 @@ mod tests {
             StepName::Fence.phase(),
             "Phase 2: Dead Master Shutdown Phase"
         );
-        assert_eq!(StepName::ALL.len(), 7);
+        assert_eq!(StepName::ALL.len(), 9);
+        let phases: Vec<&str> = StepName::ALL.iter().map(|s| s.phase()).collect();
+        assert!(phases[3].starts_with("Phase 3.2") && phases[5].starts_with("Phase 3.4"));
+    }
+
+    /// A run journaled before phases 3.2 and 3.4 existed (seven steps, no recovery) still
+    /// reads, and resumes along its own step list.
+    #[test]
+    fn older_runs_still_read() {
+        let mut r = FailoverRun::new(1, 1, RunKind::Auto, "g", "db1", None, 0);
+        r.steps
+            .retain(|s| !matches!(s.name, StepName::SaveMasterBinlog | StepName::GenerateDiffs));
+        let mut v = serde_json::to_value(&r).unwrap();
+        v.as_object_mut().unwrap().remove("recovery");
+        let back: FailoverRun = serde_json::from_value(v).unwrap();
+        assert_eq!(back.steps.len(), 7);
+        assert_eq!(back.recovery, Default::default());
+        assert_eq!(back.first_unfinished(), Some(StepName::ConfigCheck));
     }
 }

@@ -9,6 +9,7 @@
 mod cmd;
 pub mod group;
 pub mod journal;
+pub mod recovery;
 
 pub use cmd::{Cmd, CmdResult, Proposal};
 pub use group::{Group, GroupSpec, Topology};
@@ -169,6 +170,19 @@ impl ClusterState {
                     reason: format!("no failover run {run}"),
                 },
                 Some(r) => match r.decide(decided.clone()) {
+                    Ok(true) => CmdResult::Ok,
+                    Ok(false) => CmdResult::Unchanged,
+                    Err(reason) => CmdResult::Rejected { reason },
+                },
+            },
+            Cmd::RecordRecovery { run, note } => match self.runs.get_mut(run) {
+                None => CmdResult::Rejected {
+                    reason: format!("no failover run {run}"),
+                },
+                Some(r) if r.state != journal::RunState::Running => CmdResult::Rejected {
+                    reason: format!("run {run} is not running"),
+                },
+                Some(r) => match r.recovery.record(note) {
                     Ok(true) => CmdResult::Ok,
                     Ok(false) => CmdResult::Unchanged,
                     Err(reason) => CmdResult::Rejected { reason },

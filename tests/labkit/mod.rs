@@ -9,6 +9,10 @@ pub use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
 
+pub mod runs;
+#[allow(unused_imports)]
+pub use runs::*;
+
 pub const MHAD: &str = env!("CARGO_BIN_EXE_mhad");
 pub const MHACTL: &str = env!("CARGO_BIN_EXE_mhactl");
 pub const WAIT: Duration = Duration::from_secs(60);

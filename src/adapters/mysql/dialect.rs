@@ -131,6 +131,18 @@ impl Dialect {
         }
     }
 
+    /// Waits until the SQL thread applied up to the source's binlog coordinates (0 or more:
+    /// reached; -1: timeout; NULL: replication not running). MySQL 8.0.26 renamed it.
+    pub fn wait_pos(&self, file: &str, pos: u64, timeout_s: u64) -> String {
+        let f = file.replace('\\', "\\\\").replace('\'', "\\'");
+        let func = if self.flavor == Flavor::MySql && self.at_least(8, 0, 26) {
+            "SOURCE_POS_WAIT"
+        } else {
+            "MASTER_POS_WAIT"
+        };
+        format!("SELECT {func}('{f}', {pos}, {timeout_s}) AS r")
+    }
+
     /// Turns on source-side (master-side) semi-sync waiting on a promoted server, so the new
     /// master is lossless like the old one. MySQL 8.0.26+ renamed the plugin's variables.
     pub fn enable_semisync_source(&self) -> &'static str {

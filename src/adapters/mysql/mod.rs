@@ -369,6 +369,27 @@ impl Session {
         Ok(r == Some(0))
     }
 
+    /// Waits (at most `timeout`) until the SQL thread applied the source's binlog up to
+    /// `file:pos`; Ok(false) on timeout or when replication is not running.
+    pub async fn wait_pos(
+        &mut self,
+        file: &str,
+        pos: u64,
+        timeout: Duration,
+    ) -> Result<bool, MysqlError> {
+        let secs = timeout.as_secs().max(1);
+        let sql = self.dialect.wait_pos(file, pos, secs);
+        let saved = self.timeout;
+        self.timeout = saved + Duration::from_secs(secs);
+        let rows = self.rows(&sql).await;
+        self.timeout = saved;
+        let r = rows?
+            .first()
+            .and_then(|c| c.get("r").cloned().flatten())
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        Ok(r.is_some_and(|n| n >= 0))
+    }
+
     pub async fn enable_semisync_source(&mut self) -> Result<(), MysqlError> {
         let sql = self.dialect.enable_semisync_source();
         self.exec(sql).await

@@ -258,7 +258,7 @@ impl SshPool {
     }
 
     #[tracing::instrument(level = "debug", skip(self, input, timeout), fields(host, port))]
-    async fn exec_with_input(
+    pub async fn exec_with_input(
         &self,
         host: &str,
         port: u16,

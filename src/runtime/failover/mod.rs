@@ -269,11 +269,13 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
         let is_last = run.steps.last().map(|s| s.name) == Some(step);
         // A done step that has a successor ends and begins it in one entry.
         let end = if failed.is_none() && !is_last {
-            begun = StepName::ALL
+            // The run's own step list: a run journaled by an older build keeps its steps.
+            begun = run
+                .steps
                 .iter()
-                .skip_while(|n| **n != step)
-                .nth(1)
-                .copied();
+                .map(|s| s.name)
+                .skip_while(|n| *n != step)
+                .nth(1);
             Cmd::StepAdvance {
                 run: id,
                 step,

@@ -14,14 +14,15 @@ impl RunCtx {
     /// Phase 2: stop every replica's IO thread (positions hold still), then take the old master
     /// out: VIP down and read_only + client connections killed when it can be reached, the
     /// shutdown_script (STONITH) when its host cannot be reached over SSH.
-    pub(super) async fn fence(&self, run: &FailoverRun) -> StepResult {
+    pub(super) async fn fence(&mut self, run: &FailoverRun) -> StepResult {
         self.guard()?;
         if crate::failpoint::broken("fence") {
             return Ok("RED GATE: fencing skipped (test-only failpoint)".into());
         }
         let old = self.server(&run.old_master)?;
+        let this = &*self;
         let stop_io = join_all(self.survivors(run).into_iter().map(|s| async move {
-            match self.connect(&s).await {
+            match this.connect(&s).await {
                 Ok(mut sess) => {
                     let r = sess.stop_replica(true).await;
                     sess.close().await;
@@ -34,7 +35,7 @@ impl RunCtx {
             }
         }));
         let (io_lines, (ssh_line, ssh_ok), (mysql_line, mysqld)) =
-            tokio::join!(stop_io, self.fence_host(&old), self.fence_mysqld(&old));
+            tokio::join!(stop_io, this.fence_host(&old), this.fence_mysqld(&old));
         let mut lines = io_lines;
         lines.push(mysql_line);
         lines.push(ssh_line);
@@ -42,6 +43,10 @@ impl RunCtx {
         // when SSH works but mysqld neither answered nor refused (hung or paused: it could
         // wake up writable). A mysqld that refused connections is down; one that answered is
         // fenced by SQL.
+        self.old_host_unreachable = !ssh_ok;
+        if let Some(l) = self.ip_failover_stop(&old, ssh_ok).await? {
+            lines.push(l);
+        }
         if !ssh_ok {
             lines.push(self.shutdown_hook(&old, "stop").await?);
         } else if mysqld == Mysqld::Silent {
@@ -117,6 +122,33 @@ impl RunCtx {
                 Mysqld::Silent,
             ),
         }
+    }
+
+    /// MHA's master_ip_failover_script `--command=stopssh` (host reachable) or `stop`: the
+    /// script takes the old master's address away its own way (0 / 10 continue, else abort).
+    async fn ip_failover_stop(
+        &self,
+        old: &ServerSpec,
+        ssh_ok: bool,
+    ) -> Result<Option<String>, StepError> {
+        let Some(script) = &self.group.spec.failover.master_ip_failover_script else {
+            return Ok(None);
+        };
+        self.guard()?;
+        let command = if ssh_ok { "stopssh" } else { "stop" };
+        let args = hooks::orig_master_args(
+            command,
+            &self.group.spec.ssh.user,
+            &old.name,
+            &old.host,
+            old.port,
+        );
+        let out = hooks::run(script, &args, HOOK).await.map_err(abort)?;
+        let v = hooks::verdict(&out)
+            .map_err(|e| abort(format!("master_ip_failover_script --command={command} {e}")))?;
+        Ok(Some(format!(
+            "master_ip_failover_script --command={command}: {v}"
+        )))
     }
 
     /// MHA's shutdown_script for a host SSH cannot reach: exit 0 = powered off, 10 = mysqld

@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
+mod diffs;
 mod fence;
+mod promote;
+mod replicas;
+mod salvage;
 
 use super::epoch::{read_epoch, write_epoch};
 use crate::adapters::mysql::{ChangeMaster, IoThread, Login, ReplicaPosition, Session};
@@ -23,26 +27,29 @@ use crate::runtime::vip;
 use crate::secret::Secret;
 use crate::state::group::{Group, ReplicationMode, ServerSpec};
 use crate::state::journal::{Decided, FailoverRun, StepName};
+use crate::state::recovery::RecoveryNote;
 use crate::state::{Cmd, CmdResult};
 
 /// Connecting to a server during a failover: a dead one costs at most this.
-const CONNECT: Duration = Duration::from_secs(1);
+pub(super) const CONNECT: Duration = Duration::from_secs(1);
 /// One statement (not the waits, which carry their own limits).
-const STATEMENT: Duration = Duration::from_secs(5);
+pub(super) const STATEMENT: Duration = Duration::from_secs(5);
 /// Reading a survivor's state.
-const OBSERVE: Duration = Duration::from_secs(2);
+pub(super) const OBSERVE: Duration = Duration::from_secs(2);
 /// An SSH command on a reachable host (VIP, checks).
-const SSH_COMMAND: Duration = Duration::from_secs(3);
+pub(super) const SSH_COMMAND: Duration = Duration::from_secs(3);
 /// An SSH command on the old master (a dead host costs this much).
-const OLD_MASTER_SSH: Duration = Duration::from_secs(1);
+pub(super) const OLD_MASTER_SSH: Duration = Duration::from_secs(1);
 /// A shutdown_script (STONITH) may take this long.
-const HOOK: Duration = Duration::from_secs(30);
+pub(super) const HOOK: Duration = Duration::from_secs(30);
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StepError {
     /// This node is no longer the acting leader of the step's term: stop, write nothing.
+    #[error("leadership lost: {0}")]
     Lost(String),
     /// The step failed; the run fails and blocks automatic failover until acknowledged.
+    #[error("{0}")]
     Abort(String),
 }
 
@@ -63,6 +70,11 @@ pub struct RunCtx {
     /// The survivors as phase 3.1 read them (IO threads stopped, so they hold still): phase 3.3
     /// of the same executor decides from it instead of reading again. A resumed run reads anew.
     latest: Option<Observations>,
+    /// The dead master's events phase 3.2 saved (a resumed run reads a survivor's copy).
+    salvaged: Option<crate::adapters::binlog::MasterLog>,
+    /// Phase 2 found the old master's host unreachable over SSH (and powered it off): phase
+    /// 3.2 does not wait for it again.
+    old_host_unreachable: bool,
 }
 
 impl RunCtx {
@@ -97,6 +109,8 @@ impl RunCtx {
             repl_password,
             ssh,
             latest: None,
+            salvaged: None,
+            old_host_unreachable: false,
         })
     }
 
@@ -144,7 +158,9 @@ impl RunCtx {
             StepName::ConfigCheck => self.config_check(&run).await,
             StepName::Fence => self.fence(&run).await,
             StepName::LatestReplicas => self.latest_replicas(&run).await,
+            StepName::SaveMasterBinlog => self.save_master_binlog(&run).await,
             StepName::ChooseNewMaster => self.choose(&run).await,
+            StepName::GenerateDiffs => self.generate_diffs(&run).await,
             StepName::PromoteNewMaster => self.promote(&run).await,
             StepName::ReplicasRecovery => self.recover_replicas(&run).await,
             StepName::NewMasterCleanup => self.cleanup(&run).await,
@@ -213,10 +229,12 @@ impl RunCtx {
     /// the recovery mode is supported.
     async fn config_check(&self, run: &FailoverRun) -> StepResult {
         if self.mode() == ReplicationMode::FilePos {
-            return Err(abort(
-                "binlog file/position groups need relay-log diff recovery, which this build \
-                 does not have yet; promote by hand (see docs/operations.md)",
-            ));
+            if let Err(e) = self.ssh() {
+                return Err(abort(format!(
+                    "binlog file/position recovery needs SSH to every server (relay-log \
+                     diffs): {e}; nothing was changed"
+                )));
+            }
         }
         let old = self.server(&run.old_master)?;
         let old_login = self.login(&old);
@@ -328,8 +346,8 @@ impl RunCtx {
             old_master: &run.old_master,
             observed: &obs,
             forced: run.forced.as_deref(),
-            latest_priority: true,
-            check_repl_delay: true,
+            latest_priority: self.group.spec.failover.latest_priority,
+            check_repl_delay: self.group.spec.failover.check_repl_delay,
         })
         .map_err(|(reason, excluded)| {
             abort(format!(
@@ -341,7 +359,22 @@ impl RunCtx {
                     .join("; ")
             ))
         })?;
-        let target = self.target(&obs).map_err(abort)?;
+        let target = match self.mode() {
+            // File/position: where the survivors are brought (the end of the salvaged binlog,
+            // else the latest replica's read position); the new master's own coordinates after
+            // its apply are journaled in phase 3.5.
+            ReplicationMode::FilePos => match run.recovery.salvage.as_ref() {
+                Some(s) if s.transactions > 0 => s.to.clone(),
+                _ => obs
+                    .values()
+                    .flatten()
+                    .filter_map(|i| i.replica.as_ref().map(|r| r.read.clone()))
+                    .reduce(|a, b| if b > a { b } else { a })
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            },
+            _ => self.target(&obs).map_err(abort)?,
+        };
         let decided = Decided {
             new_master: sel.new_master.clone(),
             rule: sel.rule.clone(),
@@ -356,286 +389,28 @@ impl RunCtx {
         {
             return Err(abort(reason));
         }
-        Ok(format!(
-            "{}; target GTID set {target}",
-            sel.explanation.join("; ")
-        ))
+        Ok(format!("{}; target {target}", sel.explanation.join("; ")))
+    }
+
+    /// What every replica must reach in GTID mode: the decided set plus what phase 3.5 applied
+    /// from the salvaged binlog on the new master.
+    fn final_target(&self, run: &FailoverRun, d: &Decided) -> String {
+        match run
+            .recovery
+            .salvage
+            .as_ref()
+            .and_then(|s| s.last_gtid.as_ref())
+        {
+            Some(g) if self.mode() != ReplicationMode::FilePos => {
+                self.merge(&[d.target.as_str(), g.as_str()])
+            }
+            _ => d.target.clone(),
+        }
     }
 
     fn decided(run: &FailoverRun) -> Result<&Decided, StepError> {
         run.decided
             .as_ref()
             .ok_or_else(|| abort("no new master was decided"))
-    }
-
-    /// Phase 3.5: bring the new master level with the target, make it a master, record the
-    /// epoch on it, make it writable, then bring the VIP up (writable before the VIP: the first
-    /// client that reaches it can write).
-    async fn promote(&self, run: &FailoverRun) -> StepResult {
-        let d = Self::decided(run)?;
-        let nm = self.server(&d.new_master)?;
-        let mut s = self.connect(&nm).await.map_err(abort)?;
-        let mut lines = Vec::new();
-        let recorded = read_epoch(&mut s, &run.group).await.map_err(abort)?;
-        if let Some((epoch, r)) = recorded {
-            if epoch > run.epoch {
-                return Err(abort(format!(
-                    "{} already carries epoch {epoch} (run {r}): this run (epoch {}) is stale",
-                    nm.name, run.epoch
-                )));
-            }
-        }
-        let info = s.server_info().await.map_err(abort)?;
-        if let Some(r) = &info.replica {
-            self.catch_up(&mut s, &nm, r, &d.target, &mut lines).await?;
-            self.guard()?;
-            s.stop_replica(false).await.map_err(abort)?;
-            s.reset_replica_all().await.map_err(abort)?;
-            lines.push(format!(
-                "{}: replication stopped and reset (RESET SLAVE ALL)",
-                nm.name
-            ));
-        } else {
-            lines.push(format!("{}: already not a replica", nm.name));
-        }
-        self.guard()?;
-        if recorded.map(|(e, _)| e) != Some(run.epoch) {
-            write_epoch(
-                &mut s,
-                &run.group,
-                run.epoch,
-                self.id,
-                self.term,
-                self.node.id(),
-            )
-            .await
-            .map_err(abort)?;
-            lines.push(format!("epoch {} recorded on {}", run.epoch, nm.name));
-        }
-        if self.group.topology.semisync && !info.semisync.master_enabled {
-            s.enable_semisync_source().await.map_err(abort)?;
-            lines.push("semi-sync source side enabled (lossless as before)".into());
-        }
-        if info.read_only {
-            s.set_read_only(false).await.map_err(abort)?;
-            lines.push(format!("{}: read_only=0", nm.name));
-        } else {
-            lines.push(format!("{}: already writable", nm.name));
-        }
-        s.close().await;
-        lines.push(self.vip_up(&nm).await?);
-        Ok(lines.join("; "))
-    }
-
-    /// Waits until the new master executed the target GTID set. When its own relay log cannot
-    /// get it there (it is not a latest replica), it first replicates the missing transactions
-    /// from a survivor that has them (MHA's GTID recovery), then stops again.
-    async fn catch_up(
-        &self,
-        s: &mut Session,
-        nm: &ServerSpec,
-        r: &crate::adapters::mysql::ReplicaStatus,
-        target: &str,
-        lines: &mut Vec<String>,
-    ) -> Result<(), StepError> {
-        let limit = Duration::from_millis(self.group.spec.failover.apply_timeout_ms);
-        let received = self.merge(&[&r.gtid_io_pos, target]) == self.merge(&[&r.gtid_io_pos]);
-        if !received && !target.is_empty() {
-            let obs = self.observe_run().await?;
-            let donor = self
-                .group
-                .spec
-                .servers
-                .iter()
-                .filter(|x| x.name != nm.name)
-                .find(|x| match obs.get(&x.name) {
-                    Some(Ok(i)) => {
-                        let have = match self.mode() {
-                            ReplicationMode::MariadbGtid => i.gtid.binlog_pos.clone(),
-                            _ => i.gtid.executed.clone(),
-                        };
-                        i.log_bin && self.merge(&[&have, target]) == self.merge(&[&have])
-                    }
-                    _ => false,
-                })
-                .cloned()
-                .ok_or_else(|| {
-                    abort(format!(
-                        "{} lacks part of {target} and no survivor has it in its binlog",
-                        nm.name
-                    ))
-                })?;
-            self.guard()?;
-            s.stop_replica(false).await.map_err(abort)?;
-            s.change_master(&self.change_master_to(&donor))
-                .await
-                .map_err(abort)?;
-            s.start_replica().await.map_err(abort)?;
-            lines.push(format!(
-                "{} is not a latest replica: catching up from {}",
-                nm.name, donor.name
-            ));
-        }
-        if !target.is_empty() && !s.wait_gtid(target, limit).await.map_err(abort)? {
-            let st = s.replica_status().await.ok().flatten();
-            return Err(abort(format!(
-                "{} did not apply its relay log up to {target} within {limit:?}{}",
-                nm.name,
-                st.filter(|x| x.last_sql_errno > 0)
-                    .map(|x| format!(
-                        " (SQL thread error {}: {})",
-                        x.last_sql_errno, x.last_sql_error
-                    ))
-                    .unwrap_or_default()
-            )));
-        }
-        lines.push(format!("{}: relay log applied up to {target}", nm.name));
-        Ok(())
-    }
-
-    async fn observe_run(&self) -> Result<Observations, StepError> {
-        let run = self
-            .run()
-            .ok_or_else(|| StepError::Lost("run vanished".into()))?;
-        self.observe(&run).await
-    }
-
-    /// Normalised merge of GTID sets in this group's flavour (unparseable = empty, which makes
-    /// a containment test fail safe).
-    fn merge(&self, sets: &[&str]) -> String {
-        let r = match self.mode() {
-            ReplicationMode::MariadbGtid => gtid::merge_mariadb(sets.iter().copied()),
-            _ => gtid::merge_mysql(sets.iter().copied()),
-        };
-        r.unwrap_or_default()
-    }
-
-    fn change_master_to(&self, source: &ServerSpec) -> ChangeMaster {
-        ChangeMaster {
-            host: source.host.clone(),
-            port: source.port,
-            user: self.group.spec.repl_user.clone(),
-            password: self.repl_password.clone(),
-            position: ReplicaPosition::Gtid,
-        }
-    }
-
-    async fn vip_up(&self, nm: &ServerSpec) -> StepResult {
-        let Some(v) = self.vip() else {
-            return Ok("no VIP configured".into());
-        };
-        self.guard()?;
-        let pool = self.ssh().map_err(abort)?;
-        let (host, port) = nm.ssh_target(&self.group.spec.ssh);
-        let added = vip::add(pool, &host, port, &v, SSH_COMMAND)
-            .await
-            .map_err(abort)?;
-        Ok(format!(
-            "{}: VIP {} {} (gratuitous ARP sent in the background)",
-            nm.name,
-            v.cidr,
-            if added { "up" } else { "already up" }
-        ))
-    }
-
-    /// Phase 4: every other survivor replicates from the new master (in parallel) and reaches
-    /// the target set. A replica that fails is reported (MHA: "partially failed"), the run
-    /// still completes: the new master already serves writes.
-    async fn recover_replicas(&self, run: &FailoverRun) -> StepResult {
-        let d = Self::decided(run)?;
-        let nm = self.server(&d.new_master)?;
-        self.guard()?;
-        let others: Vec<ServerSpec> = self
-            .survivors(run)
-            .into_iter()
-            .filter(|s| s.name != nm.name)
-            .collect();
-        let lines = join_all(others.iter().map(|r| self.recover_one(r, &nm, &d.target))).await;
-        let failed = lines.iter().filter(|(ok, _)| !ok).count();
-        let text: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
-        Ok(if failed == 0 {
-            text.join("; ")
-        } else {
-            format!(
-                "recovery on {failed} replica(s) partially failed: {}",
-                text.join("; ")
-            )
-        })
-    }
-
-    async fn recover_one(&self, r: &ServerSpec, nm: &ServerSpec, target: &str) -> (bool, String) {
-        let res: Result<String, String> = async {
-            let mut s = self.connect(r).await?;
-            let st = s.replica_status().await.map_err(|e| e.to_string())?;
-            let already = st.as_ref().is_some_and(|x| {
-                x.source_host == nm.host && x.source_port == nm.port && x.io_thread == IoThread::Yes
-            });
-            let mut what = if already {
-                format!("already replicating from {}", nm.name)
-            } else {
-                self.guard().map_err(|e| format!("{e:?}"))?;
-                s.stop_replica(false).await.map_err(|e| e.to_string())?;
-                s.change_master(&self.change_master_to(nm))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                s.start_replica().await.map_err(|e| e.to_string())?;
-                format!("now replicating from {}", nm.name)
-            };
-            let info = s.server_info().await.map_err(|e| e.to_string())?;
-            if !info.read_only {
-                s.set_read_only(true).await.map_err(|e| e.to_string())?;
-                what.push_str(", read_only set");
-            }
-            let limit = Duration::from_millis(self.group.spec.failover.replica_timeout_ms);
-            if !target.is_empty()
-                && !s
-                    .wait_gtid(target, limit)
-                    .await
-                    .map_err(|e| e.to_string())?
-            {
-                return Err(format!(
-                    "{what}, but did not reach {target} within {limit:?}"
-                ));
-            }
-            s.close().await;
-            Ok(format!("{what}, reached {target}"))
-        }
-        .await;
-        match res {
-            Ok(l) => (true, format!("{}: {l}", r.name)),
-            Err(e) => (false, format!("{}: FAILED: {e}", r.name)),
-        }
-    }
-
-    /// Phase 5: the new master is a writable master holding the VIP; MHA's statement for the
-    /// other replicas (password masked).
-    async fn cleanup(&self, run: &FailoverRun) -> StepResult {
-        let d = Self::decided(run)?;
-        let nm = self.server(&d.new_master)?;
-        let mut s = self.connect(&nm).await.map_err(abort)?;
-        let info = s.server_info().await.map_err(abort)?;
-        let mut lines = Vec::new();
-        if info.replica.is_some() {
-            self.guard()?;
-            s.stop_replica(false).await.map_err(abort)?;
-            s.reset_replica_all().await.map_err(abort)?;
-            lines.push(format!("{}: RESET SLAVE ALL", nm.name));
-        }
-        if info.read_only {
-            self.guard()?;
-            s.set_read_only(false).await.map_err(abort)?;
-            lines.push(format!("{}: read_only=0", nm.name));
-        }
-        s.close().await;
-        lines.push(self.vip_up(&nm).await?);
-        let masked = ChangeMaster {
-            password: Secret::new("xxx"),
-            ..self.change_master_to(&nm)
-        };
-        lines.push(format!(
-            "All other slaves should start replication from here. Statement should be: {};",
-            info.dialect.change_master(&masked)
-        ));
-        Ok(lines.join("; "))
     }
 }

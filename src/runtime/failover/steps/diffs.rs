@@ -1,0 +1,341 @@
+//! Phase 3.4 for binlog file/position groups: every survivor's SQL thread finishes what its
+//! relay log holds and stops; from a latest replica's relay logs the manager cuts, for each
+//! survivor, everything after the position it applied — followed by the salvaged binlog — and
+//! places it on that survivor's host. Phases 3.5 and 4 apply these files (MHA's order: relay
+//! logs first, then the dead master's binlog) and journal each apply.
+
+use std::time::{Duration, Instant};
+
+use super::salvage::{Have, FILE_READ, FILE_WRITE};
+use super::{abort, RunCtx, StepError, StepResult};
+use crate::adapters::binlog::{assemble, MasterLog};
+use crate::adapters::mysql::{BinlogCoord, Session};
+use crate::adapters::ssh::shell_quote;
+use crate::state::group::{ReplicationMode, ServerSpec};
+use crate::state::journal::{FailoverRun, StepName, StepState};
+use crate::state::recovery::{DiffFile, RecoveryNote};
+
+/// A SQL thread that has not moved for this long has applied all it can (what is left is a
+/// transaction whose end never arrived).
+const SQL_IDLE: Duration = Duration::from_secs(2);
+
+impl RunCtx {
+    /// Phase 3.4.
+    pub(super) async fn generate_diffs(&mut self, run: &FailoverRun) -> StepResult {
+        if self.mode() != ReplicationMode::FilePos {
+            return Ok(
+                "GTID replication: relay logs and auto-position bring every replica \
+                       level, no diff files needed"
+                    .into(),
+            );
+        }
+        let survivors = self.survivors(run);
+        let mut lines = Vec::new();
+        // 1. Every survivor applies what its relay log holds, then stops (bounded). One whose
+        // diff a previous attempt placed is only read: its read position still counts when
+        // the latest replica is looked for.
+        let mut applied: Vec<(ServerSpec, BinlogCoord, BinlogCoord)> = Vec::new();
+        let mut reads: Vec<(ServerSpec, BinlogCoord)> = Vec::new();
+        for s in &survivors {
+            let mut sess = self.connect(s).await.map_err(abort)?;
+            if let Some(d) = run.recovery.diffs.get(&s.name) {
+                lines.push(format!(
+                    "{}: diff already placed ({} bytes)",
+                    s.name, d.bytes
+                ));
+                if let Some(st) = sess.replica_status().await.map_err(abort)? {
+                    reads.push((s.clone(), st.read));
+                }
+                sess.close().await;
+                continue;
+            }
+            let (exec, read) = self.finish_relay_log(s, &mut sess).await?;
+            sess.close().await;
+            reads.push((s.clone(), read.clone()));
+            applied.push((s.clone(), exec, read));
+        }
+        if applied.is_empty() {
+            return Ok(lines.join("; "));
+        }
+        // 2. The relay logs of a latest replica that reach back to every survivor.
+        let latest = reads
+            .iter()
+            .map(|(_, r)| r.clone())
+            .reduce(|a, b| if b > a { b } else { a })
+            .expect("not empty");
+        let oldest = applied
+            .iter()
+            .map(|(_, e, _)| e.clone())
+            .reduce(|a, b| if b < a { b } else { a })
+            .expect("not empty");
+        let mut source: Option<(String, MasterLog)> = None;
+        let mut why = Vec::new();
+        for (s, read) in reads.iter().filter(|(_, r)| *r == latest) {
+            match self.read_relay_logs(s, &oldest).await {
+                Ok(log) => {
+                    let all = applied.iter().all(|(_, e, _)| log.covers(e));
+                    let better = source.as_ref().is_none_or(|(_, l)| {
+                        applied.iter().filter(|(_, e, _)| log.covers(e)).count()
+                            > applied.iter().filter(|(_, e, _)| l.covers(e)).count()
+                    });
+                    if better {
+                        source = Some((s.name.clone(), log));
+                    }
+                    if all {
+                        break;
+                    }
+                }
+                Err(e) => why.push(format!("{} ({read}): {e}", s.name)),
+            }
+        }
+        let (source, log) = source.ok_or_else(|| {
+            abort(format!(
+                "no latest replica's relay logs could be read: {}",
+                why.join("; ")
+            ))
+        })?;
+        let salvage = self.salvaged(run).await?;
+        let fde = salvage
+            .fde()
+            .or(log.fde())
+            .ok_or_else(|| abort("no format description event in the relay logs"))?
+            .to_vec();
+        // 3. One file per survivor: relay-log events after its position, then the salvage.
+        for (s, exec, _) in &applied {
+            let diff = match log.after(exec) {
+                None => DiffFile {
+                    from: exec.to_string(),
+                    source: source.clone(),
+                    error: Some(format!(
+                        "{source}'s relay logs do not reach back to {exec} (they start at {}): \
+                         {} cannot be brought level (MHA: lack_relay_log)",
+                        log.start().map(|c| c.to_string()).unwrap_or("-".into()),
+                        s.name
+                    )),
+                    ..DiffFile::default()
+                },
+                Some(events) => {
+                    let a = assemble(&fde, &[events, salvage.events()], |_| false);
+                    let mut d = DiffFile {
+                        from: exec.to_string(),
+                        source: source.clone(),
+                        bytes: a.bytes.len() as u64,
+                        transactions: a.transactions,
+                        last_gtid: a.last_gtid.as_ref().map(|g| g.to_string()),
+                        ..DiffFile::default()
+                    };
+                    if a.transactions > 0 {
+                        let path = self.workfile("diff", &s.name);
+                        let (h, p) = self.ssh_of(s);
+                        self.guard()?;
+                        self.ssh()
+                            .map_err(abort)?
+                            .write_file(&h, p, &path, &a.bytes, FILE_WRITE)
+                            .await
+                            .map_err(abort)?;
+                        d.path = path;
+                    }
+                    d
+                }
+            };
+            lines.push(match &diff.error {
+                Some(e) => format!("{}: NO DIFF: {e}", s.name),
+                None if diff.transactions == 0 => {
+                    format!("{}: applied up to {exec}, nothing missing", s.name)
+                }
+                None => format!(
+                    "{}: applied up to {exec}; diff of {} transactions ({} bytes) from {source}'s \
+                     relay logs and the salvaged binlog placed at {}",
+                    s.name, diff.transactions, diff.bytes, diff.path
+                ),
+            });
+            self.record(RecoveryNote::Diff {
+                server: s.name.clone(),
+                diff,
+            })
+            .await?;
+        }
+        Ok(lines.join("; "))
+    }
+
+    /// Waits until the SQL thread applied everything its relay log holds (bounded by
+    /// apply_timeout_ms), then stops replication. Returns (applied, read) positions.
+    async fn finish_relay_log(
+        &self,
+        s: &ServerSpec,
+        sess: &mut Session,
+    ) -> Result<(BinlogCoord, BinlogCoord), StepError> {
+        let limit = Duration::from_millis(self.group.spec.failover.apply_timeout_ms);
+        let t0 = Instant::now();
+        let mut last: Option<(BinlogCoord, Instant)> = None;
+        loop {
+            let st = sess
+                .replica_status()
+                .await
+                .map_err(abort)?
+                .ok_or_else(|| abort(format!("{} is not a replica", s.name)))?;
+            if st.last_sql_errno > 0 {
+                return Err(abort(format!(
+                    "{}: SQL thread error {}: {}",
+                    s.name, st.last_sql_errno, st.last_sql_error
+                )));
+            }
+            let caught_up = st.exec == st.read;
+            let idle = match &last {
+                Some((e, since)) if *e == st.exec => since.elapsed() >= SQL_IDLE,
+                _ => {
+                    last = Some((st.exec.clone(), Instant::now()));
+                    false
+                }
+            };
+            if caught_up || idle || !st.sql_thread {
+                self.guard()?;
+                sess.stop_replica(false).await.map_err(abort)?;
+                let st = sess
+                    .replica_status()
+                    .await
+                    .map_err(abort)?
+                    .ok_or_else(|| abort(format!("{} is not a replica", s.name)))?;
+                return Ok((st.exec, st.read));
+            }
+            if t0.elapsed() >= limit {
+                return Err(abort(format!(
+                    "{} did not apply its relay log within {limit:?} (applied {}, read {})",
+                    s.name, st.exec, st.read
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A replica's relay logs, newest first, as many files as it takes to reach back to
+    /// `oldest` (or all of them).
+    async fn read_relay_logs(
+        &self,
+        s: &ServerSpec,
+        oldest: &BinlogCoord,
+    ) -> Result<MasterLog, String> {
+        let mut sess = self.connect(s).await?;
+        let rows = sess
+            .rows("SELECT @@relay_log_index AS idx, @@datadir AS datadir")
+            .await
+            .map_err(|e| e.to_string())?;
+        sess.close().await;
+        let get = |k: &str| {
+            rows.first()
+                .and_then(|r| r.get(k).cloned().flatten())
+                .unwrap_or_default()
+        };
+        let datadir = get("datadir");
+        let mut index = get("idx");
+        if index.is_empty() {
+            return Err("relay_log_index is not set".into());
+        }
+        if !index.starts_with('/') {
+            index = format!("{}/{index}", datadir.trim_end_matches('/'));
+        }
+        let pool = self.ssh()?;
+        let (h, p) = self.ssh_of(s);
+        let out = pool
+            .exec(&h, p, &format!("cat {}", shell_quote(&index)), FILE_READ)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !out.success() {
+            return Err(format!(
+                "reading {index}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let dir = index.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let files: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                if l.starts_with('/') {
+                    l.to_string()
+                } else {
+                    format!("{dir}/{}", l.trim_start_matches("./"))
+                }
+            })
+            .collect();
+        let mut read: Vec<(String, Vec<u8>)> = Vec::new();
+        for f in files.iter().rev() {
+            let data = pool
+                .read_range(&h, p, f, 0, None, FILE_READ)
+                .await
+                .map_err(|e| e.to_string())?;
+            read.insert(0, (f.clone(), data));
+            let log = MasterLog::from_relay_logs(&read).map_err(|e| e.to_string())?;
+            if log.covers(oldest) {
+                return Ok(log);
+            }
+        }
+        MasterLog::from_relay_logs(&read).map_err(|e| e.to_string())
+    }
+
+    /// Applies the diff phase 3.4 placed for `s`, once: a journaled apply is not repeated, and
+    /// a repeated one leaves out what the server already has (by GTID).
+    pub(super) async fn apply_diff(
+        &self,
+        run: &FailoverRun,
+        s: &ServerSpec,
+        sess: &mut Session,
+        step: StepName,
+    ) -> Result<String, StepError> {
+        if let Some(d) = run.recovery.applied.get(&s.name) {
+            return Ok(format!("{}: diff already applied ({d})", s.name));
+        }
+        let diff = run
+            .recovery
+            .diffs
+            .get(&s.name)
+            .ok_or_else(|| abort(format!("no diff was generated for {}", s.name)))?;
+        if let Some(e) = &diff.error {
+            return Err(abort(e.clone()));
+        }
+        let detail = if diff.path.is_empty() {
+            "nothing missing".to_string()
+        } else {
+            let info = sess.server_info().await.map_err(abort)?;
+            let resumed = run.steps.iter().any(|x| {
+                x.name == step
+                    && matches!(x.state, StepState::Running { attempts, .. } if attempts > 1)
+            });
+            if resumed && !Have::of(&info).map_err(abort)?.tracks_applied {
+                return Err(abort(format!(
+                    "{}: an earlier attempt may have applied part of {} and this server's GTID \
+                     state cannot tell which part (binlog off / no GTIDs): manual recovery needed",
+                    s.name, diff.path
+                )));
+            }
+            let (h, p) = self.ssh_of(s);
+            let data = self
+                .ssh()
+                .map_err(abort)?
+                .read_range(&h, p, &diff.path, 0, None, FILE_READ)
+                .await
+                .map_err(abort)?;
+            let log = MasterLog::from_assembled(&diff.path, &data).map_err(abort)?;
+            let fde = log.fde().unwrap_or_default().to_vec();
+            let detail = self.apply_events(s, sess, &fde, &[log.events()]).await?;
+            let attempt = run
+                .steps
+                .iter()
+                .find(|x| x.name == step)
+                .and_then(|x| match x.state {
+                    StepState::Running { attempts, .. } => Some(attempts),
+                    _ => None,
+                })
+                .unwrap_or(1);
+            crate::failpoint::hit(crate::failpoint::When::Applied, step, attempt);
+            detail
+        };
+        self.record(RecoveryNote::Applied {
+            server: s.name.clone(),
+            detail: detail.clone(),
+        })
+        .await?;
+        Ok(format!("{}: {detail}", s.name))
+    }
+}

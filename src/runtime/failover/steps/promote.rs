@@ -1,0 +1,306 @@
+//! Phase 3.5: the new master is brought level (GTID: its relay log, catching up from a
+//! survivor when it is not a latest replica, then the salvaged binlog; file/position: the diff
+//! phase 3.4 placed), stops being a replica, carries the run's epoch, becomes writable and takes
+//! the VIP.
+
+use std::time::Duration;
+
+use super::*;
+use crate::adapters::hooks;
+
+impl RunCtx {
+    /// Phase 3.5: bring the new master level with the target, make it a master, record the
+    /// epoch on it, make it writable, then bring the VIP up (writable before the VIP: the first
+    /// client that reaches it can write).
+    pub(super) async fn promote(&mut self, run: &FailoverRun) -> StepResult {
+        let d = Self::decided(run)?;
+        let nm = self.server(&d.new_master)?;
+        let mut s = self.connect(&nm).await.map_err(abort)?;
+        let mut lines = Vec::new();
+        let recorded = read_epoch(&mut s, &run.group).await.map_err(abort)?;
+        if let Some((epoch, r)) = recorded {
+            if epoch > run.epoch {
+                return Err(abort(format!(
+                    "{} already carries epoch {epoch} (run {r}): this run (epoch {}) is stale",
+                    nm.name, run.epoch
+                )));
+            }
+        }
+        let info = s.server_info().await.map_err(abort)?;
+        let filepos = self.mode() == ReplicationMode::FilePos;
+        if let Some(r) = &info.replica {
+            if filepos {
+                lines.push(
+                    self.apply_diff(run, &nm, &mut s, StepName::PromoteNewMaster)
+                        .await?,
+                );
+            } else {
+                self.catch_up(&mut s, &nm, r, &d.target, &mut lines).await?;
+            }
+            self.guard()?;
+            s.stop_replica(false).await.map_err(abort)?;
+            s.reset_replica_all().await.map_err(abort)?;
+            lines.push(format!(
+                "{}: replication stopped and reset (RESET SLAVE ALL)",
+                nm.name
+            ));
+        } else {
+            lines.push(format!("{}: already not a replica", nm.name));
+        }
+        if !filepos {
+            if let Some(l) = self.apply_salvage(run, &nm, &mut s).await? {
+                lines.push(l);
+            }
+        }
+        if filepos {
+            lines.push(self.record_coords(run, &nm, &mut s).await?);
+        }
+        self.guard()?;
+        if recorded.map(|(e, _)| e) != Some(run.epoch) {
+            write_epoch(
+                &mut s,
+                &run.group,
+                run.epoch,
+                self.id,
+                self.term,
+                self.node.id(),
+            )
+            .await
+            .map_err(abort)?;
+            lines.push(format!("epoch {} recorded on {}", run.epoch, nm.name));
+        }
+        if self.group.topology.semisync && !info.semisync.master_enabled {
+            s.enable_semisync_source().await.map_err(abort)?;
+            lines.push("semi-sync source side enabled (lossless as before)".into());
+        }
+        if info.read_only {
+            s.set_read_only(false).await.map_err(abort)?;
+            lines.push(format!("{}: read_only=0", nm.name));
+        } else {
+            lines.push(format!("{}: already writable", nm.name));
+        }
+        s.close().await;
+        lines.push(self.vip_up(&nm).await?);
+        if let Some(l) = self.ip_failover_start(run, &nm).await? {
+            lines.push(l);
+        }
+        Ok(lines.join("; "))
+    }
+
+    /// MHA's master_ip_failover_script `--command=start`: the script points the application's
+    /// address at the new master (0 / 10 continue, else abort). Run again on a resumed step:
+    /// scripts must be idempotent, as MHA's samples are.
+    async fn ip_failover_start(
+        &self,
+        run: &FailoverRun,
+        nm: &ServerSpec,
+    ) -> Result<Option<String>, StepError> {
+        let Some(script) = &self.group.spec.failover.master_ip_failover_script else {
+            return Ok(None);
+        };
+        let old = self.server(&run.old_master)?;
+        let mut args = hooks::orig_master_args(
+            "start",
+            &self.group.spec.ssh.user,
+            &old.name,
+            &old.host,
+            old.port,
+        );
+        args.extend(hooks::new_master_args(
+            &nm.name,
+            &nm.host,
+            nm.port,
+            &self.group.spec.user,
+        ));
+        self.guard()?;
+        let out = hooks::run_with_env(
+            script,
+            &args,
+            &[(hooks::NEW_MASTER_PASSWORD_ENV, self.password.expose())],
+            HOOK,
+        )
+        .await
+        .map_err(|e| abort(self.password.redact(&e)))?;
+        let out = hooks::HookOutput {
+            tail: self.password.redact(&out.tail),
+            ..out
+        };
+        let v = hooks::verdict(&out)
+            .map_err(|e| abort(format!("master_ip_failover_script --command=start {e}")))?;
+        Ok(Some(format!(
+            "master_ip_failover_script --command=start: {v}"
+        )))
+    }
+
+    /// GTID groups: the transactions phase 3.2 saved from the dead master's binlog, applied on
+    /// the new master once it executed everything the survivors had (replicas then get them
+    /// by replication).
+    async fn apply_salvage(
+        &mut self,
+        run: &FailoverRun,
+        nm: &ServerSpec,
+        s: &mut Session,
+    ) -> Result<Option<String>, StepError> {
+        if run
+            .recovery
+            .salvage
+            .as_ref()
+            .is_none_or(|x| x.transactions == 0)
+        {
+            return Ok(None);
+        }
+        if let Some(d) = run.recovery.applied.get(&nm.name) {
+            return Ok(Some(format!(
+                "{}: salvaged binlog already applied ({d})",
+                nm.name
+            )));
+        }
+        let log = self.salvaged(run).await?;
+        let fde = log.fde().unwrap_or_default().to_vec();
+        let detail = self.apply_events(nm, s, &fde, &[log.events()]).await?;
+        self.record(RecoveryNote::Applied {
+            server: nm.name.clone(),
+            detail: detail.clone(),
+        })
+        .await?;
+        Ok(Some(format!("{}: salvaged binlog: {detail}", nm.name)))
+    }
+
+    /// File/position groups: the new master's binlog coordinates after its apply, before
+    /// anything else is written to it — every other replica starts there. Taken once.
+    async fn record_coords(
+        &self,
+        run: &FailoverRun,
+        nm: &ServerSpec,
+        s: &mut Session,
+    ) -> Result<String, StepError> {
+        if let Some((f, p)) = &run.recovery.new_master_coords {
+            return Ok(format!("replicas start from {f}:{p} (recorded before)"));
+        }
+        let c = s
+            .binlog_status()
+            .await
+            .map_err(abort)?
+            .ok_or_else(|| abort(format!("{}: binary logging is off", nm.name)))?;
+        self.record(RecoveryNote::NewMasterCoords {
+            file: c.file.clone(),
+            pos: c.pos,
+        })
+        .await?;
+        Ok(format!(
+            "{}'s binlog position after recovery: {c}; the other replicas start from it",
+            nm.name
+        ))
+    }
+
+    /// Waits until the new master executed the target GTID set. When its own relay log cannot
+    /// get it there (it is not a latest replica), it first replicates the missing transactions
+    /// from a survivor that has them (MHA's GTID recovery), then stops again.
+    pub(super) async fn catch_up(
+        &self,
+        s: &mut Session,
+        nm: &ServerSpec,
+        r: &crate::adapters::mysql::ReplicaStatus,
+        target: &str,
+        lines: &mut Vec<String>,
+    ) -> Result<(), StepError> {
+        let limit = Duration::from_millis(self.group.spec.failover.apply_timeout_ms);
+        let received = self.merge(&[&r.gtid_io_pos, target]) == self.merge(&[&r.gtid_io_pos]);
+        if !received && !target.is_empty() {
+            let obs = self.observe_run().await?;
+            let donor = self
+                .group
+                .spec
+                .servers
+                .iter()
+                .filter(|x| x.name != nm.name)
+                .find(|x| match obs.get(&x.name) {
+                    Some(Ok(i)) => {
+                        let have = match self.mode() {
+                            ReplicationMode::MariadbGtid => i.gtid.binlog_pos.clone(),
+                            _ => i.gtid.executed.clone(),
+                        };
+                        i.log_bin && self.merge(&[&have, target]) == self.merge(&[&have])
+                    }
+                    _ => false,
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    abort(format!(
+                        "{} lacks part of {target} and no survivor has it in its binlog",
+                        nm.name
+                    ))
+                })?;
+            self.guard()?;
+            s.stop_replica(false).await.map_err(abort)?;
+            s.change_master(&self.change_master_to(&donor))
+                .await
+                .map_err(abort)?;
+            s.start_replica().await.map_err(abort)?;
+            lines.push(format!(
+                "{} is not a latest replica: catching up from {}",
+                nm.name, donor.name
+            ));
+        }
+        if !target.is_empty() && !s.wait_gtid(target, limit).await.map_err(abort)? {
+            let st = s.replica_status().await.ok().flatten();
+            return Err(abort(format!(
+                "{} did not apply its relay log up to {target} within {limit:?}{}",
+                nm.name,
+                st.filter(|x| x.last_sql_errno > 0)
+                    .map(|x| format!(
+                        " (SQL thread error {}: {})",
+                        x.last_sql_errno, x.last_sql_error
+                    ))
+                    .unwrap_or_default()
+            )));
+        }
+        lines.push(format!("{}: relay log applied up to {target}", nm.name));
+        Ok(())
+    }
+
+    pub(super) async fn observe_run(&self) -> Result<Observations, StepError> {
+        let run = self
+            .run()
+            .ok_or_else(|| StepError::Lost("run vanished".into()))?;
+        self.observe(&run).await
+    }
+
+    /// Normalised merge of GTID sets in this group's flavour (unparseable = empty, which makes
+    /// a containment test fail safe).
+    pub(super) fn merge(&self, sets: &[&str]) -> String {
+        let r = match self.mode() {
+            ReplicationMode::MariadbGtid => gtid::merge_mariadb(sets.iter().copied()),
+            _ => gtid::merge_mysql(sets.iter().copied()),
+        };
+        r.unwrap_or_default()
+    }
+
+    pub(super) fn change_master_to(&self, source: &ServerSpec) -> ChangeMaster {
+        ChangeMaster {
+            host: source.host.clone(),
+            port: source.port,
+            user: self.group.spec.repl_user.clone(),
+            password: self.repl_password.clone(),
+            position: ReplicaPosition::Gtid,
+        }
+    }
+
+    pub(super) async fn vip_up(&self, nm: &ServerSpec) -> StepResult {
+        let Some(v) = self.vip() else {
+            return Ok("no VIP configured".into());
+        };
+        self.guard()?;
+        let pool = self.ssh().map_err(abort)?;
+        let (host, port) = nm.ssh_target(&self.group.spec.ssh);
+        let added = vip::add(pool, &host, port, &v, SSH_COMMAND)
+            .await
+            .map_err(abort)?;
+        Ok(format!(
+            "{}: VIP {} {} (gratuitous ARP sent in the background)",
+            nm.name,
+            v.cidr,
+            if added { "up" } else { "already up" }
+        ))
+    }
+}

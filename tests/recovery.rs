@@ -1,0 +1,274 @@
+//! Issue E against the lab: binlog salvage and relay-log diff recovery with real MariaDB
+//! (binlog file/position and GTID replication, asynchronous), real sshd and three real mhad.
+//! A lagging replica is brought level from the latest replica's relay logs, and what no
+//! replica received is saved from the dead master's binlog over SSH; a leader killed right
+//! after an apply is replaced by one that applies nothing twice; MHA's master_ip_failover_script
+//! is called with MHA's arguments. Root only (the lab), one lab at a time.
+
+mod labkit;
+
+use std::collections::BTreeSet;
+
+use labkit::*;
+
+/// How the dead master's host ends the scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MasterEnd {
+    /// mysqld killed, the host (sshd) still up: its binlog can be saved.
+    MysqldKilled,
+    /// The whole host gone (powered off, network cut): nothing can be saved.
+    HostGone,
+}
+
+impl Lab {
+    fn insert(&self, ids: std::ops::RangeInclusive<i64>) {
+        let sql: String = ids
+            .map(|i| format!("INSERT INTO mha_lab.acked (id) VALUES ({i});\n"))
+            .collect();
+        self.sql("db1", &sql);
+    }
+
+    fn wait_rows(&self, host: &str, n: usize) {
+        let start = Instant::now();
+        while self
+            .try_sql(host, "SELECT COUNT(*) FROM mha_lab.acked")
+            .and_then(|c| c.parse::<usize>().ok())
+            != Some(n)
+        {
+            assert!(start.elapsed() < WAIT, "{host} never had {n} rows");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// MHA's test: rows 1..=20 everywhere; db3's IO thread stopped, rows 21..=40 reach db2 only;
+    /// both replicas cut from the master, rows 41..=60 are only in the master's binlog; then
+    /// the master dies as `end` says.
+    fn lagging_replica_then_master_dies(&self, end: MasterEnd) {
+        self.insert(1..=20);
+        self.wait_converged(&["db1", "db2", "db3"]);
+        self.sql("db3", "STOP SLAVE IO_THREAD");
+        self.insert(21..=40);
+        self.wait_rows("db2", 40);
+        self.lab(&["partition", "db1", "--", "db2,db3"]);
+        self.insert(41..=60);
+        match end {
+            MasterEnd::MysqldKilled => self.lab(&["mysqld", "kill", "db1"]),
+            MasterEnd::HostGone => self.lab(&["poweroff", "db1"]),
+        };
+    }
+}
+
+fn range(a: i64, b: i64) -> BTreeSet<i64> {
+    (a..=b).collect()
+}
+
+/// File/position replication, asynchronous: the lagging db3 gets rows 21..=40 from db2's relay
+/// logs and 41..=60 from the dead master's binlog, saved over SSH; the new master gets 41..=60;
+/// every committed row is on both survivors and their checksums match; the journal says what
+/// was saved and what each diff held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filepos_lagging_replica_and_salvaged_binlog() {
+    let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
+        return;
+    };
+    lab.add_group();
+    lab.app_setup();
+    lab.lagging_replica_then_master_dies(MasterEnd::MysqldKilled);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let saved = step(&run, "save_master_binlog")["state"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(saved.contains("saved 20 transactions"), "{saved}");
+    assert_eq!(run["recovery"]["salvage"]["transactions"], 20, "{run:#}");
+    assert_eq!(run["decided"]["new_master"], "db2", "the latest replica");
+    let diffs = &run["recovery"]["diffs"];
+    assert_eq!(
+        diffs["db3"]["transactions"], 40,
+        "db3: 20 from db2's relay logs + 20 salvaged: {run:#}"
+    );
+    assert_eq!(
+        diffs["db2"]["transactions"], 20,
+        "db2: the salvage: {run:#}"
+    );
+    assert!(run["recovery"]["new_master_coords"].is_array(), "{run:#}");
+    let rows = lab.wait_converged(&["db2", "db3"]);
+    assert_eq!(rows, range(1, 60), "every committed row on both survivors");
+    // Replication works from the new master's recorded coordinates.
+    lab.sql("db2", "INSERT INTO mha_lab.acked (id) VALUES (61)");
+    assert_eq!(lab.wait_converged(&["db2", "db3"]), range(1, 61));
+    assert_eq!(lab.vip_holder(), "db2");
+    lab.lab(&["heal"]);
+}
+
+/// The same with the dead master's host gone: the failover completes from the relay logs (db3
+/// still gets 21..=40 from db2's), and the journal says which window could not be saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filepos_master_host_unreachable() {
+    let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
+        return;
+    };
+    lab.add_group();
+    lab.app_setup();
+    lab.lagging_replica_then_master_dies(MasterEnd::HostGone);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let saved = step(&run, "save_master_binlog")["state"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        saved.contains("could not be read over SSH") && saved.contains("are lost"),
+        "{saved}"
+    );
+    assert_eq!(run["recovery"]["salvage"]["saved"], false);
+    let rows = lab.wait_converged(&["db2", "db3"]);
+    assert_eq!(rows, range(1, 40), "what any replica received is kept");
+}
+
+/// GTID replication (asynchronous): transactions only the dead master's binlog has are
+/// salvaged and applied to the new master, and reach the other replica by replication (MHA
+/// never does this in GTID mode).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gtid_transactions_only_in_dead_masters_binlog_are_salvaged() {
+    let Some(lab) = Lab::up(&["--mode", "gtid"]) else {
+        return;
+    };
+    lab.add_group();
+    lab.app_setup();
+    lab.insert(1..=10);
+    lab.wait_converged(&["db1", "db2", "db3"]);
+    lab.lab(&["partition", "db1", "--", "db2,db3"]);
+    lab.insert(11..=25);
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    assert_eq!(run["recovery"]["salvage"]["transactions"], 15, "{run:#}");
+    let nm = run["decided"]["new_master"].as_str().unwrap().to_string();
+    let promote = step(&run, "promote_new_master")["state"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        promote.contains("salvaged binlog: applied 15 transactions"),
+        "{promote}"
+    );
+    let other = if nm == "db2" { "db3" } else { "db2" };
+    assert_eq!(lab.wait_converged(&[&nm, other]), range(1, 25));
+    lab.lab(&["heal"]);
+}
+
+/// Leader killed right after a diff was applied and before the apply was journaled (on the new
+/// master in phase 3.5, on a replica in phase 4): the next leader resumes the step and applies
+/// nothing twice — the GTIDs the server logged tell what is there — so the run completes and
+/// the rows are exact.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_after_a_diff_apply_nothing_applied_twice() {
+    for (point, step_name, server) in [
+        ("applied:promote_new_master", "promote_new_master", "db2"),
+        ("applied:replicas_recovery", "replicas_recovery", "db3"),
+    ] {
+        let Some(lab) = Lab::up_with_env(&["--mode", "filepos"], &[("MHAD_FAILPOINT", point)])
+        else {
+            return;
+        };
+        lab.add_group();
+        lab.app_setup();
+        lab.lagging_replica_then_master_dies(MasterEnd::MysqldKilled);
+        let run = lab.wait_run_end(1);
+        assert_eq!(run["state"]["state"], "completed", "{point}: {run:#}");
+        let st = &step(&run, step_name)["state"];
+        assert_eq!(st["attempts"], 2, "{point}: resumed: {st:#}");
+        let applied = run["recovery"]["applied"][server].as_str().unwrap_or("");
+        assert!(
+            applied.contains("nothing to apply") && applied.contains("already present"),
+            "{point}: the resumed apply found everything there: {applied} / {run:#}"
+        );
+        // A second apply would have hit the primary key and failed the run.
+        let rows = lab.wait_converged(&["db2", "db3"]);
+        assert_eq!(rows, range(1, 60), "{point}");
+        lab.lab(&["heal"]);
+        drop(lab);
+    }
+}
+
+/// MHA's master_ip_failover_script, the sample in deploy/examples, moves the service address
+/// instead of the built-in VIP: called with `--command=stopssh` for the old master and
+/// `--command=start` with the new master's arguments, MHA's way; the address ends on the new
+/// master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_ip_failover_script_is_called_with_mhas_arguments() {
+    let Some(lab) = Lab::up(&["--mode", "gtid", "--semisync"]) else {
+        return;
+    };
+    let dir = std::path::Path::new(&lab.group_file)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let log = dir.join("master_ip_failover.log");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/master_ip_failover");
+    let text = std::fs::read_to_string(&lab.group_file).unwrap();
+    let vip = text
+        .lines()
+        .find_map(|l| l.strip_prefix("vip = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("vip"))
+        .map(|l| {
+            if l == "[failover]" {
+                format!(
+                    "[failover]\nmaster_ip_failover_script = \"{} --vip={vip} --vip_interface=eth0 \
+                     --ssh_key={d}/ssh/id_ed25519 --ssh_known_hosts={d}/ssh/known_hosts --log={}\"",
+                    script.display(),
+                    log.display(),
+                    d = dir.display()
+                )
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = dir.join("group-script.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = lab.mhactl(&["group", "add", "-f", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.app_setup();
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let nm = run["decided"]["new_master"].as_str().unwrap().to_string();
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let db1_ip = String::from_utf8_lossy(&lab.lab(&["host-ip", "db1"]).stdout)
+        .trim()
+        .to_string();
+    let nm_ip = String::from_utf8_lossy(&lab.lab(&["host-ip", &nm]).stdout)
+        .trim()
+        .to_string();
+    assert!(
+        calls.contains(&format!("command=stopssh orig_master=db1({db1_ip})")),
+        "{calls}"
+    );
+    assert!(
+        calls.contains(&format!(
+            "command=start orig_master=db1({db1_ip}) new_master={nm}({nm_ip})"
+        )),
+        "{calls}"
+    );
+    assert_eq!(lab.vip_holder(), nm, "the script moved the address");
+    let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();
+    assert!(
+        fence.contains("master_ip_failover_script --command=stopssh: ok"),
+        "{fence}"
+    );
+}
