@@ -40,6 +40,8 @@ pub enum Nemesis {
     ZombieLeader,
     /// Random packet loss on the master's links for a while.
     FlakyMaster { loss: &'static str, ms: u64 },
+    /// Added latency (the lab's delaying proxy) on new connections to the master's ports.
+    SlowMaster { delay_ms: &'static str, ms: u64 },
     /// db3's IO thread stopped (it lags), then both replicas cut from the master while the
     /// writes go on (only the master's binlog has them), then the master's mysqld killed.
     LaggingReplicasThenKillMaster { ms: u64 },
@@ -52,6 +54,8 @@ pub struct Scenario {
     pub semisync: bool,
     /// Binlog file/position replication instead of GTID.
     pub filepos: bool,
+    /// Managers' wall clocks off (`lab up --skew`, faketime), e.g. "2=+90,3=-90".
+    pub skew: Option<&'static str>,
     /// MHAD_FAILPOINT for every manager (test-only build).
     pub failpoint: Option<String>,
     pub nemesis: Nemesis,
@@ -74,6 +78,7 @@ pub fn all() -> Vec<Scenario> {
         about: String::new(),
         semisync: true,
         filepos: false,
+        skew: None,
         failpoint: None,
         nemesis: Nemesis::None,
         expect_failovers: 0,
@@ -161,6 +166,19 @@ pub fn all() -> Vec<Scenario> {
             )
         });
     }
+    all.push(Scenario {
+        nemesis: Nemesis::SlowMaster {
+            delay_ms: "300",
+            ms: 8000,
+        },
+        ..sc("slow-master-network", "300 ms added to every new connection to the master's MySQL, SSH and manager ports for 8 s: no failover, nothing lost")
+    });
+    all.push(Scenario {
+        skew: Some("2=+90,3=-90"),
+        nemesis: Nemesis::KillMaster,
+        expect_failovers: 1,
+        ..sc("clock-skew-master-crash", "managers' wall clocks off by +90 s and -90 s (faketime), then the master killed: one failover, nothing lost (log entries carry the leader's time, timers are monotonic)")
+    });
     all.push(Scenario {
         semisync: false,
         filepos: true,
@@ -378,6 +396,9 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     if sc.semisync {
         up.push("--semisync");
     }
+    if let Some(s) = sc.skew {
+        up.extend(["--skew", s]);
+    }
     let env: Vec<(&str, &str)> = sc
         .failpoint
         .as_deref()
@@ -551,6 +572,11 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
                 "db1 (the leader freezes after phase 3.5 begins)",
             )?;
             lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::SlowMaster { delay_ms, ms } => {
+            ctx.nemesis("degrade", &format!("db1 --delay {delay_ms}"))?;
+            lab(&["degrade", "db1", "--delay", delay_ms])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         Nemesis::LaggingReplicasThenKillMaster { ms } => {
             ctx.nemesis("stop-io-thread", "db3")?;
