@@ -27,16 +27,18 @@ pub fn merge_mariadb<'a>(positions: impl IntoIterator<Item = &'a str>) -> Result
         .join(","))
 }
 
-/// Per MariaDB GTID domain, the highest sequence number in `positions` (what a server has
-/// applied or logged: a transaction of that domain with a sequence number up to it is there).
-pub fn mariadb_max_seq<'a>(
+/// Per MariaDB (domain, server id), the highest sequence number in `positions` (e.g.
+/// gtid_binlog_state, which keeps one entry per domain and server, and gtid_slave_pos): a
+/// transaction of that server in that domain with a sequence number up to it is there, since
+/// one server's sequence numbers only grow within a domain.
+pub fn mariadb_last_seq<'a>(
     positions: impl IntoIterator<Item = &'a str>,
-) -> Result<BTreeMap<u32, u64>, String> {
-    let mut max: BTreeMap<u32, u64> = BTreeMap::new();
+) -> Result<BTreeMap<(u32, u32), u64>, String> {
+    let mut max: BTreeMap<(u32, u32), u64> = BTreeMap::new();
     for pos in positions {
         for g in pos.split(',').map(str::trim).filter(|g| !g.is_empty()) {
-            let (d, _, n) = parse_mariadb(g)?;
-            let e = max.entry(d).or_insert(0);
+            let (d, s, n) = parse_mariadb(g)?;
+            let e = max.entry((d, s)).or_insert(0);
             *e = (*e).max(n);
         }
     }
@@ -154,9 +156,12 @@ mod tests {
 
     #[test]
     fn what_a_server_has() {
-        let m = mariadb_max_seq(["0-1-9,1-2-4", "0-2-7", ""]).unwrap();
-        assert_eq!(m[&0], 9);
-        assert_eq!(m[&1], 4);
+        let m = mariadb_last_seq(["0-1-9,1-2-4,0-3-12", "0-1-7", ""]).unwrap();
+        assert_eq!(m[&(0, 1)], 9);
+        assert_eq!(m[&(1, 2)], 4);
+        // Another server's (errant) transaction does not hide server 1's missing ones.
+        assert_eq!(m[&(0, 3)], 12);
+        assert!(!m.contains_key(&(0, 2)));
         let set = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5";
         assert!(mysql_contains(
             set,

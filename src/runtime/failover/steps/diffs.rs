@@ -302,7 +302,12 @@ impl RunCtx {
                 x.name == step
                     && matches!(x.state, StepState::Running { attempts, .. } if attempts > 1)
             });
-            if resumed && !Have::of(&info).map_err(abort)?.tracks_applied {
+            if resumed
+                && !Have::query(sess, &info)
+                    .await
+                    .map_err(abort)?
+                    .tracks_applied
+            {
                 return Err(abort(format!(
                     "{}: an earlier attempt may have applied part of {} and this server's GTID \
                      state cannot tell which part (binlog off / no GTIDs): manual recovery needed",

@@ -25,7 +25,7 @@ pub(super) const FILE_WRITE: Duration = Duration::from_secs(60);
 /// What a target server already has, to leave out of what is applied to it.
 pub(super) struct Have {
     flavor: Flavor,
-    mariadb: std::collections::BTreeMap<u32, u64>,
+    mariadb: std::collections::BTreeMap<(u32, u32), u64>,
     mysql: String,
     /// Whether what a client applies shows in the server's GTID state (MariaDB with the binlog
     /// on, or MySQL with gtid_mode ON): only then can a second apply leave out the first's work.
@@ -33,13 +33,23 @@ pub(super) struct Have {
 }
 
 impl Have {
-    pub fn of(info: &ServerInfo) -> Result<Have, String> {
+    /// Reads the server's GTID state (MariaDB: gtid_binlog_state, one entry per domain and
+    /// server, and gtid_slave_pos; MySQL: gtid_executed).
+    pub async fn query(sess: &mut Session, info: &ServerInfo) -> Result<Have, String> {
         let flavor = info.dialect.flavor;
         let mariadb = match flavor {
-            Flavor::MariaDb => gtid::mariadb_max_seq([
-                info.gtid.binlog_pos.as_str(),
-                info.gtid.slave_pos.as_str(),
-            ])?,
+            Flavor::MariaDb => {
+                let rows = sess
+                    .rows("SELECT @@gtid_binlog_state AS b, @@gtid_slave_pos AS s")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let get = |k: &str| {
+                    rows.first()
+                        .and_then(|r| r.get(k).cloned().flatten())
+                        .unwrap_or_default()
+                };
+                gtid::mariadb_last_seq([get("b").as_str(), get("s").as_str()])?
+            }
             Flavor::MySql => Default::default(),
         };
         Ok(Have {
@@ -55,9 +65,17 @@ impl Have {
 
     pub fn has(&self, g: &Gtid) -> bool {
         match (g, self.flavor) {
-            (Gtid::Mariadb { domain, seq, .. }, Flavor::MariaDb) => {
-                self.mariadb.get(domain).is_some_and(|m| seq <= m)
-            }
+            (
+                Gtid::Mariadb {
+                    domain,
+                    server,
+                    seq,
+                },
+                Flavor::MariaDb,
+            ) => self
+                .mariadb
+                .get(&(*domain, *server))
+                .is_some_and(|m| seq <= m),
             (Gtid::Mysql { uuid, gno }, Flavor::MySql) => {
                 gtid::mysql_contains(&self.mysql, uuid, *gno)
             }
@@ -343,7 +361,7 @@ impl RunCtx {
         parts: &[&[MasterEvent]],
     ) -> Result<String, StepError> {
         let info = sess.server_info().await.map_err(abort)?;
-        let have = Have::of(&info).map_err(abort)?;
+        let have = Have::query(sess, &info).await.map_err(abort)?;
         let a = assemble(fde, parts, |g| have.has(g));
         if a.transactions == 0 {
             return Ok(format!(
