@@ -244,6 +244,9 @@ async fn master_ip_failover_script_is_called_with_mhas_arguments() {
         String::from_utf8_lossy(&out.stderr)
     );
     lab.app_setup();
+    // masterha_check_repl asks the script for its status, as MHA does.
+    let (code, out) = lab.check("repl");
+    assert_eq!(code, 0, "{out}");
     lab.lab(&["mysqld", "kill", "db1"]);
     let run = lab.wait_run_end(1);
     assert_eq!(run["state"]["state"], "completed", "{run:#}");
@@ -255,6 +258,10 @@ async fn master_ip_failover_script_is_called_with_mhas_arguments() {
     let nm_ip = String::from_utf8_lossy(&lab.lab(&["host-ip", &nm]).stdout)
         .trim()
         .to_string();
+    assert!(
+        calls.contains(&format!("command=status orig_master=db1({db1_ip})")),
+        "{calls}"
+    );
     assert!(
         calls.contains(&format!("command=stopssh orig_master=db1({db1_ip})")),
         "{calls}"

@@ -146,7 +146,40 @@ pub async fn check_repl(node: &NodeInner, name: &str) -> Result<ReplReport, Node
     let obs = observe(&g.spec, OBSERVE_TIMEOUT)
         .await
         .map_err(NodeError::InvalidArgument)?;
-    Ok(topology::check_repl(&g.spec, &obs))
+    let mut report = topology::check_repl(&g.spec, &obs);
+    if let (Some(script), Some(m)) = (
+        &g.spec.failover.master_ip_failover_script,
+        report.master.as_ref().and_then(|m| g.spec.server(m)),
+    ) {
+        // MHA's masterha_check_repl asks the script too (`--command=status`): a script that
+        // cannot run would fail the failover later.
+        let args = crate::adapters::hooks::orig_master_args(
+            "status",
+            &g.spec.ssh.user,
+            &m.name,
+            &m.host,
+            m.port,
+        );
+        let (ok, detail) =
+            match crate::adapters::hooks::run(script, &args, Duration::from_secs(10)).await {
+                Ok(out) if out.code == Some(0) => (true, "status ok".to_string()),
+                Ok(out) => (false, format!("exited {:?}: {}", out.code, out.tail)),
+                Err(e) => (false, e),
+            };
+        if !ok {
+            report.errors.push(format!(
+                "master_ip_failover_script --command=status: {detail}"
+            ));
+            report.ok = false;
+        }
+        report.checks.push(topology::CheckItem {
+            server: m.name.clone(),
+            check: "master_ip_failover_script".into(),
+            ok,
+            detail,
+        });
+    }
+    Ok(report)
 }
 
 /// One SSH check from this manager to one server.
