@@ -419,6 +419,24 @@ mod adapters {
             .read_range("10.77.0.11", 22, "/nonexistent/file", 0, None, t)
             .await
             .is_err());
+        // The head of a file much larger than a pipe buffer (a binlog's format description
+        // event): nothing may die of SIGPIPE on the way.
+        let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+        pool.write_file("10.77.0.11", 22, &path, &big, t)
+            .await
+            .unwrap();
+        assert_eq!(
+            pool.read_range("10.77.0.11", 22, &path, 1000, Some(4096), t)
+                .await
+                .unwrap(),
+            &big[1000..5096]
+        );
+        assert_eq!(
+            pool.read_range("10.77.0.11", 22, &path, 1_999_990, None, t)
+                .await
+                .unwrap(),
+            &big[1_999_990..]
+        );
 
         // All of the above went over one connection: db1's sshd sees a single session from us.
         let ss = lab.lab(&[

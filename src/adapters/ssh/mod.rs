@@ -315,18 +315,16 @@ impl SshPool {
         len: Option<u64>,
         timeout: Duration,
     ) -> Result<Vec<u8>, SshError> {
-        let mut cmd = format!("tail -c +{} {}", offset + 1, shell_quote(path));
-        if let Some(n) = len {
-            cmd.push_str(&format!(" | head -c {n}"));
-        }
-        let out = self
-            .exec(
-                host,
-                port,
-                &format!("set -o pipefail 2>/dev/null; {cmd}"),
-                timeout,
-            )
-            .await?;
+        // One process, no pipe: `tail | head` under pipefail fails when head stops reading a
+        // large file early (tail dies of SIGPIPE).
+        let cmd = match len {
+            Some(n) => format!(
+                "dd if={} iflag=skip_bytes,count_bytes skip={offset} count={n} bs=65536 status=none",
+                shell_quote(path)
+            ),
+            None => format!("tail -c +{} {}", offset + 1, shell_quote(path)),
+        };
+        let out = self.exec(host, port, &cmd, timeout).await?;
         if !out.success() {
             return Err(SshError::Channel {
                 host: host.into(),

@@ -275,7 +275,8 @@ impl RunCtx {
     }
 
     /// Applies the diff phase 3.4 placed for `s`, once: a journaled apply is not repeated, and
-    /// a repeated one leaves out what the server already has (by GTID).
+    /// a repeated one leaves out what the server already has (by GTID). Returns what happened
+    /// (without the server's name).
     pub(super) async fn apply_diff(
         &self,
         run: &FailoverRun,
@@ -284,7 +285,7 @@ impl RunCtx {
         step: StepName,
     ) -> Result<String, StepError> {
         if let Some(d) = run.recovery.applied.get(&s.name) {
-            return Ok(format!("{}: diff already applied ({d})", s.name));
+            return Ok(format!("diff already applied ({d})"));
         }
         let diff = run
             .recovery
@@ -341,6 +342,6 @@ impl RunCtx {
             detail: detail.clone(),
         })
         .await?;
-        Ok(format!("{}: {detail}", s.name))
+        Ok(detail)
     }
 }

@@ -30,10 +30,10 @@ impl RunCtx {
         let filepos = self.mode() == ReplicationMode::FilePos;
         if let Some(r) = &info.replica {
             if filepos {
-                lines.push(
-                    self.apply_diff(run, &nm, &mut s, StepName::PromoteNewMaster)
-                        .await?,
-                );
+                let applied = self
+                    .apply_diff(run, &nm, &mut s, StepName::PromoteNewMaster)
+                    .await?;
+                lines.push(format!("{}: {applied}", nm.name));
             } else {
                 self.catch_up(&mut s, &nm, r, &d.target, &mut lines).await?;
             }
