@@ -235,6 +235,40 @@ port = 3307
         assert_eq!(s.repl_password, CredentialRef::Env("REPL_PW".into()));
     }
 
+    /// MHA's recovery settings: defaults as MHA's, every key read, per-server binlog dir.
+    #[test]
+    fn failover_settings() {
+        let d = parse(GOOD).unwrap().failover;
+        assert_eq!(d.master_binlog_dir, "/var/lib/mysql,/var/log/mysql");
+        assert_eq!(d.remote_workdir, "/var/tmp");
+        assert!(d.latest_priority && d.check_repl_delay);
+        assert_eq!(d.master_ip_failover_script, None);
+        let text = GOOD.replace(
+            "[[servers]]\nname = \"db1\"",
+            "[failover]\nmaster_binlog_dir = \"/data/binlog\"\nremote_workdir = \"/srv/mha\"\n\
+             client_bindir = \"/opt/mysql/bin\"\nlatest_priority = false\ncheck_repl_delay = false\n\
+             master_ip_failover_script = \"/etc/mha/ipf --vip=10.0.0.9/24\"\n\
+             report_script = \"/etc/mha/report\"\n\
+             [[servers]]\nname = \"db1\"\nmaster_binlog_dir = \"/db1/binlog\"",
+        );
+        let s = parse(&text).unwrap();
+        let f = &s.failover;
+        assert_eq!(f.master_binlog_dir, "/data/binlog");
+        assert_eq!(f.remote_workdir, "/srv/mha");
+        assert_eq!(f.client_bindir.as_deref(), Some("/opt/mysql/bin"));
+        assert!(!f.latest_priority && !f.check_repl_delay);
+        assert_eq!(
+            f.master_ip_failover_script.as_deref(),
+            Some("/etc/mha/ipf --vip=10.0.0.9/24")
+        );
+        assert_eq!(f.report_script.as_deref(), Some("/etc/mha/report"));
+        assert_eq!(
+            s.servers[0].master_binlog_dir.as_deref(),
+            Some("/db1/binlog")
+        );
+        assert_eq!(s.servers[1].master_binlog_dir, None);
+    }
+
     #[test]
     fn errors_name_the_key() {
         let cases = [
