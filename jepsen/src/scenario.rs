@@ -152,7 +152,11 @@ pub fn all() -> Vec<Scenario> {
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
+        // Phase 3.4 only runs in file/position groups (GTID runs skip it from the start).
+        let filepos = step == StepName::GenerateDiffs;
         all.push(Scenario {
+            filepos,
+            semisync: !filepos,
             failpoint: Some(format!("begin:{name}")),
             nemesis: Nemesis::KillMaster,
             expect_failovers: 1,

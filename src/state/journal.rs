@@ -247,9 +247,24 @@ impl FailoverRun {
 
     /// Whether any step that acts on servers (phase 2 on) was begun.
     pub fn touched_servers(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| s.name != StepName::ConfigCheck && s.state != StepState::Pending)
+        self.steps.iter().any(|s| {
+            s.name != StepName::ConfigCheck
+                && !matches!(s.state, StepState::Pending | StepState::Skipped { .. })
+        })
+    }
+
+    /// Marks a pending step skipped (decided when the run begins: a step this run has no use
+    /// for).
+    pub fn skip(&mut self, step: StepName, detail: &str) {
+        if let Some(s) = self
+            .steps
+            .iter_mut()
+            .find(|s| s.name == step && s.state == StepState::Pending)
+        {
+            s.state = StepState::Skipped {
+                detail: detail.to_string(),
+            };
+        }
     }
 
     /// The first step that is not finished: where a resumed run continues.
@@ -447,8 +462,15 @@ mod tests {
         assert_eq!(s.apply(&end, at + 1), CmdResult::Ok, "{name:?} end");
     }
 
+    /// The steps a GTID run goes through (3.4 is skipped from the start).
+    fn gtid_steps() -> impl Iterator<Item = StepName> {
+        StepName::ALL
+            .into_iter()
+            .filter(|n| *n != StepName::GenerateDiffs)
+    }
+
     fn complete(s: &mut ClusterState, run: u64, term: u64, at: u64) {
-        for n in StepName::ALL {
+        for n in gtid_steps() {
             step(s, run, n, term, at);
         }
         assert_eq!(
@@ -492,9 +514,13 @@ mod tests {
             ),
             CmdResult::Rejected { .. }
         ));
-        for n in &StepName::ALL[1..] {
-            step(&mut s, 1, *n, 3, 15);
+        for n in gtid_steps().skip(1) {
+            step(&mut s, 1, n, 3, 15);
         }
+        assert!(matches!(
+            s.runs[&1].steps[5].state,
+            StepState::Skipped { .. }
+        ));
         assert_eq!(
             s.apply(
                 &Cmd::FinishFailover {

@@ -65,11 +65,11 @@ impl ClusterState {
                 anti_flap_ms,
                 forced,
             } => {
-                if !self.groups.contains_key(group) {
+                let Some(mode) = self.groups.get(group).map(|g| g.topology.mode) else {
                     return CmdResult::Rejected {
                         reason: format!("group {group} does not exist"),
                     };
-                }
+                };
                 let f = self.failover.entry(group.clone()).or_default();
                 if let Some(active) = f.active_run {
                     return CmdResult::Rejected {
@@ -106,6 +106,15 @@ impl ClusterState {
                     log_time_ms,
                 );
                 run.forced = forced.clone();
+                if mode != group::ReplicationMode::FilePos {
+                    // Nothing to cut in GTID groups: skipped from the start, one commit less on
+                    // the way to the new master.
+                    run.skip(
+                        journal::StepName::GenerateDiffs,
+                        "GTID replication: relay logs and auto-position bring every replica \
+                         level, no diff files",
+                    );
+                }
                 self.runs.insert(id, run);
                 CmdResult::Ok
             }

@@ -269,13 +269,15 @@ async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
         let is_last = run.steps.last().map(|s| s.name) == Some(step);
         // A done step that has a successor ends and begins it in one entry.
         let end = if failed.is_none() && !is_last {
-            // The run's own step list: a run journaled by an older build keeps its steps.
+            // The run's own step list (a run journaled by an older build keeps its steps), past
+            // the ones skipped from the start.
             begun = run
                 .steps
                 .iter()
-                .map(|s| s.name)
-                .skip_while(|n| *n != step)
-                .nth(1);
+                .skip_while(|s| s.name != step)
+                .skip(1)
+                .find(|s| s.state == StepState::Pending)
+                .map(|s| s.name);
             Cmd::StepAdvance {
                 run: id,
                 step,

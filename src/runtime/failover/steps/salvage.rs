@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::{abort, RunCtx, StepError, StepResult, OLD_MASTER_SSH};
+use super::{abort, RunCtx, StepError, StepResult};
 use crate::adapters::binlog::{assemble, Gtid, MasterEvent, MasterLog};
 use crate::adapters::mysql::{BinlogCoord, Flavor, ServerInfo, Session};
 use crate::adapters::ssh::shell_quote;
@@ -84,6 +84,21 @@ impl Have {
     }
 }
 
+/// The first three text lines of `out` and the bytes after them.
+fn split_lines3(out: &[u8]) -> Option<(String, String, String, &[u8])> {
+    let mut rest = out;
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        let nl = rest.iter().position(|b| *b == b'\n')?;
+        lines.push(String::from_utf8_lossy(&rest[..nl]).into_owned());
+        rest = &rest[nl + 1..];
+    }
+    let size = lines.pop()?;
+    let listing = lines.pop()?;
+    let dir = lines.pop()?;
+    Some((dir, listing, size, rest))
+}
+
 impl RunCtx {
     /// `<remote_workdir>/mha-raft-<group>-run<id>-<what>-<server>.binlog`: the server's name
     /// keeps hosts that share a filesystem apart.
@@ -149,7 +164,11 @@ impl RunCtx {
             Ok((log, tail)) => self.place_salvage(run, &old, &latest, log, tail).await?,
         };
         let detail = salvage.detail.clone();
-        self.record(RecoveryNote::Salvage(salvage)).await?;
+        // Nothing saved because there was nothing to save: the step's detail says so, and the
+        // critical path is spared a commit (a resumed run simply reads again).
+        if !(salvage.saved && salvage.transactions == 0) {
+            self.record(RecoveryNote::Salvage(salvage)).await?;
+        }
         Ok(detail)
     }
 
@@ -258,14 +277,21 @@ impl RunCtx {
             .map(|d| shell_quote(d.trim()))
             .filter(|d| d != "''")
             .collect();
-        let locate = format!(
-            "for d in {}; do if [ -f \"$d\"/{f} ]; then echo \"$d\"; ls -1 \"$d\"; exit 0; fi; \
-             done; echo 'not in master_binlog_dir' >&2; exit 3",
-            dir_list.join(" "),
-            f = shell_quote(&from.file)
+        // One round trip on the critical path: find the file, list the directory (later files),
+        // then the file's size, its head (the format description event) and the bytes from
+        // the position on. Text lines first, then exactly `head` + the rest as binary.
+        let f = shell_quote(&from.file);
+        let cmd = format!(
+            "for d in {dirs_q}; do if [ -f \"$d\"/{f} ]; then p=\"$d\"/{f}; \
+             echo \"$d\"; ls -1 \"$d\" | tr '\\n' ' '; echo; stat -c %s \"$p\"; \
+             dd if=\"$p\" iflag=count_bytes count=4096 bs=4096 status=none; \
+             dd if=\"$p\" iflag=skip_bytes skip={pos} bs=65536 status=none; exit 0; fi; done; \
+             echo 'not in master_binlog_dir' >&2; exit 3",
+            dirs_q = dir_list.join(" "),
+            pos = from.pos
         );
         let out = pool
-            .exec(&host, port, &locate, OLD_MASTER_SSH)
+            .exec(&host, port, &cmd, FILE_READ)
             .await
             .map_err(|e| e.to_string())?;
         if !out.success() {
@@ -275,11 +301,22 @@ impl RunCtx {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut lines = text.lines();
-        let dir = lines.next().unwrap_or_default().to_string();
+        let (dir, listing, size, body) =
+            split_lines3(&out.stdout).ok_or("unexpected output while reading the binlog")?;
+        let size: usize = size
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad file size {size:?}"))?;
+        let head_len = size.min(4096).min(body.len());
+        let (head, data) = body.split_at(head_len);
+        let mut log = MasterLog::default();
+        let mut tail = log
+            .push_binlog(&from.file, head, from.pos, data)
+            .map_err(|e| e.to_string())?;
+        // Files after the one the latest replica was reading (rare: a rotate it missed).
         let start = from.index().unwrap_or(0);
-        let mut files: Vec<BinlogCoord> = lines
+        let mut later: Vec<BinlogCoord> = listing
+            .split_whitespace()
             .filter_map(|n| {
                 let (b, i) = n.rsplit_once('.')?;
                 (b == base && i.chars().all(|c| c.is_ascii_digit())).then(|| BinlogCoord {
@@ -287,25 +324,20 @@ impl RunCtx {
                     pos: 0,
                 })
             })
-            .filter(|c| c.index().is_some_and(|i| i >= start))
+            .filter(|c| c.index().is_some_and(|i| i > start))
             .collect();
-        files.sort_by_key(|c| c.index());
-        let mut log = MasterLog::default();
-        let mut tail = 0;
-        for f in &files {
+        later.sort_by_key(|c| c.index());
+        for f in &later {
             let path = format!("{dir}/{}", f.file);
-            let first = f.file == from.file;
-            let offset = if first { from.pos } else { 4 };
-            let head = pool
-                .read_range(&host, port, &path, 0, Some(4096), FILE_READ)
-                .await
-                .map_err(|e| e.to_string())?;
             let data = pool
-                .read_range(&host, port, &path, offset, None, FILE_READ)
+                .read_range(&host, port, &path, 0, None, FILE_READ)
                 .await
                 .map_err(|e| e.to_string())?;
+            if data.len() < 4 {
+                continue;
+            }
             tail = log
-                .push_binlog(&f.file, &head, offset, &data)
+                .push_binlog(&f.file, &data, 4, &data[4..])
                 .map_err(|e| e.to_string())?;
         }
         Ok((log, tail))
