@@ -402,28 +402,30 @@ impl RunCtx {
             ));
         }
         let path = self.workfile("apply", &s.name);
+        let tmp = format!("{path}.mha-tmp");
         let (h, p) = self.ssh_of(s);
         let pool = self.ssh().map_err(abort)?;
-        self.guard()?;
-        pool.write_file(&h, p, &path, &a.bytes, FILE_WRITE)
-            .await
-            .map_err(abort)?;
+        // One round trip: stdin carries the password (first line, into MYSQL_PWD: never argv)
+        // and then the file, which is kept on the host for the record before it is replayed.
         let cmd = format!(
             "IFS= read -r MYSQL_PWD; export MYSQL_PWD; set -o pipefail 2>/dev/null; \
-             {} --no-defaults {} | {} --no-defaults --binary-mode --max-allowed-packet=1073741824 \
+             cat > {t} && mv -f {t} {f} && \
+             {} --no-defaults {f} | {} --no-defaults --binary-mode --max-allowed-packet=1073741824 \
              -h {} -P {} -u {}",
             self.client_tool("mysqlbinlog"),
-            shell_quote(&path),
             self.client_tool("mysql"),
             shell_quote(&s.host),
             s.port,
-            shell_quote(&self.group.spec.user)
+            shell_quote(&self.group.spec.user),
+            t = shell_quote(&tmp),
+            f = shell_quote(&path),
         );
-        let input = format!("{}\n", self.password.expose());
+        let mut input = format!("{}\n", self.password.expose()).into_bytes();
+        input.extend_from_slice(&a.bytes);
         let limit = Duration::from_millis(self.group.spec.failover.apply_timeout_ms);
         self.guard()?;
         let out = pool
-            .exec_with_input(&h, p, &cmd, Some(input.as_bytes()), limit)
+            .exec_with_input(&h, p, &cmd, Some(&input), limit)
             .await
             .map_err(abort)?;
         if !out.success() {
