@@ -36,13 +36,22 @@ fn acked_adds(h: &[Op]) -> Vec<&Op> {
         .collect()
 }
 
+/// The values of the last successful final read from `master`.
+fn final_read(h: &[Op], master: &str) -> Option<BTreeSet<u64>> {
+    h.iter()
+        .rev()
+        .find(|o| o.f == "read" && o.kind == OpType::Ok && o.node.as_deref() == Some(master))
+        .map(|r| {
+            r.value
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+                .unwrap_or_default()
+        })
+}
+
 /// Every acknowledged add is in the final read of the final master.
 pub fn no_lost_writes(h: &[Op], final_master: &str) -> Check {
-    let final_read = h
-        .iter()
-        .rev()
-        .find(|o| o.f == "read" && o.kind == OpType::Ok && o.node.as_deref() == Some(final_master));
-    let Some(read) = final_read else {
+    let Some(present) = final_read(h, final_master) else {
         return check(
             "no-lost-writes",
             false,
@@ -50,11 +59,6 @@ pub fn no_lost_writes(h: &[Op], final_master: &str) -> Check {
             None,
         );
     };
-    let present: BTreeSet<u64> = read
-        .value
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-        .unwrap_or_default();
     let acked: Vec<u64> = acked_adds(h)
         .iter()
         .filter_map(|o| o.value.as_u64())
@@ -88,17 +92,7 @@ pub fn no_lost_writes(h: &[Op], final_master: &str) -> Check {
 /// Every value a client read through the VIP during the run (acknowledged to its writer or
 /// not: someone saw it committed) is in the final read of the final master.
 pub fn observed_then_lost(h: &[Op], final_master: &str) -> Check {
-    let present: Option<BTreeSet<u64>> = h
-        .iter()
-        .rev()
-        .find(|o| o.f == "read" && o.kind == OpType::Ok && o.node.as_deref() == Some(final_master))
-        .map(|r| {
-            r.value
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-                .unwrap_or_default()
-        });
-    let Some(present) = present else {
+    let Some(present) = final_read(h, final_master) else {
         return check(
             "observed-then-lost",
             false,

@@ -358,14 +358,7 @@ impl Session {
     pub async fn wait_gtid(&mut self, target: &str, timeout: Duration) -> Result<bool, MysqlError> {
         let secs = timeout.as_secs().max(1);
         let sql = self.dialect.wait_gtid(target, secs);
-        let saved = self.timeout;
-        self.timeout = saved + Duration::from_secs(secs);
-        let rows = self.rows(&sql).await;
-        self.timeout = saved;
-        let r = rows?
-            .first()
-            .and_then(|c| c.get("r").cloned().flatten())
-            .and_then(|v| v.trim().parse::<i64>().ok());
+        let r = self.wait_query(&sql, secs).await?;
         Ok(r == Some(0))
     }
 
@@ -379,15 +372,21 @@ impl Session {
     ) -> Result<bool, MysqlError> {
         let secs = timeout.as_secs().max(1);
         let sql = self.dialect.wait_pos(file, pos, secs);
+        let r = self.wait_query(&sql, secs).await?;
+        Ok(r.is_some_and(|n| n >= 0))
+    }
+
+    /// Runs a server-side wait (`SELECT …(…, secs) AS r`) with the session's timeout stretched
+    /// to cover it; the number it returned (NULL: None).
+    async fn wait_query(&mut self, sql: &str, secs: u64) -> Result<Option<i64>, MysqlError> {
         let saved = self.timeout;
         self.timeout = saved + Duration::from_secs(secs);
-        let rows = self.rows(&sql).await;
+        let rows = self.rows(sql).await;
         self.timeout = saved;
-        let r = rows?
+        Ok(rows?
             .first()
             .and_then(|c| c.get("r").cloned().flatten())
-            .and_then(|v| v.trim().parse::<i64>().ok());
-        Ok(r.is_some_and(|n| n >= 0))
+            .and_then(|v| v.trim().parse::<i64>().ok()))
     }
 
     pub async fn enable_semisync_source(&mut self) -> Result<(), MysqlError> {
