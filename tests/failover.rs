@@ -110,7 +110,13 @@ async fn master_killed_under_writes_then_anti_flap() {
     assert!(new_master == "db2" || new_master == "db3", "{new_master}");
     let other = if new_master == "db2" { "db3" } else { "db2" };
     for s in run["steps"].as_array().unwrap() {
-        assert_eq!(s["state"]["state"], "done", "{s:#}");
+        // A GTID run has no relay-log diffs to cut: 3.4 is skipped from the start.
+        let want = if s["name"] == "generate_diffs" {
+            "skipped"
+        } else {
+            "done"
+        };
+        assert_eq!(s["state"]["state"], want, "{s:#}");
     }
     let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();
     assert!(fence.contains("db1: VIP 10.77.0.100/24 removed"), "{fence}");
