@@ -81,7 +81,6 @@ struct RawFailover {
     check_repl_delay: Option<bool>,
     master_ip_failover_script: Option<String>,
     report_script: Option<String>,
-    master_ip_online_change_script: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,7 +156,6 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         check_repl_delay: f.check_repl_delay.unwrap_or(fd.check_repl_delay),
         master_ip_failover_script: f.master_ip_failover_script,
         report_script: f.report_script,
-        master_ip_online_change_script: f.master_ip_online_change_script,
     });
     let spec = GroupSpec {
         name: raw.name,

@@ -145,8 +145,6 @@ pub struct FailoverSpec {
     pub master_ip_failover_script: Option<String>,
     /// MHA's report_script: run after a failover with its result.
     pub report_script: Option<String>,
-    /// MHA's master_ip_online_change_script (switchover).
-    pub master_ip_online_change_script: Option<String>,
 }
 
 impl Default for FailoverSpec {
@@ -163,7 +161,6 @@ impl Default for FailoverSpec {
             check_repl_delay: true,
             master_ip_failover_script: None,
             report_script: None,
-            master_ip_online_change_script: None,
         }
     }
 }
