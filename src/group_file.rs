@@ -39,7 +39,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::detector::ReplicaPolicy;
+use crate::model::ReplicaPolicy;
 use crate::state::group::{
     CredentialRef, FailoverSpec, GroupSpec, PingSpec, PingType, ServerSpec, SshSpec,
 };

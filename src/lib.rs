@@ -5,12 +5,14 @@
 //! see docs/architecture.md.
 
 pub mod adapters;
+pub mod clock;
 pub mod config;
 pub mod ctl;
 pub mod engine;
 pub mod errors;
 pub mod failpoint;
 pub mod group_file;
+pub mod model;
 pub mod node;
 pub mod proto;
 pub mod raft;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use common::{fast_timings, wait_until, TestCluster, WAIT};
 use mha_raft::config::RaftTimings;
-use mha_raft::node::NodeError;
+use mha_raft::raft::NodeError;
 use mha_raft::state::{Cmd, CmdResult};
 
 fn reg(id: u64) -> Cmd {

@@ -227,10 +227,9 @@ mod adapters {
     //! The MySQL and SSH adapters against the lab's real MariaDB and sshd.
     use std::time::Duration;
 
-    use mha_raft::adapters::mysql::{
-        ChangeMaster, Endpoint, IoThread, MysqlError, ReplicaPosition, Session,
-    };
+    use mha_raft::adapters::mysql::{ChangeMaster, Endpoint, MysqlError, ReplicaPosition, Session};
     use mha_raft::adapters::ssh::{SshConfig, SshError, SshPool};
+    use mha_raft::model::IoThread;
     use mha_raft::secret::Secret;
 
     use super::*;

@@ -93,7 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         if g.health
                             .verdicts
                             .iter()
-                            .any(|v| v.kind == mha_raft::engine::detector::VerdictKind::Dead)
+                            .any(|v| v.kind == mha_raft::model::VerdictKind::Dead)
                         {
                             break;
                         }

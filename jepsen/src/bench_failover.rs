@@ -229,7 +229,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         .verdicts
         .iter()
         .rev()
-        .find(|v| v.kind == mha_raft::engine::detector::VerdictKind::Dead)
+        .find(|v| v.kind == mha_raft::model::VerdictKind::Dead)
         .map(|v| v.at_ms)
         .context("no dead verdict")?;
     let resume = args.leader_kill_at.as_ref().and_then(|name| {

@@ -275,7 +275,7 @@ pub fn render_group(g: &GroupLive) -> String {
 /// when it failed; why automatic failover is blocked or was refused.
 fn render_failover(g: &GroupLive) -> String {
     use crate::state::journal::RunState;
-    let now = crate::node::now_ms();
+    let now = crate::clock::now_ms();
     let mut out = String::new();
     if let Some(r) = &g.failover {
         out.push_str(&format!(

@@ -133,7 +133,7 @@ async fn fetch_history(
 }
 
 fn now_ms() -> u64 {
-    crate::node::now_ms()
+    crate::clock::now_ms()
 }
 
 /// MHA's closing statement, from the cleanup step's detail.

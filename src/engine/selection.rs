@@ -15,8 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::topology::Observations;
-use crate::adapters::mysql::{BinlogCoord, ServerInfo};
+use crate::model::{BinlogCoord, Observations, ServerInfo};
 use crate::state::group::GroupSpec;
 
 /// MHA's check_repl_delay threshold.
@@ -244,7 +243,7 @@ mod tests {
     use super::*;
     use crate::adapters::mysql::replica::fixtures::{cols, mariadb_10_11};
     use crate::adapters::mysql::server::parse_server_info;
-    use crate::adapters::mysql::ReplicaStatus;
+    use crate::model::ReplicaStatus;
     use crate::state::group::tests::spec;
 
     /// A replica that read up to `read` and applied up to `exec` of mysql-bin.<file>.

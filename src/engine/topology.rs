@@ -6,14 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::mysql::{Flavor, IoThread, ServerInfo};
+use crate::model::{Flavor, IoThread, Observations, ServerInfo};
 use crate::state::group::{DiscoveredServer, GroupSpec, ReplicationMode, Role, Topology};
 
 /// MHA's masterha_check_repl default (--seconds_behind_master 30).
 pub const MAX_SECONDS_BEHIND: u64 = 30;
 
 /// What was observed per server: its report, or why it could not be read.
-pub type Observations = BTreeMap<String, Result<ServerInfo, String>>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckItem {
@@ -391,7 +390,7 @@ mod tests {
     use super::*;
     use crate::adapters::mysql::replica::fixtures::mariadb_10_11;
     use crate::adapters::mysql::server::parse_server_info;
-    use crate::adapters::mysql::ReplicaStatus;
+    use crate::model::ReplicaStatus;
     use crate::state::group::tests::spec;
 
     fn server(id: u32, replica_of: Option<&str>) -> ServerInfo {

@@ -5,10 +5,13 @@
 // only add conversions at every trait boundary.
 #![allow(clippy::result_large_err)]
 
+mod handle;
 mod log_store;
+mod membership;
 mod network;
 mod state_machine;
 
+pub use handle::{acting_leader, leader_of, NodeError, RaftHandle};
 pub use log_store::LogStore;
 pub use network::{Network, PeerStats};
 pub use state_machine::{SharedState, StateMachine};

@@ -8,40 +8,18 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::mysql::{Endpoint, IoThread, Login};
+use super::credentials::{login, resolve};
 use crate::adapters::ssh::SshPool;
-use crate::engine::topology::{self, Observations, ReplReport};
-use crate::node::{now_ms, NodeError, NodeInner};
-use crate::secret::Secret;
-use crate::state::group::{CredentialRef, Group, GroupSpec, ReplicationMode, ServerSpec};
+use crate::clock::now_ms;
+use crate::engine::topology::{self, ReplReport};
+use crate::model::{IoThread, Observations};
+use crate::raft::NodeError;
+use crate::runtime::Runtime;
+use crate::state::group::{Group, GroupSpec, ReplicationMode};
 use crate::state::{Cmd, CmdResult};
 
 /// How long reading one server may take (connect + the status queries).
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Resolves a credential reference on this manager. The error names the reference, never a value.
-pub fn resolve(c: &CredentialRef) -> Result<Secret, String> {
-    match c {
-        CredentialRef::File(p) => std::fs::read_to_string(p)
-            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
-            .map_err(|e| format!("cannot read password file {p}: {e}")),
-        CredentialRef::Env(v) => std::env::var(v)
-            .map(Secret::new)
-            .map_err(|_| format!("environment variable {v} is not set")),
-    }
-}
-
-/// How this manager logs in to one server of the group as the monitor user.
-pub fn login(spec: &GroupSpec, server: &ServerSpec, password: &Secret) -> Login {
-    Login {
-        endpoint: Endpoint {
-            host: server.host.clone(),
-            port: server.port,
-        },
-        user: spec.user.clone(),
-        password: password.clone(),
-    }
-}
 
 /// Reads every server of the group as the monitor user, in parallel.
 pub async fn observe(spec: &GroupSpec, timeout: Duration) -> Result<Observations, String> {
@@ -78,16 +56,12 @@ pub async fn observe_except(
 
 /// Discovers the group's topology and commits it (add, or update with `replace`).
 #[tracing::instrument(skip_all, fields(group = %spec.name, replace))]
-pub async fn put_group(
-    node: &NodeInner,
-    spec: GroupSpec,
-    replace: bool,
-) -> Result<Group, NodeError> {
+pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result<Group, NodeError> {
     spec.validate()
         .map_err(|e| NodeError::InvalidArgument(e.join("; ")))?;
-    if !node.is_acting_leader() {
+    if !node.raft.is_acting_leader() {
         return Err(NodeError::NotLeader {
-            leader: node.leader(),
+            leader: node.raft.leader(),
         });
     }
     let obs = observe(&spec, OBSERVE_TIMEOUT)
@@ -103,22 +77,18 @@ pub async fn put_group(
         topology: Box::new(topo),
         replace,
     };
-    match node.propose(cmd).await? {
+    match node.raft.propose(cmd).await? {
         CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
         CmdResult::Ok | CmdResult::Unchanged => node
-            .state
-            .read()
-            .expect("state lock poisoned")
-            .cluster
-            .groups
-            .get(&name)
-            .cloned()
+            .raft
+            .read(|c| c.groups.get(&name).cloned())
             .ok_or_else(|| NodeError::Fatal("group vanished after commit".into())),
     }
 }
 
-pub async fn remove_group(node: &NodeInner, name: &str) -> Result<(), NodeError> {
+pub async fn remove_group(node: &Runtime, name: &str) -> Result<(), NodeError> {
     match node
+        .raft
         .propose(Cmd::RemoveGroup {
             name: name.to_string(),
         })
@@ -129,19 +99,14 @@ pub async fn remove_group(node: &NodeInner, name: &str) -> Result<(), NodeError>
     }
 }
 
-pub fn group(node: &NodeInner, name: &str) -> Result<Group, NodeError> {
-    node.state
-        .read()
-        .expect("state lock poisoned")
-        .cluster
-        .groups
-        .get(name)
-        .cloned()
+pub fn group(node: &Runtime, name: &str) -> Result<Group, NodeError> {
+    node.raft
+        .read(|c| c.groups.get(name).cloned())
         .ok_or_else(|| NodeError::InvalidArgument(format!("no group named {name:?}")))
 }
 
 /// masterha_check_repl against the live servers.
-pub async fn check_repl(node: &NodeInner, name: &str) -> Result<ReplReport, NodeError> {
+pub async fn check_repl(node: &Runtime, name: &str) -> Result<ReplReport, NodeError> {
     let g = group(node, name)?;
     let obs = observe(&g.spec, OBSERVE_TIMEOUT)
         .await
@@ -265,9 +230,9 @@ pub struct GroupLive {
     pub status_code: u8,
     pub status: String,
     /// The committed detector state (alive / suspect / unreachable_but_alive / dead).
-    pub health: crate::engine::detector::Health,
+    pub health: crate::model::Health,
     /// The latest verdict with its evidence (who voted what, replicas' IO threads, why).
-    pub last_verdict: Option<crate::engine::detector::Verdict>,
+    pub last_verdict: Option<crate::model::Verdict>,
     /// The leader's monitor counters for this group.
     #[serde(default)]
     pub counters: Option<super::monitor::CountersSnapshot>,
@@ -285,7 +250,7 @@ pub struct GroupLive {
 }
 
 /// Observes every group (in parallel) for `cluster status`.
-pub async fn live_view(node: &NodeInner, groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> {
+pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> {
     join_all(groups.into_iter().map(|g| async move {
         let obs = observe(&g.spec, timeout).await;
         let (servers, error) = match obs {
@@ -306,27 +271,15 @@ pub async fn live_view(node: &NodeInner, groups: Vec<Group>, timeout: Duration) 
                 None,
             ),
         };
-        let (run, f) = {
-            let st = node.state.read().expect("state lock poisoned");
-            let f = st
-                .cluster
-                .failover
-                .get(&g.spec.name)
-                .cloned()
-                .unwrap_or_default();
+        let (run, f) = node.raft.read(|c| {
+            let f = c.failover.get(&g.spec.name).cloned().unwrap_or_default();
             let run = f
                 .active_run
-                .and_then(|id| st.cluster.runs.get(&id))
-                .or_else(|| {
-                    st.cluster
-                        .runs
-                        .values()
-                        .rev()
-                        .find(|r| r.group == g.spec.name)
-                })
+                .and_then(|id| c.runs.get(&id))
+                .or_else(|| c.runs.values().rev().find(|r| r.group == g.spec.name))
                 .cloned();
             (run, f)
-        };
+        });
         // masterha_check_status: 50 FAILOVER_RUNNING, 51 FAILOVER_ERROR win over the ping state.
         let (code, status) = if f.active_run.is_some() {
             (50, "FAILOVER_RUNNING")
@@ -358,7 +311,7 @@ pub async fn live_view(node: &NodeInner, groups: Vec<Group>, timeout: Duration) 
 /// The position column: GTID groups show the executed GTID set; file/position groups show, for
 /// the master, its binlog coordinates and, for a replica, how far it has applied the master's
 /// binlog (Relay_Master_Log_File:Exec_Master_Log_Pos), so the rows compare directly.
-fn position(mode: ReplicationMode, i: &crate::adapters::mysql::ServerInfo) -> String {
+fn position(mode: ReplicationMode, i: &crate::model::ServerInfo) -> String {
     match (mode, &i.replica) {
         (ReplicationMode::FilePos, Some(r)) => r.exec.to_string(),
         (ReplicationMode::FilePos, None) => {
@@ -372,7 +325,7 @@ fn server_live(
     name: String,
     address: String,
     mode: ReplicationMode,
-    obs: Option<&Result<crate::adapters::mysql::ServerInfo, String>>,
+    obs: Option<&Result<crate::model::ServerInfo, String>>,
 ) -> ServerLive {
     match obs {
         Some(Ok(i)) => ServerLive {
@@ -416,18 +369,13 @@ fn server_live(
 }
 
 /// Groups by name, for callers that only need the spec map.
-pub fn groups(node: &NodeInner) -> BTreeMap<String, Group> {
-    node.state
-        .read()
-        .expect("state lock poisoned")
-        .cluster
-        .groups
-        .clone()
+pub fn groups(node: &Runtime) -> BTreeMap<String, Group> {
+    node.raft.read(|c| c.groups.clone())
 }
 
 /// `failover --dry-run`: which server MHA's order would promote now, and why, without acting.
 pub async fn failover_dry_run(
-    node: &NodeInner,
+    node: &Runtime,
     name: &str,
     forced: Option<&str>,
 ) -> Result<

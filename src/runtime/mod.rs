@@ -1,5 +1,8 @@
-//! Background loops of a node. Side effects happen here, never in state/ or engine/.
+//! Background work of a node: the leader-only master monitors and failover executors, the
+//! manager's self-registration, and the admin operations that read live servers. Side effects
+//! happen here (through `adapters/`), never in state/ or engine/.
 
+pub mod credentials;
 pub mod failover;
 pub mod fence;
 pub mod groups;
@@ -7,4 +10,57 @@ pub mod monitor;
 pub mod pinger;
 pub mod registration;
 pub mod ssh_pools;
+pub mod supervisor;
 pub mod vip;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::raft::{NodeId, RaftHandle};
+
+/// Who this manager is, from its own configuration.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub zone: String,
+    /// The address peers and mhactl reach this manager at.
+    pub advertise: String,
+    /// The name the first leader gives the cluster.
+    pub cluster_name: String,
+}
+
+/// What the runtime works with: the Raft handle, this manager's identity, and what the runtime
+/// itself owns (monitor counters, kept SSH sessions).
+pub struct Runtime {
+    pub raft: RaftHandle,
+    pub me: Identity,
+    /// Counters of the master monitors run on this node.
+    pub monitor: monitor::MonitorStats,
+    /// Kept SSH sessions per group (warmed by monitoring, used by failovers).
+    pub ssh: ssh_pools::SshPools,
+}
+
+impl Runtime {
+    pub fn new(raft: RaftHandle, me: Identity) -> Arc<Runtime> {
+        Arc::new(Runtime {
+            raft,
+            me,
+            monitor: Default::default(),
+            ssh: Default::default(),
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.raft.id()
+    }
+
+    /// Starts the node's background loops; they end when `stop` turns true.
+    pub fn spawn_loops(self: &Arc<Self>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        vec![
+            tokio::spawn(monitor::supervise(self.clone(), stop.clone())),
+            tokio::spawn(failover::supervise(self.clone(), stop.clone())),
+            tokio::spawn(registration::run(self.clone(), stop)),
+        ]
+    }
+}

@@ -13,18 +13,20 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
-use super::groups::{login, resolve};
+use super::credentials::{login, resolve};
 use super::pinger::Pinger;
-use crate::adapters::mysql::{IoThread, Login};
-use crate::engine::detector::{
-    Action, Detector, DetectorConfig, Event, Health, ManagerVote, ReplicaIo, VerdictKind,
-};
-use crate::node::{now_ms, NodeInner};
+use crate::adapters::mysql::Login;
+use crate::clock::now_ms;
+use crate::engine::detector::{Action, Detector, DetectorConfig, Event};
+use crate::model::IoThread;
+use crate::model::{Health, ManagerVote, ReplicaIo, VerdictKind};
 use crate::proto::probe::probe_service_client::ProbeServiceClient;
 use crate::proto::probe::ProbeRequest;
+use crate::raft::NodeError;
+use crate::runtime::supervisor::{TermTasks, Ticker, Wake};
+use crate::runtime::Runtime;
 use crate::state::group::{Group, Role};
 use crate::state::{Cmd, CmdResult};
 
@@ -91,55 +93,33 @@ impl MonitorStats {
 
 const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
 
-/// Runs until `stop`: keeps one monitor per group while this node is the acting leader.
-pub async fn supervise(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
-    let mut running: BTreeMap<String, (u64, String, JoinHandle<()>)> = BTreeMap::new();
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            _ = tokio::time::sleep(SUPERVISE_EVERY) => {}
-        }
-        let acting = node.is_acting_leader();
-        let term = node.metrics().current_term;
-        let groups: BTreeMap<String, Group> = node
-            .state
-            .read()
-            .expect("state lock")
-            .cluster
-            .groups
-            .clone();
-        running.retain(|name, (t, master, h)| {
-            let keep = acting
-                && *t == term
-                && !h.is_finished()
-                && groups
-                    .get(name)
-                    .is_some_and(|g| g.topology.master == *master);
-            if !keep {
-                h.abort();
-                tracing::info!(group = %name, "monitor stopped");
-            }
-            keep
+/// Runs until `stop`: keeps one monitor per group (for its current master) while this node is
+/// the acting leader, in the current term.
+pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
+    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::Tick);
+    // Keyed by (group, master): a failover's new master gets a new monitor.
+    let mut monitors: TermTasks<(String, String)> = TermTasks::new("monitor");
+    while let Some(lead) = ticker.next().await {
+        let groups: BTreeMap<String, Group> = node.raft.read(|c| c.groups.clone());
+        monitors.retain(lead, |(name, master)| {
+            groups
+                .get(name)
+                .is_some_and(|g| g.topology.master == *master)
         });
-        if !acting {
-            continue;
-        }
+        let Some(term) = lead else { continue };
         for (name, g) in groups {
-            if running.contains_key(&name) || matches!(g.health.state, Health::Dead { .. }) {
+            if matches!(g.health.state, Health::Dead { .. }) {
                 continue;
             }
-            let master = g.topology.master.clone();
-            let h = tokio::spawn(monitor_group(node.clone(), g, term));
-            running.insert(name, (term, master, h));
+            let key = (name, g.topology.master.clone());
+            monitors.ensure(key, term, || monitor_group(node.clone(), g, term));
         }
-    }
-    for (_, (_, _, h)) in running {
-        h.abort();
     }
 }
 
-fn detector_config(node: &NodeInner, g: &Group) -> DetectorConfig {
+fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {
     let managers = node
+        .raft
         .metrics()
         .membership_config
         .membership()
@@ -164,16 +144,14 @@ fn detector_config(node: &NodeInner, g: &Group) -> DetectorConfig {
 }
 
 /// Commits a command only while still the acting leader of `term`; false if not committed.
-async fn commit(node: &NodeInner, term: u64, cmd: Cmd) -> bool {
-    if !node.is_acting_leader() || node.metrics().current_term != term {
-        return false;
-    }
-    match node.propose(cmd).await {
+async fn commit(node: &Runtime, term: u64, cmd: Cmd) -> bool {
+    match node.raft.propose_in(term, cmd).await {
         Ok(CmdResult::Rejected { reason }) => {
             tracing::info!(%reason, "monitor command not applied");
             false
         }
         Ok(_) => true,
+        Err(NodeError::LeadershipLost { .. }) => false,
         Err(e) => {
             tracing::warn!(error = %e, "monitor could not commit");
             false
@@ -182,7 +160,7 @@ async fn commit(node: &NodeInner, term: u64, cmd: Cmd) -> bool {
 }
 
 #[tracing::instrument(skip_all, fields(group = %g.spec.name, master = %g.topology.master, term))]
-async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
+async fn monitor_group(node: Arc<Runtime>, g: Group, term: u64) {
     let name = g.spec.name.clone();
     let Some(master) = g.spec.server(&g.topology.master).cloned() else {
         return;
@@ -207,7 +185,7 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
     let mut det = Detector::new(
         cfg.clone(),
         node.id(),
-        node.config.zone.clone(),
+        node.me.zone.clone(),
         g.health.state.clone(),
         g.health.next_round,
     );
@@ -341,7 +319,7 @@ async fn monitor_group(node: Arc<NodeInner>, g: Group, term: u64) {
     }
 }
 
-struct AbortOnDrop(JoinHandle<()>);
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -384,14 +362,14 @@ async fn sentinel(login: Login, timeout: Duration, tx: mpsc::Sender<Event>) {
 /// Asks every follower manager (ProbeService) and every replica, in parallel; each answer comes
 /// back as an event.
 fn spawn_corroboration(
-    node: Arc<NodeInner>,
+    node: Arc<Runtime>,
     g: Group,
     password: crate::secret::Secret,
     round: u64,
     tx: mpsc::Sender<Event>,
     counters: Arc<Counters>,
 ) {
-    let m = node.metrics();
+    let m = node.raft.metrics();
     let followers: Vec<(u64, String)> = m
         .membership_config
         .membership()
@@ -405,7 +383,7 @@ fn spawn_corroboration(
         })
         .collect();
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
-    let min_applied = node.applied_index();
+    let min_applied = node.raft.applied_index();
     for (id, addr) in followers {
         let (node, tx, group, counters) = (
             node.clone(),
@@ -414,7 +392,7 @@ fn spawn_corroboration(
             counters.clone(),
         );
         tokio::spawn(async move {
-            let Ok(channel) = node.network.channel(id, &addr) else {
+            let Ok(channel) = node.raft.network().channel(id, &addr) else {
                 return;
             };
             let t = std::time::Instant::now();
@@ -528,11 +506,11 @@ async fn replica_io(
 }
 
 /// A follower's answer to ProbeMaster: one ping of the group's type from this zone.
-pub async fn probe_master(
-    node: &NodeInner,
-    group: &str,
-) -> Result<(bool, String, Duration), String> {
-    let g = super::groups::group(node, group).map_err(|e| e.to_string())?;
+pub async fn probe_master(node: &Runtime, group: &str) -> Result<(bool, String, Duration), String> {
+    let g = node
+        .raft
+        .read(|c| c.groups.get(group).cloned())
+        .ok_or_else(|| format!("no group named {group:?}"))?;
     let master = g
         .spec
         .server(&g.topology.master)

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::node::{leader_of, NodeInner};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::proto::admin::RegisterManagerRequest;
+use crate::raft::leader_of;
+use crate::runtime::Runtime;
 use crate::state::Cmd;
 
 const PERIOD: Duration = Duration::from_millis(300);
 
-pub async fn run(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
+pub async fn run(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
     loop {
         // Back off while registration keeps failing (no quorum), up to ~5 s.
@@ -34,8 +35,8 @@ pub async fn run(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn tick(node: &NodeInner) -> Result<(), String> {
-    let m = node.metrics();
+async fn tick(node: &Runtime) -> Result<(), String> {
+    let m = node.raft.metrics();
     let Some((leader_id, leader_addr)) = leader_of(&m) else {
         return Ok(());
     };
@@ -43,47 +44,47 @@ async fn tick(node: &NodeInner) -> Result<(), String> {
     if m.membership_config.membership().get_node(&me).is_none() {
         return Ok(());
     }
-    let (registered, named) = {
-        let st = node.state.read().expect("state lock poisoned");
-        let registered = st
-            .cluster
+    let (registered, named) = node.raft.read(|c| {
+        let registered = c
             .managers
             .get(&me)
-            .is_some_and(|r| r.addr == node.config.advertise && r.zone == node.config.zone);
-        (registered, st.cluster.name.is_some())
-    };
-    if leader_id == me && !named && node.is_acting_leader() {
-        node.propose(Cmd::SetClusterName {
-            name: node.config.cluster_name.clone(),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+            .is_some_and(|r| r.addr == node.me.advertise && r.zone == node.me.zone);
+        (registered, c.name.is_some())
+    });
+    if leader_id == me && !named && node.raft.is_acting_leader() {
+        node.raft
+            .propose(Cmd::SetClusterName {
+                name: node.me.cluster_name.clone(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
     }
     if registered {
         return Ok(());
     }
     let cmd = Cmd::RegisterManager {
         id: me,
-        addr: node.config.advertise.clone(),
-        zone: node.config.zone.clone(),
+        addr: node.me.advertise.clone(),
+        zone: node.me.zone.clone(),
     };
     if leader_id == me {
-        node.propose(cmd).await.map_err(|e| e.to_string())?;
+        node.raft.propose(cmd).await.map_err(|e| e.to_string())?;
     } else {
         let channel = node
-            .network
+            .raft
+            .network()
             .channel(leader_id, &leader_addr)
             .map_err(|e| e.to_string())?;
         let req = RegisterManagerRequest {
             id: me,
-            addr: node.config.advertise.clone(),
-            zone: node.config.zone.clone(),
+            addr: node.me.advertise.clone(),
+            zone: node.me.zone.clone(),
         };
         AdminServiceClient::new(channel)
             .register_manager(req)
             .await
             .map_err(|e| e.message().to_string())?;
     }
-    tracing::info!(id = me, zone = %node.config.zone, "registered this manager in the cluster state");
+    tracing::info!(id = me, zone = %node.me.zone, "registered this manager in the cluster state");
     Ok(())
 }

@@ -6,19 +6,19 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::cluster_view;
-use crate::node::{NodeError, NodeInner};
 use crate::proto::admin::admin_service_server::AdminService;
 use crate::proto::admin::*;
 use crate::runtime::groups;
+use crate::runtime::Runtime;
 use crate::state::group::{Group, GroupSpec};
 use crate::state::{Cmd, CmdResult};
 
 pub struct AdminSvc {
-    node: Arc<NodeInner>,
+    node: Arc<Runtime>,
 }
 
 impl AdminSvc {
-    pub fn new(node: Arc<NodeInner>) -> Self {
+    pub fn new(node: Arc<Runtime>) -> Self {
         AdminSvc { node }
     }
 
@@ -27,14 +27,7 @@ impl AdminSvc {
     }
 
     fn require_leader(&self) -> Result<(), Status> {
-        if self.node.is_acting_leader() {
-            Ok(())
-        } else {
-            Err(NodeError::NotLeader {
-                leader: self.node.leader(),
-            }
-            .into())
-        }
+        Ok(self.node.raft.require_leader()?)
     }
 
     async fn put_group(
@@ -96,7 +89,10 @@ impl AdminService for AdminSvc {
                 )));
             }
         }
-        self.node.init_cluster(members).await?;
+        self.node
+            .raft
+            .init_cluster(&self.node.me.advertise, members)
+            .await?;
         Ok(Response::new(InitClusterReply {
             members: self.members(),
         }))
@@ -113,6 +109,7 @@ impl AdminService for AdminSvc {
         }
         let steps = self
             .node
+            .raft
             .add_member(r.id, r.addr, r.zone, r.learner_only)
             .await?;
         Ok(Response::new(MemberReply {
@@ -126,7 +123,7 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<RemoveMemberRequest>,
     ) -> Result<Response<MemberReply>, Status> {
-        let steps = self.node.remove_member(req.into_inner().id).await?;
+        let steps = self.node.raft.remove_member(req.into_inner().id).await?;
         Ok(Response::new(MemberReply {
             members: self.members(),
             steps,
@@ -144,6 +141,7 @@ impl AdminService for AdminSvc {
             return Err(Status::invalid_argument("id and zone are required"));
         }
         self.node
+            .raft
             .propose(Cmd::RegisterManager {
                 id: r.id,
                 addr: r.addr,
@@ -223,6 +221,7 @@ impl AdminService for AdminSvc {
     ) -> Result<Response<CheckSshReply>, Status> {
         let r = req.into_inner();
         self.node
+            .raft
             .wait_applied(r.min_applied, std::time::Duration::from_secs(2))
             .await;
         let g = groups::group(&self.node, &r.group)?;
@@ -231,7 +230,7 @@ impl AdminService for AdminSvc {
             .into_iter()
             .map(|r| SshCheck {
                 manager_id: self.node.id(),
-                manager_zone: self.node.config.zone.clone(),
+                manager_zone: self.node.me.zone.clone(),
                 server: r.server,
                 target: r.target,
                 ok: r.ok,
@@ -289,7 +288,7 @@ impl AdminService for AdminSvc {
         self.require_leader()?;
         let group = req.into_inner().group;
         groups::group(&self.node, &group)?;
-        let changed = match self.node.propose(Cmd::AckFailover { group }).await? {
+        let changed = match self.node.raft.propose(Cmd::AckFailover { group }).await? {
             CmdResult::Ok => true,
             CmdResult::Unchanged => false,
             CmdResult::Rejected { reason } => return Err(Status::failed_precondition(reason)),
@@ -307,20 +306,15 @@ impl AdminService for AdminSvc {
         self.require_leader()?;
         let group = req.into_inner().group;
         groups::group(&self.node, &group)?;
-        let (runs, f) = {
-            let st = self.node.state.read().expect("state lock");
-            let runs: Vec<_> = st
-                .cluster
+        let (runs, f) = self.node.raft.read(|c| {
+            let runs: Vec<_> = c
                 .runs
                 .values()
                 .filter(|r| r.group == group)
                 .cloned()
                 .collect();
-            (
-                runs,
-                st.cluster.failover.get(&group).cloned().unwrap_or_default(),
-            )
-        };
+            (runs, c.failover.get(&group).cloned().unwrap_or_default())
+        });
         Ok(Response::new(FailoverHistoryReply {
             runs_json: to_json(&runs)?,
             failover_json: to_json(&f)?,

@@ -5,14 +5,15 @@ use std::time::Duration;
 use futures::future::join_all;
 use openraft::ServerState;
 
-use crate::node::{acting_leader, leader_of, NodeError, NodeInner};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::proto::admin::{
     CheckGroupRequest, CheckSshReply, ClusterStatusReply, ManagerStatus, MemberInfo,
     NodeStatusReply, NodeStatusRequest,
 };
 use crate::raft::NodeId;
+use crate::raft::{acting_leader, leader_of, NodeError};
 use crate::runtime::groups;
+use crate::runtime::Runtime;
 
 /// How long the status fan-out waits for one member before calling it unreachable.
 const MEMBER_STATUS_TIMEOUT: Duration = Duration::from_millis(700);
@@ -22,8 +23,8 @@ const GROUP_STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
 const SSH_CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// This node's own view.
-pub fn node_status(node: &NodeInner) -> NodeStatusReply {
-    let m = node.metrics();
+pub fn node_status(node: &Runtime) -> NodeStatusReply {
+    let m = node.raft.metrics();
     let membership = m.membership_config.membership();
     let is_voter = membership.voter_ids().any(|v| v == node.id());
     let role = match m.state {
@@ -33,14 +34,13 @@ pub fn node_status(node: &NodeInner) -> NodeStatusReply {
         ServerState::Follower | ServerState::Learner => "learner",
         ServerState::Shutdown => "shutdown",
     };
-    let (cluster_name, members) = {
-        let st = node.state.read().expect("state lock poisoned");
+    let (cluster_name, members) = node.raft.read(|c| {
         let members = membership
             .nodes()
             .map(|(id, n)| MemberInfo {
                 id: *id,
                 addr: n.addr.clone(),
-                zone: st.cluster.zone_of(*id).unwrap_or_default().to_string(),
+                zone: c.zone_of(*id).unwrap_or_default().to_string(),
                 kind: if membership.voter_ids().any(|v| v == *id) {
                     "voter"
                 } else {
@@ -49,14 +49,14 @@ pub fn node_status(node: &NodeInner) -> NodeStatusReply {
                 .to_string(),
             })
             .collect();
-        (st.cluster.name.clone().unwrap_or_default(), members)
-    };
+        (c.name.clone().unwrap_or_default(), members)
+    });
     let leader = leader_of(&m);
     let initialized = membership.nodes().next().is_some();
     NodeStatusReply {
         id: node.id(),
-        addr: node.config.advertise.clone(),
-        zone: node.config.zone.clone(),
+        addr: node.me.advertise.clone(),
+        zone: node.me.zone.clone(),
         role: role.to_string(),
         term: m.current_term,
         last_log_index: m.last_log_index,
@@ -75,11 +75,8 @@ pub fn node_status(node: &NodeInner) -> NodeStatusReply {
 /// The cluster-wide view. A follower that knows the leader answers "not leader" unless `local`
 /// is set; then (and whenever no leader is known) it answers with what it can reach itself,
 /// marked `has_quorum = false`.
-pub async fn cluster_status(
-    node: &NodeInner,
-    local: bool,
-) -> Result<ClusterStatusReply, NodeError> {
-    let m = node.metrics();
+pub async fn cluster_status(node: &Runtime, local: bool) -> Result<ClusterStatusReply, NodeError> {
+    let m = node.raft.metrics();
     let me = node.id();
     let leader = leader_of(&m);
     if let Some((lid, _)) = &leader {
@@ -87,7 +84,7 @@ pub async fn cluster_status(
             return Err(NodeError::NotLeader { leader });
         }
     }
-    let lease = node.config.raft.leader_lease();
+    let lease = node.raft.lease();
     let is_leader = m.state == ServerState::Leader;
     let acting = acting_leader(&m, lease);
     let own = node_status(node);
@@ -103,7 +100,11 @@ pub async fn cluster_status(
             if *id == me {
                 return Ok(own);
             }
-            let channel = node.network.channel(*id, addr).map_err(|e| e.to_string())?;
+            let channel = node
+                .raft
+                .network()
+                .channel(*id, addr)
+                .map_err(|e| e.to_string())?;
             let mut client = AdminServiceClient::new(channel);
             match tokio::time::timeout(
                 MEMBER_STATUS_TIMEOUT,
@@ -143,7 +144,8 @@ pub async fn cluster_status(
                 matched.map(|mi| leader_last.saturating_sub(mi))
             };
             let last_heard_ms = if is_leader && *id != me {
-                node.network
+                node.raft
+                    .network()
                     .stats()
                     .since_last_heard(*id)
                     .map(|d| d.as_millis() as u64)
@@ -230,9 +232,9 @@ pub async fn cluster_status(
 
 /// `check ssh`: every manager (this one included) checks SSH to every server of the group from
 /// its own zone; the results are merged. A manager that cannot be asked is listed as such.
-pub async fn check_ssh_everywhere(node: &NodeInner, group: &str) -> CheckSshReply {
-    let m = node.metrics();
-    let min_applied = node.applied_index();
+pub async fn check_ssh_everywhere(node: &Runtime, group: &str) -> CheckSshReply {
+    let m = node.raft.metrics();
+    let min_applied = node.raft.applied_index();
     let members: Vec<(NodeId, String)> = m
         .membership_config
         .membership()
@@ -245,7 +247,11 @@ pub async fn check_ssh_everywhere(node: &NodeInner, group: &str) -> CheckSshRepl
             min_applied,
         };
         let res = async {
-            let channel = node.network.channel(*id, addr).map_err(|e| e.to_string())?;
+            let channel = node
+                .raft
+                .network()
+                .channel(*id, addr)
+                .map_err(|e| e.to_string())?;
             let mut client = AdminServiceClient::new(channel);
             match tokio::time::timeout(SSH_CHECK_TIMEOUT, client.check_ssh_local(req)).await {
                 Err(_) => Err(format!("no answer within {SSH_CHECK_TIMEOUT:?}")),

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use crate::node::NodeInner;
 use crate::proto::probe::probe_service_server::ProbeService;
 use crate::proto::probe::{ProbeReply, ProbeRequest};
+use crate::runtime::Runtime;
 
 pub struct ProbeSvc {
-    node: Arc<NodeInner>,
+    node: Arc<Runtime>,
 }
 
 impl ProbeSvc {
-    pub fn new(node: Arc<NodeInner>) -> Self {
+    pub fn new(node: Arc<Runtime>) -> Self {
         ProbeSvc { node }
     }
 }
@@ -27,6 +27,7 @@ impl ProbeService for ProbeSvc {
     ) -> Result<Response<ProbeReply>, Status> {
         let r = req.into_inner();
         self.node
+            .raft
             .wait_applied(r.min_applied, std::time::Duration::from_millis(500))
             .await;
         tracing::Span::current()
@@ -38,7 +39,7 @@ impl ProbeService for ProbeSvc {
                 .map_err(Status::failed_precondition)?;
         Ok(Response::new(ProbeReply {
             manager_id: self.node.id(),
-            zone: self.node.config.zone.clone(),
+            zone: self.node.me.zone.clone(),
             reachable,
             detail,
             latency_ms: latency.as_millis() as u64,

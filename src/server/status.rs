@@ -4,7 +4,7 @@
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-use crate::node::NodeError;
+use crate::raft::NodeError;
 
 pub const LEADER_ID_KEY: &str = "x-mha-leader-id";
 pub const LEADER_ADDR_KEY: &str = "x-mha-leader-addr";
@@ -14,6 +14,7 @@ impl From<NodeError> for Status {
         let code = match &e {
             NodeError::NotLeader { leader: Some(_) } => Code::FailedPrecondition,
             NodeError::NotLeader { leader: None } => Code::Unavailable,
+            NodeError::LeadershipLost { .. } => Code::Unavailable,
             NodeError::Timeout(_) => Code::DeadlineExceeded,
             NodeError::Membership(_) => Code::FailedPrecondition,
             NodeError::InvalidArgument(_) => Code::InvalidArgument,

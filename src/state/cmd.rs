@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::group::{GroupSpec, Topology};
 use super::journal::{Decided, RunKind, StepName, StepOutcome};
 use super::recovery::RecoveryNote;
-use crate::engine::detector::Verdict;
+use crate::model::Verdict;
 
 /// A change to the replicated state. New capabilities add variants; existing variants keep their
 /// serde shape (the log and snapshots on disk hold them).

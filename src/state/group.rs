@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::detector::{Health, ReplicaPolicy, Verdict};
+use crate::model::{Health, ReplicaPolicy, Verdict};
 
 /// Where a manager finds a password. Exactly one of the two.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

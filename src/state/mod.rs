@@ -16,7 +16,7 @@ pub use group::{Group, GroupSpec, Topology};
 
 use std::collections::BTreeMap;
 
-use crate::engine::detector::{Health, VerdictKind};
+use crate::model::{Health, VerdictKind};
 
 use serde::{Deserialize, Serialize};
 
@@ -307,7 +307,7 @@ impl ClusterState {
                         // The leader just discovered this topology from a live master: whatever
                         // the old master's health was (a Dead verdict that was not failed over,
                         // a DBA's repair), monitoring starts afresh. The verdicts stay.
-                        health.state = crate::engine::detector::Health::Alive;
+                        health.state = crate::model::Health::Alive;
                         let group = Group {
                             spec: (**spec).clone(),
                             topology: (**topology).clone(),
@@ -496,10 +496,10 @@ mod tests {
         s
     }
 
-    fn verdict(round: u64, kind: crate::engine::detector::VerdictKind) -> Cmd {
+    fn verdict(round: u64, kind: crate::model::VerdictKind) -> Cmd {
         Cmd::RecordVerdict {
             group: "g".into(),
-            verdict: Box::new(crate::engine::detector::Verdict {
+            verdict: Box::new(crate::model::Verdict {
                 kind,
                 round,
                 suspected_at_ms: 10,
@@ -516,7 +516,7 @@ mod tests {
     /// leader cannot double it); the health follows; round ids never go back.
     #[test]
     fn suspicion_and_verdict_once_per_round() {
-        use crate::engine::detector::{Health, VerdictKind};
+        use crate::model::{Health, VerdictKind};
         let mut s = with_group();
         let open = Cmd::OpenSuspicion {
             group: "g".into(),
@@ -559,7 +559,7 @@ mod tests {
     /// and keeps the verdicts; it is refused while a failover run is active.
     #[test]
     fn update_resets_dead_health_unless_a_run_is_active() {
-        use crate::engine::detector::{Health, VerdictKind};
+        use crate::model::{Health, VerdictKind};
         let mut s = with_group();
         s.apply(
             &Cmd::OpenSuspicion {
@@ -602,7 +602,7 @@ mod tests {
     /// bounded.
     #[test]
     fn close_suspicion_and_bounded_history() {
-        use crate::engine::detector::{Health, VerdictKind};
+        use crate::model::{Health, VerdictKind};
         let mut s = with_group();
         s.apply(
             &Cmd::OpenSuspicion {

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 
 use mha_raft::config::{LogFormat, NodeConfig, RaftTimings};
-use mha_raft::node::{ManagerNode, NodeInner};
+use mha_raft::node::ManagerNode;
+use mha_raft::raft::RaftHandle;
 use mha_raft::state::ClusterState;
 use tokio::net::TcpListener;
 
@@ -113,8 +114,8 @@ impl TestCluster {
         addr.to_string()
     }
 
-    pub fn node(&self, id: u64) -> &Arc<NodeInner> {
-        self.nodes[&id].as_ref().expect("node is stopped").inner()
+    pub fn node(&self, id: u64) -> &RaftHandle {
+        self.nodes[&id].as_ref().expect("node is stopped").raft()
     }
 
     pub fn live(&self) -> Vec<u64> {
@@ -176,7 +177,7 @@ impl TestCluster {
     }
 
     pub fn state(&self, id: u64) -> ClusterState {
-        self.node(id).state.read().unwrap().cluster.clone()
+        self.node(id).read(|c| c.clone())
     }
 
     pub fn last_applied(&self, id: u64) -> u64 {
@@ -209,7 +210,7 @@ impl TestCluster {
         for a in self.live() {
             for b in &all {
                 if side.contains(&a) != side.contains(b) {
-                    self.node(a).network.stats().block(*b);
+                    self.node(a).network().stats().block(*b);
                 }
             }
         }
@@ -217,7 +218,7 @@ impl TestCluster {
 
     pub fn heal(&self) {
         for id in self.live() {
-            self.node(id).network.stats().unblock_all();
+            self.node(id).network().stats().unblock_all();
         }
     }
 

@@ -6,7 +6,7 @@
 //! already has.
 
 use super::{kind, BinlogError, Event, Events, Gtid, MAGIC};
-use crate::adapters::mysql::BinlogCoord;
+use crate::model::BinlogCoord;
 
 /// An event of the master's binlog.
 #[derive(Clone, Debug)]

@@ -1,38 +1,10 @@
 //! SQL dialects: MariaDB 10.x, MySQL 5.7/8.0 (SLAVE/MASTER words), MySQL 8.0.22+ / 8.4
 //! (REPLICA/SOURCE words). Pure: builds statement text, never runs it.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
+use crate::model::{Dialect, Flavor, Version};
 use crate::secret::Secret;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flavor {
-    MariaDb,
-    MySql,
-}
-
-/// What a server is, as far as SQL syntax is concerned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dialect {
-    pub flavor: Flavor,
-    pub version: Version,
-}
 
 impl Dialect {
     /// From `SELECT @@version` (e.g. "10.11.19-MariaDB-0+deb12u1-log", "8.0.36", "8.4.0").

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
 
-pub use dialect::{ChangeMaster, Dialect, Flavor, ReplicaPosition};
-pub use replica::{BinlogCoord, Columns, IoThread, ReplicaStatus};
-pub use server::{GtidState, SemiSync, ServerInfo};
+pub use dialect::{ChangeMaster, ReplicaPosition};
+pub use replica::Columns;
 
+use crate::model::{BinlogCoord, Dialect, ReplicaStatus, ServerInfo};
 use crate::secret::Secret;
 
 /// Error codes returned while connecting that prove the server is up (MHA's list): too many

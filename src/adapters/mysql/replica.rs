@@ -3,72 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use crate::model::{BinlogCoord, IoThread, ReplicaStatus};
 
 /// A result row as column name → value (NULL as None), as the text protocol returns it.
 pub type Columns = BTreeMap<String, Option<String>>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IoThread {
-    Yes,
-    Connecting,
-    No,
-}
-
-/// Binlog coordinates (file, position). Ordering compares the file's numeric index, not the
-/// string: mysql-bin.1000000 is after mysql-bin.999999.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BinlogCoord {
-    pub file: String,
-    pub pos: u64,
-}
-
-impl BinlogCoord {
-    /// The numeric suffix of the file name (mysql-bin.000042 → 42).
-    pub fn index(&self) -> Option<u64> {
-        self.file.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
-    }
-}
-
-impl PartialOrd for BinlogCoord {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some((self.index()?, self.pos).cmp(&(other.index()?, other.pos)))
-    }
-}
-
-impl std::fmt::Display for BinlogCoord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.pos)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicaStatus {
-    pub source_host: String,
-    pub source_port: u16,
-    pub source_user: String,
-    pub source_server_id: Option<u32>,
-    pub io_thread: IoThread,
-    pub sql_thread: bool,
-    /// Master_Log_File:Read_Master_Log_Pos — how far the IO thread has read.
-    pub read: BinlogCoord,
-    /// Relay_Master_Log_File:Exec_Master_Log_Pos — how far the SQL thread has applied.
-    pub exec: BinlogCoord,
-    pub relay_log: Option<BinlogCoord>,
-    pub seconds_behind: Option<u64>,
-    pub last_io_errno: u32,
-    pub last_io_error: String,
-    pub last_sql_errno: u32,
-    pub last_sql_error: String,
-    /// MariaDB Using_Gtid (No, Slave_Pos, Current_Pos); MySQL: "auto_position" or "no".
-    pub gtid_mode: String,
-    /// MariaDB Gtid_IO_Pos; MySQL Retrieved_Gtid_Set.
-    pub gtid_io_pos: String,
-    /// MySQL Executed_Gtid_Set (MariaDB reports gtid_slave_pos in variables instead).
-    pub executed_gtid_set: String,
-    pub sql_delay: u64,
-}
 
 fn get<'a>(c: &'a Columns, names: &[&str]) -> Option<&'a str> {
     names
@@ -139,15 +77,6 @@ impl ReplicaStatus {
                 .to_string(),
             sql_delay: num(c, &["SQL_Delay"]).unwrap_or(0),
         })
-    }
-
-    /// MHA's check_repl_delay rule: too far behind to be promoted if the SQL thread is on an
-    /// older file than the IO thread, or more than 100 MB behind within the file.
-    pub fn too_far_behind(&self) -> bool {
-        match (self.read.index(), self.exec.index()) {
-            (Some(r), Some(e)) if r > e => true,
-            _ => self.read.pos > self.exec.pos + 100_000_000,
-        }
     }
 }
 

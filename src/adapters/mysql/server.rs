@@ -2,53 +2,8 @@
 //! state, binlog coordinates, replica status and semi-sync. Parsing is pure (column maps in,
 //! `ServerInfo` out) so every dialect is covered by fixtures; [`super::Session`] runs the queries.
 
-use serde::{Deserialize, Serialize};
-
-use super::dialect::{Dialect, Flavor};
-use super::replica::{BinlogCoord, Columns, ReplicaStatus};
-
-/// GTID state as each flavour reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GtidState {
-    /// MariaDB gtid_current_pos / MySQL gtid_executed.
-    pub executed: String,
-    /// MariaDB gtid_slave_pos (empty on MySQL).
-    pub slave_pos: String,
-    /// MariaDB gtid_binlog_pos (empty on MySQL).
-    pub binlog_pos: String,
-    /// MySQL gtid_mode=ON, or MariaDB gtid_strict_mode (MariaDB GTIDs are always on).
-    pub enabled: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SemiSync {
-    pub master_enabled: bool,
-    pub slave_enabled: bool,
-    pub master_clients: u32,
-    pub wait_point: String,
-    pub timeout_ms: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerInfo {
-    pub version: String,
-    pub dialect: Dialect,
-    pub server_id: u32,
-    pub read_only: bool,
-    /// MySQL only.
-    pub super_read_only: Option<bool>,
-    pub log_bin: bool,
-    pub log_slave_updates: bool,
-    pub binlog_format: String,
-    pub relay_log_purge: bool,
-    pub report_host: String,
-    pub gtid: GtidState,
-    /// SHOW MASTER STATUS; None when binary logging is off.
-    pub binlog: Option<BinlogCoord>,
-    /// None when the server is not a replica.
-    pub replica: Option<ReplicaStatus>,
-    pub semisync: SemiSync,
-}
+use super::replica::Columns;
+use crate::model::{BinlogCoord, Dialect, Flavor, GtidState, ReplicaStatus, SemiSync, ServerInfo};
 
 /// The variables query for a dialect; every column is aliased to the name the parser reads.
 pub fn variables_query(d: &Dialect) -> String {
@@ -175,20 +130,6 @@ pub fn parse_server_info(
         replica,
         semisync,
     })
-}
-
-impl ServerInfo {
-    /// The server's position for display: GTID set, else binlog coordinates.
-    pub fn position(&self) -> String {
-        if !self.gtid.executed.is_empty() {
-            self.gtid.executed.clone()
-        } else {
-            self.binlog
-                .as_ref()
-                .map(|b| b.to_string())
-                .unwrap_or_default()
-        }
-    }
 }
 
 #[cfg(test)]

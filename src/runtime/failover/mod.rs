@@ -12,17 +12,16 @@
 mod epoch;
 mod steps;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::engine::detector::Health;
 use crate::failpoint::{self, When};
-use crate::node::NodeInner;
+use crate::model::Health;
+use crate::runtime::supervisor::{TermTasks, Ticker, Wake};
+use crate::runtime::Runtime;
 use crate::state::journal::{RunKind, RunState, StepName, StepOutcome, StepState};
 use crate::state::{Cmd, CmdResult};
 
@@ -30,38 +29,17 @@ pub use steps::StepError;
 
 const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
 
-/// Runs until `stop`.
-pub async fn supervise(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
-    let mut running: BTreeMap<u64, (u64, JoinHandle<()>)> = BTreeMap::new();
-    // Every applied entry changes the metrics: a committed Dead verdict wakes this loop at
-    // once instead of at the next tick (the tick still covers lease expiry).
-    let mut applied = node.raft.metrics();
-    loop {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            _ = applied.changed() => {}
-            _ = tokio::time::sleep(SUPERVISE_EVERY) => {}
-        }
-        let acting = node.is_acting_leader();
-        let term = node.metrics().current_term;
-        running.retain(|id, (t, h)| {
-            let keep = acting && *t == term && !h.is_finished();
-            if !keep && !h.is_finished() {
-                h.abort();
-                tracing::warn!(
-                    run = *id,
-                    term = *t,
-                    "failover executor stopped: no longer the acting leader of its term"
-                );
-            }
-            keep
-        });
-        if !acting {
-            continue;
-        }
-        let (dead, active) = {
-            let st = node.state.read().expect("state lock");
-            let c = &st.cluster;
+/// Runs until `stop`: while this node is the acting leader, begins a run for every new Dead
+/// verdict and keeps one executor per active run, in the current term.
+pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
+    // Every applied entry wakes the loop: a committed Dead verdict starts its run at once
+    // instead of at the next tick (the tick still covers lease expiry).
+    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::TickOrApply);
+    let mut executors: TermTasks<u64> = TermTasks::new("failover executor");
+    while let Some(lead) = ticker.next().await {
+        executors.retain(lead, |_| true);
+        let Some(term) = lead else { continue };
+        let (dead, active) = node.raft.read(|c| {
             let dead: Vec<(String, String, u64, u64)> = c
                 .groups
                 .values()
@@ -82,23 +60,18 @@ pub async fn supervise(node: Arc<NodeInner>, mut stop: watch::Receiver<bool>) {
                 .collect();
             let active: Vec<u64> = c.failover.values().filter_map(|f| f.active_run).collect();
             (dead, active)
-        };
+        });
         for (group, old_master, round, anti_flap_ms) in dead {
             begin_auto(&node, group, old_master, round, anti_flap_ms).await;
         }
         for id in active {
-            running
-                .entry(id)
-                .or_insert_with(|| (term, tokio::spawn(execute(node.clone(), id, term))));
+            executors.ensure(id, term, || execute(node.clone(), id, term));
         }
-    }
-    for (_, (_, h)) in running {
-        h.abort();
     }
 }
 
 async fn begin_auto(
-    node: &NodeInner,
+    node: &Runtime,
     group: String,
     old_master: String,
     round: u64,
@@ -112,7 +85,7 @@ async fn begin_auto(
         anti_flap_ms,
         forced: None,
     };
-    match node.propose(cmd).await {
+    match node.raft.propose(cmd).await {
         Ok(CmdResult::Rejected { reason }) => {
             tracing::error!(%group, %old_master, round, %reason, "automatic failover REFUSED")
         }
@@ -126,20 +99,15 @@ async fn begin_auto(
 /// Starts a manual run (`mhactl failover`): not subject to the anti-flap window, but refused
 /// while a failed run is unacknowledged or another run is active. Returns the run id.
 pub async fn begin_manual(
-    node: &NodeInner,
+    node: &Runtime,
     group: &str,
     forced: Option<String>,
-) -> Result<u64, crate::node::NodeError> {
-    use crate::node::NodeError;
+) -> Result<u64, crate::raft::NodeError> {
+    use crate::raft::NodeError;
     let g = super::groups::group(node, group)?;
     if let Some(b) = node
-        .state
-        .read()
-        .expect("state lock")
-        .cluster
-        .failover
-        .get(group)
-        .and_then(|f| f.blocked.clone())
+        .raft
+        .read(|c| c.failover.get(group).and_then(|f| f.blocked.clone()))
     {
         return Err(NodeError::InvalidArgument(format!(
             "{b}; acknowledge it first with: mhactl failover ack --group {group}"
@@ -160,16 +128,11 @@ pub async fn begin_manual(
         anti_flap_ms: g.spec.failover.anti_flap_ms(),
         forced,
     };
-    match node.propose(cmd).await? {
+    match node.raft.propose(cmd).await? {
         CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
         _ => node
-            .state
-            .read()
-            .expect("state lock")
-            .cluster
-            .failover
-            .get(group)
-            .and_then(|f| f.active_run)
+            .raft
+            .read(|c| c.failover.get(group).and_then(|f| f.active_run))
             .ok_or_else(|| NodeError::Fatal("run vanished after begin".into())),
     }
 }
@@ -177,7 +140,7 @@ pub async fn begin_manual(
 /// Executes run `id` in `term` from its first unfinished step until it ends or this node stops
 /// being the acting leader of `term`.
 #[tracing::instrument(skip_all, fields(run = id, term))]
-async fn execute(node: Arc<NodeInner>, id: u64, term: u64) {
+async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
     let mut ctx = match steps::RunCtx::new(node.clone(), id, term) {
         Ok(c) => c,
         Err(e) => {

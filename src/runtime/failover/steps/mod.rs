@@ -16,14 +16,16 @@ mod replicas;
 mod salvage;
 
 use super::epoch::{read_epoch, write_epoch};
-use crate::adapters::mysql::{ChangeMaster, IoThread, Login, ReplicaPosition, Session};
+use crate::adapters::mysql::{ChangeMaster, Login, ReplicaPosition, Session};
 use crate::adapters::ssh::SshPool;
 use crate::engine::gtid;
 use crate::engine::selection::{self, SelectionInput};
-use crate::engine::topology::Observations;
-use crate::node::NodeInner;
-use crate::runtime::groups::{login, observe_except, resolve};
+use crate::model::IoThread;
+use crate::model::Observations;
+use crate::runtime::credentials::{login, resolve};
+use crate::runtime::groups::observe_except;
 use crate::runtime::vip;
+use crate::runtime::Runtime;
 use crate::secret::Secret;
 use crate::state::group::{Group, ReplicationMode, ServerSpec};
 use crate::state::journal::{Decided, FailoverRun, StepName};
@@ -60,7 +62,7 @@ fn abort(e: impl std::fmt::Display) -> StepError {
 }
 
 pub struct RunCtx {
-    node: Arc<NodeInner>,
+    node: Arc<Runtime>,
     id: u64,
     term: u64,
     group: Group,
@@ -78,15 +80,10 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
-    pub fn new(node: Arc<NodeInner>, id: u64, term: u64) -> Result<RunCtx, String> {
+    pub fn new(node: Arc<Runtime>, id: u64, term: u64) -> Result<RunCtx, String> {
         let run = node
-            .state
-            .read()
-            .expect("state lock")
-            .cluster
-            .runs
-            .get(&id)
-            .cloned()
+            .raft
+            .read(|c| c.runs.get(&id).cloned())
             .ok_or_else(|| format!("no run {id}"))?;
         let mut group =
             crate::runtime::groups::group(&node, &run.group).map_err(|e| e.to_string())?;
@@ -116,36 +113,22 @@ impl RunCtx {
 
     /// The run as the replicated state has it now.
     pub fn run(&self) -> Option<FailoverRun> {
-        self.node
-            .state
-            .read()
-            .expect("state lock")
-            .cluster
-            .runs
-            .get(&self.id)
-            .cloned()
+        self.node.raft.read(|c| c.runs.get(&self.id).cloned())
     }
 
     /// Side effects only while this node is the acting leader of the step's term.
     fn guard(&self) -> Result<(), StepError> {
-        if !self.node.is_acting_leader() {
-            return Err(StepError::Lost("not the acting leader".into()));
-        }
-        let now = self.node.metrics().current_term;
-        if now != self.term {
-            return Err(StepError::Lost(format!(
-                "term moved from {} to {now}",
-                self.term
-            )));
-        }
-        Ok(())
+        self.node
+            .raft
+            .guard(self.term)
+            .map_err(|e| StepError::Lost(e.to_string()))
     }
 
     /// Commits a journal entry in this term.
     pub async fn commit(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
-        self.guard()?;
         self.node
-            .propose(cmd)
+            .raft
+            .propose_in(self.term, cmd)
             .await
             .map_err(|e| StepError::Lost(e.to_string()))
     }

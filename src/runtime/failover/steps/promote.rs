@@ -200,7 +200,7 @@ impl RunCtx {
         &self,
         s: &mut Session,
         nm: &ServerSpec,
-        r: &crate::adapters::mysql::ReplicaStatus,
+        r: &crate::model::ReplicaStatus,
         target: &str,
         lines: &mut Vec<String>,
     ) -> Result<(), StepError> {

@@ -9,9 +9,10 @@ use futures::future::join_all;
 
 use super::{abort, RunCtx, StepError, StepResult};
 use crate::adapters::binlog::{assemble, Gtid, MasterEvent, MasterLog};
-use crate::adapters::mysql::{BinlogCoord, Flavor, ServerInfo, Session};
+use crate::adapters::mysql::Session;
 use crate::adapters::ssh::shell_quote;
 use crate::engine::gtid;
+use crate::model::{BinlogCoord, Flavor, ServerInfo};
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 use crate::state::recovery::{RecoveryNote, Salvage};

@@ -1,0 +1,11 @@
+//! The bottom floor: fact and value types that every layer shares. Adapters produce them, the
+//! engine decides on them, the replicated state records them. This module imports nothing of ours.
+
+pub mod health;
+pub mod server;
+
+pub use health::{Health, ManagerVote, ReplicaIo, ReplicaPolicy, Verdict, VerdictKind};
+pub use server::{
+    BinlogCoord, Dialect, Flavor, GtidState, IoThread, Observations, ReplicaStatus, SemiSync,
+    ServerInfo, Version,
+};

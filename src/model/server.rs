@@ -1,0 +1,167 @@
+//! What the manager knows about one database server: identity and SQL dialect, read_only,
+//! binlog settings, GTID state, binlog coordinates, replica status and semi-sync. Produced by
+//! `adapters::mysql` (which parses the server's answers), consumed by `engine` and `state`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+/// What a server is, as far as SQL syntax is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dialect {
+    pub flavor: Flavor,
+    pub version: Version,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoThread {
+    Yes,
+    Connecting,
+    No,
+}
+
+/// Binlog coordinates (file, position). Ordering compares the file's numeric index, not the
+/// string: mysql-bin.1000000 is after mysql-bin.999999.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinlogCoord {
+    pub file: String,
+    pub pos: u64,
+}
+
+impl BinlogCoord {
+    /// The numeric suffix of the file name (mysql-bin.000042 → 42).
+    pub fn index(&self) -> Option<u64> {
+        self.file.rsplit_once('.').and_then(|(_, n)| n.parse().ok())
+    }
+}
+
+impl PartialOrd for BinlogCoord {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some((self.index()?, self.pos).cmp(&(other.index()?, other.pos)))
+    }
+}
+
+impl std::fmt::Display for BinlogCoord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    pub source_host: String,
+    pub source_port: u16,
+    pub source_user: String,
+    pub source_server_id: Option<u32>,
+    pub io_thread: IoThread,
+    pub sql_thread: bool,
+    /// Master_Log_File:Read_Master_Log_Pos — how far the IO thread has read.
+    pub read: BinlogCoord,
+    /// Relay_Master_Log_File:Exec_Master_Log_Pos — how far the SQL thread has applied.
+    pub exec: BinlogCoord,
+    pub relay_log: Option<BinlogCoord>,
+    pub seconds_behind: Option<u64>,
+    pub last_io_errno: u32,
+    pub last_io_error: String,
+    pub last_sql_errno: u32,
+    pub last_sql_error: String,
+    /// MariaDB Using_Gtid (No, Slave_Pos, Current_Pos); MySQL: "auto_position" or "no".
+    pub gtid_mode: String,
+    /// MariaDB Gtid_IO_Pos; MySQL Retrieved_Gtid_Set.
+    pub gtid_io_pos: String,
+    /// MySQL Executed_Gtid_Set (MariaDB reports gtid_slave_pos in variables instead).
+    pub executed_gtid_set: String,
+    pub sql_delay: u64,
+}
+
+/// GTID state as each flavour reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GtidState {
+    /// MariaDB gtid_current_pos / MySQL gtid_executed.
+    pub executed: String,
+    /// MariaDB gtid_slave_pos (empty on MySQL).
+    pub slave_pos: String,
+    /// MariaDB gtid_binlog_pos (empty on MySQL).
+    pub binlog_pos: String,
+    /// MySQL gtid_mode=ON, or MariaDB gtid_strict_mode (MariaDB GTIDs are always on).
+    pub enabled: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SemiSync {
+    pub master_enabled: bool,
+    pub slave_enabled: bool,
+    pub master_clients: u32,
+    pub wait_point: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub version: String,
+    pub dialect: Dialect,
+    pub server_id: u32,
+    pub read_only: bool,
+    /// MySQL only.
+    pub super_read_only: Option<bool>,
+    pub log_bin: bool,
+    pub log_slave_updates: bool,
+    pub binlog_format: String,
+    pub relay_log_purge: bool,
+    pub report_host: String,
+    pub gtid: GtidState,
+    /// SHOW MASTER STATUS; None when binary logging is off.
+    pub binlog: Option<BinlogCoord>,
+    /// None when the server is not a replica.
+    pub replica: Option<ReplicaStatus>,
+    pub semisync: SemiSync,
+}
+
+impl ServerInfo {
+    /// The server's position for display: GTID set, else binlog coordinates.
+    pub fn position(&self) -> String {
+        if !self.gtid.executed.is_empty() {
+            self.gtid.executed.clone()
+        } else {
+            self.binlog
+                .as_ref()
+                .map(|b| b.to_string())
+                .unwrap_or_default()
+        }
+    }
+}
+
+impl ReplicaStatus {
+    /// MHA's check_repl_delay rule: too far behind to be promoted if the SQL thread is on an
+    /// older file than the IO thread, or more than 100 MB behind within the file.
+    pub fn too_far_behind(&self) -> bool {
+        match (self.read.index(), self.exec.index()) {
+            (Some(r), Some(e)) if r > e => true,
+            _ => self.read.pos > self.exec.pos + 100_000_000,
+        }
+    }
+}
+
+/// Every server of a group as read at one moment, by name (an unreachable one with the error).
+pub type Observations = BTreeMap<String, Result<ServerInfo, String>>;
