@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Ordered maps: replies (and mhactl's --json) list servers in a stable order.
+        .btree_map(".")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! see docs/architecture.md.
 
 pub mod adapters;
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod ctl;

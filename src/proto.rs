@@ -1,5 +1,5 @@
-//! Generated gRPC code (build.rs → OUT_DIR). Conversions to and from domain types live next to
-//! the services that use them (src/server/).
+//! Generated gRPC code (build.rs → OUT_DIR). Conversions between the admin messages and domain
+//! types live in one place, both directions: `crate::api`.
 
 #[allow(clippy::all, missing_docs)]
 pub mod raft {

@@ -31,9 +31,10 @@ async fn group(client: &AdminClient) -> Option<Group> {
         .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
         .await
         .ok()?;
-    r.groups_json
-        .first()
-        .and_then(|j| serde_json::from_str(j).ok())
+    r.groups
+        .into_iter()
+        .next()
+        .and_then(|g| Group::try_from(g).ok())
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -68,7 +69,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             spec.ping.interval_ms = interval;
             spec.ping.failure_threshold = threshold as u32;
             spec.ping.suspect_interval_ms = suspect;
-            let spec_json = serde_json::to_string(&spec)?;
             let mut samples = Vec::new();
             for run in 1..=args.runs {
                 // Fresh registration: healthy master, alive state.
@@ -78,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             .await
                     })
                     .await;
-                add_group(&client, &spec_json).await?;
+                add_group(&client, &spec).await?;
                 // Let the monitor see the master answer, then kill at a random phase of the ping
                 // cycle (a fixed delay would always land just after, or just before, a ping).
                 let jitter = (std::time::SystemTime::now()

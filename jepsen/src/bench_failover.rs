@@ -138,7 +138,11 @@ async fn history(client: &AdminClient) -> Option<Vec<FailoverRun>> {
         })
         .await
         .ok()?;
-    serde_json::from_str(&r.runs_json).ok()
+    r.runs
+        .into_iter()
+        .map(FailoverRun::try_from)
+        .collect::<Result<_, _>>()
+        .ok()
 }
 
 struct Sample {
@@ -171,8 +175,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         spec.ping.failure_threshold,
         spec.ping.suspect_interval_ms,
     ) = ping;
-    let spec_json = serde_json::to_string(&spec)?;
-    add_group(&client, &spec_json).await?;
+    add_group(&client, &spec).await?;
     sql_stdin(
         "db1",
         &format!(
@@ -222,8 +225,8 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
                 .await
         })
         .await?;
-    let group: mha_raft::state::group::Group =
-        serde_json::from_str(g.groups_json.first().context("group")?)?;
+    let group =
+        mha_raft::state::group::Group::try_from(g.groups.into_iter().next().context("group")?)?;
     let verdict_at = group
         .health
         .verdicts
@@ -253,8 +256,8 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         println!(
             "  verdict at +{} ms; {}\n{}",
             verdict_at.saturating_sub(t0),
-            mha_raft::ctl::journal_view::run_header(&run, now),
-            mha_raft::ctl::journal_view::steps_table(&run, now, false)
+            mha_raft::ctl::journal_view::run_header(&(&run).into(), now),
+            mha_raft::ctl::journal_view::steps_table(&(&run).into(), now, false)
                 .lines()
                 .map(|l| format!("  {l}\n"))
                 .collect::<String>()

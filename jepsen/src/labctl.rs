@@ -45,11 +45,14 @@ pub fn mhad_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// Adds the group (JSON of GroupSpec), retrying while the managers settle (no leader yet, the
 /// master not yet answering), for at most a minute.
-pub async fn add_group(client: &mha_raft::ctl::AdminClient, spec_json: &str) -> anyhow::Result<()> {
+pub async fn add_group(
+    client: &mha_raft::ctl::AdminClient,
+    spec: &mha_raft::state::group::GroupSpec,
+) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     loop {
-        let req = mha_raft::proto::admin::PutGroupRequest {
-            spec_json: spec_json.to_string(),
+        let req = mha_raft::api::pb::PutGroupRequest {
+            spec: Some(spec.into()),
         };
         match client
             .call(|mut c| {

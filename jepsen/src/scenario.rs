@@ -248,7 +248,13 @@ impl Ctx {
             })
             .await;
         r.ok()
-            .and_then(|r| serde_json::from_str(&r.runs_json).ok())
+            .and_then(|r| {
+                r.runs
+                    .into_iter()
+                    .map(FailoverRun::try_from)
+                    .collect::<Result<_, _>>()
+                    .ok()
+            })
             .unwrap_or_default()
     }
 
@@ -271,8 +277,8 @@ impl Ctx {
         let r = AdminClient::new(vec![addr], Duration::from_millis(1500))?
             .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
             .await?;
-        Ok(serde_json::from_str(
-            r.groups_json.first().context("no group")?,
+        Ok(Group::try_from(
+            r.groups.into_iter().next().context("no group")?,
         )?)
     }
 
@@ -416,8 +422,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     )?;
     let spec = std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?;
     let spec = mha_raft::group_file::parse(&spec).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
-    let spec_json = serde_json::to_string(&spec)?;
-    add_group(&client, &spec_json).await?;
+    add_group(&client, &spec).await?;
     let app_pw = format!("jepsen-{}", wall_ms());
     sql(
         "db1",

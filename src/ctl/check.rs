@@ -24,7 +24,8 @@ use clap::{Args, Subcommand};
 
 use super::table::render;
 use super::{exit, out, AdminClient};
-use crate::engine::topology::ReplReport;
+use crate::api::json;
+use crate::api::pb::ReplReport;
 use crate::proto::admin::{CheckGroupRequest, CheckSshReply};
 
 #[derive(Subcommand, Debug, Clone)]
@@ -96,6 +97,41 @@ pub fn render_ssh(r: &CheckSshReply) -> (String, bool) {
     (text, ok)
 }
 
+/// The report as masterha_check_repl users know it.
+pub fn render_repl(r: &ReplReport) -> String {
+    let mut out = String::new();
+    for w in &r.warnings {
+        out.push_str(&format!("[warning] {w}\n"));
+    }
+    for e in &r.errors {
+        out.push_str(&format!("[error] {e}\n"));
+    }
+    if !r.tree.is_empty() {
+        out.push('\n');
+        for l in &r.tree {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    for c in &r.checks {
+        out.push_str(&format!(
+            "Checking {} {}: {} ({})\n",
+            c.server,
+            c.check,
+            if c.ok { "ok" } else { "NOT OK" },
+            c.detail
+        ));
+    }
+    out.push('\n');
+    out.push_str(if r.ok {
+        "MySQL Replication Health is OK.\n"
+    } else {
+        "MySQL Replication Health is NOT OK!\n"
+    });
+    out
+}
+
 /// masterha_check_status: the line MHA prints and the exit code.
 pub fn status_line(r: &crate::proto::admin::ClusterStatusReply, group: &str) -> (String, i32) {
     if !r.has_quorum {
@@ -107,9 +143,7 @@ pub fn status_line(r: &crate::proto::admin::ClusterStatusReply, group: &str) -> 
             2,
         );
     }
-    let groups: Vec<crate::runtime::groups::GroupLive> =
-        serde_json::from_str(&r.groups_json).unwrap_or_default();
-    match groups.iter().find(|g| g.name == group) {
+    match r.groups.iter().find(|g| g.name == group) {
         None => (format!("{group}: no such group (31:CONFIG_ERROR)\n"), 31),
         Some(g) => (
             format!(
@@ -148,20 +182,23 @@ pub async fn execute(client: &AdminClient, cmd: &CheckCmd) -> i32 {
                 .await
             {
                 Ok(r) => {
-                    let report: ReplReport = match serde_json::from_str(&r.report_json) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            eprintln!("error: bad reply: {e}");
-                            return exit::ERROR;
-                        }
+                    let Some(report) = r.report else {
+                        eprintln!("error: bad reply: no report");
+                        return exit::ERROR;
                     };
                     if a.json {
-                        out(&format!(
-                            "{}\n",
-                            serde_json::to_string_pretty(&report).expect("json")
-                        ));
+                        match json::repl_report(&report) {
+                            Ok(v) => out(&format!(
+                                "{}\n",
+                                serde_json::to_string_pretty(&v).expect("json")
+                            )),
+                            Err(e) => {
+                                eprintln!("error: bad reply: {e}");
+                                return exit::ERROR;
+                            }
+                        }
                     } else {
-                        out(&report.render());
+                        out(&render_repl(&report));
                     }
                     if report.ok {
                         exit::OK

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::api::leader_redirect;
 use crate::errors::{error_chain, status_text};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
-use crate::server::status::leader_redirect;
 
 /// How many redirects one call follows before giving up (a leader change mid-call costs one).
 const MAX_REDIRECTS: usize = 3;

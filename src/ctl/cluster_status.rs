@@ -16,8 +16,8 @@ use serde::Serialize;
 
 use super::table::{opt, render};
 use super::{exit, AdminClient, CtlError};
-use crate::proto::admin::{ClusterStatusReply, ClusterStatusRequest};
-use crate::runtime::groups::GroupLive;
+use crate::api::json::{self, mode_name, verdict_kind_name};
+use crate::api::pb::{run_state, ClusterStatusReply, ClusterStatusRequest, GroupLive};
 
 #[derive(Args, Debug, Clone)]
 pub struct StatusArgs {
@@ -42,7 +42,7 @@ pub struct StatusJson {
     pub answered_by: u64,
     pub managers: Vec<ManagerJson>,
     /// Each replication group's servers as the leader observed them for this call.
-    pub groups: Vec<GroupLive>,
+    pub groups: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize, Debug)]
@@ -85,7 +85,15 @@ impl From<&ClusterStatusReply> for StatusJson {
             has_quorum: r.has_quorum,
             quorum_note: Some(r.quorum_note.clone()).filter(|s| !s.is_empty()),
             answered_by: r.answered_by,
-            groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
+            groups: r
+                .groups
+                .iter()
+                .map(|g| {
+                    json::group_live(g).unwrap_or_else(
+                        |e| serde_json::json!({ "name": g.name, "error": format!("bad reply: {e}") }),
+                    )
+                })
+                .collect(),
             managers: r
                 .managers
                 .iter()
@@ -174,7 +182,7 @@ pub fn render_human(r: &ClusterStatusReply) -> String {
             m.error.as_deref().unwrap_or_default()
         ));
     }
-    for g in &j.groups {
+    for g in &r.groups {
         out.push_str(&render_group(g));
     }
     out
@@ -186,7 +194,7 @@ pub fn render_group(g: &GroupLive) -> String {
         "\ngroup {}: master {} ({}{})\n",
         g.name,
         g.master,
-        g.mode,
+        mode_name(g.mode),
         if g.semisync { ", semi-sync" } else { "" }
     );
     out.push_str(&format!("health: {}:{}", g.status_code, g.status));
@@ -208,8 +216,8 @@ pub fn render_group(g: &GroupLive) -> String {
             })
             .collect();
         out.push_str(&format!(
-            "  last verdict: {:?} (round {}) — {}; votes {}",
-            v.kind,
+            "  last verdict: {} (round {}) — {}; votes {}",
+            verdict_kind_name(v.kind),
             v.round,
             v.reason,
             votes.join(", ")
@@ -274,7 +282,6 @@ pub fn render_group(g: &GroupLive) -> String {
 /// The group's failover: the running (or last) run, with the step table while it runs or
 /// when it failed; why automatic failover is blocked or was refused.
 fn render_failover(g: &GroupLive) -> String {
-    use crate::state::journal::RunState;
     let now = crate::clock::now_ms();
     let mut out = String::new();
     if let Some(r) = &g.failover {
@@ -282,7 +289,10 @@ fn render_failover(g: &GroupLive) -> String {
             "failover: {}\n",
             super::journal_view::run_header(r, now)
         ));
-        if !matches!(r.state, RunState::Completed { .. }) {
+        if !matches!(
+            super::journal_view::run_state(r),
+            run_state::State::Completed(_)
+        ) {
             out.push_str(&super::journal_view::steps_table(r, now, false));
         }
     }
@@ -377,7 +387,7 @@ mod tests {
                 },
             ],
             answered_by: 1,
-            groups_json: String::new(),
+            groups: Vec::new(),
             quorum_note: if has_quorum {
                 String::new()
             } else {

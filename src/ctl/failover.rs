@@ -16,11 +16,15 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use super::journal_view::{run_header, steps_table};
+use super::journal_view::{
+    is_finished, is_running, run_header, run_state, state_word, step_state, steps_table,
+};
 use super::{exit, fail, out, AdminClient};
-use crate::engine::selection::{Excluded, Selection};
-use crate::proto::admin::{AckFailoverRequest, FailoverHistoryRequest, FailoverRequest};
-use crate::state::journal::{FailoverRun, GroupFailover, RunState, StepName, StepState};
+use crate::api::json;
+use crate::api::pb::{
+    run_state, step_state, AckFailoverRequest, FailoverHistoryRequest, FailoverRequest,
+    FailoverRun, GroupFailover, StepName,
+};
 
 #[derive(Args, Debug, Clone)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -127,9 +131,7 @@ async fn fetch_history(
         })
         .await
         .map_err(|e| e.to_string())?;
-    let runs = serde_json::from_str(&r.runs_json).map_err(|e| format!("bad reply: {e}"))?;
-    let f = serde_json::from_str(&r.failover_json).map_err(|e| format!("bad reply: {e}"))?;
-    Ok((runs, f))
+    Ok((r.runs, r.failover.unwrap_or_default()))
 }
 
 fn now_ms() -> u64 {
@@ -138,10 +140,11 @@ fn now_ms() -> u64 {
 
 /// MHA's closing statement, from the cleanup step's detail.
 fn statement(r: &FailoverRun) -> Option<String> {
-    r.steps.iter().find_map(|s| match &s.state {
-        StepState::Done { detail, .. } if s.name == StepName::NewMasterCleanup => detail
+    r.steps.iter().find_map(|s| match step_state(s) {
+        step_state::State::Done(d) if s.name == i32::from(StepName::NewMasterCleanup) => d
+            .detail
             .find("All other slaves")
-            .map(|i| detail[i..].to_string()),
+            .map(|i| d.detail[i..].to_string()),
         _ => None,
     })
 }
@@ -161,11 +164,17 @@ async fn history(client: &AdminClient, group: &str, wide: bool, json: bool) -> i
         Err(e) => return fail(e),
     };
     if json {
-        out(&format!(
-            "{}\n",
-            serde_json::json!({ "group": group, "runs": runs, "failover": f })
-        ));
-        return exit::OK;
+        let runs: Result<Vec<_>, _> = runs.iter().map(json::run).collect();
+        let view = runs.and_then(|runs| {
+            Ok(serde_json::json!({ "group": group, "runs": runs, "failover": json::group_failover(&f)? }))
+        });
+        return match view {
+            Ok(v) => {
+                out(&format!("{v}\n"));
+                exit::OK
+            }
+            Err(e) => fail(format!("bad reply: {e}")),
+        };
     }
     let mut text = format!("group {group}: epoch {}", f.epoch);
     if let Some(b) = &f.blocked {
@@ -219,36 +228,28 @@ async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
             }
         };
         if let Some(r) = &run {
-            let finished = r
-                .steps
-                .iter()
-                .take_while(|s| {
-                    matches!(
-                        s.state,
-                        StepState::Done { .. }
-                            | StepState::Skipped { .. }
-                            | StepState::Failed { .. }
-                    )
-                })
-                .count();
+            let finished = r.steps.iter().take_while(|s| is_finished(s)).count();
             if !a.json {
                 for s in &r.steps[shown..finished] {
                     out(&format!(
                         "  {} — {:?}\n",
-                        s.name.phase(),
-                        state_word(&s.state)
+                        json::phase(s.name),
+                        state_word(s)
                     ));
                 }
             }
             shown = shown.max(finished);
-            if r.state != RunState::Running {
+            if !is_running(r) {
                 if a.json {
-                    out(&format!("{}\n", serde_json::json!(r)));
+                    match json::run(r) {
+                        Ok(v) => out(&format!("{v}\n")),
+                        Err(e) => return fail(format!("bad reply: {e}")),
+                    }
                 } else {
                     out(&format!("\n{}", render_run(r, false)));
                 }
-                return match r.state {
-                    RunState::Completed { .. } => exit::OK,
+                return match run_state(r) {
+                    run_state::State::Completed(_) => exit::OK,
                     _ => exit::ERROR,
                 };
             }
@@ -260,16 +261,6 @@ async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
             ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn state_word(s: &StepState) -> &'static str {
-    match s {
-        StepState::Pending => "pending",
-        StepState::Running { .. } => "running",
-        StepState::Done { .. } => "done",
-        StepState::Failed { .. } => "FAILED",
-        StepState::Skipped { .. } => "skipped",
     }
 }
 
@@ -286,14 +277,11 @@ async fn dry_run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
         Err(e) => return fail(e),
     };
     if a.json {
-        out(&format!(
-            "{}\n",
-            if r.error.is_empty() {
-                r.selection_json.clone()
-            } else {
-                r.excluded_json.clone()
-            }
-        ));
+        let view = match &r.selection {
+            Some(s) if r.error.is_empty() => json::selection(s),
+            _ => json::excluded(&r.excluded),
+        };
+        out(&format!("{view}\n"));
         return if r.error.is_empty() {
             exit::OK
         } else {
@@ -301,9 +289,8 @@ async fn dry_run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
         };
     }
     if !r.error.is_empty() {
-        let excluded: Vec<Excluded> = serde_json::from_str(&r.excluded_json).unwrap_or_default();
         let mut text = String::new();
-        for e in excluded {
+        for e in &r.excluded {
             text.push_str(&format!(
                 "{} cannot be the new master: {}\n",
                 e.server, e.reason
@@ -312,8 +299,8 @@ async fn dry_run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
         out(&text);
         return fail(format!("no failover possible: {}", r.error));
     }
-    match serde_json::from_str::<Selection>(&r.selection_json) {
-        Ok(s) => {
+    match &r.selection {
+        Some(s) => {
             out(&s
                 .explanation
                 .iter()
@@ -321,6 +308,6 @@ async fn dry_run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
                 .collect::<String>());
             exit::OK
         }
-        Err(e) => fail(format!("bad reply: {e}")),
+        None => fail("bad reply: no selection"),
     }
 }

@@ -16,8 +16,8 @@ use clap::{Args, Subcommand};
 
 use super::table::render;
 use super::{exit, out, AdminClient};
-use crate::proto::admin::{ListGroupsRequest, PutGroupRequest, RemoveGroupRequest};
-use crate::state::group::Group;
+use crate::api::json::{self, mode_name};
+use crate::api::pb::{self, Group, ListGroupsRequest, PutGroupRequest, RemoveGroupRequest};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum GroupCmd {
@@ -57,21 +57,42 @@ pub fn build_put(args: &FileArgs) -> Result<PutGroupRequest, String> {
     let spec = crate::group_file::parse(&text)
         .map_err(|errs| format!("{}: {}", args.file.display(), errs.join("; ")))?;
     Ok(PutGroupRequest {
-        spec_json: serde_json::to_string(&spec).map_err(|e| e.to_string())?,
+        spec: Some(pb::GroupSpec::from(&spec)),
     })
 }
 
+/// The name, the master, the mode, semi-sync and the servers of a group as the table shows them.
+struct Row<'a> {
+    name: &'a str,
+    master: &'a str,
+    mode: String,
+    semisync: bool,
+    servers: Vec<&'a str>,
+}
+
+fn row(g: &Group) -> Row<'_> {
+    let topo = g.topology.as_ref();
+    Row {
+        name: g.spec.as_ref().map(|s| s.name.as_str()).unwrap_or_default(),
+        master: topo.map(|t| t.master.as_str()).unwrap_or_default(),
+        mode: topo.map(|t| mode_name(t.mode)).unwrap_or_default(),
+        semisync: topo.is_some_and(|t| t.semisync),
+        servers: g
+            .spec
+            .iter()
+            .flat_map(|s| s.servers.iter().map(|s| s.name.as_str()))
+            .collect(),
+    }
+}
+
 fn summary(g: &Group) -> String {
+    let r = row(g);
     format!(
-        "master {}, {:?}{}, {} servers",
-        g.topology.master,
-        g.topology.mode,
-        if g.topology.semisync {
-            ", semi-sync"
-        } else {
-            ""
-        },
-        g.spec.servers.len()
+        "master {}, {}{}, {} servers",
+        r.master,
+        r.mode,
+        if r.semisync { ", semi-sync" } else { "" },
+        r.servers.len()
     )
 }
 
@@ -79,17 +100,13 @@ pub fn render_list(groups: &[Group]) -> String {
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
+            let r = row(g);
             vec![
-                g.spec.name.clone(),
-                g.topology.master.clone(),
-                format!("{:?}", g.topology.mode),
-                if g.topology.semisync { "yes" } else { "no" }.into(),
-                g.spec
-                    .servers
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
+                r.name.to_string(),
+                r.master.to_string(),
+                r.mode,
+                if r.semisync { "yes" } else { "no" }.into(),
+                r.servers.join(","),
             ]
         })
         .collect();
@@ -119,11 +136,11 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                     }
                 })
                 .await;
-            match res.map(|r| (serde_json::from_str::<Group>(&r.group_json), r.warnings)) {
-                Ok((Ok(g), warnings)) => {
+            match res.map(|r| (r.group, r.warnings)) {
+                Ok((Some(g), warnings)) => {
                     let mut text = format!(
                         "group {} {}: {}\n",
-                        g.spec.name,
+                        row(&g).name,
                         if update { "updated" } else { "added" },
                         summary(&g)
                     );
@@ -133,8 +150,8 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                     out(&text);
                     exit::OK
                 }
-                Ok((Err(e), _)) => {
-                    eprintln!("error: bad reply: {e}");
+                Ok((None, _)) => {
+                    eprintln!("error: bad reply: no group");
                     exit::ERROR
                 }
                 Err(e) => super::fail(e),
@@ -163,18 +180,21 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
             .await
         {
             Ok(r) => {
-                let groups: Vec<Group> = r
-                    .groups_json
-                    .iter()
-                    .filter_map(|j| serde_json::from_str(j).ok())
-                    .collect();
                 if a.json {
-                    out(&format!(
-                        "{}\n",
-                        serde_json::to_string_pretty(&groups).expect("json")
-                    ));
+                    match r
+                        .groups
+                        .iter()
+                        .map(json::group)
+                        .collect::<Result<Vec<_>, _>>()
+                    {
+                        Ok(v) => out(&format!(
+                            "{}\n",
+                            serde_json::to_string_pretty(&v).expect("json")
+                        )),
+                        Err(e) => return super::fail(format!("bad reply: {e}")),
+                    }
                 } else {
-                    out(&render_list(&groups));
+                    out(&render_list(&r.groups));
                 }
                 exit::OK
             }

@@ -2,10 +2,60 @@
 //! `cluster status`, `failover` while it follows a run, and `failover history`).
 
 use super::table::render;
-use crate::state::journal::{FailoverRun, RunState, StepState};
+use crate::api::json::phase;
+use crate::api::pb::{run_state, step_state, FailoverRun, RunKind, Step};
 
 fn ms(d: u64) -> String {
     crate::errors::human_duration(std::time::Duration::from_millis(d))
+}
+
+/// The run's state (a message without one reads as still running).
+pub fn run_state(r: &FailoverRun) -> &run_state::State {
+    const RUNNING: run_state::State = run_state::State::Running(run_state::Running {});
+    r.state
+        .as_ref()
+        .and_then(|s| s.state.as_ref())
+        .unwrap_or(&RUNNING)
+}
+
+/// The step's state (a message without one reads as pending).
+pub fn step_state(s: &Step) -> &step_state::State {
+    const PENDING: step_state::State = step_state::State::Pending(step_state::Pending {});
+    s.state
+        .as_ref()
+        .and_then(|s| s.state.as_ref())
+        .unwrap_or(&PENDING)
+}
+
+pub fn is_running(r: &FailoverRun) -> bool {
+    matches!(run_state(r), run_state::State::Running(_))
+}
+
+/// A step that is over: done, skipped or failed.
+pub fn is_finished(s: &Step) -> bool {
+    matches!(
+        step_state(s),
+        step_state::State::Done(_) | step_state::State::Skipped(_) | step_state::State::Failed(_)
+    )
+}
+
+pub fn state_word(s: &Step) -> &'static str {
+    match step_state(s) {
+        step_state::State::Pending(_) => "pending",
+        step_state::State::Running(_) => "running",
+        step_state::State::Done(_) => "done",
+        step_state::State::Failed(_) => "FAILED",
+        step_state::State::Skipped(_) => "skipped",
+    }
+}
+
+fn kind_word(kind: i32) -> &'static str {
+    match RunKind::try_from(kind) {
+        Ok(RunKind::Auto) => "auto",
+        Ok(RunKind::Manual) => "manual",
+        Ok(RunKind::Switchover) => "switchover",
+        _ => "unknown kind",
+    }
 }
 
 /// "run 3 (auto, epoch 2): db1 → db2 — completed in 1.2 s"
@@ -15,80 +65,59 @@ pub fn run_header(r: &FailoverRun, now_ms: u64) -> String {
         .as_ref()
         .map(|d| format!("{} → {} ({})", r.old_master, d.new_master, d.rule))
         .unwrap_or_else(|| format!("{} → (not decided yet)", r.old_master));
-    let state = match &r.state {
-        RunState::Running => format!("RUNNING for {}", ms(now_ms.saturating_sub(r.started_at_ms))),
-        RunState::Completed { at_ms } => {
-            format!("completed in {}", ms(at_ms.saturating_sub(r.started_at_ms)))
+    let state = match run_state(r) {
+        run_state::State::Running(_) => {
+            format!("RUNNING for {}", ms(now_ms.saturating_sub(r.started_at_ms)))
         }
-        RunState::Failed { at_ms, reason } => format!(
-            "FAILED after {}: {reason}",
-            ms(at_ms.saturating_sub(r.started_at_ms))
+        run_state::State::Completed(c) => {
+            format!(
+                "completed in {}",
+                ms(c.at_ms.saturating_sub(r.started_at_ms))
+            )
+        }
+        run_state::State::Failed(f) => format!(
+            "FAILED after {}: {}",
+            ms(f.at_ms.saturating_sub(r.started_at_ms)),
+            f.reason
         ),
     };
     format!(
-        "run {} ({:?}, epoch {}{}): {target} — {state}",
+        "run {} ({}, epoch {}{}): {target} — {state}",
         r.id,
-        r.kind,
+        kind_word(r.kind),
         r.epoch,
         r.forced
             .as_ref()
             .map(|f| format!(", forced {f}"))
             .unwrap_or_default()
     )
-    .replace("(Auto", "(auto")
-    .replace("(Manual", "(manual")
-    .replace("(Switchover", "(switchover")
 }
 
 /// The step table: phase, state, node, term, attempts, duration, detail (`wide` = full detail).
 pub fn steps_table(r: &FailoverRun, now_ms: u64, wide: bool) -> String {
+    use step_state::State;
     let rows: Vec<Vec<String>> = r
         .steps
         .iter()
         .map(|s| {
-            let (state, node, term, attempts, dur, detail) = match &s.state {
-                StepState::Pending => ("pending", None, None, None, None, String::new()),
-                StepState::Running {
-                    term,
-                    node,
-                    started_at_ms,
-                    attempts,
-                } => (
-                    "running",
-                    Some(*node),
-                    Some(*term),
-                    Some(*attempts),
-                    Some(now_ms.saturating_sub(*started_at_ms)),
+            let (node, term, attempts, dur, detail) = match step_state(s) {
+                State::Pending(_) => (None, None, None, None, String::new()),
+                State::Running(x) => (
+                    Some(x.node),
+                    Some(x.term),
+                    Some(x.attempts),
+                    Some(now_ms.saturating_sub(x.started_at_ms)),
                     String::new(),
                 ),
-                StepState::Done {
-                    term,
-                    node,
-                    started_at_ms,
-                    finished_at_ms,
-                    detail,
-                    attempts,
-                } => (
-                    "done",
-                    Some(*node),
-                    Some(*term),
-                    Some(*attempts),
-                    Some(finished_at_ms.saturating_sub(*started_at_ms)),
-                    detail.clone(),
+                State::Done(x) => (
+                    Some(x.node),
+                    Some(x.term),
+                    Some(x.attempts),
+                    Some(x.finished_at_ms.saturating_sub(x.started_at_ms)),
+                    x.detail.clone(),
                 ),
-                StepState::Failed {
-                    term, node, detail, ..
-                } => (
-                    "FAILED",
-                    Some(*node),
-                    Some(*term),
-                    None,
-                    None,
-                    detail.clone(),
-                ),
-                StepState::Skipped { detail } => {
-                    ("skipped", None, None, None, None, detail.clone())
-                }
+                State::Failed(x) => (Some(x.node), Some(x.term), None, None, x.detail.clone()),
+                State::Skipped(x) => (None, None, None, None, x.detail.clone()),
             };
             let detail = if wide || detail.chars().count() <= 70 {
                 detail
@@ -97,8 +126,8 @@ pub fn steps_table(r: &FailoverRun, now_ms: u64, wide: bool) -> String {
             };
             let o = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
             vec![
-                s.name.phase().to_string(),
-                state.to_string(),
+                phase(s.name),
+                state_word(s).to_string(),
                 o(node),
                 o(term),
                 o(attempts.map(u64::from)),
@@ -116,23 +145,53 @@ pub fn steps_table(r: &FailoverRun, now_ms: u64, wide: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::journal::{RunKind, StepName, StepOutcome};
+    use crate::api::pb::{StepName, StepState};
+
+    fn step(name: StepName, state: step_state::State) -> Step {
+        Step {
+            name: name.into(),
+            state: Some(StepState { state: Some(state) }),
+        }
+    }
 
     #[test]
     fn renders_a_resumed_run() {
-        let mut r = FailoverRun::new(3, 2, RunKind::Auto, "lab", "db1", Some(1), 1000);
-        r.begin_step(StepName::ConfigCheck, 5, 1, 1000).unwrap();
-        r.end_step(
-            StepName::ConfigCheck,
-            5,
-            StepOutcome::Done {
-                detail: "master db1 still unreachable".into(),
-            },
-            1012,
-        )
-        .unwrap();
-        r.begin_step(StepName::Fence, 5, 1, 1013).unwrap();
-        r.begin_step(StepName::Fence, 6, 2, 1900).unwrap();
+        let r = FailoverRun {
+            id: 3,
+            epoch: 2,
+            kind: RunKind::Auto.into(),
+            group: "lab".into(),
+            old_master: "db1".into(),
+            verdict_round: Some(1),
+            started_at_ms: 1000,
+            steps: vec![
+                step(
+                    StepName::ConfigCheck,
+                    step_state::State::Done(step_state::Done {
+                        term: 5,
+                        node: 1,
+                        started_at_ms: 1000,
+                        finished_at_ms: 1012,
+                        detail: "master db1 still unreachable".into(),
+                        attempts: 1,
+                    }),
+                ),
+                step(
+                    StepName::Fence,
+                    step_state::State::Running(step_state::Running {
+                        term: 6,
+                        node: 2,
+                        started_at_ms: 1900,
+                        attempts: 2,
+                    }),
+                ),
+                step(
+                    StepName::LatestReplicas,
+                    step_state::State::Pending(step_state::Pending {}),
+                ),
+            ],
+            ..Default::default()
+        };
         let h = run_header(&r, 2000);
         assert_eq!(
             h,
@@ -145,5 +204,6 @@ mod tests {
             fence.contains("running") && fence.contains("  2  "),
             "{fence}"
         );
+        assert!(!is_finished(&r.steps[1]) && is_finished(&r.steps[0]));
     }
 }

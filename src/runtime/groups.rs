@@ -203,7 +203,7 @@ pub async fn ssh_check_local(spec: &GroupSpec) -> Vec<SshResult> {
 }
 
 /// One server of a group as observed now (cluster status).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ServerLive {
     pub name: String,
     pub address: String,
@@ -219,12 +219,14 @@ pub struct ServerLive {
 }
 
 /// A group as observed now.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupLive {
     pub name: String,
     /// The master recorded in the replicated state.
     pub master: String,
-    pub mode: String,
+    /// Shown as MHA users read it (MariadbGtid, MysqlGtid, FilePos).
+    #[serde(serialize_with = "debug_name")]
+    pub mode: ReplicationMode,
     pub semisync: bool,
     /// masterha_check_status code and name (0 PING_OK, 20 PING_FAILING, 21 PING_FAILED).
     pub status_code: u8,
@@ -247,6 +249,10 @@ pub struct GroupLive {
     pub last_refusal: Option<crate::state::journal::Refusal>,
     pub servers: Vec<ServerLive>,
     pub error: Option<String>,
+}
+
+fn debug_name<S: serde::Serializer>(m: &ReplicationMode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{m:?}"))
 }
 
 /// Observes every group (in parallel) for `cluster status`.
@@ -291,7 +297,7 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
         GroupLive {
             name: g.spec.name.clone(),
             master: g.topology.master.clone(),
-            mode: format!("{:?}", g.topology.mode),
+            mode: g.topology.mode,
             semisync: g.topology.semisync,
             status_code: code,
             status: status.to_string(),
@@ -392,8 +398,8 @@ pub async fn failover_dry_run(
             old_master: &g.topology.master,
             observed: &obs,
             forced,
-            latest_priority: true,
-            check_repl_delay: true,
+            latest_priority: g.spec.failover.latest_priority,
+            check_repl_delay: g.spec.failover.check_repl_delay,
         },
     ))
 }

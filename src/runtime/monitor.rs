@@ -40,7 +40,7 @@ pub struct Counters {
     pub verdicts: AtomicU64,
 }
 
-#[derive(Debug, Default, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct CountersSnapshot {
     pub pings: u64,
     pub ping_failures: u64,

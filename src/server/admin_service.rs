@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use super::cluster_view;
+use crate::api::pb::*;
 use crate::proto::admin::admin_service_server::AdminService;
-use crate::proto::admin::*;
 use crate::runtime::groups;
 use crate::runtime::Runtime;
 use crate::state::group::{Group, GroupSpec};
@@ -35,20 +35,20 @@ impl AdminSvc {
         req: Request<PutGroupRequest>,
         replace: bool,
     ) -> Result<Response<GroupReply>, Status> {
-        let spec: GroupSpec = serde_json::from_str(&req.into_inner().spec_json)
-            .map_err(|e| Status::invalid_argument(format!("spec_json: {e}")))?;
+        let spec = req
+            .into_inner()
+            .spec
+            .ok_or_else(|| Status::invalid_argument("spec: required"))?;
+        let spec =
+            GroupSpec::try_from(spec).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let g = groups::put_group(&self.node, spec, replace).await?;
         Ok(Response::new(group_reply(&g)))
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, Status> {
-    serde_json::to_string(v).map_err(|e| Status::internal(format!("encode: {e}")))
-}
-
 fn group_reply(g: &Group) -> GroupReply {
     GroupReply {
-        group_json: serde_json::to_string(g).unwrap_or_default(),
+        group: Some(g.into()),
         warnings: g.topology.warnings.clone(),
     }
 }
@@ -181,11 +181,11 @@ impl AdminService for AdminSvc {
         &self,
         _req: Request<ListGroupsRequest>,
     ) -> Result<Response<ListGroupsReply>, Status> {
-        let groups_json = groups::groups(&self.node)
+        let groups = groups::groups(&self.node)
             .values()
-            .map(to_json)
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(ListGroupsReply { groups_json }))
+            .map(Into::into)
+            .collect();
+        Ok(Response::new(ListGroupsReply { groups }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "check_repl", node = self.node.id()))]
@@ -197,7 +197,7 @@ impl AdminService for AdminSvc {
         let report = groups::check_repl(&self.node, &req.into_inner().group).await?;
         Ok(Response::new(CheckReplReply {
             ok: report.ok,
-            report_json: to_json(&report)?,
+            report: Some((&report).into()),
         }))
     }
 
@@ -255,14 +255,14 @@ impl AdminService for AdminSvc {
         Ok(Response::new(
             match groups::failover_dry_run(&self.node, &r.group, forced).await? {
                 Ok(sel) => FailoverReply {
-                    excluded_json: to_json(&sel.excluded)?,
-                    selection_json: to_json(&sel)?,
+                    excluded: sel.excluded.iter().map(Into::into).collect(),
+                    selection: Some((&sel).into()),
                     error: String::new(),
                 },
                 Err((error, excluded)) => FailoverReply {
-                    selection_json: String::new(),
+                    selection: None,
                     error,
-                    excluded_json: to_json(&excluded)?,
+                    excluded: excluded.iter().map(Into::into).collect(),
                 },
             },
         ))
@@ -307,17 +307,18 @@ impl AdminService for AdminSvc {
         let group = req.into_inner().group;
         groups::group(&self.node, &group)?;
         let (runs, f) = self.node.raft.read(|c| {
-            let runs: Vec<_> = c
+            let runs: Vec<FailoverRun> = c
                 .runs
                 .values()
                 .filter(|r| r.group == group)
-                .cloned()
+                .map(Into::into)
                 .collect();
-            (runs, c.failover.get(&group).cloned().unwrap_or_default())
+            let f = c.failover.get(&group).cloned().unwrap_or_default();
+            (runs, GroupFailover::from(&f))
         });
         Ok(Response::new(FailoverHistoryReply {
-            runs_json: to_json(&runs)?,
-            failover_json: to_json(&f)?,
+            runs,
+            failover: Some(f),
         }))
     }
 }

@@ -203,19 +203,21 @@ pub async fn cluster_status(node: &Runtime, local: bool) -> Result<ClusterStatus
         format!("no leader elected in term {}: a quorum of {quorum} of {voters} voters must be reachable", m.current_term)
     };
     // Live per-group view: only the acting leader reads the servers (followers never touch them).
-    let groups_json = if acting {
-        let live = groups::live_view(
+    let groups = if acting {
+        groups::live_view(
             node,
             groups::groups(node).into_values().collect(),
             GROUP_STATUS_TIMEOUT,
         )
-        .await;
-        serde_json::to_string(&live).unwrap_or_default()
+        .await
+        .iter()
+        .map(Into::into)
+        .collect()
     } else {
-        String::new()
+        Vec::new()
     };
     Ok(ClusterStatusReply {
-        groups_json,
+        groups,
         cluster: own.cluster_name.clone(),
         leader_id: if acting {
             Some(me)

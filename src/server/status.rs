@@ -4,10 +4,8 @@
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
+use crate::api::{LEADER_ADDR_KEY, LEADER_ID_KEY};
 use crate::raft::NodeError;
-
-pub const LEADER_ID_KEY: &str = "x-mha-leader-id";
-pub const LEADER_ADDR_KEY: &str = "x-mha-leader-addr";
 
 impl From<NodeError> for Status {
     fn from(e: NodeError) -> Status {
@@ -38,22 +36,10 @@ impl From<NodeError> for Status {
     }
 }
 
-/// The leader address a "not leader" status points to, if any.
-pub fn leader_redirect(status: &Status) -> Option<String> {
-    if status.code() != Code::FailedPrecondition {
-        return None;
-    }
-    status
-        .metadata()
-        .get(LEADER_ADDR_KEY)?
-        .to_str()
-        .ok()
-        .map(str::to_string)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::leader_redirect;
 
     /// A not-leader error turns into a redirect that mhactl can follow; others do not.
     #[test]
