@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::{Metrics, Network, NodeId, Raft, SharedState};
 use crate::clock::now_ms;
-use crate::state::{ClusterState, Cmd, CmdResult, Proposal};
+use crate::state::{ClusterState, Cmd, CmdResult, Proposal, Rejection};
 
 /// Errors of operations on a running node. `is_retryable` decides whether a caller may retry.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -29,6 +29,9 @@ pub enum NodeError {
     Membership(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The replicated state's rules refused the command; nothing changed.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     #[error("already initialized: this node already belongs to a cluster")]
     AlreadyInitialized,
     #[error("node is shutting down or failed: {0}")]
@@ -50,6 +53,7 @@ impl NodeError {
             NodeError::Timeout(_) => true,
             NodeError::Membership(_) => false,
             NodeError::InvalidArgument(_) => false,
+            NodeError::Rejected(_) => false,
             NodeError::AlreadyInitialized => false,
             NodeError::Fatal(_) => false,
         }
@@ -202,6 +206,16 @@ impl RaftHandle {
             Err(_) => Err(NodeError::Timeout(timeout)),
             Ok(Ok(resp)) => Ok(resp.data),
             Ok(Err(e)) => Err(write_error(e)),
+        }
+    }
+
+    /// Proposes and turns a refusal into an error: Ok(true) changed the state, Ok(false) was
+    /// already in effect.
+    pub async fn submit(&self, cmd: Cmd) -> Result<bool, NodeError> {
+        match self.propose(cmd).await? {
+            CmdResult::Ok => Ok(true),
+            CmdResult::Unchanged => Ok(false),
+            CmdResult::Rejected(r) => Err(NodeError::Rejected(r)),
         }
     }
 

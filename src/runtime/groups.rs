@@ -78,7 +78,7 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
         replace,
     };
     match node.raft.propose(cmd).await? {
-        CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
+        CmdResult::Rejected(r) => Err(NodeError::Rejected(r)),
         CmdResult::Ok | CmdResult::Unchanged => node
             .raft
             .read(|c| c.groups.get(&name).cloned())
@@ -94,7 +94,7 @@ pub async fn remove_group(node: &Runtime, name: &str) -> Result<(), NodeError> {
         })
         .await?
     {
-        CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
+        CmdResult::Rejected(r) => Err(NodeError::Rejected(r)),
         _ => Ok(()),
     }
 }

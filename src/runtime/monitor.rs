@@ -146,7 +146,7 @@ fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {
 /// Commits a command only while still the acting leader of `term`; false if not committed.
 async fn commit(node: &Runtime, term: u64, cmd: Cmd) -> bool {
     match node.raft.propose_in(term, cmd).await {
-        Ok(CmdResult::Rejected { reason }) => {
+        Ok(CmdResult::Rejected(reason)) => {
             tracing::info!(%reason, "monitor command not applied");
             false
         }

@@ -11,7 +11,7 @@ use crate::proto::admin::admin_service_server::AdminService;
 use crate::runtime::groups;
 use crate::runtime::Runtime;
 use crate::state::group::{Group, GroupSpec};
-use crate::state::{Cmd, CmdResult};
+use crate::state::Cmd;
 
 pub struct AdminSvc {
     node: Arc<Runtime>,
@@ -288,11 +288,7 @@ impl AdminService for AdminSvc {
         self.require_leader()?;
         let group = req.into_inner().group;
         groups::group(&self.node, &group)?;
-        let changed = match self.node.raft.propose(Cmd::AckFailover { group }).await? {
-            CmdResult::Ok => true,
-            CmdResult::Unchanged => false,
-            CmdResult::Rejected { reason } => return Err(Status::failed_precondition(reason)),
-        };
+        let changed = self.node.raft.submit(Cmd::AckFailover { group }).await?;
         Ok(Response::new(AckFailoverReply { changed }))
     }
 

@@ -6,6 +6,21 @@ use tonic::{Code, Status};
 
 use crate::api::{LEADER_ADDR_KEY, LEADER_ID_KEY};
 use crate::raft::NodeError;
+use crate::state::Rejection;
+
+/// One gRPC code per rule of the replicated state.
+fn rejection_code(r: &Rejection) -> Code {
+    match r {
+        Rejection::NoSuchGroup { .. } | Rejection::NoSuchRun { .. } => Code::NotFound,
+        Rejection::GroupExists { .. } | Rejection::ClusterNamed { .. } => Code::AlreadyExists,
+        Rejection::GroupBusy { .. }
+        | Rejection::RunActive { .. }
+        | Rejection::FailoverRefused { .. }
+        | Rejection::RunUnfinished { .. }
+        | Rejection::Journal(_)
+        | Rejection::VerdictExists { .. } => Code::FailedPrecondition,
+    }
+}
 
 impl From<NodeError> for Status {
     fn from(e: NodeError) -> Status {
@@ -16,6 +31,7 @@ impl From<NodeError> for Status {
             NodeError::Timeout(_) => Code::DeadlineExceeded,
             NodeError::Membership(_) => Code::FailedPrecondition,
             NodeError::InvalidArgument(_) => Code::InvalidArgument,
+            NodeError::Rejected(r) => rejection_code(r),
             NodeError::AlreadyInitialized => Code::AlreadyExists,
             NodeError::Fatal(_) => Code::Internal,
         };
@@ -54,5 +70,37 @@ mod tests {
         assert_eq!(leader_redirect(&s), None);
         let s: Status = NodeError::InvalidArgument("x".into()).into();
         assert_eq!(s.code(), Code::InvalidArgument);
+    }
+
+    /// Each rule of the replicated state answers with its own code, and its text.
+    #[test]
+    fn rejections_map_to_one_code_each() {
+        let cases = [
+            (
+                Rejection::NoSuchGroup { group: "g".into() },
+                Code::NotFound,
+                "group g does not exist",
+            ),
+            (
+                Rejection::GroupExists { group: "g".into() },
+                Code::AlreadyExists,
+                "group g already exists (use update)",
+            ),
+            (
+                Rejection::RunActive {
+                    group: "g".into(),
+                    run: 3,
+                },
+                Code::FailedPrecondition,
+                "failover run 3 of group g is still active",
+            ),
+        ];
+        for (r, code, text) in cases {
+            let s: Status = NodeError::Rejected(r).into();
+            assert_eq!(s.code(), code);
+            assert_eq!(s.message(), text);
+            // A refusal is not a redirect: mhactl must not go looking for another leader.
+            assert_eq!(leader_redirect(&s), None);
+        }
     }
 }

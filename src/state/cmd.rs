@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::group::{GroupSpec, Topology};
 use super::journal::{Decided, RunKind, StepName, StepOutcome};
 use super::recovery::RecoveryNote;
+use super::rejection::Rejection;
 use crate::model::Verdict;
 
 /// A change to the replicated state. New capabilities add variants; existing variants keep their
@@ -203,5 +204,5 @@ pub enum CmdResult {
     #[default]
     Unchanged,
     /// The command was refused by the state's rules; nothing changed.
-    Rejected { reason: String },
+    Rejected(Rejection),
 }

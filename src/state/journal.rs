@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::rejection::JournalError;
+
 /// MHA's last_failover_minute default: no second automatic failover of a group within it.
 pub const DEFAULT_ANTI_FLAP_MS: u64 = 480 * 60 * 1000;
 
@@ -284,23 +286,23 @@ impl FailoverRun {
         term: u64,
         node: u64,
         at_ms: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), JournalError> {
         if self.state != RunState::Running {
-            return Err(format!("run {} is not running", self.id));
+            return Err(JournalError::RunNotRunning { run: self.id });
         }
         if term < self.max_term() {
-            return Err(format!(
-                "stale term {term}: run {} already reached term {}",
-                self.id,
-                self.max_term()
-            ));
+            return Err(JournalError::StaleTerm {
+                run: self.id,
+                term,
+                reached: self.max_term(),
+            });
         }
         if self.first_unfinished() != Some(step) {
-            return Err(format!(
-                "{step:?} is not the next step of run {} (next: {:?})",
-                self.id,
-                self.first_unfinished()
-            ));
+            return Err(JournalError::OutOfOrder {
+                run: self.id,
+                step,
+                next: self.first_unfinished(),
+            });
         }
         let s = self
             .steps
@@ -327,10 +329,13 @@ impl FailoverRun {
                 started_at_ms: *started_at_ms,
                 attempts: attempts + 1,
             },
-            StepState::Running { .. } => {
-                return Err(format!("{step:?} is already running in term {term}"))
+            StepState::Running { .. } => return Err(JournalError::AlreadyRunning { step, term }),
+            other => {
+                return Err(JournalError::CannotBegin {
+                    step,
+                    state: format!("{other:?}"),
+                })
             }
-            other => return Err(format!("{step:?} cannot begin from {other:?}")),
         };
         Ok(())
     }
@@ -343,7 +348,7 @@ impl FailoverRun {
         term: u64,
         outcome: StepOutcome,
         at_ms: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), JournalError> {
         let s = self
             .steps
             .iter_mut()
@@ -357,9 +362,18 @@ impl FailoverRun {
                 attempts,
             } if *t == term => (*node, *started_at_ms, *attempts),
             StepState::Running { term: t, .. } => {
-                return Err(format!("{step:?} runs in term {t}, not {term}"))
+                return Err(JournalError::WrongTerm {
+                    step,
+                    running: *t,
+                    term,
+                })
             }
-            other => return Err(format!("{step:?} is not running ({other:?})")),
+            other => {
+                return Err(JournalError::NotRunning {
+                    step,
+                    state: format!("{other:?}"),
+                })
+            }
         };
         s.state = match outcome {
             StepOutcome::Done { detail } => StepState::Done {
@@ -382,17 +396,18 @@ impl FailoverRun {
     }
 
     /// Records the decisions once; the same decision again is a no-op, a different one refused.
-    pub fn decide(&mut self, d: Decided) -> Result<bool, String> {
+    pub fn decide(&mut self, d: Decided) -> Result<bool, JournalError> {
         match &self.decided {
             None => {
                 self.decided = Some(d);
                 Ok(true)
             }
             Some(x) if *x == d => Ok(false),
-            Some(x) => Err(format!(
-                "run {} already decided: new master {} ({})",
-                self.id, x.new_master, x.rule
-            )),
+            Some(x) => Err(JournalError::AlreadyDecided {
+                run: self.id,
+                new_master: x.new_master.clone(),
+                rule: x.rule.clone(),
+            }),
         }
     }
 }
@@ -400,7 +415,7 @@ impl FailoverRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{ClusterState, Cmd, CmdResult};
+    use crate::state::{ClusterState, Cmd, CmdResult, Rejection};
 
     const MIN: u64 = 60_000;
 
@@ -702,7 +717,7 @@ mod tests {
         complete(&mut s, 1, 2, 1);
         let again = s.apply(&begin(RunKind::Auto), 60 * MIN);
         match again {
-            CmdResult::Rejected { reason } => {
+            CmdResult::Rejected(Rejection::FailoverRefused { reason, .. }) => {
                 assert!(reason.contains("anti-flap window of 480 min"), "{reason}")
             }
             other => panic!("expected refusal, got {other:?}"),
@@ -768,7 +783,7 @@ mod tests {
         assert!(matches!(s.runs[&2].state, RunState::Failed { .. }));
         let r = s.apply(&begin(RunKind::Auto), 1000 * MIN);
         assert!(
-            matches!(r, CmdResult::Rejected { reason } if reason.contains("blocked until acknowledged"))
+            matches!(r, CmdResult::Rejected(Rejection::FailoverRefused { reason, .. }) if reason.contains("blocked until acknowledged"))
         );
         s.apply(&Cmd::AckFailover { group: "g".into() }, 1001 * MIN);
         assert_eq!(s.apply(&begin(RunKind::Auto), 1002 * MIN), CmdResult::Ok);

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::rejection::JournalError;
+
 /// Phase 3.2's result.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -78,19 +80,22 @@ pub struct Recovery {
 impl Recovery {
     /// Records a note. Facts are set once: repeating one changes nothing (Ok(false)), a
     /// different value for something already recorded is refused.
-    pub fn record(&mut self, note: &RecoveryNote) -> Result<bool, String> {
+    pub fn record(&mut self, note: &RecoveryNote) -> Result<bool, JournalError> {
         fn once<T: PartialEq + Clone + std::fmt::Debug>(
             slot: &mut Option<T>,
             v: &T,
             what: &str,
-        ) -> Result<bool, String> {
+        ) -> Result<bool, JournalError> {
             match slot {
                 None => {
                     *slot = Some(v.clone());
                     Ok(true)
                 }
                 Some(x) if x == v => Ok(false),
-                Some(x) => Err(format!("{what} already recorded as {x:?}")),
+                Some(x) => Err(JournalError::AlreadyRecorded {
+                    what: what.to_string(),
+                    was: format!("{x:?}"),
+                }),
             }
         }
         match note {

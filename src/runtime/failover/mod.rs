@@ -86,7 +86,7 @@ async fn begin_auto(
         forced: None,
     };
     match node.raft.propose(cmd).await {
-        Ok(CmdResult::Rejected { reason }) => {
+        Ok(CmdResult::Rejected(reason)) => {
             tracing::error!(%group, %old_master, round, %reason, "automatic failover REFUSED")
         }
         Ok(_) => {
@@ -129,7 +129,7 @@ pub async fn begin_manual(
         forced,
     };
     match node.raft.propose(cmd).await? {
-        CmdResult::Rejected { reason } => Err(NodeError::InvalidArgument(reason)),
+        CmdResult::Rejected(r) => Err(NodeError::Rejected(r)),
         _ => node
             .raft
             .read(|c| c.failover.get(group).and_then(|f| f.active_run))
@@ -282,7 +282,7 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
 /// lost the leadership.
 async fn commit_or_stop(ctx: &steps::RunCtx, cmd: Cmd, step: StepName) -> bool {
     match ctx.commit(cmd).await {
-        Ok(CmdResult::Rejected { reason }) => {
+        Ok(CmdResult::Rejected(reason)) => {
             tracing::warn!(?step, %reason, "journal entry refused: stopping");
             false
         }

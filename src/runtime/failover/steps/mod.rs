@@ -363,7 +363,7 @@ impl RunCtx {
             rule: sel.rule.clone(),
             target: target.clone(),
         };
-        if let CmdResult::Rejected { reason } = self
+        if let CmdResult::Rejected(reason) = self
             .commit(Cmd::Decide {
                 run: self.id,
                 decided,

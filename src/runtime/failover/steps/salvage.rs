@@ -457,7 +457,7 @@ impl RunCtx {
             .commit(Cmd::RecordRecovery { run: self.id, note })
             .await?
         {
-            crate::state::CmdResult::Rejected { reason } => Err(abort(reason)),
+            crate::state::CmdResult::Rejected(reason) => Err(abort(reason)),
             _ => Ok(()),
         }
     }

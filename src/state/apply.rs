@@ -1,0 +1,376 @@
+//! One function per command of [`ClusterState::apply`]. Each returns whether the state changed
+//! (`Ok(false)`: already in effect) or the rule that refused it. Deterministic: the log entry's
+//! time comes in as `at`, nothing here reads a clock or does I/O.
+
+use super::group::{self, Group, GroupSpec, Topology};
+use super::journal::{self, FailoverRun, StepName, StepOutcome};
+use super::rejection::{JournalError, Rejection};
+use super::{ClusterState, Cmd, ManagerInfo};
+use crate::model::{Health, Verdict, VerdictKind};
+
+/// Whether a command changed the state, or why it was refused.
+pub(super) type Applied = Result<bool, Rejection>;
+
+/// What `Cmd::BeginFailover` asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct BeginRun<'a> {
+    pub group: &'a str,
+    pub kind: journal::RunKind,
+    pub old_master: &'a str,
+    pub verdict_round: Option<u64>,
+    pub anti_flap_ms: u64,
+    pub forced: Option<&'a str>,
+}
+
+impl ClusterState {
+    /// The command's rule, applied at the log entry's time `at`.
+    pub(super) fn dispatch(&mut self, cmd: &Cmd, at: u64) -> Applied {
+        match cmd {
+            Cmd::SetClusterName { name } => self.set_cluster_name(name),
+            Cmd::RegisterManager { id, addr, zone } => self.register_manager(*id, addr, zone, at),
+            Cmd::ForgetManager { id } => Ok(self.managers.remove(id).is_some()),
+            Cmd::PutGroup {
+                spec,
+                topology,
+                replace,
+            } => self.put_group(spec, topology, *replace, at),
+            Cmd::RemoveGroup { name } => self.remove_group(name),
+            Cmd::OpenSuspicion {
+                group,
+                round,
+                since_ms,
+            } => self.open_suspicion(group, *round, *since_ms),
+            Cmd::CloseSuspicion { group, round } => Ok(self.close_suspicion(group, *round)),
+            Cmd::RecordVerdict { group, verdict } => self.record_verdict(group, verdict),
+            Cmd::BeginFailover {
+                group,
+                kind,
+                old_master,
+                verdict_round,
+                anti_flap_ms,
+                forced,
+            } => self.begin_failover(
+                BeginRun {
+                    group,
+                    kind: *kind,
+                    old_master,
+                    verdict_round: *verdict_round,
+                    anti_flap_ms: *anti_flap_ms,
+                    forced: forced.as_deref(),
+                },
+                at,
+            ),
+            Cmd::StepBegin {
+                run,
+                step,
+                term,
+                node,
+            } => {
+                self.run_mut(*run)?.begin_step(*step, *term, *node, at)?;
+                Ok(true)
+            }
+            Cmd::StepEnd {
+                run,
+                step,
+                term,
+                outcome,
+            } => {
+                self.run_mut(*run)?
+                    .end_step(*step, *term, outcome.clone(), at)?;
+                Ok(true)
+            }
+            Cmd::StepAdvance {
+                run,
+                step,
+                term,
+                outcome,
+                node,
+            } => self.step_advance(*run, *step, *term, outcome, *node, at),
+            Cmd::Decide { run, decided } => Ok(self.run_mut(*run)?.decide(decided.clone())?),
+            Cmd::RecordRecovery { run, note } => {
+                let r = self.run_mut(*run)?;
+                if r.state != journal::RunState::Running {
+                    return Err(JournalError::RunNotRunning { run: *run }.into());
+                }
+                Ok(r.recovery.record(note)?)
+            }
+            Cmd::FinishFailover { run, failed } => {
+                self.finish_failover(*run, failed.as_deref(), at)
+            }
+            Cmd::AckFailover { group } => Ok(self.ack_failover(group)),
+        }
+    }
+
+    pub(super) fn run_mut(&mut self, run: u64) -> Result<&mut FailoverRun, Rejection> {
+        self.runs.get_mut(&run).ok_or(Rejection::NoSuchRun { run })
+    }
+
+    fn group_mut(&mut self, group: &str) -> Result<&mut Group, Rejection> {
+        self.groups
+            .get_mut(group)
+            .ok_or_else(|| Rejection::NoSuchGroup {
+                group: group.to_string(),
+            })
+    }
+
+    pub(super) fn set_cluster_name(&mut self, name: &str) -> Applied {
+        match &self.name {
+            Some(existing) if existing != name => Err(Rejection::ClusterNamed {
+                name: existing.clone(),
+            }),
+            Some(_) => Ok(false),
+            None => {
+                self.name = Some(name.to_string());
+                Ok(true)
+            }
+        }
+    }
+
+    pub(super) fn register_manager(&mut self, id: u64, addr: &str, zone: &str, at: u64) -> Applied {
+        if self
+            .managers
+            .get(&id)
+            .is_some_and(|m| m.addr == addr && m.zone == zone)
+        {
+            return Ok(false);
+        }
+        let info = ManagerInfo {
+            id,
+            addr: addr.to_string(),
+            zone: zone.to_string(),
+            registered_at_ms: at,
+        };
+        self.managers.insert(id, info);
+        Ok(true)
+    }
+
+    pub(super) fn put_group(
+        &mut self,
+        spec: &GroupSpec,
+        topology: &Topology,
+        replace: bool,
+        at: u64,
+    ) -> Applied {
+        let name = &spec.name;
+        let prev = self.groups.get(name);
+        match (prev, replace) {
+            (Some(_), false) => {
+                return Err(Rejection::GroupExists {
+                    group: name.clone(),
+                })
+            }
+            (None, true) => {
+                return Err(Rejection::NoSuchGroup {
+                    group: name.clone(),
+                })
+            }
+            _ => {}
+        }
+        if self
+            .failover
+            .get(name)
+            .is_some_and(|f| f.active_run.is_some())
+        {
+            return Err(Rejection::GroupBusy {
+                group: name.clone(),
+            });
+        }
+        let created_at_ms = prev.map(|g| g.created_at_ms).unwrap_or(at);
+        let mut health = prev.map(|g| g.health.clone()).unwrap_or_default();
+        // The leader just discovered this topology from a live master: whatever the old
+        // master's health was (a Dead verdict that was not failed over, a DBA's repair),
+        // monitoring starts afresh. The verdicts stay.
+        health.state = Health::Alive;
+        let group = Group {
+            spec: spec.clone(),
+            topology: topology.clone(),
+            created_at_ms,
+            updated_at_ms: at,
+            health,
+        };
+        self.groups.insert(name.clone(), group);
+        Ok(true)
+    }
+
+    pub(super) fn remove_group(&mut self, name: &str) -> Applied {
+        match self.groups.remove(name) {
+            Some(_) => Ok(true),
+            None => Err(Rejection::NoSuchGroup {
+                group: name.to_string(),
+            }),
+        }
+    }
+
+    pub(super) fn open_suspicion(&mut self, group: &str, round: u64, since_ms: u64) -> Applied {
+        let h = &mut self.group_mut(group)?.health;
+        if round < h.next_round {
+            return Ok(false);
+        }
+        h.next_round = round + 1;
+        h.state = Health::Suspect { round, since_ms };
+        Ok(true)
+    }
+
+    /// A removed group has nothing to close: unchanged, not refused.
+    pub(super) fn close_suspicion(&mut self, group: &str, round: u64) -> bool {
+        let Some(g) = self.groups.get_mut(group) else {
+            return false;
+        };
+        match g.health.state {
+            Health::Suspect { round: r, .. } | Health::UnreachableButAlive { round: r, .. }
+                if r == round =>
+            {
+                g.health.state = Health::Alive;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn record_verdict(&mut self, group: &str, verdict: &Verdict) -> Applied {
+        let h = &mut self.group_mut(group)?.health;
+        if h.verdicts.iter().any(|v| v.round == verdict.round) {
+            return Err(Rejection::VerdictExists {
+                round: verdict.round,
+            });
+        }
+        h.next_round = h.next_round.max(verdict.round + 1);
+        h.state = match verdict.kind {
+            VerdictKind::Dead => Health::Dead {
+                round: verdict.round,
+                at_ms: verdict.at_ms,
+            },
+            VerdictKind::UnreachableButAlive => Health::UnreachableButAlive {
+                round: verdict.round,
+                since_ms: verdict.suspected_at_ms,
+            },
+        };
+        h.verdicts.push(verdict.clone());
+        if h.verdicts.len() > group::VERDICT_HISTORY {
+            h.verdicts.remove(0);
+        }
+        Ok(true)
+    }
+
+    pub(super) fn begin_failover(&mut self, b: BeginRun<'_>, at: u64) -> Applied {
+        let mode = self.group_mut(b.group)?.topology.mode;
+        let f = self.failover.entry(b.group.to_string()).or_default();
+        if let Some(run) = f.active_run {
+            return Err(Rejection::RunActive {
+                group: b.group.to_string(),
+                run,
+            });
+        }
+        if b.kind == journal::RunKind::Auto {
+            if b.verdict_round.is_some() {
+                f.handled_round = b.verdict_round;
+            }
+            if let Some(reason) = f.refuse_auto(at, b.anti_flap_ms) {
+                f.refusals.push(journal::Refusal {
+                    at_ms: at,
+                    kind: b.kind,
+                    reason: reason.clone(),
+                });
+                if f.refusals.len() > journal::REFUSAL_HISTORY {
+                    f.refusals.remove(0);
+                }
+                return Err(Rejection::FailoverRefused {
+                    kind: b.kind,
+                    reason,
+                });
+            }
+        }
+        let id = self.next_run_id.max(1);
+        self.next_run_id = id + 1;
+        f.epoch += 1;
+        f.active_run = Some(id);
+        let mut run = FailoverRun::new(
+            id,
+            f.epoch,
+            b.kind,
+            b.group,
+            b.old_master,
+            b.verdict_round,
+            at,
+        );
+        run.forced = b.forced.map(str::to_string);
+        if mode != group::ReplicationMode::FilePos {
+            // Nothing to cut in GTID groups: skipped from the start, one commit less on the
+            // way to the new master.
+            run.skip(
+                StepName::GenerateDiffs,
+                "GTID replication: relay logs and auto-position bring every replica level, no \
+                 diff files",
+            );
+        }
+        self.runs.insert(id, run);
+        Ok(true)
+    }
+
+    /// Ends `step` and begins the next one, all or nothing.
+    pub(super) fn step_advance(
+        &mut self,
+        run: u64,
+        step: StepName,
+        term: u64,
+        outcome: &StepOutcome,
+        node: u64,
+        at: u64,
+    ) -> Applied {
+        let r = self.run_mut(run)?;
+        let mut next = r.clone();
+        next.end_step(step, term, outcome.clone(), at)?;
+        let n = next
+            .first_unfinished()
+            .ok_or(JournalError::NoNextStep { run, step })?;
+        next.begin_step(n, term, node, at)?;
+        *r = next;
+        Ok(true)
+    }
+
+    pub(super) fn finish_failover(&mut self, run: u64, failed: Option<&str>, at: u64) -> Applied {
+        let r = self
+            .runs
+            .get_mut(&run)
+            .ok_or(Rejection::NoSuchRun { run })?;
+        if r.state != journal::RunState::Running {
+            return Ok(false);
+        }
+        let f = self.failover.entry(r.group.clone()).or_default();
+        match failed {
+            None => {
+                if let Some(step) = r.first_unfinished() {
+                    return Err(Rejection::RunUnfinished { run, step });
+                }
+                r.state = journal::RunState::Completed { at_ms: at };
+                f.last_completed_at_ms = Some(at);
+                if let (Some(d), Some(g)) = (&r.decided, self.groups.get_mut(&r.group)) {
+                    g.promoted(&r.old_master, &d.new_master, at);
+                }
+            }
+            Some(reason) => {
+                r.state = journal::RunState::Failed {
+                    at_ms: at,
+                    reason: reason.to_string(),
+                };
+                // As MHA (failover.error is written from phase 2 on): a run that failed in
+                // its configuration check changed nothing and blocks nothing.
+                if r.touched_servers() {
+                    f.blocked = Some(format!("failover run {run} failed: {reason}"));
+                }
+            }
+        }
+        f.active_run = None;
+        Ok(true)
+    }
+
+    pub(super) fn ack_failover(&mut self, group: &str) -> bool {
+        let f = self.failover.entry(group.to_string()).or_default();
+        if f.blocked.is_none() && f.last_completed_at_ms.is_none() {
+            return false;
+        }
+        f.blocked = None;
+        f.last_completed_at_ms = None;
+        true
+    }
+}
