@@ -9,6 +9,7 @@ pub use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
 
+pub mod health;
 pub mod runs;
 #[allow(unused_imports)]
 pub use runs::*;
