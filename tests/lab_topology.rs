@@ -164,19 +164,27 @@ fn check_ssh_catches_changed_key_and_down_sshd() {
     );
 }
 
-/// `mhactl failover --dry-run` explains MHA's choice on the live group without acting; a forced
-/// host is honoured or refused with its reason; without --dry-run nothing runs (exit 2).
+/// `mhactl failover --dry-run` on the live group, without acting: MHA's choice and why (the
+/// latest replica with candidate_master); a forced host honoured; a replica whose SQL thread
+/// really lags (stopped while the master rotated its binlog and wrote) excluded by
+/// check_repl_delay, so the other replica is chosen and forcing the lagging one is refused with
+/// that reason, until it catches up; a server that is no replica refused as forced host. The
+/// master stays writable throughout; a real failover of the live master stops in phase 1,
+/// changes nothing and blocks nothing.
 #[test]
 fn failover_dry_run_explains_choice() {
     let Some(lab) = Lab::up(&[]) else { return };
     lab.add_group();
-    let out = lab.mhactl(&["failover", "--group", "lab", "--dry-run"]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dry_run = |extra: &[&str]| {
+        let out = lab.mhactl(&[&["failover", "--group", "lab", "--dry-run"][..], extra].concat());
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, text, err) = dry_run(&[]);
+    assert_eq!(code, Some(0), "{text}{err}");
     assert!(
         text.contains("The latest binary log file/position on all slaves is mysql-bin.000001:"),
         "{text}"
@@ -185,40 +193,94 @@ fn failover_dry_run_explains_choice() {
         text.contains("New master is db2 (latest replica with candidate_master)"),
         "{text}"
     );
-    let out = lab.mhactl(&[
-        "failover",
-        "--group",
-        "lab",
-        "--dry-run",
-        "--new-master",
-        "db3",
-    ]);
+    let (code, text, err) = dry_run(&["--new-master", "db3"]);
+    assert_eq!(code, Some(0), "{text}{err}");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("New master is db3 (forced by --new-master)")
+        text.contains("New master is db3 (forced by --new-master)"),
+        "{text}"
     );
-    // A replica whose SQL thread lags far behind... here: one that is not replicating at all.
+
+    tracing::info!("--- db2's SQL thread stops; db1 rotates its binlog and writes");
+    lab.sql("db2", "STOP SLAVE SQL_THREAD");
+    let status = lab.sql(
+        "db1",
+        "FLUSH BINARY LOGS; CREATE TABLE mha_lab.lag (id INT PRIMARY KEY); \
+         INSERT INTO mha_lab.lag VALUES (1); SHOW MASTER STATUS",
+    );
+    let new_file = status.split_whitespace().next().unwrap().to_string();
+    assert_ne!(new_file, "mysql-bin.000001", "{status}");
+    // Both replicas read the new file; db3 applied it, db2 did not.
+    let text = wait_for(
+        "both replicas to read db1's new binlog, and db3 to apply it",
+        WAIT,
+        || {
+            let (_, text, err) = dry_run(&[]);
+            let read = text.contains(&format!(
+                "The latest binary log file/position on all slaves is {new_file}:"
+            )) && text.contains("(db2, db3)\n");
+            let applied = lab.try_sql("db3", "SELECT COUNT(*) FROM mha_lab.lag");
+            if read && applied.as_deref() == Some("1") {
+                Ok(text)
+            } else {
+                Err(format!("db3 rows {applied:?}; dry run:\n{text}{err}"))
+            }
+        },
+    );
+    assert_eq!(
+        lab.try_sql("db2", "SELECT COUNT(*) FROM mha_lab.lag"),
+        None,
+        "db2 applied nothing of the new file"
+    );
+    assert!(
+        text.contains(
+            "db2 cannot be the new master: too far behind (check_repl_delay): applied up to mysql-bin.000001:"
+        ) && text.contains(&format!("while the latest replica read {new_file}:")),
+        "{text}"
+    );
+    assert!(
+        text.contains("New master is db3 (latest replica with candidate_master)"),
+        "{text}"
+    );
+    let (code, text, err) = dry_run(&["--new-master", "db2"]);
+    assert_eq!(code, Some(1), "{text}{err}");
+    assert!(
+        err.contains(
+            "the requested new master db2 cannot be master: too far behind (check_repl_delay)"
+        ),
+        "{text}{err}"
+    );
+
+    tracing::info!("--- db2's SQL thread catches up");
+    lab.sql("db2", "START SLAVE SQL_THREAD");
+    wait_for("db2 to be chosen again", WAIT, || {
+        let (_, text, err) = dry_run(&[]);
+        if text.contains("New master is db2 (latest replica with candidate_master)")
+            && !text.contains("cannot be the new master")
+        {
+            Ok(())
+        } else {
+            Err(format!("{text}{err}"))
+        }
+    });
+
+    tracing::info!("--- db3 is no replica any more");
     lab.sql("db3", "STOP SLAVE; RESET SLAVE ALL");
-    let out = lab.mhactl(&[
-        "failover",
-        "--group",
-        "lab",
-        "--dry-run",
-        "--new-master",
-        "db3",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("db3 cannot be master: not a replica of the old master"));
+    let (code, text, err) = dry_run(&["--new-master", "db3"]);
+    assert_eq!(code, Some(1), "{text}{err}");
+    assert!(
+        err.contains("db3 cannot be master: not a replica of the old master"),
+        "{text}{err}"
+    );
     // The master is still alive and untouched: nothing acted.
     assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
-    // A real failover of a live master stops in phase 1, changes nothing, blocks nothing.
+
+    tracing::info!("--- a real failover of the live master");
     let out = lab.mhactl(&["failover", "--group", "lab"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("answers again: it is not dead"), "{text}");
     assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
-    let out = lab.mhactl(&["check", "status", "--group", "lab"]);
-    assert_eq!(out.status.code(), Some(0), "not blocked");
+    assert_eq!(lab.status_code(), 0, "not blocked");
 }
 
 /// What `lab down` must have removed: namespaces, links, the directory, live processes.
