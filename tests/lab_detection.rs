@@ -8,19 +8,33 @@ mod labkit;
 
 use labkit::*;
 
-/// kill -9 of the master's mysqld → a Dead verdict is committed, with votes from at least
-/// two managers that could not reach it and the replicas' disconnected IO threads;
-/// `check status` exits 21 (PING_FAILED) after exiting 0 (PING_OK) before.
+/// kill -9 of the master's mysqld → exactly one Dead verdict, with votes from at least two
+/// managers in distinct zones that could not reach it and the replicas' disconnected IO threads,
+/// and it begins exactly one automatic failover run for its round. `check status` exits 0
+/// (PING_OK) before and exactly 21 (PING_FAILED) after: the group's SSH key is missing, so the
+/// file/position run stops in its configuration check having changed nothing, which blocks
+/// nothing (not 51, FAILOVER_ERROR) and leaves the dead master in place (not 0 on a new one).
 #[test]
 fn master_kill_gives_dead_verdict_with_votes() {
-    let Some(lab) = Lab::up(&[]) else { return };
-    lab.add_group();
+    let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
+        return;
+    };
+    lab.add_group_edited(|text| {
+        text.lines()
+            .map(|l| match l.strip_prefix("ssh_key = ") {
+                Some(_) => format!("ssh_key = \"{}/ssh/no_such_key\"\n", lab_dir()),
+                None => format!("{l}\n"),
+            })
+            .collect()
+    });
     wait_for("check status PING_OK (0)", WAIT, || {
         match lab.status_code() {
             0 => Ok(()),
             c => Err(c),
         }
     });
+
+    tracing::info!("--- kill -9 db1's mysqld");
     lab.lab(&["mysqld", "kill", "db1"]);
     let h = lab.wait_health("a Dead verdict", |h| h["state"]["state"] == "dead");
     let dead = lab.verdicts("dead");
@@ -34,18 +48,26 @@ fn master_kill_gives_dead_verdict_with_votes() {
     for r in ["db2", "db3"] {
         assert_ne!(dead[0]["replicas"][r]["state"], "connected", "{}", dead[0]);
     }
-    // The verdict starts exactly one failover run (tests/failover.rs covers the run).
-    let runs = wait_for("a failover run to begin", WAIT, || {
-        let v = lab.try_history();
-        v["runs"]
-            .as_array()
-            .filter(|r| !r.is_empty())
-            .cloned()
-            .ok_or(v)
-    });
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    assert_eq!(runs[0]["verdict_round"], dead[0]["round"], "{runs:?}");
-    assert!([21, 50, 0].contains(&lab.status_code()));
+
+    tracing::info!("--- the verdict's run, and the status it leaves");
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["kind"], "auto", "{run:#}");
+    assert_eq!(run["verdict_round"], dead[0]["round"], "{run:#}");
+    assert_eq!(run["state"]["state"], "failed", "{run:#}");
+    let check = &step(&run, "config_check")["state"];
+    assert_eq!(check["state"], "failed", "{run:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("needs SSH to every server"),
+        "{check:#}"
+    );
+    assert_eq!(lab.history()["runs"].as_array().unwrap().len(), 1);
+    let out = lab.mhactl(&["check", "status", "--group", "lab"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(21), "{text}");
+    assert!(text.contains("(21:PING_FAILED), master:db1"), "{text}");
 }
 
 /// The `insert` ping upserts a heartbeat row in a dedicated schema on the master; the row
