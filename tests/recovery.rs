@@ -1,9 +1,9 @@
-//! Issue E against the lab: binlog salvage and relay-log diff recovery with real MariaDB
-//! (binlog file/position and GTID replication, asynchronous), real sshd and three real mhad.
-//! A lagging replica is brought level from the latest replica's relay logs, and what no
-//! replica received is saved from the dead master's binlog over SSH; a leader killed right
-//! after an apply is replaced by one that applies nothing twice; MHA's master_ip_failover_script
-//! is called with MHA's arguments. Root only (the lab), one lab at a time.
+//! Binlog recovery against the lab: relay-log diffs and binlog salvage with real MariaDB
+//! (binlog file/position and GTID replication, asynchronous), real sshd and three real mhad. A
+//! lagging replica is brought level from the latest replica's relay logs, and what no replica
+//! received is saved from the dead master's binlog over SSH; a leader killed right after an
+//! apply is replaced by one that applies nothing twice; MHA's master_ip_failover_script is
+//! called with MHA's arguments. Root only (the lab), one lab at a time.
 
 mod labkit;
 
@@ -29,15 +29,14 @@ impl Lab {
     }
 
     fn wait_rows(&self, host: &str, n: usize) {
-        let start = Instant::now();
-        while self
-            .try_sql(host, "SELECT COUNT(*) FROM mha_lab.acked")
-            .and_then(|c| c.parse::<usize>().ok())
-            != Some(n)
-        {
-            assert!(start.elapsed() < WAIT, "{host} never had {n} rows");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(&format!("{n} rows on {host}"), WAIT, || {
+            let c = self.try_sql(host, "SELECT COUNT(*) FROM mha_lab.acked");
+            if c.as_deref().and_then(|c| c.parse::<usize>().ok()) == Some(n) {
+                Ok(())
+            } else {
+                Err(format!("{c:?}"))
+            }
+        })
     }
 
     /// MHA's test: rows 1..=20 everywhere; db3's IO thread stopped, rows 21..=40 reach db2 only;

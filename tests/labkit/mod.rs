@@ -9,6 +9,7 @@ pub use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
 
+pub mod health;
 pub mod runs;
 #[allow(unused_imports)]
 pub use runs::*;
@@ -16,11 +17,77 @@ pub use runs::*;
 pub const MHAD: &str = env!("CARGO_BIN_EXE_mhad");
 pub const MHACTL: &str = env!("CARGO_BIN_EXE_mhactl");
 pub const WAIT: Duration = Duration::from_secs(60);
+/// How often [`wait_for`] looks again.
+pub const POLL: Duration = Duration::from_millis(50);
 
 pub static LAB_LOCK: Mutex<()> = Mutex::new(());
 
 pub fn lab_tool() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/lab/lab")
+}
+
+/// Polls `cond` every [`POLL`] until it returns `Ok(value)`, and returns the value. `Err(state)`
+/// means "not yet" and carries what was observed; once `timeout` has passed, the test panics
+/// naming `what` it waited for and the last observed state.
+#[track_caller]
+pub fn wait_for<T, S: std::fmt::Display>(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl FnMut() -> Result<T, S>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match cond() {
+            Ok(v) => return v,
+            Err(state) if start.elapsed() >= timeout => {
+                panic!("timed out after {timeout:?} waiting for {what}; last observed: {state}")
+            }
+            Err(_) => std::thread::sleep(POLL),
+        }
+    }
+}
+
+/// [`wait_for`] for a condition that must await (an adapter call), without blocking the
+/// runtime's thread between looks.
+pub async fn wait_for_async<T, S: std::fmt::Display>(
+    what: &str,
+    timeout: Duration,
+    mut cond: impl AsyncFnMut() -> Result<T, S>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match cond().await {
+            Ok(v) => return v,
+            Err(state) if start.elapsed() >= timeout => {
+                panic!("timed out after {timeout:?} waiting for {what}; last observed: {state}")
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// The lab's directory (deploy/lab/lab's LAB_DIR).
+pub fn lab_dir() -> String {
+    std::env::var("MHA_LAB_DIR").unwrap_or_else(|_| "/var/tmp/mhalab".into())
+}
+
+/// One of the lab's generated passwords (`mha` or `repl`).
+pub fn lab_secret(name: &str) -> mha_raft::secret::Secret {
+    mha_raft::secret::Secret::new(
+        std::fs::read_to_string(format!("{}/secrets/{name}.pw", lab_dir()))
+            .unwrap()
+            .trim(),
+    )
+}
+
+/// mhactl against the given endpoints (e.g. one manager alone).
+pub fn mhactl_at(endpoints: &str, args: &[&str]) -> Output {
+    Command::new(MHACTL)
+        .arg("--endpoints")
+        .arg(endpoints)
+        .args(args)
+        .output()
+        .expect("mhactl")
 }
 
 pub fn is_root() -> bool {
@@ -123,27 +190,34 @@ impl Lab {
     }
 
     pub fn mhactl(&self, args: &[&str]) -> Output {
-        Command::new(MHACTL)
-            .arg("--endpoints")
-            .arg(&self.endpoints)
-            .args(args)
-            .output()
-            .expect("mhactl")
+        mhactl_at(&self.endpoints, args)
     }
 
     pub fn wait_quorum(&self) {
-        let start = Instant::now();
-        loop {
+        wait_for("the managers to form a quorum", WAIT, || {
             let out = self.mhactl(&["cluster", "status", "--json"]);
-            if out.status.success() {
-                let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-                if v["has_quorum"] == true && v["cluster"] == "lab" {
-                    return;
-                }
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            if v["has_quorum"] == true && v["cluster"] == "lab" {
+                Ok(())
+            } else {
+                Err(format!("{v} {}", String::from_utf8_lossy(&out.stderr)))
             }
-            assert!(start.elapsed() < WAIT, "managers never formed a quorum");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
+    }
+
+    /// Adds the lab's group from its group file as `edit` rewrites it (e.g. a `[ping]` table).
+    pub fn add_group_edited(&self, edit: impl FnOnce(String) -> String) -> String {
+        let text = std::fs::read_to_string(&self.group_file).unwrap();
+        let path = format!("{}.edited.toml", self.group_file);
+        std::fs::write(&path, edit(text)).unwrap();
+        let out = self.mhactl(&["group", "add", "-f", &path]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "group add: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
     }
 
     pub fn add_group(&self) -> String {

@@ -41,23 +41,20 @@ impl Lab {
 
     /// Waits until run `id` is no longer running; returns it.
     pub fn wait_run_end(&self, id: u64) -> Value {
-        let start = Instant::now();
-        loop {
-            let h = self.try_history();
-            if let Some(r) = h["runs"]
-                .as_array()
-                .and_then(|a| a.iter().find(|r| r["id"] == id))
-            {
-                if r["state"]["state"] != "running" {
-                    return r.clone();
+        wait_for(
+            &format!("failover run {id} to end"),
+            Duration::from_secs(120),
+            || {
+                let h = self.try_history();
+                match h["runs"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|r| r["id"] == id))
+                {
+                    Some(r) if r["state"]["state"] != "running" => Ok(r.clone()),
+                    _ => Err(format!("{h:#}")),
                 }
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "run {id} did not end: {h:#}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            },
+        )
     }
 
     /// One host's entry of `lab status --json` (processes and their states).
@@ -88,25 +85,21 @@ impl Lab {
 
     /// Waits until every listed server has the same rows and checksum of the writer's table.
     pub fn wait_converged(&self, hosts: &[&str]) -> BTreeSet<i64> {
-        let start = Instant::now();
-        loop {
+        wait_for(&format!("servers {hosts:?} to converge"), WAIT, || {
             let sums: Vec<Option<String>> = hosts
                 .iter()
                 .map(|h| self.try_sql(h, "CHECKSUM TABLE mha_lab.acked"))
                 .collect();
             if sums.iter().all(|s| s.is_some()) && sums.windows(2).all(|w| w[0] == w[1]) {
-                return self
-                    .sql(hosts[0], "SELECT id FROM mha_lab.acked")
-                    .lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect();
+                Ok(())
+            } else {
+                Err(format!("checksums {sums:?}"))
             }
-            assert!(
-                start.elapsed() < WAIT,
-                "servers {hosts:?} never converged: {sums:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        });
+        self.sql(hosts[0], "SELECT id FROM mha_lab.acked")
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 }
 

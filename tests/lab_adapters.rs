@@ -1,0 +1,360 @@
+//! Single pieces of a failover against the lab's real MariaDB and sshd, driven directly with
+//! no manager running: the MySQL adapter (reads, writes, CHANGE MASTER, errors), the SSH
+//! adapter (commands, files, host keys), moving the VIP over SSH and fencing a master. Root
+//! only (skipped, loudly, otherwise); one lab at a time.
+
+mod labkit;
+
+use labkit::*;
+use mha_raft::adapters::mysql::{ChangeMaster, Endpoint, MysqlError, ReplicaPosition, Session};
+use mha_raft::adapters::ssh::{SshConfig, SshError, SshPool};
+use mha_raft::model::IoThread;
+use mha_raft::secret::Secret;
+
+fn ep(host: &str) -> Endpoint {
+    Endpoint {
+        host: host.into(),
+        port: 3306,
+    }
+}
+
+/// Waits until the session's server replicates from `source` with its IO thread connected.
+async fn wait_io(s: &mut Session, source: &str) {
+    wait_for_async(
+        &format!("the IO thread to connect to {source}"),
+        WAIT,
+        async || {
+            let r = s.replica_status().await.unwrap().expect("replica");
+            if r.io_thread == IoThread::Yes && r.source_host == source {
+                Ok(())
+            } else {
+                Err(format!("{r:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// Reads and writes of the MySQL adapter work on real MariaDB: server info, stop/start,
+/// CHANGE MASTER (GTID and file/pos), read_only; errors are classified and never carry the
+/// password; a dead host costs no more than the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_adapter_on_real_mariadb() {
+    let Some(lab) = Lab::up(&["--mode", "gtid", "--no-managers"]) else {
+        return;
+    };
+    let pw = lab_secret("mha");
+    let repl = lab_secret("repl");
+    let t = Duration::from_secs(2);
+    let mut db3 = Session::connect(&ep("10.77.0.13"), "mha", &pw, t)
+        .await
+        .unwrap();
+    let info = db3.server_info().await.unwrap();
+    assert_eq!(info.server_id, 3);
+    assert!(info.read_only && info.log_bin && !info.relay_log_purge);
+    assert_eq!(info.report_host, "db3");
+    assert_eq!(info.replica.as_ref().unwrap().gtid_mode, "Slave_Pos");
+
+    // Repoint db3 to db2 with GTID, then to db1 by file/position.
+    db3.stop_replica(false).await.unwrap();
+    let cm = |host: &str, position| ChangeMaster {
+        host: host.into(),
+        port: 3306,
+        user: "repl".into(),
+        password: repl.clone(),
+        position,
+    };
+    db3.change_master(&cm("10.77.0.12", ReplicaPosition::Gtid))
+        .await
+        .unwrap();
+    db3.start_replica().await.unwrap();
+    wait_io(&mut db3, "10.77.0.12").await;
+
+    let mut db1 = Session::connect(&ep("10.77.0.11"), "mha", &pw, t)
+        .await
+        .unwrap();
+    let coord = db1
+        .binlog_status()
+        .await
+        .unwrap()
+        .expect("db1 has a binlog");
+    db3.stop_replica(false).await.unwrap();
+    db3.change_master(&cm(
+        "10.77.0.11",
+        ReplicaPosition::FilePos {
+            file: coord.file.clone(),
+            pos: coord.pos,
+        },
+    ))
+    .await
+    .unwrap();
+    db3.start_replica().await.unwrap();
+    wait_io(&mut db3, "10.77.0.11").await;
+    let r = db3.replica_status().await.unwrap().unwrap();
+    assert_eq!(r.gtid_mode, "No");
+    assert_eq!(r.read.file, coord.file);
+
+    db3.set_read_only(false).await.unwrap();
+    assert!(!db3.server_info().await.unwrap().read_only);
+    db3.set_read_only(true).await.unwrap();
+    assert!(db3.server_info().await.unwrap().read_only);
+
+    // CHANGE MASTER refused by the server, each time on a statement carrying the password: the
+    // error is the server's, classified, and the password is in no form of it.
+    let leaks = |e: &MysqlError| format!("{e} {e:?}").contains(repl.expose());
+    let e = db3
+        .change_master(&cm("10.77.0.12", ReplicaPosition::Gtid))
+        .await
+        .expect_err("CHANGE MASTER while the replica threads run");
+    assert_eq!(e.server_code(), Some(1198), "ER_SLAVE_MUST_STOP: {e}");
+    assert!(!leaks(&e), "password leaked: {e:?}");
+    db3.stop_replica(false).await.unwrap();
+    let e = db3
+        .change_master(&cm("", ReplicaPosition::Gtid))
+        .await
+        .expect_err("CHANGE MASTER to an empty MASTER_HOST");
+    assert_eq!(e.server_code(), Some(1210), "ER_WRONG_ARGUMENTS: {e}");
+    assert!(!leaks(&e), "password leaked: {e:?}");
+
+    // Wrong password: the server answered, so it is alive (MHA's rule).
+    let e = Session::connect(&ep("10.77.0.11"), "mha", &Secret::new("wrong-pass-123"), t)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.server_code(), Some(1045), "{e}");
+    assert!(e.proves_alive());
+    assert!(!e.to_string().contains("wrong-pass-123"), "{e}");
+
+    // An isolated host costs at most the timeout.
+    lab.lab(&["isolate", "db2"]);
+    let start = Instant::now();
+    let e = Session::connect(&ep("10.77.0.12"), "mha", &pw, Duration::from_millis(500))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, MysqlError::Timeout { .. }), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    lab.lab(&["heal"]);
+    db1.close().await;
+    db3.close().await;
+}
+
+fn ssh_cfg(key: &str, known_hosts: String, accept_unknown: bool) -> SshConfig {
+    SshConfig {
+        user: "root".into(),
+        key_path: format!("{}/ssh/{key}", lab_dir()).into(),
+        known_hosts: known_hosts.into(),
+        accept_unknown_host_keys: accept_unknown,
+        connect_timeout: Duration::from_secs(3),
+    }
+}
+
+/// The SSH adapter on real sshd: RSA key auth, exit status and both streams, atomic write and
+/// byte-range read, one reused connection per host, known_hosts enforced (unknown refused
+/// unless opted in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_adapter_on_real_sshd() {
+    let Some(lab) = Lab::up(&["--no-managers"]) else {
+        return;
+    };
+    let kh = format!("{}/ssh/known_hosts", lab_dir());
+    let pool = SshPool::new(ssh_cfg("id_rsa", kh.clone(), false)).unwrap();
+    let t = Duration::from_secs(5);
+    let out = pool
+        .exec("10.77.0.11", 22, "echo out; echo err >&2; exit 3", t)
+        .await
+        .unwrap();
+    assert_eq!(out.status, Some(3));
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+
+    let path = format!("{}/db1/ssh-adapter-test.bin", lab_dir());
+    pool.write_file("10.77.0.11", 22, &path, b"0123456789", t)
+        .await
+        .unwrap();
+    assert_eq!(
+        pool.read_range("10.77.0.11", 22, &path, 2, Some(3), t)
+            .await
+            .unwrap(),
+        b"234"
+    );
+    assert_eq!(
+        pool.read_range("10.77.0.11", 22, &path, 7, None, t)
+            .await
+            .unwrap(),
+        b"789"
+    );
+    assert!(pool
+        .read_range("10.77.0.11", 22, "/nonexistent/file", 0, None, t)
+        .await
+        .is_err());
+    // The head of a file much larger than a pipe buffer (a binlog's format description
+    // event): nothing may die of SIGPIPE on the way.
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    pool.write_file("10.77.0.11", 22, &path, &big, t)
+        .await
+        .unwrap();
+    assert_eq!(
+        pool.read_range("10.77.0.11", 22, &path, 1000, Some(4096), t)
+            .await
+            .unwrap(),
+        &big[1000..5096]
+    );
+    assert_eq!(
+        pool.read_range("10.77.0.11", 22, &path, 1_999_990, None, t)
+            .await
+            .unwrap(),
+        &big[1_999_990..]
+    );
+
+    // All of the above went over one connection: db1's sshd sees a single session from us.
+    let ss = lab.lab(&[
+        "exec",
+        "db1",
+        "--",
+        "ss",
+        "-Htn",
+        "state",
+        "established",
+        "( sport = :22 )",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&ss.stdout).lines().count(),
+        1,
+        "{}",
+        String::from_utf8_lossy(&ss.stdout)
+    );
+    pool.close_all().await;
+
+    // Unknown host keys: refused by default, accepted only when opted in.
+    let empty = format!("{}/ssh/empty_known_hosts", lab_dir());
+    std::fs::write(&empty, "").unwrap();
+    let strict = SshPool::new(ssh_cfg("id_ed25519", empty.clone(), false)).unwrap();
+    let e = strict
+        .exec("10.77.0.12", 22, "true", t)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, SshError::HostKey { .. }), "{e}");
+    let lax = SshPool::new(ssh_cfg("id_ed25519", empty, true)).unwrap();
+    assert!(lax
+        .exec("10.77.0.12", 22, "true", t)
+        .await
+        .unwrap()
+        .success());
+}
+
+/// The VIP moves over SSH: removed from the old master, added on the new one, each operation
+/// idempotent (a repeat does nothing), and clients reach the new holder through the VIP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vip_moves_idempotently() {
+    use mha_raft::runtime::vip::{self, Vip};
+    let Some(lab) = Lab::up(&["--no-managers"]) else {
+        return;
+    };
+    let kh = format!("{}/ssh/known_hosts", lab_dir());
+    let ssh = SshPool::new(ssh_cfg("id_ed25519", kh, false)).unwrap();
+    let v = Vip {
+        cidr: "10.77.0.100/24".into(),
+        interface: "eth0".into(),
+    };
+    let t = Duration::from_secs(5);
+    assert!(vip::present(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    assert!(vip::remove(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    assert!(
+        !vip::remove(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
+        "second remove is a no-op"
+    );
+    assert!(vip::add(&ssh, "10.77.0.12", 22, &v, t).await.unwrap());
+    assert!(
+        !vip::add(&ssh, "10.77.0.12", 22, &v, t).await.unwrap(),
+        "second add is a no-op"
+    );
+    assert_eq!(lab.vip_holder(), "db2");
+    // The client host reaches db2 through the VIP.
+    let pw = lab_secret("mha");
+    wait_for("the client to reach db2 through the VIP", WAIT, || {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "mhalab-client",
+                "mariadb",
+                "--no-defaults",
+                "-h",
+                "10.77.0.100",
+                "-umha",
+            ])
+            // The password travels in the environment, never in the process arguments.
+            .env("MYSQL_PWD", pw.expose())
+            .args(["-N", "-B", "-e", "SELECT @@server_id"])
+            .output()
+            .unwrap();
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if id == "2" {
+            Ok(())
+        } else {
+            Err(format!(
+                "server_id {id:?}, {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    });
+    ssh.close_all().await;
+}
+
+/// Fencing a reachable master: read_only on, client connections killed, replication untouched;
+/// an application user can no longer write; fencing again does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fence_makes_master_refuse_writes() {
+    use mha_raft::runtime::fence::fence;
+    let Some(lab) = Lab::up(&["--no-managers"]) else {
+        return;
+    };
+    let pw = lab_secret("mha");
+    let app_pw = Secret::new(APP_PW);
+    lab.app_setup();
+    let ep = ep("10.77.0.11");
+    let t = Duration::from_secs(3);
+    let mut app = Session::connect(&ep, "app", &app_pw, t).await.unwrap();
+    app.exec("INSERT INTO mha_lab.acked (id) VALUES (1)")
+        .await
+        .unwrap();
+
+    let mut admin = Session::connect(&ep, "mha", &pw, t).await.unwrap();
+    let r = fence(&mut admin).await.unwrap();
+    assert!(r.was_writable);
+    assert!(!r.killed.is_empty(), "the app connection is killed");
+    assert!(
+        app.exec("INSERT INTO mha_lab.acked (id) VALUES (2)")
+            .await
+            .is_err(),
+        "the old connection is gone"
+    );
+    let mut app2 = Session::connect(&ep, "app", &app_pw, t).await.unwrap();
+    let e = app2
+        .exec("INSERT INTO mha_lab.acked (id) VALUES (3)")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.server_code(),
+        Some(1290),
+        "read-only refuses the write: {e}"
+    );
+    // Replication from db1 keeps running; a second fence changes nothing but the new session.
+    assert_eq!(
+        lab.sql(
+            "db1",
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'"
+        ),
+        "2"
+    );
+    let again = fence(&mut admin).await.unwrap();
+    assert!(!again.was_writable);
+    assert_eq!(
+        again.killed.len(),
+        1,
+        "only app2's connection was left to kill"
+    );
+    admin.close().await;
+}
