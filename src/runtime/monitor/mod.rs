@@ -1,0 +1,350 @@
+//! Leader-only master monitoring. The supervisor runs one monitor per group while this node is
+//! the acting leader (quorum lease fresh) and aborts them the moment it is not: a deposed leader
+//! keeps no monitor. Each monitor feeds [`Detector`] with pings, follower votes (ProbeService)
+//! and replica IO reports, and commits what it decides (open round, verdict) through Raft before
+//! anything may act on it. A new leader restores each group's detector from the replicated
+//! health, so an open suspicion round is finished, not restarted.
+
+mod corroboration;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep_until, Instant};
+
+pub use self::corroboration::probe_master;
+use self::corroboration::spawn_corroboration;
+use self::stats::Counters;
+pub use self::stats::{CountersSnapshot, MonitorStats};
+use super::credentials::{login, resolve};
+use super::pinger::Pinger;
+use crate::adapters::mysql::Login;
+use crate::clock::now_ms;
+use crate::engine::detector::{Action, Detector, DetectorConfig, Event};
+use crate::model::{Health, Verdict, VerdictKind};
+use crate::raft::NodeError;
+use crate::runtime::supervisor::{TermTasks, Ticker, Wake};
+use crate::runtime::Runtime;
+use crate::secret::Secret;
+use crate::state::group::{Group, Role};
+use crate::state::{Cmd, CmdResult};
+
+const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
+
+/// Runs until `stop`: keeps one monitor per group (for its current master) while this node is
+/// the acting leader, in the current term.
+pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
+    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::Tick);
+    // Keyed by (group, master): a failover's new master gets a new monitor.
+    let mut monitors: TermTasks<(String, String)> = TermTasks::new("monitor");
+    while let Some(lead) = ticker.next().await {
+        let groups: BTreeMap<String, Group> = node.raft.read(|c| c.groups.clone());
+        monitors.retain(lead, |(name, master)| {
+            groups
+                .get(name)
+                .is_some_and(|g| g.topology.master == *master)
+        });
+        let Some(term) = lead else { continue };
+        for (name, g) in groups {
+            if matches!(g.health.state, Health::Dead { .. }) {
+                continue;
+            }
+            let key = (name, g.topology.master.clone());
+            monitors.ensure(key, term, || monitor_group(node.clone(), g, term));
+        }
+    }
+}
+
+fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {
+    let managers = node
+        .raft
+        .metrics()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count()
+        .max(1);
+    DetectorConfig {
+        ping_interval_ms: g.spec.ping.interval_ms,
+        suspect_interval_ms: g.spec.ping.suspect_interval_ms,
+        failure_threshold: g.spec.ping.failure_threshold,
+        managers,
+        replicas: g
+            .topology
+            .servers
+            .values()
+            .filter(|s| s.role == Role::Replica)
+            .map(|s| s.name.clone())
+            .collect(),
+        replica_policy: g.spec.ping.replica_policy,
+        corroboration_timeout_ms: (2 * g.spec.ping.interval_ms).max(1500),
+    }
+}
+
+/// Commits a command only while still the acting leader of `term`; false if not committed.
+async fn commit(node: &Runtime, term: u64, cmd: Cmd) -> bool {
+    match node.raft.propose_in(term, cmd).await {
+        Ok(CmdResult::Rejected(reason)) => {
+            tracing::info!(%reason, "monitor command not applied");
+            false
+        }
+        Ok(_) => true,
+        Err(NodeError::LeadershipLost { .. }) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "monitor could not commit");
+            false
+        }
+    }
+}
+
+/// Whether the monitor goes on after acting on the detector's decisions.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// The verdict is committed (Dead: the failover supervisor takes it from here) or could
+    /// not be (leadership lost).
+    Stop,
+}
+
+/// One group's monitor: the detector plus what feeds it (pinger, sentinel, corroboration) and
+/// what it commits, for one master in one term.
+struct GroupMonitor {
+    node: Arc<Runtime>,
+    g: Group,
+    term: u64,
+    password: Secret,
+    counters: Arc<Counters>,
+    corroboration_timeout: Duration,
+    pinger: Pinger,
+    det: Detector,
+    tx: mpsc::Sender<Event>,
+    rx: mpsc::Receiver<Event>,
+    next_ping: Instant,
+    /// The open round's corroboration deadline.
+    deadline: Option<(u64, Instant)>,
+    // Aborted with this monitor, so a deposed leader keeps no connection and no SSH warmer.
+    _sentinel: AbortOnDrop,
+    _warm: Option<AbortOnDrop>,
+}
+
+#[tracing::instrument(skip_all, fields(group = %g.spec.name, master = %g.topology.master, term))]
+async fn monitor_group(node: Arc<Runtime>, g: Group, term: u64) {
+    let Some(mut m) = GroupMonitor::new(node, g, term) else {
+        return;
+    };
+    tracing::info!(state = ?m.det.health(), "monitor started");
+    let mut actions = m.det.start(now_ms());
+    loop {
+        for a in std::mem::take(&mut actions) {
+            if m.act(a).await == Flow::Stop {
+                return;
+            }
+        }
+        let before = m.det.health().clone();
+        let ev = m.next_event().await;
+        actions = m.det.handle(ev);
+        m.after_event(&before);
+    }
+}
+
+impl GroupMonitor {
+    fn new(node: Arc<Runtime>, g: Group, term: u64) -> Option<GroupMonitor> {
+        let master = g.spec.server(&g.topology.master).cloned()?;
+        let password = resolve(&g.spec.password)
+            .map_err(|e| tracing::error!(error = %e, "cannot monitor: password"))
+            .ok()?;
+        let cfg = detector_config(&node, &g);
+        let timeout = Duration::from_millis(g.spec.ping.interval_ms);
+        let master_login = login(&g.spec, &master, &password);
+        let pinger = Pinger::new(
+            master_login.clone(),
+            g.spec.ping.ping_type,
+            timeout,
+            (g.spec.name.clone(), node.id()),
+        );
+        let det = Detector::new(
+            cfg.clone(),
+            node.id(),
+            node.me.zone.clone(),
+            g.health.state.clone(),
+            g.health.next_round,
+        );
+        let (tx, rx) = mpsc::channel::<Event>(64);
+        let sentinel = AbortOnDrop(tokio::spawn(sentinel(master_login, timeout, tx.clone())));
+        // Warm SSH sessions to every server: a failover then pays no handshake.
+        let warm = match node.ssh.get(&g.spec) {
+            Ok(pool) => Some(AbortOnDrop(tokio::spawn(
+                crate::runtime::ssh_pools::keep_warm(pool, g.spec.clone()),
+            ))),
+            Err(e) => {
+                tracing::warn!(error = %e, "ssh pool unavailable: failover will connect on demand");
+                None
+            }
+        };
+        Some(GroupMonitor {
+            counters: node.monitor.counters(&g.spec.name),
+            corroboration_timeout: Duration::from_millis(cfg.corroboration_timeout_ms),
+            node,
+            g,
+            term,
+            password,
+            pinger,
+            det,
+            tx,
+            rx,
+            next_ping: Instant::now(),
+            deadline: None,
+            _sentinel: sentinel,
+            _warm: warm,
+        })
+    }
+
+    /// Commits in the background (the monitor keeps pinging meanwhile).
+    fn commit_later(&self, cmd: Cmd) {
+        let (node, term) = (self.node.clone(), self.term);
+        tokio::spawn(async move {
+            commit(&node, term, cmd).await;
+        });
+    }
+
+    async fn act(&mut self, a: Action) -> Flow {
+        match a {
+            Action::Ping { after_ms } => {
+                self.next_ping = Instant::now() + Duration::from_millis(after_ms);
+                Flow::Continue
+            }
+            Action::StartCorroboration { round, since_ms } => {
+                tracing::warn!(
+                    round,
+                    "master suspect: corroborating from other zones and replicas"
+                );
+                self.deadline = Some((round, Instant::now() + self.corroboration_timeout));
+                self.commit_later(Cmd::OpenSuspicion {
+                    group: self.g.spec.name.clone(),
+                    round,
+                    since_ms,
+                });
+                spawn_corroboration(
+                    self.node.clone(),
+                    self.g.clone(),
+                    self.password.clone(),
+                    round,
+                    self.tx.clone(),
+                    self.counters.clone(),
+                );
+                Flow::Continue
+            }
+            Action::Verdict(v) => self.verdict(v).await,
+        }
+    }
+
+    async fn verdict(&mut self, v: Verdict) -> Flow {
+        self.counters.verdicts.fetch_add(1, Ordering::Relaxed);
+        let votes: Vec<String> = v
+            .votes
+            .iter()
+            .map(|x| format!("{}:{}", x.manager, if x.reachable { "up" } else { "down" }))
+            .collect();
+        let dead = v.kind == VerdictKind::Dead;
+        if dead {
+            tracing::error!(round = v.round, votes = ?votes, reason = %v.reason, "MASTER DEAD: verdict committed")
+        } else {
+            tracing::warn!(round = v.round, votes = ?votes, reason = %v.reason, "master unreachable but alive: no failover")
+        }
+        self.deadline = None;
+        let record = Cmd::RecordVerdict {
+            group: self.g.spec.name.clone(),
+            verdict: Box::new(v),
+        };
+        if !commit(&self.node, self.term, record).await || dead {
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+
+    /// The next ping result, corroboration answer or corroboration timeout.
+    async fn next_event(&mut self) -> Event {
+        let deadline = self.deadline;
+        tokio::select! {
+            _ = sleep_until(self.next_ping) => {
+                self.counters.pings.fetch_add(1, Ordering::Relaxed);
+                let at_ms = now_ms();
+                match self.pinger.ping().await {
+                    Ok(_) => Event::PingOk { at_ms },
+                    Err(e) => {
+                        if !e.proves_alive() {
+                            self.counters.ping_failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tracing::debug!(error = %e, "ping failed");
+                        Event::PingFailed { at_ms, proves_alive: e.proves_alive(), error: e.to_string() }
+                    }
+                }
+            }
+            Some(ev) = self.rx.recv() => ev,
+            _ = async { sleep_until(deadline.expect("guarded").1).await }, if deadline.is_some() => {
+                self.deadline = None;
+                Event::CorroborationTimeout { round: deadline.expect("guarded").0, at_ms: now_ms() }
+            }
+        }
+    }
+
+    /// A suspicion the master answered away is closed in the replicated state too.
+    fn after_event(&mut self, before: &Health) {
+        if let (
+            Health::Suspect { round, .. } | Health::UnreachableButAlive { round, .. },
+            Health::Alive,
+        ) = (before, self.det.health())
+        {
+            tracing::info!(round, "master answers again: suspicion closed");
+            self.deadline = None;
+            self.commit_later(Cmd::CloseSuspicion {
+                group: self.g.spec.name.clone(),
+                round: *round,
+            });
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The early signal: a connection parked in a long `SELECT SLEEP()` returns with an error the
+/// moment mysqld dies (its socket is closed by the kernel: EOF/RST), long before the next ping.
+/// It only *suspects*: a paused or partitioned master produces no signal, and a Dead verdict
+/// still needs the pings, the other zones and the replicas.
+async fn sentinel(login: Login, timeout: Duration, tx: mpsc::Sender<Event>) {
+    loop {
+        match login.connect(timeout).await {
+            Ok(mut s) => {
+                // 30 s sleeps in a loop on one connection: if this monitor is aborted (leader
+                // change), the server's thread lingers at most one sleep, not a day.
+                s.set_timeout(Duration::from_secs(40));
+                loop {
+                    if let Err(e) = s.exec("SELECT SLEEP(30)").await {
+                        tracing::info!(error = %e, "monitoring connection lost");
+                        if tx
+                            .send(Event::ConnectionLost { at_ms: now_ms() })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "sentinel connect failed"),
+        }
+        // While the master is down, retry quietly; the pings do the counting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
