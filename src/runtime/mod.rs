@@ -7,6 +7,7 @@ pub mod failover;
 pub mod fence;
 pub mod groups;
 pub mod monitor;
+pub mod peers;
 pub mod pinger;
 pub mod registration;
 pub mod ssh_pools;

@@ -2,18 +2,16 @@
 
 use std::time::Duration;
 
-use futures::future::join_all;
 use openraft::ServerState;
 
-use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::proto::admin::{
     CheckGroupRequest, CheckSshReply, ClusterStatusReply, ManagerStatus, MemberInfo,
     NodeStatusReply, NodeStatusRequest,
 };
-use crate::raft::NodeId;
 use crate::raft::{acting_leader, leader_of, NodeError};
-use crate::runtime::groups;
+use crate::raft::{Metrics, NodeId};
 use crate::runtime::Runtime;
+use crate::runtime::{groups, peers};
 
 /// How long the status fan-out waits for one member before calling it unreachable.
 const MEMBER_STATUS_TIMEOUT: Duration = Duration::from_millis(700);
@@ -84,124 +82,19 @@ pub async fn cluster_status(node: &Runtime, local: bool) -> Result<ClusterStatus
             return Err(NodeError::NotLeader { leader });
         }
     }
-    let lease = node.raft.lease();
-    let is_leader = m.state == ServerState::Leader;
-    let acting = acting_leader(&m, lease);
+    let acting = acting_leader(&m, node.raft.lease());
     let own = node_status(node);
-
-    let membership = m.membership_config.membership();
-    let peers: Vec<(NodeId, String)> = membership
-        .nodes()
-        .map(|(id, n)| (*id, n.addr.clone()))
-        .collect();
-    let replies = join_all(peers.iter().map(|(id, addr)| {
-        let own = own.clone();
-        async move {
-            if *id == me {
-                return Ok(own);
-            }
-            let channel = node
-                .raft
-                .network()
-                .channel(*id, addr)
-                .map_err(|e| e.to_string())?;
-            let mut client = AdminServiceClient::new(channel);
-            match tokio::time::timeout(
-                MEMBER_STATUS_TIMEOUT,
-                client.node_status(NodeStatusRequest {}),
-            )
-            .await
-            {
-                Err(_) => Err(format!("no answer within {MEMBER_STATUS_TIMEOUT:?}")),
-                Ok(Err(s)) => Err(crate::errors::status_text(&s)),
-                Ok(Ok(r)) => Ok(r.into_inner()),
-            }
-        }
-    }))
+    let answers = peers::ask_members(
+        node,
+        MEMBER_STATUS_TIMEOUT,
+        |id| (id == me).then(|| own.clone()),
+        |mut c| async move { c.node_status(NodeStatusRequest {}).await },
+    )
     .await;
-
-    let leader_last = m.last_log_index.unwrap_or(0);
-    let managers = peers
-        .iter()
-        .zip(replies)
-        .map(|((id, addr), reply)| {
-            let zone = own
-                .members
-                .iter()
-                .find(|mi| mi.id == *id)
-                .map(|mi| mi.zone.clone())
-                .unwrap_or_default();
-            let matched = m
-                .replication
-                .as_ref()
-                .and_then(|r| r.get(id))
-                .map(|l| l.map(|l| l.index).unwrap_or(0));
-            let lag = if !is_leader {
-                None
-            } else if *id == me {
-                Some(0)
-            } else {
-                matched.map(|mi| leader_last.saturating_sub(mi))
-            };
-            let last_heard_ms = if is_leader && *id != me {
-                node.raft
-                    .network()
-                    .stats()
-                    .since_last_heard(*id)
-                    .map(|d| d.as_millis() as u64)
-            } else {
-                None
-            };
-            match reply {
-                Ok(r) => ManagerStatus {
-                    id: *id,
-                    addr: addr.clone(),
-                    zone: if zone.is_empty() { r.zone } else { zone },
-                    role: r.role,
-                    reachable: true,
-                    term: Some(r.term),
-                    last_log_index: r.last_log_index,
-                    applied_index: r.applied_index,
-                    lag,
-                    last_heard_ms,
-                    error: String::new(),
-                },
-                Err(error) => ManagerStatus {
-                    id: *id,
-                    addr: addr.clone(),
-                    zone,
-                    role: "unreachable".to_string(),
-                    reachable: false,
-                    term: None,
-                    last_log_index: None,
-                    applied_index: None,
-                    lag,
-                    last_heard_ms,
-                    error,
-                },
-            }
-        })
-        .collect::<Vec<_>>();
-
-    let voters = membership.voter_ids().count();
-    let quorum = voters / 2 + 1;
-    let quorum_note = if acting {
-        String::new()
-    } else if is_leader {
-        format!(
-            "leader {me} has not been acknowledged by a quorum ({quorum} of {voters} voters) for {} ms",
-            m.millis_since_quorum_ack.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
-        )
-    } else if voters == 0 {
-        format!(
-            "node {me} is not part of an initialized cluster: start the nodes with initial_members, \
-             or run `mhactl cluster init`"
-        )
-    } else if let Some((lid, laddr)) = &leader {
-        format!("leader {lid} ({laddr}) could not be reached; this is node {me}'s own view")
-    } else {
-        format!("no leader elected in term {}: a quorum of {quorum} of {voters} voters must be reachable", m.current_term)
-    };
+    let managers = answers
+        .into_iter()
+        .map(|a| manager_row(node, &m, &own, a))
+        .collect();
     // Live per-group view: only the acting leader reads the servers (followers never touch them).
     let groups = if acting {
         groups::live_view(
@@ -222,56 +115,130 @@ pub async fn cluster_status(node: &Runtime, local: bool) -> Result<ClusterStatus
         leader_id: if acting {
             Some(me)
         } else {
-            leader.map(|l| l.0)
+            leader.as_ref().map(|l| l.0)
         },
         term: m.current_term,
         has_quorum: acting,
         managers,
         answered_by: me,
-        quorum_note,
+        quorum_note: quorum_note(node, &m, acting, leader.as_ref()),
     })
+}
+
+/// One manager's row: its own report (or why there is none) plus, on the leader, its lag and
+/// when the leader last heard from it.
+fn manager_row(
+    node: &Runtime,
+    m: &Metrics,
+    own: &NodeStatusReply,
+    a: peers::Answer<NodeStatusReply>,
+) -> ManagerStatus {
+    let (me, id) = (node.id(), a.id);
+    let is_leader = m.state == ServerState::Leader;
+    let zone = own
+        .members
+        .iter()
+        .find(|mi| mi.id == id)
+        .map(|mi| mi.zone.clone())
+        .unwrap_or_default();
+    let lag = if !is_leader {
+        None
+    } else if id == me {
+        Some(0)
+    } else {
+        let leader_last = m.last_log_index.unwrap_or(0);
+        m.replication
+            .as_ref()
+            .and_then(|r| r.get(&id))
+            .map(|l| leader_last.saturating_sub(l.map(|l| l.index).unwrap_or(0)))
+    };
+    let last_heard_ms = (is_leader && id != me)
+        .then(|| node.raft.network().stats().since_last_heard(id))
+        .flatten()
+        .map(|d| d.as_millis() as u64);
+    match a.reply {
+        Ok(r) => ManagerStatus {
+            id,
+            addr: a.addr,
+            zone: if zone.is_empty() { r.zone } else { zone },
+            role: r.role,
+            reachable: true,
+            term: Some(r.term),
+            last_log_index: r.last_log_index,
+            applied_index: r.applied_index,
+            lag,
+            last_heard_ms,
+            error: String::new(),
+        },
+        Err(error) => ManagerStatus {
+            id,
+            addr: a.addr,
+            zone,
+            role: "unreachable".to_string(),
+            reachable: false,
+            term: None,
+            last_log_index: None,
+            applied_index: None,
+            lag,
+            last_heard_ms,
+            error,
+        },
+    }
+}
+
+/// Why this view has no quorum, in words (empty when it has one).
+fn quorum_note(
+    node: &Runtime,
+    m: &Metrics,
+    acting: bool,
+    leader: Option<&(NodeId, String)>,
+) -> String {
+    let me = node.id();
+    let voters = m.membership_config.membership().voter_ids().count();
+    let quorum = voters / 2 + 1;
+    if acting {
+        String::new()
+    } else if m.state == ServerState::Leader {
+        format!(
+            "leader {me} has not been acknowledged by a quorum ({quorum} of {voters} voters) for {} ms",
+            m.millis_since_quorum_ack.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+        )
+    } else if voters == 0 {
+        format!(
+            "node {me} is not part of an initialized cluster: start the nodes with initial_members, \
+             or run `mhactl cluster init`"
+        )
+    } else if let Some((lid, laddr)) = leader {
+        format!("leader {lid} ({laddr}) could not be reached; this is node {me}'s own view")
+    } else {
+        format!("no leader elected in term {}: a quorum of {quorum} of {voters} voters must be reachable", m.current_term)
+    }
 }
 
 /// `check ssh`: every manager (this one included) checks SSH to every server of the group from
 /// its own zone; the results are merged. A manager that cannot be asked is listed as such.
 pub async fn check_ssh_everywhere(node: &Runtime, group: &str) -> CheckSshReply {
-    let m = node.raft.metrics();
-    let min_applied = node.raft.applied_index();
-    let members: Vec<(NodeId, String)> = m
-        .membership_config
-        .membership()
-        .nodes()
-        .map(|(id, n)| (*id, n.addr.clone()))
-        .collect();
-    let replies = join_all(members.iter().map(|(id, addr)| async move {
-        let req = CheckGroupRequest {
-            group: group.to_string(),
-            min_applied,
-        };
-        let res = async {
-            let channel = node
-                .raft
-                .network()
-                .channel(*id, addr)
-                .map_err(|e| e.to_string())?;
-            let mut client = AdminServiceClient::new(channel);
-            match tokio::time::timeout(SSH_CHECK_TIMEOUT, client.check_ssh_local(req)).await {
-                Err(_) => Err(format!("no answer within {SSH_CHECK_TIMEOUT:?}")),
-                Ok(Err(s)) => Err(crate::errors::status_text(&s)),
-                Ok(Ok(r)) => Ok(r.into_inner()),
-            }
-        }
-        .await;
-        (*id, addr.clone(), res)
-    }))
+    let req = CheckGroupRequest {
+        group: group.to_string(),
+        min_applied: node.raft.applied_index(),
+    };
+    let answers = peers::ask_members(
+        node,
+        SSH_CHECK_TIMEOUT,
+        |_| None,
+        |mut c| {
+            let req = req.clone();
+            async move { c.check_ssh_local(req).await }
+        },
+    )
     .await;
     let mut out = CheckSshReply::default();
-    for (id, addr, res) in replies {
-        match res {
+    for a in answers {
+        match a.reply {
             Ok(r) => out.results.extend(r.results),
             Err(e) => out
                 .unreachable_managers
-                .push(format!("manager {id} ({addr}): {e}")),
+                .push(format!("manager {} ({}): {e}", a.id, a.addr)),
         }
     }
     out
