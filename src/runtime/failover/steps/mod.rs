@@ -18,10 +18,12 @@ mod salvage;
 use super::epoch::{read_epoch, write_epoch};
 use crate::adapters::mysql::{ChangeMaster, Login, ReplicaPosition, Session};
 use crate::adapters::ssh::SshPool;
+use crate::engine::failover as plan;
+use crate::engine::failover::check::CheckFacts;
 use crate::engine::gtid;
 use crate::engine::selection::{self, SelectionInput};
 use crate::model::IoThread;
-use crate::model::Observations;
+use crate::model::{MasterProbe, Observations};
 use crate::runtime::credentials::{login, resolve};
 use crate::runtime::groups::observe_except;
 use crate::runtime::vip;
@@ -209,89 +211,39 @@ impl RunCtx {
     }
 
     /// Phase 1: the master is still dead, every replica answers and replicates from it, and
-    /// the recovery mode is supported.
+    /// the recovery mode is supported (the verdict is the planner's).
     async fn config_check(&self, run: &FailoverRun) -> StepResult {
-        if self.mode() == ReplicationMode::FilePos {
-            if let Err(e) = self.ssh() {
-                return Err(abort(format!(
-                    "binlog file/position recovery needs SSH to every server (relay-log \
-                     diffs): {e}; nothing was changed"
-                )));
-            }
-        }
+        plan::check::ssh_needed(
+            self.mode(),
+            self.ssh().as_ref().map(|_| ()).map_err(String::as_str),
+        )
+        .map_err(abort)?;
         let old = self.server(&run.old_master)?;
         let old_login = self.login(&old);
         let (probe, obs) = tokio::join!(old_login.connect(CONNECT), self.observe(run));
-        let master_state = match probe {
+        let probe = match probe {
             Ok(s) => {
                 s.close().await;
-                return Err(abort(format!(
-                    "master {} ({}) answers again: it is not dead, nothing to fail over",
-                    old.name,
-                    old.endpoint()
-                )));
+                MasterProbe::Answered
             }
-            Err(e) if e.proves_alive() => {
-                return Err(abort(format!(
-                    "master {} ({}) answers (with an error that proves it is up: {e}): not dead",
-                    old.name,
-                    old.endpoint()
-                )))
-            }
-            Err(e) => e.to_string(),
+            Err(e) if e.proves_alive() => MasterProbe::ProvesAlive(e.to_string()),
+            Err(e) => MasterProbe::Unreachable(e.to_string()),
         };
-        let obs = obs?;
-        let mut lines = vec![format!(
-            "master {} still unreachable: {master_state}",
-            old.name
-        )];
-        let mut problems = Vec::new();
-        for s in self.survivors(run) {
-            match obs.get(&s.name) {
-                Some(Ok(i)) => match &i.replica {
-                    Some(r) if r.source_host == old.host && r.source_port == old.port => {
-                        lines.push(format!("{}: replica of {}, ok", s.name, old.name))
-                    }
-                    Some(r) => problems.push(format!(
-                        "{} replicates from {}:{}, not from the dead master",
-                        s.name, r.source_host, r.source_port
-                    )),
-                    None => problems.push(format!("{} is not a replica", s.name)),
-                },
-                Some(Err(e)) => problems.push(format!("{} is unreachable: {e}", s.name)),
-                None => problems.push(format!("{} was not observed", s.name)),
-            }
-        }
-        if !problems.is_empty() {
-            // MHA's rule (without ignore_fail): every replica must be healthy before anything
-            // is touched; a half-recoverable group is a human's decision.
-            return Err(abort(format!(
-                "{}; nothing was changed",
-                problems.join("; ")
-            )));
-        }
-        Ok(lines.join("; "))
+        let obs = obs.map_err(|e| e.to_string());
+        plan::check::verdict(&CheckFacts {
+            old: &old,
+            survivors: &self.survivors(run),
+            probe: &probe,
+            observed: obs.as_ref().map_err(String::as_str),
+        })
+        .map_err(abort)
     }
 
     /// Phase 3.1: how far each replica got (read and applied).
     async fn latest_replicas(&mut self, run: &FailoverRun) -> StepResult {
         let obs = self.observe(run).await?;
         self.latest = Some(obs.clone());
-        let mut lines = Vec::new();
-        for s in self.survivors(run) {
-            if let Some(Ok(i)) = obs.get(&s.name) {
-                if let Some(r) = &i.replica {
-                    lines.push(format!(
-                        "{}: read {} applied {} gtid received [{}] executed [{}]",
-                        s.name, r.read, r.exec, r.gtid_io_pos, i.gtid.executed
-                    ));
-                }
-            }
-        }
-        if lines.is_empty() {
-            return Err(abort("no replica answered"));
-        }
-        Ok(lines.join("; "))
+        plan::latest::report(&self.survivors(run), &obs).map_err(abort)
     }
 
     /// The GTID set every survivor must reach: everything any of them received or executed.
