@@ -2,6 +2,7 @@
 //! what they observed and the time. Unit-tested without any server.
 
 pub mod detector;
+pub mod failover;
 pub mod gtid;
 pub mod selection;
 pub mod topology;

@@ -109,13 +109,10 @@ pub fn select(input: &SelectionInput) -> Result<Selection, (String, Vec<Excluded
         }
     }
     let reps = replicas(input);
-    let latest_position = reps
-        .iter()
-        .map(|(_, i)| i.replica.as_ref().expect("replica").read.clone())
-        .fold(None, |acc: Option<BinlogCoord>, c| match acc {
-            Some(a) if a.partial_cmp(&c) != Some(std::cmp::Ordering::Less) => Some(a),
-            _ => Some(c),
-        });
+    let latest_position = crate::engine::failover::latest::latest(
+        reps.iter()
+            .map(|(_, i)| &i.replica.as_ref().expect("replica").read),
+    );
     let latest: Vec<String> = reps
         .iter()
         .filter(|(_, i)| {

@@ -1,9 +1,15 @@
 //! The bottom floor: fact and value types that every layer shares. Adapters produce them, the
 //! engine decides on them, the replicated state records them. This module imports nothing of ours.
 
+pub mod failover;
 pub mod health;
 pub mod server;
 
+pub use failover::{
+    DiffPlan, DiffRange, FencePlan, HookCommand, HostFence, MasterProbe, OldMysqld, ReplicaAction,
+    ReplicaStart, ReplicasOutcome, ReplicasPlan, RunOutcome, SalvagePlan, SurvivorRelay, Target,
+    TargetKind,
+};
 pub use health::{Health, ManagerVote, ReplicaIo, ReplicaPolicy, Verdict, VerdictKind};
 pub use server::{
     BinlogCoord, Dialect, Flavor, GtidState, IoThread, Observations, ReplicaStatus, SemiSync,

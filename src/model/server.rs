@@ -68,6 +68,23 @@ impl std::fmt::Display for BinlogCoord {
     }
 }
 
+/// The inverse of `Display`: `file:pos` (the last ':' separates them).
+impl std::str::FromStr for BinlogCoord {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not binlog coordinates (file:position)");
+        let (file, pos) = s.rsplit_once(':').ok_or_else(bad)?;
+        if file.is_empty() {
+            return Err(bad());
+        }
+        Ok(BinlogCoord {
+            file: file.to_string(),
+            pos: pos.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaStatus {
     pub source_host: String,

@@ -163,6 +163,14 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                 })
                 .await
             {
+                // MHA's closing line; phase 4's outcome (the planner's) tells which.
+                Ok(_) if crate::engine::failover::replicas::partially_failed(&run) => {
+                    tracing::warn!(
+                        group = %run.group,
+                        "Master failover to {} done, but recovery on slave partially failed.",
+                        run.decided.map(|d| d.new_master).unwrap_or_default()
+                    )
+                }
                 Ok(_) => tracing::warn!(
                     group = %run.group,
                     "Master failover to {} completed successfully.",

@@ -11,8 +11,10 @@ use super::{abort, RunCtx, StepError, StepResult};
 use crate::adapters::binlog::{assemble, MasterLog};
 use crate::adapters::mysql::Session;
 use crate::adapters::ssh::shell_quote;
-use crate::model::BinlogCoord;
-use crate::state::group::{ReplicationMode, ServerSpec};
+use crate::engine::failover as plan;
+use crate::engine::failover::diffs::SourcePicker;
+use crate::model::{BinlogCoord, SurvivorRelay};
+use crate::state::group::ServerSpec;
 use crate::state::journal::{FailoverRun, StepName, StepState};
 use crate::state::recovery::{DiffFile, RecoveryNote};
 
@@ -21,22 +23,18 @@ use crate::state::recovery::{DiffFile, RecoveryNote};
 const SQL_IDLE: Duration = Duration::from_secs(2);
 
 impl RunCtx {
-    /// Phase 3.4.
+    /// Phase 3.4: the survivors' relay logs finished (facts), the planner's source and
+    /// ranges, each survivor's diff placed on its host and journaled.
     pub(super) async fn generate_diffs(&mut self, run: &FailoverRun) -> StepResult {
-        if self.mode() != ReplicationMode::FilePos {
-            return Ok(
-                "GTID replication: relay logs and auto-position bring every replica \
-                       level, no diff files needed"
-                    .into(),
-            );
+        if let Some(skip) = plan::diffs::skip(self.mode()) {
+            return Ok(skip.into());
         }
         let survivors = self.survivors(run);
         let mut lines = Vec::new();
         // 1. Every survivor applies what its relay log holds, then stops (bounded). One whose
         // diff a previous attempt placed is only read: its read position still counts when
         // the latest replica is looked for.
-        let mut applied: Vec<(ServerSpec, BinlogCoord, BinlogCoord)> = Vec::new();
-        let mut reads: Vec<(ServerSpec, BinlogCoord)> = Vec::new();
+        let mut relay: Vec<(String, SurvivorRelay)> = Vec::new();
         for s in &survivors {
             let mut sess = self.connect(s).await.map_err(abort)?;
             if let Some(d) = run.recovery.diffs.get(&s.name) {
@@ -44,57 +42,43 @@ impl RunCtx {
                     "{}: diff already placed ({} bytes)",
                     s.name, d.bytes
                 ));
-                if let Some(st) = sess.replica_status().await.map_err(abort)? {
-                    reads.push((s.clone(), st.read));
-                }
+                let read = sess
+                    .replica_status()
+                    .await
+                    .map_err(abort)?
+                    .map(|st| st.read);
                 sess.close().await;
+                relay.push((s.name.clone(), SurvivorRelay::Placed { read }));
                 continue;
             }
             let (exec, read) = self.finish_relay_log(s, &mut sess).await?;
             sess.close().await;
-            reads.push((s.clone(), read.clone()));
-            applied.push((s.clone(), exec, read));
+            relay.push((s.name.clone(), SurvivorRelay::Finished { exec, read }));
         }
-        if applied.is_empty() {
+        let Some(diff_plan) = plan::diffs::plan(&relay) else {
             return Ok(lines.join("; "));
-        }
-        // 2. The relay logs of a latest replica that reach back to every survivor.
-        let latest = reads
-            .iter()
-            .map(|(_, r)| r.clone())
-            .reduce(|a, b| if b > a { b } else { a })
-            .expect("not empty");
-        let oldest = applied
-            .iter()
-            .map(|(_, e, _)| e.clone())
-            .reduce(|a, b| if b < a { b } else { a })
-            .expect("not empty");
-        let mut source: Option<(String, MasterLog)> = None;
-        let mut why = Vec::new();
-        for (s, read) in reads.iter().filter(|(_, r)| *r == latest) {
-            match self.read_relay_logs(s, &oldest).await {
-                Ok(log) => {
-                    let all = applied.iter().all(|(_, e, _)| log.covers(e));
-                    let better = source.as_ref().is_none_or(|(_, l)| {
-                        applied.iter().filter(|(_, e, _)| log.covers(e)).count()
-                            > applied.iter().filter(|(_, e, _)| l.covers(e)).count()
-                    });
-                    if better {
-                        source = Some((s.name.clone(), log));
-                    }
-                    if all {
-                        break;
-                    }
-                }
-                Err(e) => why.push(format!("{} ({read}): {e}", s.name)),
+        };
+        // 2. The relay logs of a latest replica that reach back to every survivor (the
+        // planner picks among those read).
+        let mut picker = SourcePicker::new(&diff_plan);
+        for (name, read) in &diff_plan.sources {
+            let s = self.server(name)?;
+            let offered = self
+                .read_relay_logs(&s, &diff_plan.oldest)
+                .await
+                .map(|log| {
+                    let covered = diff_plan
+                        .pending
+                        .iter()
+                        .filter(|(_, exec)| log.covers(exec))
+                        .count();
+                    (covered, log)
+                });
+            if picker.offer(name, read, offered) {
+                break;
             }
         }
-        let (source, log) = source.ok_or_else(|| {
-            abort(format!(
-                "no latest replica's relay logs could be read: {}",
-                why.join("; ")
-            ))
-        })?;
+        let (source, log) = picker.finish().map_err(abort)?;
         let salvage = self.salvaged(run).await?;
         let fde = salvage
             .fde()
@@ -102,20 +86,20 @@ impl RunCtx {
             .ok_or_else(|| abort("no format description event in the relay logs"))?
             .to_vec();
         // 3. One file per survivor: relay-log events after its position, then the salvage.
-        for (s, exec, _) in &applied {
-            let diff = match log.after(exec) {
-                None => DiffFile {
+        let ranges =
+            plan::diffs::ranges(&diff_plan, &source, log.start().as_ref(), |c| log.covers(c));
+        for range in ranges {
+            let s = self.server(&range.server)?;
+            let exec = &range.from;
+            let diff = match range.lack_relay_log {
+                Some(error) => DiffFile {
                     from: exec.to_string(),
                     source: source.clone(),
-                    error: Some(format!(
-                        "{source}'s relay logs do not reach back to {exec} (they start at {}): \
-                         {} cannot be brought level (MHA: lack_relay_log)",
-                        log.start().map(|c| c.to_string()).unwrap_or("-".into()),
-                        s.name
-                    )),
+                    error: Some(error),
                     ..DiffFile::default()
                 },
-                Some(events) => {
+                None => {
+                    let events = log.after(exec).unwrap_or_default();
                     let a = assemble(&fde, &[events, salvage.events()], |_| false);
                     let mut d = DiffFile {
                         from: exec.to_string(),
@@ -127,7 +111,7 @@ impl RunCtx {
                     };
                     if a.transactions > 0 {
                         let path = self.workfile("diff", &s.name);
-                        let (h, p) = self.ssh_of(s);
+                        let (h, p) = self.ssh_of(&s);
                         self.guard()?;
                         self.ssh()
                             .map_err(abort)?

@@ -6,6 +6,9 @@ use futures::future::join_all;
 
 use super::{abort, RunCtx, StepError, StepResult, CONNECT, HOOK, OLD_MASTER_SSH, STATEMENT};
 use crate::adapters::hooks;
+use crate::engine::failover as plan;
+use crate::engine::failover::fence::FenceFacts;
+use crate::model::{HookCommand, HostFence, OldMysqld};
 use crate::runtime::{fence, vip};
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
@@ -34,38 +37,48 @@ impl RunCtx {
                 Err(e) => format!("{}: unreachable: {e}", s.name),
             }
         }));
-        let (io_lines, (ssh_line, ssh_ok), (mysql_line, mysqld)) =
-            tokio::join!(stop_io, this.fence_host(&old), this.fence_mysqld(&old));
+        let host = plan::fence::host_action(
+            self.ssh().as_ref().map(|_| ()).map_err(String::as_str),
+            self.vip().is_some(),
+        );
+        let (io_lines, (ssh_line, ssh_ok), (mysql_line, mysqld)) = tokio::join!(
+            stop_io,
+            this.fence_host(&old, host),
+            this.fence_mysqld(&old)
+        );
         let mut lines = io_lines;
         lines.push(mysql_line);
         lines.push(ssh_line);
-        // MHA's shutdown_script: `stop` (power off) when SSH cannot reach the host; `stopssh`
-        // when SSH works but mysqld neither answered nor refused (hung or paused: it could
-        // wake up writable). A mysqld that refused connections is down; one that answered is
-        // fenced by SQL.
-        self.old_host_unreachable = !ssh_ok;
-        if let Some(l) = self.ip_failover_stop(&old, ssh_ok).await? {
-            lines.push(l);
+        // MHA's scripts, as the planner decides on what the knocks found (`stop` vs
+        // `stopssh`).
+        let fence = plan::fence::plan(&FenceFacts {
+            ssh_reachable: ssh_ok,
+            mysqld,
+            ip_failover_script: self.group.spec.failover.master_ip_failover_script.is_some(),
+        });
+        self.old_host_unreachable = fence.host_unreachable;
+        if let Some(command) = fence.ip_failover {
+            lines.push(self.ip_failover_stop(&old, command).await?);
         }
-        if !ssh_ok {
-            lines.push(self.shutdown_hook(&old, "stop").await?);
-        } else if mysqld == Mysqld::Silent {
-            lines.push(self.shutdown_hook(&old, "stopssh").await?);
+        if let Some(command) = fence.shutdown {
+            lines.push(self.shutdown_hook(&old, command).await?);
         }
         Ok(lines.join("; "))
     }
 
-    /// The old master's host over SSH: VIP down (or just reachability when there is no VIP).
-    async fn fence_host(&self, old: &ServerSpec) -> (String, bool) {
-        let pool = match self.ssh() {
-            Ok(p) => p,
-            Err(e) => return (format!("{}: no SSH: {e}", old.name), false),
+    /// The old master's host over SSH, as the planner said: VIP down, or just reachability
+    /// when there is no VIP. Returns the journal line and whether SSH reached the host.
+    async fn fence_host(&self, old: &ServerSpec, action: HostFence) -> (String, bool) {
+        let pool = match (&action, self.ssh()) {
+            (HostFence::NoSsh(e), _) => return (format!("{}: no SSH: {e}", old.name), false),
+            (_, Err(e)) => return (format!("{}: no SSH: {e}", old.name), false),
+            (_, Ok(p)) => p,
         };
         let (host, port) = old.ssh_target(&self.group.spec.ssh);
-        let r = match self.vip() {
+        let r = match (action, self.vip()) {
             // The old master may be dead: its warm session gets no answer rather than a reset,
             // so the command's own bound is what a dead host costs (≈ 1 s).
-            Some(v) => vip::remove(pool, &host, port, &v, OLD_MASTER_SSH)
+            (HostFence::RemoveVip, Some(v)) => vip::remove(pool, &host, port, &v, OLD_MASTER_SSH)
                 .await
                 .map(|removed| {
                     if removed {
@@ -75,7 +88,7 @@ impl RunCtx {
                     }
                 })
                 .map_err(|e| e.to_string()),
-            None => pool
+            _ => pool
                 .check(&host, port)
                 .await
                 .map(|_| format!("{}: host reachable over SSH", old.name))
@@ -91,7 +104,7 @@ impl RunCtx {
     }
 
     /// The old master's mysqld, if it answers: read_only and its client connections killed.
-    async fn fence_mysqld(&self, old: &ServerSpec) -> (String, Mysqld) {
+    async fn fence_mysqld(&self, old: &ServerSpec) -> (String, OldMysqld) {
         match self.login(old).connect(CONNECT).await {
             Ok(mut sess) => {
                 sess.set_timeout(STATEMENT);
@@ -105,21 +118,21 @@ impl RunCtx {
                             if rep.was_writable { "" } else { " already" },
                             rep.killed.len()
                         ),
-                        Mysqld::Fenced,
+                        OldMysqld::Fenced,
                     ),
                     Err(e) => (
                         format!("{}: mysqld answered but fencing failed: {e}", old.name),
-                        Mysqld::Silent,
+                        OldMysqld::Silent,
                     ),
                 }
             }
             Err(e) if e.is_refused() => (
                 format!("{}: mysqld is down (connection refused)", old.name),
-                Mysqld::Down,
+                OldMysqld::Down,
             ),
             Err(e) => (
                 format!("{}: mysqld does not answer ({e})", old.name),
-                Mysqld::Silent,
+                OldMysqld::Silent,
             ),
         }
     }
@@ -129,15 +142,14 @@ impl RunCtx {
     async fn ip_failover_stop(
         &self,
         old: &ServerSpec,
-        ssh_ok: bool,
-    ) -> Result<Option<String>, StepError> {
+        command: HookCommand,
+    ) -> Result<String, StepError> {
         let Some(script) = &self.group.spec.failover.master_ip_failover_script else {
-            return Ok(None);
+            return Err(abort("no master_ip_failover_script is configured"));
         };
         self.guard()?;
-        let command = if ssh_ok { "stopssh" } else { "stop" };
         let args = hooks::orig_master_args(
-            command,
+            command.as_str(),
             &self.group.spec.ssh.user,
             &old.name,
             &old.host,
@@ -146,64 +158,35 @@ impl RunCtx {
         let out = hooks::run(script, &args, HOOK).await.map_err(abort)?;
         let v = hooks::verdict(&out)
             .map_err(|e| abort(format!("master_ip_failover_script --command={command} {e}")))?;
-        Ok(Some(format!(
+        Ok(format!(
             "master_ip_failover_script --command={command}: {v}"
-        )))
+        ))
     }
 
-    /// MHA's shutdown_script for a host SSH cannot reach: exit 0 = powered off, 10 = mysqld
-    /// stopped and SSH works, anything else aborts (the old master may still take writes).
-    async fn shutdown_hook(&self, old: &ServerSpec, command: &str) -> Result<String, StepError> {
+    /// MHA's shutdown_script `--command=stop` (host unreachable: power it off) or `stopssh`
+    /// (mysqld does not answer); the planner reads its exit (0 = powered off, 10 = mysqld
+    /// stopped and SSH works, anything else aborts: the old master may still take writes).
+    async fn shutdown_hook(
+        &self,
+        old: &ServerSpec,
+        command: HookCommand,
+    ) -> Result<String, StepError> {
         let Some(script) = &self.group.spec.failover.shutdown_script else {
-            return Ok(if command == "stop" {
-                format!(
-                    "{}: no shutdown_script configured: the old master's host could not be \
-                     powered off{}",
-                    old.name,
-                    if self.vip().is_some() {
-                        " and the VIP could not be removed from it"
-                    } else {
-                        ""
-                    }
-                )
-            } else {
-                format!(
-                    "{}: no shutdown_script configured to stop a mysqld that does not answer: \
-                     it comes back writable unless my.cnf has read_only=ON",
-                    old.name
-                )
-            });
+            return Ok(plan::fence::shutdown_unconfigured(
+                &old.name,
+                command,
+                self.vip().is_some(),
+            ));
         };
         self.guard()?;
         let args = hooks::shutdown_args(
-            command,
+            command.as_str(),
             &self.group.spec.ssh.user,
             &old.name,
             &old.host,
             old.port,
         );
         let out = hooks::run(script, &args, HOOK).await.map_err(abort)?;
-        match out.code {
-            Some(0) => Ok(format!("{}: powered off by shutdown_script", old.name)),
-            Some(10) => Ok(format!(
-                "{}: shutdown_script stopped mysqld (exit 10): {}",
-                old.name, out.tail
-            )),
-            c => Err(abort(format!(
-                "shutdown_script exited {c:?} ({}): the old master may still accept writes",
-                out.tail
-            ))),
-        }
+        plan::fence::shutdown_verdict(&old.name, out.code, &out.tail).map_err(abort)
     }
-}
-
-/// What the old master's mysqld did when phase 2 knocked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mysqld {
-    /// It answered and was fenced by SQL (read_only, client connections killed).
-    Fenced,
-    /// Connection refused: nothing listens, it is down.
-    Down,
-    /// No answer in time (hung, paused, cut off), or fencing failed: it could come back.
-    Silent,
 }

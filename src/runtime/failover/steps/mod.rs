@@ -18,10 +18,11 @@ mod salvage;
 use super::epoch::{read_epoch, write_epoch};
 use crate::adapters::mysql::{ChangeMaster, Login, ReplicaPosition, Session};
 use crate::adapters::ssh::SshPool;
-use crate::engine::gtid;
-use crate::engine::selection::{self, SelectionInput};
-use crate::model::IoThread;
-use crate::model::Observations;
+use crate::engine::failover as plan;
+use crate::engine::failover::check::CheckFacts;
+use crate::engine::failover::target::{Choice, ChooseInput};
+use crate::engine::selection::SelectionInput;
+use crate::model::{MasterProbe, Observations, Target};
 use crate::runtime::credentials::{login, resolve};
 use crate::runtime::groups::observe_except;
 use crate::runtime::vip;
@@ -209,110 +210,42 @@ impl RunCtx {
     }
 
     /// Phase 1: the master is still dead, every replica answers and replicates from it, and
-    /// the recovery mode is supported.
+    /// the recovery mode is supported (the verdict is the planner's).
     async fn config_check(&self, run: &FailoverRun) -> StepResult {
-        if self.mode() == ReplicationMode::FilePos {
-            if let Err(e) = self.ssh() {
-                return Err(abort(format!(
-                    "binlog file/position recovery needs SSH to every server (relay-log \
-                     diffs): {e}; nothing was changed"
-                )));
-            }
-        }
+        plan::check::ssh_needed(
+            self.mode(),
+            self.ssh().as_ref().map(|_| ()).map_err(String::as_str),
+        )
+        .map_err(abort)?;
         let old = self.server(&run.old_master)?;
         let old_login = self.login(&old);
         let (probe, obs) = tokio::join!(old_login.connect(CONNECT), self.observe(run));
-        let master_state = match probe {
+        let probe = match probe {
             Ok(s) => {
                 s.close().await;
-                return Err(abort(format!(
-                    "master {} ({}) answers again: it is not dead, nothing to fail over",
-                    old.name,
-                    old.endpoint()
-                )));
+                MasterProbe::Answered
             }
-            Err(e) if e.proves_alive() => {
-                return Err(abort(format!(
-                    "master {} ({}) answers (with an error that proves it is up: {e}): not dead",
-                    old.name,
-                    old.endpoint()
-                )))
-            }
-            Err(e) => e.to_string(),
+            Err(e) if e.proves_alive() => MasterProbe::ProvesAlive(e.to_string()),
+            Err(e) => MasterProbe::Unreachable(e.to_string()),
         };
-        let obs = obs?;
-        let mut lines = vec![format!(
-            "master {} still unreachable: {master_state}",
-            old.name
-        )];
-        let mut problems = Vec::new();
-        for s in self.survivors(run) {
-            match obs.get(&s.name) {
-                Some(Ok(i)) => match &i.replica {
-                    Some(r) if r.source_host == old.host && r.source_port == old.port => {
-                        lines.push(format!("{}: replica of {}, ok", s.name, old.name))
-                    }
-                    Some(r) => problems.push(format!(
-                        "{} replicates from {}:{}, not from the dead master",
-                        s.name, r.source_host, r.source_port
-                    )),
-                    None => problems.push(format!("{} is not a replica", s.name)),
-                },
-                Some(Err(e)) => problems.push(format!("{} is unreachable: {e}", s.name)),
-                None => problems.push(format!("{} was not observed", s.name)),
-            }
-        }
-        if !problems.is_empty() {
-            // MHA's rule (without ignore_fail): every replica must be healthy before anything
-            // is touched; a half-recoverable group is a human's decision.
-            return Err(abort(format!(
-                "{}; nothing was changed",
-                problems.join("; ")
-            )));
-        }
-        Ok(lines.join("; "))
+        let obs = obs.map_err(|e| e.to_string());
+        plan::check::verdict(&CheckFacts {
+            old: &old,
+            survivors: &self.survivors(run),
+            probe: &probe,
+            observed: obs.as_ref().map_err(String::as_str),
+        })
+        .map_err(abort)
     }
 
     /// Phase 3.1: how far each replica got (read and applied).
     async fn latest_replicas(&mut self, run: &FailoverRun) -> StepResult {
         let obs = self.observe(run).await?;
         self.latest = Some(obs.clone());
-        let mut lines = Vec::new();
-        for s in self.survivors(run) {
-            if let Some(Ok(i)) = obs.get(&s.name) {
-                if let Some(r) = &i.replica {
-                    lines.push(format!(
-                        "{}: read {} applied {} gtid received [{}] executed [{}]",
-                        s.name, r.read, r.exec, r.gtid_io_pos, i.gtid.executed
-                    ));
-                }
-            }
-        }
-        if lines.is_empty() {
-            return Err(abort("no replica answered"));
-        }
-        Ok(lines.join("; "))
+        plan::latest::report(&self.survivors(run), &obs).map_err(abort)
     }
 
-    /// The GTID set every survivor must reach: everything any of them received or executed.
-    fn target(&self, obs: &Observations) -> Result<String, String> {
-        let mut sets = Vec::new();
-        for i in obs.values().flatten() {
-            if let Some(r) = &i.replica {
-                sets.push(r.gtid_io_pos.as_str());
-            }
-            match self.mode() {
-                ReplicationMode::MariadbGtid => sets.push(i.gtid.slave_pos.as_str()),
-                _ => sets.push(i.gtid.executed.as_str()),
-            }
-        }
-        match self.mode() {
-            ReplicationMode::MariadbGtid => gtid::merge_mariadb(sets),
-            _ => gtid::merge_mysql(sets),
-        }
-    }
-
-    /// Phase 3.3: MHA's selection, decided once and journaled with the target GTID set.
+    /// Phase 3.3: MHA's selection and the target (the planner's), decided once and journaled.
     async fn choose(&mut self, run: &FailoverRun) -> StepResult {
         if let Some(d) = &run.decided {
             return Ok(format!(
@@ -324,44 +257,28 @@ impl RunCtx {
             Some(o) => o,
             None => self.observe(run).await?,
         };
-        let sel = selection::select(&SelectionInput {
-            spec: &self.group.spec,
-            old_master: &run.old_master,
-            observed: &obs,
-            forced: run.forced.as_deref(),
-            latest_priority: self.group.spec.failover.latest_priority,
-            check_repl_delay: self.group.spec.failover.check_repl_delay,
-        })
-        .map_err(|(reason, excluded)| {
-            abort(format!(
-                "{reason}; {}",
-                excluded
-                    .iter()
-                    .map(|e| format!("{}: {}", e.server, e.reason))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ))
-        })?;
-        let target = match self.mode() {
-            // File/position: where the survivors are brought (the end of the salvaged binlog,
-            // else the latest replica's read position); the new master's own coordinates after
-            // its apply are journaled in phase 3.5.
-            ReplicationMode::FilePos => match run.recovery.salvage.as_ref() {
-                Some(s) if s.transactions > 0 => s.to.clone(),
-                _ => obs
-                    .values()
-                    .flatten()
-                    .filter_map(|i| i.replica.as_ref().map(|r| r.read.clone()))
-                    .reduce(|a, b| if b > a { b } else { a })
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
+        let Choice {
+            selection: sel,
+            target,
+        } = plan::target::choose(&ChooseInput {
+            selection: SelectionInput {
+                spec: &self.group.spec,
+                old_master: &run.old_master,
+                observed: &obs,
+                forced: run.forced.as_deref(),
+                latest_priority: self.group.spec.failover.latest_priority,
+                check_repl_delay: self.group.spec.failover.check_repl_delay,
             },
-            _ => self.target(&obs).map_err(abort)?,
-        };
+            mode: self.mode(),
+            salvage: run.recovery.salvage.as_ref(),
+        })
+        .map_err(abort)?;
+        // Boundary: the journal keeps the target as text (Target's Display; read back with
+        // `decided_target`).
         let decided = Decided {
             new_master: sel.new_master.clone(),
             rule: sel.rule.clone(),
-            target: target.clone(),
+            target: target.to_string(),
         };
         if let CmdResult::Rejected(reason) = self
             .commit(Cmd::Decide {
@@ -375,20 +292,15 @@ impl RunCtx {
         Ok(format!("{}; target {target}", sel.explanation.join("; ")))
     }
 
-    /// What every replica must reach in GTID mode: the decided set plus what phase 3.5 applied
-    /// from the salvaged binlog on the new master.
-    fn final_target(&self, run: &FailoverRun, d: &Decided) -> String {
-        match run
-            .recovery
-            .salvage
-            .as_ref()
-            .and_then(|s| s.last_gtid.as_ref())
-        {
-            Some(g) if self.mode() != ReplicationMode::FilePos => {
-                self.merge(&[d.target.as_str(), g.as_str()])
-            }
-            _ => d.target.clone(),
-        }
+    /// Boundary: the decided target as the journal keeps it (text) read back as a [`Target`]
+    /// of this group's kind (the inverse of the `to_string()` in `choose`).
+    fn decided_target(&self, d: &Decided) -> Result<Target, StepError> {
+        Target::parse(plan::target_kind(self.mode()), &d.target).map_err(|e| {
+            abort(format!(
+                "the journaled target of new master {} cannot be read: {e}",
+                d.new_master
+            ))
+        })
     }
 
     fn decided(run: &FailoverRun) -> Result<&Decided, StepError> {

@@ -35,7 +35,8 @@ impl RunCtx {
                     .await?;
                 lines.push(format!("{}: {applied}", nm.name));
             } else {
-                self.catch_up(&mut s, &nm, r, &d.target, &mut lines).await?;
+                let target = self.decided_target(d)?;
+                self.catch_up(&mut s, &nm, r, &target, &mut lines).await?;
             }
             self.guard()?;
             s.stop_replica(false).await.map_err(abort)?;
@@ -195,42 +196,30 @@ impl RunCtx {
 
     /// Waits until the new master executed the target GTID set. When its own relay log cannot
     /// get it there (it is not a latest replica), it first replicates the missing transactions
-    /// from a survivor that has them (MHA's GTID recovery), then stops again.
+    /// from a survivor that has them (MHA's GTID recovery; the donor is the planner's), then
+    /// stops again.
     pub(super) async fn catch_up(
         &self,
         s: &mut Session,
         nm: &ServerSpec,
         r: &crate::model::ReplicaStatus,
-        target: &str,
+        target: &Target,
         lines: &mut Vec<String>,
     ) -> Result<(), StepError> {
         let limit = Duration::from_millis(self.group.spec.failover.apply_timeout_ms);
-        let received = self.merge(&[&r.gtid_io_pos, target]) == self.merge(&[&r.gtid_io_pos]);
-        if !received && !target.is_empty() {
+        let target = target.to_string();
+        let target = target.as_str();
+        if plan::target::needs_donor(self.mode(), &r.gtid_io_pos, target) {
             let obs = self.observe_run().await?;
-            let donor = self
-                .group
-                .spec
-                .servers
-                .iter()
-                .filter(|x| x.name != nm.name)
-                .find(|x| match obs.get(&x.name) {
-                    Some(Ok(i)) => {
-                        let have = match self.mode() {
-                            ReplicationMode::MariadbGtid => i.gtid.binlog_pos.clone(),
-                            _ => i.gtid.executed.clone(),
-                        };
-                        i.log_bin && self.merge(&[&have, target]) == self.merge(&[&have])
-                    }
-                    _ => false,
-                })
-                .cloned()
-                .ok_or_else(|| {
-                    abort(format!(
-                        "{} lacks part of {target} and no survivor has it in its binlog",
-                        nm.name
-                    ))
-                })?;
+            let donor = plan::target::donor(
+                self.mode(),
+                &nm.name,
+                &self.group.spec.servers,
+                &obs,
+                target,
+            )
+            .map_err(abort)?;
+            let donor = self.server(&donor)?;
             self.guard()?;
             s.stop_replica(false).await.map_err(abort)?;
             s.change_master(&self.change_master_to(&donor))
@@ -264,16 +253,6 @@ impl RunCtx {
             .run()
             .ok_or_else(|| StepError::Lost("run vanished".into()))?;
         self.observe(&run).await
-    }
-
-    /// Normalised merge of GTID sets in this group's flavour (unparseable = empty, which makes
-    /// a containment test fail safe).
-    pub(super) fn merge(&self, sets: &[&str]) -> String {
-        let r = match self.mode() {
-            ReplicationMode::MariadbGtid => gtid::merge_mariadb(sets.iter().copied()),
-            _ => gtid::merge_mysql(sets.iter().copied()),
-        };
-        r.unwrap_or_default()
     }
 
     pub(super) fn change_master_to(&self, source: &ServerSpec) -> ChangeMaster {

@@ -3,11 +3,24 @@
 
 use super::*;
 use crate::adapters::hooks;
+use crate::model::{ReplicaAction, ReplicaStart, ReplicasPlan};
+
+/// The planner's start as the MySQL adapter takes it.
+fn position(start: &ReplicaStart) -> ReplicaPosition {
+    match start {
+        ReplicaStart::AutoPosition => ReplicaPosition::Gtid,
+        ReplicaStart::Coord(c) => ReplicaPosition::FilePos {
+            file: c.file.clone(),
+            pos: c.pos,
+        },
+    }
+}
 
 impl RunCtx {
     /// Phase 4: every other survivor replicates from the new master (in parallel) and reaches
-    /// the target set. A replica that fails is reported (MHA: "partially failed"), the run
-    /// still completes: the new master already serves writes.
+    /// the target. A replica that fails is reported (MHA: "partially failed"), the run still
+    /// completes: the new master already serves writes. Where replicas start, what they wait
+    /// for and what the step's outcome is are the planner's.
     pub(super) async fn recover_replicas(&self, run: &FailoverRun) -> StepResult {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
@@ -17,64 +30,57 @@ impl RunCtx {
             .into_iter()
             .filter(|s| s.name != nm.name)
             .collect();
-        let target = self.final_target(run, d);
-        let position = self.position_on(run, &nm)?;
-        let lines = join_all(
-            others
-                .iter()
-                .map(|r| self.recover_one(run, r, &nm, &target, &position)),
+        let decided = self.decided_target(d)?;
+        let replicas = plan::replicas::plan(
+            self.mode(),
+            &nm.name,
+            &decided,
+            run.recovery.salvage.as_ref(),
+            run.recovery.new_master_coords.as_ref(),
         )
-        .await;
-        let failed = lines.iter().filter(|(ok, _)| !ok).count();
-        let text: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
-        Ok(if failed == 0 {
-            text.join("; ")
-        } else {
-            format!(
-                "recovery on {failed} replica(s) partially failed: {}",
-                text.join("; ")
+        .map_err(abort)?;
+        let results = join_all(others.iter().map(|r| async {
+            (
+                r.name.clone(),
+                self.recover_one(run, r, &nm, &replicas).await,
             )
-        })
+        }))
+        .await;
+        let (_, detail) = plan::replicas::outcome(results);
+        Ok(detail)
     }
 
-    /// Where replicas start on the new master: GTID auto-position, or (file/position) the
-    /// coordinates phase 3.5 journaled after the new master's apply.
+    /// Where replicas start on the new master, as the adapter takes it.
     fn position_on(
         &self,
         run: &FailoverRun,
         nm: &ServerSpec,
     ) -> Result<ReplicaPosition, StepError> {
-        if self.mode() != ReplicationMode::FilePos {
-            return Ok(ReplicaPosition::Gtid);
-        }
-        let (file, pos) = run.recovery.new_master_coords.clone().ok_or_else(|| {
-            abort(format!(
-                "no binlog coordinates of {} were recorded in phase 3.5",
-                nm.name
-            ))
-        })?;
-        Ok(ReplicaPosition::FilePos { file, pos })
+        plan::replicas::start(
+            self.mode(),
+            &nm.name,
+            run.recovery.new_master_coords.as_ref(),
+        )
+        .map(|s| position(&s))
+        .map_err(abort)
     }
 
+    /// One replica: repointed at the new master (after its diff, file/position) unless it
+    /// already replicates from it, read-only, and waited for until it reaches the plan's goal.
     pub(super) async fn recover_one(
         &self,
         run: &FailoverRun,
         r: &ServerSpec,
         nm: &ServerSpec,
-        target: &str,
-        position: &ReplicaPosition,
-    ) -> (bool, String) {
-        let res: Result<String, String> = async {
-            let mut s = self.connect(r).await?;
-            let st = s.replica_status().await.map_err(|e| e.to_string())?;
-            let already = st.as_ref().is_some_and(|x| {
-                x.source_host == nm.host && x.source_port == nm.port && x.io_thread == IoThread::Yes
-            });
-            let mut what = if already {
-                format!("already replicating from {}", nm.name)
-            } else {
+        replicas: &ReplicasPlan,
+    ) -> Result<String, String> {
+        let mut s = self.connect(r).await?;
+        let st = s.replica_status().await.map_err(|e| e.to_string())?;
+        let mut what = match plan::replicas::action(st.as_ref(), nm, &replicas.start) {
+            ReplicaAction::LeaveAlone => format!("already replicating from {}", nm.name),
+            ReplicaAction::Repoint { apply_diff } => {
                 let mut applied = String::new();
-                if let ReplicaPosition::FilePos { .. } = position {
+                if apply_diff {
                     applied = self
                         .apply_diff(run, r, &mut s, StepName::ReplicasRecovery)
                         .await
@@ -84,46 +90,39 @@ impl RunCtx {
                 self.guard().map_err(|e| e.to_string())?;
                 s.stop_replica(false).await.map_err(|e| e.to_string())?;
                 s.change_master(&ChangeMaster {
-                    position: position.clone(),
+                    position: position(&replicas.start),
                     ..self.change_master_to(nm)
                 })
                 .await
                 .map_err(|e| e.to_string())?;
                 s.start_replica().await.map_err(|e| e.to_string())?;
                 format!("{applied}now replicating from {}", nm.name)
-            };
-            let info = s.server_info().await.map_err(|e| e.to_string())?;
-            if !info.read_only {
-                s.set_read_only(true).await.map_err(|e| e.to_string())?;
-                what.push_str(", read_only set");
             }
-            let limit = Duration::from_millis(self.group.spec.failover.replica_timeout_ms);
-            let (reached, goal) = match position {
-                ReplicaPosition::FilePos { file, pos } => (
-                    s.wait_pos(file, *pos, limit)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                    format!("{file}:{pos}"),
-                ),
-                ReplicaPosition::Gtid if target.is_empty() => (true, String::new()),
-                ReplicaPosition::Gtid => (
-                    s.wait_gtid(target, limit)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                    target.to_string(),
-                ),
-            };
-            if !reached {
-                return Err(format!("{what}, but did not reach {goal} within {limit:?}"));
-            }
-            s.close().await;
-            Ok(format!("{what}, reached {goal}"))
+        };
+        let info = s.server_info().await.map_err(|e| e.to_string())?;
+        if !info.read_only {
+            s.set_read_only(true).await.map_err(|e| e.to_string())?;
+            what.push_str(", read_only set");
         }
-        .await;
-        match res {
-            Ok(l) => (true, format!("{}: {l}", r.name)),
-            Err(e) => (false, format!("{}: FAILED: {e}", r.name)),
+        let limit = Duration::from_millis(self.group.spec.failover.replica_timeout_ms);
+        let (reached, goal) = match &replicas.goal {
+            Some(Target::Coord(c)) => (
+                s.wait_pos(&c.file, c.pos, limit)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                c.to_string(),
+            ),
+            Some(Target::Gtid(set)) => (
+                s.wait_gtid(set, limit).await.map_err(|e| e.to_string())?,
+                set.clone(),
+            ),
+            None => (true, String::new()),
+        };
+        if !reached {
+            return Err(format!("{what}, but did not reach {goal} within {limit:?}"));
         }
+        s.close().await;
+        Ok(format!("{what}, reached {goal}"))
     }
 
     /// Phase 5: the new master is a writable master holding the VIP; MHA's statement for the

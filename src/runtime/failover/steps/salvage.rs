@@ -11,8 +11,9 @@ use super::{abort, RunCtx, StepError, StepResult};
 use crate::adapters::binlog::{assemble, Gtid, MasterEvent, MasterLog};
 use crate::adapters::mysql::Session;
 use crate::adapters::ssh::shell_quote;
+use crate::engine::failover as plan;
 use crate::engine::gtid;
-use crate::model::{BinlogCoord, Flavor, ServerInfo};
+use crate::model::{BinlogCoord, Flavor, SalvagePlan, ServerInfo};
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 use crate::state::recovery::{RecoveryNote, Salvage};
@@ -138,36 +139,21 @@ impl RunCtx {
             Some(o) => o.clone(),
             None => self.observe(run).await?,
         };
-        let latest = obs
-            .values()
-            .flatten()
-            .filter_map(|i| i.replica.as_ref().map(|r| r.read.clone()))
-            .reduce(|a, b| if b > a { b } else { a })
-            .ok_or_else(|| abort("no replica answered"))?;
+        let SalvagePlan { from: latest, skip } =
+            plan::latest::salvage_plan(&obs, self.old_host_unreachable).map_err(abort)?;
         let old = self.server(&run.old_master)?;
-        let read = if self.old_host_unreachable {
-            Err("unreachable in phase 2".to_string())
-        } else {
-            self.read_master_binlog(&old, &latest).await
+        let read = match skip {
+            Some(why) => Err(why),
+            None => self.read_master_binlog(&old, &latest).await,
         };
         let salvage = match read {
-            Err(why) => Salvage {
-                saved: false,
-                from: latest.to_string(),
-                detail: format!(
-                    "dead master {} could not be read over SSH ({why}): transactions after \
-                     {latest} (the latest replica's read position) that no replica received \
-                     are lost",
-                    old.name
-                ),
-                ..Salvage::default()
-            },
+            Err(why) => plan::latest::salvage_lost(&old.name, &latest, &why),
             Ok((log, tail)) => self.place_salvage(run, &old, &latest, log, tail).await?,
         };
         let detail = salvage.detail.clone();
         // Nothing saved because there was nothing to save: the step's detail says so, and the
         // critical path is spared a commit (a resumed run simply reads again).
-        if !(salvage.saved && salvage.transactions == 0) {
+        if plan::latest::record_salvage(&salvage) {
             self.record(RecoveryNote::Salvage(salvage)).await?;
         }
         Ok(detail)

@@ -1,0 +1,241 @@
+//! Phase 1, configuration check: the verdict on what was gathered before anything is touched.
+//! The old master must still be dead (a fresh connection fails without an error only a running
+//! server gives), every survivor must answer and replicate from it (MHA's rule without
+//! ignore_fail: a half-recoverable group is a human's decision), and a binlog file/position
+//! group needs SSH (relay-log diffs are read and placed over it).
+
+use crate::model::{MasterProbe, Observations};
+use crate::state::group::{ReplicationMode, ServerSpec};
+
+/// Checked before the old master is probed: file/position recovery cannot go without SSH.
+pub fn ssh_needed(mode: ReplicationMode, ssh: Result<(), &str>) -> Result<(), String> {
+    match (mode, ssh) {
+        (ReplicationMode::FilePos, Err(e)) => Err(format!(
+            "binlog file/position recovery needs SSH to every server (relay-log diffs): {e}; \
+             nothing was changed"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What phase 1 gathered.
+#[derive(Clone, Debug)]
+pub struct CheckFacts<'a> {
+    pub old: &'a ServerSpec,
+    /// Every other server of the failover, in group order.
+    pub survivors: &'a [ServerSpec],
+    pub probe: &'a MasterProbe,
+    /// What the survivors reported, or why they could not be read at all.
+    pub observed: Result<&'a Observations, &'a str>,
+}
+
+/// Ok(the journal's detail) when the failover may go on; Err(why it must not, nothing changed).
+pub fn verdict(f: &CheckFacts) -> Result<String, String> {
+    let old = f.old;
+    let master_state = match f.probe {
+        MasterProbe::Answered => {
+            return Err(format!(
+                "master {} ({}) answers again: it is not dead, nothing to fail over",
+                old.name,
+                old.endpoint()
+            ))
+        }
+        MasterProbe::ProvesAlive(e) => {
+            return Err(format!(
+                "master {} ({}) answers (with an error that proves it is up: {e}): not dead",
+                old.name,
+                old.endpoint()
+            ))
+        }
+        MasterProbe::Unreachable(e) => e,
+    };
+    let obs = f.observed.map_err(str::to_string)?;
+    let mut lines = vec![format!(
+        "master {} still unreachable: {master_state}",
+        old.name
+    )];
+    let mut problems = Vec::new();
+    for s in f.survivors {
+        match obs.get(&s.name) {
+            Some(Ok(i)) => match &i.replica {
+                Some(r) if r.source_host == old.host && r.source_port == old.port => {
+                    lines.push(format!("{}: replica of {}, ok", s.name, old.name))
+                }
+                Some(r) => problems.push(format!(
+                    "{} replicates from {}:{}, not from the dead master",
+                    s.name, r.source_host, r.source_port
+                )),
+                None => problems.push(format!("{} is not a replica", s.name)),
+            },
+            Some(Err(e)) => problems.push(format!("{} is unreachable: {e}", s.name)),
+            None => problems.push(format!("{} was not observed", s.name)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(format!("{}; nothing was changed", problems.join("; ")));
+    }
+    Ok(lines.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::failover::fixtures::{group, observed, replica, server};
+    use crate::model::Flavor;
+
+    fn run(
+        probe: MasterProbe,
+        obs: Result<Observations, &str>,
+        mode: ReplicationMode,
+        ssh: Result<(), &str>,
+    ) -> Result<String, String> {
+        let g = group(3);
+        ssh_needed(mode, ssh)?;
+        verdict(&CheckFacts {
+            old: &g.servers[0],
+            survivors: &g.servers[1..],
+            probe: &probe,
+            observed: obs.as_ref().map_err(|e| *e),
+        })
+    }
+
+    /// The verdict, table-driven: (case, probe, db3's report, mode, SSH, Ok / Err substring).
+    #[test]
+    fn verdicts() {
+        let dead = || MasterProbe::Unreachable("connect timed out".into());
+        let mut elsewhere = replica(3, 1, 10, 10);
+        elsewhere.replica.as_mut().unwrap().source_host = "10.0.0.9".into();
+        let mut other_port = replica(3, 1, 10, 10);
+        other_port.replica.as_mut().unwrap().source_port = 3307;
+        type Case<'a> = (
+            &'a str,
+            MasterProbe,
+            Option<Result<crate::model::ServerInfo, &'a str>>,
+            ReplicationMode,
+            Result<(), &'a str>,
+            Result<&'a str, &'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "dead master, healthy replicas",
+                dead(),
+                Some(Ok(replica(3, 1, 10, 10))),
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Ok("master db1 still unreachable: connect timed out; db2: replica of db1, ok; db3: replica of db1, ok"),
+            ),
+            (
+                "master answers again",
+                MasterProbe::Answered,
+                Some(Ok(replica(3, 1, 10, 10))),
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Err("master db1 (10.0.0.1:3306) answers again: it is not dead, nothing to fail over"),
+            ),
+            (
+                "an error only a live server gives",
+                MasterProbe::ProvesAlive("1040 Too many connections".into()),
+                Some(Ok(replica(3, 1, 10, 10))),
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Err("answers (with an error that proves it is up: 1040 Too many connections): not dead"),
+            ),
+            (
+                "a survivor replicating from elsewhere",
+                dead(),
+                Some(Ok(elsewhere)),
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Err("db3 replicates from 10.0.0.9:3306, not from the dead master; nothing was changed"),
+            ),
+            (
+                "same host, another port",
+                dead(),
+                Some(Ok(other_port)),
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Err("db3 replicates from 10.0.0.1:3307"),
+            ),
+            (
+                "a survivor that is not a replica",
+                dead(),
+                Some(Ok(server(Flavor::MariaDb, 3))),
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Err("db3 is not a replica; nothing was changed"),
+            ),
+            (
+                "an unreachable survivor",
+                dead(),
+                Some(Err("timeout")),
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Err("db3 is unreachable: timeout; nothing was changed"),
+            ),
+            (
+                "a survivor not observed",
+                dead(),
+                None,
+                ReplicationMode::MariadbGtid,
+                Ok(()),
+                Err("db3 was not observed"),
+            ),
+            (
+                "file/position without SSH",
+                dead(),
+                Some(Ok(replica(3, 1, 10, 10))),
+                ReplicationMode::FilePos,
+                Err("no ssh key"),
+                Err("binlog file/position recovery needs SSH to every server (relay-log diffs): no ssh key; nothing was changed"),
+            ),
+            (
+                "GTID does not need SSH",
+                dead(),
+                Some(Ok(replica(3, 1, 10, 10))),
+                ReplicationMode::MysqlGtid,
+                Err("no ssh key"),
+                Ok("db3: replica of db1, ok"),
+            ),
+            (
+                "file/position with SSH",
+                dead(),
+                Some(Ok(replica(3, 1, 10, 10))),
+                ReplicationMode::FilePos,
+                Ok(()),
+                Ok("db3: replica of db1, ok"),
+            ),
+        ];
+        for (case, probe, db3, mode, ssh, want) in cases {
+            let mut entries = vec![("db2", Ok(replica(2, 1, 10, 10)))];
+            if let Some(r) = db3 {
+                entries.push(("db3", r));
+            }
+            let got = run(probe, Ok(observed(entries)), mode, ssh);
+            match (&got, want) {
+                (Ok(text), Ok(w)) | (Err(text), Err(w)) => {
+                    assert!(text.contains(w), "{case}: {text}")
+                }
+                _ => panic!("{case}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    /// The old master is judged first; then a failed observation aborts with its own error.
+    #[test]
+    fn master_first_then_observation() {
+        let r = run(
+            MasterProbe::Answered,
+            Err("cannot resolve"),
+            ReplicationMode::MariadbGtid,
+            Ok(()),
+        );
+        assert!(r.unwrap_err().contains("answers again"));
+        let r = run(
+            MasterProbe::Unreachable("refused".into()),
+            Err("cannot resolve"),
+            ReplicationMode::MariadbGtid,
+            Ok(()),
+        );
+        assert_eq!(r, Err("cannot resolve".into()));
+    }
+}
