@@ -6,62 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::rejection::JournalError;
+pub use super::step::{RunKind, StepName};
 
 /// MHA's last_failover_minute default: no second automatic failover of a group within it.
 pub const DEFAULT_ANTI_FLAP_MS: u64 = 480 * 60 * 1000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepName {
-    /// Phase 1: configuration check (master still dead, replicas, anti-flap).
-    ConfigCheck,
-    /// Phase 2: dead-master shutdown / fencing (IO threads stopped, VIP down, read_only / hook).
-    Fence,
-    /// Phase 3.1: latest replicas.
-    LatestReplicas,
-    /// Phase 3.2: save the dead master's binlog over SSH (what no replica received).
-    SaveMasterBinlog,
-    /// Phase 3.3: choose the new master (decided once, journaled).
-    ChooseNewMaster,
-    /// Phase 3.4: diff files from the latest replica's relay logs (file/position groups).
-    GenerateDiffs,
-    /// Phase 3.5: bring the new master level and promote it.
-    PromoteNewMaster,
-    /// Phase 4: repoint the other replicas (in parallel).
-    ReplicasRecovery,
-    /// Phase 5: new-master cleanup (RESET SLAVE ALL, VIP up), report.
-    NewMasterCleanup,
-}
-
-impl StepName {
-    /// The steps of a run, in order.
-    pub const ALL: [StepName; 9] = [
-        StepName::ConfigCheck,
-        StepName::Fence,
-        StepName::LatestReplicas,
-        StepName::SaveMasterBinlog,
-        StepName::ChooseNewMaster,
-        StepName::GenerateDiffs,
-        StepName::PromoteNewMaster,
-        StepName::ReplicasRecovery,
-        StepName::NewMasterCleanup,
-    ];
-
-    /// The banner MHA users know.
-    pub fn phase(&self) -> &'static str {
-        match self {
-            StepName::ConfigCheck => "Phase 1: Configuration Check Phase",
-            StepName::Fence => "Phase 2: Dead Master Shutdown Phase",
-            StepName::LatestReplicas => "Phase 3.1: Getting Latest Slaves Phase",
-            StepName::SaveMasterBinlog => "Phase 3.2: Saving Dead Master's Binlog Phase",
-            StepName::ChooseNewMaster => "Phase 3.3: Determining New Master Phase",
-            StepName::GenerateDiffs => "Phase 3.4: New Master Diff Log Generation Phase",
-            StepName::PromoteNewMaster => "Phase 3.5: Master Log Apply Phase",
-            StepName::ReplicasRecovery => "Phase 4: Slaves Recovery Phase",
-            StepName::NewMasterCleanup => "Phase 5: New master cleanup phase",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -107,14 +55,6 @@ pub struct Decided {
     pub rule: String,
     /// What every replica must reach (GTID set or binlog coordinates of the new master).
     pub target: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunKind {
-    Auto,
-    Manual,
-    Switchover,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

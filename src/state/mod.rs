@@ -12,6 +12,7 @@ pub mod group;
 pub mod journal;
 pub mod recovery;
 mod rejection;
+mod step;
 
 pub use apply::BeginRun;
 pub use cmd::{Cmd, CmdResult, Proposal};

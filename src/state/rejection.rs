@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::journal::{RunKind, StepName};
+use super::step::{RunKind, StepName};
 
 /// A command the state's rules refused; nothing changed (except an automatic failover's
 /// refusal, which is itself recorded).
