@@ -1,8 +1,10 @@
 //! A store written by an older build still loads: tests/fixtures/store/v1 was written by the
-//! build of data version 1 (this file's `write_v1_fixture`, at the commit that added it) with
-//! a realistic journal: two groups (file/position, GTID), completed runs with decided targets
-//! and recovery coordinates as that build wrote them, both in the snapshot and in log entries
-//! after it.
+//! build of data version 1 (`write_v1_fixture` at commit dbe1899, which added it; the
+//! commands below are that build's JSON, so the generator still documents the format) with a
+//! realistic journal: two groups (file/position, GTID), completed runs with decided targets
+//! and recovery coordinates as that build wrote them (text and pairs), in the snapshot and in
+//! log entries after it. This build reads them as typed values and raises the store's data
+//! version.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -159,9 +161,10 @@ async fn propose(raft: &Raft, cmd: Value, at_ms: u64) {
     raft.client_write(Proposal { at_ms, cmd }).await.unwrap();
 }
 
-/// Writes tests/fixtures/store/v1 (run by hand, only by the build whose data version is 1).
+/// Wrote tests/fixtures/store/v1 when run by the data-version-1 build (commit dbe1899); a
+/// later build refuses, since it would write its own version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "writes the fixture; run by hand with --ignored"]
+#[ignore = "writes the fixture; only the data-version-1 build may run it"]
 async fn write_v1_fixture() {
     assert_eq!(
         mha_raft::store::DATA_VERSION,
@@ -223,9 +226,16 @@ fn copy_fixture() -> tempfile::TempDir {
 }
 
 /// The fixture's journal, as the version-1 build left it, is what this build loads: both runs
-/// completed with their decisions and recovery facts, the groups moved to the new master.
+/// completed, their decisions and recovery facts read as typed values (the file/position
+/// target as coordinates, the GTID one as a set), the groups moved to the new master; the
+/// store now carries this build's data version, and the node goes on committing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_1_store_loads() {
+    use mha_raft::model::{BinlogCoord, Target};
+    let coord = |file: &str, pos| BinlogCoord {
+        file: file.into(),
+        pos,
+    };
     let tmp = copy_fixture();
     let (raft, state) = raft_on(tmp.path()).await;
     raft.wait(Some(Duration::from_secs(10)))
@@ -249,7 +259,36 @@ async fn a_version_1_store_loads() {
         fp.state,
         mha_raft::state::journal::RunState::Completed { .. }
     ));
-    let json = serde_json::to_value(&c.runs).unwrap();
-    println!("{json:#}");
+    let decided = fp.decided.as_ref().unwrap();
+    assert_eq!(
+        decided.target,
+        Target::Coord(coord("mysql-bin.000001", 5233))
+    );
+    let rec = &fp.recovery;
+    assert_eq!(rec.new_master_coords, Some(coord("mysql-bin.000001", 7788)));
+    let salvage = rec.salvage.as_ref().unwrap();
+    assert_eq!(salvage.from, Some(coord("mysql-bin.000001", 4100)));
+    assert_eq!(salvage.to, Some(coord("mysql-bin.000001", 5233)));
+    assert_eq!(rec.diffs["db3"].from, Some(coord("mysql-bin.000001", 3900)));
+    let gt = &c.runs[&2];
+    assert_eq!(
+        gt.decided.as_ref().unwrap().target,
+        Target::Gtid("0-1-45,1-3-7".into())
+    );
+    assert_eq!(gt.recovery.new_master_coords, None);
+    assert!(
+        raft.metrics().borrow().snapshot.is_some(),
+        "the fixture has a snapshot"
+    );
+    // Still a working node on the upgraded store: a new command commits.
+    propose(
+        &raft,
+        json!({"type": "set_cluster_name", "name": "fixture"}),
+        99_000,
+    )
+    .await;
     raft.shutdown().await.unwrap();
+    drop(raft);
+    let store = Store::open(tmp.path()).expect("reopen");
+    assert_eq!(store.data_version().unwrap(), mha_raft::store::DATA_VERSION);
 }

@@ -2,6 +2,7 @@
 //! a group's failover bookkeeping.
 
 use super::{enum_map, pb, required, ApiError};
+use crate::model::Target;
 use crate::state::journal::{
     Decided, FailoverRun, GroupFailover, Refusal, RunKind, RunState, Step, StepName, StepState,
 };
@@ -45,6 +46,8 @@ impl From<&StepState> for pb::StepState {
                 finished_at_ms,
                 detail,
                 attempts,
+                statement,
+                failed_replicas,
             } => State::Done(Done {
                 term,
                 node,
@@ -52,6 +55,8 @@ impl From<&StepState> for pb::StepState {
                 finished_at_ms,
                 detail,
                 attempts,
+                statement,
+                failed_replicas,
             }),
             StepState::Failed {
                 term,
@@ -89,6 +94,8 @@ impl TryFrom<pb::StepState> for StepState {
                 finished_at_ms: d.finished_at_ms,
                 detail: d.detail,
                 attempts: d.attempts,
+                statement: d.statement,
+                failed_replicas: d.failed_replicas,
             },
             State::Failed(f) => StepState::Failed {
                 term: f.term,
@@ -131,11 +138,34 @@ impl TryFrom<pb::RunState> for RunState {
     }
 }
 
+impl From<&Target> for pb::Target {
+    fn from(t: &Target) -> Self {
+        use pb::target::At;
+        pb::Target {
+            at: Some(match t {
+                Target::Gtid(set) => At::Gtid(set.clone()),
+                Target::Coord(c) => At::Coord(c.into()),
+            }),
+        }
+    }
+}
+
+impl TryFrom<pb::Target> for Target {
+    type Error = ApiError;
+    fn try_from(t: pb::Target) -> Result<Self, ApiError> {
+        use pb::target::At;
+        Ok(match required(t.at, "decided.target (gtid or coord)")? {
+            At::Gtid(set) => Target::Gtid(set),
+            At::Coord(c) => Target::Coord(c.into()),
+        })
+    }
+}
+
 fn salvage_to_wire(s: &Salvage) -> pb::Salvage {
     pb::Salvage {
         saved: s.saved,
-        from: s.from.clone(),
-        to: s.to.clone(),
+        from: s.from.as_ref().map(Into::into),
+        to: s.to.as_ref().map(Into::into),
         bytes: s.bytes,
         transactions: s.transactions,
         first_gtid: s.first_gtid.clone(),
@@ -148,8 +178,8 @@ fn salvage_to_wire(s: &Salvage) -> pb::Salvage {
 fn salvage_from_wire(s: pb::Salvage) -> Salvage {
     Salvage {
         saved: s.saved,
-        from: s.from,
-        to: s.to,
+        from: s.from.map(Into::into),
+        to: s.to.map(Into::into),
         bytes: s.bytes,
         transactions: s.transactions,
         first_gtid: s.first_gtid,
@@ -171,7 +201,7 @@ impl From<&Recovery> for pb::Recovery {
                         k.clone(),
                         pb::DiffFile {
                             path: d.path.clone(),
-                            from: d.from.clone(),
+                            from: d.from.as_ref().map(Into::into),
                             source: d.source.clone(),
                             bytes: d.bytes,
                             transactions: d.transactions,
@@ -182,13 +212,7 @@ impl From<&Recovery> for pb::Recovery {
                 })
                 .collect(),
             applied: r.applied.clone(),
-            new_master_coords: r
-                .new_master_coords
-                .as_ref()
-                .map(|(file, pos)| pb::BinlogCoord {
-                    file: file.clone(),
-                    pos: *pos,
-                }),
+            new_master_coords: r.new_master_coords.as_ref().map(Into::into),
         }
     }
 }
@@ -205,7 +229,7 @@ impl From<pb::Recovery> for Recovery {
                         k,
                         DiffFile {
                             path: d.path,
-                            from: d.from,
+                            from: d.from.map(Into::into),
                             source: d.source,
                             bytes: d.bytes,
                             transactions: d.transactions,
@@ -216,7 +240,7 @@ impl From<pb::Recovery> for Recovery {
                 })
                 .collect(),
             applied: r.applied,
-            new_master_coords: r.new_master_coords.map(|c| (c.file, c.pos)),
+            new_master_coords: r.new_master_coords.map(Into::into),
         }
     }
 }
@@ -234,7 +258,7 @@ impl From<&FailoverRun> for pb::FailoverRun {
             decided: r.decided.as_ref().map(|d| pb::Decided {
                 new_master: d.new_master.clone(),
                 rule: d.rule.clone(),
-                target: d.target.clone(),
+                target: Some((&d.target).into()),
             }),
             recovery: Some((&r.recovery).into()),
             steps: r
@@ -262,11 +286,16 @@ impl TryFrom<pb::FailoverRun> for FailoverRun {
             old_master: r.old_master,
             verdict_round: r.verdict_round,
             forced: r.forced,
-            decided: r.decided.map(|d| Decided {
-                new_master: d.new_master,
-                rule: d.rule,
-                target: d.target,
-            }),
+            decided: r
+                .decided
+                .map(|d| {
+                    Ok::<_, ApiError>(Decided {
+                        new_master: d.new_master,
+                        rule: d.rule,
+                        target: required(d.target, "decided.target")?.try_into()?,
+                    })
+                })
+                .transpose()?,
             recovery: r.recovery.map(Into::into).unwrap_or_default(),
             steps: r
                 .steps

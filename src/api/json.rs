@@ -79,7 +79,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::{BinlogCoord, Health, ManagerVote, ReplicaIo, Verdict, VerdictKind};
+    use crate::model::{BinlogCoord, Health, ManagerVote, ReplicaIo, Target, Verdict, VerdictKind};
     use crate::runtime::groups::ServerLive;
     use crate::runtime::monitor::CountersSnapshot;
     use crate::state::group::{
@@ -88,6 +88,13 @@ mod tests {
     };
     use crate::state::journal::{Decided, Refusal, RunKind, RunState, Step, StepState};
     use crate::state::recovery::{DiffFile, Recovery, Salvage};
+
+    fn coord(file: &str, pos: u64) -> BinlogCoord {
+        BinlogCoord {
+            file: file.into(),
+            pos,
+        }
+    }
 
     fn spec() -> GroupSpec {
         GroupSpec {
@@ -212,6 +219,8 @@ mod tests {
                 finished_at_ms: 4,
                 detail: "ok".into(),
                 attempts: 2,
+                statement: Some("All other slaves should start replication from here.".into()),
+                failed_replicas: vec!["db3".into()],
             },
             StepState::Failed {
                 term: 2,
@@ -241,13 +250,13 @@ mod tests {
             decided: Some(Decided {
                 new_master: "db3".into(),
                 rule: "forced".into(),
-                target: "mysql-bin.000001:120".into(),
+                target: Target::Coord(coord("mysql-bin.000001", 120)),
             }),
             recovery: Recovery {
                 salvage: Some(Salvage {
                     saved: true,
-                    from: "a:1".into(),
-                    to: "a:9".into(),
+                    from: Some(coord("a.000001", 1)),
+                    to: Some(coord("a.000001", 9)),
                     bytes: 8,
                     transactions: 1,
                     first_gtid: Some("0-1-5".into()),
@@ -264,7 +273,7 @@ mod tests {
                     },
                 )]),
                 applied: BTreeMap::from([("db2".to_string(), "3 transactions".to_string())]),
-                new_master_coords: Some(("mysql-bin.000002".into(), 4)),
+                new_master_coords: Some(coord("mysql-bin.000002", 4)),
             },
             steps: StepName::ALL
                 .iter()

@@ -23,7 +23,7 @@ use super::{exit, fail, out, AdminClient};
 use crate::api::json;
 use crate::api::pb::{
     run_state, step_state, AckFailoverRequest, FailoverHistoryRequest, FailoverRequest,
-    FailoverRun, GroupFailover, StepName,
+    FailoverRun, GroupFailover,
 };
 
 #[derive(Args, Debug, Clone)]
@@ -138,13 +138,10 @@ fn now_ms() -> u64 {
     crate::clock::now_ms()
 }
 
-/// MHA's closing statement, from the cleanup step's detail.
+/// MHA's closing statement, as the cleanup step reported it.
 fn statement(r: &FailoverRun) -> Option<String> {
     r.steps.iter().find_map(|s| match step_state(s) {
-        step_state::State::Done(d) if s.name == i32::from(StepName::NewMasterCleanup) => d
-            .detail
-            .find("All other slaves")
-            .map(|i| d.detail[i..].to_string()),
+        step_state::State::Done(d) => d.statement.clone(),
         _ => None,
     })
 }

@@ -174,6 +174,7 @@ mod tests {
                         finished_at_ms: 1012,
                         detail: "master db1 still unreachable".into(),
                         attempts: 1,
+                        ..Default::default()
                     }),
                 ),
                 step(

@@ -10,7 +10,11 @@ use super::server::BinlogCoord;
 /// What the new master, and every replica after it, must reach: the planner's decision of
 /// phase 3.3. GTID groups: the set merged from every survivor; binlog file/position groups:
 /// the end of the salvaged binlog, or the latest replica's read position.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored tagged (`{"kind": "gtid", "at": "0-1-57"}`, `{"kind": "coord", "at": {"file",
+/// "pos"}}`). A journal of data version 1 kept it as text; that is still read (see
+/// [`Target::from_v1_text`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "at", rename_all = "snake_case")]
 pub enum Target {
     /// A GTID set in the group's flavour (MariaDB `0-1-57,1-3-9`, MySQL `uuid:1-5:7`); may be
@@ -19,8 +23,7 @@ pub enum Target {
     Coord(BinlogCoord),
 }
 
-/// Which kind of [`Target`] a group's replication mode calls for (the text of a journaled
-/// target does not say it by itself: a MySQL GTID set holds ':' too).
+/// Which kind of [`Target`] a group's replication mode calls for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetKind {
     Gtid,
@@ -28,20 +31,44 @@ pub enum TargetKind {
 }
 
 impl Target {
-    /// Reads a target back from its text ([`Display`](std::fmt::Display)): the inverse of
-    /// `to_string()` for a target of `kind`.
-    pub fn parse(kind: TargetKind, text: &str) -> Result<Target, String> {
-        match kind {
-            TargetKind::Gtid => Ok(Target::Gtid(text.to_string())),
-            TargetKind::Coord => text.parse().map(Target::Coord),
-        }
-    }
-
     pub fn kind(&self) -> TargetKind {
         match self {
             Target::Gtid(_) => TargetKind::Gtid,
             Target::Coord(_) => TargetKind::Coord,
         }
+    }
+
+    /// A target as data version 1 journaled it: its text. Binlog coordinates are a file name
+    /// ending in `.` and digits, a ':' and a position (`mysql-bin.000042:1234`); no GTID set
+    /// looks like that (MariaDB sets hold no ':', a MySQL set's ':' follows a UUID, which holds
+    /// no '.'), so the text alone tells which it is.
+    pub fn from_v1_text(text: &str) -> Target {
+        match text.parse::<BinlogCoord>() {
+            Ok(c) if c.index().is_some() => Target::Coord(c),
+            _ => Target::Gtid(text.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(tag = "kind", content = "at", rename_all = "snake_case")]
+        enum Tagged {
+            Gtid(String),
+            Coord(BinlogCoord),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Tagged(Tagged),
+            V1Text(String),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Tagged(Tagged::Gtid(s)) => Target::Gtid(s),
+            Stored::Tagged(Tagged::Coord(c)) => Target::Coord(c),
+            Stored::V1Text(s) => Target::from_v1_text(&s),
+        })
     }
 }
 
@@ -221,32 +248,32 @@ pub enum RunOutcome {
 mod tests {
     use super::*;
 
-    /// A target's text reads back as the same target, per kind.
+    /// A target is stored tagged and read back the same; the text a version-1 journal holds
+    /// reads as the target it was: the GTID sets of both flavours (a MySQL one holds ':') stay
+    /// GTID sets, binlog coordinates become coordinates.
     #[test]
-    fn target_text_round_trip() {
+    fn target_storage_and_version_1_text() {
+        let coord = Target::Coord(BinlogCoord {
+            file: "mysql-bin.000042".into(),
+            pos: 1234,
+        });
         let cases = [
             Target::Gtid("0-1-57,1-3-9".into()),
             Target::Gtid("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9:12".into()),
+            Target::Gtid("3e11fa47-71ca-11e1-9e33-c80aa9429562:5".into()),
             Target::Gtid(String::new()),
-            Target::Coord(BinlogCoord {
-                file: "mysql-bin.000042".into(),
-                pos: 1234,
-            }),
+            coord.clone(),
         ];
         for t in cases {
-            let text = t.to_string();
-            assert_eq!(Target::parse(t.kind(), &text), Ok(t.clone()), "{text}");
+            let stored = serde_json::to_value(&t).unwrap();
+            assert_eq!(serde_json::from_value::<Target>(stored).unwrap(), t);
+            let v1 = serde_json::Value::String(t.to_string());
+            assert_eq!(serde_json::from_value::<Target>(v1).unwrap(), t, "{t}");
         }
         assert_eq!(
-            Target::Coord(BinlogCoord {
-                file: "mysql-bin.000003".into(),
-                pos: 4
-            })
-            .to_string(),
-            "mysql-bin.000003:4"
+            serde_json::to_value(&coord).unwrap(),
+            serde_json::json!({"kind": "coord", "at": {"file": "mysql-bin.000042", "pos": 1234}})
         );
-        for bad in ["", "mysql-bin.000001", "mysql-bin.000001:x", ":5"] {
-            assert!(Target::parse(TargetKind::Coord, bad).is_err(), "{bad:?}");
-        }
+        assert_eq!(coord.to_string(), "mysql-bin.000042:1234");
     }
 }

@@ -85,6 +85,36 @@ impl std::str::FromStr for BinlogCoord {
     }
 }
 
+/// Optional binlog coordinates in the journal. Data version 1 wrote them as text
+/// (`"file:pos"`, `""` for none) or, for the new master's, as a `[file, pos]` pair; both are
+/// still read. Written as `{"file", "pos"}` or null.
+pub mod optional_coord {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::BinlogCoord;
+
+    pub fn serialize<S: Serializer>(c: &Option<BinlogCoord>, s: S) -> Result<S::Ok, S::Error> {
+        c.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BinlogCoord>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Coord(BinlogCoord),
+            Pair(String, u64),
+            Text(String),
+        }
+        match Option::<Stored>::deserialize(d)? {
+            None => Ok(None),
+            Some(Stored::Coord(c)) => Ok(Some(c)),
+            Some(Stored::Pair(file, pos)) => Ok(Some(BinlogCoord { file, pos })),
+            Some(Stored::Text(t)) if t.is_empty() => Ok(None),
+            Some(Stored::Text(t)) => t.parse().map(Some).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaStatus {
     pub source_host: String,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rejection::JournalError;
 pub use super::step::{RunKind, StepName};
+use crate::model::Target;
 
 /// MHA's last_failover_minute default: no second automatic failover of a group within it.
 pub const DEFAULT_ANTI_FLAP_MS: u64 = 480 * 60 * 1000;
@@ -30,6 +31,12 @@ pub enum StepState {
         /// How many times the step was begun (more than 1: resumed by a new leader).
         #[serde(default)]
         attempts: u32,
+        /// See [`StepReport::statement`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        statement: Option<String>,
+        /// See [`StepReport::failed_replicas`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed_replicas: Vec<String>,
     },
     Failed {
         term: u64,
@@ -54,7 +61,7 @@ pub struct Decided {
     pub new_master: String,
     pub rule: String,
     /// What every replica must reach (GTID set or binlog coordinates of the new master).
-    pub target: String,
+    pub target: Target,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,11 +93,41 @@ pub struct FailoverRun {
     pub started_at_ms: u64,
 }
 
+/// What a done step reports: the detail an operator reads, and the facts other code needs,
+/// as fields (never found again in the text).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StepReport {
+    pub detail: String,
+    /// Phase 5: MHA's closing statement ("All other slaves should start replication from here.
+    /// Statement should be: CHANGE MASTER TO …", password masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    /// Phase 4: the replicas whose recovery failed (MHA's "partially failed").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_replicas: Vec<String>,
+}
+
+impl From<&str> for StepReport {
+    fn from(detail: &str) -> Self {
+        detail.to_string().into()
+    }
+}
+
+impl From<String> for StepReport {
+    fn from(detail: String) -> Self {
+        StepReport {
+            detail,
+            ..StepReport::default()
+        }
+    }
+}
+
 /// What a step ended with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StepOutcome {
-    Done { detail: String },
+    Done(StepReport),
     Failed { detail: String },
     Skipped { detail: String },
 }
@@ -316,13 +353,15 @@ impl FailoverRun {
             }
         };
         s.state = match outcome {
-            StepOutcome::Done { detail } => StepState::Done {
+            StepOutcome::Done(report) => StepState::Done {
                 term,
                 node,
                 started_at_ms,
                 finished_at_ms: at_ms,
-                detail,
+                detail: report.detail,
                 attempts,
+                statement: report.statement,
+                failed_replicas: report.failed_replicas,
             },
             StepOutcome::Failed { detail } => StepState::Failed {
                 term,
@@ -410,9 +449,7 @@ mod tests {
             run,
             step: name,
             term,
-            outcome: StepOutcome::Done {
-                detail: "ok".into(),
-            },
+            outcome: StepOutcome::Done("ok".into()),
         };
         assert_eq!(s.apply(&end, at + 1), CmdResult::Ok, "{name:?} end");
     }
@@ -541,9 +578,7 @@ mod tests {
             run: 1,
             step: StepName::Fence,
             term: 5,
-            outcome: StepOutcome::Done {
-                detail: "zombie".into(),
-            },
+            outcome: StepOutcome::Done("zombie".into()),
         };
         assert!(
             matches!(s.apply(&late, 14), CmdResult::Rejected { .. }),
@@ -560,9 +595,7 @@ mod tests {
             run: 1,
             step: StepName::Fence,
             term: 6,
-            outcome: StepOutcome::Done {
-                detail: "fenced".into(),
-            },
+            outcome: StepOutcome::Done("fenced".into()),
         };
         assert_eq!(s.apply(&end, 16), CmdResult::Ok);
     }
@@ -585,9 +618,7 @@ mod tests {
             run: 1,
             step: StepName::ConfigCheck,
             term,
-            outcome: StepOutcome::Done {
-                detail: "ok".into(),
-            },
+            outcome: StepOutcome::Done("ok".into()),
             node: 1,
         };
         let before = s.clone();
@@ -613,7 +644,7 @@ mod tests {
         let d = |m: &str| Decided {
             new_master: m.into(),
             rule: "candidate_master".into(),
-            target: "0-1-9".into(),
+            target: Target::Gtid("0-1-9".into()),
         };
         assert_eq!(
             s.apply(

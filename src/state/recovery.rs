@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::rejection::JournalError;
+use crate::model::server::optional_coord;
+use crate::model::BinlogCoord;
 
 /// Phase 3.2's result.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,9 +18,12 @@ use super::rejection::JournalError;
 pub struct Salvage {
     /// Whether the dead master's host answered and its binlog was read.
     pub saved: bool,
-    /// From where (the latest replica's read position) to where (end of the binlog).
-    pub from: String,
-    pub to: String,
+    /// From where (the latest replica's read position) to where (end of the binlog; none when
+    /// it could not be read).
+    #[serde(with = "optional_coord")]
+    pub from: Option<BinlogCoord>,
+    #[serde(with = "optional_coord")]
+    pub to: Option<BinlogCoord>,
     pub bytes: u64,
     pub transactions: u64,
     pub first_gtid: Option<String>,
@@ -37,7 +42,8 @@ pub struct DiffFile {
     /// Path on the server's host; empty when nothing was missing.
     pub path: String,
     /// The server's applied position the diff starts after.
-    pub from: String,
+    #[serde(with = "optional_coord")]
+    pub from: Option<BinlogCoord>,
     /// The latest replica whose relay logs it was cut from.
     pub source: String,
     pub bytes: u64,
@@ -74,7 +80,8 @@ pub struct Recovery {
     pub salvage: Option<Salvage>,
     pub diffs: BTreeMap<String, DiffFile>,
     pub applied: BTreeMap<String, String>,
-    pub new_master_coords: Option<(String, u64)>,
+    #[serde(with = "optional_coord")]
+    pub new_master_coords: Option<BinlogCoord>,
 }
 
 impl Recovery {
@@ -115,7 +122,10 @@ impl Recovery {
             }
             RecoveryNote::NewMasterCoords { file, pos } => once(
                 &mut self.new_master_coords,
-                &(file.clone(), *pos),
+                &BinlogCoord {
+                    file: file.clone(),
+                    pos: *pos,
+                },
                 "the new master's coordinates",
             ),
         }

@@ -75,7 +75,7 @@ pub fn salvage_plan(obs: &Observations, host_unreachable: bool) -> Result<Salvag
 pub fn salvage_lost(old: &str, from: &BinlogCoord, why: &str) -> Salvage {
     Salvage {
         saved: false,
-        from: from.to_string(),
+        from: Some(from.clone()),
         detail: format!(
             "dead master {old} could not be read over SSH ({why}): transactions after {from} \
              (the latest replica's read position) that no replica received are lost"

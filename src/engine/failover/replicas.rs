@@ -19,18 +19,15 @@ use crate::state::recovery::Salvage;
 pub fn start(
     mode: ReplicationMode,
     new_master: &str,
-    coords: Option<&(String, u64)>,
+    coords: Option<&BinlogCoord>,
 ) -> Result<ReplicaStart, String> {
     if mode != ReplicationMode::FilePos {
         return Ok(ReplicaStart::AutoPosition);
     }
-    let (file, pos) = coords.ok_or_else(|| {
+    let c = coords.ok_or_else(|| {
         format!("no binlog coordinates of {new_master} were recorded in phase 3.5")
     })?;
-    Ok(ReplicaStart::Coord(BinlogCoord {
-        file: file.clone(),
-        pos: *pos,
-    }))
+    Ok(ReplicaStart::Coord(c.clone()))
 }
 
 /// Phase 4's plan: where every replica starts and what it must reach (an empty GTID target:
@@ -40,7 +37,7 @@ pub fn plan(
     new_master: &str,
     decided: &Target,
     salvage: Option<&Salvage>,
-    coords: Option<&(String, u64)>,
+    coords: Option<&BinlogCoord>,
 ) -> Result<ReplicasPlan, String> {
     let start = start(mode, new_master, coords)?;
     let goal = match &start {
@@ -73,9 +70,6 @@ pub fn action(
     }
 }
 
-const PARTIAL_HEAD: &str = "recovery on ";
-const PARTIAL_MID: &str = " replica(s) partially failed: ";
-
 /// Phase 4's outcome and its journal detail from each replica's result (in order).
 pub fn outcome(results: Vec<(String, Result<String, String>)>) -> (ReplicasOutcome, String) {
     let mut failed = Vec::new();
@@ -93,7 +87,7 @@ pub fn outcome(results: Vec<(String, Result<String, String>)>) -> (ReplicasOutco
         (ReplicasOutcome::AllRecovered, text.join("; "))
     } else {
         let detail = format!(
-            "{PARTIAL_HEAD}{}{PARTIAL_MID}{}",
+            "recovery on {} replica(s) partially failed: {}",
             failed.len(),
             text.join("; ")
         );
@@ -101,12 +95,11 @@ pub fn outcome(results: Vec<(String, Result<String, String>)>) -> (ReplicasOutco
     }
 }
 
-/// Whether the run's phase 4 ended with some replica not recovered.
+/// Whether the run's phase 4 ended with some replica not recovered (its report says which).
 pub fn partially_failed(run: &FailoverRun) -> bool {
     run.steps.iter().any(|s| {
         s.name == StepName::ReplicasRecovery
-            && matches!(&s.state, StepState::Done { detail, .. }
-                if detail.starts_with(PARTIAL_HEAD) && detail.contains(PARTIAL_MID))
+            && matches!(&s.state, StepState::Done { failed_replicas, .. } if !failed_replicas.is_empty())
     })
 }
 
@@ -131,7 +124,7 @@ mod tests {
     /// the decided set plus the salvage, or for nothing when it is empty.
     #[test]
     fn plans() {
-        let coords = ("mysql-bin.000003".to_string(), 120);
+        let coords = coord(3, 120);
         let salvaged = Salvage {
             last_gtid: Some("0-1-12".into()),
             transactions: 2,
@@ -203,20 +196,24 @@ mod tests {
         }
     }
 
-    fn finished(detail: &str) -> FailoverRun {
+    /// A completed run whose phase 4 reported `failed` replicas.
+    fn finished(failed: &[&str]) -> FailoverRun {
         let mut r = FailoverRun::new(1, 1, RunKind::Auto, "g", "db1", None, 0);
         for s in r.steps.iter_mut() {
+            let phase4 = s.name == StepName::ReplicasRecovery;
             s.state = StepState::Done {
                 term: 1,
                 node: 1,
                 started_at_ms: 0,
                 finished_at_ms: 1,
-                detail: if s.name == StepName::ReplicasRecovery {
-                    detail.into()
-                } else {
-                    "ok".into()
-                },
+                detail: "ok".into(),
                 attempts: 1,
+                statement: None,
+                failed_replicas: if phase4 {
+                    failed.iter().map(|f| f.to_string()).collect()
+                } else {
+                    Vec::new()
+                },
             };
         }
         r.state = RunState::Completed { at_ms: 2 };
@@ -255,10 +252,13 @@ mod tests {
             (ReplicasOutcome::AllRecovered, String::new())
         );
 
-        assert_eq!(run_outcome(&finished(&all)), RunOutcome::Completed);
-        assert!(!partially_failed(&finished(&all)));
-        assert_eq!(run_outcome(&finished(&some)), RunOutcome::PartiallyFailed);
-        let mut failed = finished(&all);
+        assert_eq!(run_outcome(&finished(&[])), RunOutcome::Completed);
+        assert!(!partially_failed(&finished(&[])));
+        assert_eq!(
+            run_outcome(&finished(&["db4"])),
+            RunOutcome::PartiallyFailed
+        );
+        let mut failed = finished(&[]);
         failed.state = RunState::Failed {
             at_ms: 3,
             reason: "Phase 3.5: timed out".into(),
@@ -267,7 +267,7 @@ mod tests {
             run_outcome(&failed),
             RunOutcome::Failed("Phase 3.5: timed out".into())
         );
-        let mut running = finished(&some);
+        let mut running = finished(&["db4"]);
         running.state = RunState::Running;
         assert_eq!(run_outcome(&running), RunOutcome::Running);
         assert!(

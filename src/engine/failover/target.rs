@@ -53,7 +53,11 @@ pub fn target(
 ) -> Result<Target, String> {
     match mode {
         ReplicationMode::FilePos => match salvage {
-            Some(s) if s.transactions > 0 => s.to.parse().map(Target::Coord),
+            Some(Salvage {
+                to: Some(to),
+                transactions: 1..,
+                ..
+            }) => Ok(Target::Coord(to.clone())),
             _ => latest_read(obs).map(Target::Coord).ok_or_else(|| {
                 "no replica reported how far it read the old master's binlog".to_string()
             }),

@@ -57,8 +57,8 @@ fn mysql(id: u32, retrieved: &str, executed: &str) -> ServerInfo {
 fn salvage(transactions: u64, to: &str, last_gtid: Option<&str>) -> Salvage {
     Salvage {
         saved: true,
-        from: "mysql-bin.000001:500".into(),
-        to: to.into(),
+        from: "mysql-bin.000001:500".parse().ok(),
+        to: to.parse().ok(),
         transactions,
         last_gtid: last_gtid.map(str::to_string),
         ..Salvage::default()

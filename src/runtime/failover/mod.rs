@@ -217,11 +217,11 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         failpoint::hit(When::Act, step, attempt);
         let elapsed = crate::errors::human_duration(t.elapsed());
         let (outcome, failed) = match res {
-            Ok(detail) => {
-                span.in_scope(
-                    || tracing::warn!(%detail, %elapsed, "* {} completed.", step.phase()),
-                );
-                (StepOutcome::Done { detail }, None)
+            Ok(report) => {
+                span.in_scope(|| {
+                    tracing::warn!(detail = %report.detail, %elapsed, "* {} completed.", step.phase())
+                });
+                (StepOutcome::Done(report), None)
             }
             Err(StepError::Lost(why)) => {
                 span.in_scope(|| tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)"));

@@ -93,7 +93,7 @@ impl RunCtx {
             let exec = &range.from;
             let diff = match range.lack_relay_log {
                 Some(error) => DiffFile {
-                    from: exec.to_string(),
+                    from: Some(exec.clone()),
                     source: source.clone(),
                     error: Some(error),
                     ..DiffFile::default()
@@ -102,7 +102,7 @@ impl RunCtx {
                     let events = log.after(exec).unwrap_or_default();
                     let a = assemble(&fde, &[events, salvage.events()], |_| false);
                     let mut d = DiffFile {
-                        from: exec.to_string(),
+                        from: Some(exec.clone()),
                         source: source.clone(),
                         bytes: a.bytes.len() as u64,
                         transactions: a.transactions,

@@ -29,7 +29,7 @@ use crate::runtime::vip;
 use crate::runtime::Runtime;
 use crate::secret::Secret;
 use crate::state::group::{Group, ReplicationMode, ServerSpec};
-use crate::state::journal::{Decided, FailoverRun, StepName};
+use crate::state::journal::{Decided, FailoverRun, StepName, StepReport};
 use crate::state::recovery::RecoveryNote;
 use crate::state::{Cmd, CmdResult};
 
@@ -134,11 +134,11 @@ impl RunCtx {
             .map_err(|e| StepError::Lost(e.to_string()))
     }
 
-    pub async fn run_step(&mut self, step: StepName) -> StepResult {
+    pub async fn run_step(&mut self, step: StepName) -> Result<StepReport, StepError> {
         let run = self
             .run()
             .ok_or_else(|| StepError::Lost("run vanished".into()))?;
-        match step {
+        let detail = match step {
             StepName::ConfigCheck => self.config_check(&run).await,
             StepName::Fence => self.fence(&run).await,
             StepName::LatestReplicas => self.latest_replicas(&run).await,
@@ -146,9 +146,11 @@ impl RunCtx {
             StepName::ChooseNewMaster => self.choose(&run).await,
             StepName::GenerateDiffs => self.generate_diffs(&run).await,
             StepName::PromoteNewMaster => self.promote(&run).await,
-            StepName::ReplicasRecovery => self.recover_replicas(&run).await,
-            StepName::NewMasterCleanup => self.cleanup(&run).await,
-        }
+            // The two steps whose reports carry more than their text.
+            StepName::ReplicasRecovery => return self.recover_replicas(&run).await,
+            StepName::NewMasterCleanup => return self.cleanup(&run).await,
+        };
+        detail.map(StepReport::from)
     }
 
     fn server(&self, name: &str) -> Result<ServerSpec, StepError> {
@@ -273,12 +275,10 @@ impl RunCtx {
             salvage: run.recovery.salvage.as_ref(),
         })
         .map_err(abort)?;
-        // Boundary: the journal keeps the target as text (Target's Display; read back with
-        // `decided_target`).
         let decided = Decided {
             new_master: sel.new_master.clone(),
             rule: sel.rule.clone(),
-            target: target.to_string(),
+            target: target.clone(),
         };
         if let CmdResult::Rejected(reason) = self
             .commit(Cmd::Decide {
@@ -292,15 +292,19 @@ impl RunCtx {
         Ok(format!("{}; target {target}", sel.explanation.join("; ")))
     }
 
-    /// Boundary: the decided target as the journal keeps it (text) read back as a [`Target`]
-    /// of this group's kind (the inverse of the `to_string()` in `choose`).
+    /// The decided target, which must be of the kind this group's mode calls for (a GTID set
+    /// for GTID groups, coordinates for file/position ones).
     fn decided_target(&self, d: &Decided) -> Result<Target, StepError> {
-        Target::parse(plan::target_kind(self.mode()), &d.target).map_err(|e| {
-            abort(format!(
-                "the journaled target of new master {} cannot be read: {e}",
-                d.new_master
-            ))
-        })
+        if d.target.kind() != plan::target_kind(self.mode()) {
+            return Err(abort(format!(
+                "the journaled target of new master {} ({}) does not fit the group's {:?} \
+                 replication",
+                d.new_master,
+                d.target,
+                self.mode()
+            )));
+        }
+        Ok(d.target.clone())
     }
 
     fn decided(run: &FailoverRun) -> Result<&Decided, StepError> {

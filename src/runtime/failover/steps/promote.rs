@@ -175,8 +175,8 @@ impl RunCtx {
         nm: &ServerSpec,
         s: &mut Session,
     ) -> Result<String, StepError> {
-        if let Some((f, p)) = &run.recovery.new_master_coords {
-            return Ok(format!("replicas start from {f}:{p} (recorded before)"));
+        if let Some(c) = &run.recovery.new_master_coords {
+            return Ok(format!("replicas start from {c} (recorded before)"));
         }
         let c = s
             .binlog_status()

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::adapters::hooks;
-use crate::model::{ReplicaAction, ReplicaStart, ReplicasPlan};
+use crate::model::{ReplicaAction, ReplicaStart, ReplicasOutcome, ReplicasPlan};
+use crate::state::journal::StepReport;
 
 /// The planner's start as the MySQL adapter takes it.
 fn position(start: &ReplicaStart) -> ReplicaPosition {
@@ -21,7 +22,10 @@ impl RunCtx {
     /// the target. A replica that fails is reported (MHA: "partially failed"), the run still
     /// completes: the new master already serves writes. Where replicas start, what they wait
     /// for and what the step's outcome is are the planner's.
-    pub(super) async fn recover_replicas(&self, run: &FailoverRun) -> StepResult {
+    pub(super) async fn recover_replicas(
+        &self,
+        run: &FailoverRun,
+    ) -> Result<StepReport, StepError> {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
         self.guard()?;
@@ -46,8 +50,15 @@ impl RunCtx {
             )
         }))
         .await;
-        let (_, detail) = plan::replicas::outcome(results);
-        Ok(detail)
+        let (outcome, detail) = plan::replicas::outcome(results);
+        Ok(StepReport {
+            detail,
+            failed_replicas: match outcome {
+                ReplicasOutcome::PartiallyFailed { failed } => failed,
+                ReplicasOutcome::AllRecovered => Vec::new(),
+            },
+            statement: None,
+        })
     }
 
     /// Where replicas start on the new master, as the adapter takes it.
@@ -127,7 +138,7 @@ impl RunCtx {
 
     /// Phase 5: the new master is a writable master holding the VIP; MHA's statement for the
     /// other replicas (password masked).
-    pub(super) async fn cleanup(&self, run: &FailoverRun) -> StepResult {
+    pub(super) async fn cleanup(&self, run: &FailoverRun) -> Result<StepReport, StepError> {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
         let mut s = self.connect(&nm).await.map_err(abort)?;
@@ -151,14 +162,19 @@ impl RunCtx {
             position: self.position_on(run, &nm)?,
             ..self.change_master_to(&nm)
         };
-        lines.push(format!(
+        let statement = format!(
             "All other slaves should start replication from here. Statement should be: {};",
             info.dialect.change_master(&masked)
-        ));
+        );
+        lines.push(statement.clone());
         if let Some(l) = self.report(run, &nm).await {
             lines.push(l);
         }
-        Ok(lines.join("; "))
+        Ok(StepReport {
+            detail: lines.join("; "),
+            statement: Some(statement),
+            failed_replicas: Vec::new(),
+        })
     }
 
     /// MHA's report_script (`--orig_master_host --new_master_host --new_slave_hosts --subject

@@ -180,8 +180,8 @@ impl RunCtx {
         }
         let mut s = Salvage {
             saved: true,
-            from: latest.to_string(),
-            to: to.to_string(),
+            from: Some(latest.clone()),
+            to: Some(to.clone()),
             bytes: a.bytes.len() as u64,
             transactions: a.transactions,
             first_gtid: a.first_gtid.as_ref().map(|g| g.to_string()),
