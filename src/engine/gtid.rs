@@ -5,9 +5,22 @@
 
 use std::collections::BTreeMap;
 
+/// A GTID position or set that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GtidError {
+    #[error("malformed MariaDB GTID {0:?}")]
+    MariaDb(String),
+    #[error("malformed MySQL GTID set entry {0:?}")]
+    MySqlEntry(String),
+    #[error("malformed MySQL GTID interval {interval:?} in {entry:?}")]
+    MySqlInterval { interval: String, entry: String },
+}
+
 /// Merges MariaDB GTID positions (`0-1-57,1-3-9`): per domain, the entry with the highest
 /// sequence number. Empty inputs are ignored; malformed entries are reported.
-pub fn merge_mariadb<'a>(positions: impl IntoIterator<Item = &'a str>) -> Result<String, String> {
+pub fn merge_mariadb<'a>(
+    positions: impl IntoIterator<Item = &'a str>,
+) -> Result<String, GtidError> {
     let mut best: BTreeMap<u32, (u32, u64)> = BTreeMap::new();
     for pos in positions {
         for g in pos.split(',').map(str::trim).filter(|g| !g.is_empty()) {
@@ -33,7 +46,7 @@ pub fn merge_mariadb<'a>(positions: impl IntoIterator<Item = &'a str>) -> Result
 /// one server's sequence numbers only grow within a domain.
 pub fn mariadb_last_seq<'a>(
     positions: impl IntoIterator<Item = &'a str>,
-) -> Result<BTreeMap<(u32, u32), u64>, String> {
+) -> Result<BTreeMap<(u32, u32), u64>, GtidError> {
     let mut max: BTreeMap<(u32, u32), u64> = BTreeMap::new();
     for pos in positions {
         for g in pos.split(',').map(str::trim).filter(|g| !g.is_empty()) {
@@ -54,8 +67,8 @@ pub fn mysql_contains(set: &str, uuid: &str, gno: u64) -> bool {
     }
 }
 
-fn parse_mariadb(g: &str) -> Result<(u32, u32, u64), String> {
-    let bad = || format!("malformed MariaDB GTID {g:?}");
+fn parse_mariadb(g: &str) -> Result<(u32, u32, u64), GtidError> {
+    let bad = || GtidError::MariaDb(g.to_string());
     let mut it = g.split('-');
     let d = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
     let s = it.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
@@ -68,7 +81,7 @@ fn parse_mariadb(g: &str) -> Result<(u32, u32, u64), String> {
 
 /// Merges MySQL GTID sets (`uuid:1-5:7,uuid2:1-3`, whitespace and newlines allowed): the union
 /// of their intervals per source uuid, normalised (sorted, adjacent intervals joined).
-pub fn merge_mysql<'a>(sets: impl IntoIterator<Item = &'a str>) -> Result<String, String> {
+pub fn merge_mysql<'a>(sets: impl IntoIterator<Item = &'a str>) -> Result<String, GtidError> {
     let mut by_uuid: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     for set in sets {
         let compact: String = set.chars().filter(|c| !c.is_whitespace()).collect();
@@ -76,7 +89,7 @@ pub fn merge_mysql<'a>(sets: impl IntoIterator<Item = &'a str>) -> Result<String
             let mut it = part.split(':');
             let uuid = it.next().unwrap_or_default().to_ascii_lowercase();
             if uuid.len() != 36 {
-                return Err(format!("malformed MySQL GTID set entry {part:?}"));
+                return Err(GtidError::MySqlEntry(part.to_string()));
             }
             let ivs = by_uuid.entry(uuid).or_default();
             for iv in it {
@@ -86,7 +99,12 @@ pub fn merge_mysql<'a>(sets: impl IntoIterator<Item = &'a str>) -> Result<String
                 };
                 match (a, b) {
                     (Ok(a), Ok(b)) if a <= b && a > 0 => ivs.push((a, b)),
-                    _ => return Err(format!("malformed MySQL GTID interval {iv:?} in {part:?}")),
+                    _ => {
+                        return Err(GtidError::MySqlInterval {
+                            interval: iv.to_string(),
+                            entry: part.to_string(),
+                        })
+                    }
                 }
             }
         }

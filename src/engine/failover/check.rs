@@ -4,16 +4,14 @@
 //! ignore_fail: a half-recoverable group is a human's decision), and a binlog file/position
 //! group needs SSH (relay-log diffs are read and placed over it).
 
+use super::PlanError;
 use crate::model::{MasterProbe, Observations};
 use crate::state::group::{ReplicationMode, ServerSpec};
 
 /// Checked before the old master is probed: file/position recovery cannot go without SSH.
-pub fn ssh_needed(mode: ReplicationMode, ssh: Result<(), &str>) -> Result<(), String> {
+pub fn ssh_needed(mode: ReplicationMode, ssh: Result<(), &str>) -> Result<(), PlanError> {
     match (mode, ssh) {
-        (ReplicationMode::FilePos, Err(e)) => Err(format!(
-            "binlog file/position recovery needs SSH to every server (relay-log diffs): {e}; \
-             nothing was changed"
-        )),
+        (ReplicationMode::FilePos, Err(e)) => Err(PlanError::SshNeeded(e.to_string())),
         _ => Ok(()),
     }
 }
@@ -30,26 +28,27 @@ pub struct CheckFacts<'a> {
 }
 
 /// Ok(the journal's detail) when the failover may go on; Err(why it must not, nothing changed).
-pub fn verdict(f: &CheckFacts) -> Result<String, String> {
+pub fn verdict(f: &CheckFacts) -> Result<String, PlanError> {
     let old = f.old;
     let master_state = match f.probe {
         MasterProbe::Answered => {
-            return Err(format!(
-                "master {} ({}) answers again: it is not dead, nothing to fail over",
-                old.name,
-                old.endpoint()
-            ))
+            return Err(PlanError::MasterAnswers {
+                name: old.name.clone(),
+                endpoint: old.endpoint(),
+            })
         }
         MasterProbe::ProvesAlive(e) => {
-            return Err(format!(
-                "master {} ({}) answers (with an error that proves it is up: {e}): not dead",
-                old.name,
-                old.endpoint()
-            ))
+            return Err(PlanError::MasterProvesAlive {
+                name: old.name.clone(),
+                endpoint: old.endpoint(),
+                error: e.clone(),
+            })
         }
         MasterProbe::Unreachable(e) => e,
     };
-    let obs = f.observed.map_err(str::to_string)?;
+    let obs = f
+        .observed
+        .map_err(|e| PlanError::NotObserved(e.to_string()))?;
     let mut lines = vec![format!(
         "master {} still unreachable: {master_state}",
         old.name
@@ -72,7 +71,7 @@ pub fn verdict(f: &CheckFacts) -> Result<String, String> {
         }
     }
     if !problems.is_empty() {
-        return Err(format!("{}; nothing was changed", problems.join("; ")));
+        return Err(PlanError::SurvivorsNotReady(problems));
     }
     Ok(lines.join("; "))
 }
@@ -90,13 +89,14 @@ mod tests {
         ssh: Result<(), &str>,
     ) -> Result<String, String> {
         let g = group(3);
-        ssh_needed(mode, ssh)?;
+        ssh_needed(mode, ssh).map_err(|e| e.to_string())?;
         verdict(&CheckFacts {
             old: &g.servers[0],
             survivors: &g.servers[1..],
             probe: &probe,
             observed: obs.as_ref().map_err(|e| *e),
         })
+        .map_err(|e| e.to_string())
     }
 
     /// The verdict, table-driven: (case, probe, db3's report, mode, SSH, Ok / Err substring).

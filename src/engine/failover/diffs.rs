@@ -7,6 +7,7 @@
 //! lack_relay_log): it is left out in phase 4, and a new master in that state aborts phase 3.5.
 
 use super::latest::{latest, oldest};
+use super::PlanError;
 use crate::model::{BinlogCoord, DiffPlan, DiffRange, SurvivorRelay};
 use crate::state::group::ReplicationMode;
 
@@ -96,13 +97,10 @@ impl<L> SourcePicker<L> {
     }
 
     /// The source picked and its log; Err when no latest replica's relay logs could be read.
-    pub fn finish(self) -> Result<(String, L), String> {
+    pub fn finish(self) -> Result<(String, L), PlanError> {
         match self.best {
             Some((name, _, log)) => Ok((name, log)),
-            None => Err(format!(
-                "no latest replica's relay logs could be read: {}",
-                self.errors.join("; ")
-            )),
+            None => Err(PlanError::NoRelayLogs(self.errors)),
         }
     }
 }
@@ -221,7 +219,7 @@ mod tests {
             assert_eq!(tried, want_tried, "{offers:?}");
             match (got, want) {
                 (Ok((n, log)), Ok(w)) => assert_eq!((n.as_str(), log.as_str()), (w, w)),
-                (Err(e), Err(w)) => assert_eq!(e, w),
+                (Err(e), Err(w)) => assert_eq!(e.to_string(), w),
                 (got, want) => panic!("{offers:?}: {got:?} vs {want:?}"),
             }
         }

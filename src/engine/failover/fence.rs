@@ -6,6 +6,7 @@
 //! but mysqld neither answered nor refused (hung or paused: it could wake up writable). A
 //! mysqld that refused connections is down; one that answered is fenced by SQL.
 
+use super::PlanError;
 use crate::model::{FencePlan, HookCommand, HostFence, OldMysqld};
 
 /// The first action on the old master's host.
@@ -69,15 +70,16 @@ pub fn shutdown_unconfigured(old: &str, command: HookCommand, vip: bool) -> Stri
 
 /// MHA's reading of the shutdown_script's exit: 0 = powered off, 10 = mysqld stopped and SSH
 /// works; anything else aborts (the old master may still take writes).
-pub fn shutdown_verdict(old: &str, code: Option<i32>, tail: &str) -> Result<String, String> {
+pub fn shutdown_verdict(old: &str, code: Option<i32>, tail: &str) -> Result<String, PlanError> {
     match code {
         Some(0) => Ok(format!("{old}: powered off by shutdown_script")),
         Some(10) => Ok(format!(
             "{old}: shutdown_script stopped mysqld (exit 10): {tail}"
         )),
-        c => Err(format!(
-            "shutdown_script exited {c:?} ({tail}): the old master may still accept writes"
-        )),
+        code => Err(PlanError::ShutdownScript {
+            code,
+            tail: tail.to_string(),
+        }),
     }
 }
 
@@ -191,7 +193,7 @@ mod tests {
         );
         for c in [Some(1), Some(2), None] {
             let e = shutdown_verdict("db1", c, "oops").unwrap_err();
-            assert!(e.contains("may still accept writes"), "{e}");
+            assert!(e.to_string().contains("may still accept writes"), "{e}");
         }
         assert_eq!(
             shutdown_unconfigured("db1", Stop, true),

@@ -4,6 +4,7 @@
 //! by the binlog file's numeric index, then the position; among equal (or incomparable)
 //! coordinates the first one given wins.
 
+use super::PlanError;
 use std::cmp::Ordering;
 
 use crate::model::{BinlogCoord, Observations, SalvagePlan};
@@ -43,7 +44,7 @@ pub fn latest_read(obs: &Observations) -> Option<BinlogCoord> {
 
 /// Phase 3.1's journal detail: how far each survivor read and applied; Err when no survivor
 /// answered as a replica.
-pub fn report(survivors: &[ServerSpec], obs: &Observations) -> Result<String, String> {
+pub fn report(survivors: &[ServerSpec], obs: &Observations) -> Result<String, PlanError> {
     let mut lines = Vec::new();
     for s in survivors {
         if let Some(Ok(i)) = obs.get(&s.name) {
@@ -56,15 +57,15 @@ pub fn report(survivors: &[ServerSpec], obs: &Observations) -> Result<String, St
         }
     }
     if lines.is_empty() {
-        return Err("no replica answered".into());
+        return Err(PlanError::NoReplicaAnswered);
     }
     Ok(lines.join("; "))
 }
 
 /// Phase 3.2: read the dead master's binlog from the latest replica's read position, unless
 /// phase 2 found its host unreachable (it is not waited for twice).
-pub fn salvage_plan(obs: &Observations, host_unreachable: bool) -> Result<SalvagePlan, String> {
-    let from = latest_read(obs).ok_or("no replica answered")?;
+pub fn salvage_plan(obs: &Observations, host_unreachable: bool) -> Result<SalvagePlan, PlanError> {
+    let from = latest_read(obs).ok_or(PlanError::NoReplicaAnswered)?;
     Ok(SalvagePlan {
         from,
         skip: host_unreachable.then(|| "unreachable in phase 2".to_string()),
@@ -155,7 +156,7 @@ mod tests {
         ]);
         assert_eq!(
             report(&g.servers[1..], &none),
-            Err("no replica answered".into())
+            Err(PlanError::NoReplicaAnswered)
         );
         assert_eq!(latest_read(&none), None);
     }

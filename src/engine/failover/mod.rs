@@ -15,6 +15,7 @@
 
 pub mod check;
 pub mod diffs;
+mod error;
 pub mod fence;
 pub mod latest;
 pub mod replicas;
@@ -25,7 +26,8 @@ pub(crate) mod fixtures;
 #[cfg(test)]
 mod target_tests;
 
-use crate::engine::gtid;
+pub use self::error::PlanError;
+use crate::engine::gtid::{self, GtidError};
 use crate::model::TargetKind;
 use crate::state::group::ReplicationMode;
 
@@ -42,7 +44,7 @@ pub fn target_kind(mode: ReplicationMode) -> TargetKind {
 pub fn merge_gtid<'a>(
     mode: ReplicationMode,
     sets: impl IntoIterator<Item = &'a str>,
-) -> Result<String, String> {
+) -> Result<String, GtidError> {
     match mode {
         ReplicationMode::MariadbGtid => gtid::merge_mariadb(sets),
         _ => gtid::merge_mysql(sets),
@@ -54,10 +56,14 @@ pub fn merge_or_empty(mode: ReplicationMode, sets: &[&str]) -> String {
     merge_gtid(mode, sets.iter().copied()).unwrap_or_default()
 }
 
-/// Whether the GTID position `have` already holds everything in `want` (both merged with
-/// [`merge_or_empty`]).
+/// Whether the GTID position `have` already holds everything in `want`. An unreadable position
+/// proves nothing: false (a server whose GTID state cannot be read is neither taken as caught
+/// up nor as a donor).
 pub fn includes(mode: ReplicationMode, have: &str, want: &str) -> bool {
-    merge_or_empty(mode, &[have, want]) == merge_or_empty(mode, &[have])
+    match (merge_gtid(mode, [have, want]), merge_gtid(mode, [have])) {
+        (Ok(both), Ok(had)) => both == had,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +90,10 @@ mod tests {
                 &format!("{u}:1-6"),
                 false,
             ),
+            // An unreadable position proves nothing, either way round.
+            (ReplicationMode::MariadbGtid, "garbage", "0-1-9", false),
+            (ReplicationMode::MariadbGtid, "0-1-9", "0-x-9", false),
+            (ReplicationMode::MysqlGtid, "not-a-uuid:1-9", &format!("{u}:1"), false),
         ];
         for (mode, have, want, expect) in cases {
             assert_eq!(

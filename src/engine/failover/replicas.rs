@@ -6,6 +6,7 @@
 //! failed", result 10): the new master already serves writes.
 
 use super::target::final_target;
+use super::PlanError;
 use crate::model::{
     BinlogCoord, IoThread, ReplicaAction, ReplicaStart, ReplicaStatus, ReplicasOutcome,
     ReplicasPlan, RunOutcome, Target,
@@ -20,13 +21,11 @@ pub fn start(
     mode: ReplicationMode,
     new_master: &str,
     coords: Option<&BinlogCoord>,
-) -> Result<ReplicaStart, String> {
+) -> Result<ReplicaStart, PlanError> {
     if mode != ReplicationMode::FilePos {
         return Ok(ReplicaStart::AutoPosition);
     }
-    let c = coords.ok_or_else(|| {
-        format!("no binlog coordinates of {new_master} were recorded in phase 3.5")
-    })?;
+    let c = coords.ok_or_else(|| PlanError::NoNewMasterCoords(new_master.to_string()))?;
     Ok(ReplicaStart::Coord(c.clone()))
 }
 
@@ -38,7 +37,7 @@ pub fn plan(
     decided: &Target,
     salvage: Option<&Salvage>,
     coords: Option<&BinlogCoord>,
-) -> Result<ReplicasPlan, String> {
+) -> Result<ReplicasPlan, PlanError> {
     let start = start(mode, new_master, coords)?;
     let goal = match &start {
         ReplicaStart::Coord(c) => Some(Target::Coord(c.clone())),
@@ -138,7 +137,7 @@ mod tests {
         assert_eq!(p.goal, Some(Target::Coord(coord(3, 120))));
         assert_eq!(
             plan(fp, "db2", &decided_fp, None, None),
-            Err("no binlog coordinates of db2 were recorded in phase 3.5".into())
+            Err(PlanError::NoNewMasterCoords("db2".into()))
         );
         let p = plan(
             ma,

@@ -7,7 +7,8 @@
 //! decided set plus the salvage) and the donor a lagging GTID new master catches up from.
 
 use super::latest::latest_read;
-use super::{includes, merge_gtid, merge_or_empty};
+use super::{includes, merge_gtid, merge_or_empty, PlanError};
+use crate::engine::gtid::GtidError;
 use crate::engine::selection::{self, Selection, SelectionInput};
 use crate::model::{Observations, Target};
 use crate::state::group::{ReplicationMode, ServerSpec};
@@ -30,17 +31,9 @@ pub struct Choice {
 }
 
 /// MHA's selection, then the target; Err(why no server can be promoted, with each exclusion).
-pub fn choose(input: &ChooseInput) -> Result<Choice, String> {
-    let selection = selection::select(&input.selection).map_err(|(reason, excluded)| {
-        format!(
-            "{reason}; {}",
-            excluded
-                .iter()
-                .map(|e| format!("{}: {}", e.server, e.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
+pub fn choose(input: &ChooseInput) -> Result<Choice, PlanError> {
+    let selection = selection::select(&input.selection)
+        .map_err(|(reason, excluded)| PlanError::NoNewMaster { reason, excluded })?;
     let target = target(input.mode, input.selection.observed, input.salvage)?;
     Ok(Choice { selection, target })
 }
@@ -50,7 +43,7 @@ pub fn target(
     mode: ReplicationMode,
     obs: &Observations,
     salvage: Option<&Salvage>,
-) -> Result<Target, String> {
+) -> Result<Target, PlanError> {
     match mode {
         ReplicationMode::FilePos => match salvage {
             Some(Salvage {
@@ -58,19 +51,19 @@ pub fn target(
                 transactions: 1..,
                 ..
             }) => Ok(Target::Coord(to.clone())),
-            _ => latest_read(obs).map(Target::Coord).ok_or_else(|| {
-                "no replica reported how far it read the old master's binlog".to_string()
-            }),
+            _ => latest_read(obs)
+                .map(Target::Coord)
+                .ok_or(PlanError::NoReadPosition),
         },
         ReplicationMode::MariadbGtid | ReplicationMode::MysqlGtid => {
-            gtid_target(mode, obs).map(Target::Gtid)
+            Ok(gtid_target(mode, obs).map(Target::Gtid)?)
         }
     }
 }
 
 /// Everything any observed server received (replicas: MariaDB Gtid_IO_Pos / MySQL
 /// Retrieved_Gtid_Set) or executed (MariaDB gtid_slave_pos / MySQL gtid_executed), merged.
-pub fn gtid_target(mode: ReplicationMode, obs: &Observations) -> Result<String, String> {
+pub fn gtid_target(mode: ReplicationMode, obs: &Observations) -> Result<String, GtidError> {
     let mut sets = Vec::new();
     for i in obs.values().flatten() {
         if let Some(r) = &i.replica {

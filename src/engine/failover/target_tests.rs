@@ -28,6 +28,7 @@ fn choose_in(
         mode,
         salvage,
     })
+    .map_err(|e| e.to_string())
 }
 
 /// A MariaDB GTID replica: received up to `io`, executed `slave_pos`.

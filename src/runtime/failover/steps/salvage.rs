@@ -50,7 +50,8 @@ impl Have {
                         .and_then(|r| r.get(k).cloned().flatten())
                         .unwrap_or_default()
                 };
-                gtid::mariadb_last_seq([get("b").as_str(), get("s").as_str()])?
+                gtid::mariadb_last_seq([get("b").as_str(), get("s").as_str()])
+                    .map_err(|e| e.to_string())?
             }
             Flavor::MySql => Default::default(),
         };
