@@ -5,15 +5,30 @@ use crate::adapters::mysql::{Endpoint, Login};
 use crate::secret::Secret;
 use crate::state::group::{CredentialRef, GroupSpec, ServerSpec};
 
-/// Resolves a credential reference on this manager. The error names the reference, never a value.
-pub fn resolve(c: &CredentialRef) -> Result<Secret, String> {
+/// A credential this manager cannot resolve. Names the reference, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("cannot read password file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("environment variable {0} is not set")]
+    Env(String),
+}
+
+/// Resolves a credential reference on this manager.
+pub fn resolve(c: &CredentialRef) -> Result<Secret, CredentialError> {
     match c {
         CredentialRef::File(p) => std::fs::read_to_string(p)
             .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
-            .map_err(|e| format!("cannot read password file {p}: {e}")),
+            .map_err(|source| CredentialError::File {
+                path: p.clone(),
+                source,
+            }),
         CredentialRef::Env(v) => std::env::var(v)
             .map(Secret::new)
-            .map_err(|_| format!("environment variable {v} is not set")),
+            .map_err(|_| CredentialError::Env(v.clone())),
     }
 }
 

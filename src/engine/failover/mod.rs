@@ -93,7 +93,12 @@ mod tests {
             // An unreadable position proves nothing, either way round.
             (ReplicationMode::MariadbGtid, "garbage", "0-1-9", false),
             (ReplicationMode::MariadbGtid, "0-1-9", "0-x-9", false),
-            (ReplicationMode::MysqlGtid, "not-a-uuid:1-9", &format!("{u}:1"), false),
+            (
+                ReplicationMode::MysqlGtid,
+                "not-a-uuid:1-9",
+                &format!("{u}:1"),
+                false,
+            ),
         ];
         for (mode, have, want, expect) in cases {
             assert_eq!(

@@ -180,7 +180,7 @@ pub async fn probe_master(node: &Runtime, group: &str) -> Result<(bool, String, 
         .server(&g.topology.master)
         .ok_or("group has no master")?
         .clone();
-    let password = resolve(&g.spec.password)?;
+    let password = resolve(&g.spec.password).map_err(|e| e.to_string())?;
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(300));
     // A fresh connection from this zone is what corroboration is about.
     let mut p = Pinger::new(

@@ -58,6 +58,20 @@ pub enum StepError {
 
 type StepResult = Result<String, StepError>;
 
+/// Why an executor cannot start on a run (logged; the next supervisor round tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("no run {0}")]
+    NoRun(u64),
+    #[error(transparent)]
+    Group(#[from] crate::raft::NodeError),
+    #[error("{which}: {source}")]
+    Credential {
+        which: &'static str,
+        source: crate::runtime::credentials::CredentialError,
+    },
+}
+
 fn abort(e: impl std::fmt::Display) -> StepError {
     StepError::Abort(e.to_string())
 }
@@ -81,13 +95,12 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
-    pub fn new(node: Arc<Runtime>, id: u64, term: u64) -> Result<RunCtx, String> {
+    pub fn new(node: Arc<Runtime>, id: u64, term: u64) -> Result<RunCtx, SetupError> {
         let run = node
             .raft
             .read(|c| c.runs.get(&id).cloned())
-            .ok_or_else(|| format!("no run {id}"))?;
-        let mut group =
-            crate::runtime::groups::group(&node, &run.group).map_err(|e| e.to_string())?;
+            .ok_or(SetupError::NoRun(id))?;
+        let mut group = crate::runtime::groups::group(&node, &run.group)?;
         // The servers of this failover: the topology's (an old master removed by an earlier
         // failover stays in the spec but is not part of the group's replication any more).
         let members = group.topology.servers.clone();
@@ -95,8 +108,15 @@ impl RunCtx {
             .spec
             .servers
             .retain(|s| members.contains_key(&s.name) || s.name == run.old_master);
-        let password = resolve(&group.spec.password)?;
-        let repl_password = resolve(&group.spec.repl_password)?;
+        let password = resolve(&group.spec.password).map_err(|source| SetupError::Credential {
+            which: "password",
+            source,
+        })?;
+        let repl_password =
+            resolve(&group.spec.repl_password).map_err(|source| SetupError::Credential {
+                which: "repl_password",
+                source,
+            })?;
         let ssh = node.ssh.get(&group.spec).map_err(|e| e.to_string());
         Ok(RunCtx {
             node,
