@@ -307,7 +307,6 @@ async fn vip_moves_idempotently() {
 /// an application user can no longer write; fencing again does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fence_makes_master_refuse_writes() {
-    use mha_raft::runtime::fence::fence;
     let Some(lab) = Lab::up(&["--no-managers"]) else {
         return;
     };
@@ -322,7 +321,7 @@ async fn fence_makes_master_refuse_writes() {
         .unwrap();
 
     let mut admin = Session::connect(&ep, "mha", &pw, t).await.unwrap();
-    let r = fence(&mut admin).await.unwrap();
+    let r = admin.fence_writes().await.unwrap();
     assert!(r.was_writable);
     assert!(!r.killed.is_empty(), "the app connection is killed");
     assert!(
@@ -349,7 +348,7 @@ async fn fence_makes_master_refuse_writes() {
         ),
         "2"
     );
-    let again = fence(&mut admin).await.unwrap();
+    let again = admin.fence_writes().await.unwrap();
     assert!(!again.was_writable);
     assert_eq!(
         again.killed.len(),

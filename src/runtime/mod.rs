@@ -4,7 +4,6 @@
 
 pub mod credentials;
 pub mod failover;
-pub mod fence;
 pub mod groups;
 pub mod monitor;
 pub mod peers;

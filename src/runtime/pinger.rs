@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 use crate::adapters::mysql::{Login, MysqlError, Session};
 use crate::state::group::PingType;
 
-/// Schema and table of the `insert` ping.
-pub const HEARTBEAT_SCHEMA: &str = "mha_raft";
-
 pub struct Pinger {
     login: Login,
     kind: PingType,
@@ -35,13 +32,7 @@ impl Pinger {
         if self.conn.is_none() {
             let mut s = self.login.connect(self.timeout).await?;
             if self.kind == PingType::Insert {
-                s.exec(&format!("CREATE DATABASE IF NOT EXISTS {HEARTBEAT_SCHEMA}"))
-                    .await?;
-                s.exec(&format!(
-                    "CREATE TABLE IF NOT EXISTS {HEARTBEAT_SCHEMA}.heartbeat \
-                     (grp VARCHAR(64) PRIMARY KEY, manager BIGINT UNSIGNED NOT NULL, at DATETIME(6) NOT NULL)"
-                ))
-                .await?;
+                s.ensure_heartbeat_table().await?;
             }
             self.conn = Some(s);
         }
@@ -60,15 +51,8 @@ impl Pinger {
             }
             PingType::Select => self.session().await?.ping().await.map(|_| ()),
             PingType::Insert => {
-                let grp = self.heartbeat.0.replace('\'', "''");
-                let manager = self.heartbeat.1;
-                self.session()
-                    .await?
-                    .exec(&format!(
-                        "INSERT INTO {HEARTBEAT_SCHEMA}.heartbeat (grp, manager, at) VALUES ('{grp}', {manager}, NOW(6)) \
-                         ON DUPLICATE KEY UPDATE manager = VALUES(manager), at = VALUES(at)"
-                    ))
-                    .await
+                let (grp, manager) = self.heartbeat.clone();
+                self.session().await?.write_heartbeat(&grp, manager).await
             }
         };
         if res.is_err() {

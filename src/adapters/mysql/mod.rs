@@ -3,8 +3,11 @@
 //! from every error message.
 
 pub mod dialect;
+mod epoch;
+mod fence;
 pub mod replica;
 pub mod server;
+mod vars;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -13,7 +16,10 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
 
 pub use dialect::{ChangeMaster, ReplicaPosition};
+pub use epoch::EpochRow;
+pub use fence::FenceReport;
 pub use replica::Columns;
+pub use vars::HEARTBEAT_SCHEMA;
 
 use crate::model::{BinlogCoord, Dialect, ReplicaStatus, ServerInfo};
 use crate::secret::Secret;

@@ -9,7 +9,6 @@
 //! running is begun again in the new term (attempt 2) and re-checks what is already done; what
 //! was decided is never decided again.
 
-mod epoch;
 mod steps;
 
 use std::sync::Arc;

@@ -329,7 +329,7 @@ async fn sentinel(login: Login, timeout: Duration, tx: mpsc::Sender<Event>) {
                 // change), the server's thread lingers at most one sleep, not a day.
                 s.set_timeout(Duration::from_secs(40));
                 loop {
-                    if let Err(e) = s.exec("SELECT SLEEP(30)").await {
+                    if let Err(e) = s.park(Duration::from_secs(30)).await {
                         tracing::info!(error = %e, "monitoring connection lost");
                         if tx
                             .send(Event::ConnectionLost { at_ms: now_ms() })

@@ -201,18 +201,8 @@ impl RunCtx {
         oldest: &BinlogCoord,
     ) -> Result<MasterLog, String> {
         let mut sess = self.connect(s).await?;
-        let rows = sess
-            .rows("SELECT @@relay_log_index AS idx, @@datadir AS datadir")
-            .await
-            .map_err(|e| e.to_string())?;
+        let (mut index, datadir) = sess.relay_log_index().await.map_err(|e| e.to_string())?;
         sess.close().await;
-        let get = |k: &str| {
-            rows.first()
-                .and_then(|r| r.get(k).cloned().flatten())
-                .unwrap_or_default()
-        };
-        let datadir = get("datadir");
-        let mut index = get("idx");
         if index.is_empty() {
             return Err("relay_log_index is not set".into());
         }

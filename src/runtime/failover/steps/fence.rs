@@ -9,7 +9,7 @@ use crate::adapters::hooks;
 use crate::engine::failover as plan;
 use crate::engine::failover::fence::FenceFacts;
 use crate::model::{HookCommand, HostFence, OldMysqld};
-use crate::runtime::{fence, vip};
+use crate::runtime::vip;
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 
@@ -108,7 +108,7 @@ impl RunCtx {
         match self.login(old).connect(CONNECT).await {
             Ok(mut sess) => {
                 sess.set_timeout(STATEMENT);
-                let r = fence::fence(&mut sess).await;
+                let r = sess.fence_writes().await;
                 sess.close().await;
                 match r {
                     Ok(rep) => (

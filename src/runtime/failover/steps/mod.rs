@@ -15,7 +15,6 @@ mod promote;
 mod replicas;
 mod salvage;
 
-use super::epoch::{read_epoch, write_epoch};
 use crate::adapters::mysql::{ChangeMaster, Login, ReplicaPosition, Session};
 use crate::adapters::ssh::SshPool;
 use crate::engine::failover as plan;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::adapters::hooks;
+use crate::adapters::mysql::EpochRow;
 
 impl RunCtx {
     /// Phase 3.5: bring the new master level with the target, make it a master, record the
@@ -17,7 +18,7 @@ impl RunCtx {
         let nm = self.server(&d.new_master)?;
         let mut s = self.connect(&nm).await.map_err(abort)?;
         let mut lines = Vec::new();
-        let recorded = read_epoch(&mut s, &run.group).await.map_err(abort)?;
+        let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
         if let Some((epoch, r)) = recorded {
             if epoch > run.epoch {
                 return Err(abort(format!(
@@ -58,14 +59,13 @@ impl RunCtx {
         }
         self.guard()?;
         if recorded.map(|(e, _)| e) != Some(run.epoch) {
-            write_epoch(
-                &mut s,
-                &run.group,
-                run.epoch,
-                self.id,
-                self.term,
-                self.node.id(),
-            )
+            s.write_epoch(&EpochRow {
+                group: &run.group,
+                epoch: run.epoch,
+                run: self.id,
+                term: self.term,
+                manager: self.node.id(),
+            })
             .await
             .map_err(abort)?;
             lines.push(format!("epoch {} recorded on {}", run.epoch, nm.name));

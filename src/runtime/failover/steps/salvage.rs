@@ -41,16 +41,9 @@ impl Have {
         let flavor = info.dialect.flavor;
         let mariadb = match flavor {
             Flavor::MariaDb => {
-                let rows = sess
-                    .rows("SELECT @@gtid_binlog_state AS b, @@gtid_slave_pos AS s")
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let get = |k: &str| {
-                    rows.first()
-                        .and_then(|r| r.get(k).cloned().flatten())
-                        .unwrap_or_default()
-                };
-                gtid::mariadb_last_seq([get("b").as_str(), get("s").as_str()])
+                let (binlog_state, slave_pos) =
+                    sess.mariadb_gtid_state().await.map_err(|e| e.to_string())?;
+                gtid::mariadb_last_seq([binlog_state.as_str(), slave_pos.as_str()])
                     .map_err(|e| e.to_string())?
             }
             Flavor::MySql => Default::default(),

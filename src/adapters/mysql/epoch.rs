@@ -1,7 +1,7 @@
 //! The epoch (failover generation) on a promoted master: which run made it master. A stale
 //! leader's late promotion finds a newer epoch there and stops.
 
-use crate::adapters::mysql::{MysqlError, Session};
+use super::{MysqlError, Session};
 
 /// Written before the promoted master becomes writable.
 const EPOCH_DDL: [&str; 2] = [
@@ -19,8 +19,29 @@ fn sql_quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// (epoch, run) recorded for the group on this server, if any.
-pub async fn read_epoch(s: &mut Session, group: &str) -> Result<Option<(u64, u64)>, MysqlError> {
+impl Session {
+    /// (epoch, run) recorded for the group on this server, if any.
+    pub async fn read_epoch(&mut self, group: &str) -> Result<Option<(u64, u64)>, MysqlError> {
+        read_epoch(self, group).await
+    }
+
+    /// Records which run (epoch, term, manager) made this server the group's master.
+    pub async fn write_epoch(&mut self, e: &EpochRow<'_>) -> Result<(), MysqlError> {
+        write_epoch(self, e).await
+    }
+}
+
+/// The epoch row a promotion writes.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochRow<'a> {
+    pub group: &'a str,
+    pub epoch: u64,
+    pub run: u64,
+    pub term: u64,
+    pub manager: u64,
+}
+
+async fn read_epoch(s: &mut Session, group: &str) -> Result<Option<(u64, u64)>, MysqlError> {
     let q = format!(
         "SELECT epoch, run FROM mha_raft.failover_epoch WHERE grp = {}",
         sql_quote(group)
@@ -36,21 +57,18 @@ pub async fn read_epoch(s: &mut Session, group: &str) -> Result<Option<(u64, u64
     }
 }
 
-pub async fn write_epoch(
-    s: &mut Session,
-    group: &str,
-    epoch: u64,
-    run: u64,
-    term: u64,
-    manager: u64,
-) -> Result<(), MysqlError> {
+async fn write_epoch(s: &mut Session, e: &EpochRow<'_>) -> Result<(), MysqlError> {
     for ddl in EPOCH_DDL {
         s.exec(ddl).await?;
     }
     s.exec(&format!(
         "REPLACE INTO mha_raft.failover_epoch (grp, epoch, run, term, manager) \
-         VALUES ({}, {epoch}, {run}, {term}, {manager})",
-        sql_quote(group)
+         VALUES ({}, {}, {}, {}, {})",
+        sql_quote(e.group),
+        e.epoch,
+        e.run,
+        e.term,
+        e.manager
     ))
     .await
 }

@@ -2,7 +2,7 @@
 //! client connections that could still write. Idempotent: a fenced server is left as it is.
 //! Replication threads, binlog dumps and system threads are not touched.
 
-use crate::adapters::mysql::{MysqlError, Session};
+use super::{MysqlError, Session};
 
 /// What fencing did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,7 +19,15 @@ const CLIENT_THREADS: &str = "SELECT ID FROM information_schema.PROCESSLIST \
        AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', 'Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker') \
        AND USER NOT IN ('system user', 'event_scheduler')";
 
-pub async fn fence(sess: &mut Session) -> Result<FenceReport, MysqlError> {
+impl Session {
+    /// Makes the server refuse writes (read_only) and kills the client connections that could
+    /// still write.
+    pub async fn fence_writes(&mut self) -> Result<FenceReport, MysqlError> {
+        fence(self).await
+    }
+}
+
+async fn fence(sess: &mut Session) -> Result<FenceReport, MysqlError> {
     let was_writable = !sess.server_info().await?.read_only;
     if was_writable {
         sess.set_read_only(true).await?;

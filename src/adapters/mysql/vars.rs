@@ -1,0 +1,76 @@
+//! The few server variables and statements the manager needs beyond status: the GTID state a
+//! replay must leave out, where the relay logs are, the `insert` ping's heartbeat row, and the
+//! sentinel's parked statement.
+
+use std::time::Duration;
+
+use super::{MysqlError, Session};
+
+/// Schema of the `insert` ping's heartbeat table (and of the epoch table).
+pub const HEARTBEAT_SCHEMA: &str = "mha_raft";
+
+impl Session {
+    /// One variable's text ("" when NULL or absent).
+    async fn vars(&mut self, sql: &str, keys: &[&str]) -> Result<Vec<String>, MysqlError> {
+        let rows = self.rows(sql).await?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                rows.first()
+                    .and_then(|r| r.get(*k).cloned().flatten())
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
+    /// MariaDB: (gtid_binlog_state, gtid_slave_pos).
+    pub async fn mariadb_gtid_state(&mut self) -> Result<(String, String), MysqlError> {
+        let mut v = self
+            .vars(
+                "SELECT @@gtid_binlog_state AS b, @@gtid_slave_pos AS s",
+                &["b", "s"],
+            )
+            .await?;
+        let s = v.pop().unwrap_or_default();
+        Ok((v.pop().unwrap_or_default(), s))
+    }
+
+    /// (relay_log_index, datadir): where the relay-log index file is.
+    pub async fn relay_log_index(&mut self) -> Result<(String, String), MysqlError> {
+        let mut v = self
+            .vars(
+                "SELECT @@relay_log_index AS idx, @@datadir AS datadir",
+                &["idx", "datadir"],
+            )
+            .await?;
+        let datadir = v.pop().unwrap_or_default();
+        Ok((v.pop().unwrap_or_default(), datadir))
+    }
+
+    /// Creates the `insert` ping's heartbeat table if it is missing.
+    pub async fn ensure_heartbeat_table(&mut self) -> Result<(), MysqlError> {
+        self.exec(&format!("CREATE DATABASE IF NOT EXISTS {HEARTBEAT_SCHEMA}"))
+            .await?;
+        self.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {HEARTBEAT_SCHEMA}.heartbeat \
+             (grp VARCHAR(64) PRIMARY KEY, manager BIGINT UNSIGNED NOT NULL, at DATETIME(6) NOT NULL)"
+        ))
+        .await
+    }
+
+    /// Upserts the heartbeat row of `group` as written by `manager`.
+    pub async fn write_heartbeat(&mut self, group: &str, manager: u64) -> Result<(), MysqlError> {
+        let grp = group.replace('\\', "\\\\").replace('\'', "''");
+        self.exec(&format!(
+            "INSERT INTO {HEARTBEAT_SCHEMA}.heartbeat (grp, manager, at) VALUES ('{grp}', {manager}, NOW(6)) \
+             ON DUPLICATE KEY UPDATE manager = VALUES(manager), at = VALUES(at)"
+        ))
+        .await
+    }
+
+    /// Parks the connection in a statement for `d` (the sentinel: the statement returns with
+    /// an error the moment the server dies and its socket closes).
+    pub async fn park(&mut self, d: Duration) -> Result<(), MysqlError> {
+        self.exec(&format!("SELECT SLEEP({})", d.as_secs())).await
+    }
+}
