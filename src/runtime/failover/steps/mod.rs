@@ -9,10 +9,16 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
+// One file per phase, named after the journal's step; apply.rs is the replay machinery
+// phases 3.5 and 4 share.
+mod choose_new_master;
+mod config_check;
 mod diffs;
 mod fence;
-mod promote;
-mod replicas;
+mod latest_replicas;
+mod new_master_cleanup;
+mod promote_new_master;
+mod replicas_recovery;
 mod salvage;
 
 use crate::adapters::mysql::{ChangeMaster, Login, ReplicaPosition, Session};
@@ -21,7 +27,7 @@ use crate::engine::failover as plan;
 use crate::engine::failover::check::CheckFacts;
 use crate::engine::failover::target::{Choice, ChooseInput};
 use crate::engine::selection::SelectionInput;
-use crate::model::{MasterProbe, Observations, Target};
+use crate::model::{Observations, Target};
 use crate::runtime::credentials::{login, resolve};
 use crate::runtime::groups::observe_except;
 use crate::runtime::vip;
@@ -228,107 +234,5 @@ impl RunCtx {
 
     fn mode(&self) -> ReplicationMode {
         self.group.topology.mode
-    }
-
-    /// Phase 1: the master is still dead, every replica answers and replicates from it, and
-    /// the recovery mode is supported (the verdict is the planner's).
-    async fn config_check(&self, run: &FailoverRun) -> StepResult {
-        plan::check::ssh_needed(
-            self.mode(),
-            self.ssh().as_ref().map(|_| ()).map_err(String::as_str),
-        )
-        .map_err(abort)?;
-        let old = self.server(&run.old_master)?;
-        let old_login = self.login(&old);
-        let (probe, obs) = tokio::join!(old_login.connect(CONNECT), self.observe(run));
-        let probe = match probe {
-            Ok(s) => {
-                s.close().await;
-                MasterProbe::Answered
-            }
-            Err(e) if e.proves_alive() => MasterProbe::ProvesAlive(e.to_string()),
-            Err(e) => MasterProbe::Unreachable(e.to_string()),
-        };
-        let obs = obs.map_err(|e| e.to_string());
-        plan::check::verdict(&CheckFacts {
-            old: &old,
-            survivors: &self.survivors(run),
-            probe: &probe,
-            observed: obs.as_ref().map_err(String::as_str),
-        })
-        .map_err(abort)
-    }
-
-    /// Phase 3.1: how far each replica got (read and applied).
-    async fn latest_replicas(&mut self, run: &FailoverRun) -> StepResult {
-        let obs = self.observe(run).await?;
-        self.latest = Some(obs.clone());
-        plan::latest::report(&self.survivors(run), &obs).map_err(abort)
-    }
-
-    /// Phase 3.3: MHA's selection and the target (the planner's), decided once and journaled.
-    async fn choose(&mut self, run: &FailoverRun) -> StepResult {
-        if let Some(d) = &run.decided {
-            return Ok(format!(
-                "already decided: new master {} ({}), target {} (not decided again)",
-                d.new_master, d.rule, d.target
-            ));
-        }
-        let obs = match self.latest.take() {
-            Some(o) => o,
-            None => self.observe(run).await?,
-        };
-        let Choice {
-            selection: sel,
-            target,
-        } = plan::target::choose(&ChooseInput {
-            selection: SelectionInput {
-                spec: &self.group.spec,
-                old_master: &run.old_master,
-                observed: &obs,
-                forced: run.forced.as_deref(),
-                latest_priority: self.group.spec.failover.latest_priority,
-                check_repl_delay: self.group.spec.failover.check_repl_delay,
-            },
-            mode: self.mode(),
-            salvage: run.recovery.salvage.as_ref(),
-        })
-        .map_err(abort)?;
-        let decided = Decided {
-            new_master: sel.new_master.clone(),
-            rule: sel.rule.clone(),
-            target: target.clone(),
-        };
-        if let CmdResult::Rejected(reason) = self
-            .commit(Cmd::Decide {
-                run: self.id,
-                decided,
-            })
-            .await?
-        {
-            return Err(abort(reason));
-        }
-        Ok(format!("{}; target {target}", sel.explanation.join("; ")))
-    }
-
-    /// The decided target, which must be of the kind this group's mode calls for (a GTID set
-    /// for GTID groups, coordinates for file/position ones).
-    fn decided_target(&self, d: &Decided) -> Result<Target, StepError> {
-        if d.target.kind() != plan::target_kind(self.mode()) {
-            return Err(abort(format!(
-                "the journaled target of new master {} ({}) does not fit the group's {:?} \
-                 replication",
-                d.new_master,
-                d.target,
-                self.mode()
-            )));
-        }
-        Ok(d.target.clone())
-    }
-
-    fn decided(run: &FailoverRun) -> Result<&Decided, StepError> {
-        run.decided
-            .as_ref()
-            .ok_or_else(|| abort("no new master was decided"))
     }
 }

@@ -1,0 +1,73 @@
+//! Phase 3.3, determining the new master: MHA's selection and the target (the planner's),
+//! decided once and journaled; a resumed run reads the decision instead of taking it again.
+
+use super::*;
+use crate::engine::failover as plan;
+
+impl RunCtx {
+    /// Phase 3.3: MHA's selection and the target (the planner's), decided once and journaled.
+    pub(super) async fn choose(&mut self, run: &FailoverRun) -> StepResult {
+        if let Some(d) = &run.decided {
+            return Ok(format!(
+                "already decided: new master {} ({}), target {} (not decided again)",
+                d.new_master, d.rule, d.target
+            ));
+        }
+        let obs = match self.latest.take() {
+            Some(o) => o,
+            None => self.observe(run).await?,
+        };
+        let Choice {
+            selection: sel,
+            target,
+        } = plan::target::choose(&ChooseInput {
+            selection: SelectionInput {
+                spec: &self.group.spec,
+                old_master: &run.old_master,
+                observed: &obs,
+                forced: run.forced.as_deref(),
+                latest_priority: self.group.spec.failover.latest_priority,
+                check_repl_delay: self.group.spec.failover.check_repl_delay,
+            },
+            mode: self.mode(),
+            salvage: run.recovery.salvage.as_ref(),
+        })
+        .map_err(abort)?;
+        let decided = Decided {
+            new_master: sel.new_master.clone(),
+            rule: sel.rule.clone(),
+            target: target.clone(),
+        };
+        if let CmdResult::Rejected(reason) = self
+            .commit(Cmd::Decide {
+                run: self.id,
+                decided,
+            })
+            .await?
+        {
+            return Err(abort(reason));
+        }
+        Ok(format!("{}; target {target}", sel.explanation.join("; ")))
+    }
+
+    /// The decided target, which must be of the kind this group's mode calls for (a GTID set
+    /// for GTID groups, coordinates for file/position ones).
+    pub(super) fn decided_target(&self, d: &Decided) -> Result<Target, StepError> {
+        if d.target.kind() != plan::target_kind(self.mode()) {
+            return Err(abort(format!(
+                "the journaled target of new master {} ({}) does not fit the group's {:?} \
+                 replication",
+                d.new_master,
+                d.target,
+                self.mode()
+            )));
+        }
+        Ok(d.target.clone())
+    }
+
+    pub(super) fn decided(run: &FailoverRun) -> Result<&Decided, StepError> {
+        run.decided
+            .as_ref()
+            .ok_or_else(|| abort("no new master was decided"))
+    }
+}

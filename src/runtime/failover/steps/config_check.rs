@@ -1,0 +1,37 @@
+//! Phase 1, configuration check: the old master still dead, every survivor answering and
+//! replicating from it (the planner's verdict on what was gathered here). Nothing is touched.
+
+use super::*;
+use crate::engine::failover as plan;
+use crate::model::MasterProbe;
+
+impl RunCtx {
+    /// Phase 1: the master is still dead, every replica answers and replicates from it, and
+    /// the recovery mode is supported (the verdict is the planner's).
+    pub(super) async fn config_check(&self, run: &FailoverRun) -> StepResult {
+        plan::check::ssh_needed(
+            self.mode(),
+            self.ssh().as_ref().map(|_| ()).map_err(String::as_str),
+        )
+        .map_err(abort)?;
+        let old = self.server(&run.old_master)?;
+        let old_login = self.login(&old);
+        let (probe, obs) = tokio::join!(old_login.connect(CONNECT), self.observe(run));
+        let probe = match probe {
+            Ok(s) => {
+                s.close().await;
+                MasterProbe::Answered
+            }
+            Err(e) if e.proves_alive() => MasterProbe::ProvesAlive(e.to_string()),
+            Err(e) => MasterProbe::Unreachable(e.to_string()),
+        };
+        let obs = obs.map_err(|e| e.to_string());
+        plan::check::verdict(&CheckFacts {
+            old: &old,
+            survivors: &self.survivors(run),
+            probe: &probe,
+            observed: obs.as_ref().map_err(String::as_str),
+        })
+        .map_err(abort)
+    }
+}

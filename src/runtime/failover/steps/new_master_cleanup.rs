@@ -1,0 +1,90 @@
+//! Phase 5, new master cleanup: the new master is a writable master holding the VIP (each
+//! checked first); MHA's closing statement for the other replicas (password masked) and
+//! MHA's report_script.
+
+use super::*;
+use crate::adapters::hooks;
+use crate::state::journal::StepReport;
+
+impl RunCtx {
+    /// Phase 5: the new master is a writable master holding the VIP; MHA's statement for the
+    /// other replicas (password masked).
+    pub(super) async fn cleanup(&self, run: &FailoverRun) -> Result<StepReport, StepError> {
+        let d = Self::decided(run)?;
+        let nm = self.server(&d.new_master)?;
+        let mut s = self.connect(&nm).await.map_err(abort)?;
+        let info = s.server_info().await.map_err(abort)?;
+        let mut lines = Vec::new();
+        if info.replica.is_some() {
+            self.guard()?;
+            s.stop_replica(false).await.map_err(abort)?;
+            s.reset_replica_all().await.map_err(abort)?;
+            lines.push(format!("{}: RESET SLAVE ALL", nm.name));
+        }
+        if info.read_only {
+            self.guard()?;
+            s.set_read_only(false).await.map_err(abort)?;
+            lines.push(format!("{}: read_only=0", nm.name));
+        }
+        s.close().await;
+        lines.push(self.vip_up(&nm).await?);
+        let masked = ChangeMaster {
+            password: Secret::new("xxx"),
+            position: self.position_on(run, &nm)?,
+            ..self.change_master_to(&nm)
+        };
+        let statement = format!(
+            "All other slaves should start replication from here. Statement should be: {};",
+            info.dialect.change_master(&masked)
+        );
+        lines.push(statement.clone());
+        if let Some(l) = self.report(run, &nm).await {
+            lines.push(l);
+        }
+        Ok(StepReport {
+            detail: lines.join("; "),
+            statement: Some(statement),
+            failed_replicas: Vec::new(),
+        })
+    }
+
+    /// MHA's report_script (`--orig_master_host --new_master_host --new_slave_hosts --subject
+    /// --body`). Its failure is noted, not fatal: the failover is done.
+    async fn report(&self, run: &FailoverRun, nm: &ServerSpec) -> Option<String> {
+        let script = self.group.spec.failover.report_script.as_ref()?;
+        let slaves: Vec<String> = self
+            .survivors(run)
+            .into_iter()
+            .filter(|s| s.name != nm.name)
+            .map(|s| s.name)
+            .collect();
+        let subject = format!(
+            "{}: MySQL Master failover {} to {} succeeded",
+            run.group, run.old_master, nm.name
+        );
+        let body = format!(
+            "Master {} is down! Run {} (epoch {}): {} is the new master; replicas: {}. \
+             Journal: mhactl failover history --group {}",
+            run.old_master,
+            run.id,
+            run.epoch,
+            nm.name,
+            slaves.join(","),
+            run.group
+        );
+        let args = vec![
+            format!("--orig_master_host={}", run.old_master),
+            format!("--new_master_host={}", nm.name),
+            format!("--new_slave_hosts={}", slaves.join(",")),
+            format!("--subject={subject}"),
+            format!("--body={body}"),
+        ];
+        Some(match hooks::run(script, &args, HOOK).await {
+            Ok(out) => match hooks::verdict(&out) {
+                Ok(v) => format!("report_script: {v}"),
+                Err(e) => format!("report_script {e} (ignored: the failover is done)"),
+            },
+            Err(e) => format!("report_script: {e} (ignored: the failover is done)"),
+        })
+    }
+}
