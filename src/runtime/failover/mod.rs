@@ -21,7 +21,7 @@ use crate::failpoint::{self, When};
 use crate::model::Health;
 use crate::runtime::supervisor::{TermTasks, Ticker, Wake};
 use crate::runtime::Runtime;
-use crate::state::journal::{RunKind, RunState, StepName, StepOutcome, StepState};
+use crate::state::journal::{FailoverRun, RunKind, RunState, StepName, StepOutcome, StepState};
 use crate::state::{Cmd, CmdResult};
 
 pub use steps::StepError;
@@ -137,7 +137,8 @@ pub async fn begin_manual(
 }
 
 /// Executes run `id` in `term` from its first unfinished step until it ends or this node stops
-/// being the acting leader of `term`.
+/// being the acting leader of `term`: commit the step's begin (unless the previous
+/// `StepAdvance` began it), act, commit its end (and the next begin, in one entry).
 #[tracing::instrument(skip_all, fields(run = id, term))]
 async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
     let mut ctx = match steps::RunCtx::new(node.clone(), id, term) {
@@ -155,28 +156,7 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
             return;
         }
         let Some(step) = run.first_unfinished() else {
-            match ctx
-                .commit(Cmd::FinishFailover {
-                    run: id,
-                    failed: None,
-                })
-                .await
-            {
-                // MHA's closing line; phase 4's outcome (the planner's) tells which.
-                Ok(_) if crate::engine::failover::replicas::partially_failed(&run) => {
-                    tracing::warn!(
-                        group = %run.group,
-                        "Master failover to {} done, but recovery on slave partially failed.",
-                        run.decided.map(|d| d.new_master).unwrap_or_default()
-                    )
-                }
-                Ok(_) => tracing::warn!(
-                    group = %run.group,
-                    "Master failover to {} completed successfully.",
-                    run.decided.map(|d| d.new_master).unwrap_or_default()
-                ),
-                Err(e) => tracing::warn!(error = ?e, "could not commit the end of the run"),
-            }
+            complete(&ctx, &run).await;
             return;
         };
         if begun != Some(step) {
@@ -190,97 +170,154 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                 return;
             }
         }
-        let attempt = ctx
-            .run()
-            .and_then(|r| r.steps.into_iter().find(|s| s.name == step))
-            .and_then(|s| match s.state {
-                StepState::Running { attempts, .. } => Some(attempts),
-                _ => None,
-            })
-            .unwrap_or(1);
-        failpoint::hit(When::Begin, step, attempt);
-        let span = tracing::info_span!("failover_step", group = %run.group, run = id, step = ?step, term, attempt);
-        let t = Instant::now();
-        let res = async {
-            tracing::warn!("* {}..", step.phase());
-            if attempt > 1 {
-                tracing::warn!(
-                    attempt,
-                    "resuming this step after a leader change: re-checking what is already done"
-                );
-            }
-            ctx.run_step(step).await
-        }
-        .instrument(span.clone())
-        .await;
-        failpoint::hit(When::Act, step, attempt);
-        let elapsed = crate::errors::human_duration(t.elapsed());
-        let (outcome, failed) = match res {
-            Ok(report) => {
-                span.in_scope(|| {
-                    tracing::warn!(detail = %report.detail, %elapsed, "* {} completed.", step.phase())
-                });
-                (StepOutcome::Done(report), None)
-            }
-            Err(StepError::Lost(why)) => {
-                span.in_scope(|| tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)"));
-                return;
-            }
-            Err(StepError::Abort(detail)) => {
-                span.in_scope(|| tracing::error!(%detail, %elapsed, "* {} FAILED.", step.phase()));
-                (
-                    StepOutcome::Failed {
-                        detail: detail.clone(),
-                    },
-                    Some(format!("{}: {detail}", step.phase())),
-                )
-            }
+        let Some((outcome, failed)) = act(&mut ctx, &run, step, term).await else {
+            return;
         };
-        let is_last = run.steps.last().map(|s| s.name) == Some(step);
-        // A done step that has a successor ends and begins it in one entry.
-        let end = if failed.is_none() && !is_last {
-            // The run's own step list (a run journaled by an older build keeps its steps), past
-            // the ones skipped from the start.
-            begun = run
-                .steps
-                .iter()
-                .skip_while(|s| s.name != step)
-                .skip(1)
-                .find(|s| s.state == StepState::Pending)
-                .map(|s| s.name);
-            Cmd::StepAdvance {
-                run: id,
-                step,
-                term,
-                outcome,
-                node: node.id(),
-            }
-        } else {
-            Cmd::StepEnd {
-                run: id,
-                step,
-                term,
-                outcome,
-            }
-        };
+        let (end, next) = end_entry(&run, step, term, node.id(), outcome, failed.is_none());
+        begun = next;
         if !commit_or_stop(&ctx, end, step).await {
             return;
         }
         if let Some(reason) = failed {
-            let finish = Cmd::FinishFailover {
-                run: id,
-                failed: Some(reason.clone()),
-            };
-            if ctx.commit(finish).await.is_ok() {
-                // The replicated rule decides whether it blocks (phase 2 on); say what it did.
-                let blocked = ctx.run().is_some_and(|r| r.touched_servers());
-                if blocked {
-                    tracing::error!(%reason, "Master failover FAILED: automatic failover of this group is blocked until `mhactl failover ack`");
-                } else {
-                    tracing::error!(%reason, "Master failover FAILED in its configuration check: nothing was changed");
-                }
-            }
+            fail(&ctx, id, reason).await;
             return;
+        }
+    }
+}
+
+/// How many times `step` has been begun (1 the first time; more: resumed by a new leader).
+fn attempt_of(ctx: &steps::RunCtx, step: StepName) -> u32 {
+    ctx.run()
+        .and_then(|r| r.steps.into_iter().find(|s| s.name == step))
+        .and_then(|s| match s.state {
+            StepState::Running { attempts, .. } => Some(attempts),
+            _ => None,
+        })
+        .unwrap_or(1)
+}
+
+/// Runs `step` (its begin is committed) in a span, with MHA's phase banners. None: leadership
+/// lost, write nothing (the next leader resumes the step). Else its outcome, and the run's
+/// failure reason when it failed.
+async fn act(
+    ctx: &mut steps::RunCtx,
+    run: &FailoverRun,
+    step: StepName,
+    term: u64,
+) -> Option<(StepOutcome, Option<String>)> {
+    let attempt = attempt_of(ctx, step);
+    failpoint::hit(When::Begin, step, attempt);
+    let span = tracing::info_span!("failover_step", group = %run.group, run = run.id, step = ?step, term, attempt);
+    let t = Instant::now();
+    let res = async {
+        tracing::warn!("* {}..", step.phase());
+        if attempt > 1 {
+            tracing::warn!(
+                attempt,
+                "resuming this step after a leader change: re-checking what is already done"
+            );
+        }
+        ctx.run_step(step).await
+    }
+    .instrument(span.clone())
+    .await;
+    failpoint::hit(When::Act, step, attempt);
+    let elapsed = crate::errors::human_duration(t.elapsed());
+    let _entered = span.enter();
+    match res {
+        Ok(report) => {
+            tracing::warn!(detail = %report.detail, %elapsed, "* {} completed.", step.phase());
+            Some((StepOutcome::Done(report), None))
+        }
+        Err(StepError::Lost(why)) => {
+            tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)");
+            None
+        }
+        Err(StepError::Abort(detail)) => {
+            tracing::error!(%detail, %elapsed, "* {} FAILED.", step.phase());
+            let reason = format!("{}: {detail}", step.phase());
+            Some((StepOutcome::Failed { detail }, Some(reason)))
+        }
+    }
+}
+
+/// The entry that ends `step`, and the step it begins: a done step that has a successor ends
+/// and begins it in one entry (`StepAdvance`); a failed or last one just ends.
+fn end_entry(
+    run: &FailoverRun,
+    step: StepName,
+    term: u64,
+    node: u64,
+    outcome: StepOutcome,
+    done: bool,
+) -> (Cmd, Option<StepName>) {
+    // The run's own step list (a run journaled by an older build keeps its steps), past the
+    // ones skipped from the start.
+    let next = run
+        .steps
+        .iter()
+        .skip_while(|s| s.name != step)
+        .skip(1)
+        .find(|s| s.state == StepState::Pending)
+        .map(|s| s.name);
+    let is_last = run.steps.last().map(|s| s.name) == Some(step);
+    if done && !is_last {
+        let cmd = Cmd::StepAdvance {
+            run: run.id,
+            step,
+            term,
+            outcome,
+            node,
+        };
+        (cmd, next)
+    } else {
+        let cmd = Cmd::StepEnd {
+            run: run.id,
+            step,
+            term,
+            outcome,
+        };
+        (cmd, None)
+    }
+}
+
+/// Every step finished: the run completes, with MHA's closing line (phase 4's report tells
+/// whether some replica was left behind).
+async fn complete(ctx: &steps::RunCtx, run: &FailoverRun) {
+    let finish = Cmd::FinishFailover {
+        run: run.id,
+        failed: None,
+    };
+    let new_master = run
+        .decided
+        .as_ref()
+        .map(|d| d.new_master.clone())
+        .unwrap_or_default();
+    match ctx.commit(finish).await {
+        Ok(_) if crate::engine::failover::replicas::partially_failed(run) => tracing::warn!(
+            group = %run.group,
+            "Master failover to {new_master} done, but recovery on slave partially failed."
+        ),
+        Ok(_) => tracing::warn!(
+            group = %run.group,
+            "Master failover to {new_master} completed successfully."
+        ),
+        Err(e) => tracing::warn!(error = ?e, "could not commit the end of the run"),
+    }
+}
+
+/// A step failed: the run fails. The replicated rule decides whether that blocks automatic
+/// failover (from phase 2 on); the log says what it did.
+async fn fail(ctx: &steps::RunCtx, id: u64, reason: String) {
+    let finish = Cmd::FinishFailover {
+        run: id,
+        failed: Some(reason.clone()),
+    };
+    if ctx.commit(finish).await.is_ok() {
+        if ctx.run().is_some_and(|r| r.touched_servers()) {
+            tracing::error!(%reason, "Master failover FAILED: automatic failover of this group is blocked until `mhactl failover ack`");
+        } else {
+            tracing::error!(%reason, "Master failover FAILED in its configuration check: nothing was changed");
         }
     }
 }
