@@ -195,6 +195,8 @@ pub struct NodeConfig {
     pub raft: RaftTimings,
 }
 
+/// Validation of every field, in file order, each error naming its key (long, and flat on
+/// purpose).
 impl TryFrom<RawConfig> for NodeConfig {
     type Error = ConfigError;
 

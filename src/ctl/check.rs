@@ -158,6 +158,7 @@ pub fn status_line(r: &crate::proto::admin::ClusterStatusReply, group: &str) -> 
     }
 }
 
+/// One arm per check (status, repl, ssh), each a call and its rendering.
 pub async fn execute(client: &AdminClient, cmd: &CheckCmd) -> i32 {
     match cmd {
         CheckCmd::Status(a) => match super::cluster_status::fetch(client).await {

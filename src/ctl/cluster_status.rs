@@ -188,7 +188,8 @@ pub fn render_human(r: &ClusterStatusReply) -> String {
     out
 }
 
-/// One replication group as a table under the managers.
+/// One replication group as a table under the managers: the header, health and verdict line,
+/// the failover, then the server table (a sequence of sections, hence its length).
 pub fn render_group(g: &GroupLive) -> String {
     let mut out = format!(
         "\ngroup {}: master {} ({}{})\n",

@@ -113,6 +113,7 @@ pub fn render_list(groups: &[Group]) -> String {
     render(&["GROUP", "MASTER", "MODE", "SEMISYNC", "SERVERS"], &rows)
 }
 
+/// One arm per subcommand (add/update, remove, list), each a call and its rendering.
 pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
     match cmd {
         GroupCmd::Add(a) | GroupCmd::Update(a) => {

@@ -83,6 +83,10 @@ fn errant_gtids(i: &ServerInfo) -> Vec<String> {
         .collect()
 }
 
+/// MHA's select_new_master: exclusions first, then the forced host, latest + candidate,
+/// candidate, latest, any allowed — in that order, with the explanation written as it goes.
+/// Kept as one function (over the usual length) so the order of MHA's rules is the order of the
+/// code.
 pub fn select(input: &SelectionInput) -> Result<Selection, (String, Vec<Excluded>)> {
     let mut explanation = Vec::new();
     let mut excluded = Vec::new();

@@ -52,6 +52,9 @@ fn source_name(spec: &GroupSpec, host: &str, port: u16) -> Option<String> {
         .map(|s| s.name.clone())
 }
 
+/// Who is master, who replicates from whom, in which mode, and what is wrong with it. Long on
+/// purpose: MHA's structural rules in the order masterha_check_repl applies them, read top to
+/// bottom, each adding its finding; split up they would pass the same half-built analysis along.
 fn analyze(spec: &GroupSpec, obs: &Observations) -> Analysis {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -254,7 +257,8 @@ pub fn discover(
     })
 }
 
-/// masterha_check_repl: structure plus the live state of every replica.
+/// masterha_check_repl: structure plus the live state of every replica (one check per row of
+/// MHA's report, in its order: longer than most functions for that reason).
 pub fn check_repl(spec: &GroupSpec, obs: &Observations) -> ReplReport {
     let a = analyze(spec, obs);
     let mut checks = Vec::new();

@@ -90,6 +90,7 @@ pub enum Cmd {
     AckFailover { group: String },
 }
 
+/// One arm per command (the log's readable form), hence the length.
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

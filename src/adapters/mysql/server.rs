@@ -40,7 +40,9 @@ fn text(c: &Columns, k: &str) -> String {
     c.get(k).cloned().flatten().unwrap_or_default()
 }
 
-/// Builds the server's description from the variables row and the other query results.
+/// Builds the server's description from the variables row and the other query results: one
+/// field after the other, per flavour (long, and flat on purpose: every field's source is
+/// visible where it is set).
 pub fn parse_server_info(
     vars: &Columns,
     binlog: Option<&Columns>,

@@ -239,7 +239,9 @@ impl Detector {
         out
     }
 
-    /// Decides when the evidence allows it. `now` is only needed to stamp a verdict.
+    /// Decides when the evidence allows it. `now` is only needed to stamp a verdict. The rules
+    /// of a Dead verdict (failures, managers' majority, replica policy, timeout) are weighed
+    /// together here, in one place, so that no path to a verdict skips one of them.
     fn evaluate(&mut self, now: Option<u64>) -> Vec<Action> {
         let Some(r) = &self.round else {
             return Vec::new();

@@ -33,26 +33,33 @@ pub(super) fn spawn_corroboration(
     tx: mpsc::Sender<Event>,
     counters: Arc<Counters>,
 ) {
+    let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
+    probe_from_followers(&node, &g.spec.name, round, timeout, &tx, &counters);
+    ask_replicas(&g, password, timeout, tx);
+}
+
+/// Every follower voter probes the master from its own zone; each answer is a vote.
+fn probe_from_followers(
+    node: &Arc<Runtime>,
+    group: &str,
+    round: u64,
+    timeout: Duration,
+    tx: &mpsc::Sender<Event>,
+    counters: &Arc<Counters>,
+) {
     let m = node.raft.metrics();
-    let followers: Vec<(u64, String)> = m
-        .membership_config
-        .membership()
+    let membership = m.membership_config.membership();
+    let followers: Vec<(u64, String)> = membership
         .voter_ids()
         .filter(|id| *id != node.id())
-        .filter_map(|id| {
-            m.membership_config
-                .membership()
-                .get_node(&id)
-                .map(|n| (id, n.addr.clone()))
-        })
+        .filter_map(|id| membership.get_node(&id).map(|n| (id, n.addr.clone())))
         .collect();
-    let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
     let min_applied = node.raft.applied_index();
     for (id, addr) in followers {
         let (node, tx, group, counters) = (
             node.clone(),
             tx.clone(),
-            g.spec.name.clone(),
+            group.to_string(),
             counters.clone(),
         );
         tokio::spawn(async move {
@@ -61,16 +68,12 @@ pub(super) fn spawn_corroboration(
             };
             let t = std::time::Instant::now();
             let mut client = ProbeServiceClient::new(channel);
-            match tokio::time::timeout(
-                timeout * 2,
-                client.probe_master(ProbeRequest {
-                    group,
-                    round,
-                    min_applied,
-                }),
-            )
-            .await
-            {
+            let req = ProbeRequest {
+                group,
+                round,
+                min_applied,
+            };
+            match tokio::time::timeout(timeout * 2, client.probe_master(req)).await {
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
                     counters.probes.fetch_add(1, Ordering::Relaxed);
@@ -93,6 +96,10 @@ pub(super) fn spawn_corroboration(
             }
         });
     }
+}
+
+/// Every replica of the master says whether its IO thread is still connected to it.
+fn ask_replicas(g: &Group, password: Secret, timeout: Duration, tx: mpsc::Sender<Event>) {
     let master = g.spec.server(&g.topology.master).cloned();
     let replicas: Vec<_> = g
         .topology
