@@ -35,7 +35,7 @@ pub enum PingType {
     Insert,
 }
 
-/// Health-check settings (used by the monitor, issue C). Defaults follow the brief.
+/// Health-check settings of the leader's monitor. Defaults follow MHA's (1 s ping interval, 3 failures).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PingSpec {

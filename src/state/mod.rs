@@ -2,9 +2,9 @@
 //!
 //! `ClusterState` changes only through [`ClusterState::apply`] of a committed [`Cmd`]. `apply`
 //! takes the log entry's time as a value and performs no I/O, so every manager that applies the
-//! same log reaches the same state. Later issues add replication groups, detector state and the
-//! failover journal as new `Cmd` variants and new fields; the serde representation keeps unknown
-//! additions forward-compatible within one data version (fields default when absent).
+//! same log reaches the same state: the managers, the replication groups with their detector
+//! health, and the failover journal. New capabilities come as new `Cmd` variants and new fields;
+//! fields default when absent, so an older snapshot still loads within one data version.
 
 mod apply;
 mod cmd;
