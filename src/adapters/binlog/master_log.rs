@@ -5,7 +5,7 @@
 //! `mysqlbinlog | mysql` can replay (`apply`), transaction-aligned and without what the target
 //! already has.
 
-use super::{kind, BinlogError, Event, Events, Gtid, MAGIC};
+use super::{kind, BinlogError, Decoded, Decoder, Event, Events, Gtid, InnerEvent, MAGIC};
 use crate::model::BinlogCoord;
 
 /// An event of the master's binlog.
@@ -20,6 +20,8 @@ pub struct MasterEvent {
     pub gtid: Option<(Gtid, bool)>,
     /// The statement of a query event (to tell BEGIN from COMMIT and DDL).
     pub query: Option<String>,
+    /// The events inside a MySQL 8 Transaction_payload event (its bytes are replayed whole).
+    pub inner: Vec<InnerEvent>,
     pub bytes: Vec<u8>,
     segment: usize,
 }
@@ -38,6 +40,12 @@ impl MasterEvent {
                 | kind::MARIADB_GTID_LIST
                 | kind::MARIADB_BINLOG_CHECKPOINT
         )
+    }
+
+    /// Whether the event opens a transaction: a GTID event, or the anonymous GTID event MySQL
+    /// 5.7+ writes before every transaction when gtid_mode=OFF.
+    pub fn opens_transaction(&self) -> bool {
+        self.gtid.is_some() || self.kind == kind::MYSQL_ANONYMOUS_GTID
     }
 
     pub fn coord(&self) -> BinlogCoord {
@@ -88,17 +96,17 @@ impl MasterLog {
     pub fn from_relay_logs(files: &[(String, Vec<u8>)]) -> Result<MasterLog, BinlogError> {
         let mut log = MasterLog::default();
         for (name, data) in files {
-            let mut checksum = false;
+            let mut dec = Decoder::new(name);
             let mut current: Option<String> = log.segments.last().map(|s| s.file.clone());
             for ev in Events::of_file(name, data)? {
                 let ev = ev?;
                 if ev.kind == kind::FORMAT_DESCRIPTION {
-                    checksum = ev.fde_checksum();
+                    let d = dec.decode(&ev)?;
                     if !ev.is_relay_own() {
                         // The master's own FDE, relayed: the format of the events that follow.
                         log.fde = Some(ev.bytes.to_vec());
                         if let Some(f) = &current {
-                            log.push(f, &ev, checksum);
+                            log.push(f, &ev, d);
                         }
                     }
                     continue;
@@ -106,12 +114,13 @@ impl MasterLog {
                 if ev.is_relay_own() {
                     continue;
                 }
-                if let Some((pos, next)) = ev.rotate() {
+                let d = dec.decode(&ev)?;
+                if let Some((pos, next)) = d.rotate.clone() {
                     // A real rotate is the last event of its file; the fake one a master sends
                     // on connect only names where the stream starts.
                     if ev.end_log_pos > 0 {
                         if let Some(f) = &current {
-                            log.push(f, &ev, checksum);
+                            log.push(f, &ev, d);
                         }
                     }
                     log.start_segment(&next, pos);
@@ -128,7 +137,7 @@ impl MasterLog {
                         why: "a master event before any rotate names its file".into(),
                     });
                 };
-                log.push(f, &ev, checksum);
+                log.push(f, &ev, d);
             }
         }
         Ok(log)
@@ -153,7 +162,8 @@ impl MasterLog {
                 offset: 4,
                 why: "the first event is not a format description".into(),
             })?;
-        let checksum = fde_ev.fde_checksum();
+        let mut dec = Decoder::new(file);
+        dec.decode(&fde_ev)?;
         if self.fde.is_none() {
             self.fde = Some(fde_ev.bytes.to_vec());
         }
@@ -161,7 +171,8 @@ impl MasterLog {
         let mut it = Events::new(file, data, offset);
         for ev in it.by_ref() {
             let ev = ev?;
-            self.push(file, &ev, checksum);
+            let d = dec.decode(&ev)?;
+            self.push(file, &ev, d);
         }
         Ok(it.tail())
     }
@@ -170,16 +181,16 @@ impl MasterLog {
     /// format description, then events that keep the master's end positions.
     pub fn from_assembled(name: &str, data: &[u8]) -> Result<MasterLog, BinlogError> {
         let mut log = MasterLog::default();
-        let mut checksum = false;
+        let mut dec = Decoder::new(name);
         for ev in Events::of_file(name, data)? {
             let ev = ev?;
+            let d = dec.decode(&ev)?;
             if ev.kind == kind::FORMAT_DESCRIPTION && log.fde.is_none() {
-                checksum = ev.fde_checksum();
                 log.fde = Some(ev.bytes.to_vec());
                 log.start_segment(name, 0);
                 continue;
             }
-            log.push(name, &ev, checksum);
+            log.push(name, &ev, d);
         }
         if log.fde.is_none() {
             return Err(BinlogError::Corrupt {
@@ -204,7 +215,7 @@ impl MasterLog {
         });
     }
 
-    fn push(&mut self, file: &str, ev: &Event, checksum: bool) {
+    fn push(&mut self, file: &str, ev: &Event, d: Decoded) {
         if self.segments.last().is_none_or(|s| s.file != file) {
             self.start_segment(file, ev.offset);
         }
@@ -216,8 +227,9 @@ impl MasterLog {
             file: file.to_string(),
             end: ev.end_log_pos,
             kind: ev.kind,
-            gtid: ev.gtid(),
-            query: ev.query(checksum),
+            gtid: d.gtid,
+            query: d.query,
+            inner: d.inner,
             bytes: ev.bytes.to_vec(),
             segment,
         });
@@ -292,11 +304,11 @@ pub fn assemble(fde: &[u8], parts: &[&[MasterEvent]], has: impl Fn(&Gtid) -> boo
         .iter()
         .flat_map(|p| p.iter())
         .filter(|e| !e.is_structural());
-    // Group: the events from one GTID event to the next (events before the first GTID event
-    // form a group of their own: the tail of a transaction whose start was applied already).
+    // Group: the events from one (anonymous) GTID event to the next (events before the first
+    // one form a group of their own: the tail of a transaction whose start was applied already).
     let mut groups: Vec<Vec<&MasterEvent>> = Vec::new();
     for e in events {
-        if e.gtid.is_some() || groups.is_empty() {
+        if e.opens_transaction() || groups.is_empty() {
             groups.push(Vec::new());
         }
         groups.last_mut().expect("a group").push(e);
@@ -332,19 +344,19 @@ pub fn assemble(fde: &[u8], parts: &[&[MasterEvent]], has: impl Fn(&Gtid) -> boo
     out
 }
 
-/// Whether a group ends its transaction.
+/// Whether a group ends its transaction. A Transaction_payload event ends it when its own
+/// last event does (MySQL writes the whole transaction, XID included, into one payload).
 fn complete(g: &[&MasterEvent]) -> bool {
     let standalone = g[0].gtid.as_ref().is_some_and(|(_, s)| *s);
     let last = g[g.len() - 1];
-    match last.kind {
+    let (kind, query) = match last.inner.last() {
+        Some(i) if last.kind == kind::TRANSACTION_PAYLOAD => (i.kind, i.query.as_deref()),
+        _ => (last.kind, last.query.as_deref()),
+    };
+    match kind {
         kind::XID | kind::MYSQL_XA_PREPARE => true,
         kind::QUERY => {
-            let q = last
-                .query
-                .as_deref()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_uppercase();
+            let q = query.unwrap_or("").trim().to_ascii_uppercase();
             if standalone {
                 true
             } else {
