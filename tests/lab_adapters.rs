@@ -248,7 +248,7 @@ async fn ssh_adapter_on_real_sshd() {
 /// idempotent (a repeat does nothing), and clients reach the new holder through the VIP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vip_moves_idempotently() {
-    use mha_raft::runtime::vip::{self, Vip};
+    use mha_raft::adapters::ssh::vip::{self, Vip};
     let Some(lab) = Lab::up(&["--no-managers"]) else {
         return;
     };

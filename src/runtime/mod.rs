@@ -11,7 +11,6 @@ pub mod pinger;
 pub mod registration;
 pub mod ssh_pools;
 pub mod supervisor;
-pub mod vip;
 
 use std::sync::Arc;
 

@@ -379,6 +379,9 @@ impl SshPool {
     }
 }
 
+pub mod remote;
+pub mod vip;
+
 #[cfg(test)]
 mod tests {
     use super::*;

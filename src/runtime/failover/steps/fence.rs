@@ -6,10 +6,10 @@ use futures::future::join_all;
 
 use super::{abort, RunCtx, StepError, StepResult, CONNECT, HOOK, OLD_MASTER_SSH, STATEMENT};
 use crate::adapters::hooks;
+use crate::adapters::ssh::vip;
 use crate::engine::failover as plan;
 use crate::engine::failover::fence::FenceFacts;
 use crate::model::{HookCommand, HostFence, OldMysqld};
-use crate::runtime::vip;
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 

@@ -11,17 +11,19 @@ use futures::future::join_all;
 
 // One file per phase, named after the journal's step; apply.rs is the replay machinery
 // phases 3.5 and 4 share.
+mod apply;
 mod choose_new_master;
 mod config_check;
-mod diffs;
 mod fence;
+mod generate_diffs;
 mod latest_replicas;
 mod new_master_cleanup;
 mod promote_new_master;
 mod replicas_recovery;
-mod salvage;
+mod save_master_binlog;
 
 use crate::adapters::mysql::{ChangeMaster, Login, ReplicaPosition, Session};
+use crate::adapters::ssh::vip;
 use crate::adapters::ssh::SshPool;
 use crate::engine::failover as plan;
 use crate::engine::failover::check::CheckFacts;
@@ -30,7 +32,6 @@ use crate::engine::selection::SelectionInput;
 use crate::model::{Observations, Target};
 use crate::runtime::credentials::{login, resolve};
 use crate::runtime::groups::observe_except;
-use crate::runtime::vip;
 use crate::runtime::Runtime;
 use crate::secret::Secret;
 use crate::state::group::{Group, ReplicationMode, ServerSpec};

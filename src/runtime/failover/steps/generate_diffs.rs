@@ -6,11 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::salvage::{Have, FILE_READ, FILE_WRITE};
+use super::apply::{Have, FILE_READ, FILE_WRITE};
 use super::{abort, RunCtx, StepError, StepResult};
 use crate::adapters::binlog::{assemble, MasterLog};
 use crate::adapters::mysql::Session;
-use crate::adapters::ssh::shell_quote;
+use crate::adapters::ssh::remote;
 use crate::engine::failover as plan;
 use crate::engine::failover::diffs::SourcePicker;
 use crate::model::{BinlogCoord, SurvivorRelay};
@@ -212,7 +212,7 @@ impl RunCtx {
         let pool = self.ssh()?;
         let (h, p) = self.ssh_of(s);
         let out = pool
-            .exec(&h, p, &format!("cat {}", shell_quote(&index)), FILE_READ)
+            .exec(&h, p, &remote::cat(&index), FILE_READ)
             .await
             .map_err(|e| e.to_string())?;
         if !out.success() {

@@ -1,127 +1,20 @@
-//! Phase 3.2 (save the dead master's binlog over SSH) and the apply machinery phases 3.5 and 4
-//! share: a cut of the master's events is written to the target's host and replayed there with
-//! `mysqlbinlog | mysql` (what every MySQL/MariaDB host has), leaving out what the target
-//! already has — so a resumed run applies nothing twice.
-
-use std::time::Duration;
+//! Phase 3.2, saving the dead master's binlog: over SSH, from the latest replica's read
+//! position to its end (MHA does it for file/position groups; here for GTID groups too),
+//! parsed, cut to whole transactions, and a copy placed on every survivor.
 
 use futures::future::join_all;
 
+use super::apply::{FILE_READ, FILE_WRITE};
 use super::{abort, RunCtx, StepError, StepResult};
-use crate::adapters::binlog::{assemble, Gtid, MasterEvent, MasterLog};
-use crate::adapters::mysql::Session;
-use crate::adapters::ssh::shell_quote;
+use crate::adapters::binlog::{assemble, MasterLog};
+use crate::adapters::ssh::remote;
 use crate::engine::failover as plan;
-use crate::engine::gtid;
-use crate::model::{BinlogCoord, Flavor, SalvagePlan, ServerInfo};
+use crate::model::{BinlogCoord, SalvagePlan};
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 use crate::state::recovery::{RecoveryNote, Salvage};
-use crate::state::Cmd;
-
-/// Reading binlog or relay-log files over SSH (they may be large).
-pub(super) const FILE_READ: Duration = Duration::from_secs(120);
-/// Placing a file on a host.
-pub(super) const FILE_WRITE: Duration = Duration::from_secs(60);
-
-/// What a target server already has, to leave out of what is applied to it.
-pub(super) struct Have {
-    flavor: Flavor,
-    mariadb: std::collections::BTreeMap<(u32, u32), u64>,
-    mysql: String,
-    /// Whether what a client applies shows in the server's GTID state (MariaDB with the binlog
-    /// on, or MySQL with gtid_mode ON): only then can a second apply leave out the first's work.
-    pub tracks_applied: bool,
-}
-
-impl Have {
-    /// Reads the server's GTID state (MariaDB: gtid_binlog_state, one entry per domain and
-    /// server, and gtid_slave_pos; MySQL: gtid_executed).
-    pub async fn query(sess: &mut Session, info: &ServerInfo) -> Result<Have, String> {
-        let flavor = info.dialect.flavor;
-        let mariadb = match flavor {
-            Flavor::MariaDb => {
-                let (binlog_state, slave_pos) =
-                    sess.mariadb_gtid_state().await.map_err(|e| e.to_string())?;
-                gtid::mariadb_last_seq([binlog_state.as_str(), slave_pos.as_str()])
-                    .map_err(|e| e.to_string())?
-            }
-            Flavor::MySql => Default::default(),
-        };
-        Ok(Have {
-            flavor,
-            mariadb,
-            mysql: info.gtid.executed.clone(),
-            tracks_applied: match flavor {
-                Flavor::MariaDb => info.log_bin,
-                Flavor::MySql => info.gtid.enabled,
-            },
-        })
-    }
-
-    pub fn has(&self, g: &Gtid) -> bool {
-        match (g, self.flavor) {
-            (
-                Gtid::Mariadb {
-                    domain,
-                    server,
-                    seq,
-                },
-                Flavor::MariaDb,
-            ) => self
-                .mariadb
-                .get(&(*domain, *server))
-                .is_some_and(|m| seq <= m),
-            (Gtid::Mysql { uuid, gno }, Flavor::MySql) => {
-                gtid::mysql_contains(&self.mysql, uuid, *gno)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// The first three text lines of `out` and the bytes after them.
-fn split_lines3(out: &[u8]) -> Option<(String, String, String, &[u8])> {
-    let mut rest = out;
-    let mut lines = Vec::new();
-    for _ in 0..3 {
-        let nl = rest.iter().position(|b| *b == b'\n')?;
-        lines.push(String::from_utf8_lossy(&rest[..nl]).into_owned());
-        rest = &rest[nl + 1..];
-    }
-    let size = lines.pop()?;
-    let listing = lines.pop()?;
-    let dir = lines.pop()?;
-    Some((dir, listing, size, rest))
-}
 
 impl RunCtx {
-    /// `<remote_workdir>/mha-raft-<group>-run<id>-<what>-<server>.binlog`: the server's name
-    /// keeps hosts that share a filesystem apart.
-    pub(super) fn workfile(&self, what: &str, server: &str) -> String {
-        format!(
-            "{}/mha-raft-{}-run{}-{what}-{server}.binlog",
-            self.group
-                .spec
-                .failover
-                .remote_workdir
-                .trim_end_matches('/'),
-            self.group.spec.name,
-            self.id
-        )
-    }
-
-    fn client_tool(&self, tool: &str) -> String {
-        match &self.group.spec.failover.client_bindir {
-            Some(d) => shell_quote(&format!("{}/{tool}", d.trim_end_matches('/'))),
-            None => tool.to_string(),
-        }
-    }
-
-    pub(super) fn ssh_of(&self, s: &ServerSpec) -> (String, u16) {
-        s.ssh_target(&self.group.spec.ssh)
-    }
-
     /// Phase 3.2: reads the dead master's binlog from the latest replica's read position to its
     /// end over SSH and leaves a copy on every survivor. A dead host is not an error: the journal
     /// says what could not be saved.
@@ -253,24 +146,10 @@ impl RunCtx {
             .file
             .rsplit_once('.')
             .ok_or_else(|| format!("binlog file name {} has no index", from.file))?;
-        let dir_list: Vec<String> = dirs
-            .split(',')
-            .map(|d| shell_quote(d.trim()))
-            .filter(|d| d != "''")
-            .collect();
         // One round trip on the critical path: find the file, list the directory (later files),
         // then the file's size, its head (the format description event) and the bytes from
-        // the position on. Text lines first, then exactly `head` + the rest as binary.
-        let f = shell_quote(&from.file);
-        let cmd = format!(
-            "for d in {dirs_q}; do if [ -f \"$d\"/{f} ]; then p=\"$d\"/{f}; \
-             echo \"$d\"; ls -1 \"$d\" | tr '\\n' ' '; echo; stat -c %s \"$p\"; \
-             dd if=\"$p\" iflag=count_bytes count=4096 bs=4096 status=none; \
-             dd if=\"$p\" iflag=skip_bytes skip={pos} bs=65536 status=none; exit 0; fi; done; \
-             echo 'not in master_binlog_dir' >&2; exit 3",
-            dirs_q = dir_list.join(" "),
-            pos = from.pos
-        );
+        // the position on.
+        let cmd = remote::read_binlog(&dirs, &from.file, from.pos);
         let out = pool
             .exec(&host, port, &cmd, FILE_READ)
             .await
@@ -282,22 +161,18 @@ impl RunCtx {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
-        let (dir, listing, size, body) =
-            split_lines3(&out.stdout).ok_or("unexpected output while reading the binlog")?;
-        let size: usize = size
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad file size {size:?}"))?;
-        let head_len = size.min(4096).min(body.len());
-        let (head, data) = body.split_at(head_len);
+        let read = remote::parse_binlog_read(&out.stdout)
+            .ok_or("unexpected output while reading the binlog")?;
         let mut log = MasterLog::default();
         let mut tail = log
-            .push_binlog(&from.file, head, from.pos, data)
+            .push_binlog(&from.file, read.head, from.pos, read.rest)
             .map_err(|e| e.to_string())?;
+        let dir = read.dir;
         // Files after the one the latest replica was reading (rare: a rotate it missed).
         let start = from.index().unwrap_or(0);
-        let mut later: Vec<BinlogCoord> = listing
-            .split_whitespace()
+        let mut later: Vec<BinlogCoord> = read
+            .listing
+            .iter()
             .filter_map(|n| {
                 let (b, i) = n.rsplit_once('.')?;
                 (b == base && i.chars().all(|c| c.is_ascii_digit())).then(|| BinlogCoord {
@@ -362,83 +237,5 @@ impl RunCtx {
             s.transactions,
             errors.join("; ")
         )))
-    }
-
-    /// Applies `parts` to server `s` (session `sess`): what it already has is left out, the
-    /// rest is written to its host and replayed with `mysqlbinlog | mysql`. Returns a summary.
-    pub(super) async fn apply_events(
-        &self,
-        s: &ServerSpec,
-        sess: &mut Session,
-        fde: &[u8],
-        parts: &[&[MasterEvent]],
-    ) -> Result<String, StepError> {
-        let info = sess.server_info().await.map_err(abort)?;
-        let have = Have::query(sess, &info).await.map_err(abort)?;
-        let a = assemble(fde, parts, |g| have.has(g));
-        if a.transactions == 0 {
-            return Ok(format!(
-                "nothing to apply ({} transactions already present)",
-                a.skipped
-            ));
-        }
-        let path = self.workfile("apply", &s.name);
-        let tmp = format!("{path}.mha-tmp");
-        let (h, p) = self.ssh_of(s);
-        let pool = self.ssh().map_err(abort)?;
-        // One round trip: stdin carries the password (first line, into MYSQL_PWD: never argv)
-        // and then the file, which is kept on the host for the record before it is replayed.
-        let cmd = format!(
-            "IFS= read -r MYSQL_PWD; export MYSQL_PWD; set -o pipefail 2>/dev/null; \
-             cat > {t} && mv -f {t} {f} && \
-             {} --no-defaults {f} | {} --no-defaults --binary-mode --max-allowed-packet=1073741824 \
-             -h {} -P {} -u {}",
-            self.client_tool("mysqlbinlog"),
-            self.client_tool("mysql"),
-            shell_quote(&s.host),
-            s.port,
-            shell_quote(&self.group.spec.user),
-            t = shell_quote(&tmp),
-            f = shell_quote(&path),
-        );
-        let mut input = format!("{}\n", self.password.expose()).into_bytes();
-        input.extend_from_slice(&a.bytes);
-        let limit = Duration::from_millis(self.group.spec.failover.apply_timeout_ms);
-        self.guard()?;
-        let out = pool
-            .exec_with_input(&h, p, &cmd, Some(&input), limit)
-            .await
-            .map_err(abort)?;
-        if !out.success() {
-            return Err(abort(self.password.redact(&format!(
-                "applying {path} on {} failed (exit {:?}): {}",
-                s.name,
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))));
-        }
-        Ok(format!(
-            "applied {} transactions ({} events, {} bytes; GTIDs {}..{}){}",
-            a.transactions,
-            a.events,
-            a.bytes.len(),
-            a.first_gtid.map(|g| g.to_string()).unwrap_or("-".into()),
-            a.last_gtid.map(|g| g.to_string()).unwrap_or("-".into()),
-            if a.skipped > 0 {
-                format!(", {} already present left out", a.skipped)
-            } else {
-                String::new()
-            }
-        ))
-    }
-
-    pub(super) async fn record(&self, note: RecoveryNote) -> Result<(), StepError> {
-        match self
-            .commit(Cmd::RecordRecovery { run: self.id, note })
-            .await?
-        {
-            crate::state::CmdResult::Rejected(reason) => Err(abort(reason)),
-            _ => Ok(()),
-        }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::adapters::ssh::{shell_quote, SshError, SshPool};
+use super::{shell_quote, SshError, SshPool};
 
 /// A VIP (`10.0.0.100/24`) on an interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
