@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use super::apply::{Have, FILE_READ, FILE_WRITE};
 use super::{abort, RunCtx, StepError, StepResult};
-use crate::adapters::binlog::{assemble, MasterLog};
+use crate::adapters::binlog::{assemble, MasterEvent, MasterLog};
 use crate::adapters::mysql::Session;
 use crate::adapters::ssh::remote;
 use crate::engine::failover as plan;
 use crate::engine::failover::diffs::SourcePicker;
-use crate::model::{BinlogCoord, SurvivorRelay};
+use crate::model::{BinlogCoord, DiffPlan, DiffRange, SurvivorRelay};
 use crate::state::group::ServerSpec;
 use crate::state::journal::{FailoverRun, StepName, StepState};
 use crate::state::recovery::{DiffFile, RecoveryNote};
@@ -29,13 +29,47 @@ impl RunCtx {
         if let Some(skip) = plan::diffs::skip(self.mode()) {
             return Ok(skip.into());
         }
-        let survivors = self.survivors(run);
         let mut lines = Vec::new();
-        // 1. Every survivor applies what its relay log holds, then stops (bounded). One whose
-        // diff a previous attempt placed is only read: its read position still counts when
-        // the latest replica is looked for.
-        let mut relay: Vec<(String, SurvivorRelay)> = Vec::new();
-        for s in &survivors {
+        // 1. Every survivor applies what its relay log holds, then stops.
+        let relay = self.finish_relay_logs(run, &mut lines).await?;
+        let Some(diff_plan) = plan::diffs::plan(&relay) else {
+            return Ok(lines.join("; "));
+        };
+        // 2. The relay logs of a latest replica that reach back to every survivor.
+        let (source, log) = self.pick_source(&diff_plan).await?;
+        let salvage = self.salvaged(run).await?;
+        let fde = salvage
+            .fde()
+            .or(log.fde())
+            .ok_or_else(|| abort("no format description event in the relay logs"))?
+            .to_vec();
+        // 3. One file per survivor: relay-log events after its position, then the salvage.
+        let ranges =
+            plan::diffs::ranges(&diff_plan, &source, log.start().as_ref(), |c| log.covers(c));
+        for range in ranges {
+            let s = self.server(&range.server)?;
+            let events = [log.after(&range.from).unwrap_or_default(), salvage.events()];
+            let diff = self.place_diff(&s, &range, &source, &fde, &events).await?;
+            lines.push(diff_line(&s.name, &range.from, &source, &diff));
+            self.record(RecoveryNote::Diff {
+                server: s.name.clone(),
+                diff,
+            })
+            .await?;
+        }
+        Ok(lines.join("; "))
+    }
+
+    /// Every survivor's SQL thread applies what its relay log holds, then stops (bounded). One
+    /// whose diff a previous attempt placed is only read: its read position still counts when
+    /// the latest replica is looked for.
+    async fn finish_relay_logs(
+        &self,
+        run: &FailoverRun,
+        lines: &mut Vec<String>,
+    ) -> Result<Vec<(String, SurvivorRelay)>, StepError> {
+        let mut relay = Vec::new();
+        for s in &self.survivors(run) {
             let mut sess = self.connect(s).await.map_err(abort)?;
             if let Some(d) = run.recovery.diffs.get(&s.name) {
                 lines.push(format!(
@@ -55,12 +89,13 @@ impl RunCtx {
             sess.close().await;
             relay.push((s.name.clone(), SurvivorRelay::Finished { exec, read }));
         }
-        let Some(diff_plan) = plan::diffs::plan(&relay) else {
-            return Ok(lines.join("; "));
-        };
-        // 2. The relay logs of a latest replica that reach back to every survivor (the
-        // planner picks among those read).
-        let mut picker = SourcePicker::new(&diff_plan);
+        Ok(relay)
+    }
+
+    /// Reads latest replicas' relay logs until one reaches back to every pending survivor;
+    /// the planner picks among those read.
+    async fn pick_source(&self, diff_plan: &DiffPlan) -> Result<(String, MasterLog), StepError> {
+        let mut picker = SourcePicker::new(diff_plan);
         for (name, read) in &diff_plan.sources {
             let s = self.server(name)?;
             let offered = self
@@ -78,69 +113,44 @@ impl RunCtx {
                 break;
             }
         }
-        let (source, log) = picker.finish().map_err(abort)?;
-        let salvage = self.salvaged(run).await?;
-        let fde = salvage
-            .fde()
-            .or(log.fde())
-            .ok_or_else(|| abort("no format description event in the relay logs"))?
-            .to_vec();
-        // 3. One file per survivor: relay-log events after its position, then the salvage.
-        let ranges =
-            plan::diffs::ranges(&diff_plan, &source, log.start().as_ref(), |c| log.covers(c));
-        for range in ranges {
-            let s = self.server(&range.server)?;
-            let exec = &range.from;
-            let diff = match range.lack_relay_log {
-                Some(error) => DiffFile {
-                    from: Some(exec.clone()),
-                    source: source.clone(),
-                    error: Some(error),
-                    ..DiffFile::default()
-                },
-                None => {
-                    let events = log.after(exec).unwrap_or_default();
-                    let a = assemble(&fde, &[events, salvage.events()], |_| false);
-                    let mut d = DiffFile {
-                        from: Some(exec.clone()),
-                        source: source.clone(),
-                        bytes: a.bytes.len() as u64,
-                        transactions: a.transactions,
-                        last_gtid: a.last_gtid.as_ref().map(|g| g.to_string()),
-                        ..DiffFile::default()
-                    };
-                    if a.transactions > 0 {
-                        let path = self.workfile("diff", &s.name);
-                        let (h, p) = self.ssh_of(&s);
-                        self.guard()?;
-                        self.ssh()
-                            .map_err(abort)?
-                            .write_file(&h, p, &path, &a.bytes, FILE_WRITE)
-                            .await
-                            .map_err(abort)?;
-                        d.path = path;
-                    }
-                    d
-                }
-            };
-            lines.push(match &diff.error {
-                Some(e) => format!("{}: NO DIFF: {e}", s.name),
-                None if diff.transactions == 0 => {
-                    format!("{}: applied up to {exec}, nothing missing", s.name)
-                }
-                None => format!(
-                    "{}: applied up to {exec}; diff of {} transactions ({} bytes) from {source}'s \
-                     relay logs and the salvaged binlog placed at {}",
-                    s.name, diff.transactions, diff.bytes, diff.path
-                ),
-            });
-            self.record(RecoveryNote::Diff {
-                server: s.name.clone(),
-                diff,
-            })
-            .await?;
+        picker.finish().map_err(abort)
+    }
+
+    /// One survivor's diff: `events` (its relay-log range, then the salvage) as a replayable
+    /// file on its host; or why none could be cut (MHA's lack_relay_log).
+    async fn place_diff(
+        &self,
+        s: &ServerSpec,
+        range: &DiffRange,
+        source: &str,
+        fde: &[u8],
+        events: &[&[MasterEvent]],
+    ) -> Result<DiffFile, StepError> {
+        let mut d = DiffFile {
+            from: Some(range.from.clone()),
+            source: source.to_string(),
+            ..DiffFile::default()
+        };
+        if let Some(error) = &range.lack_relay_log {
+            d.error = Some(error.clone());
+            return Ok(d);
         }
-        Ok(lines.join("; "))
+        let a = assemble(fde, events, |_| false);
+        d.bytes = a.bytes.len() as u64;
+        d.transactions = a.transactions;
+        d.last_gtid = a.last_gtid.as_ref().map(|g| g.to_string());
+        if a.transactions > 0 {
+            let path = self.workfile("diff", &s.name);
+            let (h, p) = self.ssh_of(s);
+            self.guard()?;
+            self.ssh()
+                .map_err(abort)?
+                .write_file(&h, p, &path, &a.bytes, FILE_WRITE)
+                .await
+                .map_err(abort)?;
+            d.path = path;
+        }
+        Ok(d)
     }
 
     /// Waits until the SQL thread applied everything its relay log holds (bounded by
@@ -318,5 +328,20 @@ impl RunCtx {
         })
         .await?;
         Ok(detail)
+    }
+}
+
+/// The journal's line for one survivor's diff.
+fn diff_line(server: &str, exec: &BinlogCoord, source: &str, diff: &DiffFile) -> String {
+    match &diff.error {
+        Some(e) => format!("{server}: NO DIFF: {e}"),
+        None if diff.transactions == 0 => {
+            format!("{server}: applied up to {exec}, nothing missing")
+        }
+        None => format!(
+            "{server}: applied up to {exec}; diff of {} transactions ({} bytes) from {source}'s \
+             relay logs and the salvaged binlog placed at {}",
+            diff.transactions, diff.bytes, diff.path
+        ),
     }
 }
