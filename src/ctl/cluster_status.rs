@@ -30,7 +30,7 @@ pub fn build_request(local: bool) -> ClusterStatusRequest {
     ClusterStatusRequest { local }
 }
 
-/// The stable `--json` schema (version 2: the journal's targets and coordinates are objects).
+/// The stable `--json` schema (version 1).
 #[derive(Serialize, Debug)]
 pub struct StatusJson {
     pub schema_version: u32,
@@ -78,7 +78,7 @@ impl From<&ClusterStatusReply> for StatusJson {
                 .unwrap_or_default(),
         });
         StatusJson {
-            schema_version: 2,
+            schema_version: 1,
             cluster: r.cluster.clone(),
             leader,
             term: r.term,
@@ -411,7 +411,7 @@ mod tests {
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
-        assert_eq!(v["schema_version"], 2);
+        assert_eq!(v["schema_version"], 1);
         assert_eq!(v["leader"]["addr"], "a:1");
         assert_eq!(v["managers"][1]["role"], "unreachable");
         assert_eq!(v["managers"][1]["error"], "connection refused");

@@ -23,7 +23,7 @@ use super::{exit, fail, out, AdminClient};
 use crate::api::json;
 use crate::api::pb::{
     run_state, step_state, AckFailoverRequest, FailoverHistoryRequest, FailoverRequest,
-    FailoverRun, GroupFailover,
+    FailoverRun, GroupFailover, StepName,
 };
 
 #[derive(Args, Debug, Clone)]
@@ -138,10 +138,16 @@ fn now_ms() -> u64 {
     crate::clock::now_ms()
 }
 
-/// MHA's closing statement, as the cleanup step reported it.
+/// MHA's closing statement, as the cleanup step reported it. A run journaled before the
+/// statement was a field of its own has it only in the cleanup step's detail.
 fn statement(r: &FailoverRun) -> Option<String> {
+    let cleanup = i32::from(StepName::NewMasterCleanup);
     r.steps.iter().find_map(|s| match step_state(s) {
-        step_state::State::Done(d) => d.statement.clone(),
+        step_state::State::Done(d) if d.statement.is_some() => d.statement.clone(),
+        step_state::State::Done(d) if s.name == cleanup => d
+            .detail
+            .find("All other slaves")
+            .map(|i| d.detail[i..].to_string()),
         _ => None,
     })
 }

@@ -12,8 +12,6 @@ use crate::state::group::{DiscoveredServer, GroupSpec, ReplicationMode, Role, To
 /// MHA's masterha_check_repl default (--seconds_behind_master 30).
 pub const MAX_SECONDS_BEHIND: u64 = 30;
 
-/// What was observed per server: its report, or why it could not be read.
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckItem {
     pub server: String,

@@ -11,11 +11,11 @@ use super::server::BinlogCoord;
 /// phase 3.3. GTID groups: the set merged from every survivor; binlog file/position groups:
 /// the end of the salvaged binlog, or the latest replica's read position.
 ///
-/// Stored tagged (`{"kind": "gtid", "at": "0-1-57"}`, `{"kind": "coord", "at": {"file",
-/// "pos"}}`). A journal of data version 1 kept it as text; that is still read (see
-/// [`Target::from_v1_text`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "at", rename_all = "snake_case")]
+/// Stored as its text (a GTID set, or `file:pos`), as every build before the typed journal
+/// wrote it: managers of both builds replicate the same log during a rolling upgrade. The text
+/// says by itself which it is ([`Target::from_text`]); the tagged form (`{"kind": "gtid",
+/// "at": …}`) is read too, so a later build may switch to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     /// A GTID set in the group's flavour (MariaDB `0-1-57,1-3-9`, MySQL `uuid:1-5:7`); may be
     /// empty (nothing to wait for).
@@ -38,15 +38,21 @@ impl Target {
         }
     }
 
-    /// A target as data version 1 journaled it: its text. Binlog coordinates are a file name
-    /// ending in `.` and digits, a ':' and a position (`mysql-bin.000042:1234`); no GTID set
-    /// looks like that (MariaDB sets hold no ':', a MySQL set's ':' follows a UUID, which holds
-    /// no '.'), so the text alone tells which it is.
-    pub fn from_v1_text(text: &str) -> Target {
+    /// A target from its text. Binlog coordinates are a file name ending in `.` and digits, a
+    /// ':' and a position (`mysql-bin.000042:1234`); no GTID set looks like that (MariaDB sets
+    /// hold no ':', a MySQL set's ':' follows a UUID, which holds no '.'), so the text alone
+    /// tells which it is.
+    pub fn from_text(text: &str) -> Target {
         match text.parse::<BinlogCoord>() {
             Ok(c) if c.index().is_some() => Target::Coord(c),
             _ => Target::Gtid(text.to_string()),
         }
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
     }
 }
 
@@ -62,12 +68,12 @@ impl<'de> Deserialize<'de> for Target {
         #[serde(untagged)]
         enum Stored {
             Tagged(Tagged),
-            V1Text(String),
+            Text(String),
         }
         Ok(match Stored::deserialize(d)? {
             Stored::Tagged(Tagged::Gtid(s)) => Target::Gtid(s),
             Stored::Tagged(Tagged::Coord(c)) => Target::Coord(c),
-            Stored::V1Text(s) => Target::from_v1_text(&s),
+            Stored::Text(s) => Target::from_text(&s),
         })
     }
 }
@@ -248,11 +254,11 @@ pub enum RunOutcome {
 mod tests {
     use super::*;
 
-    /// A target is stored tagged and read back the same; the text a version-1 journal holds
-    /// reads as the target it was: the GTID sets of both flavours (a MySQL one holds ':') stay
-    /// GTID sets, binlog coordinates become coordinates.
+    /// A target is stored as its text and read back as the target it was: the GTID sets of
+    /// both flavours (a MySQL one holds ':') stay GTID sets, binlog coordinates become
+    /// coordinates; the tagged form reads the same.
     #[test]
-    fn target_storage_and_version_1_text() {
+    fn target_storage_as_text() {
         let coord = Target::Coord(BinlogCoord {
             file: "mysql-bin.000042".into(),
             pos: 1234,
@@ -266,14 +272,12 @@ mod tests {
         ];
         for t in cases {
             let stored = serde_json::to_value(&t).unwrap();
-            assert_eq!(serde_json::from_value::<Target>(stored).unwrap(), t);
-            let v1 = serde_json::Value::String(t.to_string());
-            assert_eq!(serde_json::from_value::<Target>(v1).unwrap(), t, "{t}");
+            assert_eq!(stored, serde_json::Value::String(t.to_string()));
+            assert_eq!(serde_json::from_value::<Target>(stored).unwrap(), t, "{t}");
         }
-        assert_eq!(
-            serde_json::to_value(&coord).unwrap(),
-            serde_json::json!({"kind": "coord", "at": {"file": "mysql-bin.000042", "pos": 1234}})
-        );
+        let tagged =
+            serde_json::json!({"kind": "coord", "at": {"file": "mysql-bin.000042", "pos": 1234}});
+        assert_eq!(serde_json::from_value::<Target>(tagged).unwrap(), coord);
         assert_eq!(coord.to_string(), "mysql-bin.000042:1234");
     }
 }

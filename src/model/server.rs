@@ -85,16 +85,19 @@ impl std::str::FromStr for BinlogCoord {
     }
 }
 
-/// Optional binlog coordinates in the journal. Data version 1 wrote them as text
-/// (`"file:pos"`, `""` for none) or, for the new master's, as a `[file, pos]` pair; both are
-/// still read. Written as `{"file", "pos"}` or null.
+/// Optional binlog coordinates in the journal, typed in memory and stored as every build
+/// before the typed journal wrote them, so managers of both builds replicate the same log
+/// during a rolling upgrade: `optional_coord` as text (`"file:pos"`, `""` for none),
+/// `optional_coord::pair` as a `[file, pos]` pair (the new master's coordinates). Both read
+/// any of the forms, and `{"file", "pos"}` too; text that is not coordinates (a replica that
+/// never connected reports `":4"`) reads as none rather than failing the whole journal.
 pub mod optional_coord {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::BinlogCoord;
 
     pub fn serialize<S: Serializer>(c: &Option<BinlogCoord>, s: S) -> Result<S::Ok, S::Error> {
-        c.serialize(s)
+        s.serialize_str(&c.as_ref().map(|c| c.to_string()).unwrap_or_default())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BinlogCoord>, D::Error> {
@@ -105,12 +108,26 @@ pub mod optional_coord {
             Pair(String, u64),
             Text(String),
         }
-        match Option::<Stored>::deserialize(d)? {
-            None => Ok(None),
-            Some(Stored::Coord(c)) => Ok(Some(c)),
-            Some(Stored::Pair(file, pos)) => Ok(Some(BinlogCoord { file, pos })),
-            Some(Stored::Text(t)) if t.is_empty() => Ok(None),
-            Some(Stored::Text(t)) => t.parse().map(Some).map_err(serde::de::Error::custom),
+        Ok(match Option::<Stored>::deserialize(d)? {
+            None => None,
+            Some(Stored::Coord(c)) => Some(c),
+            Some(Stored::Pair(file, pos)) => Some(BinlogCoord { file, pos }),
+            Some(Stored::Text(t)) => t.parse().ok(),
+        })
+    }
+
+    /// Stored as a `[file, pos]` pair (or null).
+    pub mod pair {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(c: &Option<BinlogCoord>, s: S) -> Result<S::Ok, S::Error> {
+            c.as_ref().map(|c| (&c.file, c.pos)).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<BinlogCoord>, D::Error> {
+            super::deserialize(d)
         }
     }
 }

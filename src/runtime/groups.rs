@@ -16,7 +16,7 @@ use crate::model::{IoThread, Observations};
 use crate::raft::NodeError;
 use crate::runtime::Runtime;
 use crate::state::group::{Group, GroupSpec, ReplicationMode};
-use crate::state::{Cmd, CmdResult};
+use crate::state::{Cmd, CmdResult, Rejection};
 
 /// How long reading one server may take (connect + the status queries).
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -102,7 +102,11 @@ pub async fn remove_group(node: &Runtime, name: &str) -> Result<(), NodeError> {
 pub fn group(node: &Runtime, name: &str) -> Result<Group, NodeError> {
     node.raft
         .read(|c| c.groups.get(name).cloned())
-        .ok_or_else(|| NodeError::InvalidArgument(format!("no group named {name:?}")))
+        .ok_or_else(|| {
+            NodeError::Rejected(Rejection::NoSuchGroup {
+                group: name.to_string(),
+            })
+        })
 }
 
 /// masterha_check_repl against the live servers.

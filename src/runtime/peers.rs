@@ -1,6 +1,6 @@
 //! Asking every manager of the cluster something over the admin API, in parallel, each bounded
-//! by a timeout: the cluster-wide status and `check ssh` fan out this way. This node answers
-//! for itself through the same call, so every member is asked alike.
+//! by a timeout: the cluster-wide status and `check ssh` fan out this way. The caller may answer
+//! for this node itself (`skip`) instead of calling it over the network.
 
 use std::future::Future;
 use std::time::Duration;

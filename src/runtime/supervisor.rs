@@ -101,10 +101,6 @@ impl<K: Ord + Debug> TermTasks<K> {
         });
     }
 
-    pub fn contains(&self, key: &K) -> bool {
-        self.tasks.contains_key(key)
-    }
-
     /// Starts `task` for `key` in `term` unless one is running for it already.
     pub fn ensure<F>(&mut self, key: K, term: u64, task: impl FnOnce() -> F)
     where

@@ -164,16 +164,19 @@ impl ClusterState {
                     group: name.clone(),
                 })
             }
+            // Only an update waits for the run to end (the rule every build applies the
+            // same way: a replayed log must give the same state).
+            (Some(_), true)
+                if self
+                    .failover
+                    .get(name)
+                    .is_some_and(|f| f.active_run.is_some()) =>
+            {
+                return Err(Rejection::GroupBusy {
+                    group: name.clone(),
+                });
+            }
             _ => {}
-        }
-        if self
-            .failover
-            .get(name)
-            .is_some_and(|f| f.active_run.is_some())
-        {
-            return Err(Rejection::GroupBusy {
-                group: name.clone(),
-            });
         }
         let created_at_ms = prev.map(|g| g.created_at_ms).unwrap_or(at);
         let mut health = prev.map(|g| g.health.clone()).unwrap_or_default();

@@ -80,7 +80,7 @@ pub struct Recovery {
     pub salvage: Option<Salvage>,
     pub diffs: BTreeMap<String, DiffFile>,
     pub applied: BTreeMap<String, String>,
-    #[serde(with = "optional_coord")]
+    #[serde(with = "optional_coord::pair")]
     pub new_master_coords: Option<BinlogCoord>,
 }
 

@@ -14,14 +14,11 @@ use std::path::{Path, PathBuf};
 /// Version of the on-disk format written by this build. Bump it when the layout or the
 /// serialisation of stored values changes incompatibly, and add a migration for older versions.
 ///
-/// - 1: the first format.
-/// - 2: the journal's decisions and coordinates are typed: a decided target is
-///   `{"kind": "gtid"|"coord", "at": …}` (was text), recovery coordinates are `{"file",
-///   "pos"}` (were `"file:pos"` text or a `[file, pos]` pair), a done step may carry its
-///   report's fields. This build still reads every value version 1 wrote (tests/fixtures/
-///   store/v1 proves it), so upgrading rewrites nothing: only the version is raised, so that
-///   an older build refuses the store instead of failing on the new encodings.
-pub const DATA_VERSION: u64 = 2;
+/// Still 1 with the typed journal: its targets and coordinates are stored as before (text, a
+/// pair), and a done step's report fields are additions older builds ignore, so managers of
+/// both builds read each other's log and snapshots (tests/store_upgrade.rs loads a store the
+/// previous build wrote).
+pub const DATA_VERSION: u64 = 1;
 
 const KEY_DATA_VERSION: &[u8] = b"data_version";
 
@@ -114,32 +111,9 @@ impl Store {
                         supported: DATA_VERSION,
                     });
                 }
-                if found < DATA_VERSION {
-                    self.upgrade(path, found)?;
-                }
                 Ok(())
             }
         }
-    }
-
-    /// Brings a store of an older data version to this build's. Every older version this build
-    /// knows is read as it is (see [`DATA_VERSION`]), so the upgrade only records the version.
-    fn upgrade(&self, path: &Path, found: u64) -> Result<(), StoreError> {
-        if found == 0 {
-            return Err(StoreError::CorruptDataVersion {
-                path: path.to_path_buf(),
-            });
-        }
-        self.meta
-            .insert(KEY_DATA_VERSION, &DATA_VERSION.to_be_bytes())?;
-        self.db.flush()?;
-        tracing::warn!(
-            path = %path.display(),
-            from = found,
-            to = DATA_VERSION,
-            "store upgraded to this build's data version; older mhad builds will refuse it"
-        );
-        Ok(())
     }
 
     /// The data version recorded on disk (0 when none is recorded, or it is malformed).
@@ -269,18 +243,6 @@ mod tests {
 
     /// A reopen right after the previous handle is dropped (a restart in the same process)
     /// waits for the lock instead of failing.
-    /// An older store is upgraded in place: it opens, and records this build's version.
-    #[test]
-    fn older_data_version_is_upgraded() {
-        let dir = tempfile::tempdir().unwrap();
-        Store::open(dir.path())
-            .unwrap()
-            .force_data_version(1)
-            .unwrap();
-        let s = Store::open(dir.path()).unwrap();
-        assert_eq!(s.data_version().unwrap(), DATA_VERSION);
-    }
-
     #[test]
     fn reopen_waits_for_the_lock() {
         let dir = tempfile::tempdir().unwrap();

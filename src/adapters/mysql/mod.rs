@@ -19,7 +19,6 @@ pub use dialect::{ChangeMaster, ReplicaPosition};
 pub use epoch::EpochRow;
 pub use fence::FenceReport;
 pub use replica::Columns;
-pub use vars::HEARTBEAT_SCHEMA;
 
 use crate::model::{BinlogCoord, Dialect, ReplicaStatus, ServerInfo};
 use crate::secret::Secret;

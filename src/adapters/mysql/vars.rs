@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use super::{MysqlError, Session};
 
-/// Schema of the `insert` ping's heartbeat table (and of the epoch table).
-pub const HEARTBEAT_SCHEMA: &str = "mha_raft";
+/// Schema of the `insert` ping's heartbeat table.
+const HEARTBEAT_SCHEMA: &str = "mha_raft";
 
 impl Session {
-    /// One variable's text ("" when NULL or absent).
+    /// The text of each of `keys` in the first row of `sql` ("" when NULL or absent).
     async fn vars(&mut self, sql: &str, keys: &[&str]) -> Result<Vec<String>, MysqlError> {
         let rows = self.rows(sql).await?;
         Ok(keys

@@ -33,7 +33,12 @@ impl RunCtx {
             .into_iter()
             .filter(|s| s.name != nm.name)
             .collect();
-        let decided = self.decided_target(d)?;
+        // File/position replicas start from the journaled coordinates; only a GTID target is
+        // waited for (and must fit the mode).
+        let decided = match self.mode() {
+            ReplicationMode::FilePos => d.target.clone(),
+            _ => self.decided_target(d)?,
+        };
         let replicas = plan::replicas::plan(
             self.mode(),
             &nm.name,
