@@ -242,29 +242,12 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::adapters::mysql::replica::fixtures::{cols, mariadb_10_11};
-    use crate::adapters::mysql::server::parse_server_info;
-    use crate::model::ReplicaStatus;
+    use crate::engine::failover::fixtures::{mariadb, running_status};
     use crate::state::group::tests::spec;
 
     /// A replica that read up to `read` and applied up to `exec` of mysql-bin.<file>.
     fn rep(id: u32, file: u32, read: u64, exec: u64) -> ServerInfo {
-        let vars = cols(&[
-            ("version", "10.11.19-MariaDB-log"),
-            ("server_id", &id.to_string()),
-            ("read_only", "1"),
-            ("log_bin", "1"),
-            ("log_slave_updates", "1"),
-            ("binlog_format", "ROW"),
-            ("relay_log_purge", "0"),
-            ("report_host", ""),
-            ("gtid_executed", "0-1-9"),
-            ("gtid_slave_pos", "0-1-9"),
-            ("gtid_binlog_pos", "0-1-9"),
-            ("gtid_enabled", "1"),
-        ]);
-        let mut i = parse_server_info(&vars, None, None, &[], &[]).unwrap();
-        let mut r = ReplicaStatus::from_columns(&mariadb_10_11()).unwrap();
+        let mut r = running_status("10.77.0.11");
         r.read = BinlogCoord {
             file: format!("mysql-bin.{file:06}"),
             pos: read,
@@ -273,8 +256,10 @@ mod tests {
             file: format!("mysql-bin.{file:06}"),
             pos: exec,
         };
-        i.replica = Some(r);
-        i
+        ServerInfo {
+            replica: Some(r),
+            ..mariadb(id, true, "0-1-9")
+        }
     }
 
     /// A four-server group: db1 (old master), db2..db4; candidate flags set per case.

@@ -353,33 +353,14 @@ fn err_suffix(errno: u32, msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::mysql::replica::fixtures::mariadb_10_11;
-    use crate::adapters::mysql::server::parse_server_info;
-    use crate::model::ReplicaStatus;
+    use crate::engine::failover::fixtures::{mariadb, running_status};
     use crate::state::group::tests::spec;
 
     fn server(id: u32, replica_of: Option<&str>) -> ServerInfo {
-        let vars = crate::adapters::mysql::replica::fixtures::cols(&[
-            ("version", "10.11.19-MariaDB-log"),
-            ("server_id", &id.to_string()),
-            ("read_only", if replica_of.is_some() { "1" } else { "0" }),
-            ("log_bin", "1"),
-            ("log_slave_updates", "1"),
-            ("binlog_format", "ROW"),
-            ("relay_log_purge", "0"),
-            ("report_host", ""),
-            ("gtid_executed", "0-1-5"),
-            ("gtid_slave_pos", "0-1-5"),
-            ("gtid_binlog_pos", "0-1-5"),
-            ("gtid_enabled", "1"),
-        ]);
-        let mut info = parse_server_info(&vars, None, None, &[], &[]).unwrap();
-        if let Some(src) = replica_of {
-            let mut r = ReplicaStatus::from_columns(&mariadb_10_11()).unwrap();
-            r.source_host = src.into();
-            info.replica = Some(r);
+        ServerInfo {
+            replica: replica_of.map(running_status),
+            ..mariadb(id, replica_of.is_some(), "0-1-5")
         }
-        info
     }
 
     fn healthy() -> Observations {

@@ -1,4 +1,4 @@
-//! Model values for the planner's tests, built directly (no adapter parsing).
+//! Model values for the engine's tests, built directly (no adapter parsing).
 
 use crate::model::{
     BinlogCoord, Dialect, Flavor, GtidState, IoThread, Observations, ReplicaStatus, SemiSync,
@@ -102,4 +102,32 @@ pub fn observed(servers: Vec<(&str, Result<ServerInfo, &str>)>) -> Observations 
         .into_iter()
         .map(|(n, r)| (n.to_string(), r.map_err(str::to_string)))
         .collect()
+}
+
+/// A MariaDB 10.11 server whose GTID positions (executed, slave and binlog) are all `gtid`.
+pub fn mariadb(id: u32, read_only: bool, gtid: &str) -> ServerInfo {
+    let mut i = server(Flavor::MariaDb, id);
+    i.read_only = read_only;
+    i.gtid = GtidState {
+        executed: gtid.into(),
+        slave_pos: gtid.into(),
+        binlog_pos: gtid.into(),
+        enabled: true,
+    };
+    i
+}
+
+/// What a healthy MariaDB 10.11 replica of `host`:3306 reports (as captured in the lab): both
+/// threads running, GTID `Slave_Pos`, at mysql-bin.000001:1139.
+pub fn running_status(host: &str) -> ReplicaStatus {
+    ReplicaStatus {
+        io_thread: IoThread::Yes,
+        relay_log: Some(BinlogCoord {
+            file: "relay-bin.000002".into(),
+            pos: 1438,
+        }),
+        gtid_mode: "Slave_Pos".into(),
+        gtid_io_pos: "0-1-5".into(),
+        ..status(host, coord(1, 1139), coord(1, 1139))
+    }
 }
