@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::credentials::{login, resolve};
+use super::credentials::{login, resolve, CredentialError};
 use crate::adapters::ssh::SshPool;
 use crate::clock::now_ms;
 use crate::engine::topology::{self, ReplReport};
@@ -22,7 +22,7 @@ use crate::state::{Cmd, CmdResult, Rejection};
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reads every server of the group as the monitor user, in parallel.
-pub async fn observe(spec: &GroupSpec, timeout: Duration) -> Result<Observations, String> {
+pub async fn observe(spec: &GroupSpec, timeout: Duration) -> Result<Observations, CredentialError> {
     observe_except(spec, None, timeout).await
 }
 
@@ -31,8 +31,8 @@ pub async fn observe_except(
     spec: &GroupSpec,
     except: Option<&str>,
     timeout: Duration,
-) -> Result<Observations, String> {
-    let password = resolve(&spec.password).map_err(|e| format!("password: {e}"))?;
+) -> Result<Observations, CredentialError> {
+    let password = resolve(&spec.password)?;
     let reads = spec
         .servers
         .iter()
@@ -66,7 +66,7 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
     }
     let obs = observe(&spec, OBSERVE_TIMEOUT)
         .await
-        .map_err(NodeError::InvalidArgument)?;
+        .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
     let topo = topology::discover(&spec, &obs, now_ms()).map_err(|errs| {
         NodeError::InvalidArgument(format!("group {} rejected: {}", spec.name, errs.join("; ")))
     })?;
@@ -114,7 +114,7 @@ pub async fn check_repl(node: &Runtime, name: &str) -> Result<ReplReport, NodeEr
     let g = group(node, name)?;
     let obs = observe(&g.spec, OBSERVE_TIMEOUT)
         .await
-        .map_err(NodeError::InvalidArgument)?;
+        .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
     let mut report = topology::check_repl(&g.spec, &obs);
     if let (Some(script), Some(m)) = (
         &g.spec.failover.master_ip_failover_script,
@@ -264,7 +264,7 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
     join_all(groups.into_iter().map(|g| async move {
         let obs = observe(&g.spec, timeout).await;
         let (servers, error) = match obs {
-            Err(e) => (Vec::new(), Some(e)),
+            Err(e) => (Vec::new(), Some(format!("password: {e}"))),
             Ok(obs) => (
                 g.spec
                     .servers
@@ -395,7 +395,7 @@ pub async fn failover_dry_run(
     let g = group(node, name)?;
     let obs = observe(&g.spec, OBSERVE_TIMEOUT)
         .await
-        .map_err(NodeError::InvalidArgument)?;
+        .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
     Ok(crate::engine::selection::select(
         &crate::engine::selection::SelectionInput {
             spec: &g.spec,

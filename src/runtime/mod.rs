@@ -3,6 +3,7 @@
 //! happen here (through `adapters/`), never in state/ or engine/.
 
 pub mod credentials;
+pub mod error;
 pub mod failover;
 pub mod groups;
 pub mod monitor;

@@ -10,13 +10,14 @@ use tonic::transport::Channel;
 
 use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::raft::NodeId;
+use crate::runtime::error::RuntimeError;
 use crate::runtime::Runtime;
 
 /// One member's answer, or why there is none.
 pub struct Answer<T> {
     pub id: NodeId,
     pub addr: String,
-    pub reply: Result<T, String>,
+    pub reply: Result<T, RuntimeError>,
 }
 
 /// Every member (voters and learners) in membership order.
@@ -62,7 +63,7 @@ async fn ask<T, F, Fut>(
     addr: &str,
     timeout: Duration,
     call: &F,
-) -> Result<T, String>
+) -> Result<T, RuntimeError>
 where
     F: Fn(AdminServiceClient<Channel>) -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -71,10 +72,10 @@ where
         .raft
         .network()
         .channel(id, addr)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| RuntimeError::Peer(e.to_string()))?;
     match tokio::time::timeout(timeout, call(AdminServiceClient::new(channel))).await {
-        Err(_) => Err(format!("no answer within {timeout:?}")),
-        Ok(Err(s)) => Err(crate::errors::status_text(&s)),
+        Err(_) => Err(RuntimeError::Peer(format!("no answer within {timeout:?}"))),
+        Ok(Err(s)) => Err(RuntimeError::Peer(crate::errors::status_text(&s))),
         Ok(Ok(r)) => Ok(r.into_inner()),
     }
 }

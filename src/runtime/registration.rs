@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::proto::admin::RegisterManagerRequest;
 use crate::raft::leader_of;
+use crate::runtime::error::RuntimeError;
 use crate::runtime::Runtime;
 use crate::state::Cmd;
 
@@ -35,7 +36,7 @@ pub async fn run(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn tick(node: &Runtime) -> Result<(), String> {
+async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
     let m = node.raft.metrics();
     let Some((leader_id, leader_addr)) = leader_of(&m) else {
         return Ok(());
@@ -56,8 +57,7 @@ async fn tick(node: &Runtime) -> Result<(), String> {
             .propose(Cmd::SetClusterName {
                 name: node.me.cluster_name.clone(),
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
     if registered {
         return Ok(());
@@ -68,13 +68,13 @@ async fn tick(node: &Runtime) -> Result<(), String> {
         zone: node.me.zone.clone(),
     };
     if leader_id == me {
-        node.raft.propose(cmd).await.map_err(|e| e.to_string())?;
+        node.raft.propose(cmd).await?;
     } else {
         let channel = node
             .raft
             .network()
             .channel(leader_id, &leader_addr)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| RuntimeError::Peer(e.to_string()))?;
         let req = RegisterManagerRequest {
             id: me,
             addr: node.me.advertise.clone(),
@@ -83,7 +83,7 @@ async fn tick(node: &Runtime) -> Result<(), String> {
         AdminServiceClient::new(channel)
             .register_manager(req)
             .await
-            .map_err(|e| e.message().to_string())?;
+            .map_err(|e| RuntimeError::Peer(e.message().to_string()))?;
     }
     tracing::info!(id = me, zone = %node.me.zone, "registered this manager in the cluster state");
     Ok(())

@@ -181,7 +181,7 @@ fn manager_row(
             applied_index: None,
             lag,
             last_heard_ms,
-            error,
+            error: error.to_string(),
         },
     }
 }

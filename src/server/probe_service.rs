@@ -36,7 +36,7 @@ impl ProbeService for ProbeSvc {
         let (reachable, detail, latency) =
             crate::runtime::monitor::probe_master(&self.node, &r.group)
                 .await
-                .map_err(Status::failed_precondition)?;
+                .map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(Response::new(ProbeReply {
             manager_id: self.node.id(),
             zone: self.node.me.zone.clone(),

@@ -45,6 +45,9 @@ pub enum PlanError {
     /// Phase 3.4: not one latest replica's relay logs could be read (each one's error).
     #[error("no latest replica's relay logs could be read: {}", .0.join("; "))]
     NoRelayLogs(Vec<String>),
+    /// Phase 3.5, GTID: the new master lacks part of the target and no survivor has it.
+    #[error("{new_master} lacks part of {target} and no survivor has it in its binlog")]
+    NoDonor { new_master: String, target: String },
     /// Phase 4, file/position: phase 3.5 did not journal the new master's coordinates.
     #[error("no binlog coordinates of {0} were recorded in phase 3.5")]
     NoNewMasterCoords(String),

@@ -102,7 +102,7 @@ pub fn donor(
     servers: &[ServerSpec],
     obs: &Observations,
     target: &str,
-) -> Result<String, String> {
+) -> Result<String, PlanError> {
     servers
         .iter()
         .filter(|x| x.name != new_master)
@@ -117,7 +117,8 @@ pub fn donor(
             _ => false,
         })
         .map(|x| x.name.clone())
-        .ok_or_else(|| {
-            format!("{new_master} lacks part of {target} and no survivor has it in its binlog")
+        .ok_or_else(|| PlanError::NoDonor {
+            new_master: new_master.to_string(),
+            target: target.to_string(),
         })
 }

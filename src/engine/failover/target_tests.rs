@@ -2,6 +2,7 @@
 
 use super::fixtures::{coord, group, observed, replica, server, status};
 use super::target::*;
+use super::PlanError;
 use crate::engine::selection::SelectionInput;
 use crate::model::{Flavor, Observations, ServerInfo, Target};
 use crate::state::group::{GroupSpec, ReplicationMode};
@@ -251,7 +252,10 @@ fn catch_up_donor() {
     );
     assert_eq!(
         donor(m, "db2", &g.servers, &obs, "0-1-101"),
-        Err("db2 lacks part of 0-1-101 and no survivor has it in its binlog".into())
+        Err(PlanError::NoDonor {
+            new_master: "db2".into(),
+            target: "0-1-101".into()
+        })
     );
     let u = ReplicationMode::MysqlGtid;
     let obs = observed(vec![

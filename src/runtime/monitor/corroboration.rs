@@ -18,6 +18,7 @@ use crate::model::{IoThread, ManagerVote, ReplicaIo};
 use crate::proto::probe::probe_service_client::ProbeServiceClient;
 use crate::proto::probe::ProbeRequest;
 use crate::runtime::credentials::{login, resolve};
+use crate::runtime::error::RuntimeError;
 use crate::runtime::pinger::Pinger;
 use crate::runtime::Runtime;
 use crate::secret::Secret;
@@ -177,17 +178,20 @@ async fn replica_io(
 }
 
 /// A follower's answer to ProbeMaster: one ping of the group's type from this zone.
-pub async fn probe_master(node: &Runtime, group: &str) -> Result<(bool, String, Duration), String> {
+pub async fn probe_master(
+    node: &Runtime,
+    group: &str,
+) -> Result<(bool, String, Duration), RuntimeError> {
     let g = node
         .raft
         .read(|c| c.groups.get(group).cloned())
-        .ok_or_else(|| format!("no group named {group:?}"))?;
+        .ok_or_else(|| RuntimeError::NoGroup(group.to_string()))?;
     let master = g
         .spec
         .server(&g.topology.master)
-        .ok_or("group has no master")?
+        .ok_or_else(|| RuntimeError::NoMaster(group.to_string()))?
         .clone();
-    let password = resolve(&g.spec.password).map_err(|e| e.to_string())?;
+    let password = resolve(&g.spec.password)?;
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(300));
     // A fresh connection from this zone is what corroboration is about.
     let mut p = Pinger::new(

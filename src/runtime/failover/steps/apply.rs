@@ -10,6 +10,7 @@ use crate::adapters::mysql::Session;
 use crate::adapters::ssh::remote::{self, ReplayTarget};
 use crate::engine::gtid;
 use crate::model::{Flavor, ServerInfo};
+use crate::runtime::error::RuntimeError;
 use crate::state::group::ServerSpec;
 use crate::state::recovery::RecoveryNote;
 use crate::state::Cmd;
@@ -32,14 +33,12 @@ pub(super) struct Have {
 impl Have {
     /// Reads the server's GTID state (MariaDB: gtid_binlog_state, one entry per domain and
     /// server, and gtid_slave_pos; MySQL: gtid_executed).
-    pub async fn query(sess: &mut Session, info: &ServerInfo) -> Result<Have, String> {
+    pub async fn query(sess: &mut Session, info: &ServerInfo) -> Result<Have, RuntimeError> {
         let flavor = info.dialect.flavor;
         let mariadb = match flavor {
             Flavor::MariaDb => {
-                let (binlog_state, slave_pos) =
-                    sess.mariadb_gtid_state().await.map_err(|e| e.to_string())?;
-                gtid::mariadb_last_seq([binlog_state.as_str(), slave_pos.as_str()])
-                    .map_err(|e| e.to_string())?
+                let (binlog_state, slave_pos) = sess.mariadb_gtid_state().await?;
+                gtid::mariadb_last_seq([binlog_state.as_str(), slave_pos.as_str()])?
             }
             Flavor::MySql => Default::default(),
         };

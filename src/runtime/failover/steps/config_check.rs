@@ -11,7 +11,10 @@ impl RunCtx {
     pub(super) async fn config_check(&self, run: &FailoverRun) -> StepResult {
         plan::check::ssh_needed(
             self.mode(),
-            self.ssh().as_ref().map(|_| ()).map_err(String::as_str),
+            self.ssh_available()
+                .as_ref()
+                .map(|_| ())
+                .map_err(String::as_str),
         )
         .map_err(abort)?;
         let old = self.server(&run.old_master)?;

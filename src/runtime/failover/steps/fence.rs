@@ -38,7 +38,10 @@ impl RunCtx {
             }
         }));
         let host = plan::fence::host_action(
-            self.ssh().as_ref().map(|_| ()).map_err(String::as_str),
+            self.ssh_available()
+                .as_ref()
+                .map(|_| ())
+                .map_err(String::as_str),
             self.vip().is_some(),
         );
         let (io_lines, (ssh_line, ssh_ok), (mysql_line, mysqld)) = tokio::join!(

@@ -14,6 +14,7 @@ use crate::adapters::ssh::remote;
 use crate::engine::failover as plan;
 use crate::engine::failover::diffs::SourcePicker;
 use crate::model::{BinlogCoord, DiffPlan, DiffRange, SurvivorRelay};
+use crate::runtime::error::RuntimeError;
 use crate::state::group::ServerSpec;
 use crate::state::journal::{FailoverRun, StepName, StepState};
 use crate::state::recovery::{DiffFile, RecoveryNote};
@@ -101,6 +102,7 @@ impl RunCtx {
             let offered = self
                 .read_relay_logs(&s, &diff_plan.oldest)
                 .await
+                .map_err(|e| e.to_string())
                 .map(|log| {
                     let covered = diff_plan
                         .pending
@@ -209,27 +211,24 @@ impl RunCtx {
         &self,
         s: &ServerSpec,
         oldest: &BinlogCoord,
-    ) -> Result<MasterLog, String> {
+    ) -> Result<MasterLog, RuntimeError> {
         let mut sess = self.connect(s).await?;
-        let (mut index, datadir) = sess.relay_log_index().await.map_err(|e| e.to_string())?;
+        let (mut index, datadir) = sess.relay_log_index().await?;
         sess.close().await;
         if index.is_empty() {
-            return Err("relay_log_index is not set".into());
+            return Err(RuntimeError::Host("relay_log_index is not set".into()));
         }
         if !index.starts_with('/') {
             index = format!("{}/{index}", datadir.trim_end_matches('/'));
         }
         let pool = self.ssh()?;
         let (h, p) = self.ssh_of(s);
-        let out = pool
-            .exec(&h, p, &remote::cat(&index), FILE_READ)
-            .await
-            .map_err(|e| e.to_string())?;
+        let out = pool.exec(&h, p, &remote::cat(&index), FILE_READ).await?;
         if !out.success() {
-            return Err(format!(
+            return Err(RuntimeError::Host(format!(
                 "reading {index}: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            )));
         }
         let dir = index.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
         let files: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -246,17 +245,14 @@ impl RunCtx {
             .collect();
         let mut read: Vec<(String, Vec<u8>)> = Vec::new();
         for f in files.iter().rev() {
-            let data = pool
-                .read_range(&h, p, f, 0, None, FILE_READ)
-                .await
-                .map_err(|e| e.to_string())?;
+            let data = pool.read_range(&h, p, f, 0, None, FILE_READ).await?;
             read.insert(0, (f.clone(), data));
-            let log = MasterLog::from_relay_logs(&read).map_err(|e| e.to_string())?;
+            let log = MasterLog::from_relay_logs(&read)?;
             if log.covers(oldest) {
                 return Ok(log);
             }
         }
-        MasterLog::from_relay_logs(&read).map_err(|e| e.to_string())
+        Ok(MasterLog::from_relay_logs(&read)?)
     }
 
     /// Applies the diff phase 3.4 placed for `s`, once: a journaled apply is not repeated, and

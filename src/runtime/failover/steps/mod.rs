@@ -22,9 +22,9 @@ mod promote_new_master;
 mod replicas_recovery;
 mod save_master_binlog;
 
-use crate::adapters::mysql::{ChangeMaster, Login, ReplicaPosition, Session};
+use crate::adapters::mysql::{ChangeMaster, Login, MysqlError, ReplicaPosition, Session};
 use crate::adapters::ssh::vip;
-use crate::adapters::ssh::SshPool;
+use crate::adapters::ssh::{SshError, SshPool};
 use crate::engine::failover as plan;
 use crate::engine::failover::check::CheckFacts;
 use crate::engine::failover::target::{Choice, ChooseInput};
@@ -89,7 +89,7 @@ pub struct RunCtx {
     group: Group,
     password: Secret,
     repl_password: Secret,
-    ssh: Result<Arc<SshPool>, String>,
+    ssh: Result<Arc<SshPool>, SshError>,
     /// The survivors as phase 3.1 read them (IO threads stopped, so they hold still): phase 3.3
     /// of the same executor decides from it instead of reading again. A resumed run reads anew.
     latest: Option<Observations>,
@@ -123,7 +123,7 @@ impl RunCtx {
                 which: "repl_password",
                 source,
             })?;
-        let ssh = node.ssh.get(&group.spec).map_err(|e| e.to_string());
+        let ssh = node.ssh.get(&group.spec);
         Ok(RunCtx {
             node,
             id,
@@ -192,12 +192,8 @@ impl RunCtx {
         login(&self.group.spec, s, &self.password)
     }
 
-    async fn connect(&self, s: &ServerSpec) -> Result<Session, String> {
-        let mut sess = self
-            .login(s)
-            .connect(CONNECT)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn connect(&self, s: &ServerSpec) -> Result<Session, MysqlError> {
+        let mut sess = self.login(s).connect(CONNECT).await?;
         sess.set_timeout(STATEMENT);
         Ok(sess)
     }
@@ -216,11 +212,16 @@ impl RunCtx {
     async fn observe(&self, run: &FailoverRun) -> Result<Observations, StepError> {
         observe_except(&self.group.spec, Some(&run.old_master), OBSERVE)
             .await
-            .map_err(abort)
+            .map_err(|e| abort(format!("password: {e}")))
     }
 
-    fn ssh(&self) -> Result<&SshPool, String> {
+    fn ssh(&self) -> Result<&SshPool, SshError> {
         self.ssh.as_deref().map_err(|e| e.clone())
+    }
+
+    /// Whether this group has SSH, as the planner takes it (Err: why not).
+    fn ssh_available(&self) -> Result<(), String> {
+        self.ssh().map(|_| ()).map_err(|e| e.to_string())
     }
 
     fn vip(&self) -> Option<vip::Vip> {

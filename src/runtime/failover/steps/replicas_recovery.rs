@@ -89,7 +89,7 @@ impl RunCtx {
         nm: &ServerSpec,
         replicas: &ReplicasPlan,
     ) -> Result<String, String> {
-        let mut s = self.connect(r).await?;
+        let mut s = self.connect(r).await.map_err(|e| e.to_string())?;
         let st = s.replica_status().await.map_err(|e| e.to_string())?;
         let mut what = match plan::replicas::action(st.as_ref(), nm, &replicas.start) {
             ReplicaAction::LeaveAlone => format!("already replicating from {}", nm.name),

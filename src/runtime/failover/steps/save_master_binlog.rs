@@ -10,6 +10,7 @@ use crate::adapters::binlog::{assemble, MasterLog};
 use crate::adapters::ssh::remote;
 use crate::engine::failover as plan;
 use crate::model::{BinlogCoord, SalvagePlan};
+use crate::runtime::error::RuntimeError;
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 use crate::state::recovery::{RecoveryNote, Salvage};
@@ -31,7 +32,10 @@ impl RunCtx {
         let old = self.server(&run.old_master)?;
         let read = match skip {
             Some(why) => Err(why),
-            None => self.read_master_binlog(&old, &latest).await,
+            None => self
+                .read_master_binlog(&old, &latest)
+                .await
+                .map_err(|e| e.to_string()),
         };
         let salvage = match read {
             Err(why) => plan::latest::salvage_lost(&old.name, &latest, &why),
@@ -92,7 +96,7 @@ impl RunCtx {
             let bytes = &a.bytes;
             async move {
                 let (h, p) = this.ssh_of(sv);
-                let pool = this.ssh()?;
+                let pool = this.ssh().map_err(|e| e.to_string())?;
                 pool.write_file(&h, p, &path, bytes, FILE_WRITE)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -135,38 +139,33 @@ impl RunCtx {
         &self,
         old: &ServerSpec,
         from: &BinlogCoord,
-    ) -> Result<(MasterLog, usize), String> {
+    ) -> Result<(MasterLog, usize), RuntimeError> {
         let pool = self.ssh()?;
         let (host, port) = self.ssh_of(old);
         let dirs = old
             .master_binlog_dir
             .clone()
             .unwrap_or_else(|| self.group.spec.failover.master_binlog_dir.clone());
-        let (base, _) = from
-            .file
-            .rsplit_once('.')
-            .ok_or_else(|| format!("binlog file name {} has no index", from.file))?;
+        let (base, _) = from.file.rsplit_once('.').ok_or_else(|| {
+            RuntimeError::Host(format!("binlog file name {} has no index", from.file))
+        })?;
         // One round trip on the critical path: find the file, list the directory (later files),
         // then the file's size, its head (the format description event) and the bytes from
         // the position on.
         let cmd = remote::read_binlog(&dirs, &from.file, from.pos);
-        let out = pool
-            .exec(&host, port, &cmd, FILE_READ)
-            .await
-            .map_err(|e| e.to_string())?;
+        let out = pool.exec(&host, port, &cmd, FILE_READ).await?;
         if !out.success() {
-            return Err(format!(
+            return Err(RuntimeError::Host(format!(
                 "{} not found in {dirs}: {}",
                 from.file,
                 String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            )));
         }
-        let read = remote::parse_binlog_read(&out.stdout)
-            .ok_or("unexpected output while reading the binlog")?;
+        let read = remote::parse_binlog_read(&out.stdout).ok_or_else(|| {
+            RuntimeError::Host("unexpected output while reading the binlog".into())
+        })?;
         let mut log = MasterLog::default();
-        let mut tail = log
-            .push_binlog(&from.file, read.head, from.pos, read.rest)
-            .map_err(|e| e.to_string())?;
+        let mut tail = log.push_binlog(&from.file, read.head, from.pos, read.rest)?;
         let dir = read.dir;
         // Files after the one the latest replica was reading (rare: a rotate it missed).
         let start = from.index().unwrap_or(0);
@@ -187,14 +186,11 @@ impl RunCtx {
             let path = format!("{dir}/{}", f.file);
             let data = pool
                 .read_range(&host, port, &path, 0, None, FILE_READ)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if data.len() < 4 {
                 continue;
             }
-            tail = log
-                .push_binlog(&f.file, &data, 4, &data[4..])
-                .map_err(|e| e.to_string())?;
+            tail = log.push_binlog(&f.file, &data, 4, &data[4..])?;
         }
         Ok((log, tail))
     }
@@ -218,7 +214,8 @@ impl RunCtx {
             let (h, p) = self.ssh_of(&sv);
             let read = async {
                 let data = self
-                    .ssh()?
+                    .ssh()
+                    .map_err(|e| e.to_string())?
                     .read_range(&h, p, path, 0, None, FILE_READ)
                     .await
                     .map_err(|e| e.to_string())?;
