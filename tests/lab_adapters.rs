@@ -115,6 +115,25 @@ async fn mysql_adapter_on_real_mariadb() {
         .expect_err("CHANGE MASTER to an empty MASTER_HOST");
     assert_eq!(e.server_code(), Some(1210), "ER_WRONG_ARGUMENTS: {e}");
     assert!(!leaks(&e), "password leaked: {e:?}");
+    // A session under NO_BACKSLASH_ESCAPES and a password holding a quote and a backslash:
+    // the literals still end where they should (the server refuses the empty host, 1210, not
+    // a syntax error quoting the statement back), and the password is in no form of it.
+    db3.exec("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES')")
+        .await
+        .unwrap();
+    let tricky = Secret::new("x'y\\z-secret-7");
+    let e = db3
+        .change_master(&ChangeMaster {
+            password: tricky.clone(),
+            ..cm("", ReplicaPosition::Gtid)
+        })
+        .await
+        .expect_err("CHANGE MASTER to an empty MASTER_HOST");
+    assert_eq!(e.server_code(), Some(1210), "not a syntax error: {e}");
+    assert!(
+        !format!("{e} {e:?}").contains("secret-7"),
+        "password leaked: {e:?}"
+    );
 
     // Wrong password: the server answered, so it is alive (MHA's rule).
     let e = Session::connect(&ep("10.77.0.11"), "mha", &Secret::new("wrong-pass-123"), t)

@@ -96,7 +96,7 @@ impl Dialect {
     /// GTID set `target`, non-zero (-1 or 1) when `timeout_s` passed first. MariaDB:
     /// MASTER_GTID_WAIT on a domain-seq position; MySQL: WAIT_FOR_EXECUTED_GTID_SET.
     pub fn wait_gtid(&self, target: &str, timeout_s: u64) -> String {
-        let q = target.replace('\\', "\\\\").replace('\'', "\\'");
+        let q = literal_body(target);
         match self.flavor {
             Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT('{q}', {timeout_s}) AS r"),
             Flavor::MySql => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{q}', {timeout_s}) AS r"),
@@ -106,7 +106,7 @@ impl Dialect {
     /// Waits until the SQL thread applied up to the source's binlog coordinates (0 or more:
     /// reached; -1: timeout; NULL: replication not running). MySQL 8.0.26 renamed it.
     pub fn wait_pos(&self, file: &str, pos: u64, timeout_s: u64) -> String {
-        let f = file.replace('\\', "\\\\").replace('\'', "\\'");
+        let f = literal_body(file);
         let func = if self.flavor == Flavor::MySql && self.at_least(8, 0, 26) {
             "SOURCE_POS_WAIT"
         } else {
@@ -144,7 +144,7 @@ impl Dialect {
 
     /// CHANGE MASTER / CHANGE REPLICATION SOURCE. The text contains the password: never log it.
     pub fn change_master(&self, c: &ChangeMaster) -> String {
-        let q = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+        let q = literal_body;
         let (kw, host, port, user, pw, file, pos, retry) = if self.source_words() {
             (
                 "CHANGE REPLICATION SOURCE TO",
@@ -201,6 +201,16 @@ impl Dialect {
     }
 }
 
+/// The inside of a single-quoted SQL string literal holding `s`. A quote is doubled, which
+/// means one quote in every sql_mode, so the literal ends where it should even under
+/// NO_BACKSLASH_ESCAPES (a backslash-escaped quote would not, and the server's syntax error
+/// would quote the rest of the statement back, a password included). A backslash is doubled
+/// for the default mode; [`super::Session::change_master`] clears NO_BACKSLASH_ESCAPES for its
+/// session first, so a backslash in a password means the same there.
+pub fn literal_body(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "''")
+}
+
 /// Where a replica starts reading from its new master.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplicaPosition {
@@ -227,6 +237,14 @@ mod tests {
 
     fn d(v: &str) -> Dialect {
         Dialect::from_version_string(v).unwrap()
+    }
+
+    /// A quote is doubled (one quote in every sql_mode), a backslash doubled.
+    #[test]
+    fn literal_body_quotes_for_every_mode() {
+        assert_eq!(literal_body("a'b"), "a''b");
+        assert_eq!(literal_body("a\\b"), "a\\\\b");
+        assert_eq!(literal_body("it\\'s"), "it\\\\''s");
     }
 
     #[test]
@@ -310,7 +328,7 @@ mod tests {
         });
         assert_eq!(
             d("10.11.5-MariaDB").change_master(&gtid),
-            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='pw\\'x', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos"
+            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3306, MASTER_USER='repl', MASTER_PASSWORD='pw''x', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos"
         );
         assert!(d("10.11.5-MariaDB").change_master(&fp).ends_with(
             "MASTER_LOG_FILE='mysql-bin.000007', MASTER_LOG_POS=1234, MASTER_USE_GTID=no"

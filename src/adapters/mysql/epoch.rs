@@ -16,7 +16,7 @@ const EPOCH_DDL: [&str; 2] = [
 ];
 
 fn sql_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+    format!("'{}'", super::dialect::literal_body(s))
 }
 
 impl Session {

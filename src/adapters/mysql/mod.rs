@@ -343,6 +343,9 @@ impl Session {
     /// CHANGE MASTER (the statement holds the replication password: it is never logged, and
     /// the password is redacted from any error).
     pub async fn change_master(&mut self, c: &ChangeMaster) -> Result<(), MysqlError> {
+        // The statement's literals are quoted for the default mode (see `literal_body`).
+        self.exec("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')")
+            .await?;
         let sql = self.dialect.change_master(c);
         self.exec(&sql).await.map_err(|e| match e {
             MysqlError::Server {

@@ -60,7 +60,7 @@ impl Session {
 
     /// Upserts the heartbeat row of `group` as written by `manager`.
     pub async fn write_heartbeat(&mut self, group: &str, manager: u64) -> Result<(), MysqlError> {
-        let grp = group.replace('\\', "\\\\").replace('\'', "''");
+        let grp = super::dialect::literal_body(group);
         self.exec(&format!(
             "INSERT INTO {HEARTBEAT_SCHEMA}.heartbeat (grp, manager, at) VALUES ('{grp}', {manager}, NOW(6)) \
              ON DUPLICATE KEY UPDATE manager = VALUES(manager), at = VALUES(at)"
