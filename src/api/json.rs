@@ -83,8 +83,7 @@ mod tests {
     use crate::runtime::groups::ServerLive;
     use crate::runtime::monitor::CountersSnapshot;
     use crate::state::group::{
-        CredentialRef, DiscoveredServer, FailoverSpec, GroupHealth, GroupSpec, PingSpec,
-        ReplicationMode, Role, ServerSpec, SshSpec, Topology,
+        DiscoveredServer, FailoverSpec, GroupHealth, GroupSpec, ReplicationMode, Role, Topology,
     };
     use crate::state::journal::{Decided, Refusal, RunKind, RunState, Step, StepState};
     use crate::state::recovery::{DiffFile, Recovery, Salvage};
@@ -96,51 +95,21 @@ mod tests {
         }
     }
 
+    /// The state's test group, with every optional field set somewhere (a server with its own
+    /// SSH address, port and binlog dir, one excluded, hook scripts).
     fn spec() -> GroupSpec {
-        GroupSpec {
-            name: "lab".into(),
-            user: "mha".into(),
-            password: CredentialRef::File("/etc/mha/pw".into()),
-            repl_user: "repl".into(),
-            repl_password: CredentialRef::Env("REPL_PW".into()),
-            ssh: SshSpec {
-                user: "root".into(),
-                key: "/root/.ssh/id".into(),
-                known_hosts: "/root/.ssh/known_hosts".into(),
-                port: 22,
-                accept_unknown_host_keys: false,
-            },
-            vip: Some("10.77.0.100/24".into()),
-            vip_interface: Some("eth0".into()),
-            ping: PingSpec::default(),
-            servers: vec![
-                ServerSpec {
-                    name: "db1".into(),
-                    host: "10.77.0.11".into(),
-                    port: 3306,
-                    candidate_master: true,
-                    no_master: false,
-                    ssh_host: Some("10.0.0.1".into()),
-                    ssh_port: Some(2222),
-                    master_binlog_dir: Some("/var/lib/mysql".into()),
-                },
-                ServerSpec {
-                    name: "db2".into(),
-                    host: "10.77.0.12".into(),
-                    port: 3306,
-                    candidate_master: false,
-                    no_master: true,
-                    ssh_host: None,
-                    ssh_port: None,
-                    master_binlog_dir: None,
-                },
-            ],
-            failover: FailoverSpec {
-                shutdown_script: Some("/usr/local/bin/power_off".into()),
-                report_script: Some("/usr/local/bin/report".into()),
-                ..FailoverSpec::default()
-            },
-        }
+        let mut g = crate::state::group::tests::spec("lab");
+        g.servers[0].candidate_master = true;
+        g.servers[0].ssh_host = Some("10.0.0.1".into());
+        g.servers[0].ssh_port = Some(2222);
+        g.servers[0].master_binlog_dir = Some("/var/lib/mysql".into());
+        g.servers[1].no_master = true;
+        g.failover = FailoverSpec {
+            shutdown_script: Some("/usr/local/bin/power_off".into()),
+            report_script: Some("/usr/local/bin/report".into()),
+            ..FailoverSpec::default()
+        };
+        g
     }
 
     fn verdict() -> Verdict {

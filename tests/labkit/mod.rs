@@ -210,18 +210,17 @@ impl Lab {
         let text = std::fs::read_to_string(&self.group_file).unwrap();
         let path = format!("{}.edited.toml", self.group_file);
         std::fs::write(&path, edit(text)).unwrap();
-        let out = self.mhactl(&["group", "add", "-f", &path]);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "group add: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
+        self.group_add(&path)
     }
 
+    /// Adds the lab's group from its group file.
     pub fn add_group(&self) -> String {
-        let out = self.mhactl(&["group", "add", "-f", &self.group_file]);
+        self.group_add(&self.group_file)
+    }
+
+    /// `mhactl group add -f path`, which must succeed; its output.
+    fn group_add(&self, path: &str) -> String {
+        let out = self.mhactl(&["group", "add", "-f", path]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(
             out.status.success(),

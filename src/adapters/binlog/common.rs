@@ -171,15 +171,7 @@ impl Common {
 /// uuid:gno, or uuid:tag:gno for a tagged GTID (MySQL 8.4): the tag rides in the uuid field,
 /// so the text is MySQL's own.
 fn mysql_gtid(g: &GtidEvent) -> Gtid {
-    let hex: String = g.sid().iter().map(|b| format!("{b:02x}")).collect();
-    let mut uuid = format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    );
+    let mut uuid = super::uuid_text(&g.sid());
     if let Some(tag) = g.tag() {
         uuid = format!("{uuid}:{}", tag.as_str());
     }

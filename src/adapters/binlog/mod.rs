@@ -22,6 +22,19 @@ pub const MAGIC: [u8; 4] = [0xfe, b'b', b'i', b'n'];
 pub const HEADER_LEN: usize = 19;
 
 /// Event type codes (the ones a failover looks at).
+/// A 16-byte source uuid as MySQL prints it (8-4-4-4-12 lowercase hex).
+pub(crate) fn uuid_text(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
 pub mod kind {
     pub const QUERY: u8 = 2;
     pub const STOP: u8 = 3;

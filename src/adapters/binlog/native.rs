@@ -48,16 +48,7 @@ impl<'a> Event<'a> {
                 body[12] & MARIADB_FL_STANDALONE != 0,
             )),
             kind::MYSQL_GTID if body.len() >= 25 => {
-                let u = &body[1..17];
-                let hex: String = u.iter().map(|b| format!("{b:02x}")).collect();
-                let uuid = format!(
-                    "{}-{}-{}-{}-{}",
-                    &hex[..8],
-                    &hex[8..12],
-                    &hex[12..16],
-                    &hex[16..20],
-                    &hex[20..]
-                );
+                let uuid = super::uuid_text(&body[1..17]);
                 Some((
                     Gtid::Mysql {
                         uuid,
