@@ -107,13 +107,7 @@ fn leader_zone_cut_off_is_not_death() {
     lab.add_group();
     let leader = lab.leader_zone();
     lab.lab(&["partition", &leader, "--", "db1"]);
-    let h = lab.wait_health("an unreachable-but-alive verdict", |h| {
-        h["verdicts"]
-            .as_array()
-            .is_some_and(|v| v.iter().any(|x| x["kind"] == "unreachable_but_alive"))
-    });
-    assert!(lab.verdicts("dead").is_empty(), "{h}");
-    let uba = &lab.verdicts("unreachable_but_alive")[0];
+    let uba = &unreachable_but_alive(&lab);
     assert!(
         uba["votes"]
             .as_array()
@@ -134,13 +128,7 @@ fn master_cut_from_managers_but_replicating_is_alive() {
     let Some(lab) = Lab::up(&[]) else { return };
     lab.add_group();
     lab.lab(&["partition", "m1,m2,m3", "--", "db1"]);
-    let h = lab.wait_health("an unreachable-but-alive verdict", |h| {
-        h["verdicts"]
-            .as_array()
-            .is_some_and(|v| v.iter().any(|x| x["kind"] == "unreachable_but_alive"))
-    });
-    assert!(lab.verdicts("dead").is_empty(), "{h}");
-    let uba = &lab.verdicts("unreachable_but_alive")[0];
+    let uba = &unreachable_but_alive(&lab);
     assert!(
         uba["reason"]
             .as_str()
@@ -262,4 +250,16 @@ fn leader_killed_while_suspect_verdict_once() {
     );
     assert_ne!(lab.leader_zone(), leader);
     lab.lab(&["mgr", "start", &leader]);
+}
+
+/// Waits for an unreachable-but-alive verdict, checks that no Dead verdict came with it, and
+/// returns it.
+fn unreachable_but_alive(lab: &Lab) -> Value {
+    let h = lab.wait_health("an unreachable-but-alive verdict", |h| {
+        h["verdicts"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|x| x["kind"] == "unreachable_but_alive"))
+    });
+    assert!(lab.verdicts("dead").is_empty(), "{h}");
+    lab.verdicts("unreachable_but_alive")[0].clone()
 }
