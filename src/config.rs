@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::security::TlsFiles;
+
 /// A configuration problem, tied to the key it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -55,6 +57,22 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     /// Raft timings and log compaction.
     pub raft: Option<RawRaftConfig>,
+    /// Mutual TLS with the cluster CA, for peers and for mhactl. Required unless `insecure`.
+    pub tls: Option<RawTlsConfig>,
+    /// Serve plaintext and accept every caller without authentication. For throwaway test
+    /// setups only; logged as a warning at every start.
+    pub insecure: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsConfig {
+    /// The cluster CA certificate (PEM).
+    pub ca: Option<PathBuf>,
+    /// This manager's certificate (PEM), issued by the CA to node-<id>.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM, mode 0600).
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -105,6 +123,8 @@ impl RawConfig {
             cluster_name: over.cluster_name.or(self.cluster_name),
             initial_members: over.initial_members.or(self.initial_members),
             log_format: over.log_format.or(self.log_format),
+            tls: merge_tls(self.tls, over.tls),
+            insecure: over.insecure.or(self.insecure),
             raft: Some(RawRaftConfig {
                 heartbeat_interval_ms: raft_over
                     .heartbeat_interval_ms
@@ -123,6 +143,52 @@ impl RawConfig {
                     .propose_timeout_ms
                     .or(raft_base.propose_timeout_ms),
             }),
+        }
+    }
+}
+
+fn merge_tls(base: Option<RawTlsConfig>, over: Option<RawTlsConfig>) -> Option<RawTlsConfig> {
+    if base.is_none() && over.is_none() {
+        return None;
+    }
+    let (b, o) = (base.unwrap_or_default(), over.unwrap_or_default());
+    Some(RawTlsConfig {
+        ca: o.ca.or(b.ca),
+        cert: o.cert.or(b.cert),
+        key: o.key.or(b.key),
+    })
+}
+
+/// How this node serves and calls its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportConfig {
+    Tls(TlsFiles),
+    /// `insecure = true`: plaintext, every caller anonymous and allowed.
+    Insecure,
+}
+
+fn transport(tls: Option<RawTlsConfig>, insecure: bool) -> Result<TransportConfig, ConfigError> {
+    let tls = tls.filter(|t| t.ca.is_some() || t.cert.is_some() || t.key.is_some());
+    match (tls, insecure) {
+        (Some(_), true) => Err(ConfigError::invalid(
+            "insecure",
+            "set together with [tls]: choose TLS (remove insecure) or plaintext (remove [tls])",
+        )),
+        (None, true) => Ok(TransportConfig::Insecure),
+        (None, false) => Err(ConfigError::invalid(
+            "tls",
+            "required: [tls] ca, cert and key (made by `mhactl certs init`), or --insecure to \
+             serve plaintext without authentication",
+        )),
+        (Some(t), false) => {
+            let need = |v: Option<PathBuf>, key: &'static str| {
+                v.ok_or_else(|| ConfigError::invalid(key, "required when [tls] is set"))
+            };
+            Ok(TransportConfig::Tls(TlsFiles {
+                ca: need(t.ca, "tls.ca")?,
+                cert: need(t.cert, "tls.cert")?,
+                key: need(t.key, "tls.key")?,
+            }))
         }
     }
 }
@@ -193,6 +259,7 @@ pub struct NodeConfig {
     pub initial_members: BTreeMap<u64, String>,
     pub log_format: LogFormat,
     pub raft: RaftTimings,
+    pub transport: TransportConfig,
 }
 
 /// Validation of every field, in file order, each error naming its key (long, and flat on
@@ -276,6 +343,7 @@ impl TryFrom<RawConfig> for NodeConfig {
             }
         };
         let raft = raft_timings(raw.raft.unwrap_or_default())?;
+        let transport = transport(raw.tls, raw.insecure.unwrap_or(false))?;
         Ok(NodeConfig {
             id,
             listen,
@@ -286,6 +354,7 @@ impl TryFrom<RawConfig> for NodeConfig {
             initial_members,
             log_format,
             raft,
+            transport,
         })
     }
 }
@@ -411,6 +480,11 @@ mod tests {
             initial_members: Some(vec![
                 "1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103".into()
             ]),
+            tls: Some(RawTlsConfig {
+                ca: Some("/etc/mhad/tls/ca.crt".into()),
+                cert: Some("/etc/mhad/tls/node-1.crt".into()),
+                key: Some("/etc/mhad/tls/node-1.key".into()),
+            }),
             ..Default::default()
         }
     }
@@ -536,6 +610,30 @@ mod tests {
                     ..base(d)
                 },
                 "advertise",
+            ),
+            (
+                RawConfig {
+                    tls: None,
+                    ..base(d)
+                },
+                "tls",
+            ),
+            (
+                RawConfig {
+                    insecure: Some(true),
+                    ..base(d)
+                },
+                "insecure",
+            ),
+            (
+                RawConfig {
+                    tls: Some(RawTlsConfig {
+                        key: None,
+                        ..base(d).tls.unwrap()
+                    }),
+                    ..base(d)
+                },
+                "tls.key",
             ),
         ];
         for (raw, key) in cases {

@@ -19,6 +19,7 @@ pub mod proto;
 pub mod raft;
 pub mod runtime;
 pub mod secret;
+pub mod security;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -9,12 +9,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, TransportConfig};
 use crate::proto::admin::admin_service_server::AdminServiceServer;
 use crate::proto::probe::probe_service_server::ProbeServiceServer;
 use crate::proto::raft::raft_service_server::RaftServiceServer;
 use crate::raft::{self, Network, NodeError, NodeId, Raft, RaftHandle};
 use crate::runtime::{Identity, Runtime};
+use crate::security::tls::TlsError;
+use crate::security::{AuthLayer, Principal, TlsMaterial, Transport};
 use crate::server::{AdminSvc, ProbeSvc, RaftSvc};
 use crate::store::{Store, StoreError};
 
@@ -34,6 +36,40 @@ pub enum StartError {
     RaftConfig(#[from] openraft::ConfigError),
     #[error("raft: {0}")]
     Raft(#[from] openraft::error::Fatal<NodeId>),
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    #[error("tls: {0}")]
+    TlsServer(#[from] tonic::transport::Error),
+}
+
+/// The node's transport from its configuration: TLS material loaded and checked to be this
+/// node's own (a certificate issued to another id would let it speak for that node), or
+/// plaintext with a warning.
+fn transport(config: &NodeConfig) -> Result<Transport, TlsError> {
+    match &config.transport {
+        TransportConfig::Insecure => {
+            tracing::warn!(
+                "running with --insecure: plaintext, and ANY client that reaches {} can change \
+                 members and groups and start failovers; use [tls] outside throwaway tests",
+                config.listen
+            );
+            Ok(Transport::Insecure)
+        }
+        TransportConfig::Tls(files) => {
+            let material = TlsMaterial::load(files)?;
+            if *material.principal() != Principal::Node(config.id) {
+                return Err(TlsError::Identity(format!(
+                    "{} is issued to {}, but this manager's id is {}: issue one with \
+                     `mhactl certs issue --node {}`",
+                    files.cert.display(),
+                    material.principal(),
+                    config.id,
+                    config.id
+                )));
+            }
+            Ok(Transport::Tls(Arc::new(material)))
+        }
+    }
 }
 
 /// Bootstraps from `initial_members`, once. Nodes started together would race to initialise;
@@ -93,12 +129,14 @@ impl ManagerNode {
 
     /// Starts on an already bound listener (tests bind ephemeral ports first).
     pub async fn start_on(config: NodeConfig, listener: TcpListener) -> Result<Self, StartError> {
+        let transport = transport(&config)?;
         let store = Store::open(&config.data_dir)?;
         let (log_store, sm) = raft::open_storage(store.clone())?;
         let state = sm.shared();
         let network = Network::new(
             Duration::from_millis(300),
             config.raft.election_timeout_min / 2,
+            transport.clone(),
         );
         let raft_config = Arc::new(config.raft.to_openraft(&config.cluster_name).validate()?);
         let raft = Raft::new(config.id, raft_config, network.clone(), log_store, sm).await?;
@@ -122,14 +160,31 @@ impl ManagerNode {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut server_stop = stop_rx.clone();
+        let mut builder = tonic::transport::Server::builder().max_concurrent_streams(256);
+        let auth = match &transport {
+            Transport::Tls(m) => {
+                builder = builder.tls_config(m.server_config())?;
+                AuthLayer::certificates()
+            }
+            Transport::Insecure => AuthLayer::insecure(),
+        };
+        // Request size limits: Raft carries log batches and snapshots; the admin API carries
+        // group specs and small requests; a probe is a few fields.
         let server = tokio::spawn(
-            tonic::transport::Server::builder()
+            builder
+                .layer(auth)
                 .add_service(
                     RaftServiceServer::new(RaftSvc::new(raft.clone()))
                         .max_decoding_message_size(64 << 20),
                 )
-                .add_service(AdminServiceServer::new(AdminSvc::new(runtime.clone())))
-                .add_service(ProbeServiceServer::new(ProbeSvc::new(runtime.clone())))
+                .add_service(
+                    AdminServiceServer::new(AdminSvc::new(runtime.clone()))
+                        .max_decoding_message_size(1 << 20),
+                )
+                .add_service(
+                    ProbeServiceServer::new(ProbeSvc::new(runtime.clone()))
+                        .max_decoding_message_size(64 << 10),
+                )
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                     let _ = server_stop.wait_for(|s| *s).await;
                 }),
@@ -143,7 +198,7 @@ impl ManagerNode {
                 stop_rx.clone(),
             )));
         }
-        tracing::info!(id = config.id, listen = %config.listen, advertise = %config.advertise, zone = %config.zone, "mhad started");
+        tracing::info!(id = config.id, listen = %config.listen, advertise = %config.advertise, zone = %config.zone, tls = transport.is_tls(), "mhad started");
         tasks.extend(runtime.spawn_loops(stop_rx));
         Ok(ManagerNode {
             config,

@@ -12,6 +12,33 @@ const MHAD: &str = env!("CARGO_BIN_EXE_mhad");
 const MHACTL: &str = env!("CARGO_BIN_EXE_mhactl");
 const WAIT: Duration = Duration::from_secs(30);
 
+/// One CA for every cluster of this test binary, made by `mhactl certs init` as an operator
+/// would: node certificates for ids 1..9 and the three client roles.
+fn pki() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = Command::new(MHACTL)
+            .args(["certs", "init", "--cluster", "test", "--dir"])
+            .arg(tmp.path().join("tls"))
+            .args(["--nodes", "1,2,3,4,5,6,7,8,9"])
+            .args(["--clients", "admin,operator,reader"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmp
+    })
+    .path()
+}
+
+fn tls_file(name: &str) -> PathBuf {
+    pki().join("tls").join(name)
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -50,6 +77,12 @@ impl Proc {
         ])
         .arg("--data-dir")
         .arg(self.dir.join("data"))
+        .arg("--tls-ca")
+        .arg(tls_file("ca.crt"))
+        .arg("--tls-cert")
+        .arg(tls_file(&format!("node-{}.crt", self.id)))
+        .arg("--tls-key")
+        .arg(tls_file(&format!("node-{}.key", self.id)))
         .env("RUST_LOG", "info,openraft=warn")
         .args(extra)
         .stdout(Stdio::null())
@@ -148,7 +181,14 @@ impl Cluster {
 }
 
 fn mhactl(endpoints: &str, args: &[&str]) -> Output {
+    mhactl_as("admin", endpoints, args)
+}
+
+fn mhactl_as(client: &str, endpoints: &str, args: &[&str]) -> Output {
     Command::new(MHACTL)
+        .env("MHACTL_CA", tls_file("ca.crt"))
+        .env("MHACTL_CERT", tls_file(&format!("client-{client}.crt")))
+        .env("MHACTL_KEY", tls_file(&format!("client-{client}.key")))
         .arg("--endpoints")
         .arg(endpoints)
         .args(args)
@@ -504,7 +544,7 @@ fn bad_config_exits_2_naming_the_key() {
     }
     // A good file plus a flag override validates and exits 0.
     let good = format!(
-        "id = 2\ndata_dir = \"{data}\"\nzone = \"a\"\n[raft]\nheartbeat_interval_ms = 80\n"
+        "id = 2\ndata_dir = \"{data}\"\nzone = \"a\"\ninsecure = true\n[raft]\nheartbeat_interval_ms = 80\n"
     );
     let out = run_mhad(&["--zone", "b"], Some((cfg.as_path(), &good)));
     let text = String::from_utf8_lossy(&out.stdout);

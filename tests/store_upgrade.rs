@@ -151,7 +151,11 @@ async fn raft_on(dir: &Path) -> (Raft, mha_raft::raft::SharedState) {
     let (log, sm) = open_storage(store).expect("storage");
     let state = sm.shared();
     let config = Arc::new(timings().to_openraft("fixture").validate().unwrap());
-    let network = Network::new(Duration::from_millis(300), Duration::from_millis(75));
+    let network = Network::new(
+        Duration::from_millis(300),
+        Duration::from_millis(75),
+        mha_raft::security::Transport::Insecure,
+    );
     let raft = Raft::new(1, config, network, log, sm).await.unwrap();
     (raft, state)
 }

@@ -10,7 +10,7 @@ use mha_raft::ctl::AdminClient;
 use mha_raft::proto::admin::{ListGroupsRequest, RemoveGroupRequest};
 use mha_raft::state::group::Group;
 
-use crate::labctl::{add_group, lab, lab_var, mhad_path};
+use crate::labctl::{add_group, lab, lab_transport, lab_var, mhad_path};
 use crate::stats::summarize;
 
 #[derive(clap::Args, Debug)]
@@ -49,7 +49,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ])?;
     let endpoints = lab_var("MHACTL_ENDPOINTS")?;
     let group_file = lab_var("MHA_LAB_GROUP_FILE")?;
-    let client = AdminClient::new(vec![endpoints], Duration::from_millis(1000))?;
+    let client = AdminClient::new(
+        vec![endpoints],
+        Duration::from_millis(1000),
+        lab_transport()?,
+    )?;
     let base = std::fs::read_to_string(&group_file)?;
     println!(
         "bench dead-verdict: lab (3 MariaDB, GTID + semi-sync, 3 managers), {} kills per setting",

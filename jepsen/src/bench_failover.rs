@@ -22,7 +22,7 @@ use mha_raft::proto::admin::FailoverHistoryRequest;
 use mha_raft::secret::Secret;
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
-use crate::labctl::{add_group, lab, lab_env, lab_var, mhad_path};
+use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var, mhad_path};
 use crate::stats::summarize;
 
 #[derive(clap::Args, Debug)]
@@ -166,6 +166,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
     let client = AdminClient::new(
         vec![lab_var("MHACTL_ENDPOINTS")?],
         Duration::from_millis(1000),
+        lab_transport()?,
     )?;
     let mut spec =
         mha_raft::group_file::parse(&std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?)

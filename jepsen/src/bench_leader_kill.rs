@@ -3,14 +3,17 @@
 //! restarted and allowed to catch up before the next kill.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use mha_raft::ctl::cluster_status;
 use mha_raft::ctl::AdminClient;
 use mha_raft::proto::admin::ClusterStatusReply;
+use mha_raft::security::certs::{write_file, Authority, Issued};
+use mha_raft::security::{Role, TlsFiles, TlsMaterial, Transport};
 
 use crate::stats::summarize;
 
@@ -43,6 +46,27 @@ impl Drop for Node {
     }
 }
 
+/// A CA for the three loopback managers (mutual TLS, as in production): node certificates in
+/// `dir` and the admin transport for the harness.
+fn loopback_pki(dir: &Path) -> anyhow::Result<Transport> {
+    let ca = Authority::create("bench")?;
+    let write = |stem: &str, issued: Issued| -> anyhow::Result<()> {
+        write_file(&dir.join(format!("{stem}.crt")), &issued.cert_pem, 0o644)?;
+        write_file(&dir.join(format!("{stem}.key")), &issued.key_pem, 0o600)?;
+        Ok(())
+    };
+    write_file(&dir.join("ca.crt"), ca.cert_pem(), 0o644)?;
+    for id in 1..=3 {
+        write(&format!("node-{id}"), ca.issue_node(id, &[])?)?;
+    }
+    write("client-admin", ca.issue_client("admin", Role::Admin)?)?;
+    Ok(Transport::Tls(Arc::new(TlsMaterial::load(&TlsFiles {
+        ca: dir.join("ca.crt"),
+        cert: dir.join("client-admin.crt"),
+        key: dir.join("client-admin.key"),
+    })?)))
+}
+
 fn default_mhad() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let p = exe.parent().context("exe dir")?.join("mhad");
@@ -68,6 +92,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map(String::from)
         .collect();
     let tmp = tempfile::tempdir()?;
+    let tls = tmp.path().join("tls");
+    std::fs::create_dir_all(&tls)?;
+    let transport = loopback_pki(&tls)?;
     let mut nodes: Vec<Node> = (1..=3)
         .map(|id| {
             let port = TcpListener::bind("127.0.0.1:0")
@@ -105,6 +132,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ])
             .arg("--data-dir")
             .arg(n.dir.join("data"))
+            .arg("--tls-ca")
+            .arg(tls.join("ca.crt"))
+            .arg("--tls-cert")
+            .arg(tls.join(format!("node-{}.crt", n.id)))
+            .arg("--tls-key")
+            .arg(tls.join(format!("node-{}.key", n.id)))
             .args(&extra)
             .stdout(Stdio::null())
             .stderr(log)
@@ -119,6 +152,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let all = AdminClient::new(
         nodes.iter().map(|n| n.addr.clone()).collect(),
         Duration::from_millis(500),
+        transport.clone(),
     )?;
     println!(
         "bench leader-kill: 3 mhad on loopback ({}), {} kills, mhad flags: {:?}",
@@ -154,6 +188,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .map(|n| n.addr.clone())
                 .collect(),
             Duration::from_millis(500),
+            transport.clone(),
         )?;
         let after = wait_for(&survivors, Duration::from_secs(30), |r| {
             r.has_quorum && r.leader_id.is_some_and(|l| l != old)

@@ -69,3 +69,21 @@ pub async fn add_group(
         }
     }
 }
+
+/// The admin transport the lab's `env` names: its CA and admin client certificate, or plaintext
+/// for a lab brought up with `--insecure`.
+pub fn lab_transport() -> anyhow::Result<mha_raft::security::Transport> {
+    let env = lab(&["env"])?;
+    let get = |key: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(&format!("export {key}=")))
+            .map(|v| PathBuf::from(v.trim_matches('\'')))
+    };
+    mha_raft::ctl::client::client_transport(
+        get("MHACTL_CA"),
+        get("MHACTL_CERT"),
+        get("MHACTL_KEY"),
+        get("MHACTL_INSECURE").is_some(),
+    )
+    .context("lab credentials")
+}

@@ -48,6 +48,7 @@ impl Sampler {
     pub fn start(
         dbs: Vec<(String, String)>,
         managers: Vec<String>,
+        transport: mha_raft::security::Transport,
         vip: String,
         password: Secret,
     ) -> Sampler {
@@ -58,7 +59,14 @@ impl Sampler {
             let mut sessions: Vec<Option<Session>> = dbs.iter().map(|_| None).collect();
             let clients: Vec<Option<AdminClient>> = managers
                 .iter()
-                .map(|m| AdminClient::new(vec![m.clone()], Duration::from_millis(200)).ok())
+                .map(|m| {
+                    AdminClient::new(
+                        vec![m.clone()],
+                        Duration::from_millis(200),
+                        transport.clone(),
+                    )
+                    .ok()
+                })
                 .collect();
             while !s.load(Ordering::Relaxed) {
                 let t = wall_ms();

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::checker::{self, Check};
 use crate::history::{read_jsonl, wall_ms, write_jsonl, Op};
-use crate::labctl::{add_group, lab, lab_env, lab_var};
+use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var};
 use crate::sampler::Sampler;
 
 #[derive(Clone, Copy, Debug)]
@@ -274,7 +274,7 @@ impl Ctx {
             .find(|m| m.id == leader)
             .map(|m| m.addr.clone())
             .context("leader address")?;
-        let r = AdminClient::new(vec![addr], Duration::from_millis(1500))?
+        let r = AdminClient::new(vec![addr], Duration::from_millis(1500), lab_transport()?)?
             .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
             .await?;
         Ok(Group::try_from(
@@ -419,6 +419,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     let client = AdminClient::new(
         endpoints.split(',').map(String::from).collect(),
         Duration::from_millis(1500),
+        lab_transport()?,
     )?;
     let spec = std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?;
     let spec = mha_raft::group_file::parse(&spec).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
@@ -448,6 +449,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
             .map(|(n, ip)| (n.to_string(), ip.to_string()))
             .collect(),
         endpoints.split(',').map(String::from).collect(),
+        lab_transport()?,
         "10.77.0.100".into(),
         mha_pw,
     );

@@ -1,12 +1,14 @@
 //! mhactl: the operator's tool for an mha-raft manager cluster.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use mha_raft::config::LogFormat;
+use mha_raft::ctl::client::client_transport;
 use mha_raft::ctl::{
-    check, cluster_init, cluster_status, exit, failover, group, member, AdminClient,
+    certs, check, cluster_init, cluster_status, exit, failover, group, member, AdminClient,
 };
 
 #[derive(Parser, Debug)]
@@ -28,6 +30,18 @@ struct Cli {
     /// Per-call timeout in milliseconds.
     #[arg(long, default_value_t = 3000, global = true)]
     timeout_ms: u64,
+    /// The cluster CA certificate (PEM): managers must present certificates it issued.
+    #[arg(long, env = "MHACTL_CA", global = true)]
+    ca: Option<PathBuf>,
+    /// Our client certificate (PEM); its OU is our role: reader, operator or admin.
+    #[arg(long, env = "MHACTL_CERT", global = true)]
+    cert: Option<PathBuf>,
+    /// Its private key (PEM, mode 0600).
+    #[arg(long, env = "MHACTL_KEY", global = true)]
+    key: Option<PathBuf>,
+    /// Plaintext without authentication, for managers started with --insecure.
+    #[arg(long, global = true)]
+    insecure: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -48,6 +62,9 @@ enum Cmd {
     Check(check::CheckCmd),
     /// Failover: run one (manual), explain the choice (--dry-run), ack, history.
     Failover(failover::FailoverArgs),
+    /// The cluster's CA and certificates (local files; no manager is contacted).
+    #[command(subcommand)]
+    Certs(certs::CertsCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,14 +78,28 @@ enum ClusterCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mha_raft::telemetry::init(LogFormat::Text, "warn");
-    let client =
-        match AdminClient::new(cli.endpoints.clone(), Duration::from_millis(cli.timeout_ms)) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(exit::USAGE as u8);
-            }
-        };
+    if let Cmd::Certs(c) = &cli.cmd {
+        return ExitCode::from(certs::execute(c) as u8);
+    }
+    let client = match client_transport(
+        cli.ca.clone(),
+        cli.cert.clone(),
+        cli.key.clone(),
+        cli.insecure,
+    )
+    .and_then(|t| {
+        AdminClient::new(
+            cli.endpoints.clone(),
+            Duration::from_millis(cli.timeout_ms),
+            t,
+        )
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE as u8);
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -81,6 +112,7 @@ fn main() -> ExitCode {
             Cmd::Group(g) => group::execute(&client, g).await,
             Cmd::Check(c) => check::execute(&client, c).await,
             Cmd::Failover(f) => failover::execute(&client, f).await,
+            Cmd::Certs(_) => unreachable!("handled before connecting"),
         }
     });
     ExitCode::from(code as u8)

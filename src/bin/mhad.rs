@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mha_raft::config::{NodeConfig, RawConfig, RawRaftConfig};
+use mha_raft::config::{NodeConfig, RawConfig, RawRaftConfig, RawTlsConfig};
 use mha_raft::node::ManagerNode;
 use mha_raft::telemetry;
 
@@ -55,6 +55,19 @@ struct Cli {
     max_logs_to_keep: Option<u64>,
     #[arg(long, env = "MHAD_PROPOSE_TIMEOUT_MS")]
     propose_timeout_ms: Option<u64>,
+    /// Cluster CA certificate (PEM): peers and mhactl must present certificates it issued.
+    #[arg(long, env = "MHAD_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// This manager's certificate (PEM), issued by the CA to node-<id> (`mhactl certs`).
+    #[arg(long, env = "MHAD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// Its private key (PEM, mode 0600).
+    #[arg(long, env = "MHAD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve plaintext and accept every caller unauthenticated (throwaway test setups only;
+    /// a warning is logged at every start).
+    #[arg(long)]
+    insecure: bool,
 }
 
 impl Cli {
@@ -68,6 +81,12 @@ impl Cli {
             cluster_name: self.cluster_name.clone(),
             initial_members: self.initial_members.clone(),
             log_format: self.log_format.clone(),
+            tls: Some(RawTlsConfig {
+                ca: self.tls_ca.clone(),
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+            }),
+            insecure: self.insecure.then_some(true),
             raft: Some(RawRaftConfig {
                 heartbeat_interval_ms: self.heartbeat_interval_ms,
                 election_timeout_min_ms: self.election_timeout_min_ms,

@@ -4,12 +4,16 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use std::path::PathBuf;
+
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::api::leader_redirect;
 use crate::errors::{error_chain, status_text};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
+use crate::security::identity::ANY_NODE_NAME;
+use crate::security::{TlsFiles, TlsMaterial, Transport};
 
 /// How many redirects one call follows before giving up (a leader change mid-call costs one).
 const MAX_REDIRECTS: usize = 3;
@@ -22,6 +26,39 @@ pub enum CtlError {
     Unreachable { tried: String, last: String },
     #[error("{0}")]
     Rejected(String),
+    /// The TLS credentials are missing or unusable (a usage error: exit 2).
+    #[error("{0}")]
+    Credentials(String),
+}
+
+/// mhactl's side of the transport: the cluster CA plus a client certificate (`--ca`, `--cert`,
+/// `--key`, or MHACTL_CA, MHACTL_CERT, MHACTL_KEY), or plaintext with `--insecure`.
+pub fn client_transport(
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    insecure: bool,
+) -> Result<Transport, CtlError> {
+    match (ca, cert, key, insecure) {
+        (None, None, None, true) => {
+            tracing::warn!("--insecure: plaintext, no authentication of the managers or of us");
+            Ok(Transport::Insecure)
+        }
+        (_, _, _, true) => Err(CtlError::Credentials(
+            "--insecure together with --ca/--cert/--key: choose one".into(),
+        )),
+        (Some(ca), Some(cert), Some(key), false) => {
+            let m = TlsMaterial::load(&TlsFiles { ca, cert, key })
+                .map_err(|e| CtlError::Credentials(e.to_string()))?;
+            Ok(Transport::Tls(std::sync::Arc::new(m)))
+        }
+        _ => Err(CtlError::Credentials(
+            "no TLS credentials: give --ca, --cert and --key (or MHACTL_CA, MHACTL_CERT, \
+             MHACTL_KEY; made by `mhactl certs init`), or --insecure for managers started with \
+             --insecure"
+                .into(),
+        )),
+    }
 }
 
 impl CtlError {
@@ -29,7 +66,7 @@ impl CtlError {
         match self {
             CtlError::NoEndpoints => false,
             CtlError::Unreachable { .. } => true,
-            CtlError::Rejected(_) => false,
+            CtlError::Rejected(_) | CtlError::Credentials(_) => false,
         }
     }
 }
@@ -37,6 +74,7 @@ impl CtlError {
 pub struct AdminClient {
     endpoints: Vec<String>,
     timeout: Duration,
+    transport: Transport,
 }
 
 /// Outcome of one attempt at one address.
@@ -50,7 +88,11 @@ enum Attempt<T> {
 }
 
 impl AdminClient {
-    pub fn new(endpoints: Vec<String>, timeout: Duration) -> Result<Self, CtlError> {
+    pub fn new(
+        endpoints: Vec<String>,
+        timeout: Duration,
+        transport: Transport,
+    ) -> Result<Self, CtlError> {
         let endpoints: Vec<String> = endpoints
             .into_iter()
             .flat_map(|e| {
@@ -63,21 +105,33 @@ impl AdminClient {
         if endpoints.is_empty() {
             return Err(CtlError::NoEndpoints);
         }
-        Ok(AdminClient { endpoints, timeout })
+        Ok(AdminClient {
+            endpoints,
+            timeout,
+            transport,
+        })
     }
 
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
     }
 
+    /// The same credentials against other endpoints, with another timeout.
+    pub fn with_endpoints(
+        &self,
+        endpoints: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Self, CtlError> {
+        AdminClient::new(endpoints, timeout, self.transport.clone())
+    }
+
     async fn connect(&self, addr: &str) -> Result<AdminServiceClient<Channel>, String> {
-        let uri = if addr.starts_with("http://") {
-            addr.to_string()
-        } else {
-            format!("http://{addr}")
-        };
-        let ep = Endpoint::from_shared(uri)
-            .map_err(|e| format!("{addr}: {e}"))?
+        // Any manager of the cluster's CA may answer at an endpoint: the name checked is the one
+        // every node certificate carries.
+        let ep = self
+            .transport
+            .endpoint(addr, ANY_NODE_NAME)
+            .map_err(|e| format!("{addr}: {}", error_chain(&e)))?
             .connect_timeout(self.timeout)
             .timeout(self.timeout);
         let ch = ep

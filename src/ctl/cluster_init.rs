@@ -63,11 +63,12 @@ pub async fn execute(client: &AdminClient, args: &InitArgs) -> i32 {
         }
     };
     // Only the first endpoint: init targets one specific node, never "whichever answers".
-    let first = AdminClient::new(
-        vec![client.endpoints()[0].clone()],
-        std::time::Duration::from_secs(10),
-    )
-    .expect("one endpoint");
+    let first = client
+        .with_endpoints(
+            vec![client.endpoints()[0].clone()],
+            std::time::Duration::from_secs(10),
+        )
+        .expect("one endpoint");
     match first
         .call_any(|mut c| {
             let req = req.clone();

@@ -17,11 +17,13 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::{NodeId, TypeConfig};
 use crate::proto::raft::raft_service_client::RaftServiceClient;
 use crate::proto::raft::RaftRequest;
+use crate::security::identity::node_name;
+use crate::security::Transport;
 
 /// Per-peer facts shared between the network and the admin service.
 #[derive(Default, Debug)]
@@ -72,18 +74,24 @@ pub struct Network {
     stats: Arc<PeerStats>,
     connect_timeout: Duration,
     rpc_timeout_floor: Duration,
+    transport: Transport,
 }
 
 impl Network {
     /// `rpc_timeout_floor`: openraft sizes AppendEntries/Vote deadlines from the heartbeat
     /// interval (tens of ms); a follower's fsync hiccup would then fail the RPC and trigger
     /// backoff. The floor keeps slow-but-alive peers in the replication stream.
-    pub fn new(connect_timeout: Duration, rpc_timeout_floor: Duration) -> Self {
+    pub fn new(
+        connect_timeout: Duration,
+        rpc_timeout_floor: Duration,
+        transport: Transport,
+    ) -> Self {
         Network {
             channels: Default::default(),
             stats: Default::default(),
             connect_timeout,
             rpc_timeout_floor,
+            transport,
         }
     }
 
@@ -91,7 +99,9 @@ impl Network {
         self.stats.clone()
     }
 
-    /// The cached channel to `target` at `addr`; replaced when the peer's address changed.
+    /// The cached channel to `target` at `addr`; replaced when the peer's address changed. With
+    /// TLS the peer must prove to be `node-<target>` (a certificate of the cluster CA issued to
+    /// that id), so a node cannot be impersonated by another one at its address.
     pub fn channel(&self, target: NodeId, addr: &str) -> Result<Channel, tonic::transport::Error> {
         let mut map = self.channels.lock().expect("channel cache lock");
         if let Some((a, ch)) = map.get(&target) {
@@ -99,7 +109,9 @@ impl Network {
                 return Ok(ch.clone());
             }
         }
-        let ch = Endpoint::from_shared(format!("http://{addr}"))?
+        let ch = self
+            .transport
+            .endpoint(addr, &node_name(target))?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(5))

@@ -10,6 +10,7 @@ use crate::api::pb::*;
 use crate::proto::admin::admin_service_server::AdminService;
 use crate::runtime::groups;
 use crate::runtime::Runtime;
+use crate::security::{Caller, Principal};
 use crate::state::group::{Group, GroupSpec};
 use crate::state::Cmd;
 
@@ -135,7 +136,14 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<RegisterManagerRequest>,
     ) -> Result<Response<RegisterManagerReply>, Status> {
+        let caller = Caller::of(&req).principal;
         let r = req.into_inner();
+        if !matches!(caller, Principal::Anonymous) && caller != Principal::Node(r.id) {
+            return Err(Status::permission_denied(format!(
+                "{caller} may not register manager {}: a manager registers itself",
+                r.id
+            )));
+        }
         crate::config::check_host_port(&r.addr).map_err(Status::invalid_argument)?;
         if r.id == 0 || r.zone.trim().is_empty() {
             return Err(Status::invalid_argument("id and zone are required"));

@@ -7,9 +7,13 @@ use std::net::SocketAddr;
 
 use std::time::{Duration, Instant};
 
-use mha_raft::config::{LogFormat, NodeConfig, RaftTimings};
+use std::sync::Arc;
+
+use mha_raft::config::{LogFormat, NodeConfig, RaftTimings, TransportConfig};
 use mha_raft::node::ManagerNode;
 use mha_raft::raft::RaftHandle;
+use mha_raft::security::certs::{write_file, Authority, Issued};
+use mha_raft::security::{Role, TlsFiles, TlsMaterial, Transport};
 use mha_raft::state::ClusterState;
 use tokio::net::TcpListener;
 
@@ -41,9 +45,54 @@ pub fn init_tracing() {
     mha_raft::telemetry::init(LogFormat::Text, "warn,openraft=off");
 }
 
+/// A CA of the test's own, writing node and client certificates into a temporary directory.
+pub struct TestPki {
+    ca: Authority,
+    dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> Self {
+        TestPki {
+            ca: Authority::create("test").unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn write(&self, stem: &str, issued: Issued) -> TlsFiles {
+        let d = self.dir.path();
+        write_file(&d.join("ca.crt"), self.ca.cert_pem(), 0o644).unwrap();
+        write_file(&d.join(format!("{stem}.crt")), &issued.cert_pem, 0o644).unwrap();
+        write_file(&d.join(format!("{stem}.key")), &issued.key_pem, 0o600).unwrap();
+        TlsFiles {
+            ca: d.join("ca.crt"),
+            cert: d.join(format!("{stem}.crt")),
+            key: d.join(format!("{stem}.key")),
+        }
+    }
+
+    pub fn node(&self, id: u64) -> TlsFiles {
+        self.write(&format!("node-{id}"), self.ca.issue_node(id, &[]).unwrap())
+    }
+
+    pub fn client(&self, name: &str, role: Role) -> TlsFiles {
+        self.write(
+            &format!("client-{name}"),
+            self.ca.issue_client(name, role).unwrap(),
+        )
+    }
+
+    /// mhactl's transport with a client certificate of `role`.
+    pub fn transport(&self, role: Role) -> Transport {
+        let files = self.client(role.as_str(), role);
+        Transport::Tls(Arc::new(TlsMaterial::load(&files).unwrap()))
+    }
+}
+
 pub struct TestCluster {
     nodes: BTreeMap<u64, Option<ManagerNode>>,
     configs: BTreeMap<u64, NodeConfig>,
+    pub pki: TestPki,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -63,6 +112,7 @@ impl TestCluster {
         let mut c = TestCluster {
             nodes: BTreeMap::new(),
             configs: BTreeMap::new(),
+            pki: TestPki::new(),
             _dirs: Vec::new(),
         };
         for (id, l) in listeners {
@@ -97,6 +147,7 @@ impl TestCluster {
             initial_members: members,
             log_format: LogFormat::Text,
             raft,
+            transport: TransportConfig::Tls(self.pki.node(id)),
         };
         self._dirs.push(dir);
         cfg

@@ -80,9 +80,18 @@ pub fn lab_secret(name: &str) -> mha_raft::secret::Secret {
     )
 }
 
-/// mhactl against the given endpoints (e.g. one manager alone).
+/// mhactl against the given endpoints (e.g. one manager alone), as the lab's admin.
 pub fn mhactl_at(endpoints: &str, args: &[&str]) -> Output {
+    mhactl_as("admin", endpoints, args)
+}
+
+/// mhactl with the lab client certificate `client` (admin, operator, reader: see `lab up`).
+pub fn mhactl_as(client: &str, endpoints: &str, args: &[&str]) -> Output {
+    let tls = format!("{}/tls", lab_dir());
     Command::new(MHACTL)
+        .env("MHACTL_CA", format!("{tls}/ca.crt"))
+        .env("MHACTL_CERT", format!("{tls}/client-{client}.crt"))
+        .env("MHACTL_KEY", format!("{tls}/client-{client}.key"))
         .arg("--endpoints")
         .arg(endpoints)
         .args(args)
