@@ -68,6 +68,9 @@ impl Cli {
             cluster_name: self.cluster_name.clone(),
             initial_members: self.initial_members.clone(),
             log_format: self.log_format.clone(),
+            hooks: None,
+            credentials: None,
+            ssh_profiles: None,
             raft: Some(RawRaftConfig {
                 heartbeat_interval_ms: self.heartbeat_interval_ms,
                 election_timeout_min_ms: self.election_timeout_min_ms,

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mha_raft::config::{LogFormat, NodeConfig, RaftTimings};
+use mha_raft::local_config::LocalConfig;
 use mha_raft::node::ManagerNode;
 use mha_raft::raft::RaftHandle;
 use mha_raft::state::ClusterState;
@@ -44,12 +45,19 @@ pub fn init_tracing() {
 pub struct TestCluster {
     nodes: BTreeMap<u64, Option<ManagerNode>>,
     configs: BTreeMap<u64, NodeConfig>,
+    /// Every node's own hooks, credentials and SSH profiles.
+    local: LocalConfig,
     _dirs: Vec<tempfile::TempDir>,
 }
 
 impl TestCluster {
     /// Starts `n` voters bootstrapped from initial_members.
     pub async fn start(n: u64, timings: RaftTimings) -> Self {
+        Self::start_with_local(n, timings, LocalConfig::default()).await
+    }
+
+    /// [`TestCluster::start`] with `local` as every node's local config.
+    pub async fn start_with_local(n: u64, timings: RaftTimings, local: LocalConfig) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
         for id in 1..=n {
@@ -63,6 +71,7 @@ impl TestCluster {
         let mut c = TestCluster {
             nodes: BTreeMap::new(),
             configs: BTreeMap::new(),
+            local,
             _dirs: Vec::new(),
         };
         for (id, l) in listeners {
@@ -96,6 +105,7 @@ impl TestCluster {
             cluster_name: "test".into(),
             initial_members: members,
             log_format: LogFormat::Text,
+            local: self.local.clone(),
             raft,
         };
         self._dirs.push(dir);
@@ -124,6 +134,11 @@ impl TestCluster {
             .filter(|(_, n)| n.is_some())
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// The address node `id` serves peers and mhactl on.
+    pub fn addr(&self, id: u64) -> String {
+        self.configs[&id].advertise.clone()
     }
 
     pub fn zone(&self, id: u64) -> String {
