@@ -34,6 +34,9 @@ eval "$($lab env)"
 mhactl() { "$bin/mhactl" "$@"; }
 for _ in $(seq 1 200); do mhactl cluster status >/dev/null 2>&1 && break; sleep 0.1; done
 
+step "manager 1's own config: the hooks, credentials and SSH profiles the group file names"
+grep -v '^#' "$MHA_LAB_DIR/m1/mhad.toml"
+
 step "mhactl group add -f $MHA_LAB_GROUP_FILE"
 mhactl group add -f "$MHA_LAB_GROUP_FILE"
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::local_config::{LocalConfig, RawCredential, RawHook, RawSshProfile};
 use crate::security::TlsFiles;
 
 /// A configuration problem, tied to the key it concerns.
@@ -55,6 +56,12 @@ pub struct RawConfig {
     pub initial_members: Option<Vec<String>>,
     /// Log output: "text" (default) or "json".
     pub log_format: Option<String>,
+    /// Hooks this manager may run, by name (`[hooks]`, src/local_config.rs).
+    pub hooks: Option<BTreeMap<String, RawHook>>,
+    /// Where this manager reads passwords, by name (`[credentials]`).
+    pub credentials: Option<BTreeMap<String, RawCredential>>,
+    /// SSH key, known_hosts and DB-host client_bindir, by name (`[ssh_profiles.NAME]`).
+    pub ssh_profiles: Option<BTreeMap<String, RawSshProfile>>,
     /// Raft timings and log compaction.
     pub raft: Option<RawRaftConfig>,
     /// Mutual TLS with the cluster CA, for peers and for mhactl. Required unless `insecure`.
@@ -125,6 +132,9 @@ impl RawConfig {
             log_format: over.log_format.or(self.log_format),
             tls: merge_tls(self.tls, over.tls),
             insecure: over.insecure.or(self.insecure),
+            hooks: over.hooks.or(self.hooks),
+            credentials: over.credentials.or(self.credentials),
+            ssh_profiles: over.ssh_profiles.or(self.ssh_profiles),
             raft: Some(RawRaftConfig {
                 heartbeat_interval_ms: raft_over
                     .heartbeat_interval_ms
@@ -258,6 +268,8 @@ pub struct NodeConfig {
     /// Voters to bootstrap with when the store is empty; empty for a joining node.
     pub initial_members: BTreeMap<u64, String>,
     pub log_format: LogFormat,
+    /// This manager's own hooks, credentials and SSH profiles (invariant 7).
+    pub local: LocalConfig,
     pub raft: RaftTimings,
     pub transport: TransportConfig,
 }
@@ -342,6 +354,13 @@ impl TryFrom<RawConfig> for NodeConfig {
                 ))
             }
         };
+        let local = LocalConfig::from_raw(
+            raw.hooks.unwrap_or_default(),
+            raw.credentials.unwrap_or_default(),
+            raw.ssh_profiles.unwrap_or_default(),
+        )
+        .map_err(|(key, message)| ConfigError::invalid(key, message))?;
+
         let raft = raft_timings(raw.raft.unwrap_or_default())?;
         let transport = transport(raw.tls, raw.insecure.unwrap_or(false))?;
         Ok(NodeConfig {
@@ -353,6 +372,7 @@ impl TryFrom<RawConfig> for NodeConfig {
             cluster_name,
             initial_members,
             log_format,
+            local,
             raft,
             transport,
         })

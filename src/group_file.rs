@@ -1,16 +1,18 @@
 //! The group definition file read by `mhactl group add|update -f FILE` (TOML). Keys follow MHA's
-//! names where MHA has one. Passwords are never in the file: `password_file` / `password_env`
-//! name where each manager finds them.
+//! names where MHA has one. Nothing in it is a path on the manager or a command (invariant 7):
+//! passwords, hook scripts and SSH keys are NAMES of entries in each mhad's own config file
+//! (`[credentials]`, `[hooks]`, `[ssh_profiles]`; src/local_config.rs), which every manager
+//! resolves for itself. The leader refuses a group naming an entry its config lacks. Directories
+//! on the DB hosts (master_binlog_dir, remote_workdir) are given here.
 //!
 //! ```toml
 //! name = "app1"
 //! user = "mha"                       # monitor/admin user
-//! password_file = "/etc/mha/mha.pw"  # or password_env = "MHA_PASSWORD"
+//! password = "mha"                   # a name in mhad's [credentials]
 //! repl_user = "repl"
-//! repl_password_file = "/etc/mha/repl.pw"
+//! repl_password = "repl"             # a name in mhad's [credentials]
 //! ssh_user = "root"                  # default root
-//! ssh_key = "/etc/mha/id_ed25519"
-//! ssh_known_hosts = "/etc/mha/known_hosts"
+//! ssh_profile = "default"            # a name in mhad's [ssh_profiles] (default "default")
 //! vip = "10.0.0.100/24"              # optional, with vip_interface
 //! vip_interface = "eth0"
 //! [ping]                             # optional
@@ -18,17 +20,17 @@
 //! interval_ms = 1000
 //! replica_policy = "none_connected"  # | all_must_report | ignore
 //! [failover]                         # optional
-//! shutdown_script = "/etc/mha/power_off"  # MHA's: run when the old master's host is unreachable
+//! shutdown_script = "power_off"      # MHA's; a name in mhad's [hooks]: run when the old
+//!                                    # master's host is unreachable
 //! last_failover_minute = 480         # anti-flap window
 //! apply_timeout_ms = 60000           # relay-log apply on the new master (MHA: no limit)
 //! replica_timeout_ms = 60000         # each replica reaching the new master's GTID set
 //! master_binlog_dir = "/var/lib/mysql,/var/log/mysql"  # dead master's binlogs (MHA default)
 //! remote_workdir = "/var/tmp"        # salvaged binlogs and diff files on the DB hosts
-//! # client_bindir = "/usr/bin"       # mysqlbinlog and mysql on the DB hosts (default: PATH)
 //! latest_priority = true             # MHA's selection flags
 //! check_repl_delay = true
-//! # master_ip_failover_script = "/etc/mha/master_ip_failover"  # MHA's scripts, unmodified
-//! # report_script = "/etc/mha/send_report"
+//! # master_ip_failover_script = "vip"  # MHA's scripts (names in [hooks]), MHA's arguments
+//! # report_script = "send_report"
 //! [[servers]]
 //! name = "db1"
 //! host = "10.0.0.11"
@@ -41,7 +43,7 @@ use serde::Deserialize;
 
 use crate::model::ReplicaPolicy;
 use crate::state::group::{
-    CredentialRef, FailoverSpec, GroupSpec, PingSpec, PingType, ServerSpec, SshSpec,
+    CredentialRef, FailoverSpec, GroupSpec, LegacySsh, PingSpec, PingType, ServerSpec, SshSpec,
 };
 
 #[derive(Debug, Deserialize)]
@@ -49,22 +51,25 @@ use crate::state::group::{
 struct RawGroup {
     name: String,
     user: String,
-    password_file: Option<String>,
-    password_env: Option<String>,
+    password: Option<String>,
     repl_user: String,
-    repl_password_file: Option<String>,
-    repl_password_env: Option<String>,
+    repl_password: Option<String>,
     ssh_user: Option<String>,
-    ssh_key: String,
-    ssh_known_hosts: String,
     ssh_port: Option<u16>,
-    #[serde(default)]
-    ssh_accept_unknown_host_keys: bool,
+    ssh_profile: Option<String>,
     vip: Option<String>,
     vip_interface: Option<String>,
     ping: Option<RawPing>,
     failover: Option<RawFailover>,
     servers: Vec<RawServer>,
+    // Keys of earlier versions, refused with a pointer to where they went.
+    password_file: Option<toml::Value>,
+    password_env: Option<toml::Value>,
+    repl_password_file: Option<toml::Value>,
+    repl_password_env: Option<toml::Value>,
+    ssh_key: Option<toml::Value>,
+    ssh_known_hosts: Option<toml::Value>,
+    ssh_accept_unknown_host_keys: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,11 +81,11 @@ struct RawFailover {
     replica_timeout_ms: Option<u64>,
     master_binlog_dir: Option<String>,
     remote_workdir: Option<String>,
-    client_bindir: Option<String>,
     latest_priority: Option<bool>,
     check_repl_delay: Option<bool>,
     master_ip_failover_script: Option<String>,
     report_script: Option<String>,
+    client_bindir: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,32 +114,75 @@ struct RawServer {
     master_binlog_dir: Option<String>,
 }
 
-fn credential(
-    file: Option<String>,
-    env: Option<String>,
-    key: &str,
-) -> Result<CredentialRef, String> {
-    match (file, env) {
-        (Some(f), None) => Ok(CredentialRef::File(f)),
-        (None, Some(e)) => Ok(CredentialRef::Env(e)),
-        (None, None) => Err(format!("{key}_file or {key}_env: one is required")),
-        (Some(_), Some(_)) => Err(format!("{key}_file and {key}_env: give only one")),
-    }
+/// The keys earlier versions took, each with where its setting lives now.
+fn moved_keys(raw: &RawGroup) -> Vec<String> {
+    let cred = "is now a name: define { file = ... } or { env = ... } in each mhad's \
+                [credentials] and write";
+    let ssh = "moved to an [ssh_profiles.NAME] entry of each mhad's config file (ssh_profile \
+               names it, default \"default\")";
+    [
+        (
+            "password_file",
+            raw.password_file.is_some(),
+            format!("{cred} password = \"NAME\""),
+        ),
+        (
+            "password_env",
+            raw.password_env.is_some(),
+            format!("{cred} password = \"NAME\""),
+        ),
+        (
+            "repl_password_file",
+            raw.repl_password_file.is_some(),
+            format!("{cred} repl_password = \"NAME\""),
+        ),
+        (
+            "repl_password_env",
+            raw.repl_password_env.is_some(),
+            format!("{cred} repl_password = \"NAME\""),
+        ),
+        ("ssh_key", raw.ssh_key.is_some(), ssh.to_string()),
+        (
+            "ssh_known_hosts",
+            raw.ssh_known_hosts.is_some(),
+            ssh.to_string(),
+        ),
+        (
+            "ssh_accept_unknown_host_keys",
+            raw.ssh_accept_unknown_host_keys.is_some(),
+            ssh.to_string(),
+        ),
+        (
+            "failover.client_bindir",
+            raw.failover
+                .as_ref()
+                .is_some_and(|f| f.client_bindir.is_some()),
+            ssh.to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, set, _)| *set)
+    .map(|(k, _, m)| format!("{k}: no longer in the group file: {m}"))
+    .collect()
 }
 
 /// Parses and validates a group file. Every error names its key.
 pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
     let raw: RawGroup = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
-    let password = credential(raw.password_file, raw.password_env, "password");
-    let repl_password = credential(
-        raw.repl_password_file,
-        raw.repl_password_env,
-        "repl_password",
-    );
-    let (password, repl_password) = match (password, repl_password) {
-        (Ok(p), Ok(r)) => (p, r),
-        (p, r) => return Err([p.err(), r.err()].into_iter().flatten().collect()),
-    };
+    let mut errs = moved_keys(&raw);
+    for (key, v) in [
+        ("password", &raw.password),
+        ("repl_password", &raw.repl_password),
+    ] {
+        if v.is_none() {
+            errs.push(format!(
+                "{key}: required (the name of an entry of each mhad's [credentials])"
+            ));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
     let d = PingSpec::default();
     let ping = raw.ping.map_or(d.clone(), |p| PingSpec {
         ping_type: p.ping_type.unwrap_or(d.ping_type),
@@ -151,7 +199,6 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         replica_timeout_ms: f.replica_timeout_ms.unwrap_or(fd.replica_timeout_ms),
         master_binlog_dir: f.master_binlog_dir.unwrap_or(fd.master_binlog_dir.clone()),
         remote_workdir: f.remote_workdir.unwrap_or(fd.remote_workdir.clone()),
-        client_bindir: f.client_bindir,
         latest_priority: f.latest_priority.unwrap_or(fd.latest_priority),
         check_repl_delay: f.check_repl_delay.unwrap_or(fd.check_repl_delay),
         master_ip_failover_script: f.master_ip_failover_script,
@@ -160,15 +207,14 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
     let spec = GroupSpec {
         name: raw.name,
         user: raw.user,
-        password,
+        password: CredentialRef::Name(raw.password.unwrap_or_default()),
         repl_user: raw.repl_user,
-        repl_password,
+        repl_password: CredentialRef::Name(raw.repl_password.unwrap_or_default()),
         ssh: SshSpec {
             user: raw.ssh_user.unwrap_or_else(|| "root".into()),
-            key: raw.ssh_key,
-            known_hosts: raw.ssh_known_hosts,
             port: raw.ssh_port.unwrap_or(22),
-            accept_unknown_host_keys: raw.ssh_accept_unknown_host_keys,
+            profile: raw.ssh_profile.unwrap_or_else(|| "default".into()),
+            legacy: LegacySsh::default(),
         },
         vip: raw.vip,
         vip_interface: raw.vip_interface,
@@ -200,11 +246,9 @@ mod tests {
     const GOOD: &str = r#"
 name = "app1"
 user = "mha"
-password_file = "/etc/mha/mha.pw"
+password = "mha"
 repl_user = "repl"
-repl_password_env = "REPL_PW"
-ssh_key = "/k"
-ssh_known_hosts = "/kh"
+repl_password = "repl"
 vip = "10.0.0.100/24"
 vip_interface = "eth0"
 [ping]
@@ -225,15 +269,18 @@ port = 3307
         let s = parse(GOOD).unwrap();
         assert_eq!(s.ssh.user, "root");
         assert_eq!(s.ssh.port, 22);
+        assert_eq!(s.ssh.profile, "default");
         assert_eq!(s.servers[0].port, 3306);
         assert_eq!(s.servers[1].port, 3307);
         assert_eq!(s.ping.ping_type, PingType::Insert);
         assert_eq!(s.ping.replica_policy, ReplicaPolicy::Ignore);
         assert_eq!(s.ping.interval_ms, 1000);
-        assert_eq!(s.repl_password, CredentialRef::Env("REPL_PW".into()));
+        assert_eq!(s.password, CredentialRef::Name("mha".into()));
+        assert_eq!(s.repl_password, CredentialRef::Name("repl".into()));
     }
 
-    /// MHA's recovery settings: defaults as MHA's, every key read, per-server binlog dir.
+    /// MHA's recovery settings: defaults as MHA's, every key read, per-server binlog dir; the
+    /// scripts are hook names.
     #[test]
     fn failover_settings() {
         let d = parse(GOOD).unwrap().failover;
@@ -241,25 +288,25 @@ port = 3307
         assert_eq!(d.remote_workdir, "/var/tmp");
         assert!(d.latest_priority && d.check_repl_delay);
         assert_eq!(d.master_ip_failover_script, None);
-        let text = GOOD.replace(
-            "[[servers]]\nname = \"db1\"",
-            "[failover]\nmaster_binlog_dir = \"/data/binlog\"\nremote_workdir = \"/srv/mha\"\n\
-             client_bindir = \"/opt/mysql/bin\"\nlatest_priority = false\ncheck_repl_delay = false\n\
-             master_ip_failover_script = \"/etc/mha/ipf --vip=10.0.0.9/24\"\n\
-             report_script = \"/etc/mha/report\"\n\
-             [[servers]]\nname = \"db1\"\nmaster_binlog_dir = \"/db1/binlog\"",
-        );
+        let text = GOOD
+            .replace("[ping]", "ssh_profile = \"dc2\"\nssh_port = 2222\n[ping]")
+            .replace(
+                "[[servers]]\nname = \"db1\"",
+                "[failover]\nmaster_binlog_dir = \"/data/binlog\"\nremote_workdir = \"/srv/mha\"\n\
+                 latest_priority = false\ncheck_repl_delay = false\n\
+                 shutdown_script = \"power_off\"\n\
+                 master_ip_failover_script = \"vip\"\nreport_script = \"report\"\n\
+                 [[servers]]\nname = \"db1\"\nmaster_binlog_dir = \"/db1/binlog\"",
+            );
         let s = parse(&text).unwrap();
+        assert_eq!((s.ssh.profile.as_str(), s.ssh.port), ("dc2", 2222));
         let f = &s.failover;
         assert_eq!(f.master_binlog_dir, "/data/binlog");
         assert_eq!(f.remote_workdir, "/srv/mha");
-        assert_eq!(f.client_bindir.as_deref(), Some("/opt/mysql/bin"));
         assert!(!f.latest_priority && !f.check_repl_delay);
-        assert_eq!(
-            f.master_ip_failover_script.as_deref(),
-            Some("/etc/mha/ipf --vip=10.0.0.9/24")
-        );
-        assert_eq!(f.report_script.as_deref(), Some("/etc/mha/report"));
+        assert_eq!(f.shutdown_script.as_deref(), Some("power_off"));
+        assert_eq!(f.master_ip_failover_script.as_deref(), Some("vip"));
+        assert_eq!(f.report_script.as_deref(), Some("report"));
         assert_eq!(
             s.servers[0].master_binlog_dir.as_deref(),
             Some("/db1/binlog")
@@ -271,15 +318,8 @@ port = 3307
     fn errors_name_the_key() {
         let cases = [
             (
-                GOOD.replace("password_file = \"/etc/mha/mha.pw\"\n", ""),
-                "password_file or password_env",
-            ),
-            (
-                GOOD.replace(
-                    "repl_password_env = \"REPL_PW\"",
-                    "repl_password_env = \"X\"\nrepl_password_file = \"/f\"",
-                ),
-                "give only one",
+                GOOD.replace("password = \"mha\"\n", ""),
+                "password: required (the name of an entry of each mhad's [credentials])",
             ),
             (
                 GOOD.replace("user = \"mha\"", "user = \"mha\"\nbogus = 1"),
@@ -299,26 +339,80 @@ port = 3307
         }
     }
 
+    /// A path or a command where a name belongs is refused with the key and the section of
+    /// mhad's config that holds it; so is every key of the earlier path-carrying format.
+    #[test]
+    fn paths_are_refused() {
+        let cases = [
+            (
+                GOOD.replace(
+                    "[ping]",
+                    "[failover]\nshutdown_script = \"/etc/mha/power_off\"\n[ping]",
+                ),
+                "shutdown_script: \"/etc/mha/power_off\" is a path or a command line: \
+                 shutdown_script names an entry of the [hooks] section of each mhad's config file",
+            ),
+            (
+                GOOD.replace(
+                    "[ping]",
+                    "[failover]\nmaster_ip_failover_script = \"/bin/sh -c id\"\n[ping]",
+                ),
+                "master_ip_failover_script: \"/bin/sh -c id\" is a path or a command line",
+            ),
+            (
+                GOOD.replace("password = \"mha\"", "password = \"/etc/mha/mha.pw\""),
+                "password: \"/etc/mha/mha.pw\" is a path or a command line: password names an \
+                 entry of the [credentials] section",
+            ),
+            (
+                GOOD.replace("[ping]", "ssh_profile = \"../k\"\n[ping]"),
+                "ssh_profile: \"../k\" is a path",
+            ),
+            (
+                GOOD.replace("password = \"mha\"", "password_file = \"/etc/mha/mha.pw\""),
+                "password_file: no longer in the group file: is now a name: define { file = ... }",
+            ),
+            (
+                GOOD.replace(
+                    "[ping]",
+                    "ssh_key = \"/k\"\nssh_known_hosts = \"/kh\"\n[ping]",
+                ),
+                "ssh_known_hosts: no longer in the group file: moved to an [ssh_profiles.NAME]",
+            ),
+            (
+                GOOD.replace("[ping]", "[failover]\nclient_bindir = \"/usr/bin\"\n[ping]"),
+                "failover.client_bindir: no longer in the group file",
+            ),
+        ];
+        for (text, needle) in cases {
+            let errs = parse(&text).unwrap_err().join("\n");
+            assert!(errs.contains(needle), "expected {needle:?} in: {errs}");
+        }
+    }
+
     /// The lab's generated file is a valid group file (its shape is fixed by deploy/lab/lab).
     #[test]
     fn lab_group_file_shape_parses() {
         let text = r#"
 name = "lab"
 user = "mha"
-password_file = "/var/tmp/mhalab/secrets/mha.pw"
+password = "mha"
 repl_user = "repl"
-repl_password_file = "/var/tmp/mhalab/secrets/repl.pw"
+repl_password = "repl"
 ssh_user = "root"
-ssh_key = "/var/tmp/mhalab/ssh/id_ed25519"
-ssh_known_hosts = "/var/tmp/mhalab/ssh/known_hosts"
+ssh_profile = "default"
 vip = "10.77.0.100/24"
 vip_interface = "eth0"
+
+[failover]
+shutdown_script = "power_off"
 
 [[servers]]
 name = "db1"
 host = "10.77.0.11"
 port = 3306
 candidate_master = true
+master_binlog_dir = "/var/tmp/mhalab/db1/log"
 
 [[servers]]
 name = "db2"
@@ -326,6 +420,8 @@ host = "10.77.0.12"
 port = 3306
 candidate_master = true
 "#;
-        assert_eq!(parse(text).unwrap().servers.len(), 2);
+        let s = parse(text).unwrap();
+        assert_eq!(s.servers.len(), 2);
+        assert_eq!(s.failover.shutdown_script.as_deref(), Some("power_off"));
     }
 }

@@ -155,6 +155,7 @@ impl ManagerNode {
                 advertise: config.advertise.clone(),
                 cluster_name: config.cluster_name.clone(),
             },
+            Arc::new(config.local.clone()),
         );
         let config = Arc::new(config);
 

@@ -4,7 +4,9 @@
 //! realistic journal: two groups (file/position, GTID), completed runs with decided targets
 //! and recovery coordinates as that build wrote them (text and pairs), in the snapshot and in
 //! log entries after it. This build reads them as typed values and writes them back in the
-//! same encodings, so both builds can share a cluster during a rolling upgrade.
+//! same encodings, so both builds can share a cluster during a rolling upgrade. Its group specs
+//! name paths (the format before hooks, credentials and SSH keys moved to each manager's own
+//! config): they still decode, and are written back unchanged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use mha_raft::config::RaftTimings;
 use mha_raft::raft::{open_storage, Network, Raft};
+use mha_raft::state::group::{CredentialRef, LegacyCredential};
 use mha_raft::state::{Cmd, Proposal};
 use mha_raft::store::Store;
 use serde_json::{json, Value};
@@ -252,6 +255,23 @@ async fn a_version_1_store_loads() {
     assert_eq!(c.runs.len(), 2, "{:?}", c.runs.keys());
     for g in ["fp", "gt"] {
         assert_eq!(c.groups[g].topology.master, "db2", "{g}");
+    }
+    // Its group specs carry paths (credentials as {"file"|"env"}, the SSH key): they decode as
+    // legacy references, which a manager resolves only to entries of its own config that read
+    // exactly those paths, and are written back as they were stored.
+    let fp_spec = &c.groups["fp"].spec;
+    assert_eq!(
+        fp_spec.password,
+        CredentialRef::Legacy(LegacyCredential::File("/etc/mha/mha.pw".into()))
+    );
+    assert_eq!(
+        fp_spec.ssh.legacy.key.as_deref(),
+        Some("/root/.ssh/id_ed25519")
+    );
+    let stored = spec("fp", 3306);
+    let back = serde_json::to_value(fp_spec).unwrap();
+    for k in ["password", "repl_password", "ssh"] {
+        assert_eq!(back[k], stored[k], "{k}");
     }
     let fp = &c.runs[&1];
     assert!(matches!(

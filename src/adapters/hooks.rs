@@ -1,12 +1,15 @@
 //! MHA-compatible external scripts, run on the manager with MHA's arguments
 //! (`--command=stop --ssh_user=… --host=… --ip=… --port=…`) and MHA's exit-code meanings
 //! (0 OK, 10 continue, anything else abort). No password is ever passed: scripts read their own
-//! credentials, as with MHA.
+//! credentials, as with MHA. A hook is an entry of this manager's `[hooks]` (program and fixed
+//! leading arguments), exec'd as argv: no shell, no splitting, nothing from the network.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
+
+use crate::local_config::Hook;
 
 /// What a script did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,23 +19,22 @@ pub struct HookOutput {
     pub tail: String,
 }
 
-/// Runs `script` (a path, optionally followed by fixed arguments split on whitespace) with
-/// `args` appended, killing it after `timeout`.
-pub async fn run(script: &str, args: &[String], timeout: Duration) -> Result<HookOutput, String> {
-    run_with_env(script, args, &[], timeout).await
+/// Runs `hook` (its program with its fixed arguments) with `args` appended, killing it after
+/// `timeout`.
+pub async fn run(hook: &Hook, args: &[String], timeout: Duration) -> Result<HookOutput, String> {
+    run_with_env(hook, args, &[], timeout).await
 }
 
 /// [`run`] with extra environment variables (how a secret reaches a script: never argv).
 pub async fn run_with_env(
-    script: &str,
+    hook: &Hook,
     args: &[String],
     env: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<HookOutput, String> {
-    let mut parts = script.split_whitespace();
-    let program = parts.next().ok_or("empty script path")?;
-    let mut cmd = Command::new(program);
-    cmd.args(parts)
+    let program = hook.program.display();
+    let mut cmd = Command::new(&hook.program);
+    cmd.args(&hook.args)
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -127,27 +129,42 @@ pub fn verdict(out: &HookOutput) -> Result<&'static str, String> {
 mod tests {
     use super::*;
 
+    fn hook(program: &str, args: &[&str]) -> Hook {
+        Hook {
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
     #[tokio::test]
     async fn exit_codes_and_output() {
-        let ok = run(
-            "/bin/sh -c",
-            &["echo hi; exit 10".into()],
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+        let sh = hook("/bin/sh", &["-c"]);
+        let ok = run(&sh, &["echo hi; exit 10".into()], Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(ok.code, Some(10));
         assert_eq!(ok.tail, "hi");
-        let slow = run(
-            "/bin/sh -c",
-            &["sleep 5".into()],
-            Duration::from_millis(100),
-        )
-        .await;
+        let slow = run(&sh, &["sleep 5".into()], Duration::from_millis(100)).await;
         assert!(slow.unwrap_err().contains("killed"));
-        assert!(run("/nonexistent/x", &[], Duration::from_secs(1))
+        assert!(
+            run(&hook("/nonexistent/x", &[]), &[], Duration::from_secs(1))
+                .await
+                .unwrap_err()
+                .contains("cannot start")
+        );
+    }
+
+    /// argv, no shell: fixed arguments come first, then MHA's, each one argument as given
+    /// (spaces and shell characters included).
+    #[tokio::test]
+    async fn argv_without_shell() {
+        let h = hook(
+            "/bin/sh",
+            &["-c", "printf '%s|' \"$@\"", "sh", "--log=/var/log/a b"],
+        );
+        let out = run(&h, &["--host=$(id)".into()], Duration::from_secs(5))
             .await
-            .unwrap_err()
-            .contains("cannot start"));
+            .unwrap();
+        assert_eq!(out.tail, "--log=/var/log/a b|--host=$(id)|");
     }
 }

@@ -4,8 +4,8 @@
 use super::{enum_map, pb, required, u16_of, ApiError};
 use crate::model::{Health, ManagerVote, ReplicaIo, ReplicaPolicy, Verdict, VerdictKind};
 use crate::state::group::{
-    CredentialRef, DiscoveredServer, FailoverSpec, Group, GroupHealth, GroupSpec, PingSpec,
-    PingType, ReplicationMode, Role, ServerSpec, SshSpec, Topology,
+    CredentialRef, DiscoveredServer, FailoverSpec, Group, GroupHealth, GroupSpec, LegacySsh,
+    PingSpec, PingType, ReplicationMode, Role, ServerSpec, SshSpec, Topology,
 };
 
 enum_map!(PingType, pb::PingType, "ping.ping_type", {
@@ -21,29 +21,6 @@ enum_map!(ReplicationMode, pb::ReplicationMode, "mode", {
 enum_map!(VerdictKind, pb::VerdictKind, "verdict.kind", {
     Dead <=> Dead, UnreachableButAlive <=> UnreachableButAlive,
 });
-
-impl From<&CredentialRef> for pb::CredentialRef {
-    fn from(c: &CredentialRef) -> Self {
-        use pb::credential_ref::Source;
-        pb::CredentialRef {
-            source: Some(match c {
-                CredentialRef::File(p) => Source::File(p.clone()),
-                CredentialRef::Env(v) => Source::Env(v.clone()),
-            }),
-        }
-    }
-}
-
-impl TryFrom<pb::CredentialRef> for CredentialRef {
-    type Error = ApiError;
-    fn try_from(c: pb::CredentialRef) -> Result<Self, ApiError> {
-        use pb::credential_ref::Source;
-        Ok(match required(c.source, "credential (file or env)")? {
-            Source::File(p) => CredentialRef::File(p),
-            Source::Env(v) => CredentialRef::Env(v),
-        })
-    }
-}
 
 impl From<&ServerSpec> for pb::ServerSpec {
     fn from(s: &ServerSpec) -> Self {
@@ -85,15 +62,15 @@ impl From<&GroupSpec> for pb::GroupSpec {
         pb::GroupSpec {
             name: s.name.clone(),
             user: s.user.clone(),
-            password: Some((&s.password).into()),
+            // A spec stored by an older build shows its path or variable here (the wire only
+            // carries names; such a spec cannot be sent back as it is).
+            password: s.password.name().to_string(),
             repl_user: s.repl_user.clone(),
-            repl_password: Some((&s.repl_password).into()),
+            repl_password: s.repl_password.name().to_string(),
             ssh: Some(pb::SshSpec {
                 user: s.ssh.user.clone(),
-                key: s.ssh.key.clone(),
-                known_hosts: s.ssh.known_hosts.clone(),
                 port: s.ssh.port.into(),
-                accept_unknown_host_keys: s.ssh.accept_unknown_host_keys,
+                profile: s.ssh.profile.clone(),
             }),
             vip: s.vip.clone(),
             vip_interface: s.vip_interface.clone(),
@@ -112,7 +89,6 @@ impl From<&GroupSpec> for pb::GroupSpec {
                 replica_timeout_ms: f.replica_timeout_ms,
                 master_binlog_dir: f.master_binlog_dir.clone(),
                 remote_workdir: f.remote_workdir.clone(),
-                client_bindir: f.client_bindir.clone(),
                 latest_priority: f.latest_priority,
                 check_repl_delay: f.check_repl_delay,
                 master_ip_failover_script: f.master_ip_failover_script.clone(),
@@ -131,15 +107,14 @@ impl TryFrom<pb::GroupSpec> for GroupSpec {
         Ok(GroupSpec {
             name: s.name,
             user: s.user,
-            password: required(s.password, "spec.password")?.try_into()?,
+            password: CredentialRef::Name(s.password),
             repl_user: s.repl_user,
-            repl_password: required(s.repl_password, "spec.repl_password")?.try_into()?,
+            repl_password: CredentialRef::Name(s.repl_password),
             ssh: SshSpec {
                 user: ssh.user,
-                key: ssh.key,
-                known_hosts: ssh.known_hosts,
                 port: u16_of(ssh.port, "ssh.port")?,
-                accept_unknown_host_keys: ssh.accept_unknown_host_keys,
+                profile: ssh.profile,
+                legacy: LegacySsh::default(),
             },
             vip: s.vip,
             vip_interface: s.vip_interface,
@@ -162,7 +137,6 @@ impl TryFrom<pb::GroupSpec> for GroupSpec {
                 replica_timeout_ms: f.replica_timeout_ms,
                 master_binlog_dir: f.master_binlog_dir,
                 remote_workdir: f.remote_workdir,
-                client_bindir: f.client_bindir,
                 latest_priority: f.latest_priority,
                 check_repl_delay: f.check_repl_delay,
                 master_ip_failover_script: f.master_ip_failover_script,

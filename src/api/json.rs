@@ -105,8 +105,8 @@ mod tests {
         g.servers[0].master_binlog_dir = Some("/var/lib/mysql".into());
         g.servers[1].no_master = true;
         g.failover = FailoverSpec {
-            shutdown_script: Some("/usr/local/bin/power_off".into()),
-            report_script: Some("/usr/local/bin/report".into()),
+            shutdown_script: Some("power_off".into()),
+            report_script: Some("report".into()),
             ..FailoverSpec::default()
         };
         g

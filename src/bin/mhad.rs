@@ -87,6 +87,9 @@ impl Cli {
                 key: self.tls_key.clone(),
             }),
             insecure: self.insecure.then_some(true),
+            hooks: None,
+            credentials: None,
+            ssh_profiles: None,
             raft: Some(RawRaftConfig {
                 heartbeat_interval_ms: self.heartbeat_interval_ms,
                 election_timeout_min_ms: self.election_timeout_min_ms,

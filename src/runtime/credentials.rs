@@ -1,34 +1,111 @@
-//! Credentials are resolved on this manager, from its own files and environment (invariant 7):
-//! the replicated group spec names a file or a variable, never a secret.
+//! What a group spec names, resolved on this manager against its own config file (invariant 7):
+//! the replicated spec names a credential, hooks and an SSH profile, never a secret, a path or a
+//! command; each manager looks the names up in its `[credentials]`, `[hooks]` and
+//! `[ssh_profiles]` (src/local_config.rs) when it uses them.
+
+use std::path::PathBuf;
 
 use crate::adapters::mysql::{Endpoint, Login};
+use crate::local_config::{Credential, Hook, LocalConfig, SshProfile, Undefined};
 use crate::secret::Secret;
-use crate::state::group::{CredentialRef, GroupSpec, ServerSpec};
+use crate::state::group::{CredentialRef, GroupSpec, LegacyCredential, ServerSpec, SshSpec};
 
 /// A credential this manager cannot resolve. Names the reference, never a value.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
+    #[error(transparent)]
+    Undefined(#[from] Undefined),
     #[error("cannot read password file {path}: {source}")]
     File {
-        path: String,
+        path: PathBuf,
         source: std::io::Error,
     },
     #[error("environment variable {0} is not set")]
     Env(String),
 }
 
-/// Resolves a credential reference on this manager.
-pub fn resolve(c: &CredentialRef) -> Result<Secret, CredentialError> {
+/// The `[credentials]` entry a spec's reference names (`field`: the spec's key). A reference
+/// stored by an older build (a file or variable) resolves only to an entry that reads exactly
+/// that file or variable.
+pub fn credential<'a>(
+    local: &'a LocalConfig,
+    field: &str,
+    c: &CredentialRef,
+) -> Result<&'a Credential, Undefined> {
     match c {
-        CredentialRef::File(p) => std::fs::read_to_string(p)
+        CredentialRef::Name(n) => local.credential(field, n),
+        CredentialRef::Legacy(LegacyCredential::File(p)) => {
+            local.credential_like(field, &Credential::File(p.into()))
+        }
+        CredentialRef::Legacy(LegacyCredential::Env(v)) => local
+            .credential(field, v)
+            .or_else(|_| local.credential_like(field, &Credential::Env(v.clone()))),
+    }
+}
+
+/// Reads the password a spec's reference names, on this manager.
+pub fn resolve(
+    local: &LocalConfig,
+    field: &str,
+    c: &CredentialRef,
+) -> Result<Secret, CredentialError> {
+    match credential(local, field, c)? {
+        Credential::File(p) => std::fs::read_to_string(p)
             .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
             .map_err(|source| CredentialError::File {
                 path: p.clone(),
                 source,
             }),
-        CredentialRef::Env(v) => std::env::var(v)
+        Credential::Env(v) => std::env::var(v)
             .map(Secret::new)
             .map_err(|_| CredentialError::Env(v.clone())),
+    }
+}
+
+/// The monitor user's password of the group, on this manager.
+pub fn password(local: &LocalConfig, spec: &GroupSpec) -> Result<Secret, CredentialError> {
+    resolve(local, "password", &spec.password)
+}
+
+/// The `[ssh_profiles]` entry the spec names (for SSH settings stored by an older build: the
+/// profile with exactly the stored key and known_hosts).
+pub fn ssh_profile<'a>(local: &'a LocalConfig, ssh: &SshSpec) -> Result<&'a SshProfile, Undefined> {
+    match (&ssh.legacy.key, &ssh.legacy.known_hosts) {
+        (Some(key), Some(kh)) if ssh.profile.is_empty() => local.ssh_profile_like(key, kh),
+        _ => local.ssh_profile(&ssh.profile),
+    }
+}
+
+/// The `[hooks]` entry a spec's script key names.
+pub fn hook<'a>(local: &'a LocalConfig, field: &str, name: &str) -> Result<&'a Hook, Undefined> {
+    local.hook(field, name)
+}
+
+/// Every name the spec uses is defined in this manager's config. The leader checks this before
+/// it accepts a group (add or update), so nothing of a spec that names what this manager does
+/// not have is ever used. One message per missing name.
+pub fn check_names(local: &LocalConfig, spec: &GroupSpec) -> Result<(), Vec<String>> {
+    let mut errs = Vec::new();
+    for (field, c) in [
+        ("password", &spec.password),
+        ("repl_password", &spec.repl_password),
+    ] {
+        if let Err(e) = credential(local, field, c) {
+            errs.push(e.to_string());
+        }
+    }
+    if let Err(e) = ssh_profile(local, &spec.ssh) {
+        errs.push(e.to_string());
+    }
+    for (field, name) in spec.failover.hooks() {
+        if let Err(e) = hook(local, field, name) {
+            errs.push(e.to_string());
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
     }
 }
 
@@ -41,5 +118,92 @@ pub fn login(spec: &GroupSpec, server: &ServerSpec, password: &Secret) -> Login 
         },
         user: spec.user.clone(),
         password: password.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local_config::{RawCredential, RawHook, RawSshProfile};
+
+    fn local() -> LocalConfig {
+        LocalConfig::from_raw(
+            [("power_off".to_string(), RawHook::Path("/bin/true".into()))].into(),
+            [
+                (
+                    "mha".to_string(),
+                    RawCredential {
+                        file: Some("/etc/mhad/mha.pw".into()),
+                        env: None,
+                    },
+                ),
+                (
+                    "repl".to_string(),
+                    RawCredential {
+                        file: None,
+                        env: Some("MHAD_TEST_REPL_PW_UNSET".into()),
+                    },
+                ),
+            ]
+            .into(),
+            [(
+                "default".to_string(),
+                RawSshProfile {
+                    key: Some("/k".into()),
+                    known_hosts: Some("/kh".into()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+        )
+        .unwrap()
+    }
+
+    /// A spec naming only what this manager defines passes; each missing name is reported
+    /// with the spec's key and the config section.
+    #[test]
+    fn check_names_reports_each_missing_name() {
+        let local = local();
+        let mut spec = crate::state::group::tests::spec("g");
+        spec.failover.shutdown_script = Some("power_off".into());
+        check_names(&local, &spec).unwrap();
+        spec.failover.report_script = Some("send_report".into());
+        spec.repl_password = CredentialRef::Name("repl2".into());
+        spec.ssh.profile = "dc2".into();
+        let errs = check_names(&local, &spec).unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("repl_password = \"repl2\" is not defined in [credentials]"));
+        assert!(errs[1].starts_with("ssh_profile = \"dc2\" is not defined in [ssh_profiles]"));
+        assert!(errs[2].starts_with("report_script = \"send_report\" is not defined in [hooks]"));
+    }
+
+    /// A reference stored by an older build resolves only to an entry of this manager's config
+    /// with exactly that file, variable, key or command.
+    #[test]
+    fn legacy_references_resolve_only_to_declared_values() {
+        let local = local();
+        let file = |p: &str| CredentialRef::Legacy(LegacyCredential::File(p.into()));
+        assert_eq!(
+            credential(&local, "password", &file("/etc/mhad/mha.pw")).unwrap(),
+            &Credential::File("/etc/mhad/mha.pw".into())
+        );
+        assert!(credential(&local, "password", &file("/etc/shadow")).is_err());
+        let env = CredentialRef::Legacy(LegacyCredential::Env("MHAD_TEST_REPL_PW_UNSET".into()));
+        assert!(credential(&local, "repl_password", &env).is_ok());
+        // Resolving reads the file or variable; the error names it, never a value.
+        let e = resolve(&local, "repl_password", &env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "environment variable MHAD_TEST_REPL_PW_UNSET is not set"
+        );
+        let mut ssh = crate::state::group::tests::spec("g").ssh;
+        ssh.profile = String::new();
+        ssh.legacy.key = Some("/k".into());
+        ssh.legacy.known_hosts = Some("/kh".into());
+        assert!(ssh_profile(&local, &ssh).is_ok());
+        ssh.legacy.key = Some("/root/.ssh/id_rsa".into());
+        assert!(ssh_profile(&local, &ssh).is_err());
+        assert!(hook(&local, "shutdown_script", "/bin/true").is_ok());
+        assert!(hook(&local, "shutdown_script", "/bin/false").is_err());
     }
 }

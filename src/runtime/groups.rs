@@ -8,10 +8,11 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::credentials::{login, resolve, CredentialError};
+use super::credentials::{check_names, hook, login, password, CredentialError};
 use crate::adapters::ssh::SshPool;
 use crate::clock::now_ms;
 use crate::engine::topology::{self, ReplReport};
+use crate::local_config::LocalConfig;
 use crate::model::{IoThread, Observations};
 use crate::raft::NodeError;
 use crate::runtime::Runtime;
@@ -21,18 +22,24 @@ use crate::state::{Cmd, CmdResult, Rejection};
 /// How long reading one server may take (connect + the status queries).
 pub const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Reads every server of the group as the monitor user, in parallel.
-pub async fn observe(spec: &GroupSpec, timeout: Duration) -> Result<Observations, CredentialError> {
-    observe_except(spec, None, timeout).await
+/// Reads every server of the group as the monitor user (password from this manager's
+/// `[credentials]`), in parallel.
+pub async fn observe(
+    local: &LocalConfig,
+    spec: &GroupSpec,
+    timeout: Duration,
+) -> Result<Observations, CredentialError> {
+    observe_except(local, spec, None, timeout).await
 }
 
 /// Reads every server of the group but `except` (a dead master is not waited for).
 pub async fn observe_except(
+    local: &LocalConfig,
     spec: &GroupSpec,
     except: Option<&str>,
     timeout: Duration,
 ) -> Result<Observations, CredentialError> {
-    let password = resolve(&spec.password)?;
+    let password = password(local, spec)?;
     let reads = spec
         .servers
         .iter()
@@ -54,7 +61,10 @@ pub async fn observe_except(
     Ok(join_all(reads).await.into_iter().collect())
 }
 
-/// Discovers the group's topology and commits it (add, or update with `replace`).
+/// Discovers the group's topology and commits it (add, or update with `replace`). The leader
+/// first checks that every hook, credential and SSH profile the spec names is defined in its
+/// own config file: a spec naming anything else is refused before any server is contacted and
+/// before anything is read or run.
 #[tracing::instrument(skip_all, fields(group = %spec.name, replace))]
 pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result<Group, NodeError> {
     spec.validate()
@@ -64,7 +74,15 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
             leader: node.raft.leader(),
         });
     }
-    let obs = observe(&spec, OBSERVE_TIMEOUT)
+    check_names(&node.local, &spec).map_err(|errs| {
+        NodeError::InvalidArgument(format!(
+            "group {} rejected by the leader (manager {}): {}",
+            spec.name,
+            node.id(),
+            errs.join("; ")
+        ))
+    })?;
+    let obs = observe(&node.local, &spec, OBSERVE_TIMEOUT)
         .await
         .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
     let topo = topology::discover(&spec, &obs, now_ms()).map_err(|errs| {
@@ -112,11 +130,11 @@ pub fn group(node: &Runtime, name: &str) -> Result<Group, NodeError> {
 /// masterha_check_repl against the live servers.
 pub async fn check_repl(node: &Runtime, name: &str) -> Result<ReplReport, NodeError> {
     let g = group(node, name)?;
-    let obs = observe(&g.spec, OBSERVE_TIMEOUT)
+    let obs = observe(&node.local, &g.spec, OBSERVE_TIMEOUT)
         .await
         .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
     let mut report = topology::check_repl(&g.spec, &obs);
-    if let (Some(script), Some(m)) = (
+    if let (Some(name), Some(m)) = (
         &g.spec.failover.master_ip_failover_script,
         report.master.as_ref().and_then(|m| g.spec.server(m)),
     ) {
@@ -129,12 +147,16 @@ pub async fn check_repl(node: &Runtime, name: &str) -> Result<ReplReport, NodeEr
             &m.host,
             m.port,
         );
-        let (ok, detail) =
-            match crate::adapters::hooks::run(script, &args, Duration::from_secs(10)).await {
-                Ok(out) if out.code == Some(0) => (true, "status ok".to_string()),
-                Ok(out) => (false, format!("exited {:?}: {}", out.code, out.tail)),
-                Err(e) => (false, e),
-            };
+        let run = async {
+            let script =
+                hook(&node.local, "master_ip_failover_script", name).map_err(|e| e.to_string())?;
+            crate::adapters::hooks::run(script, &args, Duration::from_secs(10)).await
+        };
+        let (ok, detail) = match run.await {
+            Ok(out) if out.code == Some(0) => (true, "status ok".to_string()),
+            Ok(out) => (false, format!("exited {:?}: {}", out.code, out.tail)),
+            Err(e) => (false, e),
+        };
         if !ok {
             report.errors.push(format!(
                 "master_ip_failover_script --command=status: {detail}"
@@ -161,10 +183,10 @@ pub struct SshResult {
     pub error: String,
 }
 
-/// SSH from this manager to every server of the group.
-pub async fn ssh_check_local(spec: &GroupSpec) -> Vec<SshResult> {
-    let cfg = super::ssh_pools::ssh_config(&spec.ssh, Duration::from_secs(3));
-    let pool = match SshPool::new(cfg) {
+/// SSH from this manager to every server of the group (with this manager's profile).
+pub async fn ssh_check_local(local: &LocalConfig, spec: &GroupSpec) -> Vec<SshResult> {
+    let cfg = super::ssh_pools::ssh_config(local, &spec.ssh, Duration::from_secs(3));
+    let pool = match cfg.and_then(SshPool::new) {
         Ok(p) => p,
         Err(e) => {
             return spec
@@ -262,7 +284,7 @@ fn debug_name<S: serde::Serializer>(m: &ReplicationMode, s: S) -> Result<S::Ok, 
 /// Observes every group (in parallel) for `cluster status`.
 pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) -> Vec<GroupLive> {
     join_all(groups.into_iter().map(|g| async move {
-        let obs = observe(&g.spec, timeout).await;
+        let obs = observe(&node.local, &g.spec, timeout).await;
         let (servers, error) = match obs {
             Err(e) => (Vec::new(), Some(format!("password: {e}"))),
             Ok(obs) => (
@@ -393,7 +415,7 @@ pub async fn failover_dry_run(
     NodeError,
 > {
     let g = group(node, name)?;
-    let obs = observe(&g.spec, OBSERVE_TIMEOUT)
+    let obs = observe(&node.local, &g.spec, OBSERVE_TIMEOUT)
         .await
         .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
     Ok(crate::engine::selection::select(

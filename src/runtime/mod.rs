@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::local_config::LocalConfig;
 use crate::raft::{NodeId, RaftHandle};
 
 /// Who this manager is, from its own configuration.
@@ -30,11 +31,14 @@ pub struct Identity {
     pub cluster_name: String,
 }
 
-/// What the runtime works with: the Raft handle, this manager's identity, and what the runtime
-/// itself owns (monitor counters, kept SSH sessions).
+/// What the runtime works with: the Raft handle, this manager's identity and local config, and
+/// what the runtime itself owns (monitor counters, kept SSH sessions).
 pub struct Runtime {
     pub raft: RaftHandle,
     pub me: Identity,
+    /// This manager's hooks, credentials and SSH profiles: every name a group spec uses is
+    /// resolved here (invariant 7).
+    pub local: Arc<LocalConfig>,
     /// Counters of the master monitors run on this node.
     pub monitor: monitor::MonitorStats,
     /// Kept SSH sessions per group (warmed by monitoring, used by failovers).
@@ -42,10 +46,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(raft: RaftHandle, me: Identity) -> Arc<Runtime> {
+    pub fn new(raft: RaftHandle, me: Identity, local: Arc<LocalConfig>) -> Arc<Runtime> {
         Arc::new(Runtime {
             raft,
             me,
+            local,
             monitor: Default::default(),
             ssh: Default::default(),
         })

@@ -9,19 +9,28 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use crate::adapters::ssh::{SshConfig, SshError, SshPool};
+use crate::local_config::LocalConfig;
 use crate::state::group::{GroupSpec, SshSpec};
 
 /// How long an SSH connect to a failover target may take: a dead host costs at most this.
 pub const FAILOVER_SSH_CONNECT: Duration = Duration::from_secs(1);
 
-pub fn ssh_config(ssh: &SshSpec, connect_timeout: Duration) -> SshConfig {
-    SshConfig {
+/// The SSH settings of a group on this manager: the user from the spec, key and known_hosts
+/// from the `[ssh_profiles]` entry it names in this manager's config.
+pub fn ssh_config(
+    local: &LocalConfig,
+    ssh: &SshSpec,
+    connect_timeout: Duration,
+) -> Result<SshConfig, SshError> {
+    let profile =
+        super::credentials::ssh_profile(local, ssh).map_err(|e| SshError::Config(e.to_string()))?;
+    Ok(SshConfig {
         user: ssh.user.clone(),
-        key_path: ssh.key.clone().into(),
-        known_hosts: ssh.known_hosts.clone().into(),
-        accept_unknown_host_keys: ssh.accept_unknown_host_keys,
+        key_path: profile.key.clone(),
+        known_hosts: profile.known_hosts.clone(),
+        accept_unknown_host_keys: profile.accept_unknown_host_keys,
         connect_timeout,
-    }
+    })
 }
 
 #[derive(Default)]
@@ -31,14 +40,18 @@ pub struct SshPools {
 
 impl SshPools {
     /// The group's pool, rebuilt when its SSH settings changed.
-    pub fn get(&self, spec: &GroupSpec) -> Result<Arc<SshPool>, SshError> {
+    pub fn get(&self, local: &LocalConfig, spec: &GroupSpec) -> Result<Arc<SshPool>, SshError> {
         let mut pools = self.pools.lock().expect("ssh pools lock");
         if let Some((s, p)) = pools.get(&spec.name) {
             if *s == spec.ssh {
                 return Ok(p.clone());
             }
         }
-        let pool = Arc::new(SshPool::new(ssh_config(&spec.ssh, FAILOVER_SSH_CONNECT))?);
+        let pool = Arc::new(SshPool::new(ssh_config(
+            local,
+            &spec.ssh,
+            FAILOVER_SSH_CONNECT,
+        )?)?);
         pools.insert(spec.name.clone(), (spec.ssh.clone(), pool.clone()));
         Ok(pool)
     }

@@ -233,7 +233,7 @@ impl AdminService for AdminSvc {
             .wait_applied(r.min_applied, std::time::Duration::from_secs(2))
             .await;
         let g = groups::group(&self.node, &r.group)?;
-        let results = groups::ssh_check_local(&g.spec)
+        let results = groups::ssh_check_local(&self.node.local, &g.spec)
             .await
             .into_iter()
             .map(|r| SshCheck {

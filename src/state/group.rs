@@ -1,7 +1,9 @@
 //! Replication groups in the replicated state: what the operator declared ([`GroupSpec`]) and
 //! the topology the leader discovered when it accepted it ([`Topology`]). Secrets are never
-//! stored: credentials are references (a file path or an environment variable name) that each
-//! manager resolves locally.
+//! stored, and neither is anything a manager would read or run (invariant 7): credentials, hooks
+//! and SSH settings are NAMES that each manager resolves against its own config file
+//! (src/local_config.rs). Specs stored by a build before local configs still decode; their
+//! paths are honoured only where a manager's config declares exactly that path.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,19 +11,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Health, ReplicaPolicy, Verdict};
 
-/// Where a manager finds a password. Exactly one of the two.
+/// Which password: the name of an entry of each manager's `[credentials]` (stored as a JSON
+/// string).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CredentialRef {
+    Name(String),
+    /// Stored by a build before local credentials (`{"file": path}` / `{"env": var}`): kept as
+    /// it was (so it is written back the same way) and resolved only to a `[credentials]` entry
+    /// of this manager that reads exactly that file or variable. Never accepted from the API.
+    Legacy(LegacyCredential),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CredentialRef {
+pub enum LegacyCredential {
     File(String),
     Env(String),
+}
+
+impl CredentialRef {
+    /// The name (for a legacy reference: its path or variable, which is what the API shows).
+    pub fn name(&self) -> &str {
+        match self {
+            CredentialRef::Name(n) => n,
+            CredentialRef::Legacy(LegacyCredential::File(p)) => p,
+            CredentialRef::Legacy(LegacyCredential::Env(v)) => v,
+        }
+    }
 }
 
 impl std::fmt::Display for CredentialRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CredentialRef::File(p) => write!(f, "file {p}"),
-            CredentialRef::Env(v) => write!(f, "env ${v}"),
+            CredentialRef::Name(n) => write!(f, "credential {n}"),
+            CredentialRef::Legacy(LegacyCredential::File(p)) => write!(f, "file {p}"),
+            CredentialRef::Legacy(LegacyCredential::Env(v)) => write!(f, "env ${v}"),
         }
     }
 }
@@ -62,11 +87,33 @@ impl Default for PingSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SshSpec {
     pub user: String,
-    pub key: String,
-    pub known_hosts: String,
     pub port: u16,
-    /// Explicit, logged opt-in to accept host keys missing from known_hosts.
-    pub accept_unknown_host_keys: bool,
+    /// The entry of each manager's `[ssh_profiles]` (key, known_hosts, accept_unknown_host_keys,
+    /// client_bindir). Empty only in a spec stored by a build before local profiles.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile: String,
+    /// What such a build stored instead; never set by the group file or the API.
+    #[serde(flatten, default)]
+    pub legacy: LegacySsh,
+}
+
+/// SSH paths stored by a build before local profiles: kept as they were (so they are written
+/// back the same way) and used only to find this manager's `[ssh_profiles]` entry with exactly
+/// this key and known_hosts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacySsh {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_unknown_host_keys: Option<bool>,
+}
+
+impl LegacySsh {
+    pub fn is_empty(&self) -> bool {
+        *self == LegacySsh::default()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,13 +163,14 @@ pub struct GroupSpec {
     pub failover: FailoverSpec,
 }
 
-/// Failover settings. MHA's names where MHA has one.
+/// Failover settings. MHA's names where MHA has one. The three scripts are names of hooks in
+/// each manager's `[hooks]`; the directories are on the DB hosts, not on the manager.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FailoverSpec {
-    /// MHA's shutdown_script: run on the manager with `--command=stop --host= --ip= --port=`
-    /// when the old master's host cannot be reached over SSH (power it off: STONITH). Exit 0
-    /// means powered off.
+    /// MHA's shutdown_script (a hook name): run on the manager with `--command=stop --host=
+    /// --ip= --port=` when the old master's host cannot be reached over SSH (power it off:
+    /// STONITH). Exit 0 means powered off.
     pub shutdown_script: Option<String>,
     /// MHA's last_failover_minute: no second automatic failover of the group within it.
     pub last_failover_minute: u64,
@@ -134,16 +182,14 @@ pub struct FailoverSpec {
     pub master_binlog_dir: String,
     /// MHA's remote_workdir: where salvaged binlogs and diff files are placed on DB hosts.
     pub remote_workdir: String,
-    /// MHA's client_bindir: directory of `mysqlbinlog` and `mysql` on the DB hosts (PATH when
-    /// unset).
-    pub client_bindir: Option<String>,
     /// MHA's latest_priority: prefer a latest replica over the first candidate.
     pub latest_priority: bool,
     /// MHA's check_repl_delay: exclude a replica too far behind (100 MB / older file).
     pub check_repl_delay: bool,
-    /// MHA's master_ip_failover_script (--command=stop|stopssh|start|status, MHA's arguments).
+    /// MHA's master_ip_failover_script, a hook name (--command=stop|stopssh|start|status, MHA's
+    /// arguments).
     pub master_ip_failover_script: Option<String>,
-    /// MHA's report_script: run after a failover with its result.
+    /// MHA's report_script, a hook name: run after a failover with its result.
     pub report_script: Option<String>,
 }
 
@@ -156,7 +202,6 @@ impl Default for FailoverSpec {
             replica_timeout_ms: 60_000,
             master_binlog_dir: "/var/lib/mysql,/var/log/mysql".into(),
             remote_workdir: "/var/tmp".into(),
-            client_bindir: None,
             latest_priority: true,
             check_repl_delay: true,
             master_ip_failover_script: None,
@@ -169,6 +214,34 @@ impl FailoverSpec {
     pub fn anti_flap_ms(&self) -> u64 {
         self.last_failover_minute.saturating_mul(60_000)
     }
+
+    /// The hooks the spec names, with their keys.
+    pub fn hooks(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("shutdown_script", &self.shutdown_script),
+            ("master_ip_failover_script", &self.master_ip_failover_script),
+            ("report_script", &self.report_script),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+    }
+}
+
+/// A name field of the spec (hook, credential, ssh profile) must be a plain name: the manager
+/// looks it up in its own config file, so a path or a command line is refused with a hint.
+fn check_local_name(key: &str, section: &str, v: &str, errs: &mut Vec<String>) {
+    if crate::local_config::is_name(v) {
+        return;
+    }
+    let what = if v.contains('/') || v.contains(char::is_whitespace) {
+        "a path or a command line"
+    } else {
+        "not a name"
+    };
+    errs.push(format!(
+        "{key}: {v:?} is {what}: {key} names an entry of the {section} section of each mhad's \
+         config file (letters, digits, '-', '_', '.'); define it there and give its name here"
+    ));
 }
 
 impl GroupSpec {
@@ -235,6 +308,34 @@ impl GroupSpec {
             if !ok {
                 errs.push(format!("vip: {v:?} must be ip/prefix, e.g. 10.0.0.100/24"));
             }
+        }
+        for (key, c) in [
+            ("password", &self.password),
+            ("repl_password", &self.repl_password),
+        ] {
+            match c {
+                CredentialRef::Name(n) => check_local_name(key, "[credentials]", n, &mut errs),
+                CredentialRef::Legacy(_) => errs.push(format!(
+                    "{key}: a file or variable is no longer given here: name an entry of each \
+                     mhad's [credentials]"
+                )),
+            }
+        }
+        check_local_name(
+            "ssh_profile",
+            "[ssh_profiles]",
+            &self.ssh.profile,
+            &mut errs,
+        );
+        if !self.ssh.legacy.is_empty() {
+            errs.push(
+                "ssh: key, known_hosts and accept_unknown_host_keys are no longer given here: \
+                 they belong to an [ssh_profiles] entry of each mhad's config file"
+                    .into(),
+            );
+        }
+        for (key, v) in self.failover.hooks() {
+            check_local_name(key, "[hooks]", v, &mut errs);
         }
         if self.ping.interval_ms == 0
             || self.ping.failure_threshold == 0
@@ -373,15 +474,14 @@ pub(crate) mod tests {
         GroupSpec {
             name: name.into(),
             user: "mha".into(),
-            password: CredentialRef::File("/etc/mha/pw".into()),
+            password: CredentialRef::Name("mha".into()),
             repl_user: "repl".into(),
-            repl_password: CredentialRef::Env("REPL_PW".into()),
+            repl_password: CredentialRef::Name("repl".into()),
             ssh: SshSpec {
                 user: "root".into(),
-                key: "/k".into(),
-                known_hosts: "/kh".into(),
                 port: 22,
-                accept_unknown_host_keys: false,
+                profile: "default".into(),
+                legacy: LegacySsh::default(),
             },
             vip: Some("10.0.0.100/24".into()),
             vip_interface: Some("eth0".into()),
@@ -425,5 +525,79 @@ pub(crate) mod tests {
         ] {
             assert!(errs.contains(needle), "missing {needle:?} in:\n{errs}");
         }
+    }
+
+    /// Hooks, credentials and the SSH profile are names: a path or a command line is refused
+    /// with the key and the config section to use instead.
+    #[test]
+    fn paths_and_commands_are_refused() {
+        let mut s = spec("g1");
+        s.failover.shutdown_script = Some("/bin/sh -c id".into());
+        s.failover.report_script = Some("/usr/local/bin/report".into());
+        s.failover.master_ip_failover_script = Some("vip".into());
+        s.password = CredentialRef::Name("/etc/mha/mha.pw".into());
+        s.repl_password = CredentialRef::Legacy(LegacyCredential::Env("PW".into()));
+        s.ssh.profile = "".into();
+        s.ssh.legacy.key = Some("/root/.ssh/id_rsa".into());
+        let errs = s.validate().unwrap_err();
+        let all = errs.join("\n");
+        for needle in [
+            "shutdown_script: \"/bin/sh -c id\" is a path or a command line: shutdown_script names \
+             an entry of the [hooks] section",
+            "report_script: \"/usr/local/bin/report\" is a path",
+            "password: \"/etc/mha/mha.pw\" is a path or a command line: password names an entry \
+             of the [credentials] section",
+            "repl_password: a file or variable is no longer given here",
+            "ssh_profile: \"\" is not a name",
+            "ssh: key, known_hosts",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(errs.len(), 6, "{all}");
+    }
+
+    /// A spec stored by a build before local configs (paths, `{"file": …}` credentials) still
+    /// decodes and is written back exactly as it was stored.
+    #[test]
+    fn legacy_spec_decodes_and_round_trips() {
+        let stored = serde_json::json!({
+            "name": "fp", "user": "mha", "password": {"file": "/etc/mha/mha.pw"},
+            "repl_user": "repl", "repl_password": {"env": "MHA_REPL_PW"},
+            "ssh": {"user": "root", "key": "/root/.ssh/id_ed25519",
+                    "known_hosts": "/root/.ssh/known_hosts", "port": 22,
+                    "accept_unknown_host_keys": false},
+            "vip": null, "vip_interface": null,
+            "ping": {"ping_type": "select", "interval_ms": 1000, "failure_threshold": 3,
+                     "suspect_interval_ms": 200, "replica_policy": "none_connected"},
+            "servers": [],
+            "failover": {"shutdown_script": "/usr/local/bin/power_off",
+                         "client_bindir": "/usr/bin"}
+        });
+        let s: GroupSpec = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            s.password,
+            CredentialRef::Legacy(LegacyCredential::File("/etc/mha/mha.pw".into()))
+        );
+        assert_eq!(s.ssh.profile, "");
+        assert_eq!(s.ssh.legacy.key.as_deref(), Some("/root/.ssh/id_ed25519"));
+        assert_eq!(
+            s.failover.shutdown_script.as_deref(),
+            Some("/usr/local/bin/power_off")
+        );
+        let back = serde_json::to_value(&s).unwrap();
+        for k in ["password", "repl_password"] {
+            assert_eq!(back[k], stored[k], "{k}");
+        }
+        assert_eq!(back["ssh"]["key"], stored["ssh"]["key"]);
+        assert_eq!(back["ssh"]["known_hosts"], stored["ssh"]["known_hosts"]);
+        assert_eq!(back["ssh"]["accept_unknown_host_keys"], false);
+        // A current spec: names as strings, the profile, no legacy keys.
+        let now = serde_json::to_value(spec("g")).unwrap();
+        assert_eq!(now["password"], "mha");
+        assert_eq!(
+            now["ssh"],
+            serde_json::json!({"user": "root", "port": 22, "profile": "default"})
+        );
+        assert_eq!(serde_json::from_value::<GroupSpec>(now).unwrap(), spec("g"));
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 use mha_raft::config::{LogFormat, NodeConfig, RaftTimings, TransportConfig};
+use mha_raft::local_config::LocalConfig;
 use mha_raft::node::ManagerNode;
 use mha_raft::raft::RaftHandle;
 use mha_raft::security::certs::{write_file, Authority, Issued};
@@ -93,12 +94,19 @@ pub struct TestCluster {
     nodes: BTreeMap<u64, Option<ManagerNode>>,
     configs: BTreeMap<u64, NodeConfig>,
     pub pki: TestPki,
+    /// Every node's own hooks, credentials and SSH profiles.
+    local: LocalConfig,
     _dirs: Vec<tempfile::TempDir>,
 }
 
 impl TestCluster {
     /// Starts `n` voters bootstrapped from initial_members.
     pub async fn start(n: u64, timings: RaftTimings) -> Self {
+        Self::start_with_local(n, timings, LocalConfig::default()).await
+    }
+
+    /// [`TestCluster::start`] with `local` as every node's local config.
+    pub async fn start_with_local(n: u64, timings: RaftTimings, local: LocalConfig) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
         for id in 1..=n {
@@ -113,6 +121,7 @@ impl TestCluster {
             nodes: BTreeMap::new(),
             configs: BTreeMap::new(),
             pki: TestPki::new(),
+            local,
             _dirs: Vec::new(),
         };
         for (id, l) in listeners {
@@ -146,6 +155,7 @@ impl TestCluster {
             cluster_name: "test".into(),
             initial_members: members,
             log_format: LogFormat::Text,
+            local: self.local.clone(),
             raft,
             transport: TransportConfig::Tls(self.pki.node(id)),
         };
@@ -175,6 +185,11 @@ impl TestCluster {
             .filter(|(_, n)| n.is_some())
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// The address node `id` serves peers and mhactl on.
+    pub fn addr(&self, id: u64) -> String {
+        self.configs[&id].advertise.clone()
     }
 
     pub fn zone(&self, id: u64) -> String {

@@ -33,6 +33,10 @@ pub enum SshError {
     Key { path: String, message: String },
     #[error("{host}: {message}")]
     Channel { host: String, message: String },
+    /// This manager has no usable SSH settings for the group (e.g. its ssh_profile is not
+    /// defined in this manager's config file).
+    #[error("{0}")]
+    Config(String),
 }
 
 impl SshError {
@@ -44,6 +48,7 @@ impl SshError {
             SshError::Timeout { .. } => true,
             SshError::Key { .. } => false,
             SshError::Channel { .. } => true,
+            SshError::Config(_) => false,
         }
     }
 }

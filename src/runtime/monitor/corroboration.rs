@@ -17,7 +17,7 @@ use crate::engine::detector::Event;
 use crate::model::{IoThread, ManagerVote, ReplicaIo};
 use crate::proto::probe::probe_service_client::ProbeServiceClient;
 use crate::proto::probe::ProbeRequest;
-use crate::runtime::credentials::{login, resolve};
+use crate::runtime::credentials::{login, password};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::pinger::Pinger;
 use crate::runtime::Runtime;
@@ -191,7 +191,7 @@ pub async fn probe_master(
         .server(&g.topology.master)
         .ok_or_else(|| RuntimeError::NoMaster(group.to_string()))?
         .clone();
-    let password = resolve(&g.spec.password)?;
+    let password = password(&node.local, &g.spec)?;
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(300));
     // A fresh connection from this zone is what corroboration is about.
     let mut p = Pinger::new(

@@ -20,7 +20,7 @@ pub use self::corroboration::probe_master;
 use self::corroboration::spawn_corroboration;
 use self::stats::Counters;
 pub use self::stats::{CountersSnapshot, MonitorStats};
-use super::credentials::{login, resolve};
+use super::credentials::{login, password};
 use super::pinger::Pinger;
 use crate::adapters::mysql::Login;
 use crate::clock::now_ms;
@@ -154,7 +154,7 @@ async fn monitor_group(node: Arc<Runtime>, g: Group, term: u64) {
 impl GroupMonitor {
     fn new(node: Arc<Runtime>, g: Group, term: u64) -> Option<GroupMonitor> {
         let master = g.spec.server(&g.topology.master).cloned()?;
-        let password = resolve(&g.spec.password)
+        let password = password(&node.local, &g.spec)
             .map_err(|e| tracing::error!(error = %e, "cannot monitor: password"))
             .ok()?;
         let cfg = detector_config(&node, &g);
@@ -176,7 +176,7 @@ impl GroupMonitor {
         let (tx, rx) = mpsc::channel::<Event>(64);
         let sentinel = AbortOnDrop(tokio::spawn(sentinel(master_login, timeout, tx.clone())));
         // Warm SSH sessions to every server: a failover then pays no handshake.
-        let warm = match node.ssh.get(&g.spec) {
+        let warm = match node.ssh.get(&node.local, &g.spec) {
             Ok(pool) => Some(AbortOnDrop(tokio::spawn(
                 crate::runtime::ssh_pools::keep_warm(pool, g.spec.clone()),
             ))),

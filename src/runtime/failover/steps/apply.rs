@@ -115,6 +115,7 @@ impl RunCtx {
         let path = self.workfile("apply", &s.name);
         let (h, p) = self.ssh_of(s);
         let pool = self.ssh().map_err(abort)?;
+        let bindir = self.client_bindir();
         // One round trip: stdin carries the password (first line, into MYSQL_PWD: never argv)
         // and then the file, which is kept on the host for the record before it is replayed.
         let cmd = remote::replay_binlog(
@@ -122,7 +123,7 @@ impl RunCtx {
                 host: &s.host,
                 port: s.port,
                 user: &self.group.spec.user,
-                bindir: self.group.spec.failover.client_bindir.as_deref(),
+                bindir: bindir.as_deref(),
             },
             &path,
         );

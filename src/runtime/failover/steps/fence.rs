@@ -147,9 +147,10 @@ impl RunCtx {
         old: &ServerSpec,
         command: HookCommand,
     ) -> Result<String, StepError> {
-        let Some(script) = &self.group.spec.failover.master_ip_failover_script else {
+        let Some(name) = &self.group.spec.failover.master_ip_failover_script else {
             return Err(abort("no master_ip_failover_script is configured"));
         };
+        let script = self.hook("master_ip_failover_script", name)?;
         self.guard()?;
         let args = hooks::orig_master_args(
             command.as_str(),
@@ -174,13 +175,14 @@ impl RunCtx {
         old: &ServerSpec,
         command: HookCommand,
     ) -> Result<String, StepError> {
-        let Some(script) = &self.group.spec.failover.shutdown_script else {
+        let Some(name) = &self.group.spec.failover.shutdown_script else {
             return Ok(plan::fence::shutdown_unconfigured(
                 &old.name,
                 command,
                 self.vip().is_some(),
             ));
         };
+        let script = self.hook("shutdown_script", name)?;
         self.guard()?;
         let args = hooks::shutdown_args(
             command.as_str(),

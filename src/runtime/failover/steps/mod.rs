@@ -29,6 +29,7 @@ use crate::engine::failover as plan;
 use crate::engine::failover::check::CheckFacts;
 use crate::engine::failover::target::{Choice, ChooseInput};
 use crate::engine::selection::SelectionInput;
+use crate::local_config::Hook;
 use crate::model::{Observations, Target};
 use crate::runtime::credentials::{login, resolve};
 use crate::runtime::groups::observe_except;
@@ -114,16 +115,21 @@ impl RunCtx {
             .spec
             .servers
             .retain(|s| members.contains_key(&s.name) || s.name == run.old_master);
-        let password = resolve(&group.spec.password).map_err(|source| SetupError::Credential {
-            which: "password",
-            source,
+        let local = node.local.clone();
+        let password = resolve(&local, "password", &group.spec.password).map_err(|source| {
+            SetupError::Credential {
+                which: "password",
+                source,
+            }
         })?;
         let repl_password =
-            resolve(&group.spec.repl_password).map_err(|source| SetupError::Credential {
-                which: "repl_password",
-                source,
+            resolve(&local, "repl_password", &group.spec.repl_password).map_err(|source| {
+                SetupError::Credential {
+                    which: "repl_password",
+                    source,
+                }
             })?;
-        let ssh = node.ssh.get(&group.spec);
+        let ssh = node.ssh.get(&local, &group.spec);
         Ok(RunCtx {
             node,
             id,
@@ -210,9 +216,26 @@ impl RunCtx {
     }
 
     async fn observe(&self, run: &FailoverRun) -> Result<Observations, StepError> {
-        observe_except(&self.group.spec, Some(&run.old_master), OBSERVE)
-            .await
-            .map_err(|e| abort(format!("password: {e}")))
+        observe_except(
+            &self.node.local,
+            &self.group.spec,
+            Some(&run.old_master),
+            OBSERVE,
+        )
+        .await
+        .map_err(|e| abort(format!("password: {e}")))
+    }
+
+    /// The `[hooks]` entry of this manager that the spec's `field` names.
+    fn hook(&self, field: &str, name: &str) -> Result<&Hook, StepError> {
+        crate::runtime::credentials::hook(&self.node.local, field, name).map_err(abort)
+    }
+
+    /// MHA's client_bindir on the DB hosts, from this manager's SSH profile of the group.
+    fn client_bindir(&self) -> Option<String> {
+        crate::runtime::credentials::ssh_profile(&self.node.local, &self.group.spec.ssh)
+            .ok()
+            .and_then(|p| p.client_bindir.clone())
     }
 
     fn ssh(&self) -> Result<&SshPool, SshError> {

@@ -51,7 +51,15 @@ impl RunCtx {
     /// MHA's report_script (`--orig_master_host --new_master_host --new_slave_hosts --subject
     /// --body`). Its failure is noted, not fatal: the failover is done.
     async fn report(&self, run: &FailoverRun, nm: &ServerSpec) -> Option<String> {
-        let script = self.group.spec.failover.report_script.as_ref()?;
+        let name = self.group.spec.failover.report_script.as_ref()?;
+        let script = match self.hook("report_script", name) {
+            Ok(h) => h,
+            Err(e) => {
+                return Some(format!(
+                    "report_script: {e} (ignored: the failover is done)"
+                ))
+            }
+        };
         let slaves: Vec<String> = self
             .survivors(run)
             .into_iter()

@@ -96,9 +96,10 @@ impl RunCtx {
         run: &FailoverRun,
         nm: &ServerSpec,
     ) -> Result<Option<String>, StepError> {
-        let Some(script) = &self.group.spec.failover.master_ip_failover_script else {
+        let Some(name) = &self.group.spec.failover.master_ip_failover_script else {
             return Ok(None);
         };
+        let script = self.hook("master_ip_failover_script", name)?;
         let old = self.server(&run.old_master)?;
         let mut args = hooks::orig_master_args(
             "start",

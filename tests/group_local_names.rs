@@ -1,0 +1,207 @@
+//! Invariant 7 through the admin API: a group spec names hooks, credentials and an SSH profile,
+//! and the leader refuses `group add` / `group update` of a spec naming one that is not in its
+//! own config file — before it contacts any server, and without running or reading anything.
+//! In-process cluster (real nodes, real gRPC); the group's "DB servers" are plain TCP listeners
+//! that count the connections they receive.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{fast_timings, TestCluster};
+use mha_raft::api::pb;
+use mha_raft::local_config::{LocalConfig, RawCredential, RawHook, RawSshProfile};
+use mha_raft::proto::admin::admin_service_client::AdminServiceClient;
+use mha_raft::state::group::{CredentialRef, GroupSpec, LegacySsh, PingSpec, ServerSpec, SshSpec};
+use tokio::net::TcpListener;
+use tonic::{Code, Status};
+
+/// A "DB server" that accepts and drops connections, counting them.
+async fn counting_server() -> (String, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let n = Arc::new(AtomicUsize::new(0));
+    let count = n.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(s);
+        }
+    });
+    (addr, n)
+}
+
+/// Every manager's config: a hook that leaves a mark when it runs, two credentials, a profile.
+fn local(dir: &std::path::Path) -> LocalConfig {
+    let marker = dir.join("hook-ran");
+    let pw = dir.join("mha.pw");
+    std::fs::write(&pw, "secret\n").unwrap();
+    LocalConfig::from_raw(
+        [(
+            "marker".to_string(),
+            RawHook::Argv(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("echo ran >> {}", marker.display()),
+            ]),
+        )]
+        .into(),
+        [
+            (
+                "mha".to_string(),
+                RawCredential {
+                    file: Some(pw),
+                    env: None,
+                },
+            ),
+            (
+                "repl".to_string(),
+                RawCredential {
+                    file: None,
+                    env: Some("MHA_TEST_REPL_PW".into()),
+                },
+            ),
+        ]
+        .into(),
+        [(
+            "default".to_string(),
+            RawSshProfile {
+                key: Some(dir.join("no_key")),
+                known_hosts: Some(dir.join("known_hosts")),
+                ..Default::default()
+            },
+        )]
+        .into(),
+    )
+    .unwrap()
+}
+
+fn spec(servers: &[String]) -> GroupSpec {
+    GroupSpec {
+        name: "g1".into(),
+        user: "mha".into(),
+        password: CredentialRef::Name("mha".into()),
+        repl_user: "repl".into(),
+        repl_password: CredentialRef::Name("repl".into()),
+        ssh: SshSpec {
+            user: "root".into(),
+            port: 22,
+            profile: "default".into(),
+            legacy: LegacySsh::default(),
+        },
+        vip: None,
+        vip_interface: None,
+        ping: PingSpec::default(),
+        servers: servers
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let (host, port) = addr.rsplit_once(':').unwrap();
+                ServerSpec {
+                    name: format!("db{}", i + 1),
+                    host: host.into(),
+                    port: port.parse().unwrap(),
+                    candidate_master: true,
+                    no_master: false,
+                    ssh_host: None,
+                    ssh_port: None,
+                    master_binlog_dir: None,
+                }
+            })
+            .collect(),
+        failover: Default::default(),
+    }
+}
+
+/// AddGroup (or UpdateGroup) sent to the leader's admin API, as mhactl sends it.
+async fn put(leader: &str, spec: &GroupSpec, update: bool) -> Result<(), Status> {
+    let mut c = AdminServiceClient::connect(format!("http://{leader}"))
+        .await
+        .unwrap();
+    let req = pb::PutGroupRequest {
+        spec: Some(spec.into()),
+    };
+    if update {
+        c.update_group(req).await.map(|_| ())
+    } else {
+        c.add_group(req).await.map(|_| ())
+    }
+}
+
+/// A spec naming a hook, credential or SSH profile the leader's config lacks (or a path where a
+/// name belongs) is refused at `group add` and `group update` with an error naming the key and
+/// the config section; no DB server is contacted, no hook runs, no group is stored. A spec
+/// naming only defined entries passes the check and goes on to contact the servers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = TestCluster::start_with_local(3, fast_timings(), local(dir.path())).await;
+    let leader = c.wait_leader().await;
+    let addr = c.addr(leader);
+    let (a, hits_a) = counting_server().await;
+    let (b, hits_b) = counting_server().await;
+    let servers = [a, b];
+    let hits = || hits_a.load(Ordering::SeqCst) + hits_b.load(Ordering::SeqCst);
+
+    tracing::info!("--- names the leader's config lacks, and paths, refused at add and update");
+    let mut cases: Vec<(GroupSpec, &str)> = Vec::new();
+    let mut s = spec(&servers);
+    s.failover.master_ip_failover_script = Some("marker".into());
+    s.failover.report_script = Some("send_report".into());
+    cases.push((
+        s,
+        "report_script = \"send_report\" is not defined in [hooks] of this manager's config file",
+    ));
+    let mut s = spec(&servers);
+    s.password = CredentialRef::Name("root_pw".into());
+    cases.push((s, "password = \"root_pw\" is not defined in [credentials]"));
+    let mut s = spec(&servers);
+    s.ssh.profile = "other".into();
+    cases.push((
+        s,
+        "ssh_profile = \"other\" is not defined in [ssh_profiles]",
+    ));
+    let mut s = spec(&servers);
+    s.failover.shutdown_script = Some(format!("/bin/sh -c touch {}/x", dir.path().display()));
+    cases.push((s, "shutdown_script: \"/bin/sh -c touch"));
+    let mut s = spec(&servers);
+    s.repl_password = CredentialRef::Name("/etc/shadow".into());
+    cases.push((
+        s,
+        "repl_password: \"/etc/shadow\" is a path or a command line",
+    ));
+    for (s, needle) in &cases {
+        for update in [false, true] {
+            let e = put(&addr, s, update).await.unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+            assert!(
+                e.message().contains(needle),
+                "update={update}: expected {needle:?} in {}",
+                e.message()
+            );
+        }
+    }
+    let e = put(&addr, &cases[0].0, false).await.unwrap_err();
+    assert!(
+        e.message().starts_with(&format!(
+            "invalid argument: group g1 rejected by the leader (manager {leader}): "
+        )),
+        "{}",
+        e.message()
+    );
+    assert_eq!(hits(), 0, "no server was contacted");
+    assert!(!dir.path().join("hook-ran").exists(), "no hook ran");
+    assert!(!dir.path().join("x").exists(), "no command ran");
+    assert!(c.state(leader).groups.is_empty(), "no group stored");
+
+    tracing::info!("--- a spec naming only defined entries passes the check");
+    let mut s = spec(&servers);
+    s.failover.master_ip_failover_script = Some("marker".into());
+    let e = put(&addr, &s, false).await.unwrap_err();
+    assert!(!e.message().contains("is not defined"), "{e:?}");
+    assert!(hits() > 0, "the servers were contacted: {e:?}");
+    assert!(!dir.path().join("hook-ran").exists(), "add runs no hook");
+    assert!(c.state(leader).groups.is_empty());
+    c.shutdown().await;
+}
