@@ -346,7 +346,7 @@ mod tests {
     fn node_config_carries_it() {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "id = 1\ndata_dir = {:?}\n{GOOD}",
+            "id = 1\ninsecure = true\ndata_dir = {:?}\n{GOOD}",
             dir.path().display().to_string()
         );
         let raw = crate::config::RawConfig::from_toml(&text).unwrap();

@@ -39,6 +39,52 @@ pub enum StoreError {
     CorruptDataVersion { path: PathBuf },
     #[error("store I/O error: {0}")]
     Io(#[from] sled::Error),
+    #[error("cannot make {path} private to mhad: {source}")]
+    Permissions {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The data directory and the store directory: created if missing, mode 0700 either way. The
+/// store holds group specs, the failover journal and the audit trail: nobody but mhad's user
+/// reads them.
+fn make_private(data_dir: &Path, store: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    for d in [data_dir, store] {
+        let err = |source| StoreError::Permissions {
+            path: d.to_path_buf(),
+            source,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(d)
+            .map_err(err)?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Every file under `dir` mode 0600, every directory 0700.
+fn restrict_files(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Permissions { path, source }
+    };
+    for entry in std::fs::read_dir(dir).map_err(err(dir))? {
+        let entry = entry.map_err(err(dir))?;
+        let path = entry.path();
+        let is_dir = entry.file_type().map_err(err(&path))?.is_dir();
+        let mode = if is_dir { 0o700 } else { 0o600 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(err(&path))?;
+        if is_dir {
+            restrict_files(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Handle to a node's store. Cheap to clone: every clone shares one sled database.
@@ -53,7 +99,10 @@ impl Store {
     /// Opens (or creates) the store under `dir`, checking the data version first.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("raft");
+        make_private(dir, &path)?;
         let db = Self::open_db(&path)?;
+        // Files sled created before (or, in an older version, with a looser umask).
+        restrict_files(&path)?;
         let meta = db.open_tree("meta")?;
         let log = db.open_tree("log")?;
         let store = Store { db, meta, log };
@@ -223,6 +272,41 @@ fn decode_index(key: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The data directory and everything the store writes are private to mhad's user, also
+    /// when the directory existed with looser modes.
+    #[test]
+    fn data_dir_0700_store_files_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for _ in 0..2 {
+            let s = Store::open(&dir).unwrap();
+            s.force_data_version(DATA_VERSION).unwrap();
+            drop(s);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _s = Store::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let mut files = 0;
+        let mut stack = vec![dir.join("raft")];
+        while let Some(d) = stack.pop() {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    assert_eq!(mode(&p), 0o600, "{}", p.display());
+                    files += 1;
+                }
+            }
+        }
+        assert!(files >= 2, "sled wrote {files} files");
+    }
 
     /// A store written by a newer build is refused with an error that says so.
     #[test]
