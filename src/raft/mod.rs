@@ -13,6 +13,8 @@ mod state_machine;
 
 pub use handle::{acting_leader, leader_of, NodeError, RaftHandle};
 pub use log_store::LogStore;
+#[cfg(test)]
+pub(crate) use network::decode_reply;
 pub use network::{Network, PeerStats};
 pub use state_machine::{SharedState, StateMachine};
 

@@ -205,10 +205,23 @@ impl PeerClient {
             Ok(Ok(r)) => r.into_inner(),
         };
         self.stats.heard(self.target);
-        let res: Result<Resp, E> = serde_json::from_slice(&reply.payload)
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        res.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        decode_reply(self.target, &reply.payload)
     }
+}
+
+/// A peer's reply: the JSON of openraft's `Result<Resp, E>`. Bytes that are not one are a
+/// network error (never a panic); the peer's own error is a remote error.
+pub(crate) fn decode_reply<Resp, E>(
+    target: NodeId,
+    payload: &[u8],
+) -> Result<Resp, RPCError<NodeId, BasicNode, E>>
+where
+    Resp: DeserializeOwned,
+    E: std::error::Error + DeserializeOwned,
+{
+    let res: Result<Resp, E> =
+        serde_json::from_slice(payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+    res.map_err(|e| RPCError::RemoteError(RemoteError::new(target, e)))
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {

@@ -109,3 +109,243 @@ impl RaftService for RaftSvc {
         encode(&self.raft.install_snapshot(msg).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Hostile input (issue #13): whatever reaches the Raft port, the request payloads decode
+    //! to openraft's messages or are refused as INVALID_ARGUMENT, and whatever a peer answers
+    //! decodes to its reply or is a network error; nothing panics. Property tests over any
+    //! bytes and over real messages' JSON with bytes and numbers mutated.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use openraft::error::{Fatal, InstallSnapshotError, RPCError, RaftError};
+    use openraft::raft::{
+        AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest,
+        InstallSnapshotResponse, VoteRequest, VoteResponse,
+    };
+    use openraft::{
+        BasicNode, CommittedLeaderId, EntryPayload, LogId, Membership, SnapshotMeta,
+        StoredMembership, Vote,
+    };
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+
+    use super::*;
+    use crate::raft::{decode_reply, Entry, NodeId, TypeConfig};
+    use crate::state::{Cmd, Proposal};
+
+    fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn membership() -> Membership<NodeId, BasicNode> {
+        Membership::new(
+            vec![BTreeSet::from([1, 2, 3])],
+            BTreeMap::from([
+                (1, BasicNode::new("10.0.0.1:7101")),
+                (2, BasicNode::new("10.0.0.2:7101")),
+                (3, BasicNode::new("10.0.0.3:7101")),
+            ]),
+        )
+    }
+
+    /// The JSON of one real message of each kind the service reads, and of each reply.
+    fn seeds() -> Vec<Vec<u8>> {
+        let vote = Vote::new_committed(3, 1);
+        let append = AppendEntriesRequest::<TypeConfig> {
+            vote,
+            prev_log_id: Some(log_id(3, 7)),
+            entries: vec![
+                Entry {
+                    log_id: log_id(3, 8),
+                    payload: EntryPayload::Normal(Proposal {
+                        at_ms: 1_700_000_000_000,
+                        cmd: Cmd::AckFailover { group: "g".into() },
+                    }),
+                },
+                Entry {
+                    log_id: log_id(3, 9),
+                    payload: EntryPayload::Membership(membership()),
+                },
+                Entry {
+                    log_id: log_id(3, 10),
+                    payload: EntryPayload::Blank,
+                },
+            ],
+            leader_commit: Some(log_id(3, 7)),
+        };
+        let snapshot = InstallSnapshotRequest::<TypeConfig> {
+            vote,
+            meta: SnapshotMeta {
+                last_log_id: Some(log_id(3, 7)),
+                last_membership: StoredMembership::new(Some(log_id(2, 1)), membership()),
+                snapshot_id: "3-1-7-1".into(),
+            },
+            offset: 0,
+            data: br#"{"name":"prod"}"#.to_vec(),
+            done: true,
+        };
+        let fatal = RaftError::<NodeId>::Fatal(Fatal::Stopped);
+        let json = |v: serde_json::Result<Vec<u8>>| v.expect("serializes");
+        vec![
+            json(serde_json::to_vec(&append)),
+            json(serde_json::to_vec(&VoteRequest::new(
+                vote,
+                Some(log_id(3, 7)),
+            ))),
+            json(serde_json::to_vec(&snapshot)),
+            json(serde_json::to_vec(&Ok::<_, RaftError<NodeId>>(
+                AppendEntriesResponse::<NodeId>::HigherVote(vote),
+            ))),
+            json(serde_json::to_vec(&Ok::<_, RaftError<NodeId>>(
+                VoteResponse::new(vote, Some(log_id(3, 7)), true),
+            ))),
+            json(serde_json::to_vec(&Ok::<
+                _,
+                RaftError<NodeId, InstallSnapshotError>,
+            >(
+                InstallSnapshotResponse { vote }
+            ))),
+            json(serde_json::to_vec(
+                &Err::<AppendEntriesResponse<NodeId>, _>(fatal),
+            )),
+        ]
+    }
+
+    /// Reads `bytes` as every request the service decodes and every reply a peer sends.
+    fn read_everything(bytes: &[u8]) -> Result<(), TestCaseError> {
+        fn request<T: DeserializeOwned>(bytes: &[u8]) -> Result<(), TestCaseError> {
+            let req = Request::new(RaftRequest {
+                payload: bytes.to_vec(),
+            });
+            if let Err(status) = admit::<T>(req, |_| None) {
+                prop_assert_eq!(status.code(), tonic::Code::InvalidArgument);
+            }
+            Ok(())
+        }
+        fn reply<Resp: DeserializeOwned, E: std::error::Error + DeserializeOwned>(
+            bytes: &[u8],
+        ) -> Result<(), TestCaseError> {
+            match decode_reply::<Resp, E>(2, bytes) {
+                Ok(_) | Err(RPCError::Network(_)) | Err(RPCError::RemoteError(_)) => Ok(()),
+                Err(e) => Err(TestCaseError::fail(format!("unexpected error kind: {e}"))),
+            }
+        }
+        request::<AppendEntriesRequest<TypeConfig>>(bytes)?;
+        request::<VoteRequest<NodeId>>(bytes)?;
+        request::<InstallSnapshotRequest<TypeConfig>>(bytes)?;
+        reply::<AppendEntriesResponse<NodeId>, RaftError<NodeId>>(bytes)?;
+        reply::<VoteResponse<NodeId>, RaftError<NodeId>>(bytes)?;
+        reply::<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>(bytes)?;
+        Ok(())
+    }
+
+    /// One edit of a JSON text: bytes flipped, cut or inserted, a number replaced with an edge
+    /// value, JSON punctuation inserted.
+    #[derive(Clone, Debug)]
+    enum Edit {
+        Flip(Index, u8),
+        Truncate(Index),
+        Number(Index, &'static str),
+        Insert(Index, &'static str),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let numbers = prop::sample::select(vec![
+            "0",
+            "-1",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e999",
+            "0.5",
+            "null",
+            "\"7\"",
+            "[]",
+            "{}",
+        ]);
+        let tokens = prop::sample::select(vec![
+            "{", "}", "[", "]", ",", ":", "\"", "\\", "null", "\"x\":1,", "[[[[[[[[",
+        ]);
+        prop_oneof![
+            (any::<Index>(), 0u8..8).prop_map(|(i, b)| Edit::Flip(i, b)),
+            any::<Index>().prop_map(Edit::Truncate),
+            (any::<Index>(), numbers).prop_map(|(i, n)| Edit::Number(i, n)),
+            (any::<Index>(), tokens).prop_map(|(i, t)| Edit::Insert(i, t)),
+        ]
+    }
+
+    fn apply(seed: &[u8], edits: &[Edit]) -> Vec<u8> {
+        let mut b = seed.to_vec();
+        for e in edits {
+            let len = b.len();
+            match e {
+                Edit::Flip(i, bit) if len > 0 => b[i.index(len)] ^= 1 << bit,
+                Edit::Truncate(i) => b.truncate(i.index(len + 1)),
+                Edit::Number(i, n) => {
+                    // The number (run of digits) at or after the position, replaced.
+                    let from = i.index(len + 1);
+                    if let Some(start) = b[from..].iter().position(u8::is_ascii_digit) {
+                        let start = from + start;
+                        let end = b[start..]
+                            .iter()
+                            .position(|c| !c.is_ascii_digit())
+                            .map_or(len, |k| start + k);
+                        b.splice(start..end, n.bytes());
+                    }
+                }
+                Edit::Insert(i, t) => {
+                    let at = i.index(len + 1);
+                    b.splice(at..at, t.bytes());
+                }
+                _ => {}
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn seeds_decode() {
+        for s in seeds() {
+            read_everything(&s).unwrap();
+        }
+        let req = Request::new(RaftRequest {
+            payload: seeds()[1].clone(),
+        });
+        assert!(admit::<VoteRequest<NodeId>>(req, |_| None).is_ok());
+        let req = Request::new(RaftRequest {
+            payload: b"{\"vote\":".to_vec(),
+        });
+        let err = admit::<VoteRequest<NodeId>>(req, |_| None).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().starts_with("bad raft payload"), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Any bytes.
+        #[test]
+        fn arbitrary_bytes(bytes in vec(any::<u8>(), 0..256)) {
+            read_everything(&bytes)?;
+        }
+
+        /// Any text that is JSON-ish (printable, with JSON's punctuation).
+        #[test]
+        fn arbitrary_json_text(text in r#"[\[\]{}:,"0-9a-z_ .-]{0,200}"#) {
+            read_everything(text.as_bytes())?;
+        }
+
+        /// The real messages and replies, mutated.
+        #[test]
+        fn mutated_messages(seed in any::<Index>(), edits in vec(edit(), 1..6)) {
+            let seeds = seeds();
+            read_everything(&apply(&seeds[seed.index(seeds.len())], &edits))?;
+        }
+    }
+}

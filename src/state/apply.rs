@@ -209,7 +209,9 @@ impl ClusterState {
         if round < h.next_round {
             return Ok(false);
         }
-        h.next_round = round + 1;
+        // Saturating: the last round id (only a corrupt or hostile entry carries it) must not
+        // overflow (a panic in apply, or a wrap to round 0 in a release build).
+        h.next_round = round.saturating_add(1);
         h.state = Health::Suspect { round, since_ms };
         Ok(true)
     }
@@ -237,7 +239,7 @@ impl ClusterState {
                 round: verdict.round,
             });
         }
-        h.next_round = h.next_round.max(verdict.round + 1);
+        h.next_round = h.next_round.max(verdict.round.saturating_add(1));
         h.state = match verdict.kind {
             VerdictKind::Dead => Health::Dead {
                 round: verdict.round,
@@ -367,8 +369,12 @@ impl ClusterState {
         Ok(true)
     }
 
+    /// Nothing to acknowledge without bookkeeping: no empty entry is created (an unchanged
+    /// command leaves the state as it was; every reader takes a missing entry as the default).
     pub(super) fn ack_failover(&mut self, group: &str) -> bool {
-        let f = self.failover.entry(group.to_string()).or_default();
+        let Some(f) = self.failover.get_mut(group) else {
+            return false;
+        };
         if f.blocked.is_none() && f.last_completed_at_ms.is_none() {
             return false;
         }

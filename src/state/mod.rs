@@ -323,6 +323,49 @@ mod tests {
         assert_eq!(s.groups["g"].health.verdicts.last().unwrap().round, 40);
     }
 
+    /// Found by tests/hostile_input.rs: a round id at the end of the range (only a corrupt or
+    /// hostile log entry carries one) is applied without an overflow panic.
+    #[test]
+    fn last_round_id_does_not_overflow() {
+        use crate::model::{Health, VerdictKind};
+        let mut s = with_group();
+        let open = Cmd::OpenSuspicion {
+            group: "g".into(),
+            round: u64::MAX,
+            since_ms: 1,
+        };
+        assert_eq!(s.apply(&open, 1), CmdResult::Ok);
+        assert_eq!(s.groups["g"].health.next_round, u64::MAX);
+        assert_eq!(
+            s.apply(&verdict(u64::MAX, VerdictKind::Dead), 2),
+            CmdResult::Ok
+        );
+        assert!(matches!(
+            s.groups["g"].health.state,
+            Health::Dead {
+                round: u64::MAX,
+                ..
+            }
+        ));
+        assert_eq!(s.groups["g"].health.next_round, u64::MAX);
+    }
+
+    /// Found by tests/hostile_input.rs: acknowledging a group with nothing to acknowledge (no
+    /// failover bookkeeping, or no such group) is a no-op that leaves the state as it was.
+    #[test]
+    fn ack_without_bookkeeping_changes_nothing() {
+        let mut s = with_group();
+        for group in ["g", "nope"] {
+            let before = s.clone();
+            let ack = Cmd::AckFailover {
+                group: group.into(),
+            };
+            assert_eq!(s.apply(&ack, 5), CmdResult::Unchanged);
+            assert!(s.failover.is_empty(), "{:?}", s.failover);
+            assert_eq!(s.applied_cmds, before.applied_cmds + 1);
+        }
+    }
+
     /// A state serialised without fields added later still loads (fields default).
     #[test]
     fn missing_fields_default() {

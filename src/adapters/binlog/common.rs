@@ -8,7 +8,9 @@
 //! panics there (`read_exact(..).unwrap()` in `Event::read`, mysql_common 0.37.3 and 0.38.2),
 //! and an event shorter than its checksum underflows. So it is only ever given events our
 //! framing ([`super::Events`]) has cut whole and checked, and the events inside a payload are
-//! framed here the same way before mysql_common reads them.
+//! framed here the same way before mysql_common reads them. A Transaction_payload event's
+//! header is checked before mysql_common reads it too ([`check_payload_header`]): its reader
+//! panics on a few forged values there.
 
 use std::io::{BufRead, Read};
 
@@ -103,6 +105,7 @@ impl Common {
                 out.gtid = Some((mysql_gtid(&g), false));
             }
             kind::TRANSACTION_PAYLOAD => {
+                check_payload_header(read.data()).map_err(|why| corrupt(file, ev, &why))?;
                 let p = read
                     .read_event::<TransactionPayloadEvent<'_>>()
                     .map_err(bad)?;
@@ -130,10 +133,19 @@ impl Common {
             if size < HEADER_LEN {
                 return Err(format!("payload event {}: size {size}", out.len()));
             }
-            bytes.resize(size, 0);
-            input
-                .read_exact(&mut bytes[HEADER_LEN..])
+            // The body is read as far as the data goes: a forged size allocates nothing.
+            let body = (size - HEADER_LEN) as u64;
+            (&mut input)
+                .take(body)
+                .read_to_end(&mut bytes)
                 .map_err(|e| format!("payload event {}: body: {e}", out.len()))?;
+            if bytes.len() != size {
+                return Err(format!(
+                    "payload event {}: body: {} of {size} bytes",
+                    out.len(),
+                    bytes.len()
+                ));
+            }
             let read = McEvent::read(&fde, &bytes[..]).map_err(|e| e.to_string())?;
             let header = read.header();
             let mut inner = InnerEvent {
@@ -166,6 +178,64 @@ impl Common {
         }
         McEvent::read(&self.fde, ev.bytes).map_err(|e| corrupt(file, ev, &e.to_string()))
     }
+}
+
+/// A Transaction_payload event's header, checked before mysql_common reads it: its reader
+/// panics on a field type or a compression type it does not know and on a field longer than
+/// the event (mysql_common 0.37.3). The header is fields (type, length, value), each a
+/// length-encoded integer, up to the end mark (type 0); MySQL's types are 1 (payload size),
+/// 2 (compression: 0 zstd, 255 none) and 3 (uncompressed size); another type's value is
+/// `length` bytes, skipped.
+fn check_payload_header(mut data: &[u8]) -> Result<(), String> {
+    fn lenenc(buf: &mut &[u8]) -> Result<u64, String> {
+        let cut = || "payload header: cut short".to_string();
+        let (&first, rest) = buf.split_first().ok_or_else(cut)?;
+        let width = match first {
+            0..=0xfa => {
+                *buf = rest;
+                return Ok(first.into());
+            }
+            0xfc => 2,
+            0xfd => 3,
+            0xfe => 8,
+            0xfb | 0xff => return Err(format!("payload header: bad integer prefix {first:#x}")),
+        };
+        let bytes = rest.get(..width).ok_or_else(cut)?;
+        *buf = &rest[width..];
+        Ok(bytes
+            .iter()
+            .rev()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+    while !data.is_empty() {
+        match lenenc(&mut data)? {
+            0 => break,
+            1 | 3 => {
+                lenenc(&mut data)?;
+                lenenc(&mut data)?;
+            }
+            2 => {
+                lenenc(&mut data)?;
+                let alg = lenenc(&mut data)?;
+                if alg != 0 && alg != 255 {
+                    return Err(format!("payload header: unknown compression type {alg}"));
+                }
+            }
+            field if field > 0xff => {
+                return Err(format!("payload header: unknown field type {field}"));
+            }
+            _ => {
+                let len = lenenc(&mut data)?;
+                data = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| data.get(len..))
+                    .ok_or_else(|| {
+                        format!("payload header: a field of {len} bytes is cut short")
+                    })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// uuid:gno, or uuid:tag:gno for a tagged GTID (MySQL 8.4): the tag rides in the uuid field,

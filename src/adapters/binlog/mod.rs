@@ -214,6 +214,8 @@ impl<'a> Iterator for Events<'a> {
 #[cfg(test)]
 mod compare_tests;
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod mysql8_fixture;
 
 #[cfg(test)]

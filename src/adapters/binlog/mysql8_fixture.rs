@@ -77,6 +77,17 @@ impl Mysql8 {
     pub fn with_gtid() -> Mysql8 {
         build(Some((uuid_bytes(UUID), GNO)))
     }
+
+    /// [`Mysql8::with_gtid`] with `inner` (any bytes) compressed into its payload event
+    /// instead of the transaction: the hostile-input tests' way into the payload's framing.
+    pub fn with_inner(inner: Vec<u8>) -> Mysql8 {
+        build_with(Some((uuid_bytes(UUID), GNO)), inner)
+    }
+
+    /// The events of the transaction, as they go into the payload.
+    pub fn transaction() -> Vec<u8> {
+        transaction()
+    }
 }
 
 /// The 16 bytes of a uuid written with dashes.
@@ -90,6 +101,10 @@ pub fn uuid_bytes(uuid: &str) -> [u8; 16] {
 }
 
 fn build(gtid: Option<([u8; 16], u64)>) -> Mysql8 {
+    build_with(gtid, transaction())
+}
+
+fn build_with(gtid: Option<([u8; 16], u64)>, inner: Vec<u8>) -> Mysql8 {
     let mut w = Writer {
         out: MAGIC.to_vec(),
         fde: FormatDescriptionEvent::new(BinlogVersion::Version4),
@@ -112,7 +127,6 @@ fn build(gtid: Option<([u8; 16], u64)>) -> Mysql8 {
 
     // The transaction, then its payload event, which the GTID event's transaction length
     // counts along with the GTID event itself.
-    let inner = transaction();
     let compressed = zstd::encode_all(&inner[..], ZSTD_LEVEL).expect("zstd");
     let payload = body(&TransactionPayloadEvent::new(
         compressed.len() as u64,
