@@ -42,6 +42,13 @@ pub struct RawConfig {
     pub id: Option<u64>,
     /// Address to listen on for peers and mhactl (`ip:port`). Default 127.0.0.1:7101.
     pub listen: Option<String>,
+    /// A separate address for mhactl and other admin clients (`ip:port`). When set, `listen`
+    /// serves only the other managers (client certificates are refused there) and this one
+    /// the admin API, so a firewall can keep the peer port among managers.
+    pub admin_listen: Option<String>,
+    /// Address mhactl uses to reach `admin_listen` (`host:port`); defaults to admin_listen
+    /// (which must then not be a wildcard).
+    pub admin_advertise: Option<String>,
     /// Address other managers and mhactl use to reach this node (`host:port`). Defaults to this
     /// node's entry in `initial_members`, else `listen` (which must then not be a wildcard).
     pub advertise: Option<String>,
@@ -124,6 +131,8 @@ impl RawConfig {
         RawConfig {
             id: over.id.or(self.id),
             listen: over.listen.or(self.listen),
+            admin_listen: over.admin_listen.or(self.admin_listen),
+            admin_advertise: over.admin_advertise.or(self.admin_advertise),
             advertise: over.advertise.or(self.advertise),
             zone: over.zone.or(self.zone),
             data_dir: over.data_dir.or(self.data_dir),
@@ -167,6 +176,57 @@ fn merge_tls(base: Option<RawTlsConfig>, over: Option<RawTlsConfig>) -> Option<R
         cert: o.cert.or(b.cert),
         key: o.key.or(b.key),
     })
+}
+
+/// A separate listener for the admin API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminListen {
+    pub listen: SocketAddr,
+    pub advertise: String,
+}
+
+fn admin_listen(
+    listen: Option<String>,
+    advertise: Option<String>,
+    peer: SocketAddr,
+) -> Result<Option<AdminListen>, ConfigError> {
+    let Some(l) = listen else {
+        if advertise.is_some() {
+            return Err(ConfigError::invalid(
+                "admin_advertise",
+                "set without admin_listen",
+            ));
+        }
+        return Ok(None);
+    };
+    let listen: SocketAddr = l.parse().map_err(|_| {
+        ConfigError::invalid(
+            "admin_listen",
+            format!("not an ip:port socket address: {l:?}"),
+        )
+    })?;
+    if listen.port() == peer.port()
+        && (listen.ip() == peer.ip() || listen.ip().is_unspecified() || peer.ip().is_unspecified())
+    {
+        return Err(ConfigError::invalid(
+            "admin_listen",
+            format!("{listen} overlaps listen ({peer}); give the admin API its own port"),
+        ));
+    }
+    let advertise = match advertise {
+        Some(a) => {
+            check_host_port(&a).map_err(|m| ConfigError::invalid("admin_advertise", m))?;
+            a
+        }
+        None if listen.ip().is_unspecified() => {
+            return Err(ConfigError::invalid(
+                "admin_advertise",
+                format!("required when admin_listen is a wildcard address ({listen})"),
+            ))
+        }
+        None => listen.to_string(),
+    };
+    Ok(Some(AdminListen { listen, advertise }))
 }
 
 /// How this node serves and calls its peers.
@@ -261,6 +321,8 @@ impl RaftTimings {
 pub struct NodeConfig {
     pub id: u64,
     pub listen: SocketAddr,
+    /// The separate admin listener and the address clients reach it at, if configured.
+    pub admin: Option<AdminListen>,
     pub advertise: String,
     pub zone: String,
     pub data_dir: PathBuf,
@@ -363,9 +425,11 @@ impl TryFrom<RawConfig> for NodeConfig {
 
         let raft = raft_timings(raw.raft.unwrap_or_default())?;
         let transport = transport(raw.tls, raw.insecure.unwrap_or(false))?;
+        let admin = admin_listen(raw.admin_listen, raw.admin_advertise, listen)?;
         Ok(NodeConfig {
             id,
             listen,
+            admin,
             advertise,
             zone,
             data_dir,
@@ -637,6 +701,27 @@ mod tests {
                     ..base(d)
                 },
                 "tls",
+            ),
+            (
+                RawConfig {
+                    admin_advertise: Some("h:7201".into()),
+                    ..base(d)
+                },
+                "admin_advertise",
+            ),
+            (
+                RawConfig {
+                    admin_listen: Some("127.0.0.1:7101".into()),
+                    ..base(d)
+                },
+                "admin_listen",
+            ),
+            (
+                RawConfig {
+                    admin_listen: Some("0.0.0.0:7201".into()),
+                    ..base(d)
+                },
+                "admin_advertise",
             ),
             (
                 RawConfig {

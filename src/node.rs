@@ -17,6 +17,7 @@ use crate::raft::{self, Network, NodeError, NodeId, Raft, RaftHandle};
 use crate::runtime::{Identity, Runtime};
 use crate::security::tls::TlsError;
 use crate::security::{AuthLayer, Principal, TlsMaterial, Transport};
+use crate::server::redirect::{AdminAddrs, AdminRedirectLayer};
 use crate::server::{AdminSvc, ProbeSvc, RaftSvc};
 use crate::store::{Store, StoreError};
 
@@ -104,13 +105,81 @@ async fn bootstrap(config: Arc<NodeConfig>, raft: RaftHandle, mut stop: watch::R
     }
 }
 
+type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// Serves the node's gRPC services until `stop`: on one listener, or — with a separate admin
+/// listener — Raft, probes and the managers' own admin calls on the peer listener (client
+/// certificates refused there) and the admin API on its own, where "not leader" redirects name
+/// the leader's admin address.
+fn serve(
+    transport: &Transport,
+    raft: &Raft,
+    runtime: &Arc<Runtime>,
+    peer: TcpListener,
+    admin: Option<TcpListener>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<ServerTask>, tonic::transport::Error> {
+    let builder = || -> Result<_, tonic::transport::Error> {
+        let b = tonic::transport::Server::builder().max_concurrent_streams(256);
+        Ok(match transport {
+            Transport::Tls(m) => (b.tls_config(m.server_config())?, AuthLayer::certificates()),
+            Transport::Insecure => (b, AuthLayer::insecure()),
+        })
+    };
+    let until_stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // Request size limits: Raft carries log batches and snapshots; the admin API carries group
+    // specs and small requests; a probe is a few fields.
+    let admin_svc = || {
+        AdminServiceServer::new(AdminSvc::new(runtime.clone())).max_decoding_message_size(1 << 20)
+    };
+    let (b, auth) = builder()?;
+    let peer_auth = if admin.is_some() {
+        auth.peer_only()
+    } else {
+        auth
+    };
+    let mut tasks = vec![tokio::spawn(
+        b.layer(peer_auth)
+            .add_service(
+                RaftServiceServer::new(RaftSvc::new(raft.clone()))
+                    .max_decoding_message_size(64 << 20),
+            )
+            .add_service(admin_svc())
+            .add_service(
+                ProbeServiceServer::new(ProbeSvc::new(runtime.clone()))
+                    .max_decoding_message_size(64 << 10),
+            )
+            .serve_with_incoming_shutdown(TcpListenerStream::new(peer), until_stop(stop.clone())),
+    )];
+    if let Some(admin) = admin {
+        let (b, auth) = builder()?;
+        let rt = runtime.clone();
+        let lookup: AdminAddrs = Arc::new(move |id| {
+            rt.raft
+                .read(|c| c.managers.get(&id).and_then(|m| m.admin_addr.clone()))
+        });
+        tasks.push(tokio::spawn(
+            b.layer(auth)
+                .layer(AdminRedirectLayer::new(lookup))
+                .add_service(admin_svc())
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(admin),
+                    until_stop(stop.clone()),
+                ),
+        ));
+    }
+    Ok(tasks)
+}
+
 /// A running manager node.
 pub struct ManagerNode {
     config: Arc<NodeConfig>,
     runtime: Arc<Runtime>,
     store: Store,
     stop_tx: watch::Sender<bool>,
-    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -153,6 +222,7 @@ impl ManagerNode {
             Identity {
                 zone: config.zone.clone(),
                 advertise: config.advertise.clone(),
+                admin_advertise: config.admin.as_ref().map(|a| a.advertise.clone()),
                 cluster_name: config.cluster_name.clone(),
             },
             Arc::new(config.local.clone()),
@@ -160,36 +230,27 @@ impl ManagerNode {
         let config = Arc::new(config);
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut server_stop = stop_rx.clone();
-        let mut builder = tonic::transport::Server::builder().max_concurrent_streams(256);
-        let auth = match &transport {
-            Transport::Tls(m) => {
-                builder = builder.tls_config(m.server_config())?;
-                AuthLayer::certificates()
+        let admin_listener = match &config.admin {
+            Some(a) => {
+                Some(
+                    TcpListener::bind(a.listen)
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            addr: a.listen,
+                            source,
+                        })?,
+                )
             }
-            Transport::Insecure => AuthLayer::insecure(),
+            None => None,
         };
-        // Request size limits: Raft carries log batches and snapshots; the admin API carries
-        // group specs and small requests; a probe is a few fields.
-        let server = tokio::spawn(
-            builder
-                .layer(auth)
-                .add_service(
-                    RaftServiceServer::new(RaftSvc::new(raft.clone()))
-                        .max_decoding_message_size(64 << 20),
-                )
-                .add_service(
-                    AdminServiceServer::new(AdminSvc::new(runtime.clone()))
-                        .max_decoding_message_size(1 << 20),
-                )
-                .add_service(
-                    ProbeServiceServer::new(ProbeSvc::new(runtime.clone()))
-                        .max_decoding_message_size(64 << 10),
-                )
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                }),
-        );
+        let servers = serve(
+            &transport,
+            &raft,
+            &runtime,
+            listener,
+            admin_listener,
+            &stop_rx,
+        )?;
 
         let mut tasks = Vec::new();
         if !config.initial_members.is_empty() && !raft.is_initialized().await? {
@@ -199,14 +260,22 @@ impl ManagerNode {
                 stop_rx.clone(),
             )));
         }
-        tracing::info!(id = config.id, listen = %config.listen, advertise = %config.advertise, zone = %config.zone, tls = transport.is_tls(), "mhad started");
+        tracing::info!(
+            id = config.id,
+            listen = %config.listen,
+            advertise = %config.advertise,
+            admin_listen = ?config.admin.as_ref().map(|a| a.listen),
+            zone = %config.zone,
+            tls = transport.is_tls(),
+            "mhad started"
+        );
         tasks.extend(runtime.spawn_loops(stop_rx));
         Ok(ManagerNode {
             config,
             runtime,
             store,
             stop_tx,
-            server,
+            servers,
             tasks,
         })
     }
@@ -225,7 +294,9 @@ impl ManagerNode {
         if let Err(e) = self.runtime.raft.raft().shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
-        let _ = self.server.await;
+        for s in self.servers {
+            let _ = s.await;
+        }
         if let Err(e) = self.store.flush().await {
             tracing::error!(error = %e, "final flush failed");
         }

@@ -140,6 +140,7 @@ fn rich_state() -> ClusterState {
             id: 1,
             addr: "10.0.0.1:7101".into(),
             zone: "a".into(),
+            admin_addr: None,
         },
         Cmd::PutGroup {
             spec: Box::new(spec_named("app1")),
@@ -972,7 +973,12 @@ fn cmd() -> impl Strategy<Value = Cmd> {
     let arms: Vec<BoxedStrategy<Cmd>> = vec![
         text().prop_map(|name| Cmd::SetClusterName { name }).boxed(),
         (num(), text(), text())
-            .prop_map(|(id, addr, zone)| Cmd::RegisterManager { id, addr, zone })
+            .prop_map(|(id, addr, zone)| Cmd::RegisterManager {
+                id,
+                addr,
+                zone,
+                admin_addr: None,
+            })
             .boxed(),
         num().prop_map(|id| Cmd::ForgetManager { id }).boxed(),
         put_group_cmd().boxed(),

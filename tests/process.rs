@@ -558,3 +558,76 @@ fn bad_config_exits_2_naming_the_key() {
         "{text}"
     );
 }
+
+/// With `--admin-listen`, the peer port serves only managers and the admin port serves mhactl:
+/// a follower's admin port redirects to the leader's ADMIN address (what the leader registered),
+/// and a client certificate on a peer port is refused with a message saying where to go.
+#[test]
+fn separate_admin_listener() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = || format!("127.0.0.1:{}", free_port());
+    let peers: Vec<String> = (0..3).map(|_| port()).collect();
+    let admins: Vec<String> = (0..3).map(|_| port()).collect();
+    let members = peers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{}={a}", i + 1))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut procs = Vec::new();
+    for i in 0..3 {
+        let dir = tmp.path().join(format!("n{}", i + 1));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut p = Proc {
+            id: i as u64 + 1,
+            addr: peers[i].clone(),
+            dir,
+            child: None,
+            members: members.clone(),
+        };
+        p.spawn_with(&["--admin-listen", &admins[i]]);
+        procs.push(p);
+    }
+    let v = wait_status(
+        &admins.join(","),
+        "leader seen through the admin ports",
+        |v| v["has_quorum"] == true && all_followers_caught_up(v, 3),
+    );
+    let leader = leader_id(&v).unwrap();
+    let follower = (1..=3u64).find(|i| *i != leader).unwrap();
+    // The cluster-wide status is the leader's: asked at a follower's admin port alone, mhactl
+    // follows the redirect, which must name the leader's admin port (its peer port would refuse
+    // us). Managers register their admin address within a second of starting.
+    let start = Instant::now();
+    let out = loop {
+        let out = mhactl(
+            &admins[follower as usize - 1],
+            &["cluster", "status", "--json"],
+        );
+        if out.status.success() || start.elapsed() > WAIT {
+            break out;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("peer address"),
+            "redirected to a peer port: {err}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(leader_id(&v), Some(leader));
+    // A client on a peer port.
+    let out = mhactl(&peers[0], &["cluster", "status"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("peer address") && err.contains("admin_listen"),
+        "{err}"
+    );
+    drop(procs);
+}

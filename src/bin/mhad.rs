@@ -29,6 +29,12 @@ struct Cli {
     id: Option<u64>,
     #[arg(long, env = "MHAD_LISTEN")]
     listen: Option<String>,
+    /// A separate ip:port for mhactl (then `--listen` serves only the other managers).
+    #[arg(long, env = "MHAD_ADMIN_LISTEN")]
+    admin_listen: Option<String>,
+    /// host:port mhactl uses to reach --admin-listen (default: --admin-listen).
+    #[arg(long, env = "MHAD_ADMIN_ADVERTISE")]
+    admin_advertise: Option<String>,
     #[arg(long, env = "MHAD_ADVERTISE")]
     advertise: Option<String>,
     #[arg(long, env = "MHAD_ZONE")]
@@ -75,6 +81,8 @@ impl Cli {
         RawConfig {
             id: self.id,
             listen: self.listen.clone(),
+            admin_listen: self.admin_listen.clone(),
+            admin_advertise: self.admin_advertise.clone(),
             advertise: self.advertise.clone(),
             zone: self.zone.clone(),
             data_dir: self.data_dir.clone(),

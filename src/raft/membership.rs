@@ -57,8 +57,14 @@ impl RaftHandle {
             "added {id} ({addr}) as learner; caught up in {}",
             human_duration(t.elapsed())
         ));
-        self.propose(Cmd::RegisterManager { id, addr, zone })
-            .await?;
+        // The node registers its admin address itself once it runs (runtime/registration).
+        self.propose(Cmd::RegisterManager {
+            id,
+            addr,
+            zone,
+            admin_addr: None,
+        })
+        .await?;
         if !learner_only {
             let t = Instant::now();
             self.raft()

@@ -27,6 +27,8 @@ pub struct Identity {
     pub zone: String,
     /// The address peers and mhactl reach this manager at.
     pub advertise: String,
+    /// Where mhactl reaches it when the admin API has its own listener.
+    pub admin_advertise: Option<String>,
     /// The name the first leader gives the cluster.
     pub cluster_name: String,
 }

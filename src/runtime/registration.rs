@@ -46,10 +46,11 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
         return Ok(());
     }
     let (registered, named) = node.raft.read(|c| {
-        let registered = c
-            .managers
-            .get(&me)
-            .is_some_and(|r| r.addr == node.me.advertise && r.zone == node.me.zone);
+        let registered = c.managers.get(&me).is_some_and(|r| {
+            r.addr == node.me.advertise
+                && r.zone == node.me.zone
+                && r.admin_addr == node.me.admin_advertise
+        });
         (registered, c.name.is_some())
     });
     if leader_id == me && !named && node.raft.is_acting_leader() {
@@ -66,6 +67,7 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
         id: me,
         addr: node.me.advertise.clone(),
         zone: node.me.zone.clone(),
+        admin_addr: node.me.admin_advertise.clone(),
     };
     if leader_id == me {
         node.raft.propose(cmd).await?;
@@ -77,6 +79,7 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
             .map_err(|e| RuntimeError::Peer(e.to_string()))?;
         let req = RegisterManagerRequest {
             id: me,
+            admin_addr: node.me.admin_advertise.clone().unwrap_or_default(),
             addr: node.me.advertise.clone(),
             zone: node.me.zone.clone(),
         };

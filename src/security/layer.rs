@@ -43,18 +43,29 @@ enum Mode {
 #[derive(Clone, Copy, Debug)]
 pub struct AuthLayer {
     mode: Mode,
+    peer_only: bool,
 }
 
 impl AuthLayer {
     pub fn certificates() -> Self {
         AuthLayer {
             mode: Mode::Certificates,
+            peer_only: false,
         }
     }
 
     pub fn insecure() -> Self {
         AuthLayer {
             mode: Mode::Insecure,
+            peer_only: false,
+        }
+    }
+
+    /// For the peer listener when the admin API has its own: only manager nodes are served.
+    pub fn peer_only(self) -> Self {
+        AuthLayer {
+            peer_only: true,
+            ..self
         }
     }
 }
@@ -66,6 +77,7 @@ impl<S> tower::Layer<S> for AuthLayer {
         Authorize {
             inner,
             mode: self.mode,
+            peer_only: self.peer_only,
         }
     }
 }
@@ -74,6 +86,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct Authorize<S> {
     inner: S,
     mode: Mode,
+    peer_only: bool,
 }
 
 impl<S> Authorize<S> {
@@ -121,7 +134,14 @@ where
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let path = req.uri().path().to_string();
         let addr = remote_addr(&req);
+        let peer_only = self.peer_only;
         let checked = self.principal(&req).and_then(|principal| {
+            if peer_only && matches!(principal, Principal::Client { .. }) {
+                return Err(Status::permission_denied(format!(
+                    "{principal}: this is the managers' peer address; mhactl and other admin \
+                     clients use the admin address (admin_listen)"
+                )));
+            }
             authorize(&path, &principal)?;
             Ok(principal)
         });

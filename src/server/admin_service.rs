@@ -145,6 +145,10 @@ impl AdminService for AdminSvc {
             )));
         }
         crate::config::check_host_port(&r.addr).map_err(Status::invalid_argument)?;
+        let admin_addr = Some(r.admin_addr).filter(|a| !a.is_empty());
+        if let Some(a) = &admin_addr {
+            crate::config::check_host_port(a).map_err(Status::invalid_argument)?;
+        }
         if r.id == 0 || r.zone.trim().is_empty() {
             return Err(Status::invalid_argument("id and zone are required"));
         }
@@ -154,6 +158,7 @@ impl AdminService for AdminSvc {
                 id: r.id,
                 addr: r.addr,
                 zone: r.zone,
+                admin_addr,
             })
             .await?;
         Ok(Response::new(RegisterManagerReply {}))

@@ -5,6 +5,7 @@ mod admin_service;
 mod cluster_view;
 mod probe_service;
 mod raft_service;
+pub mod redirect;
 pub mod status;
 
 pub use admin_service::AdminSvc;

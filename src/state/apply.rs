@@ -27,7 +27,12 @@ impl ClusterState {
     pub(super) fn dispatch(&mut self, cmd: &Cmd, at: u64) -> Applied {
         match cmd {
             Cmd::SetClusterName { name } => self.set_cluster_name(name),
-            Cmd::RegisterManager { id, addr, zone } => self.register_manager(*id, addr, zone, at),
+            Cmd::RegisterManager {
+                id,
+                addr,
+                zone,
+                admin_addr,
+            } => self.register_manager(*id, addr, zone, admin_addr.as_deref(), at),
             Cmd::ForgetManager { id } => Ok(self.managers.remove(id).is_some()),
             Cmd::PutGroup {
                 spec,
@@ -126,18 +131,24 @@ impl ClusterState {
         }
     }
 
-    pub(super) fn register_manager(&mut self, id: u64, addr: &str, zone: &str, at: u64) -> Applied {
-        if self
-            .managers
-            .get(&id)
-            .is_some_and(|m| m.addr == addr && m.zone == zone)
-        {
+    pub(super) fn register_manager(
+        &mut self,
+        id: u64,
+        addr: &str,
+        zone: &str,
+        admin_addr: Option<&str>,
+        at: u64,
+    ) -> Applied {
+        if self.managers.get(&id).is_some_and(|m| {
+            m.addr == addr && m.zone == zone && m.admin_addr.as_deref() == admin_addr
+        }) {
             return Ok(false);
         }
         let info = ManagerInfo {
             id,
             addr: addr.to_string(),
             zone: zone.to_string(),
+            admin_addr: admin_addr.map(str::to_string),
             registered_at_ms: at,
         };
         self.managers.insert(id, info);

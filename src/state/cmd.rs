@@ -17,8 +17,15 @@ use crate::model::Verdict;
 pub enum Cmd {
     /// Name the cluster (once).
     SetClusterName { name: String },
-    /// A manager declares (or updates) its address and zone.
-    RegisterManager { id: u64, addr: String, zone: String },
+    /// A manager declares (or updates) its address and zone, and the address of its separate
+    /// admin listener if it has one (absent in entries written before it existed).
+    RegisterManager {
+        id: u64,
+        addr: String,
+        zone: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin_addr: Option<String>,
+    },
     /// A removed manager's metadata is dropped.
     ForgetManager { id: u64 },
     /// Add (or, with `replace`, update) a replication group with the topology the leader
@@ -95,7 +102,7 @@ impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cmd::SetClusterName { name } => write!(f, "set cluster name {name:?}"),
-            Cmd::RegisterManager { id, addr, zone } => {
+            Cmd::RegisterManager { id, addr, zone, .. } => {
                 write!(f, "register manager {id} at {addr} in zone {zone:?}")
             }
             Cmd::ForgetManager { id } => write!(f, "forget manager {id}"),

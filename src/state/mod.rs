@@ -34,6 +34,9 @@ pub struct ManagerInfo {
     pub zone: String,
     /// Log time (ms since the Unix epoch) of the last registration.
     pub registered_at_ms: u64,
+    /// Where mhactl reaches it when it has a separate admin listener (`admin_listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_addr: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,11 +91,13 @@ mod tests {
                 id: 1,
                 addr: "10.0.0.1:7101".into(),
                 zone: "a".into(),
+                admin_addr: None,
             },
             Cmd::RegisterManager {
                 id: 2,
                 addr: "10.0.0.2:7101".into(),
                 zone: "b".into(),
+                admin_addr: None,
             },
             Cmd::ForgetManager { id: 2 },
         ];
@@ -136,6 +141,7 @@ mod tests {
             id: 3,
             addr: "h:1".into(),
             zone: "z".into(),
+            admin_addr: None,
         };
         assert_eq!(s.apply(&c, 10), CmdResult::Ok);
         assert_eq!(s.apply(&c, 20), CmdResult::Unchanged);
@@ -144,6 +150,7 @@ mod tests {
             id: 3,
             addr: "h:2".into(),
             zone: "z".into(),
+            admin_addr: None,
         };
         assert_eq!(s.apply(&moved, 30), CmdResult::Ok);
         assert_eq!(s.managers[&3].addr, "h:2");

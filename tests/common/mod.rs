@@ -158,6 +158,7 @@ impl TestCluster {
             local: self.local.clone(),
             raft,
             transport: TransportConfig::Tls(self.pki.node(id)),
+            admin: None,
         };
         self._dirs.push(dir);
         cfg
