@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{fast_timings, TestCluster};
+use mha_raft::security::Role;
 use mha_raft::api::pb;
 use mha_raft::local_config::{LocalConfig, RawCredential, RawHook, RawSshProfile};
 use mha_raft::proto::admin::admin_service_client::AdminServiceClient;
@@ -115,10 +116,16 @@ fn spec(servers: &[String]) -> GroupSpec {
 }
 
 /// AddGroup (or UpdateGroup) sent to the leader's admin API, as mhactl sends it.
-async fn put(leader: &str, spec: &GroupSpec, update: bool) -> Result<(), Status> {
-    let mut c = AdminServiceClient::connect(format!("http://{leader}"))
+async fn put(c: &TestCluster, leader: &str, spec: &GroupSpec, update: bool) -> Result<(), Status> {
+    let channel = c
+        .pki
+        .transport(Role::Admin)
+        .endpoint(leader, "mhad")
+        .unwrap()
+        .connect()
         .await
         .unwrap();
+    let mut c = AdminServiceClient::new(channel);
     let req = pb::PutGroupRequest {
         spec: Some(spec.into()),
     };
@@ -173,7 +180,7 @@ async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
     ));
     for (s, needle) in &cases {
         for update in [false, true] {
-            let e = put(&addr, s, update).await.unwrap_err();
+            let e = put(&c, &addr, s, update).await.unwrap_err();
             assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
             assert!(
                 e.message().contains(needle),
@@ -182,7 +189,7 @@ async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
             );
         }
     }
-    let e = put(&addr, &cases[0].0, false).await.unwrap_err();
+    let e = put(&c, &addr, &cases[0].0, false).await.unwrap_err();
     assert!(
         e.message().starts_with(&format!(
             "invalid argument: group g1 rejected by the leader (manager {leader}): "
@@ -198,7 +205,7 @@ async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
     tracing::info!("--- a spec naming only defined entries passes the check");
     let mut s = spec(&servers);
     s.failover.master_ip_failover_script = Some("marker".into());
-    let e = put(&addr, &s, false).await.unwrap_err();
+    let e = put(&c, &addr, &s, false).await.unwrap_err();
     assert!(!e.message().contains("is not defined"), "{e:?}");
     assert!(hits() > 0, "the servers were contacted: {e:?}");
     assert!(!dir.path().join("hook-ran").exists(), "add runs no hook");

@@ -8,7 +8,8 @@
 //! leader SIGKILLs itself right after STEP's begin is committed, and the bench times
 //! leader death (that step's begin) → run completed by the next leader.
 //!
-//! A fresh lab per run (GTID + lossless semi-sync, 3 DB hosts, 3 managers). Needs root.
+//! A fresh lab per run (GTID + lossless semi-sync, 3 DB hosts, 3 managers; mutual TLS between
+//! the managers unless `--insecure`). Needs root.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +42,9 @@ pub struct Args {
     /// Print each run's journal (step timeline).
     #[arg(long)]
     verbose: bool,
+    /// Managers without TLS (plaintext), to measure what mutual TLS costs.
+    #[arg(long)]
+    insecure: bool,
 }
 
 fn wall_ms() -> u64 {
@@ -159,10 +163,11 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         .as_deref()
         .map(|f| vec![("MHAD_FAILPOINT", f)])
         .unwrap_or_default();
-    lab_env(
-        &["up", "--mode", "gtid", "--semisync", "--mhad", mhad],
-        &env,
-    )?;
+    let mut up = vec!["up", "--mode", "gtid", "--semisync", "--mhad", mhad];
+    if args.insecure {
+        up.push("--insecure");
+    }
+    lab_env(&up, &env)?;
     let client = AdminClient::new(
         vec![lab_var("MHACTL_ENDPOINTS")?],
         Duration::from_millis(1000),
@@ -304,7 +309,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         bail!("setting {}: want interval/threshold/suspect", args.setting)
     };
     println!(
-        "bench failover: lab (3 MariaDB, GTID + lossless semi-sync, 3 managers), ping {}, {} runs{}",
+        "bench failover: lab (3 MariaDB, GTID + lossless semi-sync, 3 managers, {}), ping {}, {} runs{}",
+        if args.insecure { "plaintext" } else { "mutual TLS" },
         args.setting,
         args.runs,
         args.leader_kill_at

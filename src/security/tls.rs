@@ -131,6 +131,8 @@ impl TlsMaterial {
             .identity(self.identity())
             .client_ca_root(Certificate::from_pem(&self.ca_pem))
             .client_auth_optional(true)
+            // A connection that never finishes its handshake is dropped, not kept forever.
+            .timeout(std::time::Duration::from_secs(10))
     }
 
     /// Client side: the server must present a certificate from the CA valid for `server_name`,

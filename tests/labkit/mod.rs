@@ -11,6 +11,7 @@ pub use serde_json::Value;
 
 pub mod health;
 pub mod runs;
+pub mod secrets;
 #[allow(unused_imports)]
 pub use runs::*;
 
