@@ -10,8 +10,10 @@
 //! vip = ["/etc/mhad/hooks/master_ip_failover", "--vip=10.0.0.100/24", "--vip_interface=eth0"]
 //!
 //! [credentials]                # name = where THIS manager reads the password (exactly one of)
-//! mha = { file = "/etc/mhad/mha.pw" }      # absolute path; one trailing newline is dropped
+//! mha = { file = "/etc/mhad/mha.pw" }      # absolute path, mode 0600; one trailing newline is dropped
 //! repl = { env = "MHA_REPL_PASSWORD" }     # an environment variable of mhad
+//! # a file group or others may read is refused (at start and at every read) unless allowed:
+//! shared = { file = "/etc/mha/app1.pw", allow_readable = true }
 //!
 //! [ssh_profiles.default]       # the group file's ssh_profile (default "default")
 //! key = "/etc/mhad/id_ed25519"
@@ -79,6 +81,11 @@ impl<'de> Deserialize<'de> for RawHook {
 pub struct RawCredential {
     pub file: Option<PathBuf>,
     pub env: Option<String>,
+    /// Accept a password file that group or others may access (mode & 0o077 != 0), for setups
+    /// that share one secret file with a group on purpose. Default false: such a file is
+    /// refused, at start and whenever it is read.
+    #[serde(default)]
+    pub allow_readable: bool,
 }
 
 /// An SSH profile in the config file.
@@ -118,8 +125,63 @@ impl Hook {
 /// Where this manager reads a password.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
-    File(PathBuf),
+    /// A file, private to mhad's user (mode & 0o077 == 0) unless `allow_readable`.
+    File {
+        path: PathBuf,
+        allow_readable: bool,
+    },
     Env(String),
+}
+
+impl Credential {
+    /// A file credential with the default (private files only).
+    pub fn file(path: impl Into<PathBuf>) -> Credential {
+        Credential::File {
+            path: path.into(),
+            allow_readable: false,
+        }
+    }
+
+    /// Whether both read the same file or variable (whatever their options).
+    pub fn same_source(&self, other: &Credential) -> bool {
+        match (self, other) {
+            (Credential::File { path: a, .. }, Credential::File { path: b, .. }) => a == b,
+            (Credential::Env(a), Credential::Env(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A password file that group or others may access, refused (the credential does not set
+/// `allow_readable`). Names the file, its mode and the fix; never its content.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "password file {} is accessible to group or others (mode {mode:04o}); make it private to \
+     mhad's user with `chmod 600 {}`, or, if it is shared on purpose, set allow_readable = true \
+     on its entry in [credentials]",
+    path.display(),
+    path.display()
+)]
+pub struct ReadablePasswordFile {
+    pub path: PathBuf,
+    /// The permission bits (mode & 0o7777).
+    pub mode: u32,
+}
+
+/// Refuses a password file whose `mode` gives group or others any access, unless allowed.
+pub fn check_password_file_mode(
+    path: &Path,
+    mode: u32,
+    allow_readable: bool,
+) -> Result<(), ReadablePasswordFile> {
+    if allow_readable || mode & 0o077 == 0 {
+        Ok(())
+    } else {
+        Err(ReadablePasswordFile {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -237,12 +299,12 @@ impl LocalConfig {
         legacy: &Credential,
     ) -> Result<&Credential, Undefined> {
         let shown = match legacy {
-            Credential::File(p) => p.display().to_string(),
+            Credential::File { path, .. } => path.display().to_string(),
             Credential::Env(v) => v.clone(),
         };
         self.credentials
             .values()
-            .find(|c| *c == legacy)
+            .find(|c| c.same_source(legacy))
             .ok_or_else(|| undefined(field, &shown, Section::Credentials))
     }
 
@@ -294,12 +356,26 @@ fn hook(name: &str, raw: RawHook) -> Result<Hook, String> {
     })
 }
 
+/// Validates a credential. A password file that exists is checked at once (mhad refuses to
+/// start with a file group or others may read, unless allowed); one that does not exist yet is
+/// not an error here: it is checked, like every file, each time it is read.
 fn credential(name: &str, raw: RawCredential) -> Result<Credential, String> {
     check_name(name)?;
     match (raw.file, raw.env) {
         (Some(f), None) => {
             absolute(&f, &format!("{name}.file"))?;
-            Ok(Credential::File(f))
+            if let Ok(meta) = std::fs::metadata(&f) {
+                use std::os::unix::fs::PermissionsExt;
+                check_password_file_mode(&f, meta.permissions().mode(), raw.allow_readable)
+                    .map_err(|e| format!("{name}.file: {e}"))?;
+            }
+            Ok(Credential::File {
+                path: f,
+                allow_readable: raw.allow_readable,
+            })
+        }
+        (None, Some(_)) if raw.allow_readable => {
+            Err(format!("{name}.allow_readable: only for a file credential"))
         }
         (None, Some(v)) if !v.is_empty() && !v.contains(['=', '\0']) => Ok(Credential::Env(v)),
         (None, Some(v)) => Err(format!("{name}.env: {v:?} is not a variable name")),
@@ -394,10 +470,7 @@ client_bindir = "/opt/mysql/bin"
         assert_eq!(vip.program, Path::new("/etc/mhad/hooks/master_ip_failover"));
         // An argument with a space stays one argument (argv, no shell, no splitting).
         assert_eq!(vip.args, ["--vip=10.0.0.100/24", "--log=/var/log/ipf log"]);
-        assert_eq!(
-            c.credentials["mha"],
-            Credential::File("/etc/mhad/mha.pw".into())
-        );
+        assert_eq!(c.credentials["mha"], Credential::file("/etc/mhad/mha.pw"));
         assert_eq!(
             c.credentials["repl"],
             Credential::Env("MHA_REPL_PASSWORD".into())
@@ -444,6 +517,10 @@ client_bindir = "/opt/mysql/bin"
                 "[credentials]\nm = { env = \"A=B\" }\n",
                 "not a variable name",
             ),
+            (
+                "[credentials]\nm = { env = \"B\", allow_readable = true }\n",
+                "m.allow_readable: only for a file credential",
+            ),
             ("[credentials]\nm = { path = \"/a\" }\n", "path"),
             (
                 "[ssh_profiles.p]\nknown_hosts = \"/kh\"\n",
@@ -470,6 +547,68 @@ client_bindir = "/opt/mysql/bin"
             let e = parse(text).unwrap_err();
             assert!(e.contains(needle), "{text:?}: expected {needle:?} in {e}");
         }
+    }
+
+    /// Group or world access to a password file is refused unless the credential allows it;
+    /// the message names the file, its mode and the fix.
+    #[test]
+    fn password_file_mode() {
+        let p = Path::new("/etc/mhad/mha.pw");
+        for ok in [0o600, 0o400, 0o100600, 0o700] {
+            assert_eq!(check_password_file_mode(p, ok, false), Ok(()), "{ok:o}");
+        }
+        for bad in [0o640, 0o604, 0o644, 0o660, 0o100644, 0o602, 0o610, 0o777] {
+            let e = check_password_file_mode(p, bad, false).unwrap_err();
+            assert_eq!(e.mode, bad & 0o7777);
+            assert_eq!(check_password_file_mode(p, bad, true), Ok(()), "{bad:o}");
+        }
+        assert_eq!(
+            check_password_file_mode(p, 0o100640, false)
+                .unwrap_err()
+                .to_string(),
+            "password file /etc/mhad/mha.pw is accessible to group or others (mode 0640); make \
+             it private to mhad's user with `chmod 600 /etc/mhad/mha.pw`, or, if it is shared \
+             on purpose, set allow_readable = true on its entry in [credentials]"
+        );
+    }
+
+    /// At start (config validation) an existing password file is checked: 0644 refused with
+    /// the key and the fix, 0600 or allow_readable accepted; a file that does not exist yet
+    /// is left to the check at each read.
+    #[test]
+    fn password_file_mode_at_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("mha.pw");
+        std::fs::write(&pw, "secret\n").unwrap();
+        let set = |m| std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(m)).unwrap();
+        let conf = |extra: &str| {
+            parse(&format!(
+                "[credentials]\nmha = {{ file = {:?}{extra} }}\n",
+                pw.display().to_string()
+            ))
+        };
+        set(0o644);
+        let e = conf("").unwrap_err();
+        assert!(
+            e.starts_with("credentials: mha.file: password file ")
+                && e.contains("(mode 0644)")
+                && e.contains(&format!("chmod 600 {}", pw.display()))
+                && !e.contains("secret"),
+            "{e}"
+        );
+        let c = conf(", allow_readable = true").unwrap();
+        assert_eq!(
+            c.credentials["mha"],
+            Credential::File {
+                path: pw.clone(),
+                allow_readable: true
+            }
+        );
+        set(0o600);
+        assert_eq!(conf("").unwrap().credentials["mha"], Credential::file(&pw));
+        std::fs::remove_file(&pw).unwrap();
+        assert!(conf("").is_ok(), "checked when read, not at start");
     }
 
     #[test]
@@ -508,10 +647,10 @@ client_bindir = "/opt/mysql/bin"
         let e = c.credential("repl_password", "nope").unwrap_err();
         assert!(e.to_string().contains("[credentials]"), "{e}");
         assert!(c
-            .credential_like("password", &Credential::File("/etc/mhad/mha.pw".into()))
+            .credential_like("password", &Credential::file("/etc/mhad/mha.pw"))
             .is_ok());
         assert!(c
-            .credential_like("password", &Credential::File("/etc/shadow".into()))
+            .credential_like("password", &Credential::file("/etc/shadow"))
             .is_err());
         assert!(c
             .credential_like("password", &Credential::Env("MHA_REPL_PASSWORD".into()))

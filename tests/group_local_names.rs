@@ -38,6 +38,9 @@ fn local(dir: &std::path::Path) -> LocalConfig {
     let marker = dir.join("hook-ran");
     let pw = dir.join("mha.pw");
     std::fs::write(&pw, "secret\n").unwrap();
+    // Private, as mhad requires of a password file (a group/world-readable one is refused).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
     LocalConfig::from_raw(
         [(
             "marker".to_string(),
@@ -54,6 +57,7 @@ fn local(dir: &std::path::Path) -> LocalConfig {
                 RawCredential {
                     file: Some(pw),
                     env: None,
+                    ..Default::default()
                 },
             ),
             (
@@ -61,6 +65,7 @@ fn local(dir: &std::path::Path) -> LocalConfig {
                 RawCredential {
                     file: None,
                     env: Some("MHA_TEST_REPL_PW".into()),
+                    ..Default::default()
                 },
             ),
         ]

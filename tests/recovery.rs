@@ -1,9 +1,11 @@
 //! Binlog recovery against the lab: relay-log diffs and binlog salvage with real MariaDB
 //! (binlog file/position and GTID replication, asynchronous), real sshd and three real mhad. A
 //! lagging replica is brought level from the latest replica's relay logs, and what no replica
-//! received is saved from the dead master's binlog over SSH; a leader killed right after an
-//! apply is replaced by one that applies nothing twice; MHA's master_ip_failover_script is
-//! called with MHA's arguments. Root only (the lab), one lab at a time.
+//! received is saved from the dead master's binlog over SSH; the work files this leaves on the
+//! DB hosts are private (0600), removed once the run completed and kept (the journal says
+//! where) for a replica that could not be recovered; a leader killed right after an apply is
+//! replaced by one that applies nothing twice; MHA's master_ip_failover_script is called with
+//! MHA's arguments. Root only (the lab), one lab at a time.
 
 mod labkit;
 
@@ -70,6 +72,7 @@ async fn filepos_lagging_replica_and_salvaged_binlog() {
     let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
         return;
     };
+    lab.clear_work_files();
     lab.add_group();
     lab.app_setup();
     lab.lagging_replica_then_master_dies(MasterEnd::MysqldKilled);
@@ -80,6 +83,23 @@ async fn filepos_lagging_replica_and_salvaged_binlog() {
         .unwrap()
         .to_string();
     assert!(saved.contains("saved 20 transactions"), "{saved}");
+    // The run completed: phase 5 removed every work file (salvage copies, diffs, replayed
+    // files) from the survivors, and says so.
+    let cleanup = step(&run, "new_master_cleanup")["state"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cleanup.contains("work files removed: /var/tmp/mha-raft-lab-run1-* on db2, db3"),
+        "{cleanup}"
+    );
+    for host in ["db2", "db3"] {
+        assert_eq!(
+            lab.work_files(host, 1),
+            vec![],
+            "{host}: nothing left behind"
+        );
+    }
     assert_eq!(run["recovery"]["salvage"]["transactions"], 20, "{run:#}");
     assert_eq!(run["decided"]["new_master"], "db2", "the latest replica");
     let diffs = &run["recovery"]["diffs"];
@@ -132,6 +152,81 @@ async fn filepos_master_host_unreachable() {
     assert_eq!(rows, range(1, 40), "what any replica received is kept");
 }
 
+/// The work files on the DB hosts: a replica whose diff cannot be applied (a row it has that
+/// the diff inserts again) is left out by phase 4; the run completes partially. db2 (the new
+/// master) has no work file left; db3 keeps its salvage copy, diff and replayed file, each
+/// mode 0600 (row data), and phase 5's detail says where they are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_files_private_removed_after_success_kept_for_an_unrecovered_replica() {
+    let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
+        return;
+    };
+    lab.clear_work_files();
+    lab.add_group();
+    lab.app_setup();
+    lab.insert(1..=20);
+    lab.wait_converged(&["db1", "db2", "db3"]);
+    lab.sql("db3", "STOP SLAVE IO_THREAD");
+    // A row db3 has that its diff (rows 21..=40 from db2's relay logs) inserts again: the
+    // replay on db3 fails on the duplicate key.
+    lab.sql(
+        "db3",
+        "SET sql_log_bin = 0; INSERT INTO mha_lab.acked (id) VALUES (30)",
+    );
+    lab.insert(21..=40);
+    lab.wait_rows("db2", 40);
+    lab.lab(&["partition", "db1", "--", "db2,db3"]);
+    lab.insert(41..=60);
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    assert_eq!(run["decided"]["new_master"], "db2", "{run:#}");
+    let phase4 = &step(&run, "replicas_recovery")["state"];
+    assert_eq!(
+        phase4["failed_replicas"],
+        serde_json::json!(["db3"]),
+        "{phase4:#}"
+    );
+    let cleanup = step(&run, "new_master_cleanup")["state"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cleanup.contains("work files removed: /var/tmp/mha-raft-lab-run1-* on db2")
+            && cleanup.contains(
+                "work files kept for the manual recovery of db3: /var/tmp/mha-raft-lab-run1-* on db3"
+            ),
+        "{cleanup}"
+    );
+    let on = |host: &str| {
+        let files: Vec<(u32, String)> = lab
+            .work_files(host, 1)
+            .into_iter()
+            .filter(|(_, name)| name.ends_with(&format!("-{host}.binlog")))
+            .collect();
+        files
+    };
+    assert_eq!(on("db2"), vec![], "db2 recovered: its work files are gone");
+    let kept = on("db3");
+    let names: Vec<&str> = kept.iter().map(|(_, n)| n.as_str()).collect();
+    for what in ["saved", "diff", "apply"] {
+        assert!(
+            names.contains(&format!("mha-raft-lab-run1-{what}-db3.binlog").as_str()),
+            "db3 keeps its {what} file: {kept:?}"
+        );
+    }
+    for (mode, name) in &kept {
+        assert_eq!(*mode, 0o600, "{name}: row data, private to the SSH user");
+    }
+    // The exact paths are in the journal too.
+    assert_eq!(
+        run["recovery"]["diffs"]["db3"]["path"], "/var/tmp/mha-raft-lab-run1-diff-db3.binlog",
+        "{run:#}"
+    );
+    lab.lab(&["heal"]);
+    lab.clear_work_files();
+}
+
 /// GTID replication (asynchronous): transactions only the dead master's binlog has are
 /// salvaged and applied to the new master, and reach the other replica by replication (MHA
 /// never does this in GTID mode).
@@ -140,6 +235,7 @@ async fn gtid_transactions_only_in_dead_masters_binlog_are_salvaged() {
     let Some(lab) = Lab::up(&["--mode", "gtid"]) else {
         return;
     };
+    lab.clear_work_files();
     lab.add_group();
     lab.app_setup();
     lab.insert(1..=10);
@@ -161,6 +257,17 @@ async fn gtid_transactions_only_in_dead_masters_binlog_are_salvaged() {
     );
     let other = if nm == "db2" { "db3" } else { "db2" };
     assert_eq!(lab.wait_converged(&[&nm, other]), range(1, 25));
+    // The salvage copies and the file replayed on the new master are gone: the run completed.
+    let cleanup = step(&run, "new_master_cleanup")["state"]["detail"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        cleanup.contains("work files removed: /var/tmp/mha-raft-lab-run1-* on "),
+        "{cleanup}"
+    );
+    for host in ["db2", "db3"] {
+        assert_eq!(lab.work_files(host, 1), vec![], "{host}: {cleanup}");
+    }
     lab.lab(&["heal"]);
 }
 

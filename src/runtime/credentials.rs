@@ -3,10 +3,13 @@
 //! command; each manager looks the names up in its `[credentials]`, `[hooks]` and
 //! `[ssh_profiles]` (src/local_config.rs) when it uses them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::adapters::mysql::{Endpoint, Login};
-use crate::local_config::{Credential, Hook, LocalConfig, SshProfile, Undefined};
+use crate::local_config::{
+    check_password_file_mode, Credential, Hook, LocalConfig, ReadablePasswordFile, SshProfile,
+    Undefined,
+};
 use crate::secret::Secret;
 use crate::state::group::{CredentialRef, GroupSpec, LegacyCredential, ServerSpec, SshSpec};
 
@@ -20,6 +23,9 @@ pub enum CredentialError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A password file group or others may read (and its credential does not allow it).
+    #[error(transparent)]
+    Readable(#[from] ReadablePasswordFile),
     #[error("environment variable {0} is not set")]
     Env(String),
 }
@@ -35,7 +41,7 @@ pub fn credential<'a>(
     match c {
         CredentialRef::Name(n) => local.credential(field, n),
         CredentialRef::Legacy(LegacyCredential::File(p)) => {
-            local.credential_like(field, &Credential::File(p.into()))
+            local.credential_like(field, &Credential::file(p))
         }
         CredentialRef::Legacy(LegacyCredential::Env(v)) => local
             .credential(field, v)
@@ -50,16 +56,32 @@ pub fn resolve(
     c: &CredentialRef,
 ) -> Result<Secret, CredentialError> {
     match credential(local, field, c)? {
-        Credential::File(p) => std::fs::read_to_string(p)
-            .map(|s| Secret::new(s.trim_end_matches(['\n', '\r'])))
-            .map_err(|source| CredentialError::File {
-                path: p.clone(),
-                source,
-            }),
+        Credential::File {
+            path,
+            allow_readable,
+        } => read_password_file(path, *allow_readable),
         Credential::Env(v) => std::env::var(v)
             .map(Secret::new)
             .map_err(|_| CredentialError::Env(v.clone())),
     }
+}
+
+/// Reads a password file (one trailing newline dropped), refusing one group or others may
+/// access unless allowed. The mode is the one of the file opened (fstat), so it is the
+/// file's mode at this read, whatever it was at start.
+pub fn read_password_file(path: &Path, allow_readable: bool) -> Result<Secret, CredentialError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let io = |source| CredentialError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mode = f.metadata().map_err(io)?.permissions().mode();
+    check_password_file_mode(path, mode, allow_readable)?;
+    let mut s = String::new();
+    f.read_to_string(&mut s).map_err(io)?;
+    Ok(Secret::new(s.trim_end_matches(['\n', '\r'])))
 }
 
 /// The monitor user's password of the group, on this manager.
@@ -135,6 +157,7 @@ mod tests {
                     RawCredential {
                         file: Some("/etc/mhad/mha.pw".into()),
                         env: None,
+                        ..Default::default()
                     },
                 ),
                 (
@@ -142,6 +165,7 @@ mod tests {
                     RawCredential {
                         file: None,
                         env: Some("MHAD_TEST_REPL_PW_UNSET".into()),
+                        ..Default::default()
                     },
                 ),
             ]
@@ -177,6 +201,66 @@ mod tests {
         assert!(errs[2].starts_with("report_script = \"send_report\" is not defined in [hooks]"));
     }
 
+    /// The mode is checked at each read, on the file opened: a file that became readable
+    /// by group or others after start is refused (naming it, its mode and the fix, never the
+    /// content) unless its credential allows it; a private one is read.
+    #[test]
+    fn password_file_mode_at_each_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("mha.pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let set = |m| std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(m)).unwrap();
+        set(0o600);
+        let local = LocalConfig::from_raw(
+            Default::default(),
+            [(
+                "mha".to_string(),
+                RawCredential {
+                    file: Some(pw.clone()),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+            Default::default(),
+        )
+        .unwrap();
+        let name = CredentialRef::Name("mha".into());
+        assert_eq!(
+            resolve(&local, "password", &name).unwrap().expose(),
+            "s3cret"
+        );
+        set(0o640);
+        let e = resolve(&local, "password", &name).unwrap_err();
+        assert!(matches!(e, CredentialError::Readable(ref r) if r.mode == 0o640));
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&pw.display().to_string())
+                && msg.contains("mode 0640")
+                && msg.contains("chmod 600")
+                && msg.contains("allow_readable")
+                && !msg.contains("s3cret"),
+            "{msg}"
+        );
+        assert_eq!(read_password_file(&pw, true).unwrap().expose(), "s3cret");
+        // A reference stored by an older build names the file: it matches the entry whatever
+        // its options, and the entry's override applies.
+        let mut shared = local.clone();
+        shared.credentials.insert(
+            "mha".into(),
+            Credential::File {
+                path: pw.clone(),
+                allow_readable: true,
+            },
+        );
+        let legacy = CredentialRef::Legacy(LegacyCredential::File(pw.display().to_string()));
+        assert_eq!(
+            resolve(&shared, "password", &legacy).unwrap().expose(),
+            "s3cret"
+        );
+        assert!(resolve(&local, "password", &legacy).is_err());
+    }
+
     /// A reference stored by an older build resolves only to an entry of this manager's config
     /// with exactly that file, variable, key or command.
     #[test]
@@ -185,7 +269,7 @@ mod tests {
         let file = |p: &str| CredentialRef::Legacy(LegacyCredential::File(p.into()));
         assert_eq!(
             credential(&local, "password", &file("/etc/mhad/mha.pw")).unwrap(),
-            &Credential::File("/etc/mhad/mha.pw".into())
+            &Credential::file("/etc/mhad/mha.pw")
         );
         assert!(credential(&local, "password", &file("/etc/shadow")).is_err());
         let env = CredentialRef::Legacy(LegacyCredential::Env("MHAD_TEST_REPL_PW_UNSET".into()));

@@ -83,6 +83,40 @@ impl Lab {
             .unwrap_or(-1)
     }
 
+    /// Run `run`'s work files (salvaged binlog copies, diffs, replayed files) as `host` sees
+    /// them in the lab group's remote_workdir (/var/tmp: the lab's hosts share one filesystem,
+    /// each file names its server): `(mode, file name)`, e.g. `(0o600, "mha-raft-lab-run1-diff-db3.binlog")`.
+    pub fn work_files(&self, host: &str, run: u64) -> Vec<(u32, String)> {
+        let out = self.lab(&[
+            "exec",
+            host,
+            "--",
+            "sh",
+            "-c",
+            &format!("stat -c '%a %n' /var/tmp/mha-raft-lab-run{run}-* 2>/dev/null; true"),
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (mode, path) = l.split_once(' ')?;
+                let name = path.rsplit_once('/').map(|(_, n)| n).unwrap_or(path);
+                Some((u32::from_str_radix(mode, 8).ok()?, name.to_string()))
+            })
+            .collect()
+    }
+
+    /// Removes work files an earlier lab left in /var/tmp (run ids start at 1 in every lab).
+    pub fn clear_work_files(&self) {
+        self.lab(&[
+            "exec",
+            "db1",
+            "--",
+            "sh",
+            "-c",
+            "rm -f /var/tmp/mha-raft-lab-run*",
+        ]);
+    }
+
     /// Waits until every listed server has the same rows and checksum of the writer's table.
     pub fn wait_converged(&self, hosts: &[&str]) -> BTreeSet<i64> {
         wait_for(&format!("servers {hosts:?} to converge"), WAIT, || {

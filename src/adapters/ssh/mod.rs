@@ -342,7 +342,7 @@ impl SshPool {
         Ok(out.stdout)
     }
 
-    /// Writes `data` to a remote file atomically (temp file, then rename).
+    /// Writes `data` to a remote file, mode 0600, atomically (temp file, then rename).
     pub async fn write_file(
         &self,
         host: &str,
@@ -351,12 +351,7 @@ impl SshPool {
         data: &[u8],
         timeout: Duration,
     ) -> Result<(), SshError> {
-        let tmp = format!("{path}.mha-tmp");
-        let cmd = format!(
-            "cat > {t} && mv -f {t} {p}",
-            t = shell_quote(&tmp),
-            p = shell_quote(path)
-        );
+        let cmd = remote::write_file(path);
         let out = self
             .exec_with_input(host, port, &cmd, Some(data), timeout)
             .await?;

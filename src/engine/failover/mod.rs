@@ -12,6 +12,7 @@
 //! | 3.3 new master | [`target`] | MHA's selection and the [`Target`](crate::model::Target) per mode; the final GTID target; a catch-up donor |
 //! | 3.4 diff generation | [`diffs`] | the relay-log source, each survivor's range, lack_relay_log |
 //! | 4 replicas, the run | [`replicas`] | where replicas start and what they wait for; done / partially failed / failed |
+//! | 5 cleanup, a failed run | [`workfiles`] | the run's work files on the DB hosts: which, where; removed or kept |
 
 pub mod check;
 pub mod diffs;
@@ -20,6 +21,7 @@ pub mod fence;
 pub mod latest;
 pub mod replicas;
 pub mod target;
+pub mod workfiles;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

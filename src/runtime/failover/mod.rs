@@ -233,7 +233,12 @@ async fn act(
             tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)");
             None
         }
-        Err(StepError::Abort(detail)) => {
+        Err(StepError::Abort(mut detail)) => {
+            // A failed run keeps its work files on the DB hosts: the journal says where.
+            if let Some(note) = ctx.kept_files_note() {
+                detail.push_str("; ");
+                detail.push_str(&note);
+            }
             tracing::error!(%detail, %elapsed, "* {} FAILED.", step.phase());
             let reason = format!("{}: {detail}", step.phase());
             Some((StepOutcome::Failed { detail }, Some(reason)))

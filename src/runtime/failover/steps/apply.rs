@@ -77,16 +77,14 @@ impl Have {
 impl RunCtx {
     /// `<remote_workdir>/mha-raft-<group>-run<id>-<what>-<server>.binlog`: the server's name
     /// keeps hosts that share a filesystem apart.
+    /// (engine::failover::workfiles; created 0600, removed by phase 5.)
     pub(super) fn workfile(&self, what: &str, server: &str) -> String {
-        format!(
-            "{}/mha-raft-{}-run{}-{what}-{server}.binlog",
-            self.group
-                .spec
-                .failover
-                .remote_workdir
-                .trim_end_matches('/'),
-            self.group.spec.name,
-            self.id
+        crate::engine::failover::workfiles::path(
+            &self.group.spec.failover.remote_workdir,
+            &self.group.spec.name,
+            self.id,
+            what,
+            server,
         )
     }
 
@@ -117,7 +115,8 @@ impl RunCtx {
         let pool = self.ssh().map_err(abort)?;
         let bindir = self.client_bindir();
         // One round trip: stdin carries the password (first line, into MYSQL_PWD: never argv)
-        // and then the file, which is kept on the host for the record before it is replayed.
+        // and then the file, which is kept on the host (0600) until phase 5 before it is
+        // replayed.
         let cmd = remote::replay_binlog(
             &ReplayTarget {
                 host: &s.host,

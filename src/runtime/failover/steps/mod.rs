@@ -185,6 +185,14 @@ impl RunCtx {
         detail.map(StepReport::from)
     }
 
+    /// For a failed run's journal: where its work files stay on the DB hosts (None: it wrote
+    /// none).
+    pub fn kept_files_note(&self) -> Option<String> {
+        let run = self.run()?;
+        let survivors: Vec<String> = self.survivors(&run).into_iter().map(|s| s.name).collect();
+        plan::workfiles::kept_note(&run, &self.group.spec.failover.remote_workdir, &survivors)
+    }
+
     fn server(&self, name: &str) -> Result<ServerSpec, StepError> {
         self.group.spec.server(name).cloned().ok_or_else(|| {
             abort(format!(

@@ -1,9 +1,11 @@
 //! Phase 5, new master cleanup: the new master is a writable master holding the VIP (each
 //! checked first); MHA's closing statement for the other replicas (password masked) and
-//! MHA's report_script.
+//! MHA's report_script; last, the run's work files on the DB hosts are removed.
 
 use super::*;
 use crate::adapters::hooks;
+use crate::adapters::ssh::remote;
+use crate::engine::failover::workfiles::{self, HostFiles};
 use crate::state::journal::StepReport;
 
 impl RunCtx {
@@ -41,11 +43,63 @@ impl RunCtx {
         if let Some(l) = self.report(run, &nm).await {
             lines.push(l);
         }
+        if let Some(l) = self.remove_workfiles(run).await? {
+            lines.push(l);
+        }
         Ok(StepReport {
             detail: lines.join("; "),
             statement: Some(statement),
             failed_replicas: Vec::new(),
         })
+    }
+
+    /// The run's work files (salvaged binlog copies, diffs, replayed files: row data) go, once
+    /// the run succeeded: it is the last thing of the last step, so a new leader that resumes
+    /// phase 5 removes them again (a missing file is no error) and one that only finishes the
+    /// run finds them gone. Files on a replica phase 4 did not recover are kept for its manual
+    /// recovery. Best effort: a host where removal fails is logged and named in the step's
+    /// report, never a failure of the run.
+    async fn remove_workfiles(&self, run: &FailoverRun) -> Result<Option<String>, StepError> {
+        let survivors: Vec<String> = self.survivors(run).into_iter().map(|s| s.name).collect();
+        let plan = workfiles::cleanup(run, &self.group.spec.failover.remote_workdir, &survivors);
+        if !plan.remove.is_empty() {
+            self.guard()?;
+        }
+        let results = join_all(plan.remove.iter().map(|h| async move {
+            self.remove_on(h)
+                .await
+                .err()
+                .map(|why| (h.server.clone(), why))
+        }))
+        .await;
+        let failures: Vec<(String, String)> = results.into_iter().flatten().collect();
+        for (server, why) in &failures {
+            tracing::warn!(group = %run.group, run = run.id, %server, error = %why,
+                "could not remove this run's work files (left behind; the run is not failed for it)");
+        }
+        Ok(workfiles::cleanup_line(
+            &plan, &failures, &run.group, run.id,
+        ))
+    }
+
+    /// Removes one host's work files.
+    async fn remove_on(&self, h: &HostFiles) -> Result<(), String> {
+        let s = self.server(&h.server).map_err(|e| e.to_string())?;
+        let (host, port) = self.ssh_of(&s);
+        let pool = self.ssh().map_err(|e| e.to_string())?;
+        let out = pool
+            .exec(&host, port, &remote::remove_files(&h.paths), SSH_COMMAND)
+            .await
+            .map_err(|e| e.to_string())?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "rm exited {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
     }
 
     /// MHA's report_script (`--orig_master_host --new_master_host --new_slave_hosts --subject
