@@ -15,6 +15,7 @@ fn reg(id: u64) -> Cmd {
         id,
         addr: format!("10.9.0.{id}:7101"),
         zone: format!("z{id}"),
+        features: vec![],
     }
 }
 

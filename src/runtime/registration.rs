@@ -17,6 +17,15 @@ use crate::state::Cmd;
 
 const PERIOD: Duration = Duration::from_millis(300);
 
+/// What this build declares it can apply (the leader records audit entries once every member
+/// declared `audit`).
+fn features() -> Vec<String> {
+    crate::state::audit::FEATURES
+        .iter()
+        .map(|f| f.to_string())
+        .collect()
+}
+
 pub async fn run(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
     loop {
@@ -46,10 +55,9 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
         return Ok(());
     }
     let (registered, named) = node.raft.read(|c| {
-        let registered = c
-            .managers
-            .get(&me)
-            .is_some_and(|r| r.addr == node.me.advertise && r.zone == node.me.zone);
+        let registered = c.managers.get(&me).is_some_and(|r| {
+            r.addr == node.me.advertise && r.zone == node.me.zone && r.features == features()
+        });
         (registered, c.name.is_some())
     });
     if leader_id == me && !named && node.raft.is_acting_leader() {
@@ -66,6 +74,7 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
         id: me,
         addr: node.me.advertise.clone(),
         zone: node.me.zone.clone(),
+        features: features(),
     };
     if leader_id == me {
         node.raft.propose(cmd).await?;
@@ -79,6 +88,7 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
             id: me,
             addr: node.me.advertise.clone(),
             zone: node.me.zone.clone(),
+            features: features(),
         };
         AdminServiceClient::new(channel)
             .register_manager(req)

@@ -27,7 +27,12 @@ impl ClusterState {
     pub(super) fn dispatch(&mut self, cmd: &Cmd, at: u64) -> Applied {
         match cmd {
             Cmd::SetClusterName { name } => self.set_cluster_name(name),
-            Cmd::RegisterManager { id, addr, zone } => self.register_manager(*id, addr, zone, at),
+            Cmd::RegisterManager {
+                id,
+                addr,
+                zone,
+                features,
+            } => self.register_manager(*id, addr, zone, features, at),
             Cmd::ForgetManager { id } => Ok(self.managers.remove(id).is_some()),
             Cmd::PutGroup {
                 spec,
@@ -98,6 +103,10 @@ impl ClusterState {
                 self.finish_failover(*run, failed.as_deref(), at)
             }
             Cmd::AckFailover { group } => Ok(self.ack_failover(group)),
+            Cmd::Audit { entry } => {
+                self.audit.push(entry, at);
+                Ok(true)
+            }
         }
     }
 
@@ -126,11 +135,18 @@ impl ClusterState {
         }
     }
 
-    pub(super) fn register_manager(&mut self, id: u64, addr: &str, zone: &str, at: u64) -> Applied {
+    pub(super) fn register_manager(
+        &mut self,
+        id: u64,
+        addr: &str,
+        zone: &str,
+        features: &[String],
+        at: u64,
+    ) -> Applied {
         if self
             .managers
             .get(&id)
-            .is_some_and(|m| m.addr == addr && m.zone == zone)
+            .is_some_and(|m| m.addr == addr && m.zone == zone && m.features == features)
         {
             return Ok(false);
         }
@@ -139,6 +155,7 @@ impl ClusterState {
             addr: addr.to_string(),
             zone: zone.to_string(),
             registered_at_ms: at,
+            features: features.to_vec(),
         };
         self.managers.insert(id, info);
         Ok(true)

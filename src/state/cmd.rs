@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditEntry;
 use super::group::{GroupSpec, Topology};
 use super::journal::{Decided, RunKind, StepName, StepOutcome};
 use super::recovery::RecoveryNote;
@@ -17,8 +18,16 @@ use crate::model::Verdict;
 pub enum Cmd {
     /// Name the cluster (once).
     SetClusterName { name: String },
-    /// A manager declares (or updates) its address and zone.
-    RegisterManager { id: u64, addr: String, zone: String },
+    /// A manager declares (or updates) its address, zone and the features its build knows
+    /// (an older build's registration has none; one added by `member add` has none until the
+    /// manager registers itself).
+    RegisterManager {
+        id: u64,
+        addr: String,
+        zone: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
+    },
     /// A removed manager's metadata is dropped.
     ForgetManager { id: u64 },
     /// Add (or, with `replace`, update) a replication group with the topology the leader
@@ -88,6 +97,9 @@ pub enum Cmd {
     FinishFailover { run: u64, failed: Option<String> },
     /// An operator acknowledges: clears a failed run's block and the anti-flap window.
     AckFailover { group: String },
+    /// An admin write the leader served (its audit trail; the state keeps the last
+    /// [`super::audit::AUDIT_HISTORY`]). Proposed only when every member knows this command.
+    Audit { entry: Box<AuditEntry> },
 }
 
 /// One arm per command (the log's readable form), hence the length.
@@ -95,7 +107,7 @@ impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cmd::SetClusterName { name } => write!(f, "set cluster name {name:?}"),
-            Cmd::RegisterManager { id, addr, zone } => {
+            Cmd::RegisterManager { id, addr, zone, .. } => {
                 write!(f, "register manager {id} at {addr} in zone {zone:?}")
             }
             Cmd::ForgetManager { id } => write!(f, "forget manager {id}"),
@@ -170,6 +182,14 @@ impl fmt::Display for Cmd {
                 Some(r) => write!(f, "run {run}: FAILED: {r}"),
             },
             Cmd::AckFailover { group } => write!(f, "group {group}: failover acknowledged"),
+            Cmd::Audit { entry } => {
+                let e = entry.bounded();
+                write!(
+                    f,
+                    "audit: {} from {} {} {}: {}",
+                    e.who, e.from, e.rpc, e.what, e.result
+                )
+            }
             Cmd::RecordVerdict { group, verdict } => {
                 write!(
                     f,
