@@ -4,10 +4,10 @@
 //!
 //! ```text
 //! $ mhactl audit --limit 3
-//! TIME (UTC)               MANAGER  WHO               FROM              RPC            WHAT                     RESULT
-//! 2025-03-02 10:14:07.120  1        admin (admin)     10.77.0.1:52814   AddGroup       group lab (db1,db2,db3)  ok: master db1
-//! 2025-03-02 10:20:31.006  1        alice (operator)  10.77.0.1:52990   StartFailover  group lab                ok: run 1
-//! 2025-03-02 10:21:02.441  1        alice (operator)  10.77.0.1:53012   AckFailover    group nope               NOT_FOUND: group nope does not exist
+//! TIME (UTC)               MANAGER  WHO               FROM             RPC            WHAT                     RESULT
+//! 2025-03-02 10:14:07.120  1        admin (admin)     10.77.0.1:52814  AddGroup       group lab (db1,db2,db3)  ok: master db1
+//! 2025-03-02 10:20:31.006  1        alice (operator)  10.77.0.1:52990  StartFailover  group lab                ok: run 1
+//! 2025-03-02 10:21:02.441  1        alice (operator)  10.77.0.1:53012  AckFailover    group nope               NOT_FOUND: group nope does not exist
 //! 3 of 3 records (the cluster keeps the last 1000), answered by manager 1
 //! ```
 
