@@ -16,6 +16,7 @@ fn reg(id: u64) -> Cmd {
         addr: format!("10.9.0.{id}:7101"),
         zone: format!("z{id}"),
         admin_addr: None,
+        features: vec![],
     }
 }
 

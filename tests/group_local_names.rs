@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{fast_timings, TestCluster};
-use mha_raft::security::Role;
 use mha_raft::api::pb;
 use mha_raft::local_config::{LocalConfig, RawCredential, RawHook, RawSshProfile};
 use mha_raft::proto::admin::admin_service_client::AdminServiceClient;
+use mha_raft::security::Role;
 use mha_raft::state::group::{CredentialRef, GroupSpec, LegacySsh, PingSpec, ServerSpec, SshSpec};
 use tokio::net::TcpListener;
 use tonic::{Code, Status};

@@ -141,6 +141,7 @@ fn rich_state() -> ClusterState {
             addr: "10.0.0.1:7101".into(),
             zone: "a".into(),
             admin_addr: None,
+            features: vec![],
         },
         Cmd::PutGroup {
             spec: Box::new(spec_named("app1")),
@@ -972,12 +973,26 @@ fn cmd() -> impl Strategy<Value = Cmd> {
     // Boxed arms: the unboxed union's value trees overflow a test thread's stack in debug builds.
     let arms: Vec<BoxedStrategy<Cmd>> = vec![
         text().prop_map(|name| Cmd::SetClusterName { name }).boxed(),
-        (num(), text(), text())
-            .prop_map(|(id, addr, zone)| Cmd::RegisterManager {
+        (num(), text(), text(), vec(text(), 0..3))
+            .prop_map(|(id, addr, zone, features)| Cmd::RegisterManager {
                 id,
                 addr,
                 zone,
                 admin_addr: None,
+                features,
+            })
+            .boxed(),
+        (num(), vec(text(), 7))
+            .prop_map(|(manager, t)| Cmd::Audit {
+                entry: Box::new(mha_raft::state::AuditEntry {
+                    manager,
+                    who: t[0].clone(),
+                    from: t[1].clone(),
+                    rpc: t[2].clone(),
+                    what: t[3].repeat(40),
+                    result: t[4].clone(),
+                    detail: t[5].clone() + &t[6],
+                }),
             })
             .boxed(),
         num().prop_map(|id| Cmd::ForgetManager { id }).boxed(),

@@ -37,6 +37,7 @@ const OPERATOR: &[&str] = &[
     "FailoverDryRun",
     "StartFailover",
     "AckFailover",
+    "Audit",
 ];
 const ADMIN: &[&str] = &[
     "InitCluster",

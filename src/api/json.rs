@@ -11,7 +11,7 @@ use crate::engine::selection::{Excluded, Selection};
 use crate::engine::topology::ReplReport;
 use crate::runtime::groups::GroupLive;
 use crate::state::journal::{FailoverRun, GroupFailover, StepName};
-use crate::state::Group;
+use crate::state::{AuditRecord, Group};
 
 fn value<T: Serialize>(v: &T) -> Value {
     // Serializing plain data (no maps with non-string keys) cannot fail.
@@ -36,6 +36,10 @@ pub fn group_live(g: &pb::GroupLive) -> Result<Value, ApiError> {
 
 pub fn repl_report(r: &pb::ReplReport) -> Result<Value, ApiError> {
     Ok(value(&ReplReport::try_from(r.clone())?))
+}
+
+pub fn audit_record(r: &pb::AuditRecord) -> Value {
+    value(&AuditRecord::from(r.clone()))
 }
 
 pub fn selection(s: &pb::Selection) -> Value {
@@ -383,6 +387,32 @@ mod tests {
             excluded(&wire.excluded),
             serde_json::to_value(&s.excluded).unwrap()
         );
+    }
+
+    #[test]
+    fn audit_records_round_trip_and_keep_their_json() {
+        let r = AuditRecord {
+            seq: 12,
+            at_ms: 1_700_000_000_123,
+            entry: crate::state::AuditEntry {
+                manager: 2,
+                who: "alice (operator)".into(),
+                from: "10.0.0.9:51234".into(),
+                rpc: "StartFailover".into(),
+                what: "group lab, new master db3".into(),
+                result: "FAILED_PRECONDITION".into(),
+                detail: "failover run 3 of group lab is still active".into(),
+            },
+        };
+        let wire = pb::AuditRecord::from(&r);
+        assert_eq!(AuditRecord::from(wire.clone()), r);
+        let json = audit_record(&wire);
+        assert_eq!(json, serde_json::to_value(&r).unwrap());
+        // Flat, as documented in docs/cli.md.
+        assert_eq!(json["seq"], 12);
+        assert_eq!(json["who"], "alice (operator)");
+        assert_eq!(json["result"], "FAILED_PRECONDITION");
+        assert_eq!(json.as_object().unwrap().len(), 9, "{json}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! The replicated state's serde shape is not the API: a change of it changes neither the wire
 //! nor (without the round-trip tests in `json` failing) mhactl's documented `--json`.
 
+mod audit;
 mod group;
 mod journal;
 pub mod json;
@@ -15,6 +16,9 @@ mod views;
 pub use crate::proto::admin as pb;
 
 use tonic::{Code, Status};
+
+/// How many audit records the replicated state keeps (mhactl says so under its table).
+pub const AUDIT_HISTORY: usize = crate::state::audit::AUDIT_HISTORY;
 
 /// Response metadata of a "not leader" answer (FAILED_PRECONDITION): the leader's id and
 /// address, which mhactl follows.

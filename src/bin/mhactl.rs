@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use mha_raft::config::LogFormat;
 use mha_raft::ctl::client::client_transport;
 use mha_raft::ctl::{
-    certs, check, cluster_init, cluster_status, exit, failover, group, member, AdminClient,
+    audit, certs, check, cluster_init, cluster_status, exit, failover, group, member, AdminClient,
 };
 
 #[derive(Parser, Debug)]
@@ -62,6 +62,9 @@ enum Cmd {
     Check(check::CheckCmd),
     /// Failover: run one (manual), explain the choice (--dry-run), ack, history.
     Failover(failover::FailoverArgs),
+    /// Who changed what through the admin API, from where, with what result (newest last;
+    /// role operator or higher).
+    Audit(audit::AuditArgs),
     /// The cluster's CA and certificates (local files; no manager is contacted).
     #[command(subcommand)]
     Certs(certs::CertsCmd),
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
             Cmd::Group(g) => group::execute(&client, g).await,
             Cmd::Check(c) => check::execute(&client, c).await,
             Cmd::Failover(f) => failover::execute(&client, f).await,
+            Cmd::Audit(a) => audit::execute(&client, a).await,
             Cmd::Certs(_) => unreachable!("handled before connecting"),
         }
     });

@@ -1,6 +1,7 @@
 //! mhactl: one module per subcommand, each with clap `Args`, a pure `build_request`, and
 //! `execute`. Shared: the admin client that tolerates down endpoints and follows the leader.
 
+pub mod audit;
 pub mod certs;
 pub mod check;
 pub mod client;

@@ -17,6 +17,15 @@ use crate::state::Cmd;
 
 const PERIOD: Duration = Duration::from_millis(300);
 
+/// What this build declares it can apply (the leader records audit entries once every member
+/// declared `audit`).
+fn features() -> Vec<String> {
+    crate::state::audit::FEATURES
+        .iter()
+        .map(|f| f.to_string())
+        .collect()
+}
+
 pub async fn run(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
     loop {
@@ -50,6 +59,7 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
             r.addr == node.me.advertise
                 && r.zone == node.me.zone
                 && r.admin_addr == node.me.admin_advertise
+                && r.features == features()
         });
         (registered, c.name.is_some())
     });
@@ -68,6 +78,7 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
         addr: node.me.advertise.clone(),
         zone: node.me.zone.clone(),
         admin_addr: node.me.admin_advertise.clone(),
+        features: features(),
     };
     if leader_id == me {
         node.raft.propose(cmd).await?;
@@ -82,6 +93,7 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
             admin_addr: node.me.admin_advertise.clone().unwrap_or_default(),
             addr: node.me.advertise.clone(),
             zone: node.me.zone.clone(),
+            features: features(),
         };
         AdminServiceClient::new(channel)
             .register_manager(req)

@@ -67,6 +67,11 @@ pub const RPC_ACCESS: &[(&str, Access)] = &[
         "/mha.admin.v1.AdminService/AckFailover",
         Access::Role(Role::Operator),
     ),
+    // Who did what: names, addresses and error texts are for operators, not every reader.
+    (
+        "/mha.admin.v1.AdminService/Audit",
+        Access::Role(Role::Operator),
+    ),
     (
         "/mha.admin.v1.AdminService/InitCluster",
         Access::Role(Role::Admin),

@@ -1,12 +1,14 @@
 //! The public admin service (mhactl's API). Thin handlers: unpack, delegate, convert.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::audit::{self, Call, Outcome};
 use super::cluster_view;
-use crate::api::pb::*;
+use crate::api::pb::{self, *};
 use crate::proto::admin::admin_service_server::AdminService;
 use crate::runtime::groups;
 use crate::runtime::Runtime;
@@ -31,19 +33,62 @@ impl AdminSvc {
         Ok(self.node.raft.require_leader()?)
     }
 
+    /// Serves an admin write and records it in the audit trail (server/audit.rs) before the
+    /// caller gets the answer; `detail` says what a success changed. Every write needs the
+    /// leader: a follower redirects before it looks at the request, so the leader checks it
+    /// and records the outcome, a malformed request included.
+    async fn audited<T>(
+        &self,
+        call: Call,
+        work: impl Future<Output = Result<T, Status>>,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<Response<T>, Status> {
+        self.require_leader()?;
+        let res = work.await;
+        audit::record(&self.node, call, Outcome::of(&res, detail)).await;
+        res.map(Response::new)
+    }
+
     async fn put_group(
         &self,
         req: Request<PutGroupRequest>,
         replace: bool,
+        rpc: &'static str,
     ) -> Result<Response<GroupReply>, Status> {
-        let spec = req
-            .into_inner()
-            .spec
-            .ok_or_else(|| Status::invalid_argument("spec: required"))?;
-        let spec =
-            GroupSpec::try_from(spec).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let g = groups::put_group(&self.node, spec, replace).await?;
-        Ok(Response::new(group_reply(&g)))
+        let call = Call::new(&req, rpc, group_what(req.get_ref().spec.as_ref()));
+        let spec = req.into_inner().spec;
+        let work = async {
+            let spec = spec.ok_or_else(|| Status::invalid_argument("spec: required"))?;
+            let spec =
+                GroupSpec::try_from(spec).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let g = groups::put_group(&self.node, spec, replace).await?;
+            Ok(group_reply(&g))
+        };
+        self.audited(call, work, |r| {
+            r.group
+                .as_ref()
+                .and_then(|g| g.topology.as_ref())
+                .map(|t| format!("master {}", t.master))
+                .unwrap_or_default()
+        })
+        .await
+    }
+}
+
+/// A group request's main arguments for the audit trail: its name and servers (nothing of its
+/// credentials, which are names anyway).
+fn group_what(spec: Option<&pb::GroupSpec>) -> String {
+    match spec {
+        None => "(no group spec)".into(),
+        Some(s) => format!(
+            "group {} ({})",
+            s.name,
+            s.servers
+                .iter()
+                .map(|x| x.name.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     }
 }
 
@@ -80,23 +125,41 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<InitClusterRequest>,
     ) -> Result<Response<InitClusterReply>, Status> {
-        let mut members = BTreeMap::new();
-        for m in req.into_inner().members {
-            crate::config::check_host_port(&m.addr).map_err(Status::invalid_argument)?;
-            if m.id == 0 || members.insert(m.id, m.addr).is_some() {
-                return Err(Status::invalid_argument(format!(
-                    "member ids must be positive and unique (id {})",
-                    m.id
-                )));
+        let what = match req.get_ref().members.as_slice() {
+            [] => "a one-member cluster of this manager".to_string(),
+            ms => format!(
+                "members {}",
+                ms.iter()
+                    .map(|m| format!("{}={}", m.id, m.addr))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        };
+        let call = Call::new(&req, "InitCluster", what);
+        let res = async {
+            let mut members = BTreeMap::new();
+            for m in req.into_inner().members {
+                crate::config::check_host_port(&m.addr).map_err(Status::invalid_argument)?;
+                if m.id == 0 || members.insert(m.id, m.addr).is_some() {
+                    return Err(Status::invalid_argument(format!(
+                        "member ids must be positive and unique (id {})",
+                        m.id
+                    )));
+                }
             }
+            self.node
+                .raft
+                .init_cluster(&self.node.me.advertise, members)
+                .await?;
+            Ok(InitClusterReply {
+                members: self.members(),
+            })
         }
-        self.node
-            .raft
-            .init_cluster(&self.node.me.advertise, members)
-            .await?;
-        Ok(Response::new(InitClusterReply {
-            members: self.members(),
-        }))
+        .await;
+        // The cluster has no leader yet: recorded in the background once it has one.
+        let outcome = Outcome::of(&res, |r| format!("{} members", r.members.len()));
+        audit::record_init(self.node.clone(), call, outcome);
+        res.map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "add_member", node = self.node.id()))]
@@ -104,19 +167,31 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<AddMemberRequest>,
     ) -> Result<Response<MemberReply>, Status> {
+        let r = req.get_ref();
+        let what = format!(
+            "member {} at {} in zone {}{}",
+            r.id,
+            r.addr,
+            r.zone,
+            if r.learner_only { " (learner)" } else { "" }
+        );
+        let call = Call::new(&req, "AddMember", what);
         let r = req.into_inner();
-        if r.zone.trim().is_empty() {
-            return Err(Status::invalid_argument("zone is required"));
-        }
-        let steps = self
-            .node
-            .raft
-            .add_member(r.id, r.addr, r.zone, r.learner_only)
-            .await?;
-        Ok(Response::new(MemberReply {
-            members: self.members(),
-            steps,
-        }))
+        let work = async {
+            if r.zone.trim().is_empty() {
+                return Err(Status::invalid_argument("zone is required"));
+            }
+            let steps = self
+                .node
+                .raft
+                .add_member(r.id, r.addr, r.zone, r.learner_only)
+                .await?;
+            Ok(MemberReply {
+                members: self.members(),
+                steps,
+            })
+        };
+        self.audited(call, work, |r| r.steps.join("; ")).await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "remove_member", node = self.node.id()))]
@@ -124,11 +199,16 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<RemoveMemberRequest>,
     ) -> Result<Response<MemberReply>, Status> {
-        let steps = self.node.raft.remove_member(req.into_inner().id).await?;
-        Ok(Response::new(MemberReply {
-            members: self.members(),
-            steps,
-        }))
+        let id = req.get_ref().id;
+        let call = Call::new(&req, "RemoveMember", format!("member {id}"));
+        let work = async {
+            let steps = self.node.raft.remove_member(id).await?;
+            Ok(MemberReply {
+                members: self.members(),
+                steps,
+            })
+        };
+        self.audited(call, work, |r| r.steps.join("; ")).await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "register_manager", node = self.node.id()))]
@@ -137,31 +217,47 @@ impl AdminService for AdminSvc {
         req: Request<RegisterManagerRequest>,
     ) -> Result<Response<RegisterManagerReply>, Status> {
         let caller = Caller::of(&req).principal;
+        let r = req.get_ref();
+        let what = format!(
+            "manager {} at {} in zone {} (features {})",
+            r.id,
+            r.addr,
+            r.zone,
+            r.features.join(",")
+        );
+        let call = Call::new(&req, "RegisterManager", what);
         let r = req.into_inner();
-        if !matches!(caller, Principal::Anonymous) && caller != Principal::Node(r.id) {
-            return Err(Status::permission_denied(format!(
-                "{caller} may not register manager {}: a manager registers itself",
-                r.id
-            )));
-        }
-        crate::config::check_host_port(&r.addr).map_err(Status::invalid_argument)?;
-        let admin_addr = Some(r.admin_addr).filter(|a| !a.is_empty());
-        if let Some(a) = &admin_addr {
-            crate::config::check_host_port(a).map_err(Status::invalid_argument)?;
-        }
-        if r.id == 0 || r.zone.trim().is_empty() {
-            return Err(Status::invalid_argument("id and zone are required"));
-        }
-        self.node
-            .raft
-            .propose(Cmd::RegisterManager {
-                id: r.id,
-                addr: r.addr,
-                zone: r.zone,
-                admin_addr,
-            })
-            .await?;
-        Ok(Response::new(RegisterManagerReply {}))
+        let work = async {
+            if !matches!(caller, Principal::Anonymous) && caller != Principal::Node(r.id) {
+                return Err(Status::permission_denied(format!(
+                    "{caller} may not register manager {}: a manager registers itself",
+                    r.id
+                )));
+            }
+            crate::config::check_host_port(&r.addr).map_err(Status::invalid_argument)?;
+            let admin_addr = Some(r.admin_addr).filter(|a| !a.is_empty());
+            if let Some(a) = &admin_addr {
+                crate::config::check_host_port(a).map_err(Status::invalid_argument)?;
+            }
+            if r.id == 0 || r.zone.trim().is_empty() {
+                return Err(Status::invalid_argument("id and zone are required"));
+            }
+            let res = self
+                .node
+                .raft
+                .propose(Cmd::RegisterManager {
+                    id: r.id,
+                    addr: r.addr,
+                    zone: r.zone,
+                    admin_addr,
+                    features: r.features,
+                })
+                .await?;
+            Ok((RegisterManagerReply {}, res))
+        };
+        self.audited(call, work, |(_, res)| format!("{res:?}").to_lowercase())
+            .await
+            .map(|r| r.map(|(reply, _)| reply))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "add_group", node = self.node.id()))]
@@ -169,7 +265,7 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<PutGroupRequest>,
     ) -> Result<Response<GroupReply>, Status> {
-        self.put_group(req, false).await
+        self.put_group(req, false, "AddGroup").await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "update_group", node = self.node.id()))]
@@ -177,7 +273,7 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<PutGroupRequest>,
     ) -> Result<Response<GroupReply>, Status> {
-        self.put_group(req, true).await
+        self.put_group(req, true, "UpdateGroup").await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "remove_group", node = self.node.id()))]
@@ -185,8 +281,13 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<RemoveGroupRequest>,
     ) -> Result<Response<GroupReply>, Status> {
-        groups::remove_group(&self.node, &req.into_inner().name).await?;
-        Ok(Response::new(GroupReply::default()))
+        let name = req.get_ref().name.clone();
+        let call = Call::new(&req, "RemoveGroup", format!("group {name}"));
+        let work = async {
+            groups::remove_group(&self.node, &name).await?;
+            Ok(GroupReply::default())
+        };
+        self.audited(call, work, |_| "removed".into()).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(rpc = "list_groups", node = self.node.id()))]
@@ -286,11 +387,22 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<FailoverRequest>,
     ) -> Result<Response<StartFailoverReply>, Status> {
-        self.require_leader()?;
+        let r = req.get_ref();
+        let what = match r.new_master.as_str() {
+            "" => format!("group {}", r.group),
+            m => format!("group {}, new master {m}", r.group),
+        };
+        let call = Call::new(&req, "StartFailover", what);
         let r = req.into_inner();
-        let forced = Some(r.new_master).filter(|s| !s.is_empty());
-        let run_id = crate::runtime::failover::begin_manual(&self.node, &r.group, forced).await?;
-        Ok(Response::new(StartFailoverReply { run_id }))
+        let work = async {
+            self.require_leader()?;
+            let forced = Some(r.new_master).filter(|s| !s.is_empty());
+            let run_id =
+                crate::runtime::failover::begin_manual(&self.node, &r.group, forced).await?;
+            Ok(StartFailoverReply { run_id })
+        };
+        self.audited(call, work, |r| format!("run {}", r.run_id))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "ack_failover", node = self.node.id()))]
@@ -298,11 +410,36 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<AckFailoverRequest>,
     ) -> Result<Response<AckFailoverReply>, Status> {
-        self.require_leader()?;
-        let group = req.into_inner().group;
-        groups::group(&self.node, &group)?;
-        let changed = self.node.raft.submit(Cmd::AckFailover { group }).await?;
-        Ok(Response::new(AckFailoverReply { changed }))
+        let group = req.get_ref().group.clone();
+        let call = Call::new(&req, "AckFailover", format!("group {group}"));
+        let work = async {
+            self.require_leader()?;
+            groups::group(&self.node, &group)?;
+            let changed = self.node.raft.submit(Cmd::AckFailover { group }).await?;
+            Ok(AckFailoverReply { changed })
+        };
+        self.audited(call, work, |r| {
+            if r.changed {
+                "acknowledged".into()
+            } else {
+                "nothing to acknowledge".into()
+            }
+        })
+        .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(rpc = "audit", node = self.node.id()))]
+    async fn audit(&self, req: Request<AuditRequest>) -> Result<Response<AuditReply>, Status> {
+        let limit = req.into_inner().limit as usize;
+        let (records, total) = self.node.raft.read(|c| {
+            let records: Vec<AuditRecord> = c.audit.last(limit).iter().map(Into::into).collect();
+            (records, c.audit.total)
+        });
+        Ok(Response::new(AuditReply {
+            records,
+            total,
+            answered_by: self.node.id(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "failover_history", node = self.node.id()))]

@@ -2,6 +2,7 @@
 //! unpack, delegate to the node, convert errors in one place ([`status`]).
 
 mod admin_service;
+mod audit;
 mod cluster_view;
 mod probe_service;
 mod raft_service;

@@ -32,7 +32,8 @@ impl ClusterState {
                 addr,
                 zone,
                 admin_addr,
-            } => self.register_manager(*id, addr, zone, admin_addr.as_deref(), at),
+                features,
+            } => self.register_manager(*id, addr, zone, admin_addr.as_deref(), features, at),
             Cmd::ForgetManager { id } => Ok(self.managers.remove(id).is_some()),
             Cmd::PutGroup {
                 spec,
@@ -103,6 +104,10 @@ impl ClusterState {
                 self.finish_failover(*run, failed.as_deref(), at)
             }
             Cmd::AckFailover { group } => Ok(self.ack_failover(group)),
+            Cmd::Audit { entry } => {
+                self.audit.push(entry, at);
+                Ok(true)
+            }
         }
     }
 
@@ -137,10 +142,14 @@ impl ClusterState {
         addr: &str,
         zone: &str,
         admin_addr: Option<&str>,
+        features: &[String],
         at: u64,
     ) -> Applied {
         if self.managers.get(&id).is_some_and(|m| {
-            m.addr == addr && m.zone == zone && m.admin_addr.as_deref() == admin_addr
+            m.addr == addr
+                && m.zone == zone
+                && m.admin_addr.as_deref() == admin_addr
+                && m.features == features
         }) {
             return Ok(false);
         }
@@ -150,6 +159,7 @@ impl ClusterState {
             zone: zone.to_string(),
             admin_addr: admin_addr.map(str::to_string),
             registered_at_ms: at,
+            features: features.to_vec(),
         };
         self.managers.insert(id, info);
         Ok(true)

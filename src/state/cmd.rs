@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::AuditEntry;
 use super::group::{GroupSpec, Topology};
 use super::journal::{Decided, RunKind, StepName, StepOutcome};
 use super::recovery::RecoveryNote;
@@ -17,14 +18,17 @@ use crate::model::Verdict;
 pub enum Cmd {
     /// Name the cluster (once).
     SetClusterName { name: String },
-    /// A manager declares (or updates) its address and zone, and the address of its separate
-    /// admin listener if it has one (absent in entries written before it existed).
+    /// A manager declares (or updates) its address, zone, the address of its separate admin
+    /// listener if it has one, and the features its build knows (an older build's registration
+    /// has neither; one added by `member add` has none until the manager registers itself).
     RegisterManager {
         id: u64,
         addr: String,
         zone: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         admin_addr: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     /// A removed manager's metadata is dropped.
     ForgetManager { id: u64 },
@@ -95,6 +99,9 @@ pub enum Cmd {
     FinishFailover { run: u64, failed: Option<String> },
     /// An operator acknowledges: clears a failed run's block and the anti-flap window.
     AckFailover { group: String },
+    /// An admin write the leader served (its audit trail; the state keeps the last
+    /// [`super::audit::AUDIT_HISTORY`]). Proposed only when every member knows this command.
+    Audit { entry: Box<AuditEntry> },
 }
 
 /// One arm per command (the log's readable form), hence the length.
@@ -177,6 +184,14 @@ impl fmt::Display for Cmd {
                 Some(r) => write!(f, "run {run}: FAILED: {r}"),
             },
             Cmd::AckFailover { group } => write!(f, "group {group}: failover acknowledged"),
+            Cmd::Audit { entry } => {
+                let e = entry.bounded();
+                write!(
+                    f,
+                    "audit: {} from {} {} {}: {}",
+                    e.who, e.from, e.rpc, e.what, e.result
+                )
+            }
             Cmd::RecordVerdict { group, verdict } => {
                 write!(
                     f,

@@ -7,6 +7,7 @@
 //! fields default when absent, so an older snapshot still loads within one data version.
 
 mod apply;
+pub mod audit;
 mod cmd;
 pub mod group;
 pub mod journal;
@@ -15,6 +16,7 @@ mod rejection;
 mod step;
 
 pub use apply::BeginRun;
+pub use audit::{AuditEntry, AuditLog, AuditRecord};
 pub use cmd::{Cmd, CmdResult, Proposal};
 pub use group::{Group, GroupSpec, Topology};
 pub use rejection::{JournalError, Rejection};
@@ -37,6 +39,10 @@ pub struct ManagerInfo {
     /// Where mhactl reaches it when it has a separate admin listener (`admin_listen`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_addr: Option<String>,
+    /// What its build can apply beyond the commands every build knows ([`audit::FEATURES`]);
+    /// empty for an older build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +61,10 @@ pub struct ClusterState {
     pub next_run_id: u64,
     /// Number of commands applied (Blank and membership entries excluded); a cheap change counter.
     pub applied_cmds: u64,
+    /// The admin API's audit trail (the last [`audit::AUDIT_HISTORY`] writes). Not written
+    /// while empty, so a state without one serialises as an older build wrote it.
+    #[serde(skip_serializing_if = "AuditLog::is_empty")]
+    pub audit: AuditLog,
 }
 
 impl ClusterState {
@@ -68,6 +78,21 @@ impl ClusterState {
             Ok(false) => CmdResult::Unchanged,
             Err(rejection) => CmdResult::Rejected(rejection),
         }
+    }
+
+    /// Whether every one of `members` registered `feature` (see [`audit::FEATURE_AUDIT`]); the
+    /// first that did not, otherwise.
+    pub fn lacking_feature(
+        &self,
+        members: impl IntoIterator<Item = u64>,
+        feature: &str,
+    ) -> Option<u64> {
+        members.into_iter().find(|id| {
+            !self
+                .managers
+                .get(id)
+                .is_some_and(|m| m.features.iter().any(|f| f == feature))
+        })
     }
 
     /// The zone recorded for a manager, if it registered one.
@@ -92,12 +117,14 @@ mod tests {
                 addr: "10.0.0.1:7101".into(),
                 zone: "a".into(),
                 admin_addr: None,
+                features: vec![],
             },
             Cmd::RegisterManager {
                 id: 2,
                 addr: "10.0.0.2:7101".into(),
                 zone: "b".into(),
                 admin_addr: None,
+                features: vec![],
             },
             Cmd::ForgetManager { id: 2 },
         ];
@@ -142,6 +169,7 @@ mod tests {
             addr: "h:1".into(),
             zone: "z".into(),
             admin_addr: None,
+            features: vec![],
         };
         assert_eq!(s.apply(&c, 10), CmdResult::Ok);
         assert_eq!(s.apply(&c, 20), CmdResult::Unchanged);
@@ -151,6 +179,7 @@ mod tests {
             addr: "h:2".into(),
             zone: "z".into(),
             admin_addr: None,
+            features: vec![],
         };
         assert_eq!(s.apply(&moved, 30), CmdResult::Ok);
         assert_eq!(s.managers[&3].addr, "h:2");
@@ -371,6 +400,105 @@ mod tests {
             assert!(s.failover.is_empty(), "{:?}", s.failover);
             assert_eq!(s.applied_cmds, before.applied_cmds + 1);
         }
+    }
+
+    fn audit(n: u64) -> Cmd {
+        Cmd::Audit {
+            entry: Box::new(AuditEntry {
+                manager: 1,
+                who: "alice (admin)".into(),
+                from: "10.0.0.9:50000".into(),
+                rpc: "RemoveGroup".into(),
+                what: format!("group g{n}"),
+                result: "NOT_FOUND".into(),
+                detail: format!("group g{n} does not exist"),
+            }),
+        }
+    }
+
+    /// The trail keeps the last AUDIT_HISTORY records in log order, each stamped with its
+    /// entry's time and a sequence number that keeps counting past the bound.
+    #[test]
+    fn audit_is_a_bounded_ring_in_log_order() {
+        use audit::AUDIT_HISTORY;
+        let mut s = ClusterState::default();
+        assert!(s.audit.is_empty());
+        let n = AUDIT_HISTORY as u64 + 5;
+        for i in 1..=n {
+            assert_eq!(s.apply(&audit(i), 1000 + i), CmdResult::Ok);
+        }
+        assert_eq!(s.audit.total, n);
+        assert_eq!(s.audit.records.len(), AUDIT_HISTORY);
+        let first = &s.audit.records[0];
+        assert_eq!((first.seq, first.at_ms), (6, 1006));
+        assert_eq!(first.entry.what, "group g6");
+        let last = s.audit.records.back().unwrap();
+        assert_eq!((last.seq, last.at_ms), (n, 1000 + n));
+        assert!(s
+            .audit
+            .records
+            .iter()
+            .zip(s.audit.records.iter().skip(1))
+            .all(|(a, b)| a.seq + 1 == b.seq));
+        let tail = s.audit.last(3);
+        assert_eq!(
+            tail.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [n - 2, n - 1, n]
+        );
+        assert_eq!(s.audit.last(0).len(), AUDIT_HISTORY);
+        assert_eq!(s.audit.last(5000).len(), AUDIT_HISTORY);
+    }
+
+    /// A record is bounded and single-line whatever the proposer sent; the state's JSON keeps
+    /// it flat, and a state without a trail serialises without the field (as before).
+    #[test]
+    fn audit_records_are_bounded_and_clean() {
+        let mut s = ClusterState::default();
+        assert!(!serde_json::to_string(&s).unwrap().contains("audit"));
+        let entry = AuditEntry {
+            who: "evil\nINFO forged line (admin)".into(),
+            what: "x".repeat(10_000),
+            ..AuditEntry::default()
+        };
+        s.apply(
+            &Cmd::Audit {
+                entry: Box::new(entry),
+            },
+            7,
+        );
+        let r = &s.audit.records[0];
+        assert!(!r.entry.who.contains('\n'), "{:?}", r.entry.who);
+        assert_eq!(r.entry.what.chars().count(), audit::AUDIT_TEXT_MAX);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["audit"]["records"][0]["seq"], 1);
+        assert_eq!(json["audit"]["records"][0]["at_ms"], 7);
+        assert!(json["audit"]["records"][0]["who"].is_string());
+        let back: ClusterState = serde_json::from_value(json).unwrap();
+        assert_eq!(back, s);
+    }
+
+    /// A manager's features come with its registration; a changed set re-registers; the
+    /// leader asks whether every member has one.
+    #[test]
+    fn features_are_registered_per_manager() {
+        let mut s = ClusterState::default();
+        let reg = |id, features: &[&str]| Cmd::RegisterManager {
+            id,
+            addr: format!("h:{id}"),
+            zone: "z".into(),
+            admin_addr: None,
+            features: features.iter().map(|f| f.to_string()).collect(),
+        };
+        s.apply(&reg(1, &[]), 1);
+        s.apply(&reg(2, &["audit"]), 1);
+        assert_eq!(s.lacking_feature([1, 2, 3], "audit"), Some(1));
+        assert_eq!(s.apply(&reg(1, &["audit"]), 2), CmdResult::Ok);
+        assert_eq!(s.apply(&reg(1, &["audit"]), 3), CmdResult::Unchanged);
+        assert_eq!(s.lacking_feature([1, 2, 3], "audit"), Some(3));
+        assert_eq!(s.lacking_feature([1, 2], "audit"), None);
+        // An older build's registration (no features) is written as that build wrote it.
+        let old = serde_json::to_value(reg(4, &[])).unwrap();
+        assert!(old.get("features").is_none(), "{old}");
     }
 
     /// A state serialised without fields added later still loads (fields default).

@@ -55,14 +55,21 @@ impl Lab {
         views.extend_from_slice(extra);
         for v in views {
             let out = self.mhactl(v);
-            assert!(out.status.success(), "{v:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{v:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             places.push((format!("mhactl {}", v.join(" ")), out.stdout));
         }
         let mut store_files = 0;
         for m in 1..=3 {
             let dir = PathBuf::from(format!("{}/m{m}", lab_dir()));
             let log = dir.join("mhad.log");
-            places.push((log.display().to_string(), std::fs::read(&log).unwrap_or_default()));
+            places.push((
+                log.display().to_string(),
+                std::fs::read(&log).unwrap_or_default(),
+            ));
             let data = dir.join("data");
             assert_eq!(mode(&data), 0o700, "{}", data.display());
             let mut files = Vec::new();
@@ -70,7 +77,10 @@ impl Lab {
             for f in files {
                 assert_eq!(mode(&f), 0o600, "{}", f.display());
                 store_files += 1;
-                places.push((f.display().to_string(), std::fs::read(&f).unwrap_or_default()));
+                places.push((
+                    f.display().to_string(),
+                    std::fs::read(&f).unwrap_or_default(),
+                ));
             }
         }
         assert!(store_files >= 3, "no store files found");
@@ -82,7 +92,10 @@ impl Lab {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with("mha-raft-"))
         }) {
-            places.push((f.display().to_string(), std::fs::read(&f).unwrap_or_default()));
+            places.push((
+                f.display().to_string(),
+                std::fs::read(&f).unwrap_or_default(),
+            ));
         }
         for (what, bytes) in &places {
             for s in &secrets {
