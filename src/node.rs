@@ -15,6 +15,7 @@ use crate::proto::probe::probe_service_server::ProbeServiceServer;
 use crate::proto::raft::raft_service_server::RaftServiceServer;
 use crate::raft::{self, Network, NodeError, NodeId, Raft, RaftHandle};
 use crate::runtime::{Identity, Runtime};
+use crate::security::layer::MemberCheck;
 use crate::security::tls::TlsError;
 use crate::security::{AuthLayer, Principal, TlsMaterial, Transport};
 use crate::server::redirect::{AdminAddrs, AdminRedirectLayer};
@@ -119,10 +120,20 @@ fn serve(
     admin: Option<TcpListener>,
     stop: &watch::Receiver<bool>,
 ) -> Result<Vec<ServerTask>, tonic::transport::Error> {
+    let r = raft.clone();
+    let members: MemberCheck = Arc::new(move |id| {
+        let m = r.metrics();
+        let m = m.borrow();
+        let membership = m.membership_config.membership();
+        membership.nodes().next().is_none() || membership.get_node(&id).is_some()
+    });
     let builder = || -> Result<_, tonic::transport::Error> {
         let b = tonic::transport::Server::builder().max_concurrent_streams(256);
         Ok(match transport {
-            Transport::Tls(m) => (b.tls_config(m.server_config())?, AuthLayer::certificates()),
+            Transport::Tls(m) => (
+                b.tls_config(m.server_config())?,
+                AuthLayer::certificates().members(members.clone()),
+            ),
             Transport::Insecure => (b, AuthLayer::insecure()),
         })
     };

@@ -631,3 +631,47 @@ fn separate_admin_listener() {
     );
     drop(procs);
 }
+
+/// A frozen manager (SIGSTOP: its kernel still accepts TCP, its TLS handshake never answers)
+/// first in the endpoint list: mhactl gives up on it after its timeout and gets the answer from
+/// the others, instead of hanging.
+#[test]
+fn frozen_endpoint_is_skipped() {
+    let mut c = Cluster::start(3);
+    let ep = c.endpoints();
+    wait_status(&ep, "leader", |v| {
+        v["has_quorum"] == true && all_followers_caught_up(v, 3)
+    });
+    let pid = c.proc(1).child.as_ref().unwrap().id().to_string();
+    let signal = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    signal("-STOP");
+    let mut child = Command::new(MHACTL)
+        .env("MHACTL_CA", tls_file("ca.crt"))
+        .env("MHACTL_CERT", tls_file("client-reader.crt"))
+        .env("MHACTL_KEY", tls_file("client-reader.key"))
+        .args(["--endpoints", &ep, "--timeout-ms", "1000", "group", "list"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if start.elapsed() > WAIT {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    signal("-CONT");
+    let status = status.expect("mhactl hung on the frozen endpoint");
+    assert!(status.success(), "{status:?}");
+}

@@ -1,7 +1,7 @@
 //! Who may do what to a manager cluster running with TLS (as every deployment, the lab and the
 //! demo do): every RPC of every service called with no certificate, each client role and a node
 //! certificate; certificates of another CA; a member's certificate speaking for another node; a
-//! flood of forged votes from a node of the CA that is not a member.
+//! flood of forged votes and appends from a node of the CA that is not a member.
 
 mod common;
 
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::{fast_timings, TestCluster};
 use mha_raft::proto::raft::raft_service_client::RaftServiceClient;
 use mha_raft::proto::raft::RaftRequest;
+use mha_raft::raft::TypeConfig;
 use mha_raft::security::certs::{write_file, Authority};
 use mha_raft::security::policy::RPC_ACCESS;
 use mha_raft::security::{Role, TlsFiles, TlsMaterial, Transport};
@@ -272,6 +273,41 @@ async fn forged_and_foreign_raft_messages_change_nothing() {
     assert!(sent >= 10);
     let after = term_and_leader(&c, leader);
     assert_eq!(after, before, "forged votes moved the term or the leader");
+
+    // The same non-member sending appends (heartbeats) at ever higher terms, which would make
+    // any node accepting them step down and follow it: refused; and it cannot read the status
+    // (term, last log id) a forged append would need.
+    let mut sent = 0;
+    while sent < 10 {
+        for id in 1..=3 {
+            let ch = channel(&flood, &c.addr(id), &format!("node-{id}")).await;
+            let req: openraft::raft::AppendEntriesRequest<TypeConfig> =
+                openraft::raft::AppendEntriesRequest {
+                    vote: openraft::Vote::new_committed(before.0 + 200 + sent, 9),
+                    prev_log_id: None,
+                    entries: vec![],
+                    leader_commit: None,
+                };
+            let s = RaftServiceClient::new(ch)
+                .append_entries(RaftRequest {
+                    payload: serde_json::to_vec(&req).unwrap(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+            assert!(s.message().contains("not a member"), "{s:?}");
+        }
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ch = channel(&flood, &c.addr(leader), "mhad").await;
+    let s = call(ch, "/mha.admin.v1.AdminService/NodeStatus").await;
+    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+    assert_eq!(
+        term_and_leader(&c, leader),
+        before,
+        "forged appends moved the term or the leader"
+    );
     assert_eq!(c.acting_leader(), Some(leader));
     c.shutdown().await;
 }

@@ -38,6 +38,19 @@ pub fn leader_redirect(status: &Status) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The leader's id a "not leader" status names, if any (mhactl then expects that node's own
+/// certificate at the redirect address).
+pub fn leader_redirect_id(status: &Status) -> Option<u64> {
+    leader_redirect(status)?;
+    status
+        .metadata()
+        .get(LEADER_ID_KEY)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// A message that cannot be turned into a domain value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::api::leader_redirect;
+use crate::api::{leader_redirect, leader_redirect_id};
 use crate::errors::{error_chain, status_text};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
-use crate::security::identity::ANY_NODE_NAME;
+use crate::security::identity::{node_name, ANY_NODE_NAME};
 use crate::security::{TlsFiles, TlsMaterial, Transport};
 
 /// How many redirects one call follows before giving up (a leader change mid-call costs one).
@@ -80,7 +80,8 @@ pub struct AdminClient {
 /// Outcome of one attempt at one address.
 enum Attempt<T> {
     Done(T),
-    Redirect(String),
+    /// The leader's address and, when the answer named it, its id.
+    Redirect(String, Option<u64>),
     /// Transport problem or no leader: try another endpoint.
     Next(String),
     /// The server refused the request; do not retry elsewhere.
@@ -125,28 +126,36 @@ impl AdminClient {
         AdminClient::new(endpoints, timeout, self.transport.clone())
     }
 
-    async fn connect(&self, addr: &str) -> Result<AdminServiceClient<Channel>, String> {
-        // Any manager of the cluster's CA may answer at an endpoint: the name checked is the one
-        // every node certificate carries.
+    /// A client for `addr`. At a configured endpoint any manager of the cluster's CA may answer
+    /// (the name checked is the one every node certificate carries); at a redirect the leader's
+    /// id is known, and its own certificate (`node-<id>`) is required.
+    async fn connect(
+        &self,
+        addr: &str,
+        node: Option<u64>,
+    ) -> Result<AdminServiceClient<Channel>, String> {
+        let name = node.map_or_else(|| ANY_NODE_NAME.to_string(), node_name);
         let ep = self
             .transport
-            .endpoint(addr, ANY_NODE_NAME)
+            .endpoint(addr, &name)
             .map_err(|e| format!("{addr}: {}", error_chain(&e)))?
             .connect_timeout(self.timeout)
             .timeout(self.timeout);
-        let ch = ep
-            .connect()
+        // The whole connection — TCP and the TLS handshake — within the timeout: a frozen
+        // manager's kernel still accepts the TCP connection, and its handshake never answers.
+        let ch = tokio::time::timeout(self.timeout, ep.connect())
             .await
+            .map_err(|_| format!("{addr}: no TLS handshake within {:?}", self.timeout))?
             .map_err(|e| format!("{addr}: {}", error_chain(&e)))?;
         Ok(AdminServiceClient::new(ch))
     }
 
-    async fn attempt<T, F, Fut>(&self, addr: &str, f: &F) -> Attempt<T>
+    async fn attempt<T, F, Fut>(&self, addr: &str, node: Option<u64>, f: &F) -> Attempt<T>
     where
         F: Fn(AdminServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let client = match self.connect(addr).await {
+        let client = match self.connect(addr, node).await {
             Ok(c) => c,
             Err(e) => return Attempt::Next(e),
         };
@@ -154,7 +163,7 @@ impl AdminClient {
             Ok(r) => Attempt::Done(r.into_inner()),
             Err(s) => {
                 if let Some(leader) = leader_redirect(&s) {
-                    return Attempt::Redirect(leader);
+                    return Attempt::Redirect(leader, leader_redirect_id(&s));
                 }
                 match s.code() {
                     Code::Unavailable
@@ -176,12 +185,14 @@ impl AdminClient {
         let mut last = String::new();
         for ep in &self.endpoints {
             let mut addr = ep.clone();
+            let mut node = None;
             for _ in 0..=MAX_REDIRECTS {
-                match self.attempt(&addr, &f).await {
+                match self.attempt(&addr, node, &f).await {
                     Attempt::Done(t) => return Ok(t),
-                    Attempt::Redirect(leader) => {
+                    Attempt::Redirect(leader, id) => {
                         tracing::debug!(from = %addr, to = %leader, "following leader redirect");
                         addr = leader;
+                        node = id;
                     }
                     Attempt::Next(e) => {
                         last = e;
@@ -205,7 +216,7 @@ impl AdminClient {
     {
         let mut last = String::new();
         for ep in &self.endpoints {
-            match self.connect(ep).await {
+            match self.connect(ep, None).await {
                 Err(e) => last = e,
                 Ok(c) => match f(c).await {
                     Ok(r) => return Ok(r.into_inner()),

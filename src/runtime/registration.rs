@@ -16,6 +16,7 @@ use crate::runtime::Runtime;
 use crate::state::Cmd;
 
 const PERIOD: Duration = Duration::from_millis(300);
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What this build declares it can apply (the leader records audit entries once every member
 /// declared `audit`).
@@ -95,9 +96,12 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
             zone: node.me.zone.clone(),
             features: features(),
         };
-        AdminServiceClient::new(channel)
-            .register_manager(req)
+        // Bounded: a frozen leader's handshake never answers, and the loop must go on to the
+        // next leader.
+        let mut client = AdminServiceClient::new(channel);
+        tokio::time::timeout(REGISTER_TIMEOUT, client.register_manager(req))
             .await
+            .map_err(|_| RuntimeError::Peer(format!("no answer within {REGISTER_TIMEOUT:?}")))?
             .map_err(|e| RuntimeError::Peer(e.message().to_string()))?;
     }
     tracing::info!(id = me, zone = %node.me.zone, "registered this manager in the cluster state");

@@ -5,6 +5,7 @@
 //! node id a message claims against the certificate's).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
@@ -40,10 +41,15 @@ enum Mode {
     Insecure,
 }
 
-#[derive(Clone, Copy, Debug)]
+/// Whether a node id is a member of this node's cluster (voter or learner), or this node has
+/// no membership yet (it is being bootstrapped or added, and must hear from its future peers).
+pub type MemberCheck = Arc<dyn Fn(u64) -> bool + Send + Sync>;
+
+#[derive(Clone)]
 pub struct AuthLayer {
     mode: Mode,
     peer_only: bool,
+    members: Option<MemberCheck>,
 }
 
 impl AuthLayer {
@@ -51,6 +57,7 @@ impl AuthLayer {
         AuthLayer {
             mode: Mode::Certificates,
             peer_only: false,
+            members: None,
         }
     }
 
@@ -58,6 +65,7 @@ impl AuthLayer {
         AuthLayer {
             mode: Mode::Insecure,
             peer_only: false,
+            members: None,
         }
     }
 
@@ -65,6 +73,16 @@ impl AuthLayer {
     pub fn peer_only(self) -> Self {
         AuthLayer {
             peer_only: true,
+            ..self
+        }
+    }
+
+    /// Node certificates are served only for members: a certificate of the CA whose node was
+    /// never added, or was removed, can neither append, snapshot, vote, probe nor register,
+    /// nor read the status a forged append would need.
+    pub fn members(self, check: MemberCheck) -> Self {
+        AuthLayer {
+            members: Some(check),
             ..self
         }
     }
@@ -78,15 +96,17 @@ impl<S> tower::Layer<S> for AuthLayer {
             inner,
             mode: self.mode,
             peer_only: self.peer_only,
+            members: self.members.clone(),
         }
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Authorize<S> {
     inner: S,
     mode: Mode,
     peer_only: bool,
+    members: Option<MemberCheck>,
 }
 
 impl<S> Authorize<S> {
@@ -135,7 +155,15 @@ where
         let path = req.uri().path().to_string();
         let addr = remote_addr(&req);
         let peer_only = self.peer_only;
+        let members = self.members.clone();
         let checked = self.principal(&req).and_then(|principal| {
+            if let (Principal::Node(id), Some(is_member)) = (&principal, &members) {
+                if !is_member(*id) {
+                    return Err(Status::permission_denied(format!(
+                        "node {id} is not a member of this cluster (as this manager knows it)"
+                    )));
+                }
+            }
             if peer_only && matches!(principal, Principal::Client { .. }) {
                 return Err(Status::permission_denied(format!(
                     "{principal}: this is the managers' peer address; mhactl and other admin \

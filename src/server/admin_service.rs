@@ -225,15 +225,17 @@ impl AdminService for AdminSvc {
             r.zone,
             r.features.join(",")
         );
+        // Refused before it is audited: a member's certificate must not be able to fill the
+        // trail with registrations in other names.
+        if !matches!(caller, Principal::Anonymous) && caller != Principal::Node(r.id) {
+            return Err(Status::permission_denied(format!(
+                "{caller} may not register manager {}: a manager registers itself",
+                r.id
+            )));
+        }
         let call = Call::new(&req, "RegisterManager", what);
         let r = req.into_inner();
         let work = async {
-            if !matches!(caller, Principal::Anonymous) && caller != Principal::Node(r.id) {
-                return Err(Status::permission_denied(format!(
-                    "{caller} may not register manager {}: a manager registers itself",
-                    r.id
-                )));
-            }
             crate::config::check_host_port(&r.addr).map_err(Status::invalid_argument)?;
             let admin_addr = Some(r.admin_addr).filter(|a| !a.is_empty());
             if let Some(a) = &admin_addr {

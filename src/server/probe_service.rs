@@ -7,7 +7,6 @@ use tonic::{Request, Response, Status};
 use crate::proto::probe::probe_service_server::ProbeService;
 use crate::proto::probe::{ProbeReply, ProbeRequest};
 use crate::runtime::Runtime;
-use crate::security::{Caller, Principal};
 
 pub struct ProbeSvc {
     node: Arc<Runtime>,
@@ -26,23 +25,8 @@ impl ProbeService for ProbeSvc {
         &self,
         req: Request<ProbeRequest>,
     ) -> Result<Response<ProbeReply>, Status> {
-        // Probes make this manager connect to a database server: only for managers of this
-        // cluster (a node of the CA that was removed, or never joined, is refused).
-        if let Principal::Node(caller) = Caller::of(&req).principal {
-            let member = self
-                .node
-                .raft
-                .metrics()
-                .membership_config
-                .membership()
-                .get_node(&caller)
-                .is_some();
-            if !member {
-                return Err(Status::permission_denied(format!(
-                    "node {caller} is not a member of this cluster"
-                )));
-            }
-        }
+        // Only members get here: the authorization layer refuses node certificates of nodes
+        // that are not in this cluster (security::layer).
         let r = req.into_inner();
         self.node
             .raft

@@ -1,13 +1,17 @@
 //! The peer-only Raft RPC service: decodes openraft messages, checks that the node the message
 //! speaks for is the node whose certificate called, and hands them to the local Raft.
 //!
-//! The authorization layer has already admitted only manager node certificates (or anyone, with
-//! `--insecure`). Here the message's claimed sender must be the certificate's node id: a valid
-//! node cannot vote or append in another node's name. A vote must also come from a voter this
-//! node knows (or reach a node that has no membership yet): votes from outside the cluster are
-//! what can make a healthy leader step down, and refusing a vote is always safe. Appends and
-//! snapshots are taken from any node of the CA speaking for itself, because a member that was
-//! down while a new voter joined and took over leadership learns of that voter only from it.
+//! The authorization layer has already admitted only certificates of nodes that are members of
+//! this node's cluster, voters or learners (or any node while this one has no membership yet;
+//! or anyone, with `--insecure`). Here the message's claimed sender must be the certificate's
+//! node id: a member cannot vote or append in another node's name. A vote must also come from a
+//! voter (refusing a vote is always safe; the check also holds with `--insecure`).
+//!
+//! The price of the membership check on appends: a member that was down while a new node was
+//! added and then elected leader does not know that node yet and refuses it, so it cannot catch
+//! up from it (it says so in its log, and `cluster status` shows its lag). Remove and re-add
+//! it (docs/operations.md). Accepting appends from any node of the CA instead would let any
+//! certificate ever issued — a removed manager's — depose the leader and write the log.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
