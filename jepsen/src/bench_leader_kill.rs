@@ -28,6 +28,9 @@ pub struct Args {
     /// Extra flags passed to every mhad (e.g. "--election-timeout-min-ms 300").
     #[arg(long, allow_hyphen_values = true)]
     mhad_args: Option<String>,
+    /// Managers without TLS (plaintext), to measure what mutual TLS costs.
+    #[arg(long)]
+    insecure: bool,
 }
 
 struct Node {
@@ -94,7 +97,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let tls = tmp.path().join("tls");
     std::fs::create_dir_all(&tls)?;
-    let transport = loopback_pki(&tls)?;
+    let transport = if args.insecure {
+        Transport::Insecure
+    } else {
+        loopback_pki(&tls)?
+    };
+    // The flags that give node `id` its transport.
+    let tls_args = |id: u64| -> Vec<std::ffi::OsString> {
+        if args.insecure {
+            return vec!["--insecure".into()];
+        }
+        vec![
+            "--tls-ca".into(),
+            tls.join("ca.crt").into(),
+            "--tls-cert".into(),
+            tls.join(format!("node-{id}.crt")).into(),
+            "--tls-key".into(),
+            tls.join(format!("node-{id}.key")).into(),
+        ]
+    };
     let mut nodes: Vec<Node> = (1..=3)
         .map(|id| {
             let port = TcpListener::bind("127.0.0.1:0")
@@ -132,12 +153,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             ])
             .arg("--data-dir")
             .arg(n.dir.join("data"))
-            .arg("--tls-ca")
-            .arg(tls.join("ca.crt"))
-            .arg("--tls-cert")
-            .arg(tls.join(format!("node-{}.crt", n.id)))
-            .arg("--tls-key")
-            .arg(tls.join(format!("node-{}.key", n.id)))
+            .args(tls_args(n.id))
             .args(&extra)
             .stdout(Stdio::null())
             .stderr(log)
@@ -155,8 +171,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         transport.clone(),
     )?;
     println!(
-        "bench leader-kill: 3 mhad on loopback ({}), {} kills, mhad flags: {:?}",
+        "bench leader-kill: 3 mhad on loopback ({}, {}), {} kills, mhad flags: {:?}",
         mhad.display(),
+        if args.insecure {
+            "plaintext"
+        } else {
+            "mutual TLS"
+        },
         args.runs,
         extra
     );
