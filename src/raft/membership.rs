@@ -57,21 +57,20 @@ impl RaftHandle {
             "added {id} ({addr}) as learner; caught up in {}",
             human_duration(t.elapsed())
         ));
-        // The features are the node's to declare (it registers itself); keep what it already
-        // declared from this address.
-        let features = self.read(|c| {
+        // The features and the admin address are the node's to declare (it registers itself);
+        // keep what it already declared from this address.
+        let (features, admin_addr) = self.read(|c| {
             c.managers
                 .get(&id)
                 .filter(|m| m.addr == addr)
-                .map(|m| m.features.clone())
+                .map(|m| (m.features.clone(), m.admin_addr.clone()))
                 .unwrap_or_default()
         });
-        // The node registers its admin address itself once it runs (runtime/registration).
         self.propose(Cmd::RegisterManager {
             id,
             addr,
             zone,
-            admin_addr: None,
+            admin_addr,
             features,
         })
         .await?;

@@ -17,6 +17,16 @@ use crate::state::Cmd;
 
 const PERIOD: Duration = Duration::from_millis(300);
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(2);
+/// A registration the state does not reflect after it was accepted (a leader of an older build
+/// ignores the fields it does not know) is sent again this rarely, not every period.
+const RESEND: Duration = Duration::from_secs(30);
+
+/// The last registration this node got accepted: to which leader, in which term, when.
+#[derive(Default)]
+struct Sent {
+    to: Option<(u64, u64)>,
+    at: Option<std::time::Instant>,
+}
 
 /// What this build declares it can apply (the leader records audit entries once every member
 /// declared `audit`).
@@ -29,6 +39,7 @@ fn features() -> Vec<String> {
 
 pub async fn run(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
+    let mut sent = Sent::default();
     loop {
         // Back off while registration keeps failing (no quorum), up to ~5 s.
         let wait = PERIOD * (1 << failures.min(4));
@@ -36,7 +47,7 @@ pub async fn run(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        match tick(&node).await {
+        match tick(&node, &mut sent).await {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
@@ -46,7 +57,11 @@ pub async fn run(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
+/// Registers this manager with the leader: once per leader term (so that every leader's state
+/// holds what this build declares, also records written by an older build that dropped fields
+/// it did not know), and again when the state differs from this node's identity — at most every
+/// [`RESEND`] with the same leader, which may be of an older build and keep ignoring a field.
+async fn tick(node: &Runtime, sent: &mut Sent) -> Result<(), RuntimeError> {
     let m = node.raft.metrics();
     let Some((leader_id, leader_addr)) = leader_of(&m) else {
         return Ok(());
@@ -71,7 +86,9 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
             })
             .await?;
     }
-    if registered {
+    let this_term = Some((leader_id, m.current_term));
+    let recently = sent.at.is_some_and(|t| t.elapsed() < RESEND);
+    if sent.to == this_term && (registered || recently) {
         return Ok(());
     }
     let cmd = Cmd::RegisterManager {
@@ -104,6 +121,14 @@ async fn tick(node: &Runtime) -> Result<(), RuntimeError> {
             .map_err(|_| RuntimeError::Peer(format!("no answer within {REGISTER_TIMEOUT:?}")))?
             .map_err(|e| RuntimeError::Peer(e.message().to_string()))?;
     }
-    tracing::info!(id = me, zone = %node.me.zone, "registered this manager in the cluster state");
+    *sent = Sent {
+        to: this_term,
+        at: Some(std::time::Instant::now()),
+    };
+    if registered {
+        tracing::debug!(id = me, "registration refreshed for this leader's term");
+    } else {
+        tracing::info!(id = me, zone = %node.me.zone, "registered this manager in the cluster state");
+    }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::runtime::groups;
 use crate::runtime::Runtime;
 use crate::security::{Caller, Principal};
 use crate::state::group::{Group, GroupSpec};
-use crate::state::Cmd;
+use crate::state::{Cmd, CmdResult};
 
 pub struct AdminSvc {
     node: Arc<Runtime>,
@@ -257,9 +257,15 @@ impl AdminService for AdminSvc {
                 .await?;
             Ok((RegisterManagerReply {}, res))
         };
-        self.audited(call, work, |(_, res)| format!("{res:?}").to_lowercase())
-            .await
-            .map(|r| r.map(|(reply, _)| reply))
+        // A registration that changed nothing (managers re-register once per leader term) is
+        // not worth a trail entry; one that changed something or failed is.
+        self.require_leader()?;
+        let res = work.await;
+        if !matches!(res, Ok((_, CmdResult::Unchanged))) {
+            let outcome = Outcome::of(&res, |(_, r)| format!("{r:?}").to_lowercase());
+            audit::record(&self.node, call, outcome).await;
+        }
+        res.map(|(reply, _)| Response::new(reply))
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "add_group", node = self.node.id()))]
