@@ -10,13 +10,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fast_timings, wait_until, TestCluster, WAIT};
+use common::{fast_timings, group_spec, wait_until, TestCluster, WAIT};
 use mha_raft::api::pb;
 use mha_raft::ctl::AdminClient;
 use mha_raft::local_config::{LocalConfig, RawCredential, RawSshProfile};
 use mha_raft::security::Role;
 use mha_raft::state::audit::FEATURE_AUDIT;
-use mha_raft::state::group::{CredentialRef, GroupSpec, LegacySsh, PingSpec, ServerSpec, SshSpec};
 use mha_raft::state::AuditRecord;
 use tokio::net::TcpListener;
 
@@ -69,37 +68,11 @@ async fn dropping_server() -> (String, u32) {
 }
 
 fn spec(name: &str, host: &str, port: u32) -> pb::GroupSpec {
-    let spec = GroupSpec {
-        name: name.into(),
-        user: "mha".into(),
-        password: CredentialRef::Name("mha".into()),
-        repl_user: "repl".into(),
-        repl_password: CredentialRef::Name("repl".into()),
-        ssh: SshSpec {
-            user: "root".into(),
-            port: 22,
-            profile: "default".into(),
-            legacy: LegacySsh::default(),
-        },
-        vip: None,
-        vip_interface: None,
-        ping: PingSpec::default(),
-        servers: ["db1", "db2"]
-            .iter()
-            .map(|n| ServerSpec {
-                name: n.to_string(),
-                host: host.into(),
-                port: port as u16,
-                candidate_master: true,
-                no_master: false,
-                ssh_host: None,
-                ssh_port: None,
-                master_binlog_dir: None,
-            })
-            .collect(),
-        failover: Default::default(),
-    };
-    (&spec).into()
+    let servers: Vec<_> = ["db1", "db2"]
+        .iter()
+        .map(|n| (n.to_string(), host.to_string(), port as u16))
+        .collect();
+    (&group_spec(name, &servers)).into()
 }
 
 fn client(c: &TestCluster, endpoint: &str, role: Role) -> AdminClient {

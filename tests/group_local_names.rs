@@ -9,12 +9,12 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::{fast_timings, TestCluster};
+use common::{fast_timings, group_spec, TestCluster};
 use mha_raft::api::pb;
 use mha_raft::local_config::{LocalConfig, RawCredential, RawHook, RawSshProfile};
 use mha_raft::proto::admin::admin_service_client::AdminServiceClient;
 use mha_raft::security::Role;
-use mha_raft::state::group::{CredentialRef, GroupSpec, LegacySsh, PingSpec, ServerSpec, SshSpec};
+use mha_raft::state::group::{CredentialRef, GroupSpec};
 use tokio::net::TcpListener;
 use tonic::{Code, Status};
 
@@ -84,40 +84,19 @@ fn local(dir: &std::path::Path) -> LocalConfig {
 }
 
 fn spec(servers: &[String]) -> GroupSpec {
-    GroupSpec {
-        name: "g1".into(),
-        user: "mha".into(),
-        password: CredentialRef::Name("mha".into()),
-        repl_user: "repl".into(),
-        repl_password: CredentialRef::Name("repl".into()),
-        ssh: SshSpec {
-            user: "root".into(),
-            port: 22,
-            profile: "default".into(),
-            legacy: LegacySsh::default(),
-        },
-        vip: None,
-        vip_interface: None,
-        ping: PingSpec::default(),
-        servers: servers
-            .iter()
-            .enumerate()
-            .map(|(i, addr)| {
-                let (host, port) = addr.rsplit_once(':').unwrap();
-                ServerSpec {
-                    name: format!("db{}", i + 1),
-                    host: host.into(),
-                    port: port.parse().unwrap(),
-                    candidate_master: true,
-                    no_master: false,
-                    ssh_host: None,
-                    ssh_port: None,
-                    master_binlog_dir: None,
-                }
-            })
-            .collect(),
-        failover: Default::default(),
-    }
+    let servers: Vec<_> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, addr)| {
+            let (host, port) = addr.rsplit_once(':').unwrap();
+            (
+                format!("db{}", i + 1),
+                host.to_string(),
+                port.parse().unwrap(),
+            )
+        })
+        .collect();
+    group_spec("g1", &servers)
 }
 
 /// AddGroup (or UpdateGroup) sent to the leader's admin API, as mhactl sends it.

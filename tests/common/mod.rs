@@ -15,6 +15,7 @@ use mha_raft::node::ManagerNode;
 use mha_raft::raft::RaftHandle;
 use mha_raft::security::certs::{write_file, Authority, Issued};
 use mha_raft::security::{Role, TlsFiles, TlsMaterial, Transport};
+use mha_raft::state::group::{CredentialRef, GroupSpec, LegacySsh, PingSpec, ServerSpec, SshSpec};
 use mha_raft::state::ClusterState;
 use tokio::net::TcpListener;
 
@@ -307,5 +308,40 @@ async fn bind_retry(addr: SocketAddr) -> TcpListener {
             }
             Err(e) => panic!("cannot rebind {addr}: {e}"),
         }
+    }
+}
+
+/// A group spec naming only the local entries the test clusters define (credentials `mha` and
+/// `repl`, SSH profile `default`), with `servers` as (name, host, port), all candidates.
+pub fn group_spec(name: &str, servers: &[(String, String, u16)]) -> GroupSpec {
+    GroupSpec {
+        name: name.into(),
+        user: "mha".into(),
+        password: CredentialRef::Name("mha".into()),
+        repl_user: "repl".into(),
+        repl_password: CredentialRef::Name("repl".into()),
+        ssh: SshSpec {
+            user: "root".into(),
+            port: 22,
+            profile: "default".into(),
+            legacy: LegacySsh::default(),
+        },
+        vip: None,
+        vip_interface: None,
+        ping: PingSpec::default(),
+        servers: servers
+            .iter()
+            .map(|(n, host, port)| ServerSpec {
+                name: n.clone(),
+                host: host.clone(),
+                port: *port,
+                candidate_master: true,
+                no_master: false,
+                ssh_host: None,
+                ssh_port: None,
+                master_binlog_dir: None,
+            })
+            .collect(),
+        failover: Default::default(),
     }
 }
