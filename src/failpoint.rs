@@ -16,6 +16,8 @@ pub enum When {
     Act,
     /// A diff was applied to a server, its journal record not yet committed.
     Applied,
+    /// A manager the leader delegated the step to is about to act it.
+    Delegate,
 }
 
 /// Whether `spec` (the variable's value) names this point.
@@ -27,6 +29,7 @@ pub fn matches(spec: &str, when: When, step: StepName) -> bool {
         When::Begin => w == "begin",
         When::Act => w == "act",
         When::Applied => w == "applied",
+        When::Delegate => w == "delegate",
     };
     w_ok && serde_json::to_value(step)
         .ok()

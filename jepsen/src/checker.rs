@@ -290,6 +290,27 @@ pub fn failovers_expected(runs: &[FailoverRun], expected: usize) -> Check {
     )
 }
 
+/// A leader cut off from the data hosts did not act the steps itself: every step of the
+/// completed run was acted by another manager (the one it delegated to, or a later leader).
+pub fn acted_elsewhere(runs: &[FailoverRun], blind: u64) -> Check {
+    let acted: Vec<(String, u64)> = runs
+        .iter()
+        .filter(|r| matches!(r.state, RunState::Completed { .. }))
+        .flat_map(|r| r.steps.iter())
+        .filter_map(|s| match s.state {
+            StepState::Done { node, .. } => Some((format!("{:?}", s.name), node)),
+            _ => None,
+        })
+        .collect();
+    let by_blind: Vec<&(String, u64)> = acted.iter().filter(|(_, n)| *n == blind).collect();
+    check(
+        "acted-where-the-hosts-are-seen",
+        !acted.is_empty() && by_blind.is_empty(),
+        format!("steps acted by: {acted:?}; the blind leader is node {blind}"),
+        None,
+    )
+}
+
 /// The survivors hold identical data (CHECKSUM TABLE) after heal.
 pub fn converged(checksums: &BTreeMap<String, Option<String>>) -> Check {
     let values: BTreeSet<&Option<String>> = checksums.values().collect();

@@ -45,6 +45,16 @@ pub enum Nemesis {
     /// db3's IO thread stopped (it lags), then both replicas cut from the master while the
     /// writes go on (only the master's binlog has them), then the master's mysqld killed.
     LaggingReplicasThenKillMaster { ms: u64 },
+    /// The Raft leader's zone cut from every DB host (it keeps its quorum: the other managers
+    /// still reach it), then the master killed: a manager that sees the hosts acts the steps.
+    BlindLeaderThenKillMaster,
+    /// A split view: the leader's zone and the master on one side, the third zone and both
+    /// replicas on the other, the second zone seeing both; then the master killed.
+    SplitViewThenKillMaster,
+    /// File/position, async: db3's IO thread stopped, then the master cut from the leader's
+    /// zone and from the replicas while the writes go on (only its binlog has them), then its
+    /// mysqld killed (host up): a manager that reaches the host saves the binlog.
+    LeaderCutFromMasterHostThenKill { ms: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -191,6 +201,30 @@ pub fn all() -> Vec<Scenario> {
         ..sc("lagging-replicas-filepos", "binlog file/position, async: db3's IO thread stopped, then both replicas cut from the master while writes go on, then mysqld killed (its host up): relay-log diffs and the binlog saved over SSH lose no acknowledged write")
     });
     all.push(Scenario {
+        nemesis: Nemesis::BlindLeaderThenKillMaster,
+        expect_failovers: 1,
+        ..sc("blind-leader-master-crash", "the Raft leader's zone cut from every DB host (its quorum intact), then the master killed: one failover, its steps acted by a manager that sees the hosts, nothing lost")
+    });
+    all.push(Scenario {
+        failpoint: Some("delegate:promote_new_master".into()),
+        nemesis: Nemesis::BlindLeaderThenKillMaster,
+        expect_failovers: 1,
+        resumed_step: Some("promote_new_master".into()),
+        ..sc("blind-leader-delegate-crash", "the leader's zone blind to the DB hosts, the master killed, and the manager the leader delegated to SIGKILLs itself as it starts phase 3.5: the leader gives the step to the third manager, which finishes the run")
+    });
+    all.push(Scenario {
+        nemesis: Nemesis::SplitViewThenKillMaster,
+        expect_failovers: 1,
+        ..sc("split-view-master-crash", "{leader zone, master} -- {third zone, replicas}, the second zone sees both; then the master killed: one failover acted from the zone that sees everything, nothing lost")
+    });
+    all.push(Scenario {
+        semisync: false,
+        filepos: true,
+        nemesis: Nemesis::LeaderCutFromMasterHostThenKill { ms: 1500 },
+        expect_failovers: 1,
+        ..sc("leader-cut-from-master-host-filepos", "binlog file/position, async: db3 lagging, the master cut from the leader's zone and the replicas while writes go on, then mysqld killed: a manager that reaches the master's host saves its binlog; no acknowledged write lost")
+    });
+    all.push(Scenario {
         semisync: false,
         failpoint: Some("break:fence".into()),
         nemesis: Nemesis::IsolateMasterKeepClients,
@@ -224,6 +258,8 @@ struct Ctx {
     client: AdminClient,
     dir: PathBuf,
     nemesis_log: Vec<NemesisEvent>,
+    /// The Raft leader the nemesis cut off from data hosts it needs: it must not act the steps.
+    blind_leader: Option<u64>,
 }
 
 impl Ctx {
@@ -293,6 +329,11 @@ impl Ctx {
         let leader = r.leader_id.context("no leader")?;
         Ok(format!("m{leader}"))
     }
+}
+
+/// The manager id of a lab zone ("m2" -> 2).
+fn zone_id(zone: &str) -> Option<u64> {
+    zone.strip_prefix('m').and_then(|n| n.parse().ok())
 }
 
 fn sql(host: &str, text: &str) -> anyhow::Result<String> {
@@ -476,6 +517,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         client,
         dir: dir.to_path_buf(),
         nemesis_log: Vec::new(),
+        blind_leader: None,
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let nemesis_result = nemesis(&mut ctx, sc).await;
@@ -537,6 +579,9 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     if sc.workload == "register" {
         checks.push(checker::registers_linearizable(&history));
     }
+    if let Some(blind) = ctx.blind_leader {
+        checks.push(checker::acted_elsewhere(&runs, blind));
+    }
     Ok(checks)
 }
 
@@ -595,6 +640,49 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             ctx.nemesis("partition", "db1 -- db2,db3 (replicas cut from the master)")?;
             lab(&["partition", "db1", "--", "db2,db3"])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ctx.nemesis("kill-mysqld", "db1")?;
+            lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::BlindLeaderThenKillMaster => {
+            let z = ctx.leader_zone().await?;
+            ctx.blind_leader = zone_id(&z);
+            ctx.nemesis(
+                "partition",
+                &format!("{z} -- db1,db2,db3 (the leader's zone blind)"),
+            )?;
+            lab(&["partition", &z, "--", "db1,db2,db3"])?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            ctx.nemesis("kill-mysqld", "db1")?;
+            lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::SplitViewThenKillMaster => {
+            let z = ctx.leader_zone().await?;
+            let others: Vec<&str> = ["m1", "m2", "m3"].into_iter().filter(|m| *m != z).collect();
+            // others[0] sees both sides; others[1] sits with the replicas.
+            let (left, right) = (format!("{z},db1"), format!("{},db2,db3", others[1]));
+            ctx.blind_leader = zone_id(&z);
+            ctx.nemesis(
+                "partition",
+                &format!("{left} -- {right} ({} sees both)", others[0]),
+            )?;
+            lab(&["partition", &left, "--", &right])?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            ctx.nemesis("kill-mysqld", "db1")?;
+            lab(&["mysqld", "kill", "db1"])?;
+        }
+        Nemesis::LeaderCutFromMasterHostThenKill { ms } => {
+            let z = ctx.leader_zone().await?;
+            ctx.blind_leader = zone_id(&z);
+            ctx.nemesis("stop-io-thread", "db3")?;
+            lab(&["exec", "db3", "--", "mariadb", "-e", "STOP SLAVE IO_THREAD"])?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            let right = format!("{z},db2,db3");
+            ctx.nemesis(
+                "partition",
+                &format!("db1 -- {right} (clients still reach db1)"),
+            )?;
+            lab(&["partition", "db1", "--", &right])?;
             tokio::time::sleep(Duration::from_millis(ms)).await;
             ctx.nemesis("kill-mysqld", "db1")?;
             lab(&["mysqld", "kill", "db1"])?;

@@ -3,6 +3,7 @@
 
 pub mod failover;
 pub mod health;
+pub mod reach;
 pub mod server;
 
 pub use failover::{
@@ -11,6 +12,7 @@ pub use failover::{
     TargetKind,
 };
 pub use health::{Health, ManagerVote, ReplicaIo, ReplicaPolicy, Verdict, VerdictKind};
+pub use reach::ReachView;
 pub use server::{
     BinlogCoord, Dialect, Flavor, GtidState, IoThread, Observations, ReplicaStatus, SemiSync,
     ServerInfo, Version,

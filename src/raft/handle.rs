@@ -4,6 +4,8 @@
 //! leader-only work, [`RaftHandle::guard`] before a side effect, [`RaftHandle::propose_in`] for a
 //! journal entry that must be written in the term its work began in.
 
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
@@ -70,6 +72,9 @@ pub struct RaftHandle {
     /// How long a quorum acknowledgement keeps this node the acting leader.
     lease: Duration,
     propose_timeout: Duration,
+    /// The highest log index a proposal of this node came back with (applied here by then):
+    /// the metrics' applied index may trail it for a moment.
+    written: Arc<AtomicU64>,
 }
 
 impl RaftHandle {
@@ -88,6 +93,7 @@ impl RaftHandle {
             network,
             lease,
             propose_timeout,
+            written: Arc::default(),
         }
     }
 
@@ -181,6 +187,13 @@ impl RaftHandle {
         self.metrics().last_applied.map(|l| l.index).unwrap_or(0)
     }
 
+    /// The index a follower must have applied to see everything this node proposed so far
+    /// (for a delegate acting a step this leader just began).
+    pub fn written_index(&self) -> u64 {
+        self.applied_index()
+            .max(self.written.load(std::sync::atomic::Ordering::Acquire))
+    }
+
     /// Waits (at most `timeout`) until this node has applied at least `index`, so a follower
     /// answering for the leader sees what the leader saw. Returns whether it got there.
     pub async fn wait_applied(&self, index: u64, timeout: Duration) -> bool {
@@ -204,7 +217,11 @@ impl RaftHandle {
         let timeout = self.propose_timeout;
         match tokio::time::timeout(timeout, self.raft.client_write(proposal)).await {
             Err(_) => Err(NodeError::Timeout(timeout)),
-            Ok(Ok(resp)) => Ok(resp.data),
+            Ok(Ok(resp)) => {
+                self.written
+                    .fetch_max(resp.log_id.index, std::sync::atomic::Ordering::AcqRel);
+                Ok(resp.data)
+            }
             Ok(Err(e)) => Err(write_error(e)),
         }
     }

@@ -45,6 +45,8 @@ pub struct Runtime {
     pub monitor: monitor::MonitorStats,
     /// Kept SSH sessions per group (warmed by monitoring, used by failovers).
     pub ssh: ssh_pools::SshPools,
+    /// The failover steps other leaders delegated to this node, between consecutive steps.
+    pub delegated: failover::delegate::DelegatedRuns,
 }
 
 impl Runtime {
@@ -55,6 +57,7 @@ impl Runtime {
             local,
             monitor: Default::default(),
             ssh: Default::default(),
+            delegated: Default::default(),
         })
     }
 

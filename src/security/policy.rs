@@ -26,6 +26,10 @@ pub const RPC_ACCESS: &[(&str, Access)] = &[
     ("/mha.raft.v1.RaftService/Vote", Access::Peer),
     ("/mha.raft.v1.RaftService/InstallSnapshot", Access::Peer),
     ("/mha.probe.v1.ProbeService/ProbeMaster", Access::Peer),
+    ("/mha.probe.v1.ProbeService/Reach", Access::Peer),
+    ("/mha.probe.v1.ProbeService/RunStep", Access::Peer),
+    ("/mha.probe.v1.ProbeService/DelegateGuard", Access::Peer),
+    ("/mha.probe.v1.ProbeService/DelegateCommit", Access::Peer),
     ("/mha.admin.v1.AdminService/RegisterManager", Access::Peer),
     (
         "/mha.admin.v1.AdminService/NodeStatus",

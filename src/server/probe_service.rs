@@ -5,8 +5,24 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use crate::proto::probe::probe_service_server::ProbeService;
-use crate::proto::probe::{ProbeReply, ProbeRequest};
+use crate::proto::probe::{
+    DelegateCommitReply, DelegateCommitRequest, DelegateGuardReply, DelegateGuardRequest,
+    ProbeReply, ProbeRequest, ReachReply, ReachRequest, RunStepReply, RunStepRequest,
+};
+use crate::runtime::failover::{delegate, reach};
 use crate::runtime::Runtime;
+use crate::security::{Caller, Principal};
+
+/// The node a request claims to come from must be the certificate's (any, without TLS).
+fn speaks_for<T>(req: &Request<T>, claimed: u64) -> Result<(), Status> {
+    match Caller::of(req).principal {
+        Principal::Anonymous => Ok(()),
+        Principal::Node(id) if id == claimed => Ok(()),
+        other => Err(Status::permission_denied(format!(
+            "{other} may not speak for node {claimed}"
+        ))),
+    }
+}
 
 pub struct ProbeSvc {
     node: Arc<Runtime>,
@@ -46,5 +62,49 @@ impl ProbeService for ProbeSvc {
             detail,
             latency_ms: latency.as_millis() as u64,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "reach", node = self.node.id(), group))]
+    async fn reach(&self, req: Request<ReachRequest>) -> Result<Response<ReachReply>, Status> {
+        let r = req.into_inner();
+        tracing::Span::current().record("group", r.group.as_str());
+        let g = crate::runtime::groups::group(&self.node, &r.group)
+            .map_err(|e| Status::not_found(e.to_string()))?;
+        Ok(Response::new(
+            reach::own(&self.node, &g.spec, &r.skip_mysql).await,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "run_step", node = self.node.id()))]
+    async fn run_step(
+        &self,
+        req: Request<RunStepRequest>,
+    ) -> Result<Response<RunStepReply>, Status> {
+        speaks_for(&req, req.get_ref().leader)?;
+        delegate::serve(&self.node, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(rpc = "delegate_guard", node = self.node.id()))]
+    async fn delegate_guard(
+        &self,
+        req: Request<DelegateGuardRequest>,
+    ) -> Result<Response<DelegateGuardReply>, Status> {
+        speaks_for(&req, req.get_ref().node)?;
+        let r = req.into_inner();
+        delegate::confirm(&self.node, r.run, r.term, r.node)?;
+        Ok(Response::new(DelegateGuardReply {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "delegate_commit", node = self.node.id()))]
+    async fn delegate_commit(
+        &self,
+        req: Request<DelegateCommitRequest>,
+    ) -> Result<Response<DelegateCommitReply>, Status> {
+        speaks_for(&req, req.get_ref().node)?;
+        delegate::commit_for(&self.node, req.get_ref())
+            .await
+            .map(Response::new)
     }
 }

@@ -254,8 +254,9 @@ impl FailoverRun {
             .map(|s| s.name)
     }
 
-    /// Begins `step` in `term` on `node`. Earlier steps must be finished; a step already running
-    /// under an older term is taken over (a new leader resumes it: it re-checks, it does not
+    /// Begins `step` in `term` on `node` (the manager that acts it: the leader, or the member
+    /// it delegated the step to). Earlier steps must be finished; a step already running under
+    /// an older term is taken over (a new leader resumes it: it re-checks, it does not
     /// re-decide); a stale term is refused.
     pub fn begin_step(
         &mut self,
@@ -293,20 +294,20 @@ impl FailoverRun {
                 started_at_ms: at_ms,
                 attempts: 1,
             },
-            // A higher term takes the step over; the same leader (same term and node) may
-            // re-begin it after losing track of its own commit.
+            // A higher term takes the step over; within its own term the leader may begin it
+            // again after losing track of its own commit, or on another manager when the one
+            // it delegated the step to stopped answering (only the term's leader proposes, so
+            // the term alone says the begin is legitimate; the node is the actor it names).
             StepState::Running {
-                term: t,
-                node: n,
                 attempts,
                 started_at_ms,
-            } if term > *t || (term == *t && node == *n) => StepState::Running {
+                ..
+            } => StepState::Running {
                 term,
                 node,
                 started_at_ms: *started_at_ms,
                 attempts: attempts + 1,
             },
-            StepState::Running { .. } => return Err(JournalError::AlreadyRunning { step, term }),
             other => {
                 return Err(JournalError::CannotBegin {
                     step,
@@ -598,6 +599,51 @@ mod tests {
             outcome: StepOutcome::Done("fenced".into()),
         };
         assert_eq!(s.apply(&end, 16), CmdResult::Ok);
+    }
+
+    /// Within its term the leader may move a running step to another manager (the one it
+    /// delegated to stopped answering): the step is begun again naming the new actor, whose
+    /// end is then accepted; an older term still cannot.
+    #[test]
+    fn a_step_moves_to_another_actor_within_the_term() {
+        let mut s = state();
+        s.apply(&begin(RunKind::Auto), 10);
+        let begin_on = |node, term| Cmd::StepBegin {
+            run: 1,
+            step: StepName::ConfigCheck,
+            term,
+            node,
+        };
+        assert_eq!(s.apply(&begin_on(2, 7), 11), CmdResult::Ok);
+        assert_eq!(s.apply(&begin_on(3, 7), 12), CmdResult::Ok);
+        let st = s.runs[&1].steps[0].state.clone();
+        assert!(
+            matches!(
+                st,
+                StepState::Running {
+                    node: 3,
+                    term: 7,
+                    attempts: 2,
+                    started_at_ms: 11
+                }
+            ),
+            "{st:?}"
+        );
+        assert!(matches!(
+            s.apply(&begin_on(2, 6), 13),
+            CmdResult::Rejected { .. }
+        ));
+        let end = Cmd::StepEnd {
+            run: 1,
+            step: StepName::ConfigCheck,
+            term: 7,
+            outcome: StepOutcome::Done("checked from zone 3".into()),
+        };
+        assert_eq!(s.apply(&end, 14), CmdResult::Ok);
+        assert!(matches!(
+            s.runs[&1].steps[0].state,
+            StepState::Done { node: 3, .. }
+        ));
     }
 
     /// One entry ends a step and begins the next; it applies entirely or not at all.

@@ -49,8 +49,6 @@ pub enum JournalError {
         step: StepName,
         next: Option<StepName>,
     },
-    #[error("{step:?} is already running in term {term}")]
-    AlreadyRunning { step: StepName, term: u64 },
     /// The step is over (done, failed, skipped) and cannot begin again.
     #[error("{step:?} cannot begin from {state}")]
     CannotBegin { step: StepName, state: String },

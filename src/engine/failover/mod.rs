@@ -12,8 +12,10 @@
 //! | 3.3 new master | [`target`] | MHA's selection and the [`Target`](crate::model::Target) per mode; the final GTID target; a catch-up donor |
 //! | 3.4 diff generation | [`diffs`] | the relay-log source, each survivor's range, lack_relay_log |
 //! | 4 replicas, the run | [`replicas`] | where replicas start and what they wait for; done / partially failed / failed |
+//! | every step | [`actor`] | who acts: the leader, or the member that reaches what it cannot |
 //! | 5 cleanup, a failed run | [`workfiles`] | the run's work files on the DB hosts: which, where; removed or kept |
 
+pub mod actor;
 pub mod check;
 pub mod diffs;
 mod error;

@@ -9,6 +9,8 @@
 //! running is begun again in the new term (attempt 2) and re-checks what is already done; what
 //! was decided is never decided again.
 
+pub mod delegate;
+pub mod reach;
 mod steps;
 
 use std::sync::Arc;
@@ -24,9 +26,15 @@ use crate::runtime::Runtime;
 use crate::state::journal::{FailoverRun, RunKind, RunState, StepName, StepOutcome, StepState};
 use crate::state::{Cmd, CmdResult};
 
+use steps::Authority;
 pub use steps::StepError;
 
 const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
+/// A step given to another manager this many times in one executor is acted by the leader
+/// itself (it fails there honestly rather than moving around forever).
+const MAX_MOVES: u32 = 6;
+/// Pause before a step moves to another manager (the one that stopped may be restarting).
+const MOVE_PAUSE: Duration = Duration::from_millis(200);
 
 /// Runs until `stop`: while this node is the acting leader, begins a run for every new Dead
 /// verdict and keeps one executor per active run, in the current term.
@@ -137,11 +145,13 @@ pub async fn begin_manual(
 }
 
 /// Executes run `id` in `term` from its first unfinished step until it ends or this node stops
-/// being the acting leader of `term`: commit the step's begin (unless the previous
-/// `StepAdvance` began it), act, commit its end (and the next begin, in one entry).
+/// being the acting leader of `term`: choose who acts (this node, or the member that reaches
+/// what it cannot), commit the step's begin naming it (unless the previous `StepAdvance` began
+/// it), act or have it acted, commit its end (and the next begin, in one entry).
 #[tracing::instrument(skip_all, fields(run = id, term))]
 async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
-    let mut ctx = match steps::RunCtx::new(node.clone(), id, term) {
+    let new_ctx = || steps::RunCtx::new(node.clone(), id, term, Authority::Leader);
+    let mut ctx = match new_ctx() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot execute failover run");
@@ -150,6 +160,10 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
     };
     // The step the previous StepAdvance already began (its begin is committed).
     let mut begun = None;
+    // Who acts this executor's steps (chosen once, again when a delegate stops answering).
+    let mut actor: Option<u64> = None;
+    let mut excluded: Vec<u64> = Vec::new();
+    let mut moves = 0;
     loop {
         let Some(run) = ctx.run() else { return };
         if run.state != RunState::Running {
@@ -159,21 +173,52 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
             complete(&ctx, &run).await;
             return;
         };
+        let who = match actor {
+            Some(a) => a,
+            None if moves >= MAX_MOVES => node.id(),
+            None => choose_actor(&node, &mut ctx, &run, &excluded).await,
+        };
+        actor = Some(who);
         if begun != Some(step) {
             let begin = Cmd::StepBegin {
                 run: id,
                 step,
                 term,
-                node: node.id(),
+                node: who,
             };
             if !commit_or_stop(&ctx, begin, step).await {
                 return;
             }
         }
-        let Some((outcome, failed)) = act(&mut ctx, &run, step, term).await else {
-            return;
+        let acted = if who == node.id() {
+            act(&mut ctx, &run, step, term).await
+        } else {
+            act_delegated(&node, &ctx, &run, step, term, who).await
         };
-        let (end, next) = end_entry(&run, step, term, node.id(), outcome, failed.is_none());
+        let (outcome, failed) = match acted {
+            Acted::Outcome(outcome, failed) => (outcome, failed),
+            Acted::Lost => return,
+            Acted::Moved { unreachable } => {
+                // Begin the step again on whoever sees the most now; a fresh context, since
+                // what this one cached may predate what the other manager did.
+                if unreachable {
+                    excluded.push(who);
+                }
+                moves += 1;
+                actor = None;
+                begun = None;
+                tokio::time::sleep(MOVE_PAUSE).await;
+                match new_ctx() {
+                    Ok(c) => ctx = c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot execute failover run");
+                        return;
+                    }
+                }
+                continue;
+            }
+        };
+        let (end, next) = end_entry(&run, step, term, who, outcome, failed.is_none());
         begun = next;
         if !commit_or_stop(&ctx, end, step).await {
             return;
@@ -181,6 +226,104 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         if let Some(reason) = failed {
             fail(&ctx, id, reason).await;
             return;
+        }
+    }
+}
+
+/// Who acts the run's steps: this node when it reaches every server the run needs (without
+/// asking anyone: the common case costs one parallel knock per server); otherwise the member
+/// whose view (ProbeService.Reach, asked at the same time) covers the most.
+async fn choose_actor(
+    node: &Arc<Runtime>,
+    ctx: &mut steps::RunCtx,
+    run: &FailoverRun,
+    excluded: &[u64],
+) -> u64 {
+    use crate::engine::failover::actor;
+    let spec = ctx.spec().clone();
+    let skip = vec![run.old_master.clone()];
+    let others = {
+        let (node, group, skip) = (node.clone(), spec.name.clone(), skip.clone());
+        tokio::spawn(async move { reach::others(&node, &group, &skip).await })
+    };
+    let needs = ctx.needs(run);
+    let own = reach::own(node, &spec, &skip).await;
+    if actor::leader_suffices(&needs, &reach::view(&own)) {
+        others.abort();
+        return node.id();
+    }
+    let mut replies = others.await.unwrap_or_default();
+    replies.push(own);
+    let views: Vec<_> = replies.iter().map(reach::view).collect();
+    let chosen = actor::choose(node.id(), &views, &needs, excluded);
+    let seen: Vec<String> = replies.iter().map(reach::describe).collect();
+    if !views.iter().any(|v| v.ssh.contains(&run.old_master)) {
+        ctx.old_host_silent();
+    }
+    if chosen.manager == node.id() {
+        tracing::warn!(group = %run.group, run = run.id, reason = %chosen.reason, views = ?seen, "this leader acts the failover's steps itself");
+    } else {
+        tracing::warn!(group = %run.group, run = run.id, actor = chosen.manager, reason = %chosen.reason, views = ?seen, "the failover's steps are delegated to manager {}", chosen.manager);
+    }
+    chosen.manager
+}
+
+/// What acting a step came to.
+enum Acted {
+    /// Its outcome, and the run's failure reason when it failed.
+    Outcome(StepOutcome, Option<String>),
+    /// Leadership lost: write nothing (the next leader resumes the step).
+    Lost,
+    /// The manager acting it stopped without an outcome while this node still leads: begin it
+    /// again (on another manager when `unreachable`).
+    Moved { unreachable: bool },
+}
+
+/// Has `actor` act `step` (its begin naming `actor` is committed) and turns what it reports
+/// into the step's outcome, with the same phase banners as a step acted here.
+async fn act_delegated(
+    node: &Runtime,
+    ctx: &steps::RunCtx,
+    run: &FailoverRun,
+    step: StepName,
+    term: u64,
+    actor: u64,
+) -> Acted {
+    let attempt = attempt_of(ctx, step);
+    failpoint::hit(When::Begin, step, attempt);
+    let span = tracing::info_span!("failover_step", group = %run.group, run = run.id, step = ?step, term, attempt, actor);
+    let _entered = span.enter();
+    tracing::warn!(
+        "* {}.. (acted by manager {actor}, which reaches what this leader cannot)",
+        step.phase()
+    );
+    let t = Instant::now();
+    let remote = delegate::run_remote(node, actor, run.id, step, term)
+        .instrument(span.clone())
+        .await;
+    failpoint::hit(When::Act, step, attempt);
+    let elapsed = crate::errors::human_duration(t.elapsed());
+    match remote {
+        delegate::Remote::Done(report) => {
+            tracing::warn!(detail = %report.detail, %elapsed, "* {} completed (by manager {actor}).", step.phase());
+            Acted::Outcome(StepOutcome::Done(report), None)
+        }
+        delegate::Remote::Failed(mut detail) => {
+            if let Some(note) = ctx.kept_files_note() {
+                detail.push_str("; ");
+                detail.push_str(&note);
+            }
+            tracing::error!(%detail, %elapsed, "* {} FAILED (on manager {actor}).", step.phase());
+            let reason = format!("{}: {detail}", step.phase());
+            Acted::Outcome(StepOutcome::Failed { detail }, Some(reason))
+        }
+        delegate::Remote::Lost { why, unreachable } => {
+            if node.raft.guard(term).is_err() {
+                tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)");
+                return Acted::Lost;
+            }
+            tracing::warn!(%why, "the manager acting this step stopped without an outcome: choosing again");
+            Acted::Moved { unreachable }
         }
     }
 }
@@ -196,15 +339,8 @@ fn attempt_of(ctx: &steps::RunCtx, step: StepName) -> u32 {
         .unwrap_or(1)
 }
 
-/// Runs `step` (its begin is committed) in a span, with MHA's phase banners. None: leadership
-/// lost, write nothing (the next leader resumes the step). Else its outcome, and the run's
-/// failure reason when it failed.
-async fn act(
-    ctx: &mut steps::RunCtx,
-    run: &FailoverRun,
-    step: StepName,
-    term: u64,
-) -> Option<(StepOutcome, Option<String>)> {
+/// Runs `step` (its begin is committed) in a span, with MHA's phase banners.
+async fn act(ctx: &mut steps::RunCtx, run: &FailoverRun, step: StepName, term: u64) -> Acted {
     let attempt = attempt_of(ctx, step);
     failpoint::hit(When::Begin, step, attempt);
     let span = tracing::info_span!("failover_step", group = %run.group, run = run.id, step = ?step, term, attempt);
@@ -227,11 +363,11 @@ async fn act(
     match res {
         Ok(report) => {
             tracing::warn!(detail = %report.detail, %elapsed, "* {} completed.", step.phase());
-            Some((StepOutcome::Done(report), None))
+            Acted::Outcome(StepOutcome::Done(report), None)
         }
         Err(StepError::Lost(why)) => {
             tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)");
-            None
+            Acted::Lost
         }
         Err(StepError::Abort(mut detail)) => {
             // A failed run keeps its work files on the DB hosts: the journal says where.
@@ -241,7 +377,7 @@ async fn act(
             }
             tracing::error!(%detail, %elapsed, "* {} FAILED.", step.phase());
             let reason = format!("{}: {detail}", step.phase());
-            Some((StepOutcome::Failed { detail }, Some(reason)))
+            Acted::Outcome(StepOutcome::Failed { detail }, Some(reason))
         }
     }
 }

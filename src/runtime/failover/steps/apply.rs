@@ -129,7 +129,7 @@ impl RunCtx {
         let mut input = format!("{}\n", self.password.expose()).into_bytes();
         input.extend_from_slice(&a.bytes);
         let limit = Duration::from_millis(self.group.spec.failover.apply_timeout_ms);
-        self.guard()?;
+        self.guard().await?;
         let out = pool
             .exec_with_input(&h, p, &cmd, Some(&input), limit)
             .await

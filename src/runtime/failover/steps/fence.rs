@@ -13,12 +13,16 @@ use crate::model::{HookCommand, HostFence, OldMysqld};
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 
+/// How long "no manager reached the old master's host" (taken when choosing who acts) stands
+/// in for phase 2's own knock.
+const SILENT_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl RunCtx {
     /// Phase 2: stop every replica's IO thread (positions hold still), then take the old master
     /// out: VIP down and read_only + client connections killed when it can be reached, the
     /// shutdown_script (STONITH) when its host cannot be reached over SSH.
     pub(super) async fn fence(&mut self, run: &FailoverRun) -> StepResult {
-        self.guard()?;
+        self.guard().await?;
         if crate::failpoint::broken("fence") {
             return Ok("RED GATE: fencing skipped (test-only failpoint)".into());
         }
@@ -77,6 +81,19 @@ impl RunCtx {
             (_, Err(e)) => return (format!("{}: no SSH: {e}", old.name), false),
             (_, Ok(p)) => p,
         };
+        if let Some(at) = self
+            .old_host_silent
+            .filter(|at| at.elapsed() < SILENT_FRESH)
+        {
+            let ago = crate::errors::human_duration(at.elapsed());
+            return (
+                format!(
+                    "{}: host unreachable over SSH: no manager reached it when asked {ago} ago",
+                    old.name
+                ),
+                false,
+            );
+        }
         let (host, port) = old.ssh_target(&self.group.spec.ssh);
         let r = match (action, self.vip()) {
             // The old master may be dead: its warm session gets no answer rather than a reset,
@@ -151,7 +168,7 @@ impl RunCtx {
             return Err(abort("no master_ip_failover_script is configured"));
         };
         let script = self.hook("master_ip_failover_script", name)?;
-        self.guard()?;
+        self.guard().await?;
         let args = hooks::orig_master_args(
             command.as_str(),
             &self.group.spec.ssh.user,
@@ -183,7 +200,7 @@ impl RunCtx {
             ));
         };
         let script = self.hook("shutdown_script", name)?;
-        self.guard()?;
+        self.guard().await?;
         let args = hooks::shutdown_args(
             command.as_str(),
             &self.group.spec.ssh.user,

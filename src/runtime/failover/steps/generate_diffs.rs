@@ -144,7 +144,7 @@ impl RunCtx {
         if a.transactions > 0 {
             let path = self.workfile("diff", &s.name);
             let (h, p) = self.ssh_of(s);
-            self.guard()?;
+            self.guard().await?;
             self.ssh()
                 .map_err(abort)?
                 .write_file(&h, p, &path, &a.bytes, FILE_WRITE)
@@ -186,7 +186,7 @@ impl RunCtx {
                 }
             };
             if caught_up || idle || !st.sql_thread {
-                self.guard()?;
+                self.guard().await?;
                 sess.stop_replica(false).await.map_err(abort)?;
                 let st = sess
                     .replica_status()

@@ -83,10 +83,22 @@ fn abort(e: impl std::fmt::Display) -> StepError {
     StepError::Abort(e.to_string())
 }
 
+/// On whose authority a run's steps act here (invariant 3).
+#[derive(Clone, Debug)]
+pub enum Authority {
+    /// This node is the acting leader of the run's term.
+    Leader,
+    /// The leader of the run's term delegated the step to this node: before every side effect
+    /// it asks that leader whether the step is still its own in that term, and it commits the
+    /// step's journal entries through it.
+    Delegate { leader: u64, addr: String },
+}
+
 pub struct RunCtx {
     node: Arc<Runtime>,
     id: u64,
     term: u64,
+    authority: Authority,
     group: Group,
     password: Secret,
     repl_password: Secret,
@@ -99,10 +111,18 @@ pub struct RunCtx {
     /// Phase 2 found the old master's host unreachable over SSH (and powered it off): phase
     /// 3.2 does not wait for it again.
     old_host_unreachable: bool,
+    /// When choosing who acts, no manager (this one included) reached the old master's host
+    /// over SSH: phase 2, moments later, does not spend another knock on it.
+    old_host_silent: Option<std::time::Instant>,
 }
 
 impl RunCtx {
-    pub fn new(node: Arc<Runtime>, id: u64, term: u64) -> Result<RunCtx, SetupError> {
+    pub fn new(
+        node: Arc<Runtime>,
+        id: u64,
+        term: u64,
+        authority: Authority,
+    ) -> Result<RunCtx, SetupError> {
         let run = node
             .raft
             .read(|c| c.runs.get(&id).cloned())
@@ -134,6 +154,7 @@ impl RunCtx {
             node,
             id,
             term,
+            authority,
             group,
             password,
             repl_password,
@@ -141,6 +162,7 @@ impl RunCtx {
             latest: None,
             salvaged: None,
             old_host_unreachable: false,
+            old_host_silent: None,
         })
     }
 
@@ -149,21 +171,59 @@ impl RunCtx {
         self.node.raft.read(|c| c.runs.get(&self.id).cloned())
     }
 
-    /// Side effects only while this node is the acting leader of the step's term.
-    fn guard(&self) -> Result<(), StepError> {
-        self.node
-            .raft
-            .guard(self.term)
-            .map_err(|e| StepError::Lost(e.to_string()))
+    /// Side effects only while this node is the acting leader of the step's term, or — acting
+    /// for that leader — while the leader confirms the step is still this node's in its term.
+    async fn guard(&self) -> Result<(), StepError> {
+        match &self.authority {
+            Authority::Leader => self
+                .node
+                .raft
+                .guard(self.term)
+                .map_err(|e| StepError::Lost(e.to_string())),
+            Authority::Delegate { leader, addr } => {
+                super::delegate::ask_guard(&self.node, *leader, addr, self.id, self.term)
+                    .await
+                    .map_err(StepError::Lost)
+            }
+        }
     }
 
-    /// Commits a journal entry in this term.
+    /// Commits a journal entry in this term (through the leader when acting for it).
     pub async fn commit(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
-        self.node
-            .raft
-            .propose_in(self.term, cmd)
+        match &self.authority {
+            Authority::Leader => self
+                .node
+                .raft
+                .propose_in(self.term, cmd)
+                .await
+                .map_err(|e| StepError::Lost(e.to_string())),
+            Authority::Delegate { leader, addr } => super::delegate::commit_via_leader(
+                &self.node, *leader, addr, self.id, self.term, &cmd,
+            )
             .await
-            .map_err(|e| StepError::Lost(e.to_string()))
+            .map_err(StepError::Lost),
+        }
+    }
+
+    /// The term this context acts in.
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    /// The group as this run sees it.
+    pub fn spec(&self) -> &crate::state::group::GroupSpec {
+        &self.group.spec
+    }
+
+    /// No manager reached the old master's host over SSH just now (see `old_host_silent`).
+    pub fn old_host_silent(&mut self) {
+        self.old_host_silent = Some(std::time::Instant::now());
+    }
+
+    /// What the run's steps need to reach (who acts them is chosen from it).
+    pub fn needs(&self, run: &FailoverRun) -> plan::actor::Needs {
+        let survivors: Vec<String> = self.survivors(run).into_iter().map(|s| s.name).collect();
+        plan::actor::Needs::of(&survivors, &run.old_master, self.ssh.is_ok())
     }
 
     pub async fn run_step(&mut self, step: StepName) -> Result<StepReport, StepError> {

@@ -18,13 +18,13 @@ impl RunCtx {
         let info = s.server_info().await.map_err(abort)?;
         let mut lines = Vec::new();
         if info.replica.is_some() {
-            self.guard()?;
+            self.guard().await?;
             s.stop_replica(false).await.map_err(abort)?;
             s.reset_replica_all().await.map_err(abort)?;
             lines.push(format!("{}: RESET SLAVE ALL", nm.name));
         }
         if info.read_only {
-            self.guard()?;
+            self.guard().await?;
             s.set_read_only(false).await.map_err(abort)?;
             lines.push(format!("{}: read_only=0", nm.name));
         }
@@ -63,7 +63,7 @@ impl RunCtx {
         let survivors: Vec<String> = self.survivors(run).into_iter().map(|s| s.name).collect();
         let plan = workfiles::cleanup(run, &self.group.spec.failover.remote_workdir, &survivors);
         if !plan.remove.is_empty() {
-            self.guard()?;
+            self.guard().await?;
         }
         let results = join_all(plan.remove.iter().map(|h| async move {
             self.remove_on(h)

@@ -39,7 +39,7 @@ impl RunCtx {
                 let target = self.decided_target(d)?;
                 self.catch_up(&mut s, &nm, r, &target, &mut lines).await?;
             }
-            self.guard()?;
+            self.guard().await?;
             s.stop_replica(false).await.map_err(abort)?;
             s.reset_replica_all().await.map_err(abort)?;
             lines.push(format!(
@@ -57,7 +57,7 @@ impl RunCtx {
         if filepos {
             lines.push(self.record_coords(run, &nm, &mut s).await?);
         }
-        self.guard()?;
+        self.guard().await?;
         if recorded.map(|(e, _)| e) != Some(run.epoch) {
             s.write_epoch(&EpochRow {
                 group: &run.group,
@@ -114,7 +114,7 @@ impl RunCtx {
             nm.port,
             &self.group.spec.user,
         ));
-        self.guard()?;
+        self.guard().await?;
         let out = hooks::run_with_env(
             script,
             &args,
@@ -221,7 +221,7 @@ impl RunCtx {
             )
             .map_err(abort)?;
             let donor = self.server(&donor)?;
-            self.guard()?;
+            self.guard().await?;
             s.stop_replica(false).await.map_err(abort)?;
             s.change_master(&self.change_master_to(&donor))
                 .await
@@ -270,7 +270,7 @@ impl RunCtx {
         let Some(v) = self.vip() else {
             return Ok("no VIP configured".into());
         };
-        self.guard()?;
+        self.guard().await?;
         let pool = self.ssh().map_err(abort)?;
         let (host, port) = nm.ssh_target(&self.group.spec.ssh);
         let added = vip::add(pool, &host, port, &v, SSH_COMMAND)

@@ -27,7 +27,7 @@ impl RunCtx {
     ) -> Result<StepReport, StepError> {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
-        self.guard()?;
+        self.guard().await?;
         let others: Vec<ServerSpec> = self
             .survivors(run)
             .into_iter()
@@ -102,7 +102,7 @@ impl RunCtx {
                         .map_err(|e| e.to_string())?;
                     applied.push_str("; ");
                 }
-                self.guard().map_err(|e| e.to_string())?;
+                self.guard().await.map_err(|e| e.to_string())?;
                 s.stop_replica(false).await.map_err(|e| e.to_string())?;
                 s.change_master(&ChangeMaster {
                     position: position(&replicas.start),

@@ -88,7 +88,7 @@ impl RunCtx {
             );
             return Ok(s);
         }
-        self.guard()?;
+        self.guard().await?;
         let survivors = self.survivors(run);
         let this = &*self;
         let writes = join_all(survivors.iter().map(|sv| {
