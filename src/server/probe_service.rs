@@ -15,6 +15,9 @@ use crate::security::{Caller, Principal};
 
 /// The node a request claims to come from must be the certificate's (any, without TLS).
 fn speaks_for<T>(req: &Request<T>, claimed: u64) -> Result<(), Status> {
+    if claimed == 0 {
+        return Err(Status::invalid_argument("the request names no manager"));
+    }
     match Caller::of(req).principal {
         Principal::Anonymous => Ok(()),
         Principal::Node(id) if id == claimed => Ok(()),
