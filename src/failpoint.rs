@@ -42,11 +42,17 @@ pub fn hit(when: When, step: StepName, attempt: u32) {
     let Ok(spec) = std::env::var("MHAD_FAILPOINT") else {
         return;
     };
-    if attempt == 1
-        && when == When::Begin
-        && matches(&spec.replacen("pause:", "begin:", 1), when, step)
+    let freeze = (when == When::Begin
         && spec.starts_with("pause:")
-    {
+        && matches(&spec.replacen("pause:", "begin:", 1), when, step))
+        || (when == When::Delegate
+            && spec.starts_with("delegate-pause:")
+            && matches(
+                &spec.replacen("delegate-pause:", "delegate:", 1),
+                when,
+                step,
+            ));
+    if attempt == 1 && freeze {
         // The zombie leader: frozen (SIGSTOP) right after the begin, until someone SIGCONTs it.
         tracing::error!(failpoint = %spec, "FAILPOINT: freezing this manager (SIGSTOP)");
         let _ = std::process::Command::new("kill")

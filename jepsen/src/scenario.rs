@@ -48,6 +48,9 @@ pub enum Nemesis {
     /// The Raft leader's zone cut from every DB host (it keeps its quorum: the other managers
     /// still reach it), then the master killed: a manager that sees the hosts acts the steps.
     BlindLeaderThenKillMaster,
+    /// As BlindLeaderThenKillMaster; the delegate freezes (failpoint `delegate-pause:`) and is
+    /// resumed (SIGCONT) once the run is over.
+    BlindLeaderZombieDelegate,
     /// A split view: the leader's zone and the master on one side, the third zone and both
     /// replicas on the other, the second zone seeing both; then the master killed.
     SplitViewThenKillMaster,
@@ -211,6 +214,13 @@ pub fn all() -> Vec<Scenario> {
         expect_failovers: 1,
         resumed_step: Some("promote_new_master".into()),
         ..sc("blind-leader-delegate-crash", "the leader's zone blind to the DB hosts, the master killed, and the manager the leader delegated to SIGKILLs itself as it starts phase 3.5: the leader gives the step to the third manager, which finishes the run")
+    });
+    all.push(Scenario {
+        failpoint: Some("delegate-pause:fence".into()),
+        nemesis: Nemesis::BlindLeaderZombieDelegate,
+        expect_failovers: 1,
+        resumed_step: Some("fence".into()),
+        ..sc("blind-leader-zombie-delegate", "the leader's zone blind to the DB hosts, the master killed; the manager the leader delegated phase 2 to freezes (SIGSTOP) as it starts, the leader gives the step to the third manager, and the frozen one is resumed after the run completed: it acts on nothing")
     });
     all.push(Scenario {
         nemesis: Nemesis::SplitViewThenKillMaster,
@@ -644,7 +654,7 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
             ctx.nemesis("kill-mysqld", "db1")?;
             lab(&["mysqld", "kill", "db1"])?;
         }
-        Nemesis::BlindLeaderThenKillMaster => {
+        Nemesis::BlindLeaderThenKillMaster | Nemesis::BlindLeaderZombieDelegate => {
             let z = ctx.leader_zone().await?;
             ctx.blind_leader = zone_id(&z);
             ctx.nemesis(
@@ -702,7 +712,10 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
         )
         .await?;
         ctx.nemesis("observed", "failover run ended")?;
-        if matches!(sc.nemesis, Nemesis::ZombieLeader) {
+        if matches!(
+            sc.nemesis,
+            Nemesis::ZombieLeader | Nemesis::BlindLeaderZombieDelegate
+        ) {
             // Wake the frozen leader (SIGCONT to every zone: a no-op for the running ones) and
             // give it time to do whatever it would do.
             ctx.nemesis("resume-managers", "m1,m2,m3 (SIGCONT)")?;

@@ -138,6 +138,17 @@ impl RaftHandle {
         acting_leader(&m, self.lease).then_some(m.current_term)
     }
 
+    /// How much longer this node stays the acting leader without a new quorum
+    /// acknowledgement (None: it is not the acting leader).
+    pub fn lease_left(&self) -> Option<Duration> {
+        let m = self.metrics();
+        if !acting_leader(&m, self.lease) {
+            return None;
+        }
+        let since = Duration::from_millis(m.millis_since_quorum_ack.unwrap_or(u64::MAX));
+        self.lease.checked_sub(since)
+    }
+
     pub fn is_acting_leader(&self) -> bool {
         self.acting_term().is_some()
     }

@@ -95,9 +95,7 @@ impl ProbeService for ProbeSvc {
         req: Request<DelegateGuardRequest>,
     ) -> Result<Response<DelegateGuardReply>, Status> {
         speaks_for(&req, req.get_ref().node)?;
-        let r = req.into_inner();
-        delegate::confirm(&self.node, r.run, r.term, r.node)?;
-        Ok(Response::new(DelegateGuardReply {}))
+        delegate::confirm(&self.node, req.get_ref()).map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "delegate_commit", node = self.node.id()))]

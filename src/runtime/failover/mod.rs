@@ -173,6 +173,11 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
             complete(&ctx, &run).await;
             return;
         };
+        // Everyone else left out after failing to act: give them another chance (bounded
+        // by MAX_MOVES) rather than have a leader that cannot see the servers act.
+        if excluded.len() + 1 >= crate::runtime::peers::members(&node).len() {
+            excluded.clear();
+        }
         let who = match actor {
             Some(a) => a,
             None if moves >= MAX_MOVES => node.id(),
@@ -198,16 +203,16 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         let (outcome, failed) = match acted {
             Acted::Outcome(outcome, failed) => (outcome, failed),
             Acted::Lost => return,
-            Acted::Moved { unreachable } => {
-                // Begin the step again on whoever sees the most now; a fresh context, since
-                // what this one cached may predate what the other manager did.
-                if unreachable {
-                    excluded.push(who);
-                }
+            Acted::Moved => {
+                // Begin the step again on whoever else sees the most, once the lease of the
+                // last confirmation given to the one that stopped has run out; a fresh context,
+                // since what this one cached may predate what the other manager did.
+                excluded.push(who);
                 moves += 1;
                 actor = None;
                 begun = None;
                 tokio::time::sleep(MOVE_PAUSE).await;
+                delegate::settle_after_move(&node, id).await;
                 match new_ctx() {
                     Ok(c) => ctx = c,
                     Err(e) => {
@@ -275,8 +280,8 @@ enum Acted {
     /// Leadership lost: write nothing (the next leader resumes the step).
     Lost,
     /// The manager acting it stopped without an outcome while this node still leads: begin it
-    /// again (on another manager when `unreachable`).
-    Moved { unreachable: bool },
+    /// again, on another manager.
+    Moved,
 }
 
 /// Has `actor` act `step` (its begin naming `actor` is committed) and turns what it reports
@@ -317,13 +322,13 @@ async fn act_delegated(
             let reason = format!("{}: {detail}", step.phase());
             Acted::Outcome(StepOutcome::Failed { detail }, Some(reason))
         }
-        delegate::Remote::Lost { why, unreachable } => {
+        delegate::Remote::Lost(why) => {
             if node.raft.guard(term).is_err() {
                 tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)");
                 return Acted::Lost;
             }
-            tracing::warn!(%why, "the manager acting this step stopped without an outcome: choosing again");
-            Acted::Moved { unreachable }
+            tracing::warn!(%why, "the manager acting this step stopped without an outcome: choosing again without it");
+            Acted::Moved
         }
     }
 }

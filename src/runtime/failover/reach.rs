@@ -119,7 +119,11 @@ pub async fn others(node: &Arc<Runtime>, group: &str, skip_mysql: &[String]) -> 
                 let channel = node.raft.network().channel(id, &addr).ok()?;
                 let mut client = ProbeServiceClient::new(channel);
                 match tokio::time::timeout(ASK, client.reach(req)).await {
-                    Ok(Ok(r)) => Some(r.into_inner()),
+                    // The view is of the manager asked, whatever id it puts in its reply.
+                    Ok(Ok(r)) => Some(ReachReply {
+                        manager_id: id,
+                        ..r.into_inner()
+                    }),
                     Ok(Err(s)) => {
                         tracing::warn!(manager = id, error = %crate::errors::status_text(&s), "no reach view");
                         None

@@ -89,9 +89,9 @@ pub enum Authority {
     /// This node is the acting leader of the run's term.
     Leader,
     /// The leader of the run's term delegated the step to this node: before every side effect
-    /// it asks that leader whether the step is still its own in that term, and it commits the
-    /// step's journal entries through it.
-    Delegate { leader: u64, addr: String },
+    /// it asks that leader whether the step's attempt is still its own in that term, and it
+    /// commits the step's journal entries through it.
+    Delegate(super::delegate::DelegateAuth),
 }
 
 pub struct RunCtx {
@@ -180,8 +180,8 @@ impl RunCtx {
                 .raft
                 .guard(self.term)
                 .map_err(|e| StepError::Lost(e.to_string())),
-            Authority::Delegate { leader, addr } => {
-                super::delegate::ask_guard(&self.node, *leader, addr, self.id, self.term)
+            Authority::Delegate(auth) => {
+                super::delegate::ask_guard(&self.node, auth, self.id, self.term)
                     .await
                     .map_err(StepError::Lost)
             }
@@ -197,12 +197,17 @@ impl RunCtx {
                 .propose_in(self.term, cmd)
                 .await
                 .map_err(|e| StepError::Lost(e.to_string())),
-            Authority::Delegate { leader, addr } => super::delegate::commit_via_leader(
-                &self.node, *leader, addr, self.id, self.term, &cmd,
-            )
-            .await
-            .map_err(StepError::Lost),
+            Authority::Delegate(auth) => {
+                super::delegate::commit_via_leader(&self.node, auth, self.id, self.term, &cmd)
+                    .await
+                    .map_err(StepError::Lost)
+            }
         }
+    }
+
+    /// A kept delegate's context acts the next step (its attempt) for the same leader.
+    pub fn act_for(&mut self, auth: super::delegate::DelegateAuth) {
+        self.authority = Authority::Delegate(auth);
     }
 
     /// The term this context acts in.

@@ -54,6 +54,19 @@ impl RunCtx {
             )
         }))
         .await;
+        // A replica whose repointing stopped at a guard is not a failed replica: the step
+        // stops without an outcome (the term is over, or a delegate lost its leader's
+        // confirmation) and is begun again.
+        if let Some(why) = results.iter().find_map(|(_, r)| match r {
+            Err(StepError::Lost(why)) => Some(why.clone()),
+            _ => None,
+        }) {
+            return Err(StepError::Lost(why));
+        }
+        let results: Vec<(String, Result<String, String>)> = results
+            .into_iter()
+            .map(|(name, r)| (name, r.map_err(|e| e.to_string())))
+            .collect();
         let (outcome, detail) = plan::replicas::outcome(results);
         Ok(StepReport {
             detail,
@@ -88,9 +101,9 @@ impl RunCtx {
         r: &ServerSpec,
         nm: &ServerSpec,
         replicas: &ReplicasPlan,
-    ) -> Result<String, String> {
-        let mut s = self.connect(r).await.map_err(|e| e.to_string())?;
-        let st = s.replica_status().await.map_err(|e| e.to_string())?;
+    ) -> Result<String, StepError> {
+        let mut s = self.connect(r).await.map_err(abort)?;
+        let st = s.replica_status().await.map_err(abort)?;
         let mut what = match plan::replicas::action(st.as_ref(), nm, &replicas.start) {
             ReplicaAction::LeaveAlone => format!("already replicating from {}", nm.name),
             ReplicaAction::Repoint { apply_diff } => {
@@ -98,43 +111,39 @@ impl RunCtx {
                 if apply_diff {
                     applied = self
                         .apply_diff(run, r, &mut s, StepName::ReplicasRecovery)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                        .await?;
                     applied.push_str("; ");
                 }
-                self.guard().await.map_err(|e| e.to_string())?;
-                s.stop_replica(false).await.map_err(|e| e.to_string())?;
+                self.guard().await?;
+                s.stop_replica(false).await.map_err(abort)?;
                 s.change_master(&ChangeMaster {
                     position: position(&replicas.start),
                     ..self.change_master_to(nm)
                 })
                 .await
-                .map_err(|e| e.to_string())?;
-                s.start_replica().await.map_err(|e| e.to_string())?;
+                .map_err(abort)?;
+                s.start_replica().await.map_err(abort)?;
                 format!("{applied}now replicating from {}", nm.name)
             }
         };
-        let info = s.server_info().await.map_err(|e| e.to_string())?;
+        let info = s.server_info().await.map_err(abort)?;
         if !info.read_only {
-            s.set_read_only(true).await.map_err(|e| e.to_string())?;
+            s.set_read_only(true).await.map_err(abort)?;
             what.push_str(", read_only set");
         }
         let limit = Duration::from_millis(self.group.spec.failover.replica_timeout_ms);
         let (reached, goal) = match &replicas.goal {
             Some(Target::Coord(c)) => (
-                s.wait_pos(&c.file, c.pos, limit)
-                    .await
-                    .map_err(|e| e.to_string())?,
+                s.wait_pos(&c.file, c.pos, limit).await.map_err(abort)?,
                 c.to_string(),
             ),
-            Some(Target::Gtid(set)) => (
-                s.wait_gtid(set, limit).await.map_err(|e| e.to_string())?,
-                set.clone(),
-            ),
+            Some(Target::Gtid(set)) => (s.wait_gtid(set, limit).await.map_err(abort)?, set.clone()),
             None => (true, String::new()),
         };
         if !reached {
-            return Err(format!("{what}, but did not reach {goal} within {limit:?}"));
+            return Err(abort(format!(
+                "{what}, but did not reach {goal} within {limit:?}"
+            )));
         }
         s.close().await;
         Ok(format!("{what}, reached {goal}"))
