@@ -148,7 +148,7 @@ pub async fn begin_manual(
 /// being the acting leader of `term`: choose who acts (this node, or the member that reaches
 /// what it cannot), commit the step's begin naming it (unless the previous `StepAdvance` began
 /// it), act or have it acted, commit its end (and the next begin, in one entry).
-#[tracing::instrument(skip_all, fields(run = id, term))]
+#[tracing::instrument(skip_all, fields(run = id, term = term))]
 async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
     let new_ctx = || steps::RunCtx::new(node.clone(), id, term, Authority::Leader);
     let mut ctx = match new_ctx() {
@@ -297,17 +297,20 @@ async fn act_delegated(
     let attempt = attempt_of(ctx, step);
     failpoint::hit(When::Begin, step, attempt);
     let span = tracing::info_span!("failover_step", group = %run.group, run = run.id, step = ?step, term, attempt, actor);
-    let _entered = span.enter();
-    tracing::warn!(
-        "* {}.. (acted by manager {actor}, which reaches what this leader cannot)",
-        step.phase()
-    );
     let t = Instant::now();
-    let remote = delegate::run_remote(node, actor, run.id, step, term)
-        .instrument(span.clone())
-        .await;
+    let remote = async {
+        tracing::warn!(
+            "* {}.. (acted by manager {actor}, which reaches what this leader cannot)",
+            step.phase()
+        );
+        delegate::run_remote(node, actor, run.id, step, term).await
+    }
+    .instrument(span.clone())
+    .await;
     failpoint::hit(When::Act, step, attempt);
     let elapsed = crate::errors::human_duration(t.elapsed());
+    // Entered only now: no await below (an entered span must not cross one).
+    let _entered = span.enter();
     match remote {
         delegate::Remote::Done(report) => {
             tracing::warn!(detail = %report.detail, %elapsed, "* {} completed (by manager {actor}).", step.phase());
