@@ -11,7 +11,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Sle
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open store");
-        let (log, sm) = open_storage(store)?;
+        let (log, sm) = open_storage(store).expect("open storage");
         Ok((dir, log, sm))
     }
 }
