@@ -342,12 +342,6 @@ impl Store {
             })?;
             match res {
                 Ok(db) => return Ok(db),
-                Err(e @ sled::Error::Corruption { .. }) => {
-                    return Err(StoreError::Damaged {
-                        path: path.to_path_buf(),
-                        detail: e.to_string(),
-                    })
-                }
                 // sled reports lock contention as ErrorKind::Other with this message.
                 Err(sled::Error::Io(e))
                     if e.to_string().contains("could not acquire lock")
@@ -355,10 +349,19 @@ impl Store {
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(source) => {
+                // The environment, not the files: the lock held by another process, no access.
+                Err(source @ sled::Error::Io(_)) => {
                     return Err(StoreError::Open {
                         path: path.to_path_buf(),
                         source,
+                    })
+                }
+                // Corruption, "Unsupported" (what a damaged `conf` reads as), a reported bug:
+                // the files are not a store sled can trust.
+                Err(e) => {
+                    return Err(StoreError::Damaged {
+                        path: path.to_path_buf(),
+                        detail: e.to_string(),
                     })
                 }
             }
