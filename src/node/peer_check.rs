@@ -48,7 +48,7 @@ pub enum Verdict {
 /// One member's answer: its status, refused as a non-member (the message), or nothing.
 #[derive(Debug)]
 pub enum Answer {
-    Status(NodeStatusReply),
+    Status(Box<NodeStatusReply>),
     NotMember(String),
     Silent,
 }
@@ -135,7 +135,7 @@ pub async fn ask(config: &NodeConfig, network: &Network) -> Vec<(NodeId, String,
                     let mut client = AdminServiceClient::new(ch);
                     let call = client.node_status(NodeStatusRequest {});
                     match tokio::time::timeout(ASK_TIMEOUT, call).await {
-                        Ok(Ok(r)) => Answer::Status(r.into_inner()),
+                        Ok(Ok(r)) => Answer::Status(Box::new(r.into_inner())),
                         Ok(Err(s)) if s.code() == tonic::Code::PermissionDenied => {
                             Answer::NotMember(s.message().to_string())
                         }
@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn status(initialized: bool, members: &[(u64, &str)]) -> Answer {
-        Answer::Status(NodeStatusReply {
+        Answer::Status(Box::new(NodeStatusReply {
             initialized,
             term: 7,
             members: members
@@ -176,7 +176,7 @@ mod tests {
                 })
                 .collect(),
             ..Default::default()
-        })
+        }))
     }
 
     fn answers(a: Vec<Answer>) -> Vec<(NodeId, String, Answer)> {

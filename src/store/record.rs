@@ -153,8 +153,9 @@ impl RecordFile {
     pub fn write(&mut self, marks: &Marks) -> Result<(), RecordError> {
         let seq = self.seq + 1;
         let at = (seq % 2) * SLOT as u64;
+        // Only the meaningful bytes: the padding after them is zero already.
         self.file
-            .write_all_at(&encode_slot(seq, marks), at)
+            .write_all_at(&encode_slot(seq, marks)[..CRC_AT + 4], at)
             .map_err(io(&self.path))?;
         self.file.sync_data().map_err(io(&self.path))?;
         self.seq = seq;
