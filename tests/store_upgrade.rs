@@ -230,7 +230,8 @@ fn copy_fixture() -> tempfile::TempDir {
 /// The fixture's journal, as the previous build left it, is what this build loads: both runs
 /// completed, their decisions and recovery facts read as typed values (the file/position
 /// target as coordinates, the GTID one as a set), the groups moved to the new master; written
-/// back, they have the encodings the previous build reads; the node goes on committing.
+/// back, they have the encodings the previous build reads; the node goes on committing. It had
+/// no integrity record: one is created, and the next start is checked against it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_1_store_loads() {
     use mha_raft::model::{BinlogCoord, Target};
@@ -325,4 +326,8 @@ async fn a_version_1_store_loads() {
     drop(raft);
     let store = Store::open(tmp.path()).expect("reopen");
     assert_eq!(store.data_version().unwrap(), mha_raft::store::DATA_VERSION);
+    // The previous build wrote no integrity record: the store was adopted once (record
+    // created from its content), and from then on it is checked against it.
+    assert!(store.record_path().exists());
+    let (_log, _sm) = open_storage(store).expect("verified against its record");
 }

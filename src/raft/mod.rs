@@ -5,7 +5,9 @@
 // only add conversions at every trait boundary.
 #![allow(clippy::result_large_err)]
 
+mod codec;
 mod handle;
+mod integrity;
 mod log_store;
 mod membership;
 mod network;
@@ -39,10 +41,19 @@ pub type Entry = openraft::Entry<TypeConfig>;
 pub type Metrics = openraft::RaftMetrics<NodeId, openraft::BasicNode>;
 pub type StorageError = openraft::StorageError<NodeId>;
 
-/// Opens the log store and state machine over one store handle.
-pub fn open_storage(store: crate::store::Store) -> Result<(LogStore, StateMachine), StorageError> {
-    let sm = StateMachine::open(store.clone())?;
-    Ok((LogStore::new(store), sm))
+/// Opens the log store and state machine over one store handle, after checking that the
+/// store is whole and not behind its integrity record (`store.promised_nothing()` then says
+/// whether this node ever promised anything). Whatever fails names the store and what to do.
+pub fn open_storage(
+    store: crate::store::Store,
+) -> Result<(LogStore, StateMachine), crate::store::StoreError> {
+    let sm = StateMachine::open(store.clone()).map_err(|e| crate::store::StoreError::Damaged {
+        path: store.path().to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let log = LogStore::new(store);
+    integrity::verify(&log, &sm)?;
+    Ok((log, sm))
 }
 
 fn io_err<E: std::error::Error + 'static>(

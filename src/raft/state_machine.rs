@@ -84,6 +84,11 @@ impl StateMachine {
         self.store
             .put_meta(KEY_SNAPSHOT, &bytes)
             .map_err(|e| io_err(subject.clone(), ErrorVerb::Write, &e))?;
+        // Once durable, the store must never lose this snapshot: entries up to it get purged.
+        if let Some(l) = &snap.meta.last_log_id {
+            self.store
+                .stage(|m| m.snapshot = Some(super::codec::log_mark(l)));
+        }
         self.store
             .flush()
             .await

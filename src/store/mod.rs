@@ -2,14 +2,28 @@
 //!
 //! Layout (one sled database per node, under `<data_dir>/raft`):
 //! - tree `meta`: small named values (`data_version`, `vote`, `committed`, `last_purged`,
-//!   `snapshot`), each an opaque byte string chosen by the caller;
+//!   `snapshot`, `integrity_record`), each an opaque byte string chosen by the caller;
 //! - tree `log`: Raft log entries keyed by big-endian index, so key order is index order.
+//!
+//! Next to it, `<data_dir>/raft.hwm`: the integrity record ([`record`]) of what the node
+//! promised its peers ([`Marks`]). Callers stage a promise after writing it ([`Store::stage`]);
+//! [`Store::flush`] makes sled durable and then the record, so the record is never ahead of
+//! sled, and callers acknowledge only after that. At start [`Store::arm`] refuses a store that
+//! is behind its record (ARCHITECTURE.md invariant 8).
 //!
 //! Callers serialise values themselves; this module knows keys, trees, durability and the
 //! on-disk format version, nothing about Raft types. Swapping sled means rewriting this file.
 
+mod marks;
+mod record;
+
 use std::ops::{Bound, RangeBounds};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use marks::{LogMark, Marks, VoteMark};
+pub use record::{RecordError, RecordFile};
 
 /// Version of the on-disk format written by this build. Bump it when the layout or the
 /// serialisation of stored values changes incompatibly, and add a migration for older versions.
@@ -21,6 +35,14 @@ use std::path::{Path, PathBuf};
 pub const DATA_VERSION: u64 = 1;
 
 const KEY_DATA_VERSION: &[u8] = b"data_version";
+/// Set once the store has an integrity record: a store with it and without the record file
+/// lost its record; a store without it was written by a build before the record existed.
+const KEY_INTEGRITY: &[u8] = b"integrity_record";
+
+/// What an operator does about a store that cannot be trusted (docs/operations.md).
+pub const REJOIN_ADVICE: &str = "Do not start this node on it: remove it from the cluster \
+     (`mhactl member remove --id N`) and add it back with an empty data dir (docs/operations.md \
+     \"Replacing a manager whose disk died\")";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +59,28 @@ pub enum StoreError {
     },
     #[error("store at {path} has an unreadable data version record")]
     CorruptDataVersion { path: PathBuf },
+    #[error(
+        "store at {store} is behind its integrity record {record} ({gaps}): the store was \
+         rolled back or damaged. {REJOIN_ADVICE}"
+    )]
+    Behind {
+        store: PathBuf,
+        record: PathBuf,
+        gaps: String,
+    },
+    #[error("store at {path} is damaged ({detail}). {REJOIN_ADVICE}")]
+    Damaged { path: PathBuf, detail: String },
+    #[error(
+        "integrity record of the store at {store} cannot be used: {source}. The record says \
+         what this node promised its peers; without it the store cannot be trusted. \
+         {REJOIN_ADVICE}"
+    )]
+    Record { store: PathBuf, source: RecordError },
+    #[error(
+        "integrity record {record} is missing, but the store at {store} had one: the data dir \
+         was partly deleted or replaced. {REJOIN_ADVICE}"
+    )]
+    RecordMissing { store: PathBuf, record: PathBuf },
     #[error("store I/O error: {0}")]
     Io(#[from] sled::Error),
     #[error("cannot make {path} private to mhad: {source}")]
@@ -87,27 +131,194 @@ fn restrict_files(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The promises staged since the store was armed; `seq` counts changes.
+#[derive(Debug, Default)]
+struct Staged {
+    marks: Marks,
+    seq: u64,
+}
+
+/// The record file and the `seq` of the staged state it holds, so concurrent flushes never
+/// write an older state over a newer one. A lock of its own: staging never waits on a sync.
+#[derive(Debug, Default)]
+struct Writer {
+    record: Option<RecordFile>,
+    written: u64,
+}
+
+/// How [`Store::arm`] found the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Armed {
+    /// Nothing promised yet (a new or wiped node).
+    Fresh,
+    /// Its content keeps every promise of its record.
+    Verified,
+    /// A store written before the record existed: accepted once, record created.
+    Adopted,
+}
+
+/// Runs `f`, turning a panic inside sled (it has `unreachable!`s and slice indexing that
+/// corrupted files can reach) into an error message.
+fn unpanic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        format!(
+            "sled panicked reading it: {}",
+            p.downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)")
+        )
+    })
+}
+
+/// Runs a sled read at open: a sled error or a panic is [`StoreError::Damaged`].
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, sled::Error>) -> Result<T, StoreError> {
+    let damaged = |detail| StoreError::Damaged {
+        path: path.to_path_buf(),
+        detail,
+    };
+    unpanic(f)
+        .map_err(damaged)?
+        .map_err(|e| damaged(e.to_string()))
+}
+
 /// Handle to a node's store. Cheap to clone: every clone shares one sled database.
 #[derive(Clone, Debug)]
 pub struct Store {
     db: sled::Db,
     meta: sled::Tree,
     log: sled::Tree,
+    path: PathBuf,
+    record_path: PathBuf,
+    staged: Arc<Mutex<Staged>>,
+    writer: Arc<Mutex<Writer>>,
 }
 
 impl Store {
-    /// Opens (or creates) the store under `dir`, checking the data version first.
+    /// Opens (or creates) the store under `dir`, checking the data version first. Corrupted
+    /// data sled notices (or panics on) is [`StoreError::Damaged`], naming the path.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join("raft");
         make_private(dir, &path)?;
         let db = Self::open_db(&path)?;
         // Files sled created before (or, in an older version, with a looser umask).
         restrict_files(&path)?;
-        let meta = db.open_tree("meta")?;
-        let log = db.open_tree("log")?;
-        let store = Store { db, meta, log };
-        store.check_data_version(&path)?;
+        let (meta, log) = guarded(&path, || Ok((db.open_tree("meta")?, db.open_tree("log")?)))?;
+        let store = Store {
+            db,
+            meta,
+            log,
+            record_path: dir.join("raft.hwm"),
+            path: path.clone(),
+            staged: Default::default(),
+            writer: Default::default(),
+        };
+        unpanic(|| store.check_data_version(&path)).map_err(|detail| StoreError::Damaged {
+            path: path.clone(),
+            detail,
+        })??;
         Ok(store)
+    }
+
+    /// The sled directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The integrity record's file.
+    pub fn record_path(&self) -> &Path {
+        &self.record_path
+    }
+
+    /// Checks what the store holds (`found`, read by the caller, with `log_at(i)` the id of
+    /// its entry at index `i`) against the integrity record, and from then on keeps the record
+    /// with every [`Store::flush`]. A store behind its record, a damaged record, or a missing
+    /// record of a store that had one is refused. A non-empty store that never had a record
+    /// (written by an earlier build) is adopted: the record is created from its content.
+    pub fn arm(
+        &self,
+        found: Marks,
+        log_at: impl Fn(u64) -> Option<LogMark>,
+    ) -> Result<Armed, StoreError> {
+        let record_err = |source| StoreError::Record {
+            store: self.path.clone(),
+            source,
+        };
+        let had_record = guarded(&self.path, || self.meta.get(KEY_INTEGRITY))?.is_some();
+        let (file, armed) = match RecordFile::load(&self.record_path).map_err(record_err)? {
+            Some((mut file, promised)) => {
+                let gaps = promised.gaps(&found, log_at);
+                if !gaps.is_empty() {
+                    return Err(StoreError::Behind {
+                        store: self.path.clone(),
+                        record: self.record_path.clone(),
+                        gaps: gaps.join("; "),
+                    });
+                }
+                // The store may be ahead (a crash between its flush and the record's): what
+                // it holds is durable, so it becomes the record.
+                if found != promised {
+                    file.write(&found).map_err(record_err)?;
+                }
+                let armed = if found.is_empty() {
+                    Armed::Fresh
+                } else {
+                    Armed::Verified
+                };
+                (file, armed)
+            }
+            None if had_record => {
+                return Err(StoreError::RecordMissing {
+                    store: self.path.clone(),
+                    record: self.record_path.clone(),
+                })
+            }
+            None => {
+                let file = RecordFile::create(&self.record_path, &found).map_err(record_err)?;
+                if found.is_empty() {
+                    (file, Armed::Fresh)
+                } else {
+                    tracing::info!(
+                        store = %self.path.display(),
+                        record = %self.record_path.display(),
+                        "store written by an earlier build has no integrity record: accepted \
+                         as it is, record created"
+                    );
+                    (file, Armed::Adopted)
+                }
+            }
+        };
+        if !had_record {
+            // After the record exists: a crash in between leaves a record and no marker,
+            // which the next start reads as above.
+            self.meta.insert(KEY_INTEGRITY, &[1u8])?;
+            self.db.flush()?;
+        }
+        *self.staged.lock().expect("staged lock") = Staged {
+            marks: found,
+            seq: 0,
+        };
+        *self.writer.lock().expect("writer lock") = Writer {
+            record: Some(file),
+            written: 0,
+        };
+        Ok(armed)
+    }
+
+    /// Whether the store, as armed and since, holds no promise at all.
+    pub fn promised_nothing(&self) -> bool {
+        self.staged.lock().expect("staged lock").marks.is_empty()
+    }
+
+    /// Records a promise the caller just wrote to sled (or, lowering the last log before a
+    /// truncation, is about to). It reaches the record with the next [`Store::flush`].
+    pub fn stage(&self, f: impl FnOnce(&mut Marks)) {
+        let mut g = self.staged.lock().expect("staged lock");
+        let before = g.marks;
+        f(&mut g.marks);
+        if g.marks != before {
+            g.seq += 1;
+        }
     }
 
     /// Opens the sled database. A just-closed handle in this process (a restart) can hold the
@@ -116,12 +327,19 @@ impl Store {
     fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            let res = sled::Config::new()
-                .path(path)
-                // Durability comes from explicit flushes before acknowledging Raft writes; the
-                // background flush only bounds what an unclean exit of other writes costs.
-                .flush_every_ms(Some(500))
-                .open();
+            let res = unpanic(|| {
+                sled::Config::new()
+                    .path(path)
+                    // Durability comes from explicit flushes before acknowledging Raft writes;
+                    // the background flush only bounds what an unclean exit of other writes
+                    // costs.
+                    .flush_every_ms(Some(500))
+                    .open()
+            })
+            .map_err(|detail| StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail,
+            })?;
             match res {
                 Ok(db) => return Ok(db),
                 // sled reports lock contention as ErrorKind::Other with this message.
@@ -131,10 +349,19 @@ impl Store {
                 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(source) => {
+                // The environment, not the files: the lock held by another process, no access.
+                Err(source @ sled::Error::Io(_)) => {
                     return Err(StoreError::Open {
                         path: path.to_path_buf(),
                         source,
+                    })
+                }
+                // Corruption, "Unsupported" (what a damaged `conf` reads as), a reported bug:
+                // the files are not a store sled can trust.
+                Err(e) => {
+                    return Err(StoreError::Damaged {
+                        path: path.to_path_buf(),
+                        detail: e.to_string(),
                     })
                 }
             }
@@ -246,10 +473,46 @@ impl Store {
         Ok(())
     }
 
-    /// Makes every write so far durable. Called before a Raft append or vote is acknowledged.
+    /// The entry with the highest index below `index`, if any.
+    pub fn last_log_before(&self, index: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .log
+            .range(..index.to_be_bytes())
+            .next_back()
+            .transpose()?
+            .map(|(k, v)| (decode_index(&k), v.to_vec())))
+    }
+
+    /// Makes every write so far durable, then the promises staged before it in the integrity
+    /// record. Called before a Raft append or vote is acknowledged. Both syncs run on one
+    /// blocking thread, one after the other: sled first, so the record is never ahead of it
+    /// (a crash in between leaves the store ahead, which is fine).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let (db, staged, writer) = (self.db.clone(), self.staged.clone(), self.writer.clone());
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let (marks, seq) = {
+                let g = staged.lock().expect("staged lock");
+                (g.marks, g.seq)
+            };
+            db.flush()?;
+            let mut g = writer.lock().expect("writer lock");
+            if seq > g.written {
+                if let Some(rec) = g.record.as_mut() {
+                    rec.write(&marks).map_err(|source| StoreError::Record {
+                        store: path.clone(),
+                        source,
+                    })?;
+                }
+                g.written = seq;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Damaged {
+            path: self.path.clone(),
+            detail: format!("flush task failed: {e}"),
+        })?
     }
 
     /// Number of entries currently held in the log tree (for tests and status).

@@ -1,6 +1,8 @@
 //! One manager node: opens its store, starts openraft and the gRPC server, bootstraps a new
 //! cluster once, and runs the node's background tasks until shutdown.
 
+mod peer_check;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +44,9 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("tls: {0}")]
     TlsServer(#[from] tonic::transport::Error),
+    /// An empty data dir on a node the cluster knows (peer_check.rs).
+    #[error("{0}")]
+    LostState(String),
 }
 
 /// The node's transport from its configuration: TLS material loaded and checked to be this
@@ -218,6 +223,22 @@ impl ManagerNode {
             config.raft.election_timeout_min / 2,
             transport.clone(),
         );
+        // Before anything can be replicated to an empty node: did it run before?
+        let mut may_bootstrap = !config.initial_members.is_empty();
+        if may_bootstrap && store.promised_nothing() {
+            let answers = peer_check::ask(&config, &network).await;
+            match peer_check::judge(&config, &answers) {
+                peer_check::Verdict::Bootstrap => {}
+                peer_check::Verdict::Join => {
+                    tracing::info!(
+                        "the initial members already formed the cluster: waiting to be \
+                         replicated to, not bootstrapping"
+                    );
+                    may_bootstrap = false;
+                }
+                peer_check::Verdict::Refuse(why) => return Err(StartError::LostState(why)),
+            }
+        }
         let raft_config = Arc::new(config.raft.to_openraft(&config.cluster_name).validate()?);
         let raft = Raft::new(config.id, raft_config, network.clone(), log_store, sm).await?;
         let handle = RaftHandle::new(
@@ -264,7 +285,7 @@ impl ManagerNode {
         )?;
 
         let mut tasks = Vec::new();
-        if !config.initial_members.is_empty() && !raft.is_initialized().await? {
+        if may_bootstrap && !raft.is_initialized().await? {
             tasks.push(tokio::spawn(bootstrap(
                 config.clone(),
                 handle,
