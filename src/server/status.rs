@@ -12,7 +12,9 @@ use crate::state::Rejection;
 fn rejection_code(r: &Rejection) -> Code {
     match r {
         Rejection::NoSuchGroup { .. } | Rejection::NoSuchRun { .. } => Code::NotFound,
-        Rejection::GroupExists { .. } | Rejection::ClusterNamed { .. } => Code::AlreadyExists,
+        Rejection::GroupExists { .. }
+        | Rejection::ClusterNamed { .. }
+        | Rejection::ServerInOtherGroup { .. } => Code::AlreadyExists,
         Rejection::GroupBusy { .. }
         | Rejection::RunActive { .. }
         | Rejection::FailoverRefused { .. }

@@ -414,6 +414,7 @@ mod tests {
                 spec: Box::new(spec("g")),
                 topology: Box::new(topology),
                 replace: false,
+                exclusive: false,
             },
             0,
         );
