@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod peers;
 pub mod pinger;
 pub mod registration;
+pub mod removal;
 pub mod ssh_pools;
 pub mod supervisor;
 
@@ -45,6 +46,8 @@ pub struct Runtime {
     pub monitor: monitor::MonitorStats,
     /// Kept SSH sessions per group (warmed by monitoring, used by failovers).
     pub ssh: ssh_pools::SshPools,
+    /// Set while this manager knows it was removed from the cluster (runtime/removal.rs).
+    pub removed: removal::Removed,
 }
 
 impl Runtime {
@@ -55,6 +58,7 @@ impl Runtime {
             local,
             monitor: Default::default(),
             ssh: Default::default(),
+            removed: Default::default(),
         })
     }
 
@@ -67,7 +71,8 @@ impl Runtime {
         vec![
             tokio::spawn(monitor::supervise(self.clone(), stop.clone())),
             tokio::spawn(failover::supervise(self.clone(), stop.clone())),
-            tokio::spawn(registration::run(self.clone(), stop)),
+            tokio::spawn(registration::run(self.clone(), stop.clone())),
+            tokio::spawn(removal::watch(self.clone(), stop)),
         ]
     }
 }
