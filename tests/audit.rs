@@ -126,6 +126,7 @@ async fn admin_writes_are_audited_with_who_from_what_and_result() {
                 addr: "127.0.0.1:1".into(),
                 zone: " ".into(),
                 learner_only: false,
+                catch_up_timeout_ms: 0,
             })
             .await
         })
@@ -186,6 +187,7 @@ async fn admin_writes_are_audited_with_who_from_what_and_result() {
                     addr: j,
                     zone: "zone-d".into(),
                     learner_only: true,
+                    catch_up_timeout_ms: 0,
                 })
                 .await
             }
@@ -200,7 +202,13 @@ async fn admin_writes_are_audited_with_who_from_what_and_result() {
     })
     .await;
     admin
-        .call(|mut a| async move { a.remove_member(pb::RemoveMemberRequest { id: 4 }).await })
+        .call(|mut a| async move {
+            a.remove_member(pb::RemoveMemberRequest {
+                id: 4,
+                confirmed: false,
+            })
+            .await
+        })
         .await
         .unwrap();
     c.stop(4).await;

@@ -151,6 +151,7 @@ fn rich_state() -> ClusterState {
                 ReplicationMode::MariadbGtid,
             )),
             replace: false,
+            exclusive: false,
         },
         Cmd::PutGroup {
             spec: Box::new(spec_named("busy")),
@@ -160,6 +161,7 @@ fn rich_state() -> ClusterState {
                 ReplicationMode::FilePos,
             )),
             replace: false,
+            exclusive: false,
         },
         Cmd::OpenSuspicion {
             group: "app1".into(),
@@ -644,6 +646,7 @@ fn put_group_path(req: pb::PutGroupRequest) -> Result<(), TestCaseError> {
             spec: Box::new(spec.clone()),
             topology: Box::new(topology.clone()),
             replace,
+            exclusive: true,
         };
         apply_checked(&mut s, &cmd, 1_000)?;
     }
@@ -956,14 +959,16 @@ fn put_group_cmd() -> impl Strategy<Value = Cmd> {
             ReplicationMode::FilePos,
         ]),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(name, master, mode, replace)| {
+        .prop_map(|(name, master, mode, replace, exclusive)| {
             let spec = spec_named(&name);
             let topology = topology_of(&spec, &master, mode);
             Cmd::PutGroup {
                 spec: Box::new(spec),
                 topology: Box::new(topology),
                 replace,
+                exclusive,
             }
         })
 }

@@ -152,6 +152,82 @@ fn member_add_remove_with_mhactl() {
     drop(p4);
 }
 
+/// What an operator sees of membership safety (issue #14): `member add` of an address where
+/// nothing listens fails (exit 1) with nothing changed; `member remove` down to two voters is
+/// refused with the explanation (exit 2) until `--yes`; the removed manager's log says, once,
+/// that it was removed.
+#[test]
+fn member_safety_with_mhactl() {
+    let c = Cluster::start(3);
+    let ep = c.endpoints();
+    wait_status(&ep, "leader", |v| {
+        v["has_quorum"] == true && all_followers_caught_up(v, 3)
+    });
+    let dead = format!("127.0.0.1:{}", free_port());
+    let out = mhactl(
+        &ep,
+        &["member", "add", "--id", "4", "--addr", &dead, "--zone", "z"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("no manager answers at {dead}"))
+            && err.contains("nothing was changed"),
+        "{err}"
+    );
+
+    let out = mhactl(&ep, &["member", "remove", "--id", "3"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("after removing 3 the cluster has 2 voters (1, 2) and a quorum needs 2")
+            && err.contains("repeat with --yes"),
+        "{err}"
+    );
+    let v = wait_status(&ep, "still 3 managers", |v| {
+        v["managers"].as_array().unwrap().len() == 3
+    });
+    assert_eq!(v["managers"].as_array().unwrap().len(), 3);
+
+    let out = mhactl(&ep, &["member", "remove", "--id", "3", "--yes"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("confirmed (--yes)") && text.contains("removed voter 3"),
+        "{text}"
+    );
+    let p3 = &c.procs[2];
+    let start = Instant::now();
+    while !p3
+        .log()
+        .contains("this manager was removed from the cluster")
+    {
+        assert!(
+            start.elapsed() < WAIT,
+            "node 3 never logged its removal:\n{}",
+            p3.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The survivors go on (a write commits), and node 3 said it once.
+    let ep12 = format!("{},{}", c.procs[0].addr, c.procs[1].addr);
+    wait_status(&ep12, "two managers", |v| {
+        v["has_quorum"] == true && v["managers"].as_array().unwrap().len() == 2
+    });
+    assert_eq!(
+        p3.log()
+            .matches("this manager was removed from the cluster")
+            .count(),
+        1,
+        "{}",
+        p3.log()
+    );
+}
+
 /// Nodes started without initial_members stay uninitialised until `mhactl cluster init`; a
 /// second init is refused (no fork); restarting with the same flags does not re-initialise.
 /// Logs in `--log-format json` are one JSON object per line.

@@ -25,6 +25,16 @@ pub const AUDIT_HISTORY: usize = crate::state::audit::AUDIT_HISTORY;
 pub const LEADER_ID_KEY: &str = "x-mha-leader-id";
 pub const LEADER_ADDR_KEY: &str = "x-mha-leader-addr";
 
+/// Set on a refusal that the operator may override by repeating the call confirmed (`member
+/// remove --yes`); mhactl then exits 2 with the explanation.
+pub const NEEDS_CONFIRMATION_KEY: &str = "x-mha-needs-confirmation";
+
+/// Whether a refusal asks for the operator's confirmation.
+pub fn needs_confirmation(status: &Status) -> bool {
+    status.code() == Code::FailedPrecondition
+        && status.metadata().get(NEEDS_CONFIRMATION_KEY).is_some()
+}
+
 /// The leader address a "not leader" status points to, if any.
 pub fn leader_redirect(status: &Status) -> Option<String> {
     if status.code() != Code::FailedPrecondition {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::api::{leader_redirect, leader_redirect_id};
+use crate::api::{leader_redirect, leader_redirect_id, needs_confirmation};
 use crate::errors::{error_chain, status_text};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
 use crate::security::identity::{node_name, ANY_NODE_NAME};
@@ -26,6 +26,9 @@ pub enum CtlError {
     Unreachable { tried: String, last: String },
     #[error("{0}")]
     Rejected(String),
+    /// Refused until the operator confirms (`--yes`): a usage error, exit 2.
+    #[error("{0}")]
+    NeedsConfirmation(String),
     /// The TLS credentials are missing or unusable (a usage error: exit 2).
     #[error("{0}")]
     Credentials(String),
@@ -66,7 +69,9 @@ impl CtlError {
         match self {
             CtlError::NoEndpoints => false,
             CtlError::Unreachable { .. } => true,
-            CtlError::Rejected(_) | CtlError::Credentials(_) => false,
+            CtlError::Rejected(_) | CtlError::NeedsConfirmation(_) | CtlError::Credentials(_) => {
+                false
+            }
         }
     }
 }
@@ -197,6 +202,9 @@ impl AdminClient {
                     Attempt::Next(e) => {
                         last = e;
                         break;
+                    }
+                    Attempt::Fail(s) if needs_confirmation(&s) => {
+                        return Err(CtlError::NeedsConfirmation(status_text(&s)))
                     }
                     Attempt::Fail(s) => return Err(CtlError::Rejected(status_text(&s))),
                 }

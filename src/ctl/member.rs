@@ -1,26 +1,33 @@
 //! `mhactl member add|remove`: change the manager cluster's membership without restarts.
 //!
 //! ```text
-//! $ mhactl member add --id 4 --addr 127.0.0.1:7104 --zone zone-d
-//! added 4 (127.0.0.1:7104) as learner; caught up in 35ms
-//! promoted 4 to voter in 12ms
+//! $ mhactl member add --id 4 --addr 10.0.4.10:7101 --zone zone-d
+//! node 4 answers at 10.0.4.10:7101 with the certificate of node-4
+//! added 4 (10.0.4.10:7101) as learner
+//! caught up: matched index 212 of 212 in 120 ms
+//! promoted 4 to voter in 14 ms
 //! ID  ADDRESS         ZONE    KIND
-//! 1   127.0.0.1:7101  zone-a  voter
+//! 1   10.0.1.10:7101  zone-a  voter
 //! ...
-//! $ mhactl member remove --id 4
-//! removed voter 4 in 9ms
+//! $ mhactl member remove --id 3
+//! error: after removing 3 the cluster has 2 voters (1, 2) and a quorum needs 2: the loss of
+//! any one manager stops it (no failover, no changes); nothing was changed: to remove 3 anyway,
+//! repeat with --yes                                                          (exit status 2)
 //! ```
-//! Start the new node first, without initial_members (it must not bootstrap a cluster of its own).
+//! Start the new node first, without initial_members (it must not bootstrap a cluster of its
+//! own). The leader checks the node at `--addr` before it changes anything.
+
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
 use super::cluster_init::render_members;
-use super::{exit, AdminClient};
+use super::{exit, AdminClient, CtlError};
 use crate::proto::admin::{AddMemberRequest, MemberReply, RemoveMemberRequest};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum MemberCmd {
-    /// Add a manager: learner first, caught up, then voter.
+    /// Add a manager: checked at its address, learner first, caught up, then voter.
     Add(AddArgs),
     /// Remove a manager (voter or learner).
     Remove(RemoveArgs),
@@ -39,12 +46,21 @@ pub struct AddArgs {
     /// Keep it a non-voting learner.
     #[arg(long)]
     pub learner: bool,
+    /// How long the new node may take to catch up before it is promoted; when it has not, it
+    /// stays a learner (exit status 1) and the output says how to promote or remove it.
+    #[arg(long, default_value_t = 20_000)]
+    pub catch_up_timeout_ms: u64,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct RemoveArgs {
     #[arg(long)]
     pub id: u64,
+    /// Remove it even though the cluster left behind cannot survive one more manager failure
+    /// (fewer than 3 voters, or too few of the rest answering). Without it such a removal is
+    /// refused with the explanation (exit status 2) and nothing changes.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 pub fn build_add(a: &AddArgs) -> Result<AddMemberRequest, String> {
@@ -55,16 +71,23 @@ pub fn build_add(a: &AddArgs) -> Result<AddMemberRequest, String> {
     if a.zone.trim().is_empty() {
         return Err("--zone: must not be empty".into());
     }
+    if a.catch_up_timeout_ms == 0 {
+        return Err("--catch-up-timeout-ms: must be positive".into());
+    }
     Ok(AddMemberRequest {
         id: a.id,
         addr: a.addr.clone(),
         zone: a.zone.clone(),
         learner_only: a.learner,
+        catch_up_timeout_ms: a.catch_up_timeout_ms,
     })
 }
 
 pub fn build_remove(a: &RemoveArgs) -> RemoveMemberRequest {
-    RemoveMemberRequest { id: a.id }
+    RemoveMemberRequest {
+        id: a.id,
+        confirmed: a.yes,
+    }
 }
 
 fn print_reply(r: &MemberReply) {
@@ -81,6 +104,12 @@ pub async fn execute(client: &AdminClient, cmd: &MemberCmd) -> i32 {
                     eprintln!("error: {e}");
                     return exit::USAGE;
                 }
+            };
+            // The leader waits for the learner (up to the catch-up timeout) before it answers.
+            let wait = Duration::from_millis(a.catch_up_timeout_ms) + Duration::from_secs(10);
+            let client = match client.with_endpoints(client.endpoints().to_vec(), wait) {
+                Ok(c) => c,
+                Err(e) => return super::fail(e),
             };
             client
                 .call(|mut c| {
@@ -99,7 +128,15 @@ pub async fn execute(client: &AdminClient, cmd: &MemberCmd) -> i32 {
     match res {
         Ok(r) => {
             print_reply(&r);
-            exit::OK
+            if r.incomplete {
+                exit::ERROR
+            } else {
+                exit::OK
+            }
+        }
+        Err(CtlError::NeedsConfirmation(why)) => {
+            eprintln!("error: {why}");
+            exit::USAGE
         }
         Err(e) => super::fail(e),
     }
@@ -116,8 +153,10 @@ mod tests {
             addr: "10.0.0.4:7101".into(),
             zone: "d".into(),
             learner: false,
+            catch_up_timeout_ms: 20_000,
         };
-        assert_eq!(build_add(&ok).unwrap().id, 4);
+        let req = build_add(&ok).unwrap();
+        assert_eq!((req.id, req.catch_up_timeout_ms), (4, 20_000));
         let cases = [
             AddArgs {
                 id: 0,
@@ -129,6 +168,10 @@ mod tests {
             },
             AddArgs {
                 zone: " ".into(),
+                ..ok.clone()
+            },
+            AddArgs {
+                catch_up_timeout_ms: 0,
                 ..ok.clone()
             },
         ];
@@ -143,5 +186,11 @@ mod tests {
             .unwrap()
             .learner_only
         );
+    }
+
+    #[test]
+    fn remove_carries_the_confirmation() {
+        assert!(!build_remove(&RemoveArgs { id: 3, yes: false }).confirmed);
+        assert!(build_remove(&RemoveArgs { id: 3, yes: true }).confirmed);
     }
 }

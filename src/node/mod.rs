@@ -317,6 +317,11 @@ impl ManagerNode {
         &self.runtime.raft
     }
 
+    /// The node's runtime (tests inspect what it knows of itself, e.g. that it was removed).
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
     /// Clean shutdown: stop background tasks, stop Raft, stop serving, flush the store.
     pub async fn shutdown(self) {
         let _ = self.stop_tx.send(true);

@@ -31,6 +31,13 @@ pub enum NodeError {
     Membership(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// `member add` checked the manager at the address and refused it; nothing changed.
+    #[error("{0}")]
+    JoinRefused(String),
+    /// The change would leave the cluster unable to survive one more failure and the operator
+    /// did not confirm it (mhactl --yes); nothing changed.
+    #[error("{0}")]
+    NeedsConfirmation(String),
     /// The replicated state's rules refused the command; nothing changed.
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -55,6 +62,8 @@ impl NodeError {
             NodeError::Timeout(_) => true,
             NodeError::Membership(_) => false,
             NodeError::InvalidArgument(_) => false,
+            NodeError::JoinRefused(_) => false,
+            NodeError::NeedsConfirmation(_) => false,
             NodeError::Rejected(_) => false,
             NodeError::AlreadyInitialized => false,
             NodeError::Fatal(_) => false,

@@ -8,13 +8,16 @@
 mod codec;
 mod handle;
 mod integrity;
+mod join_check;
 mod log_store;
 mod membership;
 mod network;
+pub mod removal_rule;
 mod state_machine;
 
 pub use handle::{acting_leader, leader_of, NodeError, RaftHandle};
 pub use log_store::LogStore;
+pub use membership::{AddMember, MemberChange, DEFAULT_CATCH_UP_TIMEOUT};
 #[cfg(test)]
 pub(crate) use network::decode_reply;
 pub use network::{Network, PeerStats};

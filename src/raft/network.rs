@@ -32,6 +32,10 @@ pub struct PeerStats {
     /// Peers this node must not talk to (test fault injection and operator drills): calls to
     /// them fail as unreachable without touching the wire.
     blocked: RwLock<HashSet<NodeId>>,
+    /// Peers that refused this node's vote request because it is not a member (or not a voter)
+    /// of their cluster, with their words; forgotten when the peer answers again. A majority
+    /// of them tells a node that missed its own removal that it was removed (runtime/removal.rs).
+    refused_me: Mutex<HashMap<NodeId, String>>,
 }
 
 impl PeerStats {
@@ -49,6 +53,22 @@ impl PeerStats {
             .lock()
             .expect("peer stats lock")
             .insert(peer, Instant::now());
+        self.refused_me
+            .lock()
+            .expect("peer stats lock")
+            .remove(&peer);
+    }
+
+    fn refused(&self, peer: NodeId, why: &str) {
+        self.refused_me
+            .lock()
+            .expect("peer stats lock")
+            .insert(peer, why.to_string());
+    }
+
+    /// Peers whose latest answer to this node's vote request was "you are not a member".
+    pub fn refused_me(&self) -> HashMap<NodeId, String> {
+        self.refused_me.lock().expect("peer stats lock").clone()
     }
 
     pub fn block(&self, peer: NodeId) {
@@ -119,6 +139,35 @@ impl Network {
             .connect_lazy();
         map.insert(target, (addr.to_string(), ch.clone()));
         Ok(ch)
+    }
+}
+
+impl Network {
+    /// A one-off channel to whoever answers at `addr`, which with TLS must prove to be
+    /// `server_name` (`node-<id>`, or [`crate::security::identity::ANY_NODE_NAME`] for any node
+    /// of the CA). Not cached: `member add` checks an address before it is a member's.
+    pub async fn probe_channel(
+        &self,
+        addr: &str,
+        server_name: &str,
+        timeout: Duration,
+    ) -> Result<Channel, String> {
+        let ep = self
+            .transport
+            .endpoint(addr, server_name)
+            .map_err(|e| crate::errors::error_chain(&e))?
+            .connect_timeout(timeout)
+            .timeout(timeout);
+        // TCP and the TLS handshake within the timeout (a frozen process still accepts TCP).
+        tokio::time::timeout(timeout, ep.connect())
+            .await
+            .map_err(|_| format!("no TLS handshake within {timeout:?}"))?
+            .map_err(|e| crate::errors::error_chain(&e))
+    }
+
+    /// Whether this node's transport is TLS (a peer's identity is then its certificate's).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.transport, Transport::Tls(_))
     }
 }
 
@@ -200,6 +249,14 @@ impl PeerClient {
             }
             Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
                 return Err(unreachable(format!("{}: {}", self.addr, status.message())))
+            }
+            // The security layer (TLS) and the Raft service (any mode) refuse a vote from a
+            // node that is not a member / voter of the peer's cluster.
+            Ok(Err(status))
+                if matches!(rpc, Rpc::Vote) && status.code() == tonic::Code::PermissionDenied =>
+            {
+                self.stats.refused(self.target, status.message());
+                return Err(RPCError::Network(NetworkError::new(&status)));
             }
             Ok(Err(status)) => return Err(RPCError::Network(NetworkError::new(&status))),
             Ok(Ok(r)) => r.into_inner(),

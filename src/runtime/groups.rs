@@ -17,6 +17,7 @@ use crate::model::{IoThread, Observations};
 use crate::raft::NodeError;
 use crate::runtime::Runtime;
 use crate::state::group::{Group, GroupSpec, ReplicationMode};
+use crate::state::ownership::FEATURE_EXCLUSIVE_SERVERS;
 use crate::state::{Cmd, CmdResult, Rejection};
 
 /// How long reading one server may take (connect + the status queries).
@@ -82,6 +83,12 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
             errs.join("; ")
         ))
     })?;
+    // One server, one group: answered before any server is contacted. `apply` checks it again
+    // (another add may commit first) when every member's build knows the rule.
+    if let Some(r) = node.raft.read(|c| c.server_conflict(&spec)) {
+        return Err(NodeError::Rejected(r));
+    }
+    let exclusive = every_member_has(node, FEATURE_EXCLUSIVE_SERVERS);
     let obs = observe(&node.local, &spec, OBSERVE_TIMEOUT)
         .await
         .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
@@ -94,6 +101,7 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
         spec: Box::new(spec),
         topology: Box::new(topo),
         replace,
+        exclusive,
     };
     match node.raft.propose(cmd).await? {
         CmdResult::Rejected(r) => Err(NodeError::Rejected(r)),
@@ -102,6 +110,22 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
             .read(|c| c.groups.get(&name).cloned())
             .ok_or_else(|| NodeError::Fatal("group vanished after commit".into())),
     }
+}
+
+/// Whether every member (voter or learner) registered `feature`: only then may the leader
+/// propose what an older build would apply differently.
+fn every_member_has(node: &Runtime, feature: &str) -> bool {
+    let members: Vec<u64> = node
+        .raft
+        .metrics()
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .collect();
+    node.raft
+        .read(|c| c.lacking_feature(members, feature))
+        .is_none()
 }
 
 pub async fn remove_group(node: &Runtime, name: &str) -> Result<(), NodeError> {

@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod peers;
 pub mod pinger;
 pub mod registration;
+pub mod removal;
 pub mod ssh_pools;
 pub mod supervisor;
 
@@ -47,6 +48,8 @@ pub struct Runtime {
     pub ssh: ssh_pools::SshPools,
     /// The failover steps other leaders delegated to this node, between consecutive steps.
     pub delegated: failover::delegate::DelegatedRuns,
+    /// Set while this manager knows it was removed from the cluster (runtime/removal.rs).
+    pub removed: removal::Removed,
 }
 
 impl Runtime {
@@ -58,6 +61,7 @@ impl Runtime {
             monitor: Default::default(),
             ssh: Default::default(),
             delegated: Default::default(),
+            removed: Default::default(),
         })
     }
 
@@ -70,7 +74,8 @@ impl Runtime {
         vec![
             tokio::spawn(monitor::supervise(self.clone(), stop.clone())),
             tokio::spawn(failover::supervise(self.clone(), stop.clone())),
-            tokio::spawn(registration::run(self.clone(), stop)),
+            tokio::spawn(registration::run(self.clone(), stop.clone())),
+            tokio::spawn(removal::watch(self.clone(), stop)),
         ]
     }
 }

@@ -67,7 +67,7 @@ async fn tick(node: &Runtime, sent: &mut Sent) -> Result<(), RuntimeError> {
         return Ok(());
     };
     let me = node.id();
-    if m.membership_config.membership().get_node(&me).is_none() {
+    if m.membership_config.membership().get_node(&me).is_none() || node.removed.get().is_some() {
         return Ok(());
     }
     let (registered, named) = node.raft.read(|c| {

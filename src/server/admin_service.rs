@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tonic::{Request, Response, Status};
 
@@ -10,6 +11,7 @@ use super::audit::{self, Call, Outcome};
 use super::cluster_view;
 use crate::api::pb::{self, *};
 use crate::proto::admin::admin_service_server::AdminService;
+use crate::raft::{AddMember, MemberChange, DEFAULT_CATCH_UP_TIMEOUT};
 use crate::runtime::groups;
 use crate::runtime::Runtime;
 use crate::security::{Caller, Principal};
@@ -27,6 +29,14 @@ impl AdminSvc {
 
     fn members(&self) -> Vec<MemberInfo> {
         cluster_view::node_status(&self.node).members
+    }
+
+    fn member_reply(&self, change: MemberChange) -> MemberReply {
+        MemberReply {
+            members: self.members(),
+            steps: change.steps,
+            incomplete: change.incomplete,
+        }
     }
 
     fn require_leader(&self) -> Result<(), Status> {
@@ -181,15 +191,22 @@ impl AdminService for AdminSvc {
             if r.zone.trim().is_empty() {
                 return Err(Status::invalid_argument("zone is required"));
             }
-            let steps = self
+            let catch_up_timeout = match r.catch_up_timeout_ms {
+                0 => DEFAULT_CATCH_UP_TIMEOUT,
+                ms => Duration::from_millis(ms),
+            };
+            let change = self
                 .node
                 .raft
-                .add_member(r.id, r.addr, r.zone, r.learner_only)
+                .add_member(AddMember {
+                    id: r.id,
+                    addr: r.addr,
+                    zone: r.zone,
+                    learner_only: r.learner_only,
+                    catch_up_timeout,
+                })
                 .await?;
-            Ok(MemberReply {
-                members: self.members(),
-                steps,
-            })
+            Ok(self.member_reply(change))
         };
         self.audited(call, work, |r| r.steps.join("; ")).await
     }
@@ -199,14 +216,12 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<RemoveMemberRequest>,
     ) -> Result<Response<MemberReply>, Status> {
-        let id = req.get_ref().id;
-        let call = Call::new(&req, "RemoveMember", format!("member {id}"));
+        let (id, confirmed) = (req.get_ref().id, req.get_ref().confirmed);
+        let what = format!("member {id}{}", if confirmed { " (--yes)" } else { "" });
+        let call = Call::new(&req, "RemoveMember", what);
         let work = async {
-            let steps = self.node.raft.remove_member(id).await?;
-            Ok(MemberReply {
-                members: self.members(),
-                steps,
-            })
+            let change = self.node.raft.remove_member(id, confirmed).await?;
+            Ok(self.member_reply(change))
         };
         self.audited(call, work, |r| r.steps.join("; ")).await
     }
@@ -236,6 +251,22 @@ impl AdminService for AdminSvc {
         let call = Call::new(&req, "RegisterManager", what);
         let r = req.into_inner();
         let work = async {
+            // Only a member registers (with TLS the security layer refused a non-member's
+            // certificate already): a removed manager must not bring its record back.
+            let is_member = self
+                .node
+                .raft
+                .metrics()
+                .membership_config
+                .membership()
+                .get_node(&r.id)
+                .is_some();
+            if !is_member {
+                return Err(Status::permission_denied(format!(
+                    "node {} is not a member of this cluster (as this manager knows it)",
+                    r.id
+                )));
+            }
             crate::config::check_host_port(&r.addr).map_err(Status::invalid_argument)?;
             let admin_addr = Some(r.admin_addr).filter(|a| !a.is_empty());
             if let Some(a) = &admin_addr {

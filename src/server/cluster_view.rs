@@ -25,7 +25,9 @@ pub fn node_status(node: &Runtime) -> NodeStatusReply {
     let m = node.raft.metrics();
     let membership = m.membership_config.membership();
     let is_voter = membership.voter_ids().any(|v| v == node.id());
+    let removed = node.removed.get();
     let role = match m.state {
+        _ if removed.is_some() => "removed",
         ServerState::Leader => "leader",
         ServerState::Candidate => "candidate",
         ServerState::Follower if is_voter => "follower",
@@ -67,6 +69,8 @@ pub fn node_status(node: &Runtime) -> NodeStatusReply {
         initialized,
         snapshot_index: m.snapshot.map(|l| l.index),
         purged_index: m.purged.map(|l| l.index),
+        configured_cluster_name: node.me.cluster_name.clone(),
+        removed: removed.unwrap_or_default(),
     }
 }
 

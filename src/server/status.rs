@@ -4,7 +4,7 @@
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
-use crate::api::{LEADER_ADDR_KEY, LEADER_ID_KEY};
+use crate::api::{LEADER_ADDR_KEY, LEADER_ID_KEY, NEEDS_CONFIRMATION_KEY};
 use crate::raft::NodeError;
 use crate::state::Rejection;
 
@@ -12,7 +12,9 @@ use crate::state::Rejection;
 fn rejection_code(r: &Rejection) -> Code {
     match r {
         Rejection::NoSuchGroup { .. } | Rejection::NoSuchRun { .. } => Code::NotFound,
-        Rejection::GroupExists { .. } | Rejection::ClusterNamed { .. } => Code::AlreadyExists,
+        Rejection::GroupExists { .. }
+        | Rejection::ClusterNamed { .. }
+        | Rejection::ServerInOtherGroup { .. } => Code::AlreadyExists,
         Rejection::GroupBusy { .. }
         | Rejection::RunActive { .. }
         | Rejection::FailoverRefused { .. }
@@ -31,11 +33,17 @@ impl From<NodeError> for Status {
             NodeError::Timeout(_) => Code::DeadlineExceeded,
             NodeError::Membership(_) => Code::FailedPrecondition,
             NodeError::InvalidArgument(_) => Code::InvalidArgument,
+            NodeError::JoinRefused(_) | NodeError::NeedsConfirmation(_) => Code::FailedPrecondition,
             NodeError::Rejected(r) => rejection_code(r),
             NodeError::AlreadyInitialized => Code::AlreadyExists,
             NodeError::Fatal(_) => Code::Internal,
         };
         let mut status = Status::new(code, e.to_string());
+        if let NodeError::NeedsConfirmation(_) = &e {
+            status
+                .metadata_mut()
+                .insert(NEEDS_CONFIRMATION_KEY, MetadataValue::from_static("1"));
+        }
         if let NodeError::NotLeader {
             leader: Some((id, addr)),
         } = &e

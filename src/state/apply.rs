@@ -39,7 +39,15 @@ impl ClusterState {
                 spec,
                 topology,
                 replace,
-            } => self.put_group(spec, topology, *replace, at),
+                exclusive,
+            } => {
+                if *exclusive {
+                    if let Some(r) = self.server_conflict(spec) {
+                        return Err(r);
+                    }
+                }
+                self.put_group(spec, topology, *replace, at)
+            }
             Cmd::RemoveGroup { name } => self.remove_group(name),
             Cmd::OpenSuspicion {
                 group,

@@ -38,6 +38,10 @@ pub enum Cmd {
         spec: Box<GroupSpec>,
         topology: Box<Topology>,
         replace: bool,
+        /// Refuse a server another group manages (one server, one group: state/ownership.rs).
+        /// Absent from entries written before the rule, which apply as they always did.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        exclusive: bool,
     },
     /// Stop managing a group.
     RemoveGroup { name: String },
@@ -117,6 +121,7 @@ impl fmt::Display for Cmd {
                 spec,
                 topology,
                 replace,
+                ..
             } => write!(
                 f,
                 "{} group {} ({} servers, master {})",

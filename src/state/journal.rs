@@ -415,6 +415,7 @@ mod tests {
                 spec: Box::new(spec("g")),
                 topology: Box::new(topology),
                 replace: false,
+                exclusive: false,
             },
             0,
         );

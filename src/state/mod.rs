@@ -11,6 +11,7 @@ pub mod audit;
 mod cmd;
 pub mod group;
 pub mod journal;
+pub mod ownership;
 pub mod recovery;
 mod rejection;
 mod step;
@@ -200,6 +201,7 @@ mod tests {
             spec: Box::new(spec("g")),
             topology: Box::new(topology),
             replace: false,
+            exclusive: false,
         };
         assert_eq!(s.apply(&put, 1), CmdResult::Ok);
         s
@@ -285,6 +287,7 @@ mod tests {
             spec: Box::new(g.spec),
             topology: Box::new(g.topology),
             replace: true,
+            exclusive: false,
         };
         let mut during = s.clone();
         during.apply(

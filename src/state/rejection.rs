@@ -32,6 +32,14 @@ pub enum Rejection {
     ClusterNamed { name: String },
     #[error("round {round} already has a verdict")]
     VerdictExists { round: u64 },
+    /// One server, one group (state/ownership.rs): `server` is the address as the refused spec
+    /// gives it, `name` the server's name in `group`.
+    #[error("server {server} ({name}) already belongs to group {group}")]
+    ServerInOtherGroup {
+        server: String,
+        name: String,
+        group: String,
+    },
 }
 
 /// The journal's own rules: steps in order, in the current term, decisions and recovery facts

@@ -13,6 +13,7 @@ use mha_raft::config::{LogFormat, NodeConfig, RaftTimings, TransportConfig};
 use mha_raft::local_config::LocalConfig;
 use mha_raft::node::ManagerNode;
 use mha_raft::raft::RaftHandle;
+use mha_raft::runtime::Runtime;
 use mha_raft::security::certs::{write_file, Authority, Issued};
 use mha_raft::security::{Role, TlsFiles, TlsMaterial, Transport};
 use mha_raft::state::group::{CredentialRef, GroupSpec, LegacySsh, PingSpec, ServerSpec, SshSpec};
@@ -97,6 +98,8 @@ pub struct TestCluster {
     pub pki: TestPki,
     /// Every node's own hooks, credentials and SSH profiles.
     local: LocalConfig,
+    /// Plaintext (`--insecure`) instead of mutual TLS.
+    insecure: bool,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -108,6 +111,15 @@ impl TestCluster {
 
     /// [`TestCluster::start`] with `local` as every node's local config.
     pub async fn start_with_local(n: u64, timings: RaftTimings, local: LocalConfig) -> Self {
+        Self::start_inner(n, timings, local, false).await
+    }
+
+    /// [`TestCluster::start`] in plaintext (`--insecure`).
+    pub async fn start_insecure(n: u64, timings: RaftTimings) -> Self {
+        Self::start_inner(n, timings, LocalConfig::default(), true).await
+    }
+
+    async fn start_inner(n: u64, timings: RaftTimings, local: LocalConfig, insecure: bool) -> Self {
         init_tracing();
         let mut listeners = BTreeMap::new();
         for id in 1..=n {
@@ -123,6 +135,7 @@ impl TestCluster {
             configs: BTreeMap::new(),
             pki: TestPki::new(),
             local,
+            insecure,
             _dirs: Vec::new(),
         };
         for (id, l) in listeners {
@@ -158,7 +171,11 @@ impl TestCluster {
             log_format: LogFormat::Text,
             local: self.local.clone(),
             raft,
-            transport: TransportConfig::Tls(self.pki.node(id)),
+            transport: if self.insecure {
+                TransportConfig::Insecure
+            } else {
+                TransportConfig::Tls(self.pki.node(id))
+            },
             admin: None,
         };
         self._dirs.push(dir);
@@ -167,10 +184,16 @@ impl TestCluster {
 
     /// Starts a node with no initial_members (to be added with add_member).
     pub async fn start_joiner(&mut self, id: u64) -> String {
+        self.start_joiner_with(id, |_| {}).await
+    }
+
+    /// [`TestCluster::start_joiner`] with its config changed by `f` first.
+    pub async fn start_joiner_with(&mut self, id: u64, f: impl FnOnce(&mut NodeConfig)) -> String {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let timings = self.configs.values().next().unwrap().raft.clone();
-        let cfg = self.config(id, addr, BTreeMap::new(), timings);
+        let mut cfg = self.config(id, addr, BTreeMap::new(), timings);
+        f(&mut cfg);
         let node = ManagerNode::start_on(cfg.clone(), l).await.unwrap();
         self.configs.insert(id, cfg);
         self.nodes.insert(id, Some(node));
@@ -179,6 +202,10 @@ impl TestCluster {
 
     pub fn node(&self, id: u64) -> &RaftHandle {
         self.nodes[&id].as_ref().expect("node is stopped").raft()
+    }
+
+    pub fn runtime(&self, id: u64) -> &Arc<Runtime> {
+        self.nodes[&id].as_ref().expect("node is stopped").runtime()
     }
 
     pub fn live(&self) -> Vec<u64> {
