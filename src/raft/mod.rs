@@ -9,6 +9,7 @@ mod handle;
 mod log_store;
 mod membership;
 mod network;
+pub mod peer_health;
 mod state_machine;
 
 pub use handle::{acting_leader, leader_of, NodeError, RaftHandle};
