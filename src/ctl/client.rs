@@ -111,15 +111,13 @@ impl CtlError {
 /// — nothing answered, or a leader is named that we could not reach — unreachable.
 pub fn no_leader_error(
     reached: &[(String, NodeStatusReply)],
-    tried: &str,
+    endpoints: &[String],
     last: String,
 ) -> CtlError {
+    let tried = endpoints.join(",");
     // The membership of the most recent term any of them knows.
     let Some((ep0, newest)) = reached.iter().max_by_key(|(_, r)| r.term) else {
-        return CtlError::Unreachable {
-            tried: tried.to_string(),
-            last,
-        };
+        return CtlError::Unreachable { tried, last };
     };
     let voters: Vec<u64> = newest
         .members
@@ -140,14 +138,18 @@ pub fn no_leader_error(
             seen.push((r.id, ep.clone()));
         }
     }
-    if seen.len() < voters.len() / 2 + 1 {
+    let quorum = voters.len() / 2 + 1;
+    // "No quorum" only when every voter we did not reach was tried (an endpoint that did not
+    // answer may be any of them): with fewer endpoints than voters, the others may be fine.
+    let silent_endpoints = endpoints.len().saturating_sub(reached.len());
+    let all_tried = seen.len() + silent_endpoints >= voters.len();
+    if seen.len() < quorum && all_tried {
         return CtlError::NoQuorum {
             reached: seen,
             voters: voters.len(),
         };
     }
-    // A quorum answered. A leader one of them names but we did not reach is a path problem
-    // between us and it, not a cluster without quorum.
+    // A leader one of them names but we did not reach is a path problem between us and it.
     let unreached_leader = reached.iter().find_map(|(_, r)| {
         r.leader_id
             .filter(|l| !seen.iter().any(|(id, _)| id == l))
@@ -155,9 +157,19 @@ pub fn no_leader_error(
     });
     if let Some((by, leader, addr)) = unreached_leader {
         return CtlError::Unreachable {
-            tried: tried.to_string(),
+            tried,
             last: format!("leader {leader} ({addr}, named by node {by}) did not answer: {last}"),
         };
+    }
+    if seen.len() < quorum {
+        return CtlError::NoLeader(format!(
+            "reached only {}, with no leader known (term {}); the other voters of {} were not \
+             among the endpoints tried: give mhactl every manager's address to learn whether a \
+             quorum is up",
+            reached_list(&seen),
+            newest.term,
+            voters.len()
+        ));
     }
     CtlError::NoLeader(format!(
         "reached {} of {} voters ({}), but none acts as leader yet (an election under way?); \
@@ -321,7 +333,7 @@ impl AdminClient {
             }
         }
         let reached = self.node_statuses(&answered).await;
-        Err(no_leader_error(&reached, &self.endpoints.join(","), last))
+        Err(no_leader_error(&reached, &self.endpoints, last))
     }
 
     /// Each endpoint's own status (NodeStatus needs no leader), in parallel; those that do not
@@ -407,8 +419,10 @@ mod tests {
     #[test]
     fn why_no_leader_answered() {
         let all = [1, 2, 3];
+        // More endpoints than voters reached: every voter not reached was tried.
+        let endpoints: Vec<String> = (1..=6).map(|i| format!("e{i}")).collect();
         let cases: Vec<(Vec<NodeStatusReply>, &str, i32)> = vec![
-            (vec![], "no manager reachable at E: last", 1),
+            (vec![], "no manager reachable at e1,e2,e3,e4,e5,e6: last", 1),
             (
                 vec![status(1, 9, &all, None)],
                 "no quorum: reached 1 of 3 voters (node 1 at a1:7201); a leader needs 2",
@@ -433,7 +447,7 @@ mod tests {
             ),
             (
                 vec![status(1, 9, &all, Some(3)), status(2, 9, &all, Some(3))],
-                "no manager reachable at E: leader 3 (10.0.0.3:7101, named by node 1) did not \
+                "no manager reachable at e1,e2,e3,e4,e5,e6: leader 3 (10.0.0.3:7101, named by node 1) did not \
                  answer: last",
                 1,
             ),
@@ -445,10 +459,24 @@ mod tests {
             ),
         ];
         for (rs, want, code) in cases {
-            let e = no_leader_error(&reached(rs), "E", "last".into());
+            let e = no_leader_error(&reached(rs), &endpoints, "last".into());
             assert_eq!(e.to_string(), want);
             assert_eq!(e.exit_code(), code, "{want}");
             assert!(e.is_retryable());
         }
+        // One endpoint given, and it knows no leader: the voters not tried may well be up, so
+        // this is not "no quorum".
+        let e = no_leader_error(
+            &reached(vec![status(1, 9, &all, None)]),
+            &["E".to_string()],
+            "last".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "no leader: reached only node 1 at a1:7201, with no leader known (term 9); the \
+             other voters of 3 were not among the endpoints tried: give mhactl every manager's \
+             address to learn whether a quorum is up"
+        );
+        assert_eq!(e.exit_code(), 3);
     }
 }

@@ -258,7 +258,9 @@ impl PeerClient {
                 outcome.result = Some(Err(msg.clone()));
                 return Err(RPCError::Network(NetworkError::new(&TransportError(msg))));
             }
-            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
+            // No answer from the peer: refused, reset mid-call (a killed peer's connection
+            // ends in UNKNOWN "transport error"), cancelled.
+            Ok(Err(status)) if no_answer(status.code()) => {
                 let msg = format!("{}: {}", self.addr, crate::errors::status_text(&status));
                 outcome.result = Some(Err(msg.clone()));
                 return Err(unreachable(msg));
@@ -275,6 +277,12 @@ impl PeerClient {
         self.stats.heard(self.target);
         decode_reply(self.target, &reply.payload)
     }
+}
+
+/// Codes a call ends with when the peer did not answer it (tonic's own transport failures).
+fn no_answer(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(code, Unavailable | Unknown | Cancelled | DeadlineExceeded)
 }
 
 /// Records a call's outcome in the peer's health when it ends, however it ends (returned, or
