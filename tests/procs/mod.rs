@@ -219,7 +219,7 @@ pub fn wait_status(endpoints: &str, what: &str, cond: impl Fn(&Value) -> bool) -
     let start = Instant::now();
     loop {
         let out = mhactl(endpoints, &["cluster", "status", "--json"]);
-        if let Some(v) = serde_json::from_slice::<Value>(&out.stdout).ok() {
+        if let Ok(v) = serde_json::from_slice::<Value>(&out.stdout) {
             if out.status.success() && cond(&v) {
                 return v;
             }
