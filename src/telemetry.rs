@@ -1,9 +1,17 @@
-//! Tracing setup shared by the binaries. `RUST_LOG` overrides the default filter; openraft logs
-//! routine transient events (a peer down, a retried RPC) at WARN/ERROR, so it is quietened unless
-//! asked for.
+//! Tracing setup shared by the binaries. `RUST_LOG` overrides the default filter.
+//!
+//! openraft logs every failed RPC to a peer at ERROR (a dead peer: once a second per replication
+//! stream, twice per election round). Our network layer logs a peer going down and coming back
+//! once each (raft/peer_health.rs), so those openraft lines say nothing new: [`RoutinePeerErrors`]
+//! drops them, unless the filter asks for debug anywhere (then nothing is hidden).
 
 use std::io::IsTerminal;
 
+use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -11,6 +19,10 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let quiet = filter
+        .max_level_hint()
+        .is_none_or(|l| l <= LevelFilter::INFO)
+        .then_some(RoutinePeerErrors);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -20,8 +32,10 @@ pub fn init(format: LogFormat, default_filter: &str) {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .finish()
+            .with(quiet)
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.finish().with(quiet).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     let _ = res;
@@ -29,3 +43,85 @@ pub fn init(format: LogFormat, default_filter: &str) {
 
 /// The default filter for mhad.
 pub const MHAD_DEFAULT_FILTER: &str = "info,openraft=error,h2=warn,tower=warn,hyper=warn,sled=warn";
+
+/// Drops openraft's log lines about a peer that does not answer (see the module doc).
+pub struct RoutinePeerErrors;
+
+impl<S: Subscriber> Layer<S> for RoutinePeerErrors {
+    fn event_enabled(&self, event: &Event<'_>, _cx: Context<'_, S>) -> bool {
+        let target = event.metadata().target();
+        if !target.starts_with("openraft") {
+            return true;
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        !is_routine_peer_error(&f.message, &f.error)
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    error: String,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "err" | "error" => self.error = format!("{value:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// An openraft event (message, error) that only says a peer did not answer: unreachable
+/// (refused, reset, blocked), or no answer within a deadline (openraft's or ours). Refusals
+/// and errors a peer reports are kept: they are not an outage.
+pub fn is_routine_peer_error(message: &str, error: &str) -> bool {
+    let about_an_rpc = matches!(message, "RPCError" | "while requesting vote" | "timeout")
+        || message.starts_with("error replication to target");
+    let no_answer = error.starts_with("Unreachable node")
+        || error.starts_with("timeout after")
+        || error.contains("timed out after");
+    about_an_rpc && no_answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lines openraft 0.9.25 writes for a dead peer (copied from a run) are routine; a
+    /// refusal or a storage error is not.
+    #[test]
+    fn what_counts_as_routine() {
+        let unreachable = "Unreachable node: mha_raft::raft::network::TransportError: \
+                           127.0.0.1:27103: tcp connect error";
+        assert!(is_routine_peer_error("RPCError", unreachable));
+        assert!(is_routine_peer_error("while requesting vote", unreachable));
+        assert!(is_routine_peer_error(
+            "RPCError",
+            "timeout after 50ms when AppendEntries 1->3"
+        ));
+        assert!(is_routine_peer_error(
+            "timeout",
+            "timeout after 150ms when Vote 1->3"
+        ));
+        assert!(is_routine_peer_error(
+            "error replication to target=3",
+            "NetworkError: rpc to 127.0.0.1:27103 timed out after 125ms"
+        ));
+        assert!(!is_routine_peer_error(
+            "RPCError",
+            "NetworkError: status: PermissionDenied, message: \"node 4 is not a member\""
+        ));
+        assert!(!is_routine_peer_error(
+            "error replication to target=3",
+            "StorageError: failed to write log"
+        ));
+        assert!(!is_routine_peer_error(
+            "quit RaftCore::main on error",
+            unreachable
+        ));
+    }
+}

@@ -12,6 +12,7 @@ use tonic::{Code, Status};
 use crate::api::{leader_redirect, leader_redirect_id, needs_confirmation};
 use crate::errors::{error_chain, status_text};
 use crate::proto::admin::admin_service_client::AdminServiceClient;
+use crate::proto::admin::{NodeStatusReply, NodeStatusRequest};
 use crate::security::identity::{node_name, ANY_NODE_NAME};
 use crate::security::{TlsFiles, TlsMaterial, Transport};
 
@@ -24,6 +25,22 @@ pub enum CtlError {
     NoEndpoints,
     #[error("no manager reachable at {tried}: {last}")]
     Unreachable { tried: String, last: String },
+    /// Managers answered, but fewer voters than a quorum: no leader can be elected.
+    #[error(
+        "no quorum: reached {} of {voters} voters ({}); a leader needs {}",
+        reached.len(),
+        reached_list(reached),
+        voters / 2 + 1
+    )]
+    NoQuorum {
+        /// (node id, the endpoint it answered at)
+        reached: Vec<(u64, String)>,
+        voters: usize,
+    },
+    /// Managers answered, but none is an acting leader (an election under way, or no cluster
+    /// initialized yet).
+    #[error("no leader: {0}")]
+    NoLeader(String),
     #[error("{0}")]
     Rejected(String),
     /// Refused until the operator confirms (`--yes`): a usage error, exit 2.
@@ -64,16 +81,110 @@ pub fn client_transport(
     }
 }
 
+fn reached_list(reached: &[(u64, String)]) -> String {
+    reached
+        .iter()
+        .map(|(id, ep)| format!("node {id} at {ep}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl CtlError {
     pub fn is_retryable(&self) -> bool {
         match self {
             CtlError::NoEndpoints => false,
             CtlError::Unreachable { .. } => true,
+            CtlError::NoQuorum { .. } | CtlError::NoLeader(_) => true,
             CtlError::Rejected(_) | CtlError::NeedsConfirmation(_) | CtlError::Credentials(_) => {
                 false
             }
         }
     }
+
+    /// mhactl's exit code for this error (docs/cli.md).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CtlError::NoEndpoints | CtlError::Credentials(_) | CtlError::NeedsConfirmation(_) => {
+                super::exit::USAGE
+            }
+            CtlError::Unreachable { .. } | CtlError::Rejected(_) => super::exit::ERROR,
+            CtlError::NoQuorum { .. } | CtlError::NoLeader(_) => super::exit::NO_QUORUM,
+        }
+    }
+}
+
+/// Why no leader answered, from what the managers that did answer say about themselves
+/// (`reached`: the endpoint and its NodeStatus): fewer voters than a quorum, no leader yet, or
+/// — nothing answered, or a leader is named that we could not reach — unreachable.
+pub fn no_leader_error(
+    reached: &[(String, NodeStatusReply)],
+    endpoints: &[String],
+    last: String,
+) -> CtlError {
+    let tried = endpoints.join(",");
+    // The membership of the most recent term any of them knows.
+    let Some((ep0, newest)) = reached.iter().max_by_key(|(_, r)| r.term) else {
+        return CtlError::Unreachable { tried, last };
+    };
+    let voters: Vec<u64> = newest
+        .members
+        .iter()
+        .filter(|m| m.kind == "voter")
+        .map(|m| m.id)
+        .collect();
+    if voters.is_empty() {
+        return CtlError::NoLeader(format!(
+            "node {} at {ep0} is not part of an initialized cluster: start the nodes with \
+             initial_members, or run `mhactl cluster init`",
+            newest.id
+        ));
+    }
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    for (ep, r) in reached {
+        if voters.contains(&r.id) && !seen.iter().any(|(id, _)| *id == r.id) {
+            seen.push((r.id, ep.clone()));
+        }
+    }
+    let quorum = voters.len() / 2 + 1;
+    // "No quorum" only when every voter we did not reach was tried (an endpoint that did not
+    // answer may be any of them): with fewer endpoints than voters, the others may be fine.
+    let silent_endpoints = endpoints.len().saturating_sub(reached.len());
+    let all_tried = seen.len() + silent_endpoints >= voters.len();
+    if seen.len() < quorum && all_tried {
+        return CtlError::NoQuorum {
+            reached: seen,
+            voters: voters.len(),
+        };
+    }
+    // A leader one of them names but we did not reach is a path problem between us and it.
+    let unreached_leader = reached.iter().find_map(|(_, r)| {
+        r.leader_id
+            .filter(|l| !seen.iter().any(|(id, _)| id == l))
+            .map(|l| (r.id, l, r.leader_addr.clone()))
+    });
+    if let Some((by, leader, addr)) = unreached_leader {
+        return CtlError::Unreachable {
+            tried,
+            last: format!("leader {leader} ({addr}, named by node {by}) did not answer: {last}"),
+        };
+    }
+    if seen.len() < quorum {
+        return CtlError::NoLeader(format!(
+            "reached only {}, with no leader known (term {}); the other voters of {} were not \
+             among the endpoints tried: give mhactl every manager's address to learn whether a \
+             quorum is up",
+            reached_list(&seen),
+            newest.term,
+            voters.len()
+        ));
+    }
+    CtlError::NoLeader(format!(
+        "reached {} of {} voters ({}), but none acts as leader yet (an election under way?); \
+         retry in a moment",
+        seen.len(),
+        voters.len(),
+        reached_list(&seen)
+    ))
 }
 
 pub struct AdminClient {
@@ -87,8 +198,12 @@ enum Attempt<T> {
     Done(T),
     /// The leader's address and, when the answer named it, its id.
     Redirect(String, Option<u64>),
-    /// Transport problem or no leader: try another endpoint.
-    Next(String),
+    /// Transport problem or no leader: try another endpoint. `answered`: a manager answered
+    /// (without a result), as opposed to none being reachable there.
+    Next {
+        error: String,
+        answered: bool,
+    },
     /// The server refused the request; do not retry elsewhere.
     Fail(Status),
 }
@@ -162,7 +277,12 @@ impl AdminClient {
     {
         let client = match self.connect(addr, node).await {
             Ok(c) => c,
-            Err(e) => return Attempt::Next(e),
+            Err(error) => {
+                return Attempt::Next {
+                    error,
+                    answered: false,
+                }
+            }
         };
         match f(client).await {
             Ok(r) => Attempt::Done(r.into_inner()),
@@ -174,7 +294,10 @@ impl AdminClient {
                     Code::Unavailable
                     | Code::DeadlineExceeded
                     | Code::Unknown
-                    | Code::Cancelled => Attempt::Next(format!("{addr}: {}", status_text(&s))),
+                    | Code::Cancelled => Attempt::Next {
+                        error: format!("{addr}: {}", status_text(&s)),
+                        answered: true,
+                    },
                     _ => Attempt::Fail(s),
                 }
             }
@@ -188,19 +311,28 @@ impl AdminClient {
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let mut last = String::new();
+        // Endpoints where a manager answered without a result (no leader, or a redirect to a
+        // leader we could not reach): they are asked why when nothing succeeds.
+        let mut answered = Vec::new();
         for ep in &self.endpoints {
             let mut addr = ep.clone();
             let mut node = None;
-            for _ in 0..=MAX_REDIRECTS {
+            for hop in 0..=MAX_REDIRECTS {
                 match self.attempt(&addr, node, &f).await {
                     Attempt::Done(t) => return Ok(t),
                     Attempt::Redirect(leader, id) => {
                         tracing::debug!(from = %addr, to = %leader, "following leader redirect");
+                        if hop == 0 {
+                            answered.push(ep.clone());
+                        }
                         addr = leader;
                         node = id;
                     }
-                    Attempt::Next(e) => {
-                        last = e;
+                    Attempt::Next { error, answered: a } => {
+                        if a && hop == 0 {
+                            answered.push(ep.clone());
+                        }
+                        last = error;
                         break;
                     }
                     Attempt::Fail(s) if needs_confirmation(&s) => {
@@ -210,10 +342,23 @@ impl AdminClient {
                 }
             }
         }
-        Err(CtlError::Unreachable {
-            tried: self.endpoints.join(","),
-            last,
-        })
+        let reached = self.node_statuses(&answered).await;
+        Err(no_leader_error(&reached, &self.endpoints, last))
+    }
+
+    /// Each endpoint's own status (NodeStatus needs no leader), in parallel; those that do not
+    /// answer are left out.
+    async fn node_statuses(&self, endpoints: &[String]) -> Vec<(String, NodeStatusReply)> {
+        let asks = endpoints.iter().map(|ep| async move {
+            let mut c = self.connect(ep, None).await.ok()?;
+            let r = c.node_status(NodeStatusRequest {}).await.ok()?;
+            Some((ep.clone(), r.into_inner()))
+        });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// Runs `f` against each endpoint itself (no redirects), returning the first success.
@@ -244,5 +389,104 @@ impl AdminClient {
             tried: self.endpoints.join(","),
             last,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::admin::MemberInfo;
+
+    fn status(id: u64, term: u64, voters: &[u64], leader: Option<u64>) -> NodeStatusReply {
+        NodeStatusReply {
+            id,
+            term,
+            leader_id: leader,
+            leader_addr: leader
+                .map(|l| format!("10.0.0.{l}:7101"))
+                .unwrap_or_default(),
+            members: voters
+                .iter()
+                .map(|v| MemberInfo {
+                    id: *v,
+                    addr: format!("10.0.0.{v}:7101"),
+                    zone: String::new(),
+                    kind: "voter".into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn reached(rs: Vec<NodeStatusReply>) -> Vec<(String, NodeStatusReply)> {
+        rs.into_iter()
+            .map(|r| (format!("a{}:7201", r.id), r))
+            .collect()
+    }
+
+    /// What mhactl says when no leader answered, from what the managers that did answer report
+    /// about themselves; and the exit code of each answer.
+    #[test]
+    fn why_no_leader_answered() {
+        let all = [1, 2, 3];
+        // More endpoints than voters reached: every voter not reached was tried.
+        let endpoints: Vec<String> = (1..=6).map(|i| format!("e{i}")).collect();
+        let cases: Vec<(Vec<NodeStatusReply>, &str, i32)> = vec![
+            (vec![], "no manager reachable at e1,e2,e3,e4,e5,e6: last", 1),
+            (
+                vec![status(1, 9, &all, None)],
+                "no quorum: reached 1 of 3 voters (node 1 at a1:7201); a leader needs 2",
+                3,
+            ),
+            // The same node at two endpoints counts once; the newest term's membership counts.
+            (
+                vec![
+                    status(1, 4, &[1, 2, 3, 4, 5], None),
+                    status(1, 4, &[1, 2, 3, 4, 5], None),
+                    status(2, 3, &all, None),
+                ],
+                "no quorum: reached 2 of 5 voters (node 1 at a1:7201, node 2 at a2:7201); a \
+                 leader needs 3",
+                3,
+            ),
+            (
+                vec![status(1, 9, &all, None), status(2, 9, &all, None)],
+                "no leader: reached 2 of 3 voters (node 1 at a1:7201, node 2 at a2:7201), but \
+                 none acts as leader yet (an election under way?); retry in a moment",
+                3,
+            ),
+            (
+                vec![status(1, 9, &all, Some(3)), status(2, 9, &all, Some(3))],
+                "no manager reachable at e1,e2,e3,e4,e5,e6: leader 3 (10.0.0.3:7101, named by node 1) did not \
+                 answer: last",
+                1,
+            ),
+            (
+                vec![status(1, 0, &[], None)],
+                "no leader: node 1 at a1:7201 is not part of an initialized cluster: start the \
+                 nodes with initial_members, or run `mhactl cluster init`",
+                3,
+            ),
+        ];
+        for (rs, want, code) in cases {
+            let e = no_leader_error(&reached(rs), &endpoints, "last".into());
+            assert_eq!(e.to_string(), want);
+            assert_eq!(e.exit_code(), code, "{want}");
+            assert!(e.is_retryable());
+        }
+        // One endpoint given, and it knows no leader: the voters not tried may well be up, so
+        // this is not "no quorum".
+        let e = no_leader_error(
+            &reached(vec![status(1, 9, &all, None)]),
+            &["E".to_string()],
+            "last".into(),
+        );
+        assert_eq!(
+            e.to_string(),
+            "no leader: reached only node 1 at a1:7201, with no leader known (term 9); the \
+             other voters of 3 were not among the endpoints tried: give mhactl every manager's \
+             address to learn whether a quorum is up"
+        );
+        assert_eq!(e.exit_code(), 3);
     }
 }

@@ -317,7 +317,7 @@ pub async fn fetch(client: &AdminClient) -> Result<ClusterStatusReply, CtlError>
         .await
     {
         Ok(r) => Ok(r),
-        Err(CtlError::Unreachable { .. }) => {
+        Err(CtlError::Unreachable { .. } | CtlError::NoQuorum { .. } | CtlError::NoLeader(_)) => {
             let req = build_request(true);
             client
                 .call_any(move |mut c| async move { c.cluster_status(req).await })

@@ -120,7 +120,7 @@ async fn ack(client: &AdminClient, group: &str) -> i32 {
 async fn fetch_history(
     client: &AdminClient,
     group: &str,
-) -> Result<(Vec<FailoverRun>, GroupFailover), String> {
+) -> Result<(Vec<FailoverRun>, GroupFailover), super::CtlError> {
     let req = FailoverHistoryRequest {
         group: group.to_string(),
     };
@@ -129,8 +129,7 @@ async fn fetch_history(
             let req = req.clone();
             async move { c.failover_history(req).await }
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok((r.runs, r.failover.unwrap_or_default()))
 }
 

@@ -20,7 +20,9 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 1;
     pub const USAGE: i32 = 2;
-    /// The manager cluster has no quorum (no leader acknowledged by a majority).
+    /// The manager cluster has no quorum (no leader acknowledged by a majority): `cluster
+    /// status` without one, and any command that needs the leader when the managers that
+    /// answered are fewer than a quorum of voters or none of them leads.
     pub const NO_QUORUM: i32 = 3;
 }
 
@@ -31,8 +33,13 @@ pub fn out(text: &str) {
     let _ = o.write_all(text.as_bytes()).and_then(|_| o.flush());
 }
 
-/// Reports an error on stderr; returns the generic error exit code.
-pub fn fail(e: impl std::fmt::Display) -> i32 {
+/// Reports an error on stderr; returns its exit code: a [`CtlError`]'s own (no quorum is 3),
+/// else the generic error code. (Generic over any message, so every subcommand's error path
+/// stays `fail(e)`; the downcast finds the one type that carries its own code.)
+pub fn fail<E: std::fmt::Display + 'static>(e: E) -> i32 {
     eprintln!("error: {e}");
-    exit::ERROR
+    match (&e as &dyn std::any::Any).downcast_ref::<CtlError>() {
+        Some(c) => c.exit_code(),
+        None => exit::ERROR,
+    }
 }

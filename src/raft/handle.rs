@@ -181,10 +181,12 @@ impl RaftHandle {
         Ok(())
     }
 
-    /// "Not leader", pointing at the leader this node knows of (mhactl follows it).
+    /// "Not leader", pointing at the leader this node knows of (mhactl follows it). A leader
+    /// whose quorum lease lapsed still names itself; it points nowhere, since a redirect to
+    /// itself would only send mhactl round in a circle.
     pub fn not_leader(&self) -> NodeError {
         NodeError::NotLeader {
-            leader: self.leader(),
+            leader: self.leader().filter(|(id, _)| *id != self.id),
         }
     }
 

@@ -12,6 +12,7 @@ mod join_check;
 mod log_store;
 mod membership;
 mod network;
+pub mod peer_health;
 pub mod removal_rule;
 mod state_machine;
 

@@ -1,6 +1,7 @@
 //! Raft transport over tonic: one cached, lazily connected channel per peer, per-RPC timeouts
 //! from openraft's `RPCOption`, exponential backoff on unreachable peers, and a record of when
-//! each peer last answered (shown as "last heard" in `mhactl cluster status`).
+//! each peer last answered (shown as "last heard" in `mhactl cluster status`), and each peer's
+//! health (peer_health.rs): a peer going down and coming back is logged here, once each.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -19,7 +20,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::Channel;
 
+use super::peer_health::{Change, PeerHealth};
 use super::{NodeId, TypeConfig};
+use crate::errors::human_duration;
 use crate::proto::raft::raft_service_client::RaftServiceClient;
 use crate::proto::raft::RaftRequest;
 use crate::security::identity::node_name;
@@ -36,6 +39,7 @@ pub struct PeerStats {
     /// of their cluster, with their words; forgotten when the peer answers again. A majority
     /// of them tells a node that missed its own removal that it was removed (runtime/removal.rs).
     refused_me: Mutex<HashMap<NodeId, String>>,
+    health: Mutex<PeerHealth>,
 }
 
 impl PeerStats {
@@ -71,6 +75,49 @@ impl PeerStats {
         self.refused_me.lock().expect("peer stats lock").clone()
     }
 
+    /// Records the outcome of a call to `peer` (at `addr`) and logs a change of its health:
+    /// WARN once when it stops answering, WARN once when it answers again, with the outage.
+    pub fn record(&self, peer: NodeId, addr: &str, outcome: Result<(), &str>) {
+        let now = Instant::now();
+        let change = {
+            let mut h = self.health.lock().expect("peer health lock");
+            match outcome {
+                Ok(()) => h.answered(peer, now),
+                Err(e) => h.failed(peer, now, e),
+            }
+        };
+        match change {
+            Some(Change::Down { error, silent_for }) => tracing::warn!(
+                peer,
+                %addr,
+                %error,
+                "peer {peer} ({addr}) is down: no answer for {}",
+                human_duration(silent_for)
+            ),
+            Some(Change::Back { outage }) => tracing::warn!(
+                peer,
+                %addr,
+                outage_ms = outage.as_millis() as u64,
+                "peer {peer} ({addr}) is back after {}",
+                human_duration(outage)
+            ),
+            None => {}
+        }
+    }
+
+    /// Whether this node called `peer` (answered or not) within `within`.
+    pub fn contacted_within(&self, peer: NodeId, within: Duration) -> bool {
+        self.health
+            .lock()
+            .expect("peer health lock")
+            .contacted_within(peer, Instant::now(), within)
+    }
+
+    /// Forgets the health of peers that are no longer members.
+    pub fn retain_peers(&self, keep: impl Fn(NodeId) -> bool) {
+        self.health.lock().expect("peer health lock").retain(keep);
+    }
+
     pub fn block(&self, peer: NodeId) {
         self.blocked.write().expect("peer stats lock").insert(peer);
     }
@@ -79,7 +126,7 @@ impl PeerStats {
         self.blocked.write().expect("peer stats lock").clear();
     }
 
-    fn is_blocked(&self, peer: NodeId) -> bool {
+    pub fn is_blocked(&self, peer: NodeId) -> bool {
         self.blocked
             .read()
             .expect("peer stats lock")
@@ -218,20 +265,33 @@ impl PeerClient {
         E: std::error::Error + DeserializeOwned,
     {
         let timeout = timeout.max(self.timeout_floor);
+        // openraft drops this future at its own deadline (the heartbeat interval for appends),
+        // before ours: the guard records that as a failure too, so a peer that never answers
+        // is seen as down whichever deadline fires first.
+        let mut outcome = Outcome {
+            client: self,
+            result: Some(Err("no answer within openraft's deadline".to_string())),
+        };
         let unreachable =
             |msg: String| RPCError::Unreachable(Unreachable::new(&TransportError(msg)));
         if self.stats.is_blocked(self.target) {
-            return Err(unreachable(format!(
-                "peer {} blocked by fault injection",
-                self.target
-            )));
+            let msg = format!("peer {} blocked by fault injection", self.target);
+            outcome.result = Some(Err(msg.clone()));
+            return Err(unreachable(msg));
         }
-        let channel = self
-            .channel
-            .clone()
-            .map_err(|e| unreachable(format!("bad address {}: {e}", self.addr)))?;
-        let payload =
-            serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let channel = match self.channel.clone() {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = format!("bad address {}: {e}", self.addr);
+                outcome.result = Some(Err(msg.clone()));
+                return Err(unreachable(msg));
+            }
+        };
+        let payload = serde_json::to_vec(req).map_err(|e| {
+            // Our own encoding failed: nothing was learnt about the peer.
+            outcome.result = None;
+            RPCError::Network(NetworkError::new(&e))
+        })?;
         let mut client = RaftServiceClient::new(channel).max_decoding_message_size(64 << 20);
         let request = tonic::Request::new(RaftRequest { payload });
         let fut = async {
@@ -243,26 +303,64 @@ impl PeerClient {
         };
         let reply = match tokio::time::timeout(timeout, fut).await {
             Err(_) => {
-                return Err(RPCError::Network(NetworkError::new(&TransportError(
-                    format!("rpc to {} timed out after {timeout:?}", self.addr),
-                ))))
+                let msg = format!("rpc to {} timed out after {timeout:?}", self.addr);
+                outcome.result = Some(Err(msg.clone()));
+                return Err(RPCError::Network(NetworkError::new(&TransportError(msg))));
             }
-            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
-                return Err(unreachable(format!("{}: {}", self.addr, status.message())))
+            // No answer from the peer: refused, reset mid-call (a killed peer's connection
+            // ends in UNKNOWN "transport error"), cancelled.
+            Ok(Err(status)) if no_answer(status.code()) => {
+                let msg = format!("{}: {}", self.addr, crate::errors::status_text(&status));
+                outcome.result = Some(Err(msg.clone()));
+                return Err(unreachable(msg));
             }
             // The security layer (TLS) and the Raft service (any mode) refuse a vote from a
             // node that is not a member / voter of the peer's cluster.
             Ok(Err(status))
                 if matches!(rpc, Rpc::Vote) && status.code() == tonic::Code::PermissionDenied =>
             {
+                outcome.result = Some(Ok(()));
                 self.stats.refused(self.target, status.message());
                 return Err(RPCError::Network(NetworkError::new(&status)));
             }
-            Ok(Err(status)) => return Err(RPCError::Network(NetworkError::new(&status))),
+            Ok(Err(status)) => {
+                // The peer answered, with a refusal: it is up (the refusal itself is an
+                // error openraft reports).
+                outcome.result = Some(Ok(()));
+                return Err(RPCError::Network(NetworkError::new(&status)));
+            }
             Ok(Ok(r)) => r.into_inner(),
         };
+        outcome.result = Some(Ok(()));
         self.stats.heard(self.target);
         decode_reply(self.target, &reply.payload)
+    }
+}
+
+/// Codes a call ends with when the peer did not answer it (tonic's own transport failures).
+fn no_answer(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(code, Unavailable | Unknown | Cancelled | DeadlineExceeded)
+}
+
+/// Records a call's outcome in the peer's health when it ends, however it ends (returned, or
+/// dropped by openraft's deadline).
+struct Outcome<'a> {
+    client: &'a PeerClient,
+    /// `None`: nothing was learnt about the peer.
+    result: Option<Result<(), String>>,
+}
+
+impl Drop for Outcome<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.result.take() {
+            let c = self.client;
+            c.stats.record(
+                c.target,
+                &c.addr,
+                r.as_ref().map(|_| ()).map_err(String::as_str),
+            );
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 //! Background work of a node: the leader-only master monitors and failover executors, the
-//! manager's self-registration, and the admin operations that read live servers. Side effects
-//! happen here (through `adapters/`), never in state/ or engine/.
+//! manager's self-registration, what it observes of its peers (observer.rs), and the admin
+//! operations that read live servers. Side effects happen here (through `adapters/`), never in
+//! state/ or engine/.
 
 pub mod credentials;
 pub mod error;
 pub mod failover;
 pub mod groups;
 pub mod monitor;
+pub mod observer;
 pub mod peers;
 pub mod pinger;
 pub mod registration;
@@ -75,7 +77,9 @@ impl Runtime {
             tokio::spawn(monitor::supervise(self.clone(), stop.clone())),
             tokio::spawn(failover::supervise(self.clone(), stop.clone())),
             tokio::spawn(registration::run(self.clone(), stop.clone())),
-            tokio::spawn(removal::watch(self.clone(), stop)),
+            tokio::spawn(removal::watch(self.clone(), stop.clone())),
+            tokio::spawn(observer::log_leader_changes(self.clone(), stop.clone())),
+            tokio::spawn(observer::watch_peers(self.clone(), stop)),
         ]
     }
 }

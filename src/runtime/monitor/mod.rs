@@ -250,17 +250,34 @@ impl GroupMonitor {
             .map(|x| format!("{}:{}", x.manager, if x.reachable { "up" } else { "down" }))
             .collect();
         let dead = v.kind == VerdictKind::Dead;
-        if dead {
-            tracing::error!(round = v.round, votes = ?votes, reason = %v.reason, "MASTER DEAD: verdict committed")
-        } else {
-            tracing::warn!(round = v.round, votes = ?votes, reason = %v.reason, "master unreachable but alive: no failover")
-        }
+        let (group, master) = (self.g.spec.name.clone(), self.g.topology.master.clone());
+        let (round, reason, votes) = (v.round, v.reason.clone(), votes.join(", "));
         self.deadline = None;
         let record = Cmd::RecordVerdict {
-            group: self.g.spec.name.clone(),
+            group: group.clone(),
             verdict: Box::new(v),
         };
-        if !commit(&self.node, self.term, record).await || dead {
+        let committed = commit(&self.node, self.term, record).await;
+        // One line an operator can grep for, whole: group, master, round, votes, reason. Said
+        // only once the verdict is committed, since only then does a failover follow from it.
+        match (dead, committed) {
+            (true, true) => tracing::error!(
+                %group, %master, round, %votes, %reason,
+                "MASTER DEAD: group {group}, master {master} (round {round}, votes {votes}): \
+                 {reason}; verdict committed, failover follows"
+            ),
+            (true, false) => tracing::warn!(
+                %group, %master, round, %votes, %reason,
+                "master {master} of group {group} looks dead (round {round}) but the verdict \
+                 was not committed (no longer the acting leader): the next leader decides"
+            ),
+            (false, _) => tracing::warn!(
+                %group, %master, round, %votes, %reason,
+                "master {master} of group {group} unreachable but alive (round {round}, votes \
+                 {votes}): {reason}; no failover"
+            ),
+        }
+        if !committed || dead {
             return Flow::Stop;
         }
         Flow::Continue
