@@ -56,7 +56,8 @@ pub enum Answer {
 /// What to do to bring this node back, with the exact commands.
 fn rejoin_advice(config: &NodeConfig) -> String {
     format!(
-        "To bring it back: on a working manager run `mhactl member remove --id {id}`; start \
+        "To bring it back: on a working manager run `mhactl member remove --id {id}` (add \
+         --yes if it asks: this node is out either way); start \
          this node with an empty data dir and WITHOUT initial_members; then `mhactl member add \
          --id {id} --addr {addr} --zone {zone}` (it joins as a learner, catches up, then \
          becomes a voter). See docs/operations.md \"Replacing a manager whose disk died\"",
