@@ -121,6 +121,7 @@ fn member_add_remove_with_mhactl() {
         dir,
         child: None,
         members: String::new(),
+        rust_log: Some("info,openraft=warn"),
     };
     p4.spawn();
     let out = mhactl(
@@ -244,6 +245,7 @@ fn cluster_init_once_and_json_logs() {
                 dir,
                 child: None,
                 members: String::new(),
+                rust_log: Some("info,openraft=warn"),
             }
         })
         .collect();
@@ -431,6 +433,7 @@ fn separate_admin_listener() {
             dir,
             child: None,
             members: members.clone(),
+            rust_log: Some("info,openraft=warn"),
         };
         p.spawn_with(&["--admin-listen", &admins[i]]);
         procs.push(p);

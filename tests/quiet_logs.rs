@@ -2,9 +2,9 @@
 //! loopback with their default log filter, their logs read as an operator would, and mhactl
 //! against a cluster without a quorum.
 
-mod procs;
+mod prockit;
 
-use procs::{leader_id, mhactl, wait_status, Cluster};
+use prockit::{leader_id, mhactl, wait_status, Cluster};
 
 /// The log lines after `mark` of node `id` that contain every one of `parts`.
 fn lines_with(c: &mut Cluster, id: u64, mark: usize, parts: &[&str]) -> Vec<String> {
@@ -21,7 +21,7 @@ fn lines_with(c: &mut Cluster, id: u64, mark: usize, parts: &[&str]) -> Vec<Stri
 /// not openraft's line per failed RPC, nor anything of ours.
 #[test]
 fn a_stopped_peer_is_logged_once_down_and_once_back() {
-    let mut c = Cluster::start(3);
+    let mut c = Cluster::start_logging(3, None);
     let v = c.wait_healthy();
     let leader = leader_id(&v).unwrap();
     // A follower, so that no election muddles the picture (leader changes: the next test).
@@ -62,7 +62,7 @@ fn a_stopped_peer_is_logged_once_down_and_once_back() {
 /// A call sent to a follower then is redirected to the leader without a WARN or ERROR.
 #[test]
 fn a_leader_change_is_logged_with_the_term() {
-    let mut c = Cluster::start(3);
+    let mut c = Cluster::start_logging(3, None);
     let v = c.wait_healthy();
     let old = leader_id(&v).unwrap();
     let marks: Vec<(u64, usize)> = (1..=3)
@@ -103,7 +103,7 @@ fn a_leader_change_is_logged_with_the_term() {
     let start = std::time::Instant::now();
     while !mhactl(&at, &["cluster", "status"]).status.success() {
         assert!(
-            start.elapsed() < procs::WAIT,
+            start.elapsed() < prockit::WAIT,
             "status through {at} never answered"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -124,7 +124,7 @@ fn a_leader_change_is_logged_with_the_term() {
 /// reachable", exit 1.
 #[test]
 fn no_quorum_names_the_voters_reached() {
-    let mut c = Cluster::start(3);
+    let mut c = Cluster::start_logging(3, None);
     c.wait_healthy();
     let ep = c.endpoints();
     c.proc(1).kill9();
@@ -141,7 +141,7 @@ fn no_quorum_names_the_voters_reached() {
         }
         // Until node 3's lease or election timer runs out it may still name the old leader.
         assert!(
-            start.elapsed() < procs::WAIT,
+            start.elapsed() < prockit::WAIT,
             "never 'no quorum'; last: {err}"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -48,12 +48,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// One mhad process; its stderr goes to `dir/mhad.log`.
 pub struct Proc {
     pub id: u64,
     pub addr: String,
     pub dir: PathBuf,
     pub child: Option<Child>,
     pub members: String,
+    /// RUST_LOG for the process; None: mhad's own default filter (what an operator gets).
+    pub rust_log: Option<&'static str>,
 }
 
 impl Proc {
@@ -84,13 +87,16 @@ impl Proc {
         .arg(tls_file(&format!("node-{}.crt", self.id)))
         .arg("--tls-key")
         .arg(tls_file(&format!("node-{}.key", self.id)))
-        .env("RUST_LOG", "info,openraft=warn")
         .args(extra)
         .stdout(Stdio::null())
         .stderr(log);
         if !self.members.is_empty() {
             cmd.args(["--initial-members", &self.members]);
         }
+        match self.rust_log {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
         self.child = Some(cmd.spawn().expect("spawn mhad"));
     }
 
@@ -126,6 +132,32 @@ impl Proc {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("mhad.log")).unwrap_or_default()
     }
+
+    /// Where the log ends now: [`Proc::log_since`] reads what comes after.
+    pub fn log_mark(&self) -> usize {
+        self.log().len()
+    }
+
+    pub fn log_since(&self, mark: usize) -> String {
+        self.log().get(mark..).unwrap_or_default().to_string()
+    }
+
+    /// Waits until the log after `mark` has a line containing every one of `parts`.
+    pub fn wait_log(&self, mark: usize, parts: &[&str]) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log_since(mark);
+            if let Some(l) = log.lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+                return l.to_string();
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "node {}: no line with {parts:?} in:\n{log}",
+                self.id
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Proc {
@@ -140,7 +172,13 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// `n` processes that bootstrap one cluster from `initial_members`, logging at INFO.
     pub fn start(n: u64) -> Cluster {
+        Cluster::start_logging(n, Some("info,openraft=warn"))
+    }
+
+    /// The same with mhad's default log filter (`None`) or the one given.
+    pub fn start_logging(n: u64, rust_log: Option<&'static str>) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let addrs: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -161,6 +199,7 @@ impl Cluster {
                 dir,
                 child: None,
                 members: members.clone(),
+                rust_log,
             };
             p.spawn();
             procs.push(p);
@@ -178,6 +217,24 @@ impl Cluster {
 
     pub fn proc(&mut self, id: u64) -> &mut Proc {
         self.procs.iter_mut().find(|p| p.id == id).unwrap()
+    }
+
+    /// Waits for a leader with a quorum and every manager reachable and caught up; returns the
+    /// status.
+    pub fn wait_healthy(&self) -> Value {
+        let n = self.procs.len();
+        wait_status(
+            &self.endpoints(),
+            "a leader and every manager caught up",
+            |v| {
+                let m = v["managers"].as_array().unwrap();
+                v["has_quorum"] == true
+                    && m.len() == n
+                    && m.iter().all(|r| r["reachable"] == true)
+                    && m.iter()
+                        .all(|r| r["applied_index"] == m[0]["applied_index"])
+            },
+        )
     }
 }
 
