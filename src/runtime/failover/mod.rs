@@ -9,6 +9,7 @@
 //! running is begun again in the new term (attempt 2) and re-checks what is already done; what
 //! was decided is never decided again.
 
+mod choose;
 pub mod delegate;
 pub mod reach;
 mod steps;
@@ -164,6 +165,8 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
     let mut actor: Option<u64> = None;
     let mut excluded: Vec<u64> = Vec::new();
     let mut moves = 0;
+    // The views being taken while this node acts phase 1.
+    let mut pending: Option<choose::Pending> = None;
     loop {
         let Some(run) = ctx.run() else { return };
         if run.state != RunState::Running {
@@ -181,7 +184,16 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         let who = match actor {
             Some(a) => a,
             None if moves >= MAX_MOVES => node.id(),
-            None => choose_actor(&node, &mut ctx, &run, &excluded).await,
+            // Phase 1 only reads: the leader starts it at once and takes the views meanwhile
+            // (the common case then costs nothing); what they say is settled after it.
+            None if step == StepName::ConfigCheck && moves == 0 => {
+                pending = Some(choose::spawn(&node, &ctx, &run, &excluded));
+                node.id()
+            }
+            None => {
+                let p = choose::spawn(&node, &ctx, &run, &excluded);
+                choose::settle(&mut ctx, p).await
+            }
         };
         actor = Some(who);
         if begun != Some(step) {
@@ -200,6 +212,27 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         } else {
             act_delegated(&node, &ctx, &run, step, term, who).await
         };
+        // Phase 1 acted here while the views were taken: if another manager sees more, it
+        // acts from now on — phase 1 included when it failed here (nothing is journaled of a
+        // check that only this node's view made fail).
+        let acted = match (pending.take(), acted) {
+            (Some(p), Acted::Outcome(outcome, failed)) => {
+                let chosen = choose::settle(&mut ctx, p).await;
+                actor = Some(chosen);
+                if chosen != node.id() && failed.is_some() {
+                    tracing::warn!(
+                        actor = chosen,
+                        "phase 1 failed from this leader's view: it is begun again on manager {chosen}"
+                    );
+                    begun = None;
+                    moves += 1;
+                    continue;
+                }
+                Acted::Outcome(outcome, failed)
+            }
+            (_, acted) => acted,
+        };
+        let next_actor = actor.unwrap_or(who);
         let (outcome, failed) = match acted {
             Acted::Outcome(outcome, failed) => (outcome, failed),
             Acted::Lost => return,
@@ -223,7 +256,7 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                 continue;
             }
         };
-        let (end, next) = end_entry(&run, step, term, who, outcome, failed.is_none());
+        let (end, next) = end_entry(&run, step, term, next_actor, outcome, failed.is_none());
         begun = next;
         if !commit_or_stop(&ctx, end, step).await {
             return;
@@ -233,44 +266,6 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
             return;
         }
     }
-}
-
-/// Who acts the run's steps: this node when it reaches every server the run needs (without
-/// asking anyone: the common case costs one parallel knock per server); otherwise the member
-/// whose view (ProbeService.Reach, asked at the same time) covers the most.
-async fn choose_actor(
-    node: &Arc<Runtime>,
-    ctx: &mut steps::RunCtx,
-    run: &FailoverRun,
-    excluded: &[u64],
-) -> u64 {
-    use crate::engine::failover::actor;
-    let spec = ctx.spec().clone();
-    let skip = vec![run.old_master.clone()];
-    let others = {
-        let (node, group, skip) = (node.clone(), spec.name.clone(), skip.clone());
-        tokio::spawn(async move { reach::others(&node, &group, &skip).await })
-    };
-    let needs = ctx.needs(run);
-    let own = reach::own(node, &spec, &skip).await;
-    if actor::leader_suffices(&needs, &reach::view(&own)) {
-        others.abort();
-        return node.id();
-    }
-    let mut replies = others.await.unwrap_or_default();
-    replies.push(own);
-    let views: Vec<_> = replies.iter().map(reach::view).collect();
-    let chosen = actor::choose(node.id(), &views, &needs, excluded);
-    let seen: Vec<String> = replies.iter().map(reach::describe).collect();
-    if !views.iter().any(|v| v.ssh.contains(&run.old_master)) {
-        ctx.old_host_silent();
-    }
-    if chosen.manager == node.id() {
-        tracing::warn!(group = %run.group, run = run.id, reason = %chosen.reason, views = ?seen, "this leader acts the failover's steps itself");
-    } else {
-        tracing::warn!(group = %run.group, run = run.id, actor = chosen.manager, reason = %chosen.reason, views = ?seen, "the failover's steps are delegated to manager {}", chosen.manager);
-    }
-    chosen.manager
 }
 
 /// What acting a step came to.

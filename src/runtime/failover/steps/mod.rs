@@ -210,6 +210,10 @@ impl RunCtx {
         self.authority = Authority::Delegate(auth);
     }
 
+    pub fn node_id(&self) -> u64 {
+        self.node.id()
+    }
+
     /// The term this context acts in.
     pub fn term(&self) -> u64 {
         self.term

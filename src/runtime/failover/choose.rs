@@ -1,0 +1,79 @@
+//! Who acts a run's steps: this node when it reaches every server the run needs (decided
+//! without waiting for anyone: the common case costs one parallel knock per server), otherwise
+//! the member whose view (ProbeService.Reach, asked at the same time) covers the most
+//! (`engine/failover/actor.rs` decides).
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::reach;
+use super::steps::RunCtx;
+use crate::engine::failover::actor;
+use crate::runtime::Runtime;
+use crate::state::journal::FailoverRun;
+
+/// The choice, being made.
+pub struct Pending(JoinHandle<Chosen>);
+
+struct Chosen {
+    manager: u64,
+    /// Nobody reached the old master's host over SSH (phase 2 need not knock again).
+    old_host_silent: bool,
+}
+
+/// Starts taking the views and choosing (in the background).
+pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u64]) -> Pending {
+    let (node, spec, needs) = (node.clone(), ctx.spec().clone(), ctx.needs(run));
+    let (old_master, group, id, excluded) = (
+        run.old_master.clone(),
+        run.group.clone(),
+        run.id,
+        excluded.to_vec(),
+    );
+    Pending(tokio::spawn(async move {
+        let skip = vec![old_master.clone()];
+        let others = {
+            let (node, group, skip) = (node.clone(), group.clone(), skip.clone());
+            tokio::spawn(async move { reach::others(&node, &group, &skip).await })
+        };
+        let own = reach::own(&node, &spec, &skip).await;
+        if actor::leader_suffices(&needs, &reach::view(&own)) {
+            others.abort();
+            return Chosen {
+                manager: node.id(),
+                old_host_silent: false,
+            };
+        }
+        let mut replies = others.await.unwrap_or_default();
+        replies.push(own);
+        let views: Vec<_> = replies.iter().map(reach::view).collect();
+        let chosen = actor::choose(node.id(), &views, &needs, &excluded);
+        let seen: Vec<String> = replies.iter().map(reach::describe).collect();
+        if chosen.manager == node.id() {
+            tracing::warn!(%group, run = id, reason = %chosen.reason, views = ?seen, "this leader acts the failover's steps itself");
+        } else {
+            tracing::warn!(%group, run = id, actor = chosen.manager, reason = %chosen.reason, views = ?seen, "the failover's steps are delegated to manager {}", chosen.manager);
+        }
+        Chosen {
+            manager: chosen.manager,
+            old_host_silent: !views.iter().any(|v| v.ssh.contains(&old_master)),
+        }
+    }))
+}
+
+/// The manager chosen (this node if the choice could not be made).
+pub async fn settle(ctx: &mut RunCtx, pending: Pending) -> u64 {
+    match pending.0.await {
+        Ok(c) => {
+            if c.old_host_silent {
+                ctx.old_host_silent();
+            }
+            c.manager
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "choosing who acts failed: this leader acts");
+            ctx.node_id()
+        }
+    }
+}
