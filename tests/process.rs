@@ -124,6 +124,7 @@ fn member_add_remove_with_mhactl() {
         rust_log: Some("info,openraft=warn"),
     };
     p4.spawn();
+    p4.wait_listening();
     let out = mhactl(
         &ep,
         &[

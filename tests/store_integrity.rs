@@ -268,6 +268,7 @@ fn damaged_store_is_refused_and_replaced() {
     let _ = std::fs::remove_dir_all(&data);
     p.members = String::new();
     p.spawn();
+    p.wait_listening();
     let addr = p.addr.clone();
     let out = mhactl(
         &ep,

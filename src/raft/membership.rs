@@ -141,7 +141,10 @@ impl RaftHandle {
                     human_duration(req.catch_up_timeout)
                 ));
                 steps.push(format!(
-                    "{id} stays a learner (the voters, and so the cluster's fault tolerance, are                      unchanged): once `mhactl cluster status` shows its LAG 0, promote it with                      `mhactl member add --id {id} --addr {addr} --zone {zone}`, or remove it                      with `mhactl member remove --id {id}`"
+                    "{id} stays a learner (the voters, and so the cluster's fault tolerance, are \
+                     unchanged): once `mhactl cluster status` shows its LAG 0, promote it with \
+                     `mhactl member add --id {id} --addr {addr} --zone {zone}`, or remove it \
+                     with `mhactl member remove --id {id}`"
                 ));
                 return Ok(MemberChange {
                     steps,

@@ -70,6 +70,20 @@ impl PeerStats {
             .insert(peer, why.to_string());
     }
 
+    /// `peer` says (its status lists this node as a voter) that this node is a member: what
+    /// it refused before no longer stands.
+    pub fn counts_me(&self, peer: NodeId) {
+        self.refused_me
+            .lock()
+            .expect("peer stats lock")
+            .remove(&peer);
+    }
+
+    /// This node's membership changed: refusals given under the old one no longer say much.
+    pub fn forget_refusals(&self) {
+        self.refused_me.lock().expect("peer stats lock").clear();
+    }
+
     /// Peers whose latest answer to this node's vote request was "you are not a member".
     pub fn refused_me(&self) -> HashMap<NodeId, String> {
         self.refused_me.lock().expect("peer stats lock").clone()

@@ -79,6 +79,19 @@ impl StateMachine {
 
     async fn write_snapshot(&self, snap: &StoredSnapshot) -> Result<(), StorageError> {
         let subject = ErrorSubject::Snapshot(Some(snap.meta.signature()));
+        // openraft builds snapshots in a task of their own: one can finish after a newer one
+        // was installed. Never replace a snapshot with an older one (entries up to the newer
+        // one may already be purged).
+        if let Some(stored) = self.read_snapshot()? {
+            if stored.meta.last_log_id > snap.meta.last_log_id {
+                tracing::info!(
+                    stored = ?stored.meta.last_log_id,
+                    built = ?snap.meta.last_log_id,
+                    "a snapshot older than the stored one is not kept"
+                );
+                return Ok(());
+            }
+        }
         let bytes =
             serde_json::to_vec(snap).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, &e))?;
         self.store

@@ -125,7 +125,20 @@ async fn ping(node: &Runtime, id: NodeId, addr: &str) -> Result<(), String> {
     let mut client = AdminServiceClient::new(channel);
     match tokio::time::timeout(PING_EVERY, client.node_status(NodeStatusRequest {})).await {
         Err(_) => Err(format!("no answer within {PING_EVERY:?}")),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(reply)) => {
+            // A peer that lists this node as a voter does not refuse it any more (a vote it
+            // refused while the membership that adds this node was still on its way).
+            let me = node.id();
+            if reply
+                .into_inner()
+                .members
+                .iter()
+                .any(|m| m.id == me && m.kind == "voter")
+            {
+                stats.counts_me(id);
+            }
+            Ok(())
+        }
         Ok(Err(s)) => match s.code() {
             Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled => {
                 Err(format!("{addr}: {}", crate::errors::status_text(&s)))

@@ -81,7 +81,17 @@ fn assess(node: &Runtime) -> Option<String> {
 /// Watches this node's membership until `stop`.
 pub async fn watch(node: Arc<Runtime>, mut stop: watch::Receiver<bool>) {
     let mut metrics = node.raft.watch_metrics();
+    let mut membership = None;
     loop {
+        // Refusals given under another membership (this node not yet a voter there) say
+        // nothing about the current one.
+        let now = *node.raft.metrics().membership_config.log_id();
+        if membership.as_ref() != Some(&now) {
+            if membership.is_some() {
+                node.raft.network().stats().forget_refusals();
+            }
+            membership = Some(now);
+        }
         match (assess(&node), node.removed.get()) {
             (Some(why), None) => {
                 tracing::warn!(

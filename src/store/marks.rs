@@ -65,11 +65,11 @@ impl Marks {
     pub fn gaps(&self, found: &Marks, log_at: impl Fn(u64) -> Option<LogMark>) -> Vec<String> {
         let mut gaps = Vec::new();
         if let Some(rec) = self.vote {
-            // A vote of the same term for another node is not "ahead": that is voting twice.
-            let covered = found.vote.is_some_and(|f| {
-                f.term > rec.term
-                    || (f.term == rec.term && f.node == rec.node && f.committed >= rec.committed)
-            });
+            // openraft's own order (without `single-term-leader`): term, then the candidate's
+            // id, then committed. A node may legitimately move its vote in a term to a
+            // candidate with a higher id (a split vote), so a store whose flush got that far
+            // before a crash is ahead of the record, not behind it.
+            let covered = found.vote.is_some_and(|f| f >= rec);
             if !covered {
                 gaps.push(format!(
                     "vote {} recorded, {} found",
@@ -175,19 +175,25 @@ mod tests {
         assert!(gaps[2].starts_with("committed 75"), "{gaps:?}");
     }
 
-    /// Same term, another candidate: voting twice in a term, refused. A committed vote that
-    /// became uncommitted went back too.
+    /// Votes ordered as openraft orders them: the same term for a higher candidate is ahead
+    /// (a split vote moves it there), a lower candidate is behind; a committed vote that became
+    /// uncommitted went back too.
     #[test]
-    fn vote_for_another_node_in_the_same_term_is_behind() {
+    fn votes_compare_as_openraft_orders_them() {
         let rec = Marks {
             vote: Some(vote(7, 2, false)),
             ..Marks::default()
         };
-        let other = Marks {
+        let higher = Marks {
             vote: Some(vote(7, 3, false)),
             ..Marks::default()
         };
-        assert_eq!(rec.gaps(&other, |_| None).len(), 1);
+        assert!(rec.gaps(&higher, |_| None).is_empty());
+        let lower = Marks {
+            vote: Some(vote(7, 1, false)),
+            ..Marks::default()
+        };
+        assert_eq!(rec.gaps(&lower, |_| None).len(), 1);
         let rec = Marks {
             vote: Some(vote(7, 2, true)),
             ..Marks::default()

@@ -50,7 +50,7 @@ pub enum StoreError {
     Open { path: PathBuf, source: sled::Error },
     #[error(
         "store at {path} has data version {found}, newer than {supported} supported by this \
-         mhad build; run a newer mhad or restore a backup (refusing to touch it)"
+         mhad build; run a newer mhad (refusing to touch it)"
     )]
     NewerDataVersion {
         path: PathBuf,

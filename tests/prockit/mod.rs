@@ -133,6 +133,22 @@ impl Proc {
         std::fs::read_to_string(self.dir.join("mhad.log")).unwrap_or_default()
     }
 
+    /// Waits until the process accepts connections at its address (a manager about to be
+    /// added must answer the leader's check).
+    pub fn wait_listening(&self) {
+        let start = Instant::now();
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            assert!(
+                start.elapsed() < WAIT,
+                "mhad {} never listened at {}:\n{}",
+                self.id,
+                self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Where the log ends now: [`Proc::log_since`] reads what comes after.
     pub fn log_mark(&self) -> usize {
         self.log().len()
