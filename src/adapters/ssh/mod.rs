@@ -250,6 +250,33 @@ impl SshPool {
         Ok(t.elapsed())
     }
 
+    /// Whether the host's sshd answers on the kept session (opened if need be), within
+    /// `timeout`: a session channel opened and closed, no command run (nothing forked on the
+    /// host), so asking costs the host next to nothing.
+    pub async fn answers(&self, host: &str, port: u16, timeout: Duration) -> Result<(), SshError> {
+        let fut = async {
+            let conn = self.conn(host, port).await?;
+            let ch = conn
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| SshError::Channel {
+                    host: host.to_string(),
+                    message: e.to_string(),
+                })?;
+            let _ = ch.close().await;
+            Ok(())
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Err(_) => Err(SshError::Timeout {
+                host: host.to_string(),
+                what: "a session channel",
+                after: timeout,
+            }),
+            Ok(r) => r,
+        }
+    }
+
     /// Runs `command` (a shell command line) and collects its output, within `timeout`.
     pub async fn exec(
         &self,

@@ -1,6 +1,6 @@
 //! Who acts a run's steps: this node when it reaches every server the run needs (decided
-//! without waiting for anyone: the common case costs one parallel knock per server), otherwise
-//! the member whose view (ProbeService.Reach, asked at the same time) covers the most
+//! without asking anyone: the common case costs one parallel knock per server, overlapped with
+//! phase 1), otherwise the member whose view (ProbeService.Reach, asked then) covers the most
 //! (`engine/failover/actor.rs` decides).
 
 use std::sync::Arc;
@@ -33,19 +33,16 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
     );
     Pending(tokio::spawn(async move {
         let skip = vec![old_master.clone()];
-        let others = {
-            let (node, group, skip) = (node.clone(), group.clone(), skip.clone());
-            tokio::spawn(async move { reach::others(&node, &group, &skip).await })
-        };
         let own = reach::own(&node, &spec, &skip).await;
         if actor::leader_suffices(&needs, &reach::view(&own)) {
-            others.abort();
             return Chosen {
                 manager: node.id(),
                 old_host_silent: false,
             };
         }
-        let mut replies = others.await.unwrap_or_default();
+        // Only now the others: asking them always would have every manager knock on every
+        // server at each failover, on the hosts' CPUs while the failover runs.
+        let mut replies = reach::others(&node, &group, &skip).await;
         replies.push(own);
         let views: Vec<_> = replies.iter().map(reach::view).collect();
         let chosen = actor::choose(node.id(), &views, &needs, &excluded);

@@ -20,8 +20,9 @@ pub const KNOCK: Duration = Duration::from_secs(1);
 /// Asking another manager for its view: its own knocks plus the round trip.
 pub const ASK: Duration = Duration::from_millis(1_800);
 
-/// This manager's view of `spec`'s servers: each mysqld (except `skip_mysql`) and each host
-/// over SSH, knocked on in parallel, each bounded by [`KNOCK`].
+/// This manager's view of `spec`'s servers: each mysqld (except `skip_mysql`) and each host's
+/// sshd (a channel opened on the kept session: nothing forked on the host), knocked on in
+/// parallel, each bounded by [`KNOCK`].
 pub async fn own(node: &Runtime, spec: &GroupSpec, skip_mysql: &[String]) -> ReachReply {
     let pw = password(&node.local, spec);
     let pool = node.ssh.get(&node.local, spec);
@@ -56,14 +57,10 @@ pub async fn own(node: &Runtime, spec: &GroupSpec, skip_mysql: &[String]) -> Rea
                 }
                 Ok(pool) => {
                     let (host, port) = s.ssh_target(&spec.ssh);
-                    match tokio::time::timeout(KNOCK, pool.check(&host, port)).await {
-                        Ok(Ok(_)) => true,
-                        Ok(Err(e)) => {
+                    match pool.answers(&host, port, KNOCK).await {
+                        Ok(()) => true,
+                        Err(e) => {
                             detail.push(format!("ssh: {e}"));
-                            false
-                        }
-                        Err(_) => {
-                            detail.push(format!("ssh: no answer within {KNOCK:?}"));
                             false
                         }
                     }
