@@ -545,6 +545,18 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         other => bail!("the worker did not finish cleanly: {other:?}"),
     }
     let history: Vec<Op> = read_jsonl(&history_file)?;
+    // The final reads go through the leader. A partition that cut a manager off from the
+    // leader leaves it with a higher term, which costs an election once healed: wait for it
+    // (the scenario judges the failover, not how fast the managers settle after heal).
+    {
+        let c = &ctx;
+        wait_for(
+            "a leader after heal",
+            Duration::from_secs(30),
+            || async move { c.leader_zone().await.is_ok() },
+        )
+        .await?;
+    }
     let runs = ctx.runs().await;
     std::fs::write(
         ctx.dir.join("journal.json"),
