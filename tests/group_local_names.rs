@@ -10,13 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{fast_timings, group_spec, TestCluster};
-use mha_raft::api::pb;
 use mha_raft::local_config::{LocalConfig, RawCredential, RawHook, RawSshProfile};
-use mha_raft::proto::admin::admin_service_client::AdminServiceClient;
-use mha_raft::security::Role;
 use mha_raft::state::group::{CredentialRef, GroupSpec};
 use tokio::net::TcpListener;
-use tonic::{Code, Status};
+use tonic::Code;
 
 /// A "DB server" that accepts and drops connections, counting them.
 async fn counting_server() -> (String, Arc<AtomicUsize>) {
@@ -99,27 +96,6 @@ fn spec(servers: &[String]) -> GroupSpec {
     group_spec("g1", &servers)
 }
 
-/// AddGroup (or UpdateGroup) sent to the leader's admin API, as mhactl sends it.
-async fn put(c: &TestCluster, leader: &str, spec: &GroupSpec, update: bool) -> Result<(), Status> {
-    let channel = c
-        .pki
-        .transport(Role::Admin)
-        .endpoint(leader, "mhad")
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut c = AdminServiceClient::new(channel);
-    let req = pb::PutGroupRequest {
-        spec: Some(spec.into()),
-    };
-    if update {
-        c.update_group(req).await.map(|_| ())
-    } else {
-        c.add_group(req).await.map(|_| ())
-    }
-}
-
 /// A spec naming a hook, credential or SSH profile the leader's config lacks (or a path where a
 /// name belongs) is refused at `group add` and `group update` with an error naming the key and
 /// the config section; no DB server is contacted, no hook runs, no group is stored. A spec
@@ -164,7 +140,7 @@ async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
     ));
     for (s, needle) in &cases {
         for update in [false, true] {
-            let e = put(&c, &addr, s, update).await.unwrap_err();
+            let e = c.put_group(&addr, s, update).await.unwrap_err();
             assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
             assert!(
                 e.message().contains(needle),
@@ -173,7 +149,7 @@ async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
             );
         }
     }
-    let e = put(&c, &addr, &cases[0].0, false).await.unwrap_err();
+    let e = c.put_group(&addr, &cases[0].0, false).await.unwrap_err();
     assert!(
         e.message().starts_with(&format!(
             "invalid argument: group g1 rejected by the leader (manager {leader}): "
@@ -189,7 +165,7 @@ async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
     tracing::info!("--- a spec naming only defined entries passes the check");
     let mut s = spec(&servers);
     s.failover.master_ip_failover_script = Some("marker".into());
-    let e = put(&c, &addr, &s, false).await.unwrap_err();
+    let e = c.put_group(&addr, &s, false).await.unwrap_err();
     assert!(!e.message().contains("is not defined"), "{e:?}");
     assert!(hits() > 0, "the servers were contacted: {e:?}");
     assert!(!dir.path().join("hook-ran").exists(), "add runs no hook");

@@ -12,15 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{fast_timings, group_spec, wait_until, TestCluster, WAIT};
-use mha_raft::api::pb;
 use mha_raft::local_config::{LocalConfig, RawCredential, RawSshProfile};
-use mha_raft::proto::admin::admin_service_client::AdminServiceClient;
-use mha_raft::security::Role;
 use mha_raft::state::group::{GroupSpec, ReplicationMode, Topology};
 use mha_raft::state::ownership::FEATURE_EXCLUSIVE_SERVERS;
 use mha_raft::state::{Cmd, CmdResult, Rejection};
 use tokio::net::TcpListener;
-use tonic::{Code, Status};
+use tonic::Code;
 
 async fn counting_server() -> (String, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -97,27 +94,6 @@ fn put_cmd(spec: GroupSpec, replace: bool) -> Cmd {
     }
 }
 
-/// AddGroup or UpdateGroup through the leader's admin API, as mhactl sends it.
-async fn put(c: &TestCluster, leader: &str, spec: &GroupSpec, update: bool) -> Result<(), Status> {
-    let channel = c
-        .pki
-        .transport(Role::Admin)
-        .endpoint(leader, "mhad")
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = AdminServiceClient::new(channel);
-    let req = pb::PutGroupRequest {
-        spec: Some(spec.into()),
-    };
-    if update {
-        client.update_group(req).await.map(|_| ())
-    } else {
-        client.add_group(req).await.map(|_| ())
-    }
-}
-
 /// `group add` of gB sharing gA's db2 is refused naming gA and the server; `group update`
 /// introducing an overlap likewise; neither contacts a server or changes a group. A group
 /// sharing nothing passes the rule. Two concurrent adds sharing a server: one wins.
@@ -147,7 +123,7 @@ async fn a_server_belongs_to_one_group() {
 
     tracing::info!("--- group add gB sharing db2 is refused, naming gA and the server");
     let gb = spec("gB", &[&free1, "10.0.0.2:3306"]);
-    let e = put(&c, &addr, &gb, false).await.unwrap_err();
+    let e = c.put_group(&addr, &gb, false).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
     assert_eq!(
         e.message(),
@@ -161,7 +137,7 @@ async fn a_server_belongs_to_one_group() {
     let r = c.node(leader).propose(put_cmd(gb.clone(), false)).await;
     assert_eq!(r.unwrap(), CmdResult::Ok);
     let grab = spec("gB", &[&free1, "10.0.0.1:3306"]);
-    let e = put(&c, &addr, &grab, true).await.unwrap_err();
+    let e = c.put_group(&addr, &grab, true).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
     assert_eq!(
         e.message(),
@@ -175,11 +151,11 @@ async fn a_server_belongs_to_one_group() {
         "gC",
         &[&free1.replace("127.0.0.1", "127.0.0.2"), "10.0.0.3:3306"],
     );
-    let e = put(&c, &addr, &gc, false).await.unwrap_err();
+    let e = c.put_group(&addr, &gc, false).await.unwrap_err();
     assert_ne!(e.code(), Code::AlreadyExists, "{e:?}");
     assert!(!e.message().contains("already belongs"), "{e:?}");
     // gB's update keeping its own servers passes too (its servers are contacted).
-    let e = put(&c, &addr, &gb, true).await.unwrap_err();
+    let e = c.put_group(&addr, &gb, true).await.unwrap_err();
     assert!(!e.message().contains("already belongs"), "{e:?}");
     assert!(hits() > 0, "the servers were contacted");
 

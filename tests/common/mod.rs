@@ -217,6 +217,35 @@ impl TestCluster {
     }
 
     /// The address node `id` serves peers and mhactl on.
+    /// AddGroup (or UpdateGroup) sent to `leader`'s admin API with an admin certificate, as
+    /// mhactl sends it.
+    pub async fn put_group(
+        &self,
+        leader: &str,
+        spec: &GroupSpec,
+        update: bool,
+    ) -> Result<(), tonic::Status> {
+        use mha_raft::api::pb;
+        use mha_raft::proto::admin::admin_service_client::AdminServiceClient;
+        let channel = self
+            .pki
+            .transport(Role::Admin)
+            .endpoint(leader, "mhad")
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = AdminServiceClient::new(channel);
+        let req = pb::PutGroupRequest {
+            spec: Some(spec.into()),
+        };
+        if update {
+            client.update_group(req).await.map(|_| ())
+        } else {
+            client.add_group(req).await.map(|_| ())
+        }
+    }
+
     pub fn addr(&self, id: u64) -> String {
         self.configs[&id].advertise.clone()
     }
