@@ -17,6 +17,7 @@ fn reg(id: u64) -> Cmd {
         zone: format!("z{id}"),
         admin_addr: None,
         features: vec![],
+        by_self: false,
     }
 }
 

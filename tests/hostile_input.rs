@@ -142,6 +142,7 @@ fn rich_state() -> ClusterState {
             zone: "a".into(),
             admin_addr: None,
             features: vec![],
+            by_self: false,
         },
         Cmd::PutGroup {
             spec: Box::new(spec_named("app1")),
@@ -985,6 +986,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
                 zone,
                 admin_addr: None,
                 features,
+                by_self: false,
             })
             .boxed(),
         (num(), vec(text(), 7))

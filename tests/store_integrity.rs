@@ -267,6 +267,7 @@ fn damaged_store_is_refused_and_replaced() {
     );
     let _ = std::fs::remove_dir_all(&data);
     p.members = String::new();
+    let mark = p.log_mark();
     p.spawn();
     p.wait_listening();
     let addr = p.addr.clone();
@@ -296,6 +297,50 @@ fn damaged_store_is_refused_and_replaced() {
                 })
         });
     assert_eq!(v["has_quorum"], true);
+
+    tracing_phase("the re-added member wiped, started without initial_members");
+    // It registered itself (so it ran): from now on the leader tells it so on every call.
+    p.wait_log(mark, &["registered this manager in the cluster state"]);
+    assert!(p.term().success());
+    std::fs::remove_dir_all(&data).unwrap();
+    let from = p.log().len();
+    p.spawn();
+    let (code, text) = wait_exit(p, from);
+    assert!(code.is_some_and(|c| c != 0), "exit {code:?}: {text}");
+    for needle in [
+        "has no Raft state",
+        "counts it as a voter that ran before",
+        &format!("mhactl member remove --id {victim}"),
+        ADVICE,
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    // It took no part: its empty store stayed empty (no vote, no entry saved).
+    assert!(
+        RecordFile::load(&data.join("raft.hwm"))
+            .unwrap()
+            .is_none_or(|(_, m)| m.is_empty()),
+        "the refusing node saved something"
+    );
+    others_available(&ep);
+}
+
+/// Waits until `p` exits by itself; its exit code and what it logged since `from`.
+fn wait_exit(p: &mut Proc, from: usize) -> (Option<i32>, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = p.child.as_mut().unwrap().try_wait().unwrap() {
+            p.child = None;
+            return (st.code(), p.log()[from..].to_string());
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "node {} kept running: {}",
+            p.id,
+            &p.log()[from..]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// Marks a phase in the test output (mhad's own logs are in each node's mhad.log).

@@ -149,10 +149,16 @@ fn main() -> ExitCode {
 async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let node = ManagerNode::start(config).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-    }
+    let mut lost = node.lost_state();
+    let lost = tokio::select! {
+        _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); None }
+        _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: shutting down"); None }
+        why = lost.wait_for(Option::is_some) => why.ok().and_then(|w| w.clone()),
+    };
     node.shutdown().await;
-    Ok(())
+    match lost {
+        // The node refused to act as the voter it was before its data dir was lost.
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(()),
+    }
 }

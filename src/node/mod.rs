@@ -15,6 +15,7 @@ use crate::config::{NodeConfig, TransportConfig};
 use crate::proto::admin::admin_service_server::AdminServiceServer;
 use crate::proto::probe::probe_service_server::ProbeServiceServer;
 use crate::proto::raft::raft_service_server::RaftServiceServer;
+use crate::raft::fresh_gate::FreshGate;
 use crate::raft::{self, Network, NodeError, NodeId, Raft, RaftHandle};
 use crate::runtime::{Identity, Runtime};
 use crate::security::layer::MemberCheck;
@@ -120,6 +121,7 @@ type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
 fn serve(
     transport: &Transport,
     raft: &Raft,
+    gate: &Arc<FreshGate>,
     runtime: &Arc<Runtime>,
     peer: TcpListener,
     admin: Option<TcpListener>,
@@ -159,7 +161,7 @@ fn serve(
     let mut tasks = vec![tokio::spawn(
         b.layer(peer_auth)
             .add_service(
-                RaftServiceServer::new(RaftSvc::new(raft.clone()))
+                RaftServiceServer::new(RaftSvc::new(raft.clone(), gate.clone()))
                     .max_decoding_message_size(64 << 20),
             )
             .add_service(admin_svc())
@@ -194,6 +196,7 @@ pub struct ManagerNode {
     config: Arc<NodeConfig>,
     runtime: Arc<Runtime>,
     store: Store,
+    gate: Arc<FreshGate>,
     stop_tx: watch::Sender<bool>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     tasks: Vec<JoinHandle<()>>,
@@ -241,6 +244,29 @@ impl ManagerNode {
         }
         let raft_config = Arc::new(config.raft.to_openraft(&config.cluster_name).validate()?);
         let raft = Raft::new(config.id, raft_config, network.clone(), log_store, sm).await?;
+        let gate = FreshGate::new(
+            store.clone(),
+            config.id,
+            config.data_dir.display().to_string(),
+            peer_check::rejoin_advice(&config),
+        );
+        let (metrics, applied) = (raft.metrics(), state.clone());
+        network.ran_voters().set(move |peer| {
+            let voter = metrics
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == peer);
+            voter
+                && applied
+                    .read()
+                    .expect("state lock poisoned")
+                    .cluster
+                    .managers
+                    .get(&peer)
+                    .is_some_and(|m| m.ran)
+        });
         let handle = RaftHandle::new(
             config.id,
             raft.clone(),
@@ -278,6 +304,7 @@ impl ManagerNode {
         let servers = serve(
             &transport,
             &raft,
+            &gate,
             &runtime,
             listener,
             admin_listener,
@@ -306,6 +333,7 @@ impl ManagerNode {
             config,
             runtime,
             store,
+            gate,
             stop_tx,
             servers,
             tasks,
@@ -320,6 +348,12 @@ impl ManagerNode {
     /// The node's runtime (tests inspect what it knows of itself, e.g. that it was removed).
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+
+    /// Becomes `Some(why)` when this node found that it lost the state it had promised (a
+    /// leader counts it as a voter that ran, its store is empty): it must stop (fresh_gate.rs).
+    pub fn lost_state(&self) -> watch::Receiver<Option<String>> {
+        self.gate.lost()
     }
 
     /// Clean shutdown: stop background tasks, stop Raft, stop serving, flush the store.

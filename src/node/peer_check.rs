@@ -54,7 +54,7 @@ pub enum Answer {
 }
 
 /// What to do to bring this node back, with the exact commands.
-fn rejoin_advice(config: &NodeConfig) -> String {
+pub(super) fn rejoin_advice(config: &NodeConfig) -> String {
     format!(
         "To bring it back: on a working manager run `mhactl member remove --id {id}` (add \
          --yes if it asks: this node is out either way); start \

@@ -96,6 +96,13 @@ impl RaftHandle {
         if ours {
             steps.push(format!("{id} ({addr}) is already a learner"));
         } else {
+            // A record left from an earlier member with this id (its forget failed) says it
+            // ran: the new, empty node would be told it is a voter that lost its state once
+            // promoted. Forgotten before anything is replicated to the new one.
+            if self.read(|c| c.managers.contains_key(&id)) {
+                self.propose(Cmd::ForgetManager { id }).await?;
+                steps.push(format!("forgot an earlier manager {id}'s metadata"));
+            }
             // Not blocking: openraft's own wait counts a learner within 5000 entries as caught
             // up; ours below waits for the real thing.
             self.raft()
@@ -119,6 +126,7 @@ impl RaftHandle {
             zone: zone.clone(),
             admin_addr,
             features,
+            by_self: false,
         })
         .await?;
         if req.learner_only {

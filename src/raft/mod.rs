@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod codec;
+pub mod fresh_gate;
 mod handle;
 mod integrity;
 mod join_check;

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::Channel;
 
+use super::fresh_gate::{RanVoters, VOTER_THAT_RAN};
 use super::peer_health::{Change, PeerHealth};
 use super::{NodeId, TypeConfig};
 use crate::errors::human_duration;
@@ -156,6 +157,7 @@ pub struct Network {
     connect_timeout: Duration,
     rpc_timeout_floor: Duration,
     transport: Transport,
+    ran_voters: RanVoters,
 }
 
 impl Network {
@@ -173,11 +175,18 @@ impl Network {
             connect_timeout,
             rpc_timeout_floor,
             transport,
+            ran_voters: RanVoters::default(),
         }
     }
 
     pub fn stats(&self) -> Arc<PeerStats> {
         self.stats.clone()
+    }
+
+    /// Who this node tells, on every Raft call, that it counts them as a voter that ran
+    /// (fresh_gate.rs); set once this node's Raft exists.
+    pub fn ran_voters(&self) -> &RanVoters {
+        &self.ran_voters
     }
 
     /// The cached channel to `target` at `addr`; replaced when the peer's address changed. With
@@ -243,6 +252,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             channel,
             stats: self.stats.clone(),
             timeout_floor: self.rpc_timeout_floor,
+            ran_voters: self.ran_voters.clone(),
         }
     }
 }
@@ -254,6 +264,7 @@ pub struct PeerClient {
     channel: Result<Channel, String>,
     stats: Arc<PeerStats>,
     timeout_floor: Duration,
+    ran_voters: RanVoters,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -307,7 +318,13 @@ impl PeerClient {
             RPCError::Network(NetworkError::new(&e))
         })?;
         let mut client = RaftServiceClient::new(channel).max_decoding_message_size(64 << 20);
-        let request = tonic::Request::new(RaftRequest { payload });
+        let mut request = tonic::Request::new(RaftRequest { payload });
+        if self.ran_voters.contains(self.target) {
+            request.metadata_mut().insert(
+                VOTER_THAT_RAN,
+                tonic::metadata::MetadataValue::from_static("1"),
+            );
+        }
         let fut = async {
             match rpc {
                 Rpc::AppendEntries => client.append_entries(request).await,

@@ -76,6 +76,7 @@ async fn tick(node: &Runtime, sent: &mut Sent) -> Result<(), RuntimeError> {
                 && r.zone == node.me.zone
                 && r.admin_addr == node.me.admin_advertise
                 && r.features == features()
+                && r.ran
         });
         (registered, c.name.is_some())
     });
@@ -97,6 +98,7 @@ async fn tick(node: &Runtime, sent: &mut Sent) -> Result<(), RuntimeError> {
         zone: node.me.zone.clone(),
         admin_addr: node.me.admin_advertise.clone(),
         features: features(),
+        by_self: true,
     };
     if leader_id == me {
         node.raft.propose(cmd).await?;

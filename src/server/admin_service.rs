@@ -284,6 +284,8 @@ impl AdminService for AdminSvc {
                     zone: r.zone,
                     admin_addr,
                     features: r.features,
+                    // The caller proved to be this manager (or the cluster runs --insecure).
+                    by_self: true,
                 })
                 .await?;
             Ok((RegisterManagerReply {}, res))

@@ -13,22 +13,27 @@
 //! it (docs/operations.md). Accepting appends from any node of the CA instead would let any
 //! certificate ever issued — a removed manager's — depose the leader and write the log.
 
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
 use crate::proto::raft::raft_service_server::RaftService;
 use crate::proto::raft::{RaftReply, RaftRequest};
+use crate::raft::fresh_gate::{self, FreshGate};
 use crate::raft::{NodeId, Raft};
 use crate::security::{Caller, Principal};
 
 pub struct RaftSvc {
     raft: Raft,
+    /// Refuses calls to a voter that ran while this node's store promised nothing.
+    gate: Arc<FreshGate>,
 }
 
 impl RaftSvc {
-    pub fn new(raft: Raft) -> Self {
-        RaftSvc { raft }
+    pub fn new(raft: Raft, gate: Arc<FreshGate>) -> Self {
+        RaftSvc { raft, gate }
     }
 
     /// Whether `candidate` is a voter of this node's membership, or this node has none yet.
@@ -78,18 +83,23 @@ impl RaftService for RaftSvc {
         &self,
         req: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
+        let marked = fresh_gate::marked(req.metadata());
         let msg = admit(req, |m: &openraft::raft::AppendEntriesRequest<_>| {
             m.vote.leader_id().voted_for()
         })?;
+        let from = msg.vote.leader_id().voted_for().unwrap_or_default();
+        self.gate.admit("append_entries", from, marked)?;
         encode(&self.raft.append_entries(msg).await)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(rpc = "vote"))]
     async fn vote(&self, req: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
+        let marked = fresh_gate::marked(req.metadata());
         let msg = admit(req, |m: &openraft::raft::VoteRequest<NodeId>| {
             m.vote.leader_id().voted_for()
         })?;
         let candidate = msg.vote.leader_id().voted_for().unwrap_or_default();
+        self.gate.admit("vote", candidate, marked)?;
         if !self.knows_voter(candidate) {
             tracing::warn!(
                 candidate,
@@ -107,9 +117,12 @@ impl RaftService for RaftSvc {
         &self,
         req: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
+        let marked = fresh_gate::marked(req.metadata());
         let msg = admit(req, |m: &openraft::raft::InstallSnapshotRequest<_>| {
             m.vote.leader_id().voted_for()
         })?;
+        let from = msg.vote.leader_id().voted_for().unwrap_or_default();
+        self.gate.admit("install_snapshot", from, marked)?;
         encode(&self.raft.install_snapshot(msg).await)
     }
 }

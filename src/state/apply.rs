@@ -33,7 +33,12 @@ impl ClusterState {
                 zone,
                 admin_addr,
                 features,
-            } => self.register_manager(*id, addr, zone, admin_addr.as_deref(), features, at),
+                by_self,
+            } => {
+                let changed =
+                    self.register_manager(*id, addr, zone, admin_addr.as_deref(), features, at)?;
+                Ok(self.mark_ran(*id, *by_self) || changed)
+            }
             Cmd::ForgetManager { id } => Ok(self.managers.remove(id).is_some()),
             Cmd::PutGroup {
                 spec,
@@ -168,9 +173,23 @@ impl ClusterState {
             admin_addr: admin_addr.map(str::to_string),
             registered_at_ms: at,
             features: features.to_vec(),
+            // Once a manager ran it stays so until it is forgotten (removed).
+            ran: self.managers.get(&id).is_some_and(|m| m.ran),
         };
         self.managers.insert(id, info);
         Ok(true)
+    }
+
+    /// Records that manager `id` registered itself (`by_self`), so it ran; whether that changed
+    /// the state.
+    fn mark_ran(&mut self, id: u64, by_self: bool) -> bool {
+        match self.managers.get_mut(&id) {
+            Some(m) if by_self && !m.ran => {
+                m.ran = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub(super) fn put_group(

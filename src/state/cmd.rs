@@ -29,6 +29,10 @@ pub enum Cmd {
         admin_addr: Option<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         features: Vec<String>,
+        /// Sent by the manager itself (registration.rs), which it does only after it saved a
+        /// leader's term: from then on it has promised something (ManagerInfo::ran).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_self: bool,
     },
     /// A removed manager's metadata is dropped.
     ForgetManager { id: u64 },

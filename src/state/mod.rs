@@ -44,6 +44,12 @@ pub struct ManagerInfo {
     /// empty for an older build.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
+    /// It registered itself, which a manager does only after it saved a leader's term: it has
+    /// a vote and a log to keep. A leader tells such a voter so on every Raft call, and a node
+    /// whose store is empty refuses to be one (raft/fresh_gate.rs). Set by an older build's
+    /// registration only from its next one on (false until then, which refuses nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ran: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +125,7 @@ mod tests {
                 zone: "a".into(),
                 admin_addr: None,
                 features: vec![],
+                by_self: false,
             },
             Cmd::RegisterManager {
                 id: 2,
@@ -126,6 +133,7 @@ mod tests {
                 zone: "b".into(),
                 admin_addr: None,
                 features: vec![],
+                by_self: false,
             },
             Cmd::ForgetManager { id: 2 },
         ];
@@ -171,6 +179,7 @@ mod tests {
             zone: "z".into(),
             admin_addr: None,
             features: vec![],
+            by_self: false,
         };
         assert_eq!(s.apply(&c, 10), CmdResult::Ok);
         assert_eq!(s.apply(&c, 20), CmdResult::Unchanged);
@@ -181,9 +190,35 @@ mod tests {
             zone: "z".into(),
             admin_addr: None,
             features: vec![],
+            by_self: false,
         };
         assert_eq!(s.apply(&moved, 30), CmdResult::Ok);
         assert_eq!(s.managers[&3].addr, "h:2");
+    }
+
+    /// `ran` is set by the manager's own registration only, survives registrations by others
+    /// (`member add` of the same id) and goes with the record.
+    #[test]
+    fn ran_comes_from_the_manager_itself() {
+        let mut s = ClusterState::default();
+        let reg = |addr: &str, by_self| Cmd::RegisterManager {
+            id: 4,
+            addr: addr.into(),
+            zone: "z".into(),
+            admin_addr: None,
+            features: vec![],
+            by_self,
+        };
+        assert_eq!(s.apply(&reg("h:1", false), 1), CmdResult::Ok);
+        assert!(!s.managers[&4].ran, "added, never heard from");
+        assert_eq!(s.apply(&reg("h:1", true), 2), CmdResult::Ok);
+        assert!(s.managers[&4].ran);
+        assert_eq!(s.apply(&reg("h:1", true), 3), CmdResult::Unchanged);
+        assert_eq!(s.apply(&reg("h:2", false), 4), CmdResult::Ok);
+        assert!(s.managers[&4].ran, "a new address by member add keeps it");
+        assert_eq!(s.apply(&Cmd::ForgetManager { id: 4 }, 5), CmdResult::Ok);
+        s.apply(&reg("h:2", false), 6);
+        assert!(!s.managers[&4].ran, "forgotten with the record");
     }
 
     fn with_group() -> ClusterState {
@@ -491,6 +526,7 @@ mod tests {
             zone: "z".into(),
             admin_addr: None,
             features: features.iter().map(|f| f.to_string()).collect(),
+            by_self: false,
         };
         s.apply(&reg(1, &[]), 1);
         s.apply(&reg(2, &["audit"]), 1);
