@@ -13,7 +13,12 @@
 //! the master AND that no reachable replica still has a connected IO thread to it. Anything
 //! else is recorded as Unreachable-but-alive and nothing acts on it. Each suspicion is a round
 //! with an id; a verdict names its round, so a new leader resuming an open round (restored from
-//! the replicated state) produces at most one verdict for it.
+//! the replicated state) produces at most one verdict for it — and decides it after one failure
+//! of its own ping, the previous leader's failures standing for the rest of the count.
+//!
+//! A Dead verdict does not wait for every manager's vote: once a majority of the voters (this
+//! leader included) cannot reach the master, no missing vote can make a majority reach it, so
+//! a dead manager costs no timeout. The replicas' evidence is still waited for.
 
 use std::collections::BTreeMap;
 
@@ -115,12 +120,19 @@ impl Detector {
             }),
             _ => None,
         };
+        // An open round was opened on the previous leader's failures: they count, but for
+        // one, which this leader's own first failed ping supplies. The round is then decided
+        // by its evidence at once, not after a second full count.
+        let failures = match &round {
+            Some(_) => cfg.failure_threshold.saturating_sub(1),
+            None => 0,
+        };
         Detector {
             cfg,
             leader,
             leader_zone,
             health: restored,
-            failures: 0,
+            failures,
             last_error: String::new(),
             round,
             next_round,
@@ -258,10 +270,15 @@ impl Detector {
             .filter(|(_, io)| matches!(io, ReplicaIo::Connected { .. }))
             .map(|(n, _)| n)
             .collect();
-        let all_votes = r.votes.len() >= followers;
+        let unreachable = 1 + r.votes.values().filter(|v| !v.reachable).count();
+        // Once a majority (this leader included) cannot reach the master, the missing votes
+        // cannot change the managers' side of the verdict: no majority can say "reachable"
+        // any more. A dead manager's vote is then not waited for.
+        let votes_settled = r.votes.len() >= followers || unreachable >= majority;
         let all_replicas = self.cfg.replicas.iter().all(|n| r.replicas.contains_key(n));
         let complete = r.timed_out
-            || (all_votes && (all_replicas || self.cfg.replica_policy == ReplicaPolicy::Ignore));
+            || (votes_settled
+                && (all_replicas || self.cfg.replica_policy == ReplicaPolicy::Ignore));
 
         // Alive evidence that no further vote can overturn: enough managers reach the master
         // that a majority can no longer say it is unreachable, or a replica is connected to it.
@@ -284,7 +301,6 @@ impl Detector {
             };
             Some((VerdictKind::UnreachableButAlive, reason))
         } else if at_threshold && complete {
-            let unreachable = 1 + r.votes.values().filter(|v| !v.reachable).count();
             let replicas_ok = match self.cfg.replica_policy {
                 ReplicaPolicy::Ignore => true,
                 ReplicaPolicy::NoneConnected => replica_connected.is_empty(),

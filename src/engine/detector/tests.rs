@@ -397,3 +397,91 @@ fn single_manager() {
     fail(&mut d, 1);
     assert_eq!(verdicts(&fail(&mut d, 2))[0].kind, VerdictKind::Dead);
 }
+
+/// A dead manager's vote is not waited for: once a majority of the voters (the leader
+/// included) cannot reach the master and the replicas reported, the verdict comes at once,
+/// without the corroboration timeout. Five managers: the leader and one follower are not yet
+/// a majority; a second follower makes it.
+#[test]
+fn dead_managers_vote_is_not_waited_for() {
+    let mut d = det(DetectorConfig {
+        managers: 5,
+        ..cfg()
+    });
+    for t in [0, 200, 400] {
+        fail(&mut d, t);
+    }
+    replica(&mut d, "db2", false, 410);
+    replica(&mut d, "db3", false, 420);
+    assert!(
+        verdicts(&vote(&mut d, 2, false, 430)).is_empty(),
+        "2 of 5 is no majority"
+    );
+    let a = vote(&mut d, 3, false, 440);
+    let v = verdicts(&a);
+    assert_eq!(v.len(), 1, "managers 4 and 5 are not waited for");
+    assert_eq!(v[0].kind, VerdictKind::Dead, "{}", v[0].reason);
+    assert_eq!(v[0].at_ms, 440);
+    assert!(
+        v[0].reason.starts_with("3 of 5 managers"),
+        "{}",
+        v[0].reason
+    );
+    // A late vote changes nothing.
+    assert!(verdicts(&vote(&mut d, 4, true, 450)).is_empty());
+}
+
+/// The majority alone does not skip the replicas' evidence.
+#[test]
+fn majority_still_waits_for_replicas() {
+    let mut d = det(cfg());
+    for t in [0, 200, 400] {
+        fail(&mut d, t);
+    }
+    assert!(verdicts(&vote(&mut d, 2, false, 410)).is_empty());
+    assert!(verdicts(&replica(&mut d, "db2", false, 420)).is_empty());
+    let v = verdicts(&replica(&mut d, "db3", true, 430))
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        v[0].kind,
+        VerdictKind::UnreachableButAlive,
+        "{}",
+        v[0].reason
+    );
+}
+
+/// A new leader finishes a restored round on its first failed ping: the previous leader's
+/// failures stand for the rest of the count.
+#[test]
+fn restored_round_is_decided_after_one_own_failure() {
+    let mut d = Detector::new(
+        cfg(),
+        2,
+        "zone-2".into(),
+        Health::Suspect {
+            round: 7,
+            since_ms: 50,
+        },
+        8,
+    );
+    d.start(1000);
+    let mut out = vote(&mut d, 3, false, 1001);
+    out.extend(replica(&mut d, "db2", false, 1002));
+    out.extend(replica(&mut d, "db3", false, 1003));
+    assert!(verdicts(&out).is_empty(), "no failure of its own yet");
+    let a = fail(&mut d, 1004);
+    let v = verdicts(&a);
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        (v[0].kind, v[0].round, v[0].failures),
+        (VerdictKind::Dead, 7, 3)
+    );
+    // A fresh detector still needs the whole count.
+    let mut fresh = det(cfg());
+    vote(&mut fresh, 2, false, 0);
+    replica(&mut fresh, "db2", false, 1);
+    replica(&mut fresh, "db3", false, 2);
+    assert!(verdicts(&fail(&mut fresh, 3)).is_empty());
+}
