@@ -94,6 +94,66 @@ impl Writer {
     }
 }
 
+/// An application-like client in the lab's client host: a new `mariadb` connection through
+/// the VIP every ~30 ms with a long (5 s) connect timeout, as applications have. A SYN nobody
+/// answers is retransmitted by the kernel, so the client namespace's `TCPSynRetrans` counter
+/// says whether any attempt met silence rather than an answer (accepted, or reset).
+struct SynProbe {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    retrans_before: u64,
+}
+
+impl SynProbe {
+    fn start() -> SynProbe {
+        let dir = tempfile::tempdir().unwrap();
+        let script = format!(
+            "while [ ! -e {stop} ]; do mariadb --no-defaults --connect-timeout=5 \
+             -h 10.77.0.100 -uapp -N -B -e 'SELECT @@server_id' >>{out} 2>&1; sleep 0.03; done",
+            stop = dir.path().join("stop").display(),
+            out = dir.path().join("out").display()
+        );
+        let retrans_before = Self::syn_retransmits();
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", "mhalab-client", "bash", "-c", &script])
+            // The password travels in the environment, never in the process arguments.
+            .env("MYSQL_PWD", APP_PW)
+            .spawn()
+            .unwrap();
+        SynProbe {
+            child,
+            dir,
+            retrans_before,
+        }
+    }
+
+    /// The client host's count of retransmitted SYNs.
+    fn syn_retransmits() -> u64 {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", "mhalab-client", "cat", "/proc/net/netstat"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ext: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| l.starts_with("TcpExt:"))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let (names, values) = (&ext[0], &ext[1]);
+        let i = names.iter().position(|n| *n == "TCPSynRetrans").unwrap();
+        values[i].parse().unwrap()
+    }
+
+    /// Stops the client: SYNs retransmitted meanwhile, and what its attempts printed.
+    fn finish(mut self) -> (u64, String) {
+        std::fs::write(self.dir.path().join("stop"), "").unwrap();
+        self.child.wait().unwrap();
+        let retrans = Self::syn_retransmits() - self.retrans_before;
+        let out = std::fs::read_to_string(self.dir.path().join("out")).unwrap_or_default();
+        (retrans, out)
+    }
+}
+
 /// Kill -9 the master under a writer: the managers fail over by themselves; the new master
 /// holds the VIP and takes writes; no acknowledged write is lost anywhere; the survivors
 /// converge; the journal is complete and MHA-readable; the old master, when it comes back, is
@@ -110,6 +170,7 @@ async fn master_killed_under_writes_then_anti_flap() {
     let writer = Writer::start();
     writer.wait_more(0).await;
     assert_eq!(lab.status_code(), 0);
+    let probe = SynProbe::start();
 
     lab.lab(&["mysqld", "kill", "db1"]);
     let at_kill = writer.count();
@@ -129,7 +190,18 @@ async fn master_killed_under_writes_then_anti_flap() {
         assert_eq!(s["state"]["state"], want, "{s:#}");
     }
     let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();
-    assert!(fence.contains("db1: VIP 10.77.0.100/24 removed"), "{fence}");
+    assert!(
+        fence.contains("db1: VIP 10.77.0.100/24 fenced: kept"),
+        "{fence}"
+    );
+    let promote = step(&run, "promote_new_master")["state"]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        promote.contains(&format!("{new_master}: VIP 10.77.0.100/24 up"))
+            && promote.contains("db1: VIP 10.77.0.100/24 released"),
+        "{promote}"
+    );
     let cleanup = step(&run, "new_master_cleanup")["state"]["detail"]
         .as_str()
         .unwrap();
@@ -146,6 +218,16 @@ async fn master_killed_under_writes_then_anti_flap() {
 
     writer.wait_more(at_kill).await;
     assert_eq!(lab.vip_holder(), new_master);
+    // From the kill to the new master holding the VIP, every connection attempt through it
+    // was answered (refused by the dead mysqld's host, reset by the fenced VIP, or accepted
+    // by the new master): none waited for a SYN retransmit.
+    let (retrans, attempts) = probe.finish();
+    assert_eq!(retrans, 0, "SYNs into silence; the client saw:\n{attempts}");
+    let new_id = lab.sql(&new_master, "SELECT @@server_id");
+    assert!(
+        attempts.lines().any(|l| l.trim() == new_id),
+        "the client never reached the new master: {attempts}"
+    );
     let acked = writer.finish().await;
     let rows = lab.wait_converged(&[&new_master, other]);
     check_no_loss(&acked, &rows);
@@ -322,7 +404,7 @@ async fn hung_old_master_is_stopped_over_ssh() {
     assert!(
         fence.contains("db1: mysqld does not answer")
             && fence.contains("shutdown_script stopped mysqld (exit 10)")
-            && fence.contains("db1: VIP 10.77.0.100/24 removed"),
+            && fence.contains("db1: VIP 10.77.0.100/24 fenced: kept"),
         "{fence}"
     );
     let db1 = lab.host_status("db1");

@@ -263,11 +263,14 @@ async fn ssh_adapter_on_real_sshd() {
         .success());
 }
 
-/// The VIP moves over SSH: removed from the old master, added on the new one, each operation
-/// idempotent (a repeat does nothing), and clients reach the new holder through the VIP.
+/// The VIP moves over SSH without a moment of silence: fenced on the old master (kept, every
+/// TCP packet to it answered with a reset: a client's connection attempt is refused at once,
+/// not left to time out), added on the new one, then released from the old one; each operation
+/// idempotent (a repeat does nothing); a fencing rule left on a host is cleared when it takes
+/// the VIP again; and clients reach the new holder through the VIP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vip_moves_idempotently() {
-    use mha_raft::adapters::ssh::vip::{self, Vip};
+    use mha_raft::adapters::ssh::vip::{self, Fenced, Vip};
     let Some(lab) = Lab::up(&["--no-managers"]) else {
         return;
     };
@@ -278,17 +281,67 @@ async fn vip_moves_idempotently() {
         interface: "eth0".into(),
     };
     let t = Duration::from_secs(5);
+    let reject_rules = |host: &str| {
+        let out = lab.lab(&["exec", host, "--", "iptables", "-w", "-S", "INPUT"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("10.77.0.100/32") && l.contains("REJECT"))
+            .count()
+    };
+    // A TCP connection attempt from the client host to the VIP, with a long timeout.
+    let knock = || {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                "mhalab-client",
+                "timeout",
+                "5",
+                "bash",
+                "-c",
+            ])
+            .arg("exec 3<>/dev/tcp/10.77.0.100/3306")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
     assert!(vip::present(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
-    assert!(vip::remove(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    assert_eq!(knock().0, Some(0), "db1's mysqld accepts through the VIP");
+    assert_eq!(
+        vip::fence(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
+        Fenced::Rejecting
+    );
+    assert_eq!(
+        vip::fence(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
+        Fenced::Rejecting
+    );
+    assert_eq!(reject_rules("db1"), 1, "a second fence adds no second rule");
+    assert!(vip::present(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    let (code, err) = knock();
     assert!(
-        !vip::remove(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
-        "second remove is a no-op"
+        code == Some(1) && err.contains("Connection refused"),
+        "a fenced VIP resets at once (exit {code:?}): {err}"
+    );
+    assert_eq!(
+        vip::fence(&ssh, "10.77.0.12", 22, &v, t).await.unwrap(),
+        Fenced::Absent,
+        "db2 does not hold it"
     );
     assert!(vip::add(&ssh, "10.77.0.12", 22, &v, t).await.unwrap());
     assert!(
         !vip::add(&ssh, "10.77.0.12", 22, &v, t).await.unwrap(),
         "second add is a no-op"
     );
+    assert!(vip::release(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    assert!(
+        !vip::release(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
+        "second release is a no-op"
+    );
+    assert_eq!(reject_rules("db1"), 0, "released with its rule");
+    vip::announce(&ssh, "10.77.0.12", 22, &v, t).await.unwrap();
     assert_eq!(lab.vip_holder(), "db2");
     // The client host reaches db2 through the VIP.
     let pw = lab_secret("mha");
@@ -319,6 +372,29 @@ async fn vip_moves_idempotently() {
             ))
         }
     });
+    // A rule left on a host (its release failed) goes when the host takes the VIP again.
+    lab.lab(&[
+        "exec",
+        "db1",
+        "--",
+        "iptables",
+        "-w",
+        "-I",
+        "INPUT",
+        "-d",
+        "10.77.0.100/32",
+        "-p",
+        "tcp",
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ]);
+    assert_eq!(reject_rules("db1"), 1);
+    assert!(vip::release(&ssh, "10.77.0.12", 22, &v, t).await.unwrap());
+    assert!(vip::add(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
+    assert_eq!(reject_rules("db1"), 0, "cleared by add");
+    assert_eq!(lab.vip_holder(), "db1");
     ssh.close_all().await;
 }
 

@@ -139,8 +139,9 @@ impl std::fmt::Display for HookCommand {
 pub enum HostFence {
     /// No SSH for this group (why): the host counts as unreachable.
     NoSsh(String),
-    /// Take the VIP off it over SSH (this also proves the host reachable).
-    RemoveVip,
+    /// Fence the VIP on it over SSH: kept, answering resets, until the new master holds it
+    /// (this also proves the host reachable).
+    FenceVip,
     /// No VIP configured: only find out whether SSH reaches it.
     CheckSsh,
 }

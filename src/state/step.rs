@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 pub enum StepName {
     /// Phase 1: configuration check (master still dead, replicas, anti-flap).
     ConfigCheck,
-    /// Phase 2: dead-master shutdown / fencing (IO threads stopped, VIP down, read_only / hook).
+    /// Phase 2: dead-master shutdown / fencing (IO threads stopped, VIP fenced, read_only / hook).
     Fence,
     /// Phase 3.1: latest replicas.
     LatestReplicas,

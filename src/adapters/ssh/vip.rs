@@ -2,6 +2,14 @@
 //! every operation checks first and does only what is missing (idempotent, as failover steps
 //! must be), and the gratuitous ARP that tells clients the new MAC is sent in the background so
 //! it never blocks the failover.
+//!
+//! No connection attempt to the VIP goes unanswered while it moves. Fencing does not take the
+//! address off the old master's host: it keeps it and answers every TCP packet to it with a
+//! reset (an iptables REJECT rule), so clients that still send there fail at once and retry,
+//! instead of waiting a second for a SYN retransmit into silence. Only once the new master holds
+//! the VIP is it released from the old host (rule and address), and the new host announces it
+//! again, so a client that learned the old MAC in between is corrected at once. Where the old
+//! host has no iptables, fencing removes the address as before, and says so.
 
 use std::time::Duration;
 
@@ -52,6 +60,24 @@ async fn run(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The iptables rule that fences the VIP on a host: every TCP packet to it answered with a
+/// reset (new connections refused, established ones broken).
+fn reject_rule(vip: &Vip) -> String {
+    format!(
+        "INPUT -d {}/32 -p tcp -j REJECT --reject-with tcp-reset",
+        shell_quote(vip.ip())
+    )
+}
+
+/// Shell that deletes every copy of the fencing rule, when iptables exists.
+fn drop_reject_rule(vip: &Vip) -> String {
+    format!(
+        "if command -v iptables >/dev/null 2>&1; then while iptables -w -D {} 2>/dev/null; do :; \
+         done; fi",
+        reject_rule(vip)
+    )
+}
+
 /// A shell test for "the interface carries the VIP" (exact address/prefix match).
 fn has_vip(vip: &Vip) -> String {
     format!(
@@ -80,9 +106,48 @@ pub async fn present(
     Ok(out.trim() == "yes")
 }
 
-/// Removes the VIP from `host` if it is there (check and act in one SSH round trip). Returns
-/// whether anything was removed.
-pub async fn remove(
+/// What fencing did to the VIP on the old master's host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fenced {
+    /// Kept, every TCP packet to it answered with a reset.
+    Rejecting,
+    /// Removed (no iptables on the host): attempts to it go unanswered until it moves.
+    Removed,
+    /// The host did not hold it.
+    Absent,
+}
+
+/// Fences the VIP on `host` if it holds it (one SSH round trip): the REJECT rule inserted
+/// first in INPUT, or, without iptables, the address removed.
+pub async fn fence(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    vip: &Vip,
+    timeout: Duration,
+) -> Result<Fenced, VipError> {
+    let rule = reject_rule(vip);
+    let cmd = format!(
+        "if {has}; then \
+           if command -v iptables >/dev/null 2>&1 && \
+              {{ iptables -w -C {rule} 2>/dev/null || iptables -w -I {rule}; }}; then \
+             echo rejecting; \
+           else ip addr del {cidr} dev {dev} && echo removed; fi; \
+         else echo absent; fi",
+        has = has_vip(vip),
+        cidr = shell_quote(&vip.cidr),
+        dev = shell_quote(&vip.interface)
+    );
+    Ok(match run(ssh, host, port, &cmd, timeout).await?.trim() {
+        "rejecting" => Fenced::Rejecting,
+        "removed" => Fenced::Removed,
+        _ => Fenced::Absent,
+    })
+}
+
+/// Releases the VIP from `host`: the fencing rule deleted and the address removed if there (one
+/// SSH round trip). Returns whether the address was there.
+pub async fn release(
     ssh: &SshPool,
     host: &str,
     port: u16,
@@ -90,17 +155,39 @@ pub async fn remove(
     timeout: Duration,
 ) -> Result<bool, VipError> {
     let cmd = format!(
-        "if {}; then ip addr del {} dev {} && echo removed; else echo absent; fi",
-        has_vip(vip),
-        shell_quote(&vip.cidr),
-        shell_quote(&vip.interface)
+        "{drop}; if {has}; then ip addr del {cidr} dev {dev} && echo removed; else echo absent; fi",
+        drop = drop_reject_rule(vip),
+        has = has_vip(vip),
+        cidr = shell_quote(&vip.cidr),
+        dev = shell_quote(&vip.interface)
     );
     Ok(run(ssh, host, port, &cmd, timeout).await?.trim() == "removed")
 }
 
+/// Gratuitous ARP for the VIP from `host`, in the background (the command returns at once).
+pub async fn announce(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    vip: &Vip,
+    timeout: Duration,
+) -> Result<(), VipError> {
+    run(ssh, host, port, &garp(vip), timeout).await.map(|_| ())
+}
+
+/// Shell that sends gratuitous ARP for the VIP, detached.
+fn garp(vip: &Vip) -> String {
+    format!(
+        "(arping -q -U -c 3 -I {dev} {ip} >/dev/null 2>&1 &)",
+        dev = shell_quote(&vip.interface),
+        ip = shell_quote(vip.ip())
+    )
+}
+
 /// Adds the VIP on `host` if missing and announces it with gratuitous ARP in the background
-/// (`arping -U`, detached: the failover does not wait for it), in one SSH round trip. Returns
-/// whether it was added.
+/// (`arping -U`, detached: the failover does not wait for it), in one SSH round trip. A fencing
+/// rule left on this host from a failover away from it is deleted first. Returns whether the
+/// address was added.
 pub async fn add(
     ssh: &SshPool,
     host: &str,
@@ -109,12 +196,13 @@ pub async fn add(
     timeout: Duration,
 ) -> Result<bool, VipError> {
     let cmd = format!(
-        "if {has}; then r=present; else ip addr add {cidr} dev {dev} || exit $?; r=added; fi; \
-         (arping -q -U -c 3 -I {dev} {ip} >/dev/null 2>&1 &); echo $r",
+        "{drop}; if {has}; then r=present; else ip addr add {cidr} dev {dev} || exit $?; \
+         r=added; fi; {garp}; echo $r",
+        drop = drop_reject_rule(vip),
         has = has_vip(vip),
         cidr = shell_quote(&vip.cidr),
         dev = shell_quote(&vip.interface),
-        ip = shell_quote(vip.ip())
+        garp = garp(vip)
     );
     Ok(run(ssh, host, port, &cmd, timeout).await?.trim() == "added")
 }

@@ -1,5 +1,5 @@
 //! Phase 2, dead-master shutdown: what is done to the old master, decided on what the knocks
-//! found. First (before anything is known): the VIP comes off its host over SSH when there is
+//! found. First (before anything is known): the VIP is fenced on its host over SSH when there is
 //! one, else SSH is only tried; its mysqld is fenced by SQL if it answers. Then MHA's scripts:
 //! master_ip_failover_script `stopssh` when SSH reaches the host, `stop` when it does not; the
 //! shutdown_script `stop` (power off) when SSH cannot reach the host, `stopssh` when SSH works
@@ -13,7 +13,7 @@ use crate::model::{FencePlan, HookCommand, HostFence, OldMysqld};
 pub fn host_action(ssh: Result<(), &str>, vip: bool) -> HostFence {
     match ssh {
         Err(e) => HostFence::NoSsh(e.to_string()),
-        Ok(()) if vip => HostFence::RemoveVip,
+        Ok(()) if vip => HostFence::FenceVip,
         Ok(()) => HostFence::CheckSsh,
     }
 }
@@ -169,10 +169,10 @@ mod tests {
         assert_eq!(StopSsh.to_string(), "stopssh");
     }
 
-    /// The VIP comes off over SSH when there is one; without SSH the host counts as unreachable.
+    /// The VIP is fenced over SSH when there is one; without SSH the host counts as unreachable.
     #[test]
     fn host_actions() {
-        assert_eq!(host_action(Ok(()), true), HostFence::RemoveVip);
+        assert_eq!(host_action(Ok(()), true), HostFence::FenceVip);
         assert_eq!(host_action(Ok(()), false), HostFence::CheckSsh);
         assert_eq!(
             host_action(Err("no key"), true),

@@ -1,5 +1,6 @@
 //! Phase 2, dead-master shutdown: the replicas' IO threads stopped, the old master's VIP
-//! down, its mysqld fenced by SQL when it answers, and MHA's shutdown_script when it cannot be
+//! fenced (kept, answering resets, until phase 3.5 moves it: adapters/ssh/vip.rs), its mysqld
+//! fenced by SQL when it answers, and MHA's shutdown_script when it cannot be
 //! trusted to stay down (host unreachable: `stop`; mysqld hung: `stopssh`).
 
 use futures::future::join_all;
@@ -19,7 +20,7 @@ const SILENT_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl RunCtx {
     /// Phase 2: stop every replica's IO thread (positions hold still), then take the old master
-    /// out: VIP down and read_only + client connections killed when it can be reached, the
+    /// out: VIP fenced and read_only + client connections killed when it can be reached, the
     /// shutdown_script (STONITH) when its host cannot be reached over SSH.
     pub(super) async fn fence(&mut self, run: &FailoverRun) -> StepResult {
         self.guard().await?;
@@ -73,7 +74,7 @@ impl RunCtx {
         Ok(lines.join("; "))
     }
 
-    /// The old master's host over SSH, as the planner said: VIP down, or just reachability
+    /// The old master's host over SSH, as the planner said: VIP fenced, or just reachability
     /// when there is no VIP. Returns the journal line and whether SSH reached the host.
     async fn fence_host(&self, old: &ServerSpec, action: HostFence) -> (String, bool) {
         let pool = match (&action, self.ssh()) {
@@ -98,14 +99,20 @@ impl RunCtx {
         let r = match (action, self.vip()) {
             // The old master may be dead: its warm session gets no answer rather than a reset,
             // so the command's own bound is what a dead host costs (≈ 1 s).
-            (HostFence::RemoveVip, Some(v)) => vip::remove(pool, &host, port, &v, OLD_MASTER_SSH)
+            (HostFence::FenceVip, Some(v)) => vip::fence(pool, &host, port, &v, OLD_MASTER_SSH)
                 .await
-                .map(|removed| {
-                    if removed {
-                        format!("{}: VIP {} removed", old.name, v.cidr)
-                    } else {
-                        format!("{}: VIP {} was not there", old.name, v.cidr)
-                    }
+                .map(|fenced| match fenced {
+                    vip::Fenced::Rejecting => format!(
+                        "{}: VIP {} fenced: kept, every TCP packet to it answered with a reset \
+                         until the new master holds it",
+                        old.name, v.cidr
+                    ),
+                    vip::Fenced::Removed => format!(
+                        "{}: VIP {} removed (no iptables on the host: connection attempts to it \
+                         go unanswered until the new master holds it)",
+                        old.name, v.cidr
+                    ),
+                    vip::Fenced::Absent => format!("{}: VIP {} was not there", old.name, v.cidr),
                 })
                 .map_err(|e| e.to_string()),
             _ => pool

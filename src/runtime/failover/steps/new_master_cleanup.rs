@@ -29,7 +29,7 @@ impl RunCtx {
             lines.push(format!("{}: read_only=0", nm.name));
         }
         s.close().await;
-        lines.push(self.vip_up(&nm).await?);
+        lines.push(self.vip_up(&nm, None).await?);
         let masked = ChangeMaster {
             password: Secret::new("xxx"),
             position: self.position_on(run, &nm)?,

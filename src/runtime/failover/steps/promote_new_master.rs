@@ -81,7 +81,7 @@ impl RunCtx {
             lines.push(format!("{}: already writable", nm.name));
         }
         s.close().await;
-        lines.push(self.vip_up(&nm).await?);
+        lines.push(self.vip_up(&nm, Some(&run.old_master)).await?);
         if let Some(l) = self.ip_failover_start(run, &nm).await? {
             lines.push(l);
         }
@@ -266,7 +266,12 @@ impl RunCtx {
         }
     }
 
-    pub(super) async fn vip_up(&self, nm: &ServerSpec) -> StepResult {
+    /// The VIP up on the new master (gratuitous ARP in the background), then released from the
+    /// old master's host, where phase 2 left it answering resets, and announced once more from
+    /// the new one: a client that asked for the VIP's MAC while both held it may have learnt the
+    /// old one, which from now on would answer nothing.
+    /// Phase 5 checks the VIP with `release_from` None (3.5 released it).
+    pub(super) async fn vip_up(&self, nm: &ServerSpec, release_from: Option<&str>) -> StepResult {
         let Some(v) = self.vip() else {
             return Ok("no VIP configured".into());
         };
@@ -276,11 +281,42 @@ impl RunCtx {
         let added = vip::add(pool, &host, port, &v, SSH_COMMAND)
             .await
             .map_err(abort)?;
-        Ok(format!(
+        let mut lines = vec![format!(
             "{}: VIP {} {} (gratuitous ARP sent in the background)",
             nm.name,
             v.cidr,
             if added { "up" } else { "already up" }
-        ))
+        )];
+        let Some(old_master) = release_from else {
+            return Ok(lines.join("; "));
+        };
+        let old = self.server(old_master)?;
+        if old.name == nm.name {
+            return Ok(lines.join("; "));
+        }
+        if self.old_host_unreachable {
+            lines.push(format!(
+                "{}: VIP not released (the host was unreachable in phase 2)",
+                old.name
+            ));
+            return Ok(lines.join("; "));
+        }
+        let (old_host, old_port) = old.ssh_target(&self.group.spec.ssh);
+        lines.push(
+            match vip::release(pool, &old_host, old_port, &v, OLD_MASTER_SSH).await {
+                Ok(true) => format!("{}: VIP {} released", old.name, v.cidr),
+                Ok(false) => format!("{}: VIP {} not held any more", old.name, v.cidr),
+                Err(e) => format!(
+                    "{}: VIP {} could not be released ({e}): if the host still holds it, it \
+                     answers resets; remove the address and the iptables REJECT rule for it \
+                     before that host is back on the network",
+                    old.name, v.cidr
+                ),
+            },
+        );
+        if let Err(e) = vip::announce(pool, &host, port, &v, SSH_COMMAND).await {
+            lines.push(format!("{}: second gratuitous ARP failed: {e}", nm.name));
+        }
+        Ok(lines.join("; "))
     }
 }
