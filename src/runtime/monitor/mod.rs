@@ -289,8 +289,12 @@ impl GroupMonitor {
         tokio::select! {
             _ = sleep_until(self.next_ping) => {
                 self.counters.pings.fetch_add(1, Ordering::Relaxed);
+                let result = self.pinger.ping().await;
+                // Stamped when the answer (or the timeout) came, not when the ping was sent: a
+                // verdict decided on a ping that timed out after a second is a second later
+                // than the ping's start, and its time must say so.
                 let at_ms = now_ms();
-                match self.pinger.ping().await {
+                match result {
                     Ok(_) => Event::PingOk { at_ms },
                     Err(e) => {
                         if !e.proves_alive() {

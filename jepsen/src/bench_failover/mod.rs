@@ -1,30 +1,47 @@
-//! Bench: SIGKILL the master's mysqld under a writer that goes through the VIP, and time
-//! - kill → Dead verdict reached (threshold + corroboration),
-//! - kill → first write acknowledged by the new master through the VIP,
+//! Bench: a fault on the master under a writer that goes through the VIP, and time
+//! - fault → Dead verdict reached (threshold + corroboration),
+//! - fault → first write acknowledged by the new master through the VIP,
 //! - manager overhead: that first acknowledged write − the Dead verdict,
-//! - kill → failover run completed (replicas repointed, cleanup done).
+//! - fault → failover run completed (replicas repointed, cleanup done),
+//! - and where the time went, phase by phase (timeline.rs).
+//!
+//! The cases users meet (issue #15): `--client standard` writes as applications do (1 s connect
+//! timeout); `--fault hung` SIGSTOPs mysqld instead of killing it; `--kill-leader-too` kills
+//! the Raft leader's mhad with the master (and `--kill-followers N` more managers, e.g. with
+//! `--managers 5`); `--cut-replicas-ms MS` cuts the replicas from the master that long before
+//! the fault (use `--mode filepos --no-semisync`: semi-sync would stall the writer).
 //!
 //! With `--leader-kill-at STEP` (mhad built with `--features mha-raft/failpoints`), the Raft
 //! leader SIGKILLs itself right after STEP's begin is committed, and the bench times
 //! leader death (that step's begin) → run completed by the next leader.
 //!
-//! A fresh lab per run (GTID + lossless semi-sync, 3 DB hosts, 3 managers; mutual TLS between
-//! the managers unless `--insecure`). Needs root.
+//! A fresh lab per run (3 DB hosts; GTID + lossless semi-sync unless told otherwise; 3
+//! managers unless `--managers`; mutual TLS between the managers unless `--insecure`). Needs
+//! root.
+
+mod timeline;
+mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-use mha_raft::adapters::mysql::{Endpoint, Login};
 use mha_raft::ctl::AdminClient;
-use mha_raft::proto::admin::FailoverHistoryRequest;
-use mha_raft::secret::Secret;
+use mha_raft::proto::admin::{ClusterStatusRequest, FailoverHistoryRequest};
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
+use self::timeline::Timeline;
+use self::writer::{Client, Writer, APP_PW};
 use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var, mhad_path};
 use crate::stats::summarize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// SIGKILL the master's mysqld (its sockets close at once).
+    Kill,
+    /// SIGSTOP the master's mysqld: hung, no socket closes.
+    Hung,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,6 +50,30 @@ pub struct Args {
     /// Ping setting as interval_ms/threshold/suspect_interval_ms.
     #[arg(long, default_value = "1000/3/200")]
     setting: String,
+    /// What happens to the master.
+    #[arg(long, value_enum, default_value = "kill")]
+    fault: Fault,
+    /// How the writer connects.
+    #[arg(long, value_enum, default_value = "fast")]
+    client: Client,
+    /// Managers in the lab.
+    #[arg(long, default_value_t = 3)]
+    managers: u32,
+    /// Kill the Raft leader's mhad together with the master.
+    #[arg(long)]
+    kill_leader_too: bool,
+    /// Kill this many follower managers too, with the master.
+    #[arg(long, default_value_t = 0)]
+    kill_followers: u32,
+    /// Cut the replicas off the master (lab partition) this long before the fault.
+    #[arg(long)]
+    cut_replicas_ms: Option<u64>,
+    /// Replication mode of the lab.
+    #[arg(long, default_value = "gtid")]
+    mode: String,
+    /// Asynchronous replication instead of lossless semi-sync.
+    #[arg(long)]
+    no_semisync: bool,
     /// Kill the Raft leader right after this step begins (needs a failpoints build of mhad),
     /// e.g. promote_new_master.
     #[arg(long)]
@@ -52,84 +93,6 @@ fn wall_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-const APP_PW: &str = "bench-app-pass";
-
-/// Writes through the VIP; records the wall time of the first write acknowledged by a server
-/// other than the old master (server_id 1) after `armed`.
-struct Writer {
-    stop: Arc<AtomicBool>,
-    first_new: Arc<Mutex<Option<u64>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Writer {
-    fn start() -> Writer {
-        let stop = Arc::new(AtomicBool::new(false));
-        let first_new = Arc::new(Mutex::new(None));
-        let (s, f) = (stop.clone(), first_new.clone());
-        let task = tokio::spawn(async move {
-            let login = Login {
-                endpoint: Endpoint {
-                    host: "10.77.0.100".into(),
-                    port: 3306,
-                },
-                user: "app".into(),
-                password: Secret::new(APP_PW),
-            };
-            let mut next = 1u64;
-            let mut sess = None;
-            let mut server_id = 0u32;
-            while !s.load(Ordering::Relaxed) {
-                if sess.is_none() {
-                    // A client that retries fast: a connect to the VIP in this LAN takes well
-                    // under a millisecond, so a SYN that went to the old holder's MAC is given
-                    // up after 50 ms rather than waiting for TCP's 1 s retransmission.
-                    match login.connect(Duration::from_millis(50)).await {
-                        Ok(mut x) => {
-                            x.set_timeout(Duration::from_secs(2));
-                            server_id = match x.rows("SELECT @@server_id AS id").await {
-                                Ok(r) => r
-                                    .first()
-                                    .and_then(|c| c.get("id").cloned().flatten())
-                                    .and_then(|v| v.parse().ok())
-                                    .unwrap_or(0),
-                                Err(_) => 0,
-                            };
-                            sess = Some(x);
-                        }
-                        Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(2)).await;
-                            continue;
-                        }
-                    }
-                }
-                let sql = format!("INSERT INTO mha_lab.bench (id) VALUES ({next})");
-                next += 1;
-                match sess.as_mut().expect("connected").exec(&sql).await {
-                    Ok(()) if server_id != 1 && server_id != 0 => {
-                        let mut g = f.lock().expect("lock");
-                        if g.is_none() {
-                            *g = Some(wall_ms());
-                        }
-                    }
-                    Ok(()) => {}
-                    Err(_) => sess = None,
-                }
-            }
-        });
-        Writer {
-            stop,
-            first_new,
-            task,
-        }
-    }
-
-    async fn finish(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-    }
 }
 
 async fn history(client: &AdminClient) -> Option<Vec<FailoverRun>> {
@@ -155,6 +118,59 @@ struct Sample {
     overhead: Option<Duration>,
     completed: Duration,
     resume: Option<Duration>,
+    timeline: Timeline,
+}
+
+/// The managers to kill with the master: the leader (if asked) and `followers` others.
+async fn managers_to_kill(args: &Args, client: &AdminClient) -> anyhow::Result<Vec<u64>> {
+    if !args.kill_leader_too && args.kill_followers == 0 {
+        return Ok(Vec::new());
+    }
+    let st = client
+        .call(|mut c| async move {
+            c.cluster_status(ClusterStatusRequest { local: false })
+                .await
+        })
+        .await?;
+    let leader = st.leader_id.context("no leader")?;
+    let mut out = Vec::new();
+    if args.kill_leader_too {
+        out.push(leader);
+    }
+    out.extend(
+        st.managers
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| *id != leader)
+            .take(args.kill_followers as usize),
+    );
+    Ok(out)
+}
+
+/// The fault: the master's mysqld and the chosen managers, all at once (in parallel).
+fn inject(fault: Fault, managers: &[u64]) -> anyhow::Result<()> {
+    let db = std::thread::spawn(move || {
+        lab(&[
+            "mysqld",
+            match fault {
+                Fault::Kill => "kill",
+                Fault::Hung => "pause",
+            },
+            "db1",
+        ])
+    });
+    let mgrs: Vec<_> = managers
+        .iter()
+        .map(|id| {
+            let zone = id.to_string();
+            std::thread::spawn(move || lab(&["mgr", "kill", &zone]))
+        })
+        .collect();
+    db.join().map_err(|_| anyhow::anyhow!("lab panicked"))??;
+    for m in mgrs {
+        m.join().map_err(|_| anyhow::anyhow!("lab panicked"))??;
+    }
+    Ok(())
 }
 
 async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Result<Sample> {
@@ -163,13 +179,28 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         .as_deref()
         .map(|f| vec![("MHAD_FAILPOINT", f)])
         .unwrap_or_default();
-    let mut up = vec!["up", "--mode", "gtid", "--semisync", "--mhad", mhad];
+    let managers = args.managers.to_string();
+    let mut up = vec![
+        "up",
+        "--mode",
+        &args.mode,
+        "--managers",
+        &managers,
+        "--mhad",
+        mhad,
+    ];
+    if !args.no_semisync {
+        up.push("--semisync");
+    }
     if args.insecure {
         up.push("--insecure");
     }
     lab_env(&up, &env)?;
     let client = AdminClient::new(
-        vec![lab_var("MHACTL_ENDPOINTS")?],
+        lab_var("MHACTL_ENDPOINTS")?
+            .split(',')
+            .map(String::from)
+            .collect(),
         Duration::from_millis(1000),
         lab_transport()?,
     )?;
@@ -190,12 +221,18 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
              CREATE TABLE mha_lab.bench (id BIGINT PRIMARY KEY)"
         ),
     )?;
-    let writer = Writer::start();
-    // Writes flowing and monitoring settled, then kill at a random phase of the ping cycle.
+    let writer = Writer::start(args.client);
+    // Writes flowing and monitoring settled, then the fault at a random phase of the ping
+    // cycle.
     let jitter = wall_ms() % 1000;
     tokio::time::sleep(Duration::from_millis(2500 + jitter)).await;
+    let victims = managers_to_kill(args, &client).await?;
+    if let Some(ms) = args.cut_replicas_ms {
+        lab(&["partition", "db1", "--", "db2,db3"])?;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let t0 = wall_ms();
-    lab(&["mysqld", "kill", "db1"])?;
+    inject(args.fault, &victims)?;
     let run = loop {
         if let Some(r) = history(&client)
             .await
@@ -213,7 +250,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
     // do not hold it up): wait for it, bounded.
     let waited = Instant::now();
     let first = loop {
-        if let Some(f) = *writer.first_new.lock().expect("lock") {
+        if let Some(f) = writer.first_new() {
             break Some(f);
         }
         if waited.elapsed() > Duration::from_secs(15) {
@@ -233,13 +270,12 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         .await?;
     let group =
         mha_raft::state::group::Group::try_from(g.groups.into_iter().next().context("group")?)?;
-    let verdict_at = group
+    let verdict = group
         .health
         .verdicts
         .iter()
         .rev()
         .find(|v| v.kind == mha_raft::model::VerdictKind::Dead)
-        .map(|v| v.at_ms)
         .context("no dead verdict")?;
     let resume = args.leader_kill_at.as_ref().and_then(|name| {
         run.steps
@@ -261,7 +297,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         let now = wall_ms();
         println!(
             "  verdict at +{} ms; {}\n{}",
-            verdict_at.saturating_sub(t0),
+            verdict.at_ms.saturating_sub(t0),
             mha_raft::ctl::journal_view::run_header(&(&run).into(), now),
             mha_raft::ctl::journal_view::steps_table(&(&run).into(), now, false)
                 .lines()
@@ -271,11 +307,19 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
     }
     let ms = |a: u64, b: u64| Duration::from_millis(a.saturating_sub(b));
     Ok(Sample {
-        verdict: ms(verdict_at, t0),
+        verdict: ms(verdict.at_ms, t0),
         first_write: first.map(|f| ms(f, t0)),
-        overhead: first.map(|f| ms(f, verdict_at)),
+        overhead: first.map(|f| ms(f, verdict.at_ms)),
         completed: ms(at_ms, t0),
         resume,
+        timeline: Timeline::of(
+            t0,
+            verdict.suspected_at_ms,
+            verdict.at_ms,
+            &run,
+            first,
+            at_ms,
+        ),
     })
 }
 
@@ -297,6 +341,31 @@ fn sql_stdin(host: &str, sql: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The case measured, in words.
+fn describe(args: &Args) -> String {
+    let mut what = vec![format!(
+        "master mysqld {}",
+        match args.fault {
+            Fault::Kill => "SIGKILL",
+            Fault::Hung => "SIGSTOP (hung)",
+        }
+    )];
+    if args.kill_leader_too {
+        what.push("the Raft leader's mhad SIGKILLed with it".into());
+    }
+    if args.kill_followers > 0 {
+        what.push(format!(
+            "{} follower mhad SIGKILLed with it",
+            args.kill_followers
+        ));
+    }
+    if let Some(ms) = args.cut_replicas_ms {
+        what.push(format!("replicas cut from the master {ms} ms before"));
+    }
+    what.push(format!("{:?} client", args.client).to_lowercase());
+    what.join(", ")
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let mhad = mhad_path(args.mhad.clone())?;
     let mhad = mhad.to_str().context("path")?.to_string();
@@ -309,10 +378,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         bail!("setting {}: want interval/threshold/suspect", args.setting)
     };
     println!(
-        "bench failover: lab (3 MariaDB, GTID + lossless semi-sync, 3 managers, {}), ping {}, {} runs{}",
-        if args.insecure { "plaintext" } else { "mutual TLS" },
+        "bench failover: lab (3 MariaDB, {}{}, {} managers, {}), ping {}, {} runs; {}{}",
+        args.mode,
+        if args.no_semisync {
+            ", asynchronous"
+        } else {
+            " + lossless semi-sync"
+        },
+        args.managers,
+        if args.insecure {
+            "plaintext"
+        } else {
+            "mutual TLS"
+        },
         args.setting,
         args.runs,
+        describe(&args),
         args.leader_kill_at
             .as_ref()
             .map(|s| format!(", leader SIGKILLed after {s} begins"))
@@ -338,15 +419,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .map(|r| format!(" | leader kill -> completed {}", o(Some(r))))
                 .unwrap_or_default()
         );
+        if args.verbose {
+            println!("  {}", s.timeline.line());
+        }
         samples.push(s);
     }
     let pick = |f: &dyn Fn(&Sample) -> Option<Duration>| -> Vec<Duration> {
         samples.iter().filter_map(f).collect()
     };
     let lines: [(&str, Vec<Duration>); 5] = [
-        ("master SIGKILL -> Dead verdict", pick(&|s| Some(s.verdict))),
+        ("fault -> Dead verdict", pick(&|s| Some(s.verdict))),
         (
-            "master SIGKILL -> first acknowledged write through the VIP",
+            "fault -> first acknowledged write through the VIP",
             pick(&|s| s.first_write),
         ),
         (
@@ -354,7 +438,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             pick(&|s| s.overhead),
         ),
         (
-            "master SIGKILL -> failover run completed",
+            "fault -> failover run completed",
             pick(&|s| Some(s.completed)),
         ),
         (
@@ -366,6 +450,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         if let Some(s) = summarize(&v) {
             println!("{what} [ping {}]: {s}", args.setting);
         }
+    }
+    let timelines: Vec<Timeline> = samples.into_iter().map(|s| s.timeline).collect();
+    println!("where the time goes (median ms after the fault):");
+    for row in timeline::breakdown(&timelines) {
+        println!("{row}");
     }
     Ok(())
 }

@@ -1,0 +1,120 @@
+//! The bench's application: inserts through the VIP, reconnecting after errors, and records the
+//! wall time of the first write acknowledged by a server other than the old master.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mha_raft::adapters::mysql::{Endpoint, Login};
+use mha_raft::secret::Secret;
+
+use super::wall_ms;
+
+pub const APP_PW: &str = "bench-app-pass";
+
+/// How the client connects and paces its writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Client {
+    /// Retries fast: a 50 ms connect timeout (a connect in this LAN takes well under a
+    /// millisecond, so a SYN that met silence is given up long before TCP's 1 s retransmit),
+    /// writes back to back.
+    Fast,
+    /// As applications connect: a 1 s connect timeout (a SYN into silence costs the whole
+    /// second), an insert every ~30 ms.
+    Standard,
+}
+
+impl Client {
+    fn connect_timeout(self) -> Duration {
+        match self {
+            Client::Fast => Duration::from_millis(50),
+            Client::Standard => Duration::from_secs(1),
+        }
+    }
+
+    fn pace(self) -> Duration {
+        match self {
+            Client::Fast => Duration::ZERO,
+            Client::Standard => Duration::from_millis(30),
+        }
+    }
+}
+
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    first_new: Arc<Mutex<Option<u64>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    pub fn start(client: Client) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let first_new = Arc::new(Mutex::new(None));
+        let (s, f) = (stop.clone(), first_new.clone());
+        let task = tokio::spawn(async move {
+            let login = Login {
+                endpoint: Endpoint {
+                    host: "10.77.0.100".into(),
+                    port: 3306,
+                },
+                user: "app".into(),
+                password: Secret::new(APP_PW),
+            };
+            let mut next = 1u64;
+            let mut sess = None;
+            let mut server_id = 0u32;
+            while !s.load(Ordering::Relaxed) {
+                if sess.is_none() {
+                    match login.connect(client.connect_timeout()).await {
+                        Ok(mut x) => {
+                            x.set_timeout(Duration::from_secs(2));
+                            server_id = match x.rows("SELECT @@server_id AS id").await {
+                                Ok(r) => r
+                                    .first()
+                                    .and_then(|c| c.get("id").cloned().flatten())
+                                    .and_then(|v| v.parse().ok())
+                                    .unwrap_or(0),
+                                Err(_) => 0,
+                            };
+                            sess = Some(x);
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            continue;
+                        }
+                    }
+                }
+                let sql = format!("INSERT INTO mha_lab.bench (id) VALUES ({next})");
+                next += 1;
+                match sess.as_mut().expect("connected").exec(&sql).await {
+                    Ok(()) if server_id != 1 && server_id != 0 => {
+                        let mut g = f.lock().expect("lock");
+                        if g.is_none() {
+                            *g = Some(wall_ms());
+                        }
+                    }
+                    Ok(()) => {}
+                    Err(_) => sess = None,
+                }
+                if !client.pace().is_zero() {
+                    tokio::time::sleep(client.pace()).await;
+                }
+            }
+        });
+        Writer {
+            stop,
+            first_new,
+            task,
+        }
+    }
+
+    /// Wall time (ms) of the first write a new master acknowledged, if any yet.
+    pub fn first_new(&self) -> Option<u64> {
+        *self.first_new.lock().expect("lock")
+    }
+
+    pub async fn finish(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+    }
+}
