@@ -253,6 +253,35 @@ fn leader_killed_while_suspect_verdict_once() {
     lab.lab(&["mgr", "start", &leader]);
 }
 
+/// A follower manager is dead when the master dies: the verdict does not wait for its vote
+/// (the leader and the other follower are a majority) and says so; the failover follows.
+#[test]
+fn dead_managers_vote_is_not_waited_for() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    lab.add_group();
+    lab.wait_health("alive", |h| h["state"]["state"] == "alive");
+    let leader = lab.leader_zone();
+    let follower = ["m1", "m2", "m3"]
+        .into_iter()
+        .find(|z| *z != leader)
+        .unwrap();
+    lab.lab(&["mgr", "kill", follower]);
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let h = lab.wait_health("a Dead verdict", |h| h["state"]["state"] == "dead");
+    let dead = lab.verdicts("dead");
+    assert_eq!(dead.len(), 1, "{h}");
+    let reason = dead[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("2 of 3 managers cannot reach the master")
+            && reason.ends_with("1 manager(s) not heard from, not waited for: the majority was in"),
+        "{reason}"
+    );
+    assert_eq!(dead[0]["votes"].as_array().unwrap().len(), 2, "{}", dead[0]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    lab.lab(&["mgr", "start", follower]);
+}
+
 /// Waits for an unreachable-but-alive verdict, checks that no Dead verdict came with it, and
 /// returns it.
 fn unreachable_but_alive(lab: &Lab) -> Value {

@@ -312,10 +312,20 @@ impl Detector {
                 }
             };
             if unreachable >= majority && replicas_ok {
+                let silent = followers.saturating_sub(r.votes.len());
+                let unheard = match (silent, r.timed_out) {
+                    (0, _) => String::new(),
+                    (n, false) => format!(
+                        "; {n} manager(s) not heard from, not waited for: the majority was in"
+                    ),
+                    (n, true) => {
+                        format!("; {n} manager(s) not heard from by the corroboration timeout")
+                    }
+                };
                 Some((
                     VerdictKind::Dead,
                     format!(
-                        "{unreachable} of {} managers cannot reach the master and no replica is connected to it",
+                        "{unreachable} of {} managers cannot reach the master and no replica is connected to it{unheard}",
                         self.cfg.managers
                     ),
                 ))
