@@ -235,6 +235,7 @@ impl GroupMonitor {
                     round,
                     self.tx.clone(),
                     self.counters.clone(),
+                    self.corroboration_timeout,
                 );
                 Flow::Continue
             }
