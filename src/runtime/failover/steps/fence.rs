@@ -4,7 +4,10 @@
 
 use futures::future::join_all;
 
-use super::{abort, RunCtx, StepError, StepResult, CONNECT, HOOK, OLD_MASTER_SSH, STATEMENT};
+use super::{
+    abort, RunCtx, StepError, StepResult, FENCE_WRITES, HOOK, OLD_MASTER_CONNECT, OLD_MASTER_SSH,
+    SILENT_MYSQLD_FRESH, STATEMENT,
+};
 use crate::adapters::hooks;
 use crate::adapters::ssh::vip;
 use crate::engine::failover as plan;
@@ -124,24 +127,59 @@ impl RunCtx {
     }
 
     /// The old master's mysqld, if it answers: read_only and its client connections killed.
+    /// Bounded tightly (a hung mysqld must not hold up the failover): no answer within
+    /// [`OLD_MASTER_CONNECT`], or fencing not done within [`FENCE_WRITES`], and it counts as
+    /// silent, which the plan answers with the shutdown_script (`stopssh`, STONITH). Phase 1's
+    /// silent knock a moment ago stands in for this one.
     async fn fence_mysqld(&self, old: &ServerSpec) -> (String, OldMysqld) {
-        match self.login(old).connect(CONNECT).await {
+        if let Some((at, e)) = self
+            .old_mysqld_silent
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < SILENT_MYSQLD_FRESH)
+        {
+            let line = format!(
+                "{}: mysqld does not answer (phase 1's connect {} ago: {e}): treated as hung, \
+                 it could wake up writable (STONITH via shutdown_script)",
+                old.name,
+                crate::errors::human_duration(at.elapsed())
+            );
+            tracing::warn!(old_master = %old.name, "{line}");
+            return (line, OldMysqld::Silent);
+        }
+        let (line, mysqld) = match self.login(old).connect(OLD_MASTER_CONNECT).await {
             Ok(mut sess) => {
-                sess.set_timeout(STATEMENT);
-                let r = sess.fence_writes().await;
-                sess.close().await;
+                sess.set_timeout(STATEMENT.min(FENCE_WRITES));
+                let r = tokio::time::timeout(FENCE_WRITES, sess.fence_writes()).await;
                 match r {
-                    Ok(rep) => (
+                    Ok(Ok(rep)) => {
+                        sess.close().await;
+                        (
+                            format!(
+                                "{}: mysqld answered: read_only set{}, {} client connection(s) \
+                                 killed",
+                                old.name,
+                                if rep.was_writable { "" } else { " already" },
+                                rep.killed.len()
+                            ),
+                            OldMysqld::Fenced,
+                        )
+                    }
+                    // The session is dropped, not closed: a hung server would not answer a
+                    // polite goodbye either.
+                    Ok(Err(e)) => (
                         format!(
-                            "{}: mysqld answered: read_only set{}, {} client connection(s) killed",
-                            old.name,
-                            if rep.was_writable { "" } else { " already" },
-                            rep.killed.len()
+                            "{}: mysqld answered but fencing failed ({e}): treated as hung \
+                             (STONITH via shutdown_script)",
+                            old.name
                         ),
-                        OldMysqld::Fenced,
+                        OldMysqld::Silent,
                     ),
-                    Err(e) => (
-                        format!("{}: mysqld answered but fencing failed: {e}", old.name),
+                    Err(_) => (
+                        format!(
+                            "{}: mysqld answered but could not set read_only within {:?}: \
+                             treated as hung (STONITH via shutdown_script)",
+                            old.name, FENCE_WRITES
+                        ),
                         OldMysqld::Silent,
                     ),
                 }
@@ -151,10 +189,18 @@ impl RunCtx {
                 OldMysqld::Down,
             ),
             Err(e) => (
-                format!("{}: mysqld does not answer ({e})", old.name),
+                format!(
+                    "{}: mysqld does not answer ({e}): treated as hung, it could wake up \
+                     writable (STONITH via shutdown_script)",
+                    old.name
+                ),
                 OldMysqld::Silent,
             ),
+        };
+        if mysqld == OldMysqld::Silent {
+            tracing::warn!(old_master = %old.name, "{line}");
         }
+        (line, mysqld)
     }
 
     /// MHA's master_ip_failover_script `--command=stopssh` (host reachable) or `stop`: the
