@@ -8,19 +8,23 @@
 /// the recent successful pings (`slowest_recent_ms`), so that a master that is merely slow
 /// keeps room to answer; and otherwise half the interval while the master is alive, the
 /// suspect interval once it is suspect (each re-probe of a hung master then costs that much,
-/// not a whole interval).
+/// not a whole interval). Until this monitor has seen the master answer (None: how slow it is
+/// is unknown, and the `insert` ping's first connection creates its table), the interval.
 pub fn ping_timeout_ms(
     interval_ms: u64,
     suspect_interval_ms: u64,
     suspect: bool,
     slowest_recent_ms: Option<u64>,
 ) -> u64 {
+    let Some(slowest_recent_ms) = slowest_recent_ms else {
+        return interval_ms.max(1);
+    };
     let floor = if suspect {
         suspect_interval_ms
     } else {
         interval_ms / 2
     };
-    let adaptive = slowest_recent_ms.unwrap_or(0).saturating_mul(8);
+    let adaptive = slowest_recent_ms.saturating_mul(8);
     floor.max(adaptive).min(interval_ms).max(1)
 }
 
@@ -34,7 +38,14 @@ mod tests {
         let cases = [
             ("alive, fast master", 1000, 200, false, Some(2), 500),
             ("suspect, fast master", 1000, 200, true, Some(2), 200),
-            ("suspect, no history", 1000, 200, true, None, 200),
+            (
+                "no answer seen yet: MHA's bound",
+                1000,
+                200,
+                true,
+                None,
+                1000,
+            ),
             (
                 "suspect, slow master keeps room",
                 1000,
