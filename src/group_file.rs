@@ -97,6 +97,7 @@ struct RawPing {
     failure_threshold: Option<u32>,
     suspect_interval_ms: Option<u64>,
     replica_policy: Option<ReplicaPolicy>,
+    replica_heartbeat_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +191,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         failure_threshold: p.failure_threshold.unwrap_or(d.failure_threshold),
         suspect_interval_ms: p.suspect_interval_ms.unwrap_or(d.suspect_interval_ms),
         replica_policy: p.replica_policy.unwrap_or(d.replica_policy),
+        replica_heartbeat_ms: p.replica_heartbeat_ms.unwrap_or(d.replica_heartbeat_ms),
     });
     let fd = FailoverSpec::default();
     let failover = raw.failover.map_or(fd.clone(), |f| FailoverSpec {

@@ -387,19 +387,32 @@ async fn leader_killed_at_each_step_new_leader_finishes() {
     }
 }
 
-/// The old master's mysqld hangs (SIGSTOP) with its host reachable: pings time out, the
-/// replicas lose it, the verdict is Dead; phase 2 reaches the host over SSH but mysqld neither
-/// answers nor refuses, so the shutdown_script runs with `--command=stopssh` and kills it
-/// (exit 10, MHA's "SSH works, mysqld stopped"): it cannot wake up later as a second writer.
+/// The old master's mysqld hangs (SIGSTOP) with its host reachable: pings time out, and the
+/// replicas, whose IO threads still say connected, hear no heartbeat for twice their period, so
+/// they count as disconnected and the verdict is Dead; phase 2 reaches the host over SSH but
+/// mysqld neither answers nor refuses, so the shutdown_script runs with `--command=stopssh` and
+/// kills it (exit 10, MHA's "SSH works, mysqld stopped"): it cannot wake up later as a second
+/// writer. The replica repointed at the new master gets the group's heartbeat period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_old_master_is_stopped_over_ssh() {
     let Some(lab) = Lab::up(&["--mode", "gtid", "--semisync"]) else {
         return;
     };
-    lab.add_group();
+    // Shorter than the lab's own 0.5 s: the manager's period is the one in effect after.
+    lab.add_group_with_ping("[ping]\nreplica_heartbeat_ms = 300");
     lab.lab(&["mysqld", "pause", "db1"]);
     let run = lab.wait_run_end(1);
     assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let dead = lab.verdicts("dead");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    for r in ["db2", "db3"] {
+        let e = &dead[0]["replicas"][r];
+        assert_eq!(e["state"], "disconnected", "{e}");
+        assert!(
+            e["detail"].as_str().unwrap().contains("no heartbeat"),
+            "{e}"
+        );
+    }
     let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();
     assert!(
         fence.contains("db1: mysqld does not answer")
@@ -410,4 +423,14 @@ async fn hung_old_master_is_stopped_over_ssh() {
     let db1 = lab.host_status("db1");
     assert_eq!(db1["processes"]["mysqld"]["state"], "down", "{db1:#}");
     assert_eq!(db1["processes"]["sshd"]["state"], "up", "not powered off");
+    let nm = lab.vip_holder();
+    let other = if nm == "db2" { "db3" } else { "db2" };
+    assert_eq!(
+        lab.sql(
+            other,
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+             WHERE VARIABLE_NAME = 'SLAVE_HEARTBEAT_PERIOD'"
+        ),
+        "0.300"
+    );
 }

@@ -63,10 +63,14 @@ async fn mysql_adapter_on_real_mariadb() {
         user: "repl".into(),
         password: repl.clone(),
         position,
+        heartbeat_ms: None,
     };
-    db3.change_master(&cm("10.77.0.12", ReplicaPosition::Gtid))
-        .await
-        .unwrap();
+    db3.change_master(&ChangeMaster {
+        heartbeat_ms: Some(250),
+        ..cm("10.77.0.12", ReplicaPosition::Gtid)
+    })
+    .await
+    .unwrap();
     db3.start_replica().await.unwrap();
     wait_io(&mut db3, "10.77.0.12").await;
 
@@ -93,6 +97,42 @@ async fn mysql_adapter_on_real_mariadb() {
     let r = db3.replica_status().await.unwrap().unwrap();
     assert_eq!(r.gtid_mode, "No");
     assert_eq!(r.read.file, coord.file);
+
+    // The heartbeat counter the detector reads: the period named by a CHANGE MASTER is in
+    // effect, a CHANGE MASTER to another host that does not name it resets it (why the
+    // manager always names it), and the count advances while the master is idle.
+    let (_, p) = db3.replica_pulse().await.unwrap().expect("replica");
+    assert_eq!(
+        p.heartbeat_period_ms,
+        Some(2500),
+        "slave_net_timeout / 2: {p:?}"
+    );
+    db3.stop_replica(false).await.unwrap();
+    db3.change_master(&ChangeMaster {
+        heartbeat_ms: Some(250),
+        ..cm(
+            "10.77.0.11",
+            ReplicaPosition::FilePos {
+                file: r.read.file.clone(),
+                pos: r.read.pos,
+            },
+        )
+    })
+    .await
+    .unwrap();
+    db3.start_replica().await.unwrap();
+    wait_io(&mut db3, "10.77.0.11").await;
+    let (_, p1) = db3.replica_pulse().await.unwrap().expect("replica");
+    assert_eq!(p1.heartbeat_period_ms, Some(250), "{p1:?}");
+    wait_for_async("a heartbeat from the idle master", WAIT, async || {
+        let (_, p2) = db3.replica_pulse().await.unwrap().unwrap();
+        if p2.heartbeats.unwrap_or(0) > p1.heartbeats.unwrap_or(0) {
+            Ok(())
+        } else {
+            Err(format!("{p2:?}"))
+        }
+    })
+    .await;
 
     db3.set_read_only(false).await.unwrap();
     assert!(!db3.server_info().await.unwrap().read_only);

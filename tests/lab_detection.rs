@@ -165,6 +165,33 @@ fn short_pause_is_not_death() {
     assert_eq!(lab.status_code(), 0);
 }
 
+/// mysqld hung (SIGSTOP): no socket closes, so the replicas' IO threads go on saying
+/// "connected" until slave_net_timeout; but no heartbeat arrives for twice the period the lab
+/// set (0.5 s), so each replica counts as disconnected, says why in the verdict, and the first
+/// round ends Dead: no replica vetoes it (no Unreachable-but-alive round first, as when the
+/// evidence waited for TCP to give up).
+#[test]
+fn replicas_with_stale_heartbeat_count_as_disconnected() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    lab.add_group();
+    lab.wait_health("alive", |h| h["state"]["state"] == "alive");
+    lab.lab(&["mysqld", "pause", "db1"]);
+    let dead = wait_for("a Dead verdict", WAIT, || match lab.verdicts("dead") {
+        d if d.is_empty() => Err(lab.health()),
+        d => Ok(d),
+    });
+    assert!(lab.verdicts("unreachable_but_alive").is_empty());
+    for r in ["db2", "db3"] {
+        let e = &dead[0]["replicas"][r];
+        assert_eq!(e["state"], "disconnected", "{e}");
+        let detail = e["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("IO thread says connected") && detail.contains("no heartbeat"),
+            "{e}"
+        );
+    }
+}
+
 /// A leader cut off from the other managers (not from the master) stops monitoring as soon
 /// as its quorum lease lapses; the new leader takes over, and a master death is then judged
 /// by the new leader alone.

@@ -80,6 +80,7 @@ impl From<&GroupSpec> for pb::GroupSpec {
                 failure_threshold: s.ping.failure_threshold,
                 suspect_interval_ms: s.ping.suspect_interval_ms,
                 replica_policy: pb::ReplicaPolicy::from(s.ping.replica_policy).into(),
+                replica_heartbeat_ms: Some(s.ping.replica_heartbeat_ms),
             }),
             servers: s.servers.iter().map(Into::into).collect(),
             failover: Some(pb::FailoverSpec {
@@ -124,6 +125,10 @@ impl TryFrom<pb::GroupSpec> for GroupSpec {
                 failure_threshold: ping.failure_threshold,
                 suspect_interval_ms: ping.suspect_interval_ms,
                 replica_policy: ping.replica_policy.try_into()?,
+                // A client from before this field sends none: the default, not "leave as is".
+                replica_heartbeat_ms: ping
+                    .replica_heartbeat_ms
+                    .unwrap_or(PingSpec::default().replica_heartbeat_ms),
             },
             servers: s
                 .servers

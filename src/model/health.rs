@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::server::IoThread;
+
 /// How replica reports weigh in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +40,21 @@ pub enum ReplicaIo {
     Disconnected { detail: String },
     /// The replica itself could not be asked.
     Unreachable { detail: String },
+}
+
+/// What a replica says about its link to its master at one moment: its IO thread's word plus
+/// what tells, between two readings, whether anything arrived from the master (an event or a
+/// heartbeat). A hung master keeps its sockets open, so the IO thread goes on saying "Yes" until
+/// `slave_net_timeout`; the counters stop at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaPulse {
+    pub io_thread: IoThread,
+    /// Changes with every event the IO thread queues (read coordinates, received GTIDs).
+    pub received: String,
+    /// Heartbeats received from the master so far (None: this server does not tell).
+    pub heartbeats: Option<u64>,
+    /// The heartbeat period in effect, in ms (None: unknown; Some(0): heartbeats off).
+    pub heartbeat_period_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

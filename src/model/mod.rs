@@ -11,7 +11,9 @@ pub use failover::{
     ReplicaStart, ReplicasOutcome, ReplicasPlan, RunOutcome, SalvagePlan, SurvivorRelay, Target,
     TargetKind,
 };
-pub use health::{Health, ManagerVote, ReplicaIo, ReplicaPolicy, Verdict, VerdictKind};
+pub use health::{
+    Health, ManagerVote, ReplicaIo, ReplicaPolicy, ReplicaPulse, Verdict, VerdictKind,
+};
 pub use reach::ReachView;
 pub use server::{
     BinlogCoord, Dialect, Flavor, GtidState, IoThread, Observations, ReplicaStatus, SemiSync,

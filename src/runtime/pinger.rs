@@ -39,11 +39,35 @@ impl Pinger {
         Ok(self.conn.as_mut().expect("just set"))
     }
 
-    /// One ping; returns its round-trip time. A failed persistent connection is dropped so the
-    /// next ping reconnects.
+    /// The bound of the next pings (the monitor tightens it while the master is suspect).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// One ping, reconnecting included, bounded by the timeout as a whole; returns its
+    /// round-trip time. A failed persistent connection is dropped so the next ping reconnects.
     pub async fn ping(&mut self) -> Result<Duration, MysqlError> {
         let t = Instant::now();
-        let res = match self.kind {
+        let timeout = self.timeout;
+        let res = match tokio::time::timeout(timeout, self.ping_once()).await {
+            Ok(r) => r,
+            Err(_) => Err(MysqlError::Timeout {
+                endpoint: self.login.endpoint.to_string(),
+                what: "ping",
+                after: timeout,
+            }),
+        };
+        if res.is_err() {
+            self.conn = None;
+        }
+        res.map(|_| t.elapsed())
+    }
+
+    async fn ping_once(&mut self) -> Result<(), MysqlError> {
+        if let Some(s) = self.conn.as_mut() {
+            s.set_timeout(self.timeout);
+        }
+        match self.kind {
             PingType::Connect => {
                 let s = self.login.connect(self.timeout).await?;
                 s.close().await;
@@ -54,10 +78,6 @@ impl Pinger {
                 let (grp, manager) = self.heartbeat.clone();
                 self.session().await?.write_heartbeat(&grp, manager).await
             }
-        };
-        if res.is_err() {
-            self.conn = None;
         }
-        res.map(|_| t.elapsed())
     }
 }

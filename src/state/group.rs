@@ -70,6 +70,11 @@ pub struct PingSpec {
     pub suspect_interval_ms: u64,
     /// How replicas' IO threads weigh in a Dead verdict (default: none may still be connected).
     pub replica_policy: ReplicaPolicy,
+    /// MASTER_HEARTBEAT_PERIOD (ms) the manager sets when it points a replica at a master. A
+    /// replica whose IO thread says connected but has received nothing for twice its period
+    /// counts as disconnected, so this bounds how long a hung master (no socket closed) keeps
+    /// its replicas' veto. 0: the manager leaves each replica's period as it is. Default 500.
+    pub replica_heartbeat_ms: u64,
 }
 
 impl Default for PingSpec {
@@ -80,6 +85,7 @@ impl Default for PingSpec {
             failure_threshold: 3,
             suspect_interval_ms: 200,
             replica_policy: ReplicaPolicy::NoneConnected,
+            replica_heartbeat_ms: 500,
         }
     }
 }
@@ -344,6 +350,10 @@ impl GroupSpec {
             errs.push(
                 "ping: interval_ms, failure_threshold and suspect_interval_ms must be > 0".into(),
             );
+        }
+        // The servers take at most 4294967 s; an hour is already no use for detection.
+        if self.ping.replica_heartbeat_ms > 3_600_000 {
+            errs.push("ping: replica_heartbeat_ms must be at most 3600000 (0: leave as is)".into());
         }
         if errs.is_empty() {
             Ok(())

@@ -41,6 +41,30 @@ impl Dialect {
             }
     }
 
+    /// The replica status row with the heartbeat counters in it: MariaDB's SHOW ALL SLAVES
+    /// STATUS has Slave_received_heartbeats and Slave_heartbeat_period (one row per
+    /// connection; the default one is named ''); MySQL keeps them in performance_schema
+    /// ([`Dialect::heartbeat_query`]).
+    pub fn pulse_status(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb => "SHOW ALL SLAVES STATUS",
+            Flavor::MySql => self.show_replica_status(),
+        }
+    }
+
+    /// MySQL (5.7+): the default channel's received heartbeats and heartbeat period.
+    pub fn heartbeat_query(&self) -> Option<&'static str> {
+        match self.flavor {
+            Flavor::MariaDb => None,
+            Flavor::MySql => Some(
+                "SELECT s.COUNT_RECEIVED_HEARTBEATS, c.HEARTBEAT_INTERVAL \
+                 FROM performance_schema.replication_connection_status s \
+                 JOIN performance_schema.replication_connection_configuration c \
+                 ON c.CHANNEL_NAME = s.CHANNEL_NAME WHERE s.CHANNEL_NAME = ''",
+            ),
+        }
+    }
+
     /// MySQL 8.0.22+ has SHOW REPLICA STATUS / START REPLICA; 8.0.23+ CHANGE REPLICATION SOURCE.
     pub fn replica_words(&self) -> bool {
         self.flavor == Flavor::MySql && self.at_least(8, 0, 22)
@@ -145,7 +169,7 @@ impl Dialect {
     /// CHANGE MASTER / CHANGE REPLICATION SOURCE. The text contains the password: never log it.
     pub fn change_master(&self, c: &ChangeMaster) -> String {
         let q = literal_body;
-        let (kw, host, port, user, pw, file, pos, retry) = if self.source_words() {
+        let (kw, host, port, user, pw, file, pos, retry, heartbeat) = if self.source_words() {
             (
                 "CHANGE REPLICATION SOURCE TO",
                 "SOURCE_HOST",
@@ -155,6 +179,7 @@ impl Dialect {
                 "SOURCE_LOG_FILE",
                 "SOURCE_LOG_POS",
                 "SOURCE_CONNECT_RETRY",
+                "SOURCE_HEARTBEAT_PERIOD",
             )
         } else {
             (
@@ -166,6 +191,7 @@ impl Dialect {
                 "MASTER_LOG_FILE",
                 "MASTER_LOG_POS",
                 "MASTER_CONNECT_RETRY",
+                "MASTER_HEARTBEAT_PERIOD",
             )
         };
         let mut s = format!(
@@ -175,6 +201,11 @@ impl Dialect {
             q(&c.user),
             q(c.password.expose())
         );
+        // Seconds with millisecond decimals, as both servers take it. None: the replica keeps
+        // the period it has (CHANGE MASTER leaves an unnamed option as it is).
+        if let Some(ms) = c.heartbeat_ms.filter(|ms| *ms > 0) {
+            s.push_str(&format!(", {heartbeat}={}.{:03}", ms / 1000, ms % 1000));
+        }
         match (&c.position, self.flavor) {
             (ReplicaPosition::FilePos { file: f, pos: p }, Flavor::MariaDb) => s.push_str(
                 &format!(", {file}='{}', {pos}={}, MASTER_USE_GTID=no", q(f), p),
@@ -229,6 +260,9 @@ pub struct ChangeMaster {
     pub user: String,
     pub password: Secret,
     pub position: ReplicaPosition,
+    /// MASTER_HEARTBEAT_PERIOD in ms: how often an idle master tells this replica it is alive
+    /// (what the detector reads to tell a hung master). None: left as the replica has it.
+    pub heartbeat_ms: Option<u64>,
 }
 
 #[cfg(test)]
@@ -320,6 +354,7 @@ mod tests {
             user: "repl".into(),
             password: Secret::new("pw'x"),
             position,
+            heartbeat_ms: None,
         };
         let gtid = c(ReplicaPosition::Gtid);
         let fp = c(ReplicaPosition::FilePos {
@@ -345,6 +380,17 @@ mod tests {
         assert!(d("8.0.36")
             .change_master(&fp)
             .contains("SOURCE_LOG_FILE='mysql-bin.000007', SOURCE_LOG_POS=1234"));
+        let hb = |ms| ChangeMaster {
+            heartbeat_ms: Some(ms),
+            ..c(ReplicaPosition::Gtid)
+        };
+        assert!(d("10.11.5-MariaDB")
+            .change_master(&hb(500))
+            .contains("MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=0.500, MASTER_USE_GTID"));
+        assert!(d("8.4.0")
+            .change_master(&hb(2250))
+            .contains("SOURCE_HEARTBEAT_PERIOD=2.250"));
+        assert!(!d("5.7.44").change_master(&hb(0)).contains("HEARTBEAT"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use epoch::EpochRow;
 pub use fence::FenceReport;
 pub use replica::Columns;
 
-use crate::model::{BinlogCoord, Dialect, ReplicaStatus, ServerInfo};
+use crate::model::{BinlogCoord, Dialect, ReplicaPulse, ReplicaStatus, ServerInfo};
 use crate::secret::Secret;
 
 /// Error codes returned while connecting that prove the server is up (MHA's list): too many
@@ -275,6 +275,34 @@ impl Session {
                 endpoint: self.endpoint.clone(),
                 message,
             })
+    }
+
+    /// The replica status with its heartbeat counters (None: not a replica). The counters are
+    /// None where the server does not give them (MySQL with performance_schema off): the
+    /// status still stands.
+    pub async fn replica_pulse(
+        &mut self,
+    ) -> Result<Option<(ReplicaStatus, ReplicaPulse)>, MysqlError> {
+        let rows = self.rows(self.dialect.pulse_status()).await?;
+        // MariaDB lists every connection; the default one (named '') is the replication the
+        // manager runs. Other flavours have one row, without that column.
+        let Some(mut row) = rows.into_iter().find(|r| {
+            r.get("Connection_name")
+                .is_none_or(|n| n.as_deref().unwrap_or("").is_empty())
+        }) else {
+            return Ok(None);
+        };
+        if let Some(q) = self.dialect.heartbeat_query() {
+            if let Ok(extra) = self.rows(q).await {
+                row.extend(extra.into_iter().next().unwrap_or_default());
+            }
+        }
+        let status = ReplicaStatus::from_columns(&row).map_err(|message| MysqlError::Protocol {
+            endpoint: self.endpoint.clone(),
+            message,
+        })?;
+        let pulse = ReplicaPulse::from_columns(&status, &row);
+        Ok(Some((status, pulse)))
     }
 
     pub async fn binlog_status(&mut self) -> Result<Option<BinlogCoord>, MysqlError> {

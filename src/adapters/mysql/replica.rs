@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{BinlogCoord, IoThread, ReplicaStatus};
+use crate::model::{BinlogCoord, IoThread, ReplicaPulse, ReplicaStatus};
 
 /// A result row as column name → value (NULL as None), as the text protocol returns it.
 pub type Columns = BTreeMap<String, Option<String>>;
@@ -77,6 +77,33 @@ impl ReplicaStatus {
                 .to_string(),
             sql_delay: num(c, &["SQL_Delay"]).unwrap_or(0),
         })
+    }
+}
+
+/// A period as servers print it, in seconds with decimals ("2.500") → ms.
+pub fn seconds_ms(v: &str) -> Option<u64> {
+    let s: f64 = v.trim().parse().ok()?;
+    (s.is_finite() && s >= 0.0).then(|| (s * 1000.0).round() as u64)
+}
+
+impl ReplicaPulse {
+    /// From a replica's status row: MariaDB's SHOW ALL SLAVES STATUS carries
+    /// Slave_received_heartbeats and Slave_heartbeat_period; on MySQL the row is joined with
+    /// performance_schema's COUNT_RECEIVED_HEARTBEATS and HEARTBEAT_INTERVAL when readable.
+    pub fn from_columns(status: &ReplicaStatus, c: &Columns) -> ReplicaPulse {
+        ReplicaPulse {
+            io_thread: status.io_thread,
+            received: format!(
+                "{}:{} {}",
+                status.read.file, status.read.pos, status.gtid_io_pos
+            ),
+            heartbeats: num(
+                c,
+                &["Slave_received_heartbeats", "COUNT_RECEIVED_HEARTBEATS"],
+            ),
+            heartbeat_period_ms: get(c, &["Slave_heartbeat_period", "HEARTBEAT_INTERVAL"])
+                .and_then(seconds_ms),
+        }
     }
 }
 
@@ -251,6 +278,35 @@ mod tests {
             }
         );
         assert_eq!(r.last_io_errno, 2003);
+    }
+
+    /// The heartbeat counters as MariaDB's SHOW ALL SLAVES STATUS and MySQL's
+    /// performance_schema name them; without them the pulse says "unknown", not zero.
+    #[test]
+    fn pulse_columns() {
+        let mut c = mariadb_10_11();
+        c.insert("Slave_received_heartbeats".into(), Some("42".into()));
+        c.insert("Slave_heartbeat_period".into(), Some("0.500".into()));
+        let r = ReplicaStatus::from_columns(&c).unwrap();
+        let p = ReplicaPulse::from_columns(&r, &c);
+        assert_eq!(p.heartbeats, Some(42));
+        assert_eq!(p.heartbeat_period_ms, Some(500));
+        assert_eq!(p.received, "mysql-bin.000001:1139 0-1-5");
+        let mut m = mysql_8_4();
+        m.insert("COUNT_RECEIVED_HEARTBEATS".into(), Some("7".into()));
+        m.insert("HEARTBEAT_INTERVAL".into(), Some("30.000".into()));
+        let r = ReplicaStatus::from_columns(&m).unwrap();
+        let p = ReplicaPulse::from_columns(&r, &m);
+        assert_eq!(
+            (p.heartbeats, p.heartbeat_period_ms),
+            (Some(7), Some(30_000))
+        );
+        let bare = ReplicaStatus::from_columns(&mysql_5_7()).unwrap();
+        let p = ReplicaPulse::from_columns(&bare, &mysql_5_7());
+        assert_eq!((p.heartbeats, p.heartbeat_period_ms), (None, None));
+        assert_eq!(seconds_ms("2.5"), Some(2500));
+        assert_eq!(seconds_ms("0.001"), Some(1));
+        assert_eq!(seconds_ms("x"), None);
     }
 
     #[test]

@@ -20,6 +20,9 @@
 //! leader included) cannot reach the master, no missing vote can make a majority reach it, so
 //! a dead manager costs no timeout. The replicas' evidence is still waited for.
 
+pub mod bounds;
+pub mod pulse;
+
 use std::collections::BTreeMap;
 
 use crate::model::{Health, ManagerVote, ReplicaIo, ReplicaPolicy, Verdict, VerdictKind};

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::stats::Counters;
 use crate::adapters::mysql::Login;
 use crate::clock::now_ms;
-use crate::engine::detector::Event;
+use crate::engine::detector::{pulse, Event};
 use crate::model::{IoThread, ManagerVote, ReplicaIo};
 use crate::proto::probe::probe_service_client::ProbeServiceClient;
 use crate::proto::probe::ProbeRequest;
@@ -26,6 +26,7 @@ use crate::state::group::{Group, Role};
 
 /// Asks every follower manager (ProbeService) and every replica, in parallel; each answer comes
 /// back as an event.
+/// `window` is the round's corroboration timeout: a replica report must arrive within it.
 pub(super) fn spawn_corroboration(
     node: Arc<Runtime>,
     g: Group,
@@ -33,10 +34,14 @@ pub(super) fn spawn_corroboration(
     round: u64,
     tx: mpsc::Sender<Event>,
     counters: Arc<Counters>,
+    window: Duration,
 ) {
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
     probe_from_followers(&node, &g.spec.name, round, timeout, &tx, &counters);
-    ask_replicas(&g, password, timeout, tx);
+    // A replica is watched at most three quarters of the round, so its report (and the
+    // queries around the watch) still lands before the round decides without it.
+    let budget = window * 3 / 4;
+    ask_replicas(&g, password, timeout, budget, tx);
 }
 
 /// Every follower voter probes the master from its own zone; each answer is a vote.
@@ -100,7 +105,13 @@ fn probe_from_followers(
 }
 
 /// Every replica of the master says whether its IO thread is still connected to it.
-fn ask_replicas(g: &Group, password: Secret, timeout: Duration, tx: mpsc::Sender<Event>) {
+fn ask_replicas(
+    g: &Group,
+    password: Secret,
+    timeout: Duration,
+    budget: Duration,
+    tx: mpsc::Sender<Event>,
+) {
     let master = g.spec.server(&g.topology.master).cloned();
     let replicas: Vec<_> = g
         .topology
@@ -116,7 +127,11 @@ fn ask_replicas(g: &Group, password: Secret, timeout: Duration, tx: mpsc::Sender
             let (tx, master) = (tx.clone(), master.clone());
             let login = login(&spec, &r, &password);
             async move {
-                let io = replica_io(&login, &master.host, master.port, timeout).await;
+                let io = replica_io(&login, &master.host, master.port, timeout, budget).await;
+                if let ReplicaIo::Disconnected { detail } = &io {
+                    // Why this replica does not veto a Dead verdict, in the operator's log too.
+                    tracing::warn!(replica = %r.name, "replica counts as disconnected: {detail}");
+                }
                 let _ = tx
                     .send(Event::Replica {
                         name: r.name.clone(),
@@ -130,13 +145,18 @@ fn ask_replicas(g: &Group, password: Secret, timeout: Duration, tx: mpsc::Sender
     });
 }
 
-/// A replica's IO thread towards the master: connected (running, pointed at this master),
-/// disconnected, or the replica could not be asked.
+/// A replica's IO thread towards the master: connected (running, pointed at this master, and
+/// something arrived from the master lately), disconnected, or the replica could not be asked.
+/// An IO thread that says "Yes" is watched for up to twice its heartbeat period (within
+/// `budget`): if neither an event nor a heartbeat arrives meanwhile, the master has gone
+/// silent without closing its socket (hung) and the replica counts as disconnected
+/// (engine::detector::pulse).
 async fn replica_io(
     login: &Login,
     master_host: &str,
     master_port: u16,
     timeout: Duration,
+    budget: Duration,
 ) -> ReplicaIo {
     let mut s = match login.connect(timeout).await {
         Ok(s) => s,
@@ -146,24 +166,37 @@ async fn replica_io(
             }
         }
     };
-    let r = s.replica_status().await;
+    let io = watch(&mut s, master_host, master_port, budget).await;
     s.close().await;
-    match r {
-        Err(e) => ReplicaIo::Unreachable {
-            detail: e.to_string(),
-        },
-        Ok(None) => ReplicaIo::Disconnected {
-            detail: "not a replica".into(),
-        },
-        Ok(Some(r)) if r.source_host != master_host || r.source_port != master_port => {
-            ReplicaIo::Disconnected {
-                detail: format!("replicates from {}:{}", r.source_host, r.source_port),
+    io
+}
+
+async fn watch(
+    s: &mut crate::adapters::mysql::Session,
+    master_host: &str,
+    master_port: u16,
+    budget: Duration,
+) -> ReplicaIo {
+    let (r, first) = match s.replica_pulse().await {
+        Err(e) => {
+            return ReplicaIo::Unreachable {
+                detail: e.to_string(),
             }
         }
-        Ok(Some(r)) if r.io_thread == IoThread::Yes => ReplicaIo::Connected {
-            detail: "IO thread running".into(),
-        },
-        Ok(Some(r)) => ReplicaIo::Disconnected {
+        Ok(None) => {
+            return ReplicaIo::Disconnected {
+                detail: "not a replica".into(),
+            }
+        }
+        Ok(Some(x)) => x,
+    };
+    if r.source_host != master_host || r.source_port != master_port {
+        return ReplicaIo::Disconnected {
+            detail: format!("replicates from {}:{}", r.source_host, r.source_port),
+        };
+    }
+    if r.io_thread != IoThread::Yes {
+        return ReplicaIo::Disconnected {
             detail: format!(
                 "IO thread {:?}{}",
                 r.io_thread,
@@ -173,8 +206,38 @@ async fn replica_io(
                     String::new()
                 }
             ),
-        },
+        };
     }
+    // Measured from after the first reading: the silence is never overstated.
+    let started = std::time::Instant::now();
+    let budget_ms = budget.as_millis() as u64;
+    let mut last = first.clone();
+    if let Some(window) = pulse::watch_ms(&first, budget_ms) {
+        let poll = Duration::from_millis(pulse::poll_ms(&first));
+        let until = started + Duration::from_millis(window);
+        while !pulse::moved(&first, &last) && std::time::Instant::now() < until {
+            tokio::time::sleep(
+                poll.min(until.saturating_duration_since(std::time::Instant::now())),
+            )
+            .await;
+            match s.replica_pulse().await {
+                Ok(Some((_, p))) => last = p,
+                // The replica answered once: a failed re-read proves nothing about the master,
+                // so the IO thread's first word stands.
+                Ok(None) | Err(_) => {
+                    return ReplicaIo::Connected {
+                        detail: "IO thread running (could not be watched)".into(),
+                    }
+                }
+            }
+        }
+    }
+    pulse::judge(
+        &first,
+        &last,
+        started.elapsed().as_millis() as u64,
+        budget_ms,
+    )
 }
 
 /// A follower's answer to ProbeMaster: one ping of the group's type from this zone.

@@ -24,7 +24,7 @@ use super::credentials::{login, password};
 use super::pinger::Pinger;
 use crate::adapters::mysql::Login;
 use crate::clock::now_ms;
-use crate::engine::detector::{Action, Detector, DetectorConfig, Event};
+use crate::engine::detector::{bounds, Action, Detector, DetectorConfig, Event};
 use crate::model::{Health, Verdict, VerdictKind};
 use crate::raft::NodeError;
 use crate::runtime::supervisor::{TermTasks, Ticker, Wake};
@@ -34,6 +34,8 @@ use crate::state::group::{Group, Role};
 use crate::state::{Cmd, CmdResult};
 
 const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
+/// How many successful pings' round trips bound the next ping's timeout from below.
+const RTT_HISTORY: usize = 16;
 
 /// Runs until `stop`: keeps one monitor per group (for its current master) while this node is
 /// the acting leader, in the current term.
@@ -124,6 +126,8 @@ struct GroupMonitor {
     tx: mpsc::Sender<Event>,
     rx: mpsc::Receiver<Event>,
     next_ping: Instant,
+    /// Round trips of the latest successful pings: a slow master keeps room to answer.
+    recent_rtt: std::collections::VecDeque<Duration>,
     /// The open round's corroboration deadline.
     deadline: Option<(u64, Instant)>,
     // Aborted with this monitor, so a deposed leader keeps no connection and no SSH warmer.
@@ -197,6 +201,7 @@ impl GroupMonitor {
             tx,
             rx,
             next_ping: Instant::now(),
+            recent_rtt: std::collections::VecDeque::with_capacity(RTT_HISTORY),
             deadline: None,
             _sentinel: sentinel,
             _warm: warm,
@@ -235,6 +240,7 @@ impl GroupMonitor {
                     round,
                     self.tx.clone(),
                     self.counters.clone(),
+                    self.corroboration_timeout,
                 );
                 Flow::Continue
             }
@@ -289,13 +295,20 @@ impl GroupMonitor {
         tokio::select! {
             _ = sleep_until(self.next_ping) => {
                 self.counters.pings.fetch_add(1, Ordering::Relaxed);
+                self.pinger.set_timeout(self.ping_timeout());
                 let result = self.pinger.ping().await;
                 // Stamped when the answer (or the timeout) came, not when the ping was sent: a
-                // verdict decided on a ping that timed out after a second is a second later
-                // than the ping's start, and its time must say so.
+                // verdict decided on a ping that timed out is that much later than the ping's
+                // start, and its time must say so.
                 let at_ms = now_ms();
                 match result {
-                    Ok(_) => Event::PingOk { at_ms },
+                    Ok(rtt) => {
+                        if self.recent_rtt.len() == RTT_HISTORY {
+                            self.recent_rtt.pop_front();
+                        }
+                        self.recent_rtt.push_back(rtt);
+                        Event::PingOk { at_ms }
+                    }
                     Err(e) => {
                         if !e.proves_alive() {
                             self.counters.ping_failures.fetch_add(1, Ordering::Relaxed);
@@ -311,6 +324,20 @@ impl GroupMonitor {
                 Event::CorroborationTimeout { round: deadline.expect("guarded").0, at_ms: now_ms() }
             }
         }
+    }
+
+    /// The next ping's bound (engine::detector::bounds): half the interval while the master
+    /// answers, the suspect interval once it is suspect, never under 8 × its slowest recent
+    /// answer.
+    fn ping_timeout(&self) -> Duration {
+        let slowest = self.recent_rtt.iter().max().map(|d| d.as_millis() as u64);
+        let p = &self.g.spec.ping;
+        Duration::from_millis(bounds::ping_timeout_ms(
+            p.interval_ms,
+            p.suspect_interval_ms,
+            matches!(self.det.health(), Health::Suspect { .. }),
+            slowest,
+        ))
     }
 
     /// A suspicion the master answered away is closed in the replicated state too.

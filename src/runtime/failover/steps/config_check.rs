@@ -8,7 +8,7 @@ use crate::model::MasterProbe;
 impl RunCtx {
     /// Phase 1: the master is still dead, every replica answers and replicates from it, and
     /// the recovery mode is supported (the verdict is the planner's).
-    pub(super) async fn config_check(&self, run: &FailoverRun) -> StepResult {
+    pub(super) async fn config_check(&mut self, run: &FailoverRun) -> StepResult {
         plan::check::ssh_needed(
             self.mode(),
             self.ssh_available()
@@ -19,14 +19,20 @@ impl RunCtx {
         .map_err(abort)?;
         let old = self.server(&run.old_master)?;
         let old_login = self.login(&old);
-        let (probe, obs) = tokio::join!(old_login.connect(CONNECT), self.observe(run));
+        // MHA's double check, bounded tightly: a master that came back answers at once.
+        let (probe, obs) = tokio::join!(old_login.connect(OLD_MASTER_CONNECT), self.observe(run));
         let probe = match probe {
             Ok(s) => {
                 s.close().await;
                 MasterProbe::Answered
             }
             Err(e) if e.proves_alive() => MasterProbe::ProvesAlive(e.to_string()),
-            Err(e) => MasterProbe::Unreachable(e.to_string()),
+            Err(e) => {
+                if !e.is_refused() {
+                    self.old_mysqld_silent = Some((std::time::Instant::now(), e.to_string()));
+                }
+                MasterProbe::Unreachable(e.to_string())
+            }
         };
         let obs = obs.map_err(|e| e.to_string());
         plan::check::verdict(&CheckFacts {

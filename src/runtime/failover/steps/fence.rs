@@ -5,7 +5,10 @@
 
 use futures::future::join_all;
 
-use super::{abort, RunCtx, StepError, StepResult, CONNECT, HOOK, OLD_MASTER_SSH, STATEMENT};
+use super::{
+    abort, RunCtx, StepError, StepResult, FENCE_WRITES, HOOK, OLD_MASTER_CONNECT, OLD_MASTER_SSH,
+    SILENT_MYSQLD_FRESH, STATEMENT,
+};
 use crate::adapters::hooks;
 use crate::adapters::ssh::vip;
 use crate::engine::failover as plan;
@@ -49,28 +52,34 @@ impl RunCtx {
                 .map_err(String::as_str),
             self.vip().is_some(),
         );
-        let (io_lines, (ssh_line, ssh_ok), (mysql_line, mysqld)) = tokio::join!(
-            stop_io,
-            this.fence_host(&old, host),
-            this.fence_mysqld(&old)
-        );
+        let take_out = async {
+            let ((ssh_line, ssh_ok), (mysql_line, mysqld)) =
+                tokio::join!(this.fence_host(&old, host), this.fence_mysqld(&old));
+            let mut lines = vec![mysql_line, ssh_line];
+            // MHA's scripts, as the planner decides on what the knocks found (`stop` vs
+            // `stopssh`).
+            let fence = plan::fence::plan(&FenceFacts {
+                ssh_reachable: ssh_ok,
+                mysqld,
+                ip_failover_script: this.group.spec.failover.master_ip_failover_script.is_some(),
+            });
+            if let Some(command) = fence.ip_failover {
+                lines.push(this.ip_failover_stop(&old, command).await?);
+            }
+            if let Some(command) = fence.shutdown {
+                lines.push(this.shutdown_hook(&old, command).await?);
+            }
+            Ok::<_, StepError>((lines, fence.host_unreachable))
+        };
+        // The IO threads are stopped alongside the old master's fencing, hooks included, not
+        // before it: on a semi-sync replica of a hung master STOP SLAVE IO_THREAD waits ~2 s
+        // for that master, and the shutdown_script that stops it ends the wait. Phase 3.1
+        // reads the positions only after both are done.
+        let (io_lines, taken) = tokio::join!(stop_io, take_out);
+        let (taken_lines, host_unreachable) = taken?;
+        self.old_host_unreachable = host_unreachable;
         let mut lines = io_lines;
-        lines.push(mysql_line);
-        lines.push(ssh_line);
-        // MHA's scripts, as the planner decides on what the knocks found (`stop` vs
-        // `stopssh`).
-        let fence = plan::fence::plan(&FenceFacts {
-            ssh_reachable: ssh_ok,
-            mysqld,
-            ip_failover_script: self.group.spec.failover.master_ip_failover_script.is_some(),
-        });
-        self.old_host_unreachable = fence.host_unreachable;
-        if let Some(command) = fence.ip_failover {
-            lines.push(self.ip_failover_stop(&old, command).await?);
-        }
-        if let Some(command) = fence.shutdown {
-            lines.push(self.shutdown_hook(&old, command).await?);
-        }
+        lines.extend(taken_lines);
         Ok(lines.join("; "))
     }
 
@@ -131,24 +140,59 @@ impl RunCtx {
     }
 
     /// The old master's mysqld, if it answers: read_only and its client connections killed.
+    /// Bounded tightly (a hung mysqld must not hold up the failover): no answer within
+    /// [`OLD_MASTER_CONNECT`], or fencing not done within [`FENCE_WRITES`], and it counts as
+    /// silent, which the plan answers with the shutdown_script (`stopssh`, STONITH). Phase 1's
+    /// silent knock a moment ago stands in for this one.
     async fn fence_mysqld(&self, old: &ServerSpec) -> (String, OldMysqld) {
-        match self.login(old).connect(CONNECT).await {
+        if let Some((at, e)) = self
+            .old_mysqld_silent
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < SILENT_MYSQLD_FRESH)
+        {
+            let line = format!(
+                "{}: mysqld does not answer (phase 1's connect {} ago: {e}): treated as hung, \
+                 it could wake up writable (STONITH via shutdown_script)",
+                old.name,
+                crate::errors::human_duration(at.elapsed())
+            );
+            tracing::warn!(old_master = %old.name, "{line}");
+            return (line, OldMysqld::Silent);
+        }
+        let (line, mysqld) = match self.login(old).connect(OLD_MASTER_CONNECT).await {
             Ok(mut sess) => {
-                sess.set_timeout(STATEMENT);
-                let r = sess.fence_writes().await;
-                sess.close().await;
+                sess.set_timeout(STATEMENT.min(FENCE_WRITES));
+                let r = tokio::time::timeout(FENCE_WRITES, sess.fence_writes()).await;
                 match r {
-                    Ok(rep) => (
+                    Ok(Ok(rep)) => {
+                        sess.close().await;
+                        (
+                            format!(
+                                "{}: mysqld answered: read_only set{}, {} client connection(s) \
+                                 killed",
+                                old.name,
+                                if rep.was_writable { "" } else { " already" },
+                                rep.killed.len()
+                            ),
+                            OldMysqld::Fenced,
+                        )
+                    }
+                    // The session is dropped, not closed: a hung server would not answer a
+                    // polite goodbye either.
+                    Ok(Err(e)) => (
                         format!(
-                            "{}: mysqld answered: read_only set{}, {} client connection(s) killed",
-                            old.name,
-                            if rep.was_writable { "" } else { " already" },
-                            rep.killed.len()
+                            "{}: mysqld answered but fencing failed ({e}): treated as hung \
+                             (STONITH via shutdown_script)",
+                            old.name
                         ),
-                        OldMysqld::Fenced,
+                        OldMysqld::Silent,
                     ),
-                    Err(e) => (
-                        format!("{}: mysqld answered but fencing failed: {e}", old.name),
+                    Err(_) => (
+                        format!(
+                            "{}: mysqld answered but could not set read_only within {:?}: \
+                             treated as hung (STONITH via shutdown_script)",
+                            old.name, FENCE_WRITES
+                        ),
                         OldMysqld::Silent,
                     ),
                 }
@@ -158,10 +202,18 @@ impl RunCtx {
                 OldMysqld::Down,
             ),
             Err(e) => (
-                format!("{}: mysqld does not answer ({e})", old.name),
+                format!(
+                    "{}: mysqld does not answer ({e}): treated as hung, it could wake up \
+                     writable (STONITH via shutdown_script)",
+                    old.name
+                ),
                 OldMysqld::Silent,
             ),
+        };
+        if mysqld == OldMysqld::Silent {
+            tracing::warn!(old_master = %old.name, "{line}");
         }
+        (line, mysqld)
     }
 
     /// MHA's master_ip_failover_script `--command=stopssh` (host reachable) or `stop`: the

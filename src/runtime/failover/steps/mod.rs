@@ -50,6 +50,16 @@ pub(super) const OBSERVE: Duration = Duration::from_secs(2);
 pub(super) const SSH_COMMAND: Duration = Duration::from_secs(3);
 /// An SSH command on the old master (a dead host costs this much).
 pub(super) const OLD_MASTER_SSH: Duration = Duration::from_secs(1);
+/// Connecting to the old master (phase 1's double check, phase 2's fencing knock). A server
+/// that came back answers a connect in milliseconds; a hung one (SIGSTOP: the kernel accepts
+/// the TCP connection, mysqld never greets) must not cost a second per knock. A knock that
+/// times out only confirms the committed verdict (phase 1) or leads to STONITH (phase 2).
+pub(super) const OLD_MASTER_CONNECT: Duration = Duration::from_millis(300);
+/// Fencing the old master by SQL as a whole (read_only, its clients killed). A server that
+/// cannot do that in time is treated as hung: the shutdown_script (`stopssh`) stops it.
+pub(super) const FENCE_WRITES: Duration = Duration::from_secs(1);
+/// How long phase 1's silent knock on the old master stands in for phase 2's own.
+pub(super) const SILENT_MYSQLD_FRESH: Duration = Duration::from_secs(5);
 /// A shutdown_script (STONITH) may take this long.
 pub(super) const HOOK: Duration = Duration::from_secs(30);
 
@@ -114,6 +124,9 @@ pub struct RunCtx {
     /// When choosing who acts, no manager (this one included) reached the old master's host
     /// over SSH: phase 2, moments later, does not spend another knock on it.
     old_host_silent: Option<std::time::Instant>,
+    /// Phase 1's double check found the old mysqld silent (no answer, no refusal): when, and
+    /// the error. Phase 2 moments later goes straight to STONITH instead of knocking again.
+    old_mysqld_silent: Option<(std::time::Instant, String)>,
 }
 
 impl RunCtx {
@@ -163,6 +176,7 @@ impl RunCtx {
             salvaged: None,
             old_host_unreachable: false,
             old_host_silent: None,
+            old_mysqld_silent: None,
         })
     }
 

@@ -221,11 +221,20 @@ impl RunCtx {
             )
             .map_err(abort)?;
             let donor = self.server(&donor)?;
+            let period = s
+                .replica_pulse()
+                .await
+                .ok()
+                .flatten()
+                .and_then(|(_, p)| p.heartbeat_period_ms);
             self.guard().await?;
             s.stop_replica(false).await.map_err(abort)?;
-            s.change_master(&self.change_master_to(&donor))
-                .await
-                .map_err(abort)?;
+            s.change_master(&ChangeMaster {
+                heartbeat_ms: self.heartbeat_for(period),
+                ..self.change_master_to(&donor)
+            })
+            .await
+            .map_err(abort)?;
             s.start_replica().await.map_err(abort)?;
             lines.push(format!(
                 "{} is not a latest replica: catching up from {}",
@@ -263,7 +272,17 @@ impl RunCtx {
             user: self.group.spec.repl_user.clone(),
             password: self.repl_password.clone(),
             position: ReplicaPosition::Gtid,
+            heartbeat_ms: self.heartbeat_for(None),
         }
+    }
+
+    /// The heartbeat period to name when pointing a replica whose period is `current`: the
+    /// detector tells a hung master by its replicas' heartbeats (engine::detector::pulse).
+    pub(super) fn heartbeat_for(&self, current: Option<u64>) -> Option<u64> {
+        crate::engine::detector::pulse::period_to_set(
+            self.group.spec.ping.replica_heartbeat_ms,
+            current,
+        )
     }
 
     /// The VIP up on the new master (gratuitous ARP in the background), then released from the

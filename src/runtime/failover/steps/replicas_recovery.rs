@@ -103,7 +103,11 @@ impl RunCtx {
         replicas: &ReplicasPlan,
     ) -> Result<String, StepError> {
         let mut s = self.connect(r).await.map_err(abort)?;
-        let st = s.replica_status().await.map_err(abort)?;
+        // The pulse carries the replica's heartbeat period, which the repoint keeps if shorter.
+        let (st, period) = match s.replica_pulse().await.map_err(abort)? {
+            Some((st, p)) => (Some(st), p.heartbeat_period_ms),
+            None => (None, None),
+        };
         let mut what = match plan::replicas::action(st.as_ref(), nm, &replicas.start) {
             ReplicaAction::LeaveAlone => format!("already replicating from {}", nm.name),
             ReplicaAction::Repoint { apply_diff } => {
@@ -118,6 +122,7 @@ impl RunCtx {
                 s.stop_replica(false).await.map_err(abort)?;
                 s.change_master(&ChangeMaster {
                     position: position(&replicas.start),
+                    heartbeat_ms: self.heartbeat_for(period),
                     ..self.change_master_to(nm)
                 })
                 .await
