@@ -6,11 +6,9 @@
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
-use std::sync::{Arc, OnceLock};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogReader, Vote};
-use tokio::sync::mpsc;
 
 use super::codec::{decode_entry, encode_entry, log_mark, vote_mark};
 use super::{io_err, Entry, NodeId, StorageError, TypeConfig};
@@ -27,46 +25,11 @@ struct Corrupt(String);
 #[derive(Clone, Debug)]
 pub struct LogStore {
     store: Store,
-    /// Appends waiting for their flush (group_flush), started with the first append.
-    flusher: Arc<OnceLock<mpsc::UnboundedSender<LogFlushed<TypeConfig>>>>,
-}
-
-/// Flushes appended entries in the background, in order, as many appends per flush as have
-/// queued meanwhile, and tells openraft each one is durable. `append` itself returns at once:
-/// a leader then sends the entries to its followers while its own disk writes them, instead
-/// of after (one fsync and one record write less on every commit's critical path), and a
-/// burst of appends shares one flush.
-async fn group_flush(store: Store, mut rx: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
-        }
-        let res = store.flush().await;
-        for done in batch {
-            done.log_io_completed(
-                res.as_ref()
-                    .map(|_| ())
-                    .map_err(|e| std::io::Error::other(e.to_string())),
-            );
-        }
-    }
 }
 
 impl LogStore {
     pub fn new(store: Store) -> Self {
-        LogStore {
-            store,
-            flusher: Arc::default(),
-        }
-    }
-
-    fn flusher(&self) -> &mpsc::UnboundedSender<LogFlushed<TypeConfig>> {
-        self.flusher.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(group_flush(self.store.clone(), rx));
-            tx
-        })
+        LogStore { store }
     }
 
     pub(super) fn store(&self) -> &Store {
@@ -214,14 +177,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Some(l) = last {
             self.store.stage(|m| m.last_log = Some(log_mark(&l)));
         }
-        // Acknowledged only once durable (the entries, then the record saying so): a follower
-        // that acked then lost the entry could let a committed entry disappear. The flush runs
-        // in the background (group_flush); openraft waits for the callback, not for us.
-        if let Err(mpsc::error::SendError(callback)) = self.flusher().send(callback) {
-            // The flusher is gone (shutting down): flush here.
-            let res = self.store.flush().await.map_err(std::io::Error::other);
-            callback.log_io_completed(res);
-        }
+        // Acknowledge only once durable (the entries, then the record saying so): a follower
+        // that acked then lost the entry could let a committed entry disappear.
+        let res = self.store.flush().await.map_err(std::io::Error::other);
+        callback.log_io_completed(res);
         Ok(())
     }
 
