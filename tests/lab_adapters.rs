@@ -351,11 +351,15 @@ async fn vip_moves_idempotently() {
     assert!(vip::present(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
     assert_eq!(knock().0, Some(0), "db1's mysqld accepts through the VIP");
     assert_eq!(
-        vip::fence(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
+        vip::fence(&ssh, "10.77.0.11", 22, &v, 3306, t)
+            .await
+            .unwrap(),
         Fenced::Rejecting
     );
     assert_eq!(
-        vip::fence(&ssh, "10.77.0.11", 22, &v, t).await.unwrap(),
+        vip::fence(&ssh, "10.77.0.11", 22, &v, 3306, t)
+            .await
+            .unwrap(),
         Fenced::Rejecting
     );
     assert_eq!(reject_rules("db1"), 1, "a second fence adds no second rule");
@@ -366,7 +370,9 @@ async fn vip_moves_idempotently() {
         "a fenced VIP resets at once (exit {code:?}): {err}"
     );
     assert_eq!(
-        vip::fence(&ssh, "10.77.0.12", 22, &v, t).await.unwrap(),
+        vip::fence(&ssh, "10.77.0.12", 22, &v, 3306, t)
+            .await
+            .unwrap(),
         Fenced::Absent,
         "db2 does not hold it"
     );

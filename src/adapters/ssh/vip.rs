@@ -69,10 +69,14 @@ fn reject_rule(vip: &Vip) -> String {
     )
 }
 
+/// `iptables` bounded: `-w` alone waits for the xtables lock without limit, and Docker,
+/// kube-proxy or fail2ban may hold it.
+const IPTABLES: &str = "timeout 0.5 iptables -w";
+
 /// Shell that deletes every copy of the fencing rule, when iptables exists.
 fn drop_reject_rule(vip: &Vip) -> String {
     format!(
-        "if command -v iptables >/dev/null 2>&1; then while iptables -w -D {} 2>/dev/null; do :; \
+        "if command -v iptables >/dev/null 2>&1; then while {IPTABLES} -D {} 2>/dev/null; do :; \
          done; fi",
         reject_rule(vip)
     )
@@ -118,19 +122,25 @@ pub enum Fenced {
 }
 
 /// Fences the VIP on `host` if it holds it (one SSH round trip): the REJECT rule inserted
-/// first in INPUT, or, without iptables, the address removed.
+/// first in INPUT, then proven from the host itself — a connection to the VIP's `mysql_port`
+/// must not be accepted (where mysqld sits behind a DNAT, a container's published port, the
+/// packets never reach INPUT and the rule would fence nothing). Without iptables, or when the
+/// rule does not hold, the address is removed instead.
 pub async fn fence(
     ssh: &SshPool,
     host: &str,
     port: u16,
     vip: &Vip,
+    mysql_port: u16,
     timeout: Duration,
 ) -> Result<Fenced, VipError> {
     let rule = reject_rule(vip);
+    let knock = shell_quote(&format!("exec 3<>/dev/tcp/{}/{mysql_port}", vip.ip()));
     let cmd = format!(
         "if {has}; then \
            if command -v iptables >/dev/null 2>&1 && \
-              {{ iptables -w -C {rule} 2>/dev/null || iptables -w -I {rule}; }}; then \
+              {{ {IPTABLES} -C {rule} 2>/dev/null || {IPTABLES} -I {rule}; }} && \
+              ! timeout 0.3 bash -c {knock} 2>/dev/null; then \
              echo rejecting; \
            else ip addr del {cidr} dev {dev} && echo removed; fi; \
          else echo absent; fi",
@@ -145,8 +155,9 @@ pub async fn fence(
     })
 }
 
-/// Releases the VIP from `host`: the fencing rule deleted and the address removed if there (one
-/// SSH round trip). Returns whether the address was there.
+/// Releases the VIP from `host`: the address removed if there, then the fencing rule deleted
+/// (one SSH round trip) — in that order, so the host never holds the address without the rule;
+/// if the removal fails the rule stays. Returns whether the address was there.
 pub async fn release(
     ssh: &SshPool,
     host: &str,
@@ -155,7 +166,8 @@ pub async fn release(
     timeout: Duration,
 ) -> Result<bool, VipError> {
     let cmd = format!(
-        "{drop}; if {has}; then ip addr del {cidr} dev {dev} && echo removed; else echo absent; fi",
+        "if {has}; then ip addr del {cidr} dev {dev} || exit $?; r=removed; else r=absent; fi; \
+         {drop}; echo $r",
         drop = drop_reject_rule(vip),
         has = has_vip(vip),
         cidr = shell_quote(&vip.cidr),

@@ -67,8 +67,15 @@ pub enum Event {
     ConnectionLost {
         at_ms: u64,
     },
-    Vote(ManagerVote),
+    /// A follower's vote, asked for in `round`: one that arrives after its round closed is
+    /// evidence of another moment and is dropped.
+    Vote {
+        round: u64,
+        vote: ManagerVote,
+    },
+    /// A replica's report, asked for in `round` (dropped in another round, as votes).
     Replica {
+        round: u64,
         name: String,
         io: ReplicaIo,
         at_ms: u64,
@@ -146,6 +153,17 @@ impl Detector {
         &self.health
     }
 
+    /// The open round's id, if a round is open.
+    pub fn open_round(&self) -> Option<u64> {
+        self.round.as_ref().map(|r| r.id)
+    }
+
+    /// The voting managers now (this leader included): the membership may have changed since
+    /// the monitor started, and a round's majority is of the voters it asked.
+    pub fn set_managers(&mut self, managers: usize) {
+        self.cfg.managers = managers.max(1);
+    }
+
     pub fn failures(&self) -> u32 {
         self.failures
     }
@@ -181,17 +199,24 @@ impl Detector {
                 self.last_error = "monitoring connection lost".into();
                 self.failed(at_ms, false)
             }
-            Event::Vote(v) => {
-                let at = v.at_ms;
-                if let Some(r) = &mut self.round {
-                    r.votes.insert(v.manager, v);
-                }
+            Event::Vote { round, vote } => {
+                let at = vote.at_ms;
+                match &mut self.round {
+                    Some(r) if r.id == round => r.votes.insert(vote.manager, vote),
+                    _ => return Vec::new(),
+                };
                 self.evaluate(Some(at))
             }
-            Event::Replica { name, io, at_ms } => {
-                if let Some(r) = &mut self.round {
-                    r.replicas.insert(name, io);
-                }
+            Event::Replica {
+                round,
+                name,
+                io,
+                at_ms,
+            } => {
+                match &mut self.round {
+                    Some(r) if r.id == round => r.replicas.insert(name, io),
+                    _ => return Vec::new(),
+                };
                 self.evaluate(Some(at_ms))
             }
             Event::CorroborationTimeout { round, at_ms } => {

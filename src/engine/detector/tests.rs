@@ -26,13 +26,17 @@ fn fail(d: &mut Detector, at: u64) -> Vec<Action> {
 }
 
 fn vote(d: &mut Detector, m: u64, reachable: bool, at: u64) -> Vec<Action> {
-    d.handle(Event::Vote(ManagerVote {
-        manager: m,
-        zone: format!("zone-{m}"),
-        reachable,
-        detail: String::new(),
-        at_ms: at,
-    }))
+    let round = d.open_round().unwrap_or(0);
+    d.handle(Event::Vote {
+        round,
+        vote: ManagerVote {
+            manager: m,
+            zone: format!("zone-{m}"),
+            reachable,
+            detail: String::new(),
+            at_ms: at,
+        },
+    })
 }
 
 fn replica(d: &mut Detector, n: &str, connected: bool, at: u64) -> Vec<Action> {
@@ -45,7 +49,9 @@ fn replica(d: &mut Detector, n: &str, connected: bool, at: u64) -> Vec<Action> {
             detail: "Connecting".into(),
         }
     };
+    let round = d.open_round().unwrap_or(0);
     d.handle(Event::Replica {
+        round,
         name: n.into(),
         io,
         at_ms: at,
@@ -261,6 +267,7 @@ fn policy_all_replicas_must_report() {
     vote(&mut d, 3, false, 2);
     replica(&mut d, "db2", false, 3);
     d.handle(Event::Replica {
+        round: 1,
         name: "db3".into(),
         io: ReplicaIo::Unreachable {
             detail: "timeout".into(),
@@ -484,4 +491,51 @@ fn restored_round_is_decided_after_one_own_failure() {
     replica(&mut fresh, "db2", false, 1);
     replica(&mut fresh, "db3", false, 2);
     assert!(verdicts(&fail(&mut fresh, 3)).is_empty());
+}
+
+/// A vote or a replica report asked for in an earlier round is evidence of another moment:
+/// dropped, it counts toward nothing (a late "down" vote must not settle the next round).
+#[test]
+fn evidence_from_another_round_is_dropped() {
+    let mut d = det(cfg());
+    fail(&mut d, 0);
+    assert!(d
+        .handle(Event::PingOk { at_ms: 100 })
+        .iter()
+        .all(|a| !matches!(a, Action::Verdict(_))));
+    fail(&mut d, 200);
+    assert_eq!(d.open_round(), Some(2));
+    let stale = |d: &mut Detector| {
+        d.handle(Event::Vote {
+            round: 1,
+            vote: ManagerVote {
+                manager: 2,
+                zone: "zone-2".into(),
+                reachable: false,
+                detail: String::new(),
+                at_ms: 210,
+            },
+        });
+        d.handle(Event::Replica {
+            round: 1,
+            name: "db2".into(),
+            io: ReplicaIo::Disconnected {
+                detail: "Connecting".into(),
+            },
+            at_ms: 211,
+        })
+    };
+    assert!(stale(&mut d).is_empty());
+    replica(&mut d, "db3", false, 220);
+    fail(&mut d, 400);
+    assert!(
+        verdicts(&fail(&mut d, 600)).is_empty(),
+        "the stale vote and report did not count"
+    );
+    vote(&mut d, 2, false, 610);
+    let v = verdicts(&replica(&mut d, "db2", false, 620))
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!((v[0].kind, v[0].round), (VerdictKind::Dead, 2));
 }

@@ -41,7 +41,7 @@ pub(super) fn spawn_corroboration(
     // A replica is watched at most three quarters of the round, so its report (and the
     // queries around the watch) still lands before the round decides without it.
     let budget = window * 3 / 4;
-    ask_replicas(&g, password, timeout, budget, tx);
+    ask_replicas(&g, password, round, timeout, budget, tx);
 }
 
 /// Every follower voter probes the master from its own zone; each answer is a vote.
@@ -93,7 +93,7 @@ fn probe_from_followers(
                         detail: r.detail,
                         at_ms: now_ms(),
                     };
-                    let _ = tx.send(Event::Vote(vote)).await;
+                    let _ = tx.send(Event::Vote { round, vote }).await;
                 }
                 Ok(Err(s)) => {
                     tracing::warn!(manager = id, error = %crate::errors::status_text(&s), "probe failed")
@@ -108,6 +108,7 @@ fn probe_from_followers(
 fn ask_replicas(
     g: &Group,
     password: Secret,
+    round: u64,
     timeout: Duration,
     budget: Duration,
     tx: mpsc::Sender<Event>,
@@ -134,6 +135,7 @@ fn ask_replicas(
                 }
                 let _ = tx
                     .send(Event::Replica {
+                        round,
                         name: r.name.clone(),
                         io,
                         at_ms: now_ms(),

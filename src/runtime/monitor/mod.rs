@@ -61,15 +61,19 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
     }
 }
 
-fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {
-    let managers = node
-        .raft
+/// The voting managers, this node included.
+fn voters(node: &Runtime) -> usize {
+    node.raft
         .metrics()
         .membership_config
         .membership()
         .voter_ids()
         .count()
-        .max(1);
+        .max(1)
+}
+
+fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {
+    let managers = voters(node);
     DetectorConfig {
         ping_interval_ms: g.spec.ping.interval_ms,
         suspect_interval_ms: g.spec.ping.suspect_interval_ms,
@@ -228,6 +232,9 @@ impl GroupMonitor {
                     "master suspect: corroborating from other zones and replicas"
                 );
                 self.deadline = Some((round, Instant::now() + self.corroboration_timeout));
+                // The round's majority is of the voters asked now (probe_from_followers asks
+                // the current membership), not of those when this monitor started.
+                self.det.set_managers(voters(&self.node));
                 self.commit_later(Cmd::OpenSuspicion {
                     group: self.g.spec.name.clone(),
                     round,

@@ -108,22 +108,26 @@ impl RunCtx {
         let r = match (action, self.vip()) {
             // The old master may be dead: its warm session gets no answer rather than a reset,
             // so the command's own bound is what a dead host costs (≈ 1 s).
-            (HostFence::FenceVip, Some(v)) => vip::fence(pool, &host, port, &v, OLD_MASTER_SSH)
-                .await
-                .map(|fenced| match fenced {
-                    vip::Fenced::Rejecting => format!(
+            (HostFence::FenceVip, Some(v)) => {
+                vip::fence(pool, &host, port, &v, old.port, OLD_MASTER_SSH)
+                    .await
+                    .map(|fenced| match fenced {
+                        vip::Fenced::Rejecting => format!(
                         "{}: VIP {} fenced: kept, every TCP packet to it answered with a reset \
                          until the new master holds it",
                         old.name, v.cidr
                     ),
-                    vip::Fenced::Removed => format!(
+                        vip::Fenced::Removed => format!(
                         "{}: VIP {} removed (no iptables on the host: connection attempts to it \
                          go unanswered until the new master holds it)",
                         old.name, v.cidr
                     ),
-                    vip::Fenced::Absent => format!("{}: VIP {} was not there", old.name, v.cidr),
-                })
-                .map_err(|e| e.to_string()),
+                        vip::Fenced::Absent => {
+                            format!("{}: VIP {} was not there", old.name, v.cidr)
+                        }
+                    })
+                    .map_err(|e| e.to_string())
+            }
             _ => pool
                 .check(&host, port)
                 .await

@@ -9,6 +9,16 @@ use super::*;
 use crate::adapters::hooks;
 use crate::adapters::mysql::EpochRow;
 
+/// When `vip_up` releases the VIP from the old master's host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Release {
+    /// Phase 3.5: right after the new master holds it, unless phase 2 found the host
+    /// unreachable.
+    InPromote,
+    /// Phase 5: once more, whatever phase 2 found.
+    Again,
+}
+
 impl RunCtx {
     /// Phase 3.5: bring the new master level with the target, make it a master, record the
     /// epoch on it, make it writable, then bring the VIP up (writable before the VIP: the first
@@ -81,7 +91,10 @@ impl RunCtx {
             lines.push(format!("{}: already writable", nm.name));
         }
         s.close().await;
-        lines.push(self.vip_up(&nm, Some(&run.old_master)).await?);
+        lines.push(
+            self.vip_up(&nm, &run.old_master, Release::InPromote)
+                .await?,
+        );
         if let Some(l) = self.ip_failover_start(run, &nm).await? {
             lines.push(l);
         }
@@ -288,9 +301,15 @@ impl RunCtx {
     /// The VIP up on the new master (gratuitous ARP in the background), then released from the
     /// old master's host, where phase 2 left it answering resets, and announced once more from
     /// the new one: a client that asked for the VIP's MAC while both held it may have learnt the
-    /// old one, which from now on would answer nothing.
-    /// Phase 5 checks the VIP with `release_from` None (3.5 released it).
-    pub(super) async fn vip_up(&self, nm: &ServerSpec, release_from: Option<&str>) -> StepResult {
+    /// old one, which from now on would answer nothing. Phase 5 (`Release::Again`) releases it
+    /// once more, also from a host phase 2 found unreachable (bounded; off the critical path),
+    /// so that a host that was away during 3.5 is not left answering for the VIP.
+    pub(super) async fn vip_up(
+        &self,
+        nm: &ServerSpec,
+        old_master: &str,
+        release: Release,
+    ) -> StepResult {
         let Some(v) = self.vip() else {
             return Ok("no VIP configured".into());
         };
@@ -306,16 +325,16 @@ impl RunCtx {
             v.cidr,
             if added { "up" } else { "already up" }
         )];
-        let Some(old_master) = release_from else {
-            return Ok(lines.join("; "));
-        };
         let old = self.server(old_master)?;
-        if old.name == nm.name {
+        // The same host (another port, a shared SSH target): releasing would take the VIP off
+        // the new master.
+        if old.ssh_target(&self.group.spec.ssh).0 == host {
             return Ok(lines.join("; "));
         }
-        if self.old_host_unreachable {
+        if release == Release::InPromote && self.old_host_unreachable {
             lines.push(format!(
-                "{}: VIP not released (the host was unreachable in phase 2)",
+                "{}: VIP not released now (the host was unreachable in phase 2; tried again in \
+                 phase 5)",
                 old.name
             ));
             return Ok(lines.join("; "));
@@ -326,9 +345,9 @@ impl RunCtx {
                 Ok(true) => format!("{}: VIP {} released", old.name, v.cidr),
                 Ok(false) => format!("{}: VIP {} not held any more", old.name, v.cidr),
                 Err(e) => format!(
-                    "{}: VIP {} could not be released ({e}): if the host still holds it, it \
-                     answers resets; remove the address and the iptables REJECT rule for it \
-                     before that host is back on the network",
+                    "{}: VIP {} could not be released ({e}): remove the address (and any \
+                     iptables REJECT rule for it) from that host before it is back on the \
+                     network",
                     old.name, v.cidr
                 ),
             },
