@@ -27,6 +27,9 @@ use std::collections::BTreeMap;
 
 use crate::model::{Health, ManagerVote, ReplicaIo, ReplicaPolicy, Verdict, VerdictKind};
 
+/// A restored round older than this gets no credit for the previous leader's failures.
+const RESTORED_CREDIT_MS: u64 = 30_000;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DetectorConfig {
     pub ping_interval_ms: u64,
@@ -130,13 +133,8 @@ impl Detector {
             }),
             _ => None,
         };
-        // An open round was opened on the previous leader's failures: they count, but for
-        // one, which this leader's own first failed ping supplies. The round is then decided
-        // by its evidence at once, not after a second full count.
-        let failures = match &round {
-            Some(_) => cfg.failure_threshold.saturating_sub(1),
-            None => 0,
-        };
+        // A restored round's credit for the previous leader's failures is set by `start`.
+        let failures = 0;
         Detector {
             cfg,
             leader,
@@ -172,6 +170,20 @@ impl Detector {
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
         let mut out = vec![Action::Ping { after_ms: 0 }];
         if let Some(r) = &mut self.round {
+            // The previous leader's failures count, but for one, which this leader's own first
+            // failed ping supplies: the round is then decided on its evidence at once, not
+            // after a second full count. Credited only as far as the round's age allows one
+            // failure per re-probe interval (a round opened on a lost connection counted none),
+            // and not at all for a round older than RESTORED_CREDIT_MS, whose close may have
+            // been lost with its leader. A pause shorter than an election (≥ 0.75 s with the
+            // default Raft timings) is over before this leader's first ping.
+            let age = now_ms.saturating_sub(r.since_ms);
+            self.failures = if age <= RESTORED_CREDIT_MS {
+                let per_probe = (age / self.cfg.suspect_interval_ms.max(1)) as u32;
+                per_probe.min(self.cfg.failure_threshold.saturating_sub(1))
+            } else {
+                0
+            };
             r.started_ms = now_ms;
             out.push(Action::StartCorroboration {
                 round: r.id,

@@ -485,6 +485,26 @@ fn restored_round_is_decided_after_one_own_failure() {
         (v[0].kind, v[0].round, v[0].failures),
         (VerdictKind::Dead, 7, 3)
     );
+    // Credit only as far as the round's age allows (one failure per re-probe interval), and
+    // none for a round too old to trust.
+    for (since, start, credit) in [(900, 1000, 0), (700, 1000, 1), (0, 1000, 2), (0, 40_000, 0)] {
+        let mut d = Detector::new(
+            cfg(),
+            2,
+            "zone-2".into(),
+            Health::Suspect {
+                round: 7,
+                since_ms: since,
+            },
+            8,
+        );
+        d.start(start);
+        assert_eq!(
+            d.failures(),
+            credit,
+            "round since {since}, leader from {start}"
+        );
+    }
     // A fresh detector still needs the whole count.
     let mut fresh = det(cfg());
     vote(&mut fresh, 2, false, 0);
