@@ -186,7 +186,8 @@ pub fn single_writer_probe(h: &[Op]) -> Check {
     )
 }
 
-/// Sampler-based: no sample shows two writable servers, or the VIP on two hosts.
+/// Sampler-based: no sample shows two writable servers, or the VIP served by two hosts (a
+/// host that holds it fenced — answering every TCP packet with a reset — serves nothing).
 pub fn single_writer_sampler(samples: &[Sample]) -> Check {
     for s in samples {
         if s.writable.len() > 1 || s.vip.len() > 1 {
@@ -194,8 +195,8 @@ pub fn single_writer_sampler(samples: &[Sample]) -> Check {
                 "single-writer (sampler)",
                 false,
                 format!(
-                    "at {} ms: writable {:?}, VIP on {:?}",
-                    s.time_ms, s.writable, s.vip
+                    "at {} ms: writable {:?}, VIP served by {:?} (held fenced by {:?})",
+                    s.time_ms, s.writable, s.vip, s.vip_fenced
                 ),
                 Some(serde_json::json!(s)),
             );
@@ -510,10 +511,26 @@ mod tests {
         let s = |w: &[&str]| Sample {
             time_ms: 1,
             vip: vec!["db1".into()],
+            vip_fenced: vec![],
             writable: w.iter().map(|x| x.to_string()).collect(),
             managers: vec![],
         };
         assert!(single_writer_sampler(&[s(&["db1"]), s(&[])]).valid);
         assert!(!single_writer_sampler(&[s(&["db1", "db2"])]).valid);
+    }
+
+    /// While the VIP moves, the old host holds it fenced (resets only): not a second server of
+    /// it. Two hosts serving it are.
+    #[test]
+    fn a_fenced_vip_is_not_served() {
+        let s = |vip: &[&str], fenced: &[&str]| Sample {
+            time_ms: 1,
+            vip: vip.iter().map(|x| x.to_string()).collect(),
+            vip_fenced: fenced.iter().map(|x| x.to_string()).collect(),
+            writable: vec!["db2".into()],
+            managers: vec![],
+        };
+        assert!(single_writer_sampler(&[s(&["db2"], &["db1"])]).valid);
+        assert!(!single_writer_sampler(&[s(&["db1", "db2"], &[])]).valid);
     }
 }

@@ -24,7 +24,12 @@ pub struct Manager {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Sample {
     pub time_ms: u64,
+    /// Hosts holding the VIP and serving it (not fenced).
     pub vip: Vec<String>,
+    /// Hosts holding the VIP fenced: every TCP packet to it answered with a reset (phase 2
+    /// keeps the old master's VIP so until the new master holds it): no writer path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vip_fenced: Vec<String>,
     pub writable: Vec<String>,
     pub managers: Vec<Manager>,
 }
@@ -41,6 +46,19 @@ async fn vip_on(ns: &str, vip: &str) -> bool {
         .output()
         .await;
     matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains(&format!(" {vip}/")))
+}
+
+/// Whether the host in `ns` rejects every TCP packet to the VIP (the failover's fence rule).
+async fn vip_fenced(ns: &str, vip: &str) -> bool {
+    let rule = format!("{vip}/32");
+    let out = tokio::process::Command::new("ip")
+        .args([
+            "netns", "exec", ns, "iptables", "-w", "-C", "INPUT", "-d", &rule,
+        ])
+        .args(["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"])
+        .output()
+        .await;
+    matches!(out, Ok(o) if o.status.success())
 }
 
 impl Sampler {
@@ -71,10 +89,16 @@ impl Sampler {
             while !s.load(Ordering::Relaxed) {
                 let t = wall_ms();
                 let mut vip_hosts = Vec::new();
+                let mut vip_fenced_hosts = Vec::new();
                 let mut writable = Vec::new();
                 for (i, (name, ip)) in dbs.iter().enumerate() {
-                    if vip_on(&format!("mhalab-{name}"), &vip).await {
-                        vip_hosts.push(name.clone());
+                    let ns = format!("mhalab-{name}");
+                    if vip_on(&ns, &vip).await {
+                        if vip_fenced(&ns, &vip).await {
+                            vip_fenced_hosts.push(name.clone());
+                        } else {
+                            vip_hosts.push(name.clone());
+                        }
                     }
                     if sessions[i].is_none() {
                         let login = Login {
@@ -117,6 +141,7 @@ impl Sampler {
                 out.lock().expect("samples").push(Sample {
                     time_ms: t,
                     vip: vip_hosts,
+                    vip_fenced: vip_fenced_hosts,
                     writable,
                     managers: ms,
                 });
