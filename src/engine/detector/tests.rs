@@ -13,6 +13,17 @@ fn cfg() -> DetectorConfig {
     }
 }
 
+/// A new leader's detector (manager 2) restoring round 7, opened at `since_ms`.
+fn restored(since_ms: u64) -> Detector {
+    Detector::new(
+        cfg(),
+        2,
+        "zone-2".into(),
+        Health::Suspect { round: 7, since_ms },
+        8,
+    )
+}
+
 fn det(c: DetectorConfig) -> Detector {
     Detector::new(c, 1, "zone-1".into(), Health::Alive, 1)
 }
@@ -324,16 +335,7 @@ fn connection_lost_is_an_early_signal() {
 /// for the SAME round, and its verdict names that round.
 #[test]
 fn restored_round_is_resumed_not_restarted() {
-    let mut d = Detector::new(
-        cfg(),
-        2,
-        "zone-2".into(),
-        Health::Suspect {
-            round: 7,
-            since_ms: 50,
-        },
-        8,
-    );
+    let mut d = restored(50);
     let a = d.start(1000);
     assert_eq!(
         a,
@@ -463,16 +465,7 @@ fn majority_still_waits_for_replicas() {
 /// failures stand for the rest of the count.
 #[test]
 fn restored_round_is_decided_after_one_own_failure() {
-    let mut d = Detector::new(
-        cfg(),
-        2,
-        "zone-2".into(),
-        Health::Suspect {
-            round: 7,
-            since_ms: 50,
-        },
-        8,
-    );
+    let mut d = restored(50);
     d.start(1000);
     let mut out = vote(&mut d, 3, false, 1001);
     out.extend(replica(&mut d, "db2", false, 1002));
@@ -488,16 +481,7 @@ fn restored_round_is_decided_after_one_own_failure() {
     // Credit only as far as the round's age allows (one failure per re-probe interval), and
     // none for a round too old to trust.
     for (since, start, credit) in [(900, 1000, 0), (700, 1000, 1), (0, 1000, 2), (0, 40_000, 0)] {
-        let mut d = Detector::new(
-            cfg(),
-            2,
-            "zone-2".into(),
-            Health::Suspect {
-                round: 7,
-                since_ms: since,
-            },
-            8,
-        );
+        let mut d = restored(since);
         d.start(start);
         assert_eq!(
             d.failures(),
