@@ -93,10 +93,14 @@ impl Sampler {
                 let mut writable = Vec::new();
                 for (i, (name, ip)) in dbs.iter().enumerate() {
                     let ns = format!("mhalab-{name}");
+                    // The address and the rule are read one after the other, not at once; a
+                    // release (address first, then rule) between the two reads would look like
+                    // an unfenced holder. Served only if the address is still there after a
+                    // read that found no rule: then it was held without one at that read.
                     if vip_on(&ns, &vip).await {
                         if vip_fenced(&ns, &vip).await {
                             vip_fenced_hosts.push(name.clone());
-                        } else {
+                        } else if vip_on(&ns, &vip).await {
                             vip_hosts.push(name.clone());
                         }
                     }
