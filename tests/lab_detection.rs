@@ -192,6 +192,45 @@ fn replicas_with_stale_heartbeat_count_as_disconnected() {
     }
 }
 
+/// The replicas cut from the master while it lives (their IO threads still say connected:
+/// slave_net_timeout is 5 s), then its mysqld killed: the leader read the replicas' pulses
+/// before anything was suspect, so the round counts their silence from the last reading that
+/// moved, not from its own start. Each replica's evidence spans more time than the whole round
+/// took: the silence began before the round did, and the round did not wait a window for it.
+#[test]
+fn replicas_silent_before_the_round_count_from_their_last_reading() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    lab.add_group();
+    lab.wait_health("alive", |h| h["state"]["state"] == "alive");
+    lab.lab(&["partition", "db1", "--", "db2,db3"]);
+    // The fault itself: replicas cut for 2.5 s before the kill (not a wait for an event).
+    std::thread::sleep(Duration::from_millis(2500));
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let dead = wait_for("a Dead verdict", WAIT, || match lab.verdicts("dead") {
+        d if d.is_empty() => Err(lab.health()),
+        d => Ok(d),
+    });
+    lab.lab(&["heal"]);
+    let v = &dead[0];
+    let round_ms = v["at_ms"].as_u64().unwrap() - v["suspected_at_ms"].as_u64().unwrap();
+    for r in ["db2", "db3"] {
+        let e = &v["replicas"][r];
+        assert_eq!(e["state"], "disconnected", "{e}");
+        let detail = e["detail"].as_str().unwrap();
+        let silent_ms: u64 = detail
+            .split("arrived from the master in ")
+            .nth(1)
+            .and_then(|t| t.split(" ms").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no silence in {e}"));
+        assert!(
+            silent_ms > round_ms,
+            "{r}: silence of {silent_ms} ms counted, the round took {round_ms} ms: {v}"
+        );
+    }
+    assert!(lab.verdicts("unreachable_but_alive").is_empty());
+}
+
 /// A leader cut off from the other managers (not from the master) stops monitoring as soon
 /// as its quorum lease lapses; the new leader takes over, and a master death is then judged
 /// by the new leader alone.

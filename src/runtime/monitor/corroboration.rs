@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use tokio::sync::mpsc;
 
+use super::pulses::PulseBook;
 use super::stats::Counters;
 use crate::adapters::mysql::Login;
 use crate::clock::now_ms;
@@ -24,24 +25,31 @@ use crate::runtime::Runtime;
 use crate::secret::Secret;
 use crate::state::group::{Group, Role};
 
+/// One suspicion round as corroboration sees it: its number, where answers go, and its
+/// corroboration timeout (a replica report must arrive within it).
+pub(super) struct RoundAsk {
+    pub round: u64,
+    pub tx: mpsc::Sender<Event>,
+    pub window: Duration,
+}
+
 /// Asks every follower manager (ProbeService) and every replica, in parallel; each answer comes
 /// back as an event.
-/// `window` is the round's corroboration timeout: a replica report must arrive within it.
 pub(super) fn spawn_corroboration(
     node: Arc<Runtime>,
     g: Group,
     password: Secret,
-    round: u64,
-    tx: mpsc::Sender<Event>,
+    ask: RoundAsk,
     counters: Arc<Counters>,
-    window: Duration,
+    book: PulseBook,
 ) {
+    let RoundAsk { round, tx, window } = ask;
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
     probe_from_followers(&node, &g.spec.name, round, timeout, &tx, &counters);
     // A replica is watched at most three quarters of the round, so its report (and the
     // queries around the watch) still lands before the round decides without it.
     let budget = window * 3 / 4;
-    ask_replicas(&g, password, round, timeout, budget, tx);
+    ask_replicas(&g, password, round, timeout, budget, tx, book);
 }
 
 /// Every follower voter probes the master from its own zone; each answer is a vote.
@@ -112,6 +120,7 @@ fn ask_replicas(
     timeout: Duration,
     budget: Duration,
     tx: mpsc::Sender<Event>,
+    book: PulseBook,
 ) {
     let master = g.spec.server(&g.topology.master).cloned();
     let replicas: Vec<_> = g
@@ -125,10 +134,11 @@ fn ask_replicas(
     tokio::spawn(async move {
         let Some(master) = master else { return };
         join_all(replicas.into_iter().map(|r| {
-            let (tx, master) = (tx.clone(), master.clone());
+            let (tx, master, book) = (tx.clone(), master.clone(), book.clone());
             let login = login(&spec, &r, &password);
             async move {
-                let io = replica_io(&login, &master.host, master.port, timeout, budget).await;
+                let source = (master.host.clone(), master.port);
+                let io = replica_io(&login, &r.name, &source, timeout, budget, &book).await;
                 if let ReplicaIo::Disconnected { detail } = &io {
                     // Why this replica does not veto a Dead verdict, in the operator's log too.
                     tracing::warn!(replica = %r.name, "replica counts as disconnected: {detail}");
@@ -152,13 +162,15 @@ fn ask_replicas(
 /// An IO thread that says "Yes" is watched for up to twice its heartbeat period (within
 /// `budget`): if neither an event nor a heartbeat arrives meanwhile, the master has gone
 /// silent without closing its socket (hung) and the replica counts as disconnected
-/// (engine::detector::pulse).
+/// (engine::detector::pulse). A reading in `book` that the replica has not moved from since
+/// counts as the watch's start: that silence began before the round did.
 async fn replica_io(
     login: &Login,
-    master_host: &str,
-    master_port: u16,
+    name: &str,
+    master: &(String, u16),
     timeout: Duration,
     budget: Duration,
+    book: &PulseBook,
 ) -> ReplicaIo {
     let mut s = match login.connect(timeout).await {
         Ok(s) => s,
@@ -168,16 +180,17 @@ async fn replica_io(
             }
         }
     };
-    let io = watch(&mut s, master_host, master_port, budget).await;
+    let io = watch(&mut s, name, master, budget, book).await;
     s.close().await;
     io
 }
 
 async fn watch(
     s: &mut crate::adapters::mysql::Session,
-    master_host: &str,
-    master_port: u16,
+    name: &str,
+    master: &(String, u16),
     budget: Duration,
+    book: &PulseBook,
 ) -> ReplicaIo {
     let (r, first) = match s.replica_pulse().await {
         Err(e) => {
@@ -192,7 +205,7 @@ async fn watch(
         }
         Ok(Some(x)) => x,
     };
-    if r.source_host != master_host || r.source_port != master_port {
+    if r.source_host != master.0 || r.source_port != master.1 {
         return ReplicaIo::Disconnected {
             detail: format!("replicates from {}:{}", r.source_host, r.source_port),
         };
@@ -210,8 +223,12 @@ async fn watch(
             ),
         };
     }
-    // Measured from after the first reading: the silence is never overstated.
-    let started = std::time::Instant::now();
+    // Measured from after the first reading (the book's, if nothing arrived since it was
+    // taken): the silence is never overstated.
+    let (first, started) = match book.silent_since(name, master, &first) {
+        Some(earlier) => (earlier.pulse, earlier.at),
+        None => (first, std::time::Instant::now()),
+    };
     let budget_ms = budget.as_millis() as u64;
     let mut last = first.clone();
     if let Some(window) = pulse::watch_ms(&first, budget_ms) {

@@ -6,6 +6,7 @@
 //! health, so an open suspicion round is finished, not restarted.
 
 mod corroboration;
+mod pulses;
 mod stats;
 
 use std::collections::BTreeMap;
@@ -17,7 +18,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant};
 
 pub use self::corroboration::probe_master;
-use self::corroboration::spawn_corroboration;
+use self::corroboration::{spawn_corroboration, RoundAsk};
+use self::pulses::PulseBook;
 use self::stats::Counters;
 pub use self::stats::{CountersSnapshot, MonitorStats};
 use super::credentials::{login, password};
@@ -134,9 +136,12 @@ struct GroupMonitor {
     recent_rtt: std::collections::VecDeque<Duration>,
     /// The open round's corroboration deadline.
     deadline: Option<(u64, Instant)>,
+    /// The replicas' latest readings (pulses.rs), for the rounds' replica watches.
+    pulses: PulseBook,
     // Aborted with this monitor, so a deposed leader keeps no connection and no SSH warmer.
     _sentinel: AbortOnDrop,
     _warm: Option<AbortOnDrop>,
+    _pulse_reader: AbortOnDrop,
 }
 
 #[tracing::instrument(skip_all, fields(group = %g.spec.name, master = %g.topology.master, term))]
@@ -183,6 +188,13 @@ impl GroupMonitor {
         );
         let (tx, rx) = mpsc::channel::<Event>(64);
         let sentinel = AbortOnDrop(tokio::spawn(sentinel(master_login, timeout, tx.clone())));
+        let pulses = PulseBook::default();
+        let pulse_reader = AbortOnDrop(tokio::spawn(pulses::keep(
+            g.clone(),
+            password.clone(),
+            timeout,
+            pulses.clone(),
+        )));
         // Warm SSH sessions to every server: a failover then pays no handshake.
         let warm = match node.ssh.get(&node.local, &g.spec) {
             Ok(pool) => Some(AbortOnDrop(tokio::spawn(
@@ -207,8 +219,10 @@ impl GroupMonitor {
             next_ping: Instant::now(),
             recent_rtt: std::collections::VecDeque::with_capacity(RTT_HISTORY),
             deadline: None,
+            pulses,
             _sentinel: sentinel,
             _warm: warm,
+            _pulse_reader: pulse_reader,
         })
     }
 
@@ -244,10 +258,13 @@ impl GroupMonitor {
                     self.node.clone(),
                     self.g.clone(),
                     self.password.clone(),
-                    round,
-                    self.tx.clone(),
+                    RoundAsk {
+                        round,
+                        tx: self.tx.clone(),
+                        window: self.corroboration_timeout,
+                    },
                     self.counters.clone(),
-                    self.corroboration_timeout,
+                    self.pulses.clone(),
                 );
                 Flow::Continue
             }
