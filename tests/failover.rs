@@ -199,8 +199,16 @@ async fn master_killed_under_writes_then_anti_flap() {
         .unwrap();
     assert!(
         promote.contains(&format!("{new_master}: VIP 10.77.0.100/24 up"))
-            && promote.contains("db1: VIP 10.77.0.100/24 released"),
+            && promote.contains("replication stopped and reset (RESET SLAVE ALL)"),
         "{promote}"
+    );
+    // The old host's fenced VIP goes in phase 4, alongside the repointing.
+    let phase4 = step(&run, "replicas_recovery")["state"]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        phase4.contains("db1: VIP 10.77.0.100/24 released"),
+        "{phase4}"
     );
     let cleanup = step(&run, "new_master_cleanup")["state"]["detail"]
         .as_str()

@@ -21,6 +21,7 @@ mod new_master_cleanup;
 mod promote_new_master;
 mod replicas_recovery;
 mod save_master_binlog;
+mod vip_move;
 
 use crate::adapters::mysql::{ChangeMaster, Login, MysqlError, ReplicaPosition, Session};
 use crate::adapters::ssh::vip;

@@ -29,14 +29,7 @@ impl RunCtx {
             lines.push(format!("{}: read_only=0", nm.name));
         }
         s.close().await;
-        lines.push(
-            self.vip_up(
-                &nm,
-                &run.old_master,
-                super::promote_new_master::Release::Again,
-            )
-            .await?,
-        );
+        lines.push(self.vip_up(&nm, &run.old_master).await?);
         let masked = ChangeMaster {
             password: Secret::new("xxx"),
             position: self.position_on(run, &nm)?,

@@ -9,16 +9,6 @@ use super::*;
 use crate::adapters::hooks;
 use crate::adapters::mysql::EpochRow;
 
-/// When `vip_up` releases the VIP from the old master's host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Release {
-    /// Phase 3.5: right after the new master holds it, unless phase 2 found the host
-    /// unreachable.
-    InPromote,
-    /// Phase 5: once more, whatever phase 2 found.
-    Again,
-}
-
 impl RunCtx {
     /// Phase 3.5: bring the new master level with the target, make it a master, record the
     /// epoch on it, make it writable, then bring the VIP up (writable before the VIP: the first
@@ -39,6 +29,7 @@ impl RunCtx {
         }
         let info = s.server_info().await.map_err(abort)?;
         let filepos = self.mode() == ReplicationMode::FilePos;
+        let mut reset = None;
         if let Some(r) = &info.replica {
             if filepos {
                 let applied = self
@@ -51,11 +42,15 @@ impl RunCtx {
             }
             self.guard().await?;
             s.stop_replica(false).await.map_err(abort)?;
-            s.reset_replica_all().await.map_err(abort)?;
-            lines.push(format!(
-                "{}: replication stopped and reset (RESET SLAVE ALL)",
-                nm.name
-            ));
+            // RESET SLAVE ALL (an fsync of the replica's state files) on a second connection,
+            // alongside the epoch, read_only and VIP below; the step ends only after it (a
+            // promoted server must not restart into its old replication: docs/architecture.md).
+            let mut s2 = self.connect(&nm).await.map_err(abort)?;
+            reset = Some(tokio::spawn(async move {
+                let r = s2.reset_replica_all().await;
+                s2.close().await;
+                r
+            }));
         } else {
             lines.push(format!("{}: already not a replica", nm.name));
         }
@@ -91,10 +86,19 @@ impl RunCtx {
             lines.push(format!("{}: already writable", nm.name));
         }
         s.close().await;
-        lines.push(
-            self.vip_up(&nm, &run.old_master, Release::InPromote)
-                .await?,
-        );
+        // The old host's release (and the second ARP) is phase 4's, alongside the repointing:
+        // the old host answers resets meanwhile, never silence.
+        lines.push(self.vip_add(&nm).await?);
+        if let Some(reset) = reset {
+            reset
+                .await
+                .map_err(|e| abort(format!("RESET SLAVE ALL: {e}")))?
+                .map_err(abort)?;
+            lines.push(format!(
+                "{}: replication stopped and reset (RESET SLAVE ALL)",
+                nm.name
+            ));
+        }
         if let Some(l) = self.ip_failover_start(run, &nm).await? {
             lines.push(l);
         }
@@ -296,65 +300,5 @@ impl RunCtx {
             self.group.spec.ping.replica_heartbeat_ms,
             current,
         )
-    }
-
-    /// The VIP up on the new master (gratuitous ARP in the background), then released from the
-    /// old master's host, where phase 2 left it answering resets, and announced once more from
-    /// the new one: a client that asked for the VIP's MAC while both held it may have learnt the
-    /// old one, which from now on would answer nothing. Phase 5 (`Release::Again`) releases it
-    /// once more, also from a host phase 2 found unreachable (bounded; off the critical path),
-    /// so that a host that was away during 3.5 is not left answering for the VIP.
-    pub(super) async fn vip_up(
-        &self,
-        nm: &ServerSpec,
-        old_master: &str,
-        release: Release,
-    ) -> StepResult {
-        let Some(v) = self.vip() else {
-            return Ok("no VIP configured".into());
-        };
-        self.guard().await?;
-        let pool = self.ssh().map_err(abort)?;
-        let (host, port) = nm.ssh_target(&self.group.spec.ssh);
-        let added = vip::add(pool, &host, port, &v, SSH_COMMAND)
-            .await
-            .map_err(abort)?;
-        let mut lines = vec![format!(
-            "{}: VIP {} {} (gratuitous ARP sent in the background)",
-            nm.name,
-            v.cidr,
-            if added { "up" } else { "already up" }
-        )];
-        let old = self.server(old_master)?;
-        // The same host (another port, a shared SSH target): releasing would take the VIP off
-        // the new master.
-        if old.ssh_target(&self.group.spec.ssh).0 == host {
-            return Ok(lines.join("; "));
-        }
-        if release == Release::InPromote && self.old_host_unreachable {
-            lines.push(format!(
-                "{}: VIP not released now (the host was unreachable in phase 2; tried again in \
-                 phase 5)",
-                old.name
-            ));
-            return Ok(lines.join("; "));
-        }
-        let (old_host, old_port) = old.ssh_target(&self.group.spec.ssh);
-        lines.push(
-            match vip::release(pool, &old_host, old_port, &v, OLD_MASTER_SSH).await {
-                Ok(true) => format!("{}: VIP {} released", old.name, v.cidr),
-                Ok(false) => format!("{}: VIP {} not held any more", old.name, v.cidr),
-                Err(e) => format!(
-                    "{}: VIP {} could not be released ({e}): remove the address (and any \
-                     iptables REJECT rule for it) from that host before it is back on the \
-                     network",
-                    old.name, v.cidr
-                ),
-            },
-        );
-        if let Err(e) = vip::announce(pool, &host, port, &v, SSH_COMMAND).await {
-            lines.push(format!("{}: second gratuitous ARP failed: {e}", nm.name));
-        }
-        Ok(lines.join("; "))
     }
 }

@@ -1,6 +1,7 @@
 //! Phase 4 (every other survivor replicates from the new master and reaches what it has) and
 //! phase 5 (new-master cleanup, MHA's statement for the record).
 
+use super::vip_move::Release;
 use super::*;
 use crate::model::{ReplicaAction, ReplicaStart, ReplicasOutcome, ReplicasPlan};
 use crate::state::journal::StepReport;
@@ -47,13 +48,19 @@ impl RunCtx {
             run.recovery.new_master_coords.as_ref(),
         )
         .map_err(abort)?;
-        let results = join_all(others.iter().map(|r| async {
-            (
-                r.name.clone(),
-                self.recover_one(run, r, &nm, &replicas).await,
-            )
-        }))
+        // The old host's VIP goes alongside: with lossless semi-sync the first write waits
+        // for a repointed replica, not for the release.
+        let (released, results) = futures::future::join(
+            self.vip_release_old(&nm, &run.old_master, Release::AfterPromote),
+            join_all(others.iter().map(|r| async {
+                (
+                    r.name.clone(),
+                    self.recover_one(run, r, &nm, &replicas).await,
+                )
+            })),
+        )
         .await;
+        let released = released?;
         // A replica whose repointing stopped at a guard is not a failed replica: the step
         // stops without an outcome (the term is over, or a delegate lost its leader's
         // confirmation) and is begun again.
@@ -67,7 +74,10 @@ impl RunCtx {
             .into_iter()
             .map(|(name, r)| (name, r.map_err(|e| e.to_string())))
             .collect();
-        let (outcome, detail) = plan::replicas::outcome(results);
+        let (outcome, mut detail) = plan::replicas::outcome(results);
+        if let Some(l) = released {
+            detail = format!("{detail}; {l}");
+        }
         Ok(StepReport {
             detail,
             failed_replicas: match outcome {

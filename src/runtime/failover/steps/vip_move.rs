@@ -1,0 +1,98 @@
+//! The VIP's move during a failover: up on the new master in phase 3.5 (once it is writable),
+//! released from the old master's host in phase 4 (alongside the repointing, off the path to
+//! the first write), and once more in phase 5 whatever happened before.
+//!
+//! Between phase 2 and the release, the old host holds the address fenced: every TCP packet
+//! to it is answered with a reset (adapters::ssh::vip), so a client whose ARP cache still
+//! names the old host is told at once to try again, never left waiting on silence. The
+//! release comes after the new master holds the address and has announced it, and is followed
+//! by a second announcement: a client that asked for the VIP's MAC while both held it may
+//! have learnt the old one, which from the release on answers nothing.
+
+use super::*;
+
+/// Which release of the old host's VIP this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Release {
+    /// Phase 4: right after the new master took it, unless phase 2 found the host unreachable.
+    AfterPromote,
+    /// Phase 5: once more, whatever phase 2 found (bounded; off the critical path), so that a
+    /// host that was away during phase 4 is not left answering for the VIP.
+    Again,
+}
+
+impl RunCtx {
+    /// The VIP up on the new master, gratuitous ARP sent in the background.
+    pub(super) async fn vip_add(&self, nm: &ServerSpec) -> StepResult {
+        let Some(v) = self.vip() else {
+            return Ok("no VIP configured".into());
+        };
+        self.guard().await?;
+        let pool = self.ssh().map_err(abort)?;
+        let (host, port) = nm.ssh_target(&self.group.spec.ssh);
+        let added = vip::add(pool, &host, port, &v, SSH_COMMAND)
+            .await
+            .map_err(abort)?;
+        Ok(format!(
+            "{}: VIP {} {} (gratuitous ARP sent in the background)",
+            nm.name,
+            v.cidr,
+            if added { "up" } else { "already up" }
+        ))
+    }
+
+    /// The VIP released from the old master's host, then announced once more from the new
+    /// master. None: nothing to release (no VIP, or both on one host: releasing would take it
+    /// off the new master). A release that fails is said in the line, never a step failure: the
+    /// new master serves already, and phase 5 tries again.
+    pub(super) async fn vip_release_old(
+        &self,
+        nm: &ServerSpec,
+        old_master: &str,
+        release: Release,
+    ) -> Result<Option<String>, StepError> {
+        let Some(v) = self.vip() else {
+            return Ok(None);
+        };
+        let old = self.server(old_master)?;
+        let (host, port) = nm.ssh_target(&self.group.spec.ssh);
+        let (old_host, old_port) = old.ssh_target(&self.group.spec.ssh);
+        if old_host == host {
+            return Ok(None);
+        }
+        if release == Release::AfterPromote && self.old_host_unreachable {
+            return Ok(Some(format!(
+                "{}: VIP not released now (the host was unreachable in phase 2; tried again in \
+                 phase 5)",
+                old.name
+            )));
+        }
+        self.guard().await?;
+        let pool = self.ssh().map_err(abort)?;
+        let mut lines = vec![
+            match vip::release(pool, &old_host, old_port, &v, OLD_MASTER_SSH).await {
+                Ok(true) => format!("{}: VIP {} released", old.name, v.cidr),
+                Ok(false) => format!("{}: VIP {} not held any more", old.name, v.cidr),
+                Err(e) => format!(
+                    "{}: VIP {} could not be released ({e}): remove the address (and any \
+                     iptables REJECT rule for it) from that host before it is back on the \
+                     network",
+                    old.name, v.cidr
+                ),
+            },
+        ];
+        if let Err(e) = vip::announce(pool, &host, port, &v, SSH_COMMAND).await {
+            lines.push(format!("{}: second gratuitous ARP failed: {e}", nm.name));
+        }
+        Ok(Some(lines.join("; ")))
+    }
+
+    /// Phase 5: the VIP up on the new master and released from the old host, again.
+    pub(super) async fn vip_up(&self, nm: &ServerSpec, old_master: &str) -> StepResult {
+        let mut line = self.vip_add(nm).await?;
+        if let Some(l) = self.vip_release_old(nm, old_master, Release::Again).await? {
+            line = format!("{line}; {l}");
+        }
+        Ok(line)
+    }
+}
