@@ -20,7 +20,12 @@ pub struct Check {
     pub counterexample: Option<serde_json::Value>,
 }
 
-fn check(name: &str, valid: bool, summary: String, cx: Option<serde_json::Value>) -> Check {
+pub(crate) fn check(
+    name: &str,
+    valid: bool,
+    summary: String,
+    cx: Option<serde_json::Value>,
+) -> Check {
     Check {
         name: name.into(),
         valid,

@@ -9,6 +9,7 @@ mod bench_leader_kill;
 mod checker;
 mod history;
 mod labctl;
+mod leadership;
 mod linear;
 mod report;
 mod sampler;

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::checker::{self, Check};
 use crate::history::{read_jsonl, wall_ms, write_jsonl, Op};
 use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var};
+use crate::leadership;
 use crate::sampler::Sampler;
 
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +59,30 @@ pub enum Nemesis {
     /// zone and from the replicas while the writes go on (only its binlog has them), then its
     /// mysqld killed (host up): a manager that reaches the host saves the binlog.
     LeaderCutFromMasterHostThenKill { ms: u64 },
+}
+
+impl Nemesis {
+    /// Whether the nemesis leaves every manager running and connected to the others (it may
+    /// cut managers from DB hosts): then no election has a reason to happen.
+    fn spares_managers(&self) -> bool {
+        match self {
+            Nemesis::None
+            | Nemesis::KillMaster
+            | Nemesis::PauseMaster { .. }
+            | Nemesis::PartitionLeaderZone { .. }
+            | Nemesis::IsolateMasterKeepClients
+            | Nemesis::FlakyMaster { .. }
+            | Nemesis::SlowMaster { .. }
+            | Nemesis::LaggingReplicasThenKillMaster { .. }
+            | Nemesis::BlindLeaderThenKillMaster
+            | Nemesis::LeaderCutFromMasterHostThenKill { .. } => true,
+            // Cut a manager from another, freeze one, or (failpoints) kill one.
+            Nemesis::MinorityLeaderThenKillMaster
+            | Nemesis::ZombieLeader
+            | Nemesis::BlindLeaderZombieDelegate
+            | Nemesis::SplitViewThenKillMaster => false,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -600,6 +625,11 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     }
     if sc.workload == "register" {
         checks.push(checker::registers_linearizable(&history));
+    }
+    // Writers and nemeses on the DB hosts, every manager spared: the soak for the Raft timings
+    // (a failpoint build's managers kill or freeze themselves).
+    if sc.nemesis.spares_managers() && sc.failpoint.is_none() {
+        checks.push(leadership::leadership_stable(&samples));
     }
     if let Some(blind) = ctx.blind_leader {
         checks.push(checker::acted_elsewhere(&runs, blind));

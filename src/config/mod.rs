@@ -84,11 +84,12 @@ pub struct RawConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRaftConfig {
-    /// Leader heartbeat period. Default 50 ms.
+    /// Leader heartbeat period. Default 40 ms.
     pub heartbeat_interval_ms: Option<u64>,
     /// A follower that hears nothing from the leader for `election_timeout_max` (openraft's vote
-    /// lease) plus a random time in [min, max] starts an election. Defaults 250 / 500 ms: a dead
-    /// leader is replaced in ~0.9 s median on a LAN (docs/benchmarks.md).
+    /// lease) plus a random time in [min, max] starts an election. Defaults 125 / 250 ms: a dead
+    /// leader is replaced in ~0.5 s median on a LAN (docs/benchmarks.md); slower or busier
+    /// links need more (docs/operations.md).
     pub election_timeout_min_ms: Option<u64>,
     pub election_timeout_max_ms: Option<u64>,
     /// Build a snapshot after this many new log entries. Default 1000.
@@ -178,9 +179,9 @@ pub struct RaftTimings {
 impl Default for RaftTimings {
     fn default() -> Self {
         RaftTimings {
-            heartbeat_interval: Duration::from_millis(50),
-            election_timeout_min: Duration::from_millis(250),
-            election_timeout_max: Duration::from_millis(500),
+            heartbeat_interval: Duration::from_millis(40),
+            election_timeout_min: Duration::from_millis(125),
+            election_timeout_max: Duration::from_millis(250),
             snapshot_logs_since_last: 1000,
             max_logs_to_keep: 500,
             propose_timeout: Duration::from_millis(5000),
