@@ -114,7 +114,8 @@ fn validation_names_the_key() {
         (
             RawConfig {
                 raft: Some(RawRaftConfig {
-                    election_timeout_min_ms: Some(50),
+                    // Not above the heartbeat (40 ms by default).
+                    election_timeout_min_ms: Some(40),
                     ..Default::default()
                 }),
                 ..base(d)
@@ -124,7 +125,8 @@ fn validation_names_the_key() {
         (
             RawConfig {
                 raft: Some(RawRaftConfig {
-                    election_timeout_max_ms: Some(200),
+                    // Below the minimum (125 ms by default).
+                    election_timeout_max_ms: Some(100),
                     ..Default::default()
                 }),
                 ..base(d)
