@@ -5,7 +5,10 @@
 use crate::checker::{check, Check};
 use crate::sampler::Sample;
 
-/// No manager's term moves past the highest term of the first sample that saw a manager.
+/// No manager's term moves past the highest term of the first sample that saw a manager. The
+/// summary also counts the samples in which the leader's lease had lapsed (no quorum
+/// acknowledgement within the default lease): it stops acting then (monitors and executors
+/// restart) though no election follows. Counted, not failed: a figure to watch.
 pub fn leadership_stable(samples: &[Sample]) -> Check {
     let name = "leadership-stable";
     let max_term = |s: &Sample| s.managers.iter().map(|m| m.term).max();
@@ -29,11 +32,23 @@ pub fn leadership_stable(samples: &[Sample]) -> Check {
             );
         }
     }
+    let lease = mha_raft::config::RaftTimings::default()
+        .leader_lease()
+        .as_millis() as u64;
+    let lapsed = samples
+        .iter()
+        .filter(|s| {
+            s.managers
+                .iter()
+                .any(|m| m.role == "leader" && m.quorum_ack_ms.is_some_and(|a| a > lease))
+        })
+        .count();
     check(
         name,
         true,
         format!(
-            "{} samples, term {term} throughout: no election without a manager fault",
+            "{} samples, term {term} throughout: no election without a manager fault; the \
+             leader's lease ({lease} ms) lapsed in {lapsed} sample(s)",
             samples.len()
         ),
         None,
@@ -58,6 +73,7 @@ mod tests {
                     id: i as u64 + 1,
                     role: "follower".into(),
                     term: *t,
+                    quorum_ack_ms: None,
                 })
                 .collect(),
         }

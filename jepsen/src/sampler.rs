@@ -19,6 +19,9 @@ pub struct Manager {
     pub id: u64,
     pub role: String,
     pub term: u64,
+    /// A leader's time since a quorum last acknowledged it (its lease's age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_ack_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -139,6 +142,7 @@ impl Sampler {
                             id: r.id,
                             role: r.role,
                             term: r.term,
+                            quorum_ack_ms: r.millis_since_quorum_ack,
                         });
                     }
                 }

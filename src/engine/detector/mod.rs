@@ -175,8 +175,9 @@ impl Detector {
             // after a second full count. Credited only as far as the round's age allows one
             // failure per re-probe interval (a round opened on a lost connection counted none),
             // and not at all for a round older than RESTORED_CREDIT_MS, whose close may have
-            // been lost with its leader. A pause shorter than an election (≥ 0.75 s with the
-            // default Raft timings) is over before this leader's first ping.
+            // been lost with its leader. A paused master closes no socket: a round on a pause
+            // opens only when a ping times out (half the interval into it at the earliest), so
+            // a pause of ≤ 0.5 s is over before this leader's first ping.
             let age = now_ms.saturating_sub(r.since_ms);
             self.failures = if age <= RESTORED_CREDIT_MS {
                 let per_probe = (age / self.cfg.suspect_interval_ms.max(1)) as u32;

@@ -223,14 +223,21 @@ async fn watch(
             ),
         };
     }
-    // Measured from after the first reading (the book's, if nothing arrived since it was
-    // taken): the silence is never overstated.
-    let (first, started) = match book.silent_since(name, master, &first) {
-        Some(earlier) => (earlier.pulse, earlier.at),
-        None => (first, std::time::Instant::now()),
+    // Measured from after the first reading: the silence is never overstated. When the book
+    // holds an earlier reading the replica has not moved from, the silence began then — but
+    // it is credited at most one heartbeat period before now: a master that stalls briefly
+    // (GC, a short freeze) sends nothing for a period plus the stall, and the watch must
+    // still see its next heartbeat rather than count the stall as death.
+    let now = std::time::Instant::now();
+    let credit = Duration::from_millis(first.heartbeat_period_ms.unwrap_or(0));
+    let (mut last, first, started) = match book.silent_since(name, master, &first) {
+        Some(earlier) => {
+            let floor = now.checked_sub(credit).unwrap_or(now);
+            (first, earlier.pulse, earlier.at.max(floor))
+        }
+        None => (first.clone(), first, now),
     };
     let budget_ms = budget.as_millis() as u64;
-    let mut last = first.clone();
     if let Some(window) = pulse::watch_ms(&first, budget_ms) {
         let poll = Duration::from_millis(pulse::poll_ms(&first));
         let until = started + Duration::from_millis(window);

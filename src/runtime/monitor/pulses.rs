@@ -3,7 +3,8 @@
 //! pulse). When the master went silent well before the round opened (a hung master, or replicas
 //! cut from it while it lived), that silence is already on record here: a reading taken earlier
 //! and unchanged since proves nothing arrived from the master since it was taken, so the round
-//! need not wait the whole window again.
+//! need not wait the whole window again (corroboration.rs credits at most one heartbeat period
+//! of it: a brief stall must still be seen to end).
 //!
 //! One kept connection per replica and one reading per ping interval, on the leader only (the
 //! book dies with the group's monitor). The book keeps the *oldest* reading a replica has not
@@ -112,7 +113,9 @@ async fn read_one(
     };
     s.set_timeout(timeout);
     match s.replica_pulse().await {
-        Ok(Some((status, p))) => book.record(
+        // Only a running IO thread's silence says something about the master; a reading taken
+        // while it was reconnecting must not be reused once it is back.
+        Ok(Some((status, p))) if p.io_thread == crate::model::IoThread::Yes => book.record(
             name,
             Reading {
                 at: Instant::now(),
@@ -120,7 +123,7 @@ async fn read_one(
                 pulse: p,
             },
         ),
-        Ok(None) => book.forget(name),
+        Ok(_) => book.forget(name),
         Err(e) => {
             tracing::debug!(replica = name, error = %e, "pulse reading failed");
             book.forget(name);

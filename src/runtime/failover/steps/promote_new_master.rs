@@ -16,7 +16,10 @@ impl RunCtx {
     pub(super) async fn promote(&mut self, run: &FailoverRun) -> StepResult {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
-        let mut s = self.connect(&nm).await.map_err(abort)?;
+        // Two connections at once: the second is RESET SLAVE ALL's, below.
+        let (s, s2) = futures::future::join(self.connect(&nm), self.connect(&nm)).await;
+        let mut s = s.map_err(abort)?;
+        let mut s2 = Some(s2.map_err(abort)?);
         let mut lines = Vec::new();
         let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
         if let Some((epoch, r)) = recorded {
@@ -45,10 +48,16 @@ impl RunCtx {
             // RESET SLAVE ALL (an fsync of the replica's state files) on a second connection,
             // alongside the epoch, read_only and VIP below; the step ends only after it (a
             // promoted server must not restart into its old replication: docs/architecture.md).
-            let mut s2 = self.connect(&nm).await.map_err(abort)?;
+            // If this step fails before joining it, the RESET still completes on its own (as
+            // when it ran inline before what failed); its error is then logged.
+            let mut s2 = s2.take().expect("taken once");
+            let name = nm.name.clone();
             reset = Some(tokio::spawn(async move {
                 let r = s2.reset_replica_all().await;
                 s2.close().await;
+                if let Err(e) = &r {
+                    tracing::warn!(server = %name, error = %e, "RESET SLAVE ALL failed");
+                }
                 r
             }));
         } else {
@@ -86,6 +95,9 @@ impl RunCtx {
             lines.push(format!("{}: already writable", nm.name));
         }
         s.close().await;
+        if let Some(s2) = s2 {
+            s2.close().await;
+        }
         // The old host's release (and the second ARP) is phase 4's, alongside the repointing:
         // the old host answers resets meanwhile, never silence.
         lines.push(self.vip_add(&nm).await?);

@@ -29,38 +29,46 @@ impl RunCtx {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
         self.guard().await?;
-        let others: Vec<ServerSpec> = self
-            .survivors(run)
-            .into_iter()
-            .filter(|s| s.name != nm.name)
-            .collect();
-        // File/position replicas start from the journaled coordinates; only a GTID target is
-        // waited for (and must fit the mode).
-        let decided = match self.mode() {
-            ReplicationMode::FilePos => d.target.clone(),
-            _ => self.decided_target(d)?,
+        // The old host's VIP goes first thing, alongside the rest: with lossless semi-sync the
+        // first write waits for a repointed replica, not for the release — and a plan that
+        // fails must not leave the old host holding the address.
+        let repoint = async {
+            let others: Vec<ServerSpec> = self
+                .survivors(run)
+                .into_iter()
+                .filter(|s| s.name != nm.name)
+                .collect();
+            // File/position replicas start from the journaled coordinates; only a GTID target
+            // is waited for (and must fit the mode).
+            let decided = match self.mode() {
+                ReplicationMode::FilePos => d.target.clone(),
+                _ => self.decided_target(d)?,
+            };
+            let replicas = plan::replicas::plan(
+                self.mode(),
+                &nm.name,
+                &decided,
+                run.recovery.salvage.as_ref(),
+                run.recovery.new_master_coords.as_ref(),
+            )
+            .map_err(abort)?;
+            Ok::<_, StepError>(
+                join_all(others.iter().map(|r| async {
+                    (
+                        r.name.clone(),
+                        self.recover_one(run, r, &nm, &replicas).await,
+                    )
+                }))
+                .await,
+            )
         };
-        let replicas = plan::replicas::plan(
-            self.mode(),
-            &nm.name,
-            &decided,
-            run.recovery.salvage.as_ref(),
-            run.recovery.new_master_coords.as_ref(),
-        )
-        .map_err(abort)?;
-        // The old host's VIP goes alongside: with lossless semi-sync the first write waits
-        // for a repointed replica, not for the release.
         let (released, results) = futures::future::join(
             self.vip_release_old(&nm, &run.old_master, Release::AfterPromote),
-            join_all(others.iter().map(|r| async {
-                (
-                    r.name.clone(),
-                    self.recover_one(run, r, &nm, &replicas).await,
-                )
-            })),
+            repoint,
         )
         .await;
         let released = released?;
+        let results = results?;
         // A replica whose repointing stopped at a guard is not a failed replica: the step
         // stops without an outcome (the term is over, or a delegate lost its leader's
         // confirmation) and is begun again.
