@@ -37,6 +37,7 @@
 //! port = 3306
 //! candidate_master = true
 //! # master_binlog_dir = "/data/binlog"  # per server, overrides [failover]'s
+//! # ignore_fail = true                   # MHA's: left out of a failover it is not ready for
 //! ```
 
 use serde::Deserialize;
@@ -113,6 +114,8 @@ struct RawServer {
     ssh_host: Option<String>,
     ssh_port: Option<u16>,
     master_binlog_dir: Option<String>,
+    #[serde(default)]
+    ignore_fail: bool,
 }
 
 /// The keys earlier versions took, each with where its setting lives now.
@@ -233,6 +236,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
                 ssh_host: s.ssh_host,
                 ssh_port: s.ssh_port,
                 master_binlog_dir: s.master_binlog_dir,
+                ignore_fail: s.ignore_fail,
             })
             .collect(),
         failover,

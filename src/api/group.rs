@@ -33,6 +33,7 @@ impl From<&ServerSpec> for pb::ServerSpec {
             ssh_host: s.ssh_host.clone(),
             ssh_port: s.ssh_port.map(u32::from),
             master_binlog_dir: s.master_binlog_dir.clone(),
+            ignore_fail: s.ignore_fail,
         }
     }
 }
@@ -52,6 +53,7 @@ impl TryFrom<pb::ServerSpec> for ServerSpec {
                 .map(|p| u16_of(p, "servers.ssh_port"))
                 .transpose()?,
             master_binlog_dir: s.master_binlog_dir,
+            ignore_fail: s.ignore_fail,
         })
     }
 }

@@ -6,6 +6,7 @@ use crate::model::Target;
 use crate::state::journal::{
     Decided, FailoverRun, GroupFailover, Refusal, RunKind, RunState, Step, StepName, StepState,
 };
+use crate::state::pause::Pause;
 use crate::state::recovery::{DiffFile, Recovery, Salvage};
 
 enum_map!(RunKind, pb::RunKind, "kind", {
@@ -343,6 +344,30 @@ impl From<&GroupFailover> for pb::GroupFailover {
             blocked: f.blocked.clone(),
             refusals: f.refusals.iter().map(Into::into).collect(),
             handled_round: f.handled_round,
+            paused: f.paused.as_ref().map(Into::into),
+        }
+    }
+}
+
+impl From<&Pause> for pb::Pause {
+    fn from(p: &Pause) -> Self {
+        pb::Pause {
+            by: p.by.clone(),
+            at_ms: p.at_ms,
+            reason: p.reason.clone(),
+            until_ms: p.until_ms,
+        }
+    }
+}
+
+/// Plain data: nothing to refuse.
+impl From<pb::Pause> for Pause {
+    fn from(p: pb::Pause) -> Self {
+        Pause {
+            by: p.by,
+            at_ms: p.at_ms,
+            reason: p.reason,
+            until_ms: p.until_ms,
         }
     }
 }
@@ -361,6 +386,7 @@ impl TryFrom<pb::GroupFailover> for GroupFailover {
                 .map(TryInto::try_into)
                 .collect::<Result<_, _>>()?,
             handled_round: f.handled_round,
+            paused: f.paused.map(Into::into),
         })
     }
 }

@@ -288,6 +288,12 @@ mod tests {
                 reason: "anti-flap".into(),
             }],
             handled_round: Some(3),
+            paused: Some(crate::state::pause::Pause {
+                by: "alice (operator)".into(),
+                at_ms: 5,
+                reason: "upgrade".into(),
+                until_ms: Some(9),
+            }),
         };
         let wire = pb::GroupFailover::from(&f);
         assert_eq!(GroupFailover::try_from(wire.clone()).unwrap(), f);
@@ -321,6 +327,12 @@ mod tests {
             failover: Some(run_value()),
             failover_blocked: Some("Phase 2: x".into()),
             last_refusal: None,
+            paused: Some(crate::state::pause::Pause {
+                by: "alice (operator)".into(),
+                at_ms: 5,
+                reason: String::new(),
+                until_ms: None,
+            }),
             servers: vec![ServerLive {
                 name: "db2".into(),
                 address: "10.77.0.12:3306".into(),

@@ -184,6 +184,7 @@ impl From<&GroupLive> for pb::GroupLive {
             failover: g.failover.as_ref().map(Into::into),
             failover_blocked: g.failover_blocked.clone(),
             last_refusal: g.last_refusal.as_ref().map(Into::into),
+            paused: g.paused.as_ref().map(Into::into),
             servers: g.servers.iter().map(Into::into).collect(),
             error: g.error.clone(),
         }
@@ -215,6 +216,7 @@ impl TryFrom<pb::GroupLive> for GroupLive {
             failover: g.failover.map(TryInto::try_into).transpose()?,
             failover_blocked: g.failover_blocked,
             last_refusal: g.last_refusal.map(TryInto::try_into).transpose()?,
+            paused: g.paused.map(Into::into),
             servers: g.servers.into_iter().map(Into::into).collect(),
             error: g.error,
         })

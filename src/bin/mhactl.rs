@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use mha_raft::config::LogFormat;
 use mha_raft::ctl::client::client_transport;
 use mha_raft::ctl::{
-    audit, certs, check, cluster_init, cluster_status, exit, failover, group, member, AdminClient,
+    audit, certs, check, cluster_init, cluster_status, exit, failover, group, member, pause,
+    AdminClient,
 };
 
 #[derive(Parser, Debug)]
@@ -62,6 +63,12 @@ enum Cmd {
     Check(check::CheckCmd),
     /// Failover: run one (manual), explain the choice (--dry-run), ack, history.
     Failover(failover::FailoverArgs),
+    /// Maintenance mode: automatic failover off for a group (or all), monitoring and checks
+    /// on; a master death is recorded and shown, not acted on. Manual failover still works.
+    Pause(pause::PauseArgs),
+    /// End maintenance mode: automatic failover on again (a master that died meanwhile is
+    /// suspected afresh, corroborated, then failed over as usual).
+    Resume(pause::ResumeArgs),
     /// Who changed what through the admin API, from where, with what result (newest last;
     /// role operator or higher).
     Audit(audit::AuditArgs),
@@ -115,6 +122,8 @@ fn main() -> ExitCode {
             Cmd::Group(g) => group::execute(&client, g).await,
             Cmd::Check(c) => check::execute(&client, c).await,
             Cmd::Failover(f) => failover::execute(&client, f).await,
+            Cmd::Pause(a) => pause::pause(&client, a).await,
+            Cmd::Resume(a) => pause::resume(&client, a).await,
             Cmd::Audit(a) => audit::execute(&client, a).await,
             Cmd::Certs(_) => unreachable!("handled before connecting"),
         }

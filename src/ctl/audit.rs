@@ -57,22 +57,7 @@ impl From<&AuditReply> for AuditJson {
     }
 }
 
-/// "2025-03-02 10:14:07.120" (UTC).
-pub fn utc(ms: u64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
-        return format!("{ms} ms");
-    };
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
+pub use crate::clock::utc;
 
 fn cut(s: &str, max: usize, wide: bool) -> String {
     if wide || s.chars().count() <= max {

@@ -35,7 +35,9 @@ pub enum CheckCmd {
     /// SSH from every manager to every host of the group (masterha_check_ssh).
     Ssh(GroupArgs),
     /// The group's monitoring status; exits with masterha_check_status's code
-    /// (0 PING_OK, 2 NOT_RUNNING, 20 PING_FAILING, 21 PING_FAILED, 31 CONFIG_ERROR).
+    /// (0 PING_OK, 2 NOT_RUNNING, 20 PING_FAILING, 21 PING_FAILED, 31 CONFIG_ERROR,
+    /// 50 FAILOVER_RUNNING, 51 FAILOVER_ERROR) or 40 PAUSED (maintenance mode: mhactl pause;
+    /// a master dead while paused stays 21).
     Status(GroupArgs),
 }
 
@@ -147,14 +149,33 @@ pub fn status_line(r: &crate::proto::admin::ClusterStatusReply, group: &str) -> 
         None => (format!("{group}: no such group (31:CONFIG_ERROR)\n"), 31),
         Some(g) => (
             format!(
-                "{group} (leader:{}) is running({}:{}), master:{}\n",
+                "{group} (leader:{}) is running({}:{}), master:{}{}\n",
                 r.leader_id.unwrap_or(0),
                 g.status_code,
                 g.status,
-                g.master
+                g.master,
+                g.paused
+                    .as_ref()
+                    .map(|p| format!(
+                        ", automatic failover {} (master {})",
+                        crate::state::pause::Pause::from(p.clone()),
+                        health_word(g)
+                    ))
+                    .unwrap_or_default()
             ),
             g.status_code as i32,
         ),
+    }
+}
+
+/// The master's ping state in masterha_check_status's words (shown beside PAUSED, which hides
+/// it from the code).
+fn health_word(g: &crate::api::pb::GroupLive) -> &'static str {
+    use crate::api::pb::health::State;
+    match g.health.as_ref().and_then(|h| h.state.as_ref()) {
+        Some(State::Alive(_)) | None => "PING_OK",
+        Some(State::Suspect(_)) | Some(State::UnreachableButAlive(_)) => "PING_FAILING",
+        Some(State::Dead(_)) => "PING_FAILED: dead while paused, not failed over",
     }
 }
 

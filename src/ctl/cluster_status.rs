@@ -199,6 +199,12 @@ pub fn render_group(g: &GroupLive) -> String {
         if g.semisync { ", semi-sync" } else { "" }
     );
     out.push_str(&format!("health: {}:{}", g.status_code, g.status));
+    if let Some(p) = &g.paused {
+        out.push_str(&format!(
+            " — automatic failover {}",
+            crate::state::pause::Pause::from(p.clone())
+        ));
+    }
     if let Some(v) = &g.last_verdict {
         let votes: Vec<String> = v
             .votes

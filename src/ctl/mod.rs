@@ -11,6 +11,7 @@ pub mod failover;
 pub mod group;
 pub mod journal_view;
 pub mod member;
+pub mod pause;
 pub mod table;
 
 pub use client::{AdminClient, CtlError};

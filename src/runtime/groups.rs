@@ -114,7 +114,7 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
 
 /// Whether every member (voter or learner) registered `feature`: only then may the leader
 /// propose what an older build would apply differently.
-fn every_member_has(node: &Runtime, feature: &str) -> bool {
+pub(super) fn every_member_has(node: &Runtime, feature: &str) -> bool {
     let members: Vec<u64> = node
         .raft
         .metrics()
@@ -297,6 +297,9 @@ pub struct GroupLive {
     /// The latest refused automatic failover, if any.
     #[serde(default)]
     pub last_refusal: Option<crate::state::journal::Refusal>,
+    /// Maintenance mode in force (automatic failover off), if any.
+    #[serde(default)]
+    pub paused: Option<crate::state::pause::Pause>,
     pub servers: Vec<ServerLive>,
     pub error: Option<String>,
 }
@@ -336,11 +339,17 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
                 .cloned();
             (run, f)
         });
-        // masterha_check_status: 50 FAILOVER_RUNNING, 51 FAILOVER_ERROR win over the ping state.
+        // masterha_check_status: 50 FAILOVER_RUNNING, 51 FAILOVER_ERROR win over the ping state;
+        // then 40 PAUSED (ours: MHA has no maintenance mode) — except for a master dead while
+        // paused, which stays 21 PING_FAILED: nothing will fail it over, someone must act.
+        let paused = f.pause_at(now_ms()).cloned();
+        let dead = matches!(g.health.state, crate::model::Health::Dead { .. });
         let (code, status) = if f.active_run.is_some() {
             (50, "FAILOVER_RUNNING")
         } else if f.blocked.is_some() {
             (51, "FAILOVER_ERROR")
+        } else if paused.is_some() && !dead {
+            (40, "PAUSED")
         } else {
             g.health.status_code()
         };
@@ -357,6 +366,7 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
             failover: run,
             failover_blocked: f.blocked.clone(),
             last_refusal: f.refusals.last().cloned(),
+            paused,
             servers,
             error,
         }

@@ -9,6 +9,7 @@ pub mod failover;
 pub mod groups;
 pub mod monitor;
 pub mod observer;
+pub mod pause;
 pub mod peers;
 pub mod pinger;
 pub mod registration;

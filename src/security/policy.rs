@@ -71,6 +71,16 @@ pub const RPC_ACCESS: &[(&str, Access)] = &[
         "/mha.admin.v1.AdminService/AckFailover",
         Access::Role(Role::Operator),
     ),
+    // Maintenance mode changes what the managers do on their own: an operator's call, as a
+    // manual failover is.
+    (
+        "/mha.admin.v1.AdminService/PauseGroups",
+        Access::Role(Role::Operator),
+    ),
+    (
+        "/mha.admin.v1.AdminService/ResumeGroups",
+        Access::Role(Role::Operator),
+    ),
     // Who did what: names, addresses and error texts are for operators, not every reader.
     (
         "/mha.admin.v1.AdminService/Audit",

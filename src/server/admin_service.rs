@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 
 use super::audit::{self, Call, Outcome};
 use super::cluster_view;
+use super::pause;
 use crate::api::pb::{self, *};
 use crate::proto::admin::admin_service_server::AdminService;
 use crate::raft::{AddMember, MemberChange, DEFAULT_CATCH_UP_TIMEOUT};
@@ -467,6 +468,48 @@ impl AdminService for AdminSvc {
             }
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "pause_groups", node = self.node.id()))]
+    async fn pause_groups(
+        &self,
+        req: Request<PauseRequest>,
+    ) -> Result<Response<PauseReply>, Status> {
+        let r = req.get_ref();
+        let call = Call::new(
+            &req,
+            "PauseGroups",
+            pause::what(&r.groups, r.all, &r.reason),
+        );
+        let by = Caller::of(&req).principal.to_string();
+        let r = req.into_inner();
+        let work = async {
+            let ask = crate::runtime::pause::PauseAsk {
+                groups: r.groups,
+                all: r.all,
+                by,
+                reason: r.reason,
+                for_ms: Some(r.for_ms).filter(|ms| *ms > 0),
+            };
+            let done = crate::runtime::pause::pause(&self.node, ask).await?;
+            Ok(pause::reply(&done))
+        };
+        self.audited(call, work, pause::detail).await
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "resume_groups", node = self.node.id()))]
+    async fn resume_groups(
+        &self,
+        req: Request<ResumeRequest>,
+    ) -> Result<Response<PauseReply>, Status> {
+        let r = req.get_ref();
+        let call = Call::new(&req, "ResumeGroups", pause::what(&r.groups, r.all, ""));
+        let r = req.into_inner();
+        let work = async {
+            let done = crate::runtime::pause::resume(&self.node, &r.groups, r.all).await?;
+            Ok(pause::reply(&done))
+        };
+        self.audited(call, work, pause::detail).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(rpc = "audit", node = self.node.id()))]

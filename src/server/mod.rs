@@ -4,6 +4,7 @@
 mod admin_service;
 mod audit;
 mod cluster_view;
+mod pause;
 mod probe_service;
 mod raft_service;
 pub mod redirect;

@@ -59,7 +59,7 @@ impl ClusterState {
                 round,
                 since_ms,
             } => self.open_suspicion(group, *round, *since_ms),
-            Cmd::CloseSuspicion { group, round } => Ok(self.close_suspicion(group, *round)),
+            Cmd::CloseSuspicion { group, round } => Ok(self.close_suspicion(group, *round, at)),
             Cmd::RecordVerdict { group, verdict } => self.record_verdict(group, verdict),
             Cmd::BeginFailover {
                 group,
@@ -117,6 +117,21 @@ impl ClusterState {
                 self.finish_failover(*run, failed.as_deref(), at)
             }
             Cmd::AckFailover { group } => Ok(self.ack_failover(group)),
+            Cmd::PauseGroup {
+                group,
+                by,
+                reason,
+                for_ms,
+            } => {
+                let pause = super::pause::Pause {
+                    by: by.clone(),
+                    at_ms: at,
+                    reason: reason.clone(),
+                    until_ms: for_ms.map(|d| at.saturating_add(d)),
+                };
+                self.pause_group(group, pause)
+            }
+            Cmd::ResumeGroup { group } => self.resume_group(group, at),
             Cmd::Audit { entry } => {
                 self.audit.push(entry, at);
                 Ok(true)
@@ -264,8 +279,16 @@ impl ClusterState {
         Ok(true)
     }
 
-    /// A removed group has nothing to close: unchanged, not refused.
-    pub(super) fn close_suspicion(&mut self, group: &str, round: u64) -> bool {
+    /// The master answers the leader again. A removed group has nothing to close: unchanged,
+    /// not refused. A Dead round closes only while the group is paused and nothing acted on
+    /// that death (the master came back from a planned restart); otherwise a Dead verdict is
+    /// the failover's to resolve.
+    pub(super) fn close_suspicion(&mut self, group: &str, round: u64, at: u64) -> bool {
+        let paused_idle = self
+            .failover
+            .get(group)
+            .is_some_and(|f| f.pause_at(at).is_some())
+            && self.dead_round_untouched(group, round);
         let Some(g) = self.groups.get_mut(group) else {
             return false;
         };
@@ -276,8 +299,42 @@ impl ClusterState {
                 g.health.state = Health::Alive;
                 true
             }
+            Health::Dead { round: r, .. } if r == round && paused_idle => {
+                g.health.state = Health::Alive;
+                true
+            }
             _ => false,
         }
+    }
+
+    pub(super) fn pause_group(&mut self, group: &str, pause: super::pause::Pause) -> Applied {
+        self.group_mut(group)?;
+        let f = self.failover.entry(group.to_string()).or_default();
+        f.paused = Some(pause.bounded());
+        Ok(true)
+    }
+
+    /// A master still Dead from a verdict taken while paused, with no run active, goes back
+    /// to Alive: the leader's monitor then suspects it afresh and corroborates as usual, and a
+    /// new verdict starts the usual failover (the old round was refused, and stays handled).
+    pub(super) fn resume_group(&mut self, group: &str, at: u64) -> Applied {
+        let untouched = match self.group_mut(group)?.health.state {
+            Health::Dead { round, .. } => self.dead_round_untouched(group, round),
+            _ => false,
+        };
+        let Some(f) = self.failover.get_mut(group) else {
+            return Ok(false);
+        };
+        if f.paused.take().is_none() {
+            return Ok(false);
+        }
+        if untouched {
+            if let Some(g) = self.groups.get_mut(group) {
+                g.health.state = Health::Alive;
+                g.updated_at_ms = at;
+            }
+        }
+        Ok(true)
     }
 
     pub(super) fn record_verdict(&mut self, group: &str, verdict: &Verdict) -> Applied {
@@ -306,7 +363,23 @@ impl ClusterState {
     }
 
     pub(super) fn begin_failover(&mut self, b: BeginRun<'_>, at: u64) -> Applied {
-        let mode = self.group_mut(b.group)?.topology.mode;
+        let g = self.group_mut(b.group)?;
+        let mode = g.topology.mode;
+        // An automatic run answers the Dead verdict that still stands: a resume (or the master
+        // back while paused) may have ended it after the leader proposed the run.
+        if b.kind == journal::RunKind::Auto
+            && b.verdict_round.is_some()
+            && !matches!(g.health.state, Health::Dead { round, .. } if Some(round) == b.verdict_round)
+        {
+            return Err(Rejection::FailoverRefused {
+                kind: b.kind,
+                reason: format!(
+                    "the Dead verdict of round {} no longer stands (health: {:?})",
+                    b.verdict_round.unwrap_or_default(),
+                    g.health.state
+                ),
+            });
+        }
         let f = self.failover.entry(b.group.to_string()).or_default();
         if let Some(run) = f.active_run {
             return Err(Rejection::RunActive {

@@ -26,7 +26,11 @@ pub const AUDIT_NAME_MAX: usize = 128;
 pub const FEATURE_AUDIT: &str = "audit";
 
 /// What this build's managers can apply beyond the commands every build knows.
-pub const FEATURES: &[&str] = &[FEATURE_AUDIT, super::ownership::FEATURE_EXCLUSIVE_SERVERS];
+pub const FEATURES: &[&str] = &[
+    FEATURE_AUDIT,
+    super::ownership::FEATURE_EXCLUSIVE_SERVERS,
+    super::pause::FEATURE_PAUSE,
+];
 
 /// One admin write as the leader that served it saw it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -107,6 +107,20 @@ pub enum Cmd {
     FinishFailover { run: u64, failed: Option<String> },
     /// An operator acknowledges: clears a failed run's block and the anti-flap window.
     AckFailover { group: String },
+    /// Maintenance mode on (state/pause.rs): automatic failover off, monitoring on, from the
+    /// entry's time for `for_ms` (None: until resumed). Replaces a pause in force. Proposed
+    /// only when every member knows it (FEATURE_PAUSE).
+    PauseGroup {
+        group: String,
+        by: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_ms: Option<u64>,
+    },
+    /// Maintenance mode off. A master that died while paused is suspected afresh: the usual
+    /// corroboration, then the usual failover.
+    ResumeGroup { group: String },
     /// An admin write the leader served (its audit trail; the state keeps the last
     /// [`super::audit::AUDIT_HISTORY`]). Proposed only when every member knows this command.
     Audit { entry: Box<AuditEntry> },
@@ -193,6 +207,10 @@ impl fmt::Display for Cmd {
                 Some(r) => write!(f, "run {run}: FAILED: {r}"),
             },
             Cmd::AckFailover { group } => write!(f, "group {group}: failover acknowledged"),
+            Cmd::PauseGroup {
+                group, by, reason, ..
+            } => write!(f, "group {group}: paused by {by}: {reason}"),
+            Cmd::ResumeGroup { group } => write!(f, "group {group}: resumed"),
             Cmd::Audit { entry } => {
                 let e = entry.bounded();
                 write!(

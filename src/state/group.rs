@@ -99,6 +99,10 @@ pub struct ServerSpec {
     /// comma-separated, searched in order). Default: the group's.
     #[serde(default)]
     pub master_binlog_dir: Option<String>,
+    /// MHA's ignore_fail: a replica that is unreachable or does not replicate from the dead
+    /// master when a failover begins is left out of it (reported) instead of stopping it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_fail: bool,
 }
 
 impl ServerSpec {
@@ -468,6 +472,7 @@ pub(crate) mod tests {
                     ssh_host: None,
                     ssh_port: None,
                     master_binlog_dir: None,
+                    ignore_fail: false,
                 })
                 .collect(),
             failover: FailoverSpec::default(),

@@ -154,13 +154,27 @@ pub struct GroupFailover {
     /// The last Dead-verdict round an automatic failover was begun (or refused) for: each
     /// verdict starts at most one attempt.
     pub handled_round: Option<u64>,
+    /// Maintenance mode (`mhactl pause`): automatic failover off, monitoring on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<super::pause::Pause>,
 }
 
 pub const REFUSAL_HISTORY: usize = 20;
 
 impl GroupFailover {
+    /// The pause in force at `now_ms` (an expired one is none).
+    pub fn pause_at(&self, now_ms: u64) -> Option<&super::pause::Pause> {
+        self.paused.as_ref().filter(|p| p.holds_at(now_ms))
+    }
+
     /// Why an automatic failover may not start now, if it may not.
     pub fn refuse_auto(&self, now_ms: u64, anti_flap_ms: u64) -> Option<String> {
+        if let Some(p) = self.pause_at(now_ms) {
+            return Some(format!(
+                "automatic failover is paused ({p}); mhactl resume lets it happen, mhactl \
+                 failover fails over by hand"
+            ));
+        }
         if let Some(b) = &self.blocked {
             return Some(format!(
                 "automatic failover is blocked until acknowledged (mhactl failover ack): {b}"
@@ -427,7 +441,9 @@ mod tests {
             group: "g".into(),
             kind,
             old_master: "db1".into(),
-            verdict_round: Some(1),
+            // No verdict round: these tests are about the journal, not about which verdict a
+            // run answers (state/pause.rs tests an automatic run's round against the health).
+            verdict_round: None,
             anti_flap_ms: DEFAULT_ANTI_FLAP_MS,
             forced: None,
         }

@@ -12,6 +12,7 @@ mod cmd;
 pub mod group;
 pub mod journal;
 pub mod ownership;
+pub mod pause;
 mod ping;
 pub mod recovery;
 mod rejection;

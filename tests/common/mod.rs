@@ -396,6 +396,7 @@ pub fn group_spec(name: &str, servers: &[(String, String, u16)]) -> GroupSpec {
                 ssh_host: None,
                 ssh_port: None,
                 master_binlog_dir: None,
+                ignore_fail: false,
             })
             .collect(),
         failover: Default::default(),

@@ -1,8 +1,9 @@
 //! Phase 1, configuration check: the verdict on what was gathered before anything is touched.
 //! The old master must still be dead (a fresh connection fails without an error only a running
-//! server gives), every survivor must answer and replicate from it (MHA's rule without
-//! ignore_fail: a half-recoverable group is a human's decision), and a binlog file/position
-//! group needs SSH (relay-log diffs are read and placed over it).
+//! server gives), every survivor must answer and replicate from it (MHA's rule: a
+//! half-recoverable group is a human's decision) — except a server marked `ignore_fail`, which
+//! is left out of the failover and reported instead — and a binlog file/position group needs
+//! SSH (relay-log diffs are read and placed over it).
 
 use super::PlanError;
 use crate::model::{MasterProbe, Observations};
@@ -27,8 +28,32 @@ pub struct CheckFacts<'a> {
     pub observed: Result<&'a Observations, &'a str>,
 }
 
-/// Ok(the journal's detail) when the failover may go on; Err(why it must not, nothing changed).
-pub fn verdict(f: &CheckFacts) -> Result<String, PlanError> {
+/// The servers phase 1 of `run` left out (`ignore_fail`), from its journaled report.
+pub fn left_out(run: &crate::state::journal::FailoverRun) -> Vec<String> {
+    use crate::state::journal::{StepName, StepState};
+    run.steps
+        .iter()
+        .find(|s| s.name == StepName::ConfigCheck)
+        .and_then(|s| match &s.state {
+            StepState::Done {
+                failed_replicas, ..
+            } => Some(failed_replicas.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Phase 1's verdict when the failover may go on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The journal's detail.
+    pub detail: String,
+    /// `ignore_fail` servers that were not ready: left out of every later phase.
+    pub left_out: Vec<String>,
+}
+
+/// Ok when the failover may go on; Err(why it must not, nothing changed).
+pub fn verdict(f: &CheckFacts) -> Result<Checked, PlanError> {
     let old = f.old;
     let master_state = match f.probe {
         MasterProbe::Answered => {
@@ -54,26 +79,45 @@ pub fn verdict(f: &CheckFacts) -> Result<String, PlanError> {
         old.name
     )];
     let mut problems = Vec::new();
+    let mut left_out = Vec::new();
     for s in f.survivors {
-        match obs.get(&s.name) {
+        let problem = match obs.get(&s.name) {
             Some(Ok(i)) => match &i.replica {
                 Some(r) if r.source_host == old.host && r.source_port == old.port => {
-                    lines.push(format!("{}: replica of {}, ok", s.name, old.name))
+                    lines.push(format!("{}: replica of {}, ok", s.name, old.name));
+                    continue;
                 }
-                Some(r) => problems.push(format!(
+                Some(r) => format!(
                     "{} replicates from {}:{}, not from the dead master",
                     s.name, r.source_host, r.source_port
-                )),
-                None => problems.push(format!("{} is not a replica", s.name)),
+                ),
+                None => format!("{} is not a replica", s.name),
             },
-            Some(Err(e)) => problems.push(format!("{} is unreachable: {e}", s.name)),
-            None => problems.push(format!("{} was not observed", s.name)),
+            Some(Err(e)) => format!("{} is unreachable: {e}", s.name),
+            None => format!("{} was not observed", s.name),
+        };
+        if s.ignore_fail {
+            lines.push(format!(
+                "{problem}: left out of this failover (ignore_fail); recover it by hand"
+            ));
+            left_out.push(s.name.clone());
+        } else {
+            problems.push(problem);
         }
     }
     if !problems.is_empty() {
         return Err(PlanError::SurvivorsNotReady(problems));
     }
-    Ok(lines.join("; "))
+    if left_out.len() == f.survivors.len() {
+        return Err(PlanError::SurvivorsNotReady(vec![format!(
+            "no server left to promote: every survivor is left out ({})",
+            left_out.join(", ")
+        )]));
+    }
+    Ok(Checked {
+        detail: lines.join("; "),
+        left_out,
+    })
 }
 
 #[cfg(test)]
@@ -96,6 +140,7 @@ mod tests {
             probe: &probe,
             observed: obs.as_ref().map_err(|e| *e),
         })
+        .map(|c| c.detail)
         .map_err(|e| e.to_string())
     }
 
@@ -237,5 +282,53 @@ mod tests {
             Ok(()),
         );
         assert_eq!(r, Err("cannot resolve".into()));
+    }
+
+    /// An `ignore_fail` server that is not ready is left out, reported, and the failover goes
+    /// on; without the flag the same server stops it; with every survivor left out, nothing
+    /// is left to promote.
+    #[test]
+    fn ignore_fail_leaves_a_server_out() {
+        let mut g = group(3);
+        g.servers[2].ignore_fail = true;
+        let dead = MasterProbe::Unreachable("refused".into());
+        let obs = observed(vec![
+            ("db2", Ok(replica(2, 1, 10, 10))),
+            ("db3", Err("connect timed out")),
+        ]);
+        let both = vec![g.servers[1].clone(), g.servers[2].clone()];
+        let c = verdict(&CheckFacts {
+            old: &g.servers[0],
+            survivors: &both,
+            probe: &dead,
+            observed: Ok(&obs),
+        })
+        .unwrap();
+        assert_eq!(c.left_out, vec!["db3".to_string()]);
+        assert!(
+            c.detail.contains(
+                "db3 is unreachable: connect timed out: left out of this failover (ignore_fail)"
+            ),
+            "{}",
+            c.detail
+        );
+        let only = vec![g.servers[2].clone()];
+        let e = verdict(&CheckFacts {
+            old: &g.servers[0],
+            survivors: &only,
+            probe: &dead,
+            observed: Ok(&obs),
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("no server left to promote"), "{e}");
+        let mut strict = both.clone();
+        strict[1].ignore_fail = false;
+        assert!(verdict(&CheckFacts {
+            old: &g.servers[0],
+            survivors: &strict,
+            probe: &dead,
+            observed: Ok(&obs),
+        })
+        .is_err());
     }
 }

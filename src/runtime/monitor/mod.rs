@@ -9,7 +9,7 @@ mod corroboration;
 mod pulses;
 mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,28 +36,88 @@ use crate::state::group::{Group, Role};
 use crate::state::{Cmd, CmdResult};
 
 const SUPERVISE_EVERY: Duration = Duration::from_millis(50);
+/// How long a proposed end of a pause that ran out may take to apply before it is proposed again.
+const EXPIRY_RETRY: Duration = Duration::from_secs(2);
 /// How many successful pings' round trips bound the next ping's timeout from below.
 const RTT_HISTORY: usize = 16;
 
+/// What the monitor supervisor needs of the replicated state at one tick.
+struct Watch {
+    groups: BTreeMap<String, Group>,
+    /// Groups whose pause holds now.
+    paused: BTreeSet<String>,
+    /// Dead groups nothing acted on (no run for the round, none active or failed): a paused
+    /// one keeps its monitor, to see the master come back.
+    untouched_dead: BTreeSet<String>,
+    /// Groups whose pause ran out but is still recorded.
+    expired: BTreeSet<String>,
+}
+
+fn watch_view(c: &crate::state::ClusterState, now: u64) -> Watch {
+    let names = |f: &dyn Fn(&crate::state::journal::GroupFailover) -> bool| -> BTreeSet<String> {
+        c.failover
+            .iter()
+            .filter(|(_, x)| f(x))
+            .map(|(g, _)| g.clone())
+            .collect()
+    };
+    Watch {
+        groups: c.groups.clone(),
+        paused: names(&|f| f.pause_at(now).is_some()),
+        untouched_dead: c
+            .groups
+            .values()
+            .filter(|g| match g.health.state {
+                Health::Dead { round, .. } => c.dead_round_untouched(&g.spec.name, round),
+                _ => false,
+            })
+            .map(|g| g.spec.name.clone())
+            .collect(),
+        expired: names(&|f| f.paused.is_some() && f.pause_at(now).is_none()),
+    }
+}
+
 /// Runs until `stop`: keeps one monitor per group (for its current master) while this node is
-/// the acting leader, in the current term.
+/// the acting leader, in the current term; ends pauses that ran out.
 pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
     let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::Tick);
-    // Keyed by (group, master): a failover's new master gets a new monitor.
-    let mut monitors: TermTasks<(String, String)> = TermTasks::new("monitor");
+    // Keyed by (group, master, paused): a failover's new master gets a new monitor, and so
+    // does a pause or a resume (a paused monitor goes on after a Dead verdict; a resumed one
+    // starts from the health the resume left).
+    let mut monitors: TermTasks<(String, String, bool)> = TermTasks::new("monitor");
+    // Pauses that ran out whose resume this leader proposed (when) and has not seen applied:
+    // proposed again after a while if it did not commit.
+    let mut expiring: BTreeMap<String, Instant> = BTreeMap::new();
     while let Some(lead) = ticker.next().await {
-        let groups: BTreeMap<String, Group> = node.raft.read(|c| c.groups.clone());
-        monitors.retain(lead, |(name, master)| {
-            groups
+        let w = node.raft.read(|c| watch_view(c, now_ms()));
+        expiring.retain(|g, at| w.expired.contains(g) && at.elapsed() < EXPIRY_RETRY);
+        monitors.retain(lead, |(name, master, p)| {
+            w.groups
                 .get(name)
-                .is_some_and(|g| g.topology.master == *master)
+                .is_some_and(|g| g.topology.master == *master && w.paused.contains(name) == *p)
         });
         let Some(term) = lead else { continue };
-        for (name, g) in groups {
-            if matches!(g.health.state, Health::Dead { .. }) {
+        // A pause that ran out ends as a resume does: a master that died meanwhile is then
+        // suspected afresh and failed over, not left dead with its round refused.
+        for name in &w.expired {
+            if expiring.insert(name.clone(), Instant::now()).is_none() {
+                let (node, name) = (node.clone(), name.clone());
+                tokio::spawn(async move {
+                    tracing::warn!(group = %name, "the pause ran out: automatic failover is on again");
+                    commit(&node, term, Cmd::ResumeGroup { group: name }).await;
+                });
+            }
+        }
+        for (name, g) in w.groups {
+            let p = w.paused.contains(&name);
+            // A Dead master is the failover's, unless the group is paused and nothing acted
+            // on the death: then the monitor watches for the master coming back (a planned
+            // restart) to close the round.
+            let dead = matches!(g.health.state, Health::Dead { .. });
+            if dead && !(p && w.untouched_dead.contains(&name)) {
                 continue;
             }
-            let key = (name, g.topology.master.clone());
+            let key = (name, g.topology.master.clone(), p);
             monitors.ensure(key, term, || monitor_group(node.clone(), g, term));
         }
     }
@@ -290,7 +350,18 @@ impl GroupMonitor {
         let committed = commit(&self.node, self.term, record).await;
         // One line an operator can grep for, whole: group, master, round, votes, reason. Said
         // only once the verdict is committed, since only then does a failover follow from it.
+        let paused = self.node.raft.read(|c| {
+            c.failover
+                .get(&group)
+                .is_some_and(|f| f.pause_at(now_ms()).is_some())
+        });
         match (dead, committed) {
+            (true, true) if paused => tracing::error!(
+                %group, %master, round, %votes, %reason,
+                "MASTER DEAD: group {group}, master {master} (round {round}, votes {votes}): \
+                 {reason}; verdict committed; the group is PAUSED: no automatic failover \
+                 (mhactl resume, or mhactl failover by hand)"
+            ),
             (true, true) => tracing::error!(
                 %group, %master, round, %votes, %reason,
                 "MASTER DEAD: group {group}, master {master} (round {round}, votes {votes}): \
@@ -364,10 +435,13 @@ impl GroupMonitor {
         ))
     }
 
-    /// A suspicion the master answered away is closed in the replicated state too.
+    /// A suspicion the master answered away is closed in the replicated state too. So is a
+    /// Dead round of a paused group whose master is back (the state refuses it otherwise).
     fn after_event(&mut self, before: &Health) {
         if let (
-            Health::Suspect { round, .. } | Health::UnreachableButAlive { round, .. },
+            Health::Suspect { round, .. }
+            | Health::UnreachableButAlive { round, .. }
+            | Health::Dead { round, .. },
             Health::Alive,
         ) = (before, self.det.health())
         {

@@ -6,9 +6,13 @@ use crate::engine::failover as plan;
 use crate::model::MasterProbe;
 
 impl RunCtx {
-    /// Phase 1: the master is still dead, every replica answers and replicates from it, and
-    /// the recovery mode is supported (the verdict is the planner's).
-    pub(super) async fn config_check(&mut self, run: &FailoverRun) -> StepResult {
+    /// Phase 1: the master is still dead, every replica answers and replicates from it (or is
+    /// `ignore_fail`, then left out: the report's `failed_replicas` names it for every later
+    /// phase), and the recovery mode is supported (the verdict is the planner's).
+    pub(super) async fn config_check(
+        &mut self,
+        run: &FailoverRun,
+    ) -> Result<StepReport, StepError> {
         plan::check::ssh_needed(
             self.mode(),
             self.ssh_available()
@@ -35,12 +39,17 @@ impl RunCtx {
             }
         };
         let obs = obs.map_err(|e| e.to_string());
-        plan::check::verdict(&CheckFacts {
+        let checked = plan::check::verdict(&CheckFacts {
             old: &old,
             survivors: &self.survivors(run),
             probe: &probe,
             observed: obs.as_ref().map_err(String::as_str),
         })
-        .map_err(abort)
+        .map_err(abort)?;
+        Ok(StepReport {
+            detail: checked.detail,
+            statement: None,
+            failed_replicas: checked.left_out,
+        })
     }
 }

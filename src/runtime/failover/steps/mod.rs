@@ -255,14 +255,14 @@ impl RunCtx {
             .run()
             .ok_or_else(|| StepError::Lost("run vanished".into()))?;
         let detail = match step {
-            StepName::ConfigCheck => self.config_check(&run).await,
             StepName::Fence => self.fence(&run).await,
             StepName::LatestReplicas => self.latest_replicas(&run).await,
             StepName::SaveMasterBinlog => self.save_master_binlog(&run).await,
             StepName::ChooseNewMaster => self.choose(&run).await,
             StepName::GenerateDiffs => self.generate_diffs(&run).await,
             StepName::PromoteNewMaster => self.promote(&run).await,
-            // The two steps whose reports carry more than their text.
+            // The steps whose reports carry more than their text.
+            StepName::ConfigCheck => return self.config_check(&run).await,
             StepName::ReplicasRecovery => return self.recover_replicas(&run).await,
             StepName::NewMasterCleanup => return self.cleanup(&run).await,
         };
@@ -297,25 +297,33 @@ impl RunCtx {
     }
 
     /// The servers that replicate (or replicated) from the old master, in group-file order.
+    /// Less the `ignore_fail` servers phase 1 left out (journaled in its report).
     fn survivors(&self, run: &FailoverRun) -> Vec<ServerSpec> {
+        let left_out = plan::check::left_out(run);
         self.group
             .spec
             .servers
             .iter()
-            .filter(|s| s.name != run.old_master)
+            .filter(|s| s.name != run.old_master && !left_out.contains(&s.name))
             .cloned()
             .collect()
     }
 
+    /// Every survivor's state; a server phase 1 left out (`ignore_fail`) is not among them,
+    /// so no later phase reads, chooses or repoints it.
     async fn observe(&self, run: &FailoverRun) -> Result<Observations, StepError> {
-        observe_except(
+        let mut obs = observe_except(
             &self.node.local,
             &self.group.spec,
             Some(&run.old_master),
             OBSERVE,
         )
         .await
-        .map_err(|e| abort(format!("password: {e}")))
+        .map_err(|e| abort(format!("password: {e}")))?;
+        for name in plan::check::left_out(run) {
+            obs.remove(&name);
+        }
+        Ok(obs)
     }
 
     /// The `[hooks]` entry of this manager that the spec's `field` names.
