@@ -49,4 +49,11 @@ fn an_ignore_fail_replica_that_is_down_is_left_out() {
         assert!(!d.contains("db3"), "{later} touched db3: {d}");
     }
     assert_eq!(lab.sql("db2", "SELECT @@read_only"), "0");
+    // Nothing repointed db3: it left the topology with the old master (both stay in the spec).
+    let g = lab.group_json();
+    let servers = g["topology"]["servers"].as_object().unwrap();
+    assert!(
+        servers.contains_key("db2") && !servers.contains_key("db3") && !servers.contains_key("db1"),
+        "{g:#}"
+    );
 }

@@ -175,7 +175,10 @@ fn health_word(g: &crate::api::pb::GroupLive) -> &'static str {
     match g.health.as_ref().and_then(|h| h.state.as_ref()) {
         Some(State::Alive(_)) | None => "PING_OK",
         Some(State::Suspect(_)) | Some(State::UnreachableButAlive(_)) => "PING_FAILING",
-        Some(State::Dead(_)) => "PING_FAILED: dead while paused, not failed over",
+        Some(State::Dead(_)) if g.status_code == 21 => {
+            "PING_FAILED: dead while paused, not failed over"
+        }
+        Some(State::Dead(_)) => "PING_FAILED",
     }
 }
 

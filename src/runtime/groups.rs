@@ -89,6 +89,15 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
         return Err(NodeError::Rejected(r));
     }
     let exclusive = every_member_has(node, FEATURE_EXCLUSIVE_SERVERS);
+    if spec.servers.iter().any(|s| s.ignore_fail)
+        && !every_member_has(node, crate::state::group::FEATURE_IGNORE_FAIL)
+    {
+        return Err(NodeError::InvalidArgument(format!(
+            "group {}: ignore_fail is set, but a manager runs a build that does not know it (or \
+             has not registered yet): upgrade every manager first",
+            spec.name
+        )));
+    }
     let obs = observe(&node.local, &spec, OBSERVE_TIMEOUT)
         .await
         .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;

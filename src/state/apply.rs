@@ -259,6 +259,10 @@ impl ClusterState {
     }
 
     pub(super) fn remove_group(&mut self, name: &str) -> Applied {
+        // A pause belongs to the group: one added later under the name is not paused.
+        if let Some(f) = self.failover.get_mut(name) {
+            f.paused = None;
+        }
         match self.groups.remove(name) {
             Some(_) => Ok(true),
             None => Err(Rejection::NoSuchGroup {
@@ -471,7 +475,8 @@ impl ClusterState {
                 r.state = journal::RunState::Completed { at_ms: at };
                 f.last_completed_at_ms = Some(at);
                 if let (Some(d), Some(g)) = (&r.decided, self.groups.get_mut(&r.group)) {
-                    g.promoted(&r.old_master, &d.new_master, at);
+                    let left_out = crate::engine::failover::check::left_out(r);
+                    g.promoted(&r.old_master, &d.new_master, &left_out, at);
                 }
             }
             Some(reason) => {

@@ -30,6 +30,7 @@ pub const FEATURES: &[&str] = &[
     FEATURE_AUDIT,
     super::ownership::FEATURE_EXCLUSIVE_SERVERS,
     super::pause::FEATURE_PAUSE,
+    super::group::FEATURE_IGNORE_FAIL,
 ];
 
 /// One admin write as the leader that served it saw it.

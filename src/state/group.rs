@@ -118,6 +118,11 @@ impl ServerSpec {
     }
 }
 
+/// A manager whose build knows [`ServerSpec::ignore_fail`] registers this feature. A group
+/// that sets it is taken only once every member has: an older build would drop the flag (and
+/// stop the failover the flag lets go on).
+pub const FEATURE_IGNORE_FAIL: &str = "ignore-fail";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupSpec {
     pub name: String,
@@ -389,10 +394,20 @@ pub struct Group {
 impl Group {
     /// A completed failover: `new_master` is the master, every other surviving server
     /// replicates from it, the old master leaves the topology (it stays in the spec, so an
-    /// operator can bring it back with `group update`), and monitoring starts afresh.
-    pub fn promoted(&mut self, old_master: &str, new_master: &str, at_ms: u64) {
+    /// operator can bring it back with `group update`), and so do the `ignore_fail` servers
+    /// phase 1 left out (nothing repointed them), and monitoring starts afresh.
+    pub fn promoted(
+        &mut self,
+        old_master: &str,
+        new_master: &str,
+        left_out: &[String],
+        at_ms: u64,
+    ) {
         self.topology.master = new_master.to_string();
         self.topology.servers.remove(old_master);
+        for name in left_out {
+            self.topology.servers.remove(name);
+        }
         for (name, s) in self.topology.servers.iter_mut() {
             if name == new_master {
                 s.role = Role::Master;

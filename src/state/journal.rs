@@ -103,7 +103,8 @@ pub struct StepReport {
     /// Statement should be: CHANGE MASTER TO …", password masked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
-    /// Phase 4: the replicas whose recovery failed (MHA's "partially failed").
+    /// Phase 1: the `ignore_fail` servers left out of the run. Phase 4: the replicas whose
+    /// recovery failed (MHA's "partially failed").
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_replicas: Vec<String>,
 }

@@ -166,6 +166,11 @@ mod tests {
         );
         let f = &s.failover["g"];
         assert!(f.active_run.is_none());
+        assert_eq!(
+            f.handled_round,
+            Some(1),
+            "the verdict starts no second attempt"
+        );
         assert!(f.refusals.last().unwrap().reason.contains("mysqld upgrade"));
         // The master is back (a planned restart): the Dead round closes.
         let close = Cmd::CloseSuspicion {
@@ -259,6 +264,18 @@ mod tests {
         assert_eq!(s.apply(&close, 500), CmdResult::Unchanged);
         s.apply(&Cmd::ResumeGroup { group: "g".into() }, 600);
         assert!(matches!(s.groups["g"].health.state, Health::Dead { .. }));
+    }
+
+    /// A removed group's pause goes with it: a group added again under the name is not paused.
+    #[test]
+    fn a_pause_goes_with_its_group() {
+        let mut s = state();
+        s.apply(&pause(Some(1_000)), 100);
+        assert_eq!(
+            s.apply(&Cmd::RemoveGroup { name: "g".into() }, 200),
+            CmdResult::Ok
+        );
+        assert!(s.failover.get("g").is_none_or(|f| f.paused.is_none()));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct CheckFacts<'a> {
     pub probe: &'a MasterProbe,
     /// What the survivors reported, or why they could not be read at all.
     pub observed: Result<&'a Observations, &'a str>,
+    /// The operator's `--new-master`, if any: it cannot be left out.
+    pub forced: Option<&'a str>,
 }
 
 /// The servers phase 1 of `run` left out (`ignore_fail`), from its journaled report.
@@ -108,6 +110,11 @@ pub fn verdict(f: &CheckFacts) -> Result<Checked, PlanError> {
     if !problems.is_empty() {
         return Err(PlanError::SurvivorsNotReady(problems));
     }
+    if let Some(forced) = f.forced.filter(|n| left_out.iter().any(|l| l == n)) {
+        return Err(PlanError::SurvivorsNotReady(vec![format!(
+            "{forced}, the new master asked for, is not ready (ignore_fail does not apply to it)"
+        )]));
+    }
     if left_out.len() == f.survivors.len() {
         return Err(PlanError::SurvivorsNotReady(vec![format!(
             "no server left to promote: every survivor is left out ({})",
@@ -139,6 +146,7 @@ mod tests {
             survivors: &g.servers[1..],
             probe: &probe,
             observed: obs.as_ref().map_err(|e| *e),
+            forced: None,
         })
         .map(|c| c.detail)
         .map_err(|e| e.to_string())
@@ -302,6 +310,7 @@ mod tests {
             survivors: &both,
             probe: &dead,
             observed: Ok(&obs),
+            forced: None,
         })
         .unwrap();
         assert_eq!(c.left_out, vec!["db3".to_string()]);
@@ -318,9 +327,24 @@ mod tests {
             survivors: &only,
             probe: &dead,
             observed: Ok(&obs),
+            forced: None,
         })
         .unwrap_err();
         assert!(e.to_string().contains("no server left to promote"), "{e}");
+        let forced = verdict(&CheckFacts {
+            old: &g.servers[0],
+            survivors: &both,
+            probe: &dead,
+            observed: Ok(&obs),
+            forced: Some("db3"),
+        })
+        .unwrap_err();
+        assert!(
+            forced
+                .to_string()
+                .contains("db3, the new master asked for, is not ready"),
+            "{forced}"
+        );
         let mut strict = both.clone();
         strict[1].ignore_fail = false;
         assert!(verdict(&CheckFacts {
@@ -328,6 +352,7 @@ mod tests {
             survivors: &strict,
             probe: &dead,
             observed: Ok(&obs),
+            forced: None,
         })
         .is_err());
     }

@@ -215,23 +215,29 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         // Phase 1 acted here while the views were taken: if another manager sees more, it
         // acts from now on — phase 1 included when it failed here (nothing is journaled of a
         // check that only this node's view made fail).
-        let acted = match (pending.take(), acted) {
-            (Some(p), Acted::Outcome(outcome, failed)) => {
-                let chosen = choose::settle(&mut ctx, p).await;
-                actor = Some(chosen);
-                if chosen != node.id() && failed.is_some() {
-                    tracing::warn!(
+        let acted =
+            match (pending.take(), acted) {
+                (Some(p), Acted::Outcome(outcome, failed)) => {
+                    let chosen = choose::settle(&mut ctx, p).await;
+                    actor = Some(chosen);
+                    // Servers left out (ignore_fail) from this leader's view may be there for the
+                    // manager that sees more: its phase 1 decides, as for a failure.
+                    let left_out =
+                        matches!(&outcome, StepOutcome::Done(r) if !r.failed_replicas.is_empty());
+                    if chosen != node.id() && (failed.is_some() || left_out) {
+                        tracing::warn!(
                         actor = chosen,
-                        "phase 1 failed from this leader's view: it is begun again on manager {chosen}"
+                        "phase 1 {} from this leader's view: it is begun again on manager {chosen}",
+                        if left_out { "left servers out" } else { "failed" }
                     );
-                    begun = None;
-                    moves += 1;
-                    continue;
+                        begun = None;
+                        moves += 1;
+                        continue;
+                    }
+                    Acted::Outcome(outcome, failed)
                 }
-                Acted::Outcome(outcome, failed)
-            }
-            (_, acted) => acted,
-        };
+                (_, acted) => acted,
+            };
         let next_actor = actor.unwrap_or(who);
         let (outcome, failed) = match acted {
             Acted::Outcome(outcome, failed) => (outcome, failed),

@@ -494,3 +494,58 @@ async fn sentinel(login: Login, timeout: Duration, tx: mpsc::Sender<Event>) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::group::{tests::spec, ReplicationMode, Topology};
+    use crate::state::ClusterState;
+
+    fn state_with(names: &[&str]) -> ClusterState {
+        let mut s = ClusterState::default();
+        for n in names {
+            let topology = Topology {
+                master: "db1".into(),
+                servers: Default::default(),
+                mode: ReplicationMode::MariadbGtid,
+                semisync: false,
+                warnings: vec![],
+                discovered_at_ms: 0,
+            };
+            s.apply(
+                &Cmd::PutGroup {
+                    spec: Box::new(spec(n)),
+                    topology: Box::new(topology),
+                    replace: false,
+                    exclusive: false,
+                },
+                1,
+            );
+        }
+        s
+    }
+
+    fn pause(group: &str, for_ms: Option<u64>) -> Cmd {
+        Cmd::PauseGroup {
+            group: group.into(),
+            by: "alice (operator)".into(),
+            reason: String::new(),
+            for_ms,
+        }
+    }
+
+    /// A pause that ran out is the supervisor's to end (it proposes the resume); one that holds,
+    /// or has no end, is not.
+    #[test]
+    fn a_pause_that_ran_out_is_seen_to_end() {
+        let mut s = state_with(&["a", "b", "c"]);
+        s.apply(&pause("a", Some(1_000)), 100);
+        s.apply(&pause("b", None), 100);
+        let w = watch_view(&s, 500);
+        assert_eq!(w.paused, ["a", "b"].map(String::from).into());
+        assert!(w.expired.is_empty());
+        let w = watch_view(&s, 1_100);
+        assert_eq!(w.paused, ["b"].map(String::from).into());
+        assert_eq!(w.expired, ["a"].map(String::from).into());
+    }
+}

@@ -44,6 +44,7 @@ impl RunCtx {
             survivors: &self.survivors(run),
             probe: &probe,
             observed: obs.as_ref().map_err(String::as_str),
+            forced: run.forced.as_deref(),
         })
         .map_err(abort)?;
         Ok(StepReport {

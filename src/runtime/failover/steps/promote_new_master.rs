@@ -16,10 +16,11 @@ impl RunCtx {
     pub(super) async fn promote(&mut self, run: &FailoverRun) -> StepResult {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
-        // Two connections at once: the second is RESET SLAVE ALL's, below.
+        // Two connections at once: the second is RESET SLAVE ALL's, below (opened again there
+        // if it failed now; not needed at all by a server that is no replica any more).
         let (s, s2) = futures::future::join(self.connect(&nm), self.connect(&nm)).await;
         let mut s = s.map_err(abort)?;
-        let mut s2 = Some(s2.map_err(abort)?);
+        let mut s2 = s2.ok();
         let mut lines = Vec::new();
         let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
         if let Some((epoch, r)) = recorded {
@@ -50,7 +51,10 @@ impl RunCtx {
             // promoted server must not restart into its old replication: docs/architecture.md).
             // If this step fails before joining it, the RESET still completes on its own (as
             // when it ran inline before what failed); its error is then logged.
-            let mut s2 = s2.take().expect("taken once");
+            let mut s2 = match s2.take() {
+                Some(c) => c,
+                None => self.connect(&nm).await.map_err(abort)?,
+            };
             let name = nm.name.clone();
             reset = Some(tokio::spawn(async move {
                 let r = s2.reset_replica_all().await;
