@@ -9,7 +9,7 @@ use mha_raft::config::LogFormat;
 use mha_raft::ctl::client::client_transport;
 use mha_raft::ctl::{
     audit, certs, check, cluster_init, cluster_status, exit, failover, group, member, pause,
-    AdminClient,
+    rejoin, AdminClient,
 };
 
 #[derive(Parser, Debug)]
@@ -69,6 +69,9 @@ enum Cmd {
     /// End maintenance mode: automatic failover on again (a master that died meanwhile is
     /// suspected afresh, corroborated, then failed over as usual).
     Resume(pause::ResumeArgs),
+    /// An old master back as a replica of the current master (GTID groups), once it is shown
+    /// to hold no transaction the master lacks; without --yes only checks.
+    Rejoin(rejoin::RejoinArgs),
     /// Who changed what through the admin API, from where, with what result (newest last;
     /// role operator or higher).
     Audit(audit::AuditArgs),
@@ -124,6 +127,7 @@ fn main() -> ExitCode {
             Cmd::Failover(f) => failover::execute(&client, f).await,
             Cmd::Pause(a) => pause::pause(&client, a).await,
             Cmd::Resume(a) => pause::resume(&client, a).await,
+            Cmd::Rejoin(a) => rejoin::execute(&client, a).await,
             Cmd::Audit(a) => audit::execute(&client, a).await,
             Cmd::Certs(_) => unreachable!("handled before connecting"),
         }

@@ -12,6 +12,7 @@ pub mod group;
 pub mod journal_view;
 pub mod member;
 pub mod pause;
+pub mod rejoin;
 pub mod table;
 
 pub use client::{AdminClient, CtlError};

@@ -4,5 +4,6 @@
 pub mod detector;
 pub mod failover;
 pub mod gtid;
+pub mod rejoin;
 pub mod selection;
 pub mod topology;

@@ -41,6 +41,10 @@ pub enum NodeError {
     /// The replicated state's rules refused the command; nothing changed.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// What the operator asked for cannot be done as things are (the text says why and what
+    /// was left as it was).
+    #[error("{0}")]
+    Refused(String),
     #[error("already initialized: this node already belongs to a cluster")]
     AlreadyInitialized,
     #[error("node is shutting down or failed: {0}")]
@@ -65,6 +69,7 @@ impl NodeError {
             NodeError::JoinRefused(_) => false,
             NodeError::NeedsConfirmation(_) => false,
             NodeError::Rejected(_) => false,
+            NodeError::Refused(_) => false,
             NodeError::AlreadyInitialized => false,
             NodeError::Fatal(_) => false,
         }

@@ -13,6 +13,7 @@ pub mod pause;
 pub mod peers;
 pub mod pinger;
 pub mod registration;
+pub mod rejoin;
 pub mod removal;
 pub mod ssh_pools;
 pub mod supervisor;

@@ -81,6 +81,11 @@ pub const RPC_ACCESS: &[(&str, Access)] = &[
         "/mha.admin.v1.AdminService/ResumeGroups",
         Access::Role(Role::Operator),
     ),
+    // Acts on a database server (read_only, CHANGE MASTER), as a failover does.
+    (
+        "/mha.admin.v1.AdminService/RejoinServer",
+        Access::Role(Role::Operator),
+    ),
     // Who did what: names, addresses and error texts are for operators, not every reader.
     (
         "/mha.admin.v1.AdminService/Audit",

@@ -512,6 +512,39 @@ impl AdminService for AdminSvc {
         self.audited(call, work, pause::detail).await
     }
 
+    #[tracing::instrument(skip_all, fields(rpc = "rejoin_server", node = self.node.id()))]
+    async fn rejoin_server(
+        &self,
+        req: Request<RejoinRequest>,
+    ) -> Result<Response<RejoinReply>, Status> {
+        let r = req.get_ref();
+        let what = format!(
+            "group {}, server {}{}",
+            r.group,
+            r.server,
+            if r.check_only { " (check only)" } else { "" }
+        );
+        let call = Call::new(&req, "RejoinServer", what);
+        let r = req.into_inner();
+        let work = async {
+            let report =
+                crate::runtime::rejoin::rejoin(&self.node, &r.group, &r.server, r.check_only)
+                    .await?;
+            Ok(RejoinReply {
+                lines: report.lines,
+                rejoined: report.rejoined,
+            })
+        };
+        self.audited(call, work, |r| {
+            if r.rejoined {
+                "rejoined".into()
+            } else {
+                "checked".into()
+            }
+        })
+        .await
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(rpc = "audit", node = self.node.id()))]
     async fn audit(&self, req: Request<AuditRequest>) -> Result<Response<AuditReply>, Status> {
         let limit = req.into_inner().limit as usize;

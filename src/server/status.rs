@@ -33,7 +33,9 @@ impl From<NodeError> for Status {
             NodeError::Timeout(_) => Code::DeadlineExceeded,
             NodeError::Membership(_) => Code::FailedPrecondition,
             NodeError::InvalidArgument(_) => Code::InvalidArgument,
-            NodeError::JoinRefused(_) | NodeError::NeedsConfirmation(_) => Code::FailedPrecondition,
+            NodeError::JoinRefused(_) | NodeError::NeedsConfirmation(_) | NodeError::Refused(_) => {
+                Code::FailedPrecondition
+            }
             NodeError::Rejected(r) => rejection_code(r),
             NodeError::AlreadyInitialized => Code::AlreadyExists,
             NodeError::Fatal(_) => Code::Internal,

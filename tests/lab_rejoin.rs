@@ -1,0 +1,111 @@
+//! `mhactl rejoin` against the lab (real MariaDB, three real mhad, GTID): the old master of a
+//! completed failover back as a replica of the new one, or refused with its errant
+//! transactions named when it holds any the new master lacks. Root only (skipped, loudly,
+//! otherwise); one lab at a time.
+
+mod labkit;
+
+use labkit::*;
+
+fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A lab whose master db1 was failed over (kill -9) and whose mysqld is started again; the
+/// new master's name.
+fn failed_over(lab: &Lab) -> String {
+    lab.add_group();
+    lab.app_setup();
+    lab.sql("db1", "INSERT INTO mha_lab.acked (id) VALUES (1), (2), (3)");
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    lab.lab(&["mysqld", "start", "db1"]);
+    run["decided"]["new_master"].as_str().unwrap().to_string()
+}
+
+fn rows(lab: &Lab, host: &str) -> Option<String> {
+    lab.try_sql(host, "SELECT COUNT(*) FROM mha_lab.acked")
+}
+
+/// Checked first (nothing changed), then rejoined: read-only, replicating from the new master,
+/// back in the topology, and a write on the new master reaches it.
+#[test]
+fn a_clean_old_master_rejoins_as_a_replica() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    let nm = failed_over(&lab);
+
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("db1: no transaction the master {nm} lacks"))
+            && text.contains("checked only: add --yes to rejoin db1"),
+        "{text}"
+    );
+    assert_eq!(
+        lab.sql("db1", "SHOW SLAVE STATUS"),
+        "",
+        "a check changes nothing"
+    );
+
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("db1: replicating from {nm} by GTID"))
+            && text.contains(&format!("topology discovered again: db1 is a replica of {nm}")),
+        "{text}"
+    );
+    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "1");
+    let g = lab.group_json();
+    assert_eq!(
+        g["topology"]["servers"]["db1"]["replicates_from"], nm,
+        "{g:#}"
+    );
+    lab.sql(&nm, "INSERT INTO mha_lab.acked (id) VALUES (4)");
+    wait_for("the new row on db1", WAIT, || match rows(&lab, "db1") {
+        Some(n) if n == "4" => Ok(()),
+        n => Err(format!("{n:?}")),
+    });
+    let again = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
+    assert!(
+        !again.status.success() && said(&again).contains("already in group lab's topology"),
+        "{}",
+        said(&again)
+    );
+}
+
+/// A transaction written on the old master after the failover (its own, the new master never
+/// got it) → refused, the GTID named, nothing changed: no replication set up, not in the
+/// topology, the row still there.
+#[test]
+fn an_old_master_with_an_errant_transaction_is_refused() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    let nm = failed_over(&lab);
+    lab.sql(
+        "db1",
+        "SET GLOBAL read_only = 0; INSERT INTO mha_lab.acked (id) VALUES (99); \
+         SET GLOBAL read_only = 1",
+    );
+    let errant = lab.sql("db1", "SELECT @@gtid_binlog_pos");
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("db1 holds transactions the master {nm} lacks (errant)"))
+            && text.contains(errant.trim())
+            && text.contains("nothing was changed"),
+        "{errant}: {text}"
+    );
+    assert_eq!(lab.sql("db1", "SHOW SLAVE STATUS"), "");
+    assert!(lab.group_json()["topology"]["servers"].get("db1").is_none());
+    assert_eq!(
+        lab.sql("db1", "SELECT COUNT(*) FROM mha_lab.acked WHERE id = 99"),
+        "1"
+    );
+}
