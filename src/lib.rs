@@ -13,6 +13,7 @@ pub mod engine;
 pub mod errors;
 pub mod failpoint;
 pub mod group_file;
+pub mod group_render;
 pub mod local_config;
 pub mod model;
 pub mod node;

@@ -27,6 +27,36 @@ fn an_ignore_fail_replica_that_is_down_is_left_out() {
     assert_eq!(db3["ignore_fail"], true, "{db3}");
     lab.wait_health("alive", |h| h["state"]["state"] == "alive");
 
+    // `group show` states the stored group as a file; updating from it changes nothing, and a
+    // changed file is shown as a diff and not applied without --yes.
+    let shown = lab.mhactl(&["group", "show", "--group", "lab"]);
+    let text = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.status.success() && text.contains("ignore_fail = true"),
+        "{text}"
+    );
+    let path = format!("{}/group.shown.toml", lab_dir());
+    std::fs::write(&path, &text).unwrap();
+    let same = lab.mhactl(&["group", "update", "-f", &path]);
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("group lab: no change"),
+        "{same:?}"
+    );
+    std::fs::write(
+        &path,
+        text.replace("interval_ms = 1000", "interval_ms = 2000"),
+    )
+    .unwrap();
+    let diff = lab.mhactl(&["group", "update", "-f", &path]);
+    let d = String::from_utf8_lossy(&diff.stdout);
+    assert!(
+        d.contains("- interval_ms = 1000")
+            && d.contains("+ interval_ms = 2000")
+            && d.contains("nothing changed: add --yes"),
+        "{d}"
+    );
+    assert_eq!(lab.group_json()["spec"]["ping"]["interval_ms"], 1000);
+
     lab.lab(&["mysqld", "kill", "db3"]);
     lab.lab(&["mysqld", "kill", "db1"]);
     let run = lab.wait_run_end(1);

@@ -1,4 +1,6 @@
-//! `mhactl group add|update|remove|list`: replication groups managed by the cluster.
+//! `mhactl group add|update|remove|list|show` and `group server add|remove`: replication
+//! groups managed by the cluster. A change to a stored group shows its diff first and needs
+//! `--yes` (what it rediscovers and commits replaces the group).
 //!
 //! ```text
 //! $ mhactl group add -f /var/tmp/mhalab/group.toml
@@ -18,17 +20,25 @@ use super::table::render;
 use super::{exit, out, AdminClient};
 use crate::api::json::{self, mode_name};
 use crate::api::pb::{self, Group, ListGroupsRequest, PutGroupRequest, RemoveGroupRequest};
+use crate::group_render::{self, diff};
+use crate::state::group::{GroupSpec, ServerSpec};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum GroupCmd {
     /// Register a replication group from a definition file.
     Add(FileArgs),
-    /// Replace a group's definition (rediscovers its topology).
+    /// Replace a group's definition (rediscovers its topology): shows the diff against the
+    /// stored one, applies it with --yes.
     Update(FileArgs),
     /// Stop managing a group.
     Remove(NameArgs),
     /// List groups.
     List(ListArgs),
+    /// The stored group as the group file that states it (defaults written out).
+    Show(NameArgs),
+    /// Add or remove one server of a group (MHA's masterha_conf_host).
+    #[command(subcommand)]
+    Server(ServerCmd),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -36,6 +46,53 @@ pub struct FileArgs {
     /// Group definition (TOML; see docs/cli.md).
     #[arg(short = 'f', long = "file")]
     pub file: PathBuf,
+    /// Apply (update only; without it the diff is shown and nothing changes).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ServerCmd {
+    /// Add a server to a group's definition (the diff is shown; applied with --yes).
+    Add(ServerAddArgs),
+    /// Remove a server from a group's definition (not its master).
+    Remove(ServerRemoveArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerAddArgs {
+    #[arg(long)]
+    pub group: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub host: String,
+    #[arg(long, default_value_t = 3306)]
+    pub port: u16,
+    #[arg(long)]
+    pub candidate_master: bool,
+    #[arg(long)]
+    pub no_master: bool,
+    #[arg(long)]
+    pub ignore_fail: bool,
+    #[arg(long)]
+    pub ssh_host: Option<String>,
+    #[arg(long)]
+    pub ssh_port: Option<u16>,
+    #[arg(long)]
+    pub master_binlog_dir: Option<String>,
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerRemoveArgs {
+    #[arg(long)]
+    pub group: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -113,7 +170,115 @@ pub fn render_list(groups: &[Group]) -> String {
     render(&["GROUP", "MASTER", "MODE", "SEMISYNC", "SERVERS"], &rows)
 }
 
-/// One arm per subcommand (add/update, remove, list), each a call and its rendering.
+/// The stored spec of group `name`.
+async fn stored(client: &AdminClient, name: &str) -> Result<GroupSpec, String> {
+    let r = client
+        .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
+        .await
+        .map_err(|e| e.to_string())?;
+    let spec = r
+        .groups
+        .into_iter()
+        .filter_map(|g| g.spec)
+        .find(|s| s.name == name)
+        .ok_or_else(|| format!("no group named {name}"))?;
+    GroupSpec::try_from(spec).map_err(|e| format!("bad reply: {e}"))
+}
+
+/// Shows what changes from `old` to `new`; sends it with `yes`. A change is never sent
+/// unseen: without `--yes` the diff is all that happens.
+async fn change(client: &AdminClient, old: &GroupSpec, new: GroupSpec, yes: bool) -> i32 {
+    let d = diff(&group_render::render(old), &group_render::render(&new));
+    if d.is_empty() {
+        out(&format!("group {}: no change\n", new.name));
+        return exit::OK;
+    }
+    out(&format!("group {} would change:\n{d}", new.name));
+    if !yes {
+        out("nothing changed: add --yes to apply (the leader rediscovers the topology first)\n");
+        return exit::OK;
+    }
+    put(
+        client,
+        PutGroupRequest {
+            spec: Some(pb::GroupSpec::from(&new)),
+        },
+        true,
+    )
+    .await
+}
+
+/// Adds (or, `update`, replaces) a group and says what the leader found.
+async fn put(client: &AdminClient, req: PutGroupRequest, update: bool) -> i32 {
+    let res = client
+        .call(|mut c| {
+            let req = req.clone();
+            async move {
+                if update {
+                    c.update_group(req).await
+                } else {
+                    c.add_group(req).await
+                }
+            }
+        })
+        .await;
+    match res.map(|r| (r.group, r.warnings)) {
+        Ok((Some(g), warnings)) => {
+            let mut text = format!(
+                "group {} {}: {}\n",
+                row(&g).name,
+                if update { "updated" } else { "added" },
+                summary(&g)
+            );
+            for w in warnings {
+                text.push_str(&format!("[warning] {w}\n"));
+            }
+            out(&text);
+            exit::OK
+        }
+        Ok((None, _)) => {
+            eprintln!("error: bad reply: no group");
+            exit::ERROR
+        }
+        Err(e) => super::fail(e),
+    }
+}
+
+/// `group server add|remove`: the stored spec with one server more or less.
+fn with_server(mut spec: GroupSpec, cmd: &ServerCmd) -> Result<GroupSpec, String> {
+    match cmd {
+        ServerCmd::Add(a) => {
+            if spec.servers.iter().any(|s| s.name == a.name) {
+                return Err(format!(
+                    "group {} already has a server {}",
+                    spec.name, a.name
+                ));
+            }
+            spec.servers.push(ServerSpec {
+                name: a.name.clone(),
+                host: a.host.clone(),
+                port: a.port,
+                candidate_master: a.candidate_master,
+                no_master: a.no_master,
+                ssh_host: a.ssh_host.clone(),
+                ssh_port: a.ssh_port,
+                master_binlog_dir: a.master_binlog_dir.clone(),
+                ignore_fail: a.ignore_fail,
+            });
+        }
+        ServerCmd::Remove(a) => {
+            let before = spec.servers.len();
+            spec.servers.retain(|s| s.name != a.name);
+            if spec.servers.len() == before {
+                return Err(format!("group {} has no server {}", spec.name, a.name));
+            }
+        }
+    }
+    spec.validate().map_err(|e| e.join("; "))?;
+    Ok(spec)
+}
+
+/// One arm per subcommand, each a call and its rendering.
 pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
     match cmd {
         GroupCmd::Add(a) | GroupCmd::Update(a) => {
@@ -124,38 +289,40 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                     return exit::USAGE;
                 }
             };
-            let update = matches!(cmd, GroupCmd::Update(_));
-            let res = client
-                .call(|mut c| {
-                    let req = req.clone();
-                    async move {
-                        if update {
-                            c.update_group(req).await
-                        } else {
-                            c.add_group(req).await
-                        }
-                    }
-                })
-                .await;
-            match res.map(|r| (r.group, r.warnings)) {
-                Ok((Some(g), warnings)) => {
-                    let mut text = format!(
-                        "group {} {}: {}\n",
-                        row(&g).name,
-                        if update { "updated" } else { "added" },
-                        summary(&g)
-                    );
-                    for w in warnings {
-                        text.push_str(&format!("[warning] {w}\n"));
-                    }
-                    out(&text);
-                    exit::OK
-                }
-                Ok((None, _)) => {
-                    eprintln!("error: bad reply: no group");
-                    exit::ERROR
-                }
+            let GroupCmd::Update(_) = cmd else {
+                return put(client, req, false).await;
+            };
+            let new = match req.spec.clone().map(GroupSpec::try_from) {
+                Some(Ok(s)) => s,
+                _ => return super::fail("the file's group could not be read back"),
+            };
+            match stored(client, &new.name).await {
+                Ok(old) => change(client, &old, new, a.yes).await,
                 Err(e) => super::fail(e),
+            }
+        }
+        GroupCmd::Show(a) => match stored(client, &a.group).await {
+            Ok(spec) => {
+                out(&group_render::render(&spec));
+                exit::OK
+            }
+            Err(e) => super::fail(e),
+        },
+        GroupCmd::Server(sc) => {
+            let (group, yes) = match sc {
+                ServerCmd::Add(a) => (&a.group, a.yes),
+                ServerCmd::Remove(a) => (&a.group, a.yes),
+            };
+            let old = match stored(client, group).await {
+                Ok(s) => s,
+                Err(e) => return super::fail(e),
+            };
+            match with_server(old.clone(), sc) {
+                Ok(new) => change(client, &old, new, yes).await,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::USAGE
+                }
             }
         }
         GroupCmd::Remove(a) => {
@@ -213,11 +380,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("g.toml");
         std::fs::write(&f, "name = \"x\"\n").unwrap();
-        let e = build_put(&FileArgs { file: f.clone() }).unwrap_err();
+        let e = build_put(&FileArgs {
+            file: f.clone(),
+            yes: false,
+        })
+        .unwrap_err();
         assert!(e.contains("missing field"), "{e}");
         assert!(build_put(&FileArgs {
-            file: dir.path().join("nope.toml")
+            file: dir.path().join("nope.toml"),
+            yes: false,
         })
         .is_err());
+    }
+
+    fn server_add(name: &str) -> ServerCmd {
+        ServerCmd::Add(ServerAddArgs {
+            group: "app1".into(),
+            name: name.into(),
+            host: "10.0.0.9".into(),
+            port: 3306,
+            candidate_master: false,
+            no_master: true,
+            ignore_fail: true,
+            ssh_host: None,
+            ssh_port: None,
+            master_binlog_dir: None,
+            yes: false,
+        })
+    }
+
+    /// One server more or less, checked as a group file would be; the diff names it.
+    #[test]
+    fn a_server_added_or_removed_shows_in_the_diff() {
+        let old = crate::state::group::tests::spec("app1");
+        let new = with_server(old.clone(), &server_add("db9")).unwrap();
+        let d = diff(&group_render::render(&old), &group_render::render(&new));
+        assert!(
+            d.contains("+ name = \"db9\"") && d.contains("+ ignore_fail = true"),
+            "{d}"
+        );
+        let e = with_server(old.clone(), &server_add("db1")).unwrap_err();
+        assert!(e.contains("already has a server db1"), "{e}");
+        let rm = ServerCmd::Remove(ServerRemoveArgs {
+            group: "app1".into(),
+            name: "db2".into(),
+            yes: false,
+        });
+        let fewer = with_server(old.clone(), &rm).unwrap();
+        assert!(fewer.servers.iter().all(|s| s.name != "db2"));
+        assert!(
+            diff(&group_render::render(&old), &group_render::render(&fewer))
+                .contains("- name = \"db2\"")
+        );
     }
 }

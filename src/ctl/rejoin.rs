@@ -41,8 +41,16 @@ pub fn build_request(a: &RejoinArgs) -> RejoinRequest {
     }
 }
 
+/// How long mhactl waits for the leader's answer: a rejoin waits up to the group's
+/// `replica_timeout_ms` (60 s by default) for the server to catch up, after two connects.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(180);
+
 pub async fn execute(client: &AdminClient, a: &RejoinArgs) -> i32 {
     let req = build_request(a);
+    let client = match client.with_endpoints(client.endpoints().to_vec(), WAIT) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
     let r = client
         .call(|mut c| {
             let req = req.clone();

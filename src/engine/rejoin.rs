@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 
-/// MariaDB: the transactions `old` holds that `new` lacks, per (domain, server id), as
-/// `domain-server-first..domain-server-last (n transactions)`. Both maps give, per (domain,
-/// server), the highest sequence number held (engine::gtid::mariadb_last_seq of
-/// gtid_binlog_state, plus gtid_slave_pos for the new master): one server's sequence numbers
-/// only grow within a domain, so everything past the new master's last is missing there.
+/// MariaDB: the transactions `old` holds that `new` lacks, per (domain, server id), named by
+/// the last of them and where the master stops: `0-1-103 (server 1's in domain 0 after
+/// 0-1-100)`. Both maps give, per (domain, server), the highest sequence number held
+/// (engine::gtid::mariadb_last_seq of gtid_binlog_state and gtid_slave_pos): one server's
+/// sequence numbers only grow within a domain, so everything of that server past the master's
+/// last is missing there. (Sequence numbers are the domain's, not the server's: how many
+/// transactions lie between is not known from these positions, so no count is claimed.)
 pub fn mariadb_errant(
     old: &BTreeMap<(u32, u32), u64>,
     new: &BTreeMap<(u32, u32), u64>,
@@ -17,14 +19,11 @@ pub fn mariadb_errant(
     old.iter()
         .filter_map(|(&(d, s), &last)| {
             let have = new.get(&(d, s)).copied().unwrap_or(0);
-            (last > have).then(|| {
-                let first = have + 1;
-                let n = last - have;
-                if n == 1 {
-                    format!("{d}-{s}-{last} (1 transaction)")
-                } else {
-                    format!("{d}-{s}-{first}..{d}-{s}-{last} ({n} transactions)")
-                }
+            (last > have).then(|| match have {
+                0 => format!(
+                    "{d}-{s}-{last} (server {s}'s in domain {d}; the master has none of them)"
+                ),
+                h => format!("{d}-{s}-{last} (server {s}'s in domain {d} after {d}-{s}-{h})"),
             })
         })
         .collect()
@@ -40,9 +39,8 @@ mod tests {
     }
 
     /// The old master db1 (server 1) wrote up to 0-1-100; the new master db2 (server 2)
-    /// replicated it all and went on: nothing errant. One that holds 0-1-101..103 the new
-    /// master never got: those three are named. A domain the new master never saw counts
-    /// whole.
+    /// replicated it all and went on: nothing errant. One that holds more of its own than the
+    /// new master got is named by its last; a domain the new master never saw, whole.
     #[test]
     fn what_the_old_master_holds_beyond_the_new_one() {
         let new = seqs(&["0-1-100,0-2-140", "0-1-100"]);
@@ -50,13 +48,13 @@ mod tests {
         assert!(mariadb_errant(&seqs(&["0-1-90,0-2-120"]), &new).is_empty());
         assert_eq!(
             mariadb_errant(&seqs(&["0-1-103"]), &new),
-            vec!["0-1-101..0-1-103 (3 transactions)".to_string()]
+            vec!["0-1-103 (server 1's in domain 0 after 0-1-100)".to_string()]
         );
         assert_eq!(
             mariadb_errant(&seqs(&["0-1-101,5-1-1"]), &new),
             vec![
-                "0-1-101 (1 transaction)".to_string(),
-                "5-1-1 (1 transaction)".to_string()
+                "0-1-101 (server 1's in domain 0 after 0-1-100)".to_string(),
+                "5-1-1 (server 1's in domain 5; the master has none of them)".to_string()
             ]
         );
     }

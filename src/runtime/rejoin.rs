@@ -1,14 +1,18 @@
 //! `mhactl rejoin`: an old master (or any server of the spec the topology left) back as a
-//! replica of the current master. Checked first: it must hold no transaction the master lacks
-//! (engine::rejoin) — refused and named if it does, never discarded. Then: read_only, pointed
-//! at the master by GTID, started, waited for until it has everything the master had when the
-//! check ran, and the group's topology discovered again (it shows as a replica).
+//! replica of the current master, GTID groups.
 //!
-//! GTID groups only for now: a file/position old master restarted with a rotated binlog, and
-//! whether anything past the failover point is in it needs its binlog read over SSH; refused
-//! with the coordinates to use by hand.
+//! Order: read_only first (so nothing is written between the check and the repointing), then
+//! the check — it must hold no transaction the master lacks (engine::rejoin), refused and named
+//! if it does, never discarded — then pointed at the master by GTID, started, shown to
+//! replicate (threads running, no error, everything the master had at the check), and entered
+//! into the topology by one replicated command that applies only if the group is still as it
+//! was read (`Cmd::RejoinReplica`). Before every change: still the acting leader, the group's
+//! master unchanged, no failover run active.
+//!
+//! File/position groups are refused: after a restart the old master's binlog is rotated, and
+//! whether it holds anything past the failover point needs that binlog read over SSH.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::credentials::{login, password, resolve};
 use super::groups;
@@ -16,12 +20,16 @@ use super::Runtime;
 use crate::adapters::mysql::{ChangeMaster, ReplicaPosition, Session};
 use crate::engine::detector::pulse;
 use crate::engine::{gtid, rejoin};
-use crate::model::Flavor;
+use crate::model::{Flavor, IoThread, ServerInfo};
 use crate::raft::NodeError;
 use crate::secret::Secret;
-use crate::state::group::{GroupSpec, ReplicationMode, ServerSpec};
+use crate::state::group::{DiscoveredServer, Group, GroupSpec, ReplicationMode, Role, ServerSpec};
+use crate::state::pause::FEATURE_REJOIN;
+use crate::state::{Cmd, CmdResult};
 
 const CONNECT: Duration = Duration::from_secs(2);
+/// How long the threads may take to show running once the replica has what the master had.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// What a rejoin did (or, with `check_only`, would do), line by line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,11 +43,39 @@ fn refused(why: impl Into<String>) -> NodeError {
     NodeError::Refused(why.into())
 }
 
-fn mysql(what: &str) -> impl Fn(crate::adapters::mysql::MysqlError) -> NodeError + '_ {
-    move |e| refused(format!("{what}: {e}"))
+/// The group as the rejoin read it: what must still hold before each change.
+struct Expect {
+    group: String,
+    master: String,
+    updated_at_ms: u64,
 }
 
-/// Rejoins `server` to `group` (leader only). Nothing is changed unless every check passed.
+impl Expect {
+    /// Still the acting leader, the same master, no failover run begun.
+    fn still(&self, node: &Runtime) -> Result<(), NodeError> {
+        node.raft.require_leader()?;
+        let (g, run) = node.raft.read(|c| {
+            (
+                c.groups.get(&self.group).cloned(),
+                c.failover.get(&self.group).and_then(|f| f.active_run),
+            )
+        });
+        match (g, run) {
+            (_, Some(run)) => Err(refused(format!(
+                "failover run {run} of group {} began meanwhile",
+                self.group
+            ))),
+            (Some(g), None) if g.topology.master == self.master => Ok(()),
+            _ => Err(refused(format!(
+                "group {}'s master is no longer {} (or the group is gone)",
+                self.group, self.master
+            ))),
+        }
+    }
+}
+
+/// Rejoins `server` to `group` (leader only). Nothing is changed unless every check before the
+/// first change passed; a failure after it says what was done.
 pub async fn rejoin(
     node: &Runtime,
     group: &str,
@@ -47,13 +83,92 @@ pub async fn rejoin(
     check_only: bool,
 ) -> Result<RejoinReport, NodeError> {
     node.raft.require_leader()?;
+    if !groups::every_member_has(node, FEATURE_REJOIN) {
+        return Err(refused(
+            "a manager runs a build that does not know rejoin (or has not registered yet): \
+             upgrade every manager first",
+        ));
+    }
     let g = groups::group(node, group)?;
+    let (s, m) = targets(node, &g, server)?;
+    let expect = Expect {
+        group: group.to_string(),
+        master: m.name.clone(),
+        updated_at_ms: g.updated_at_ms,
+    };
+    let pw = password(&node.local, &g.spec).map_err(|e| refused(e.to_string()))?;
+    let repl_password = resolve(&node.local, "repl_password", &g.spec.repl_password)
+        .map_err(|e| refused(e.to_string()))?;
+    let mut old = login(&g.spec, &s, &pw)
+        .connect(CONNECT)
+        .await
+        .map_err(|e| refused(format!("{server}: {e}")))?;
+    let mut new = login(&g.spec, &m, &pw)
+        .connect(CONNECT)
+        .await
+        .map_err(|e| refused(format!("{}: {e}", m.name)))?;
+    let mut r = Rejoin {
+        node,
+        spec: &g.spec,
+        s: &s,
+        m: &m,
+        expect: &expect,
+        repl_password: &repl_password,
+        lines: Vec::new(),
+    };
+    let res = r.run(&mut old, &mut new, check_only).await;
+    old.close().await;
+    new.close().await;
+    let discovered = match res {
+        Ok(d) => d,
+        // What was done before the failure, with it: the operator finds the server as left.
+        Err(e) if r.lines.is_empty() => return Err(e),
+        Err(e) => {
+            return Err(refused(format!(
+                "{e} (done before: {})",
+                r.lines.join("; ")
+            )))
+        }
+    };
+    let Some(discovered) = discovered else {
+        return Ok(RejoinReport {
+            lines: r.lines,
+            rejoined: false,
+        });
+    };
+    let cmd = Cmd::RejoinReplica {
+        group: group.to_string(),
+        master: m.name.clone(),
+        updated_at_ms: expect.updated_at_ms,
+        server: Box::new(discovered),
+    };
+    match node.raft.propose(cmd).await? {
+        CmdResult::Rejected(rej) => Err(refused(format!(
+            "{rej} (done before: {})",
+            r.lines.join("; ")
+        ))),
+        _ => {
+            r.lines.push(format!(
+                "{server} is in the topology again, a replica of {}",
+                m.name
+            ));
+            Ok(RejoinReport {
+                lines: r.lines,
+                rejoined: true,
+            })
+        }
+    }
+}
+
+/// The server to rejoin and the master, once the group allows it.
+fn targets(node: &Runtime, g: &Group, server: &str) -> Result<(ServerSpec, ServerSpec), NodeError> {
+    let group = &g.spec.name;
     let s = g
         .spec
         .server(server)
         .cloned()
         .ok_or_else(|| refused(format!("group {group} has no server {server} in its spec")))?;
-    let master = g.topology.master.clone();
+    let master = &g.topology.master;
     if server == master {
         return Err(refused(format!("{server} is the master of group {group}")));
     }
@@ -64,8 +179,10 @@ pub async fn rejoin(
             t.replicates_from.as_deref().unwrap_or("nobody")
         )));
     }
-    let f = node.raft.read(|c| c.failover.get(group).cloned());
-    if let Some(run) = f.and_then(|f| f.active_run) {
+    if let Some(run) = node
+        .raft
+        .read(|c| c.failover.get(group).and_then(|f| f.active_run))
+    {
         return Err(refused(format!(
             "failover run {run} of group {group} is active: rejoin once it is over"
         )));
@@ -73,194 +190,287 @@ pub async fn rejoin(
     if g.topology.mode == ReplicationMode::FilePos {
         return Err(refused(
             "file/position group: rejoin by hand for now (check that the old master's binlog \
-             holds nothing past the failover point, then CHANGE MASTER to the coordinates \
-             in phase 5's statement of `mhactl failover history`); GTID groups are rejoined \
-             by mhactl",
+             holds nothing past the failover point, then CHANGE MASTER to the coordinates in \
+             phase 5's statement of `mhactl failover history`); GTID groups are rejoined by \
+             mhactl",
         ));
     }
     let m = g
         .spec
-        .server(&master)
+        .server(master)
         .cloned()
         .ok_or_else(|| refused(format!("master {master} is not in the spec")))?;
-    let pw = password(&node.local, &g.spec).map_err(|e| refused(e.to_string()))?;
-    let mut old = login(&g.spec, &s, &pw)
-        .connect(CONNECT)
-        .await
-        .map_err(mysql(server))?;
-    let mut new = login(&g.spec, &m, &pw)
-        .connect(CONNECT)
-        .await
-        .map_err(mysql(&master))?;
-    let repl_password = resolve(&node.local, "repl_password", &g.spec.repl_password)
-        .map_err(|e| refused(e.to_string()))?;
-    let pair = Pair {
-        old: &mut old,
-        new: &mut new,
-        repl_password: &repl_password,
-    };
-    let report = rejoin_with(&g.spec, &s, &m, pair, check_only).await;
-    old.close().await;
-    new.close().await;
-    let mut report = report?;
-    if check_only {
-        return Ok(report);
-    }
-    // Discovered again from the live servers: the rejoined one shows as a replica.
-    let g = groups::put_group(node, g.spec.clone(), true).await?;
-    report.lines.push(format!(
-        "topology discovered again: {server} is a replica of {}",
-        g.topology
-            .servers
-            .get(server)
-            .and_then(|t| t.replicates_from.clone())
-            .unwrap_or_else(|| "nobody (see cluster status)".into())
-    ));
-    report.rejoined = true;
-    Ok(report)
+    Ok((s, m))
 }
 
-/// The two servers' sessions and the replication password, for [`rejoin_with`].
-struct Pair<'a> {
-    old: &'a mut Session,
-    new: &'a mut Session,
+struct Rejoin<'a> {
+    node: &'a Runtime,
+    spec: &'a GroupSpec,
+    s: &'a ServerSpec,
+    m: &'a ServerSpec,
+    expect: &'a Expect,
     repl_password: &'a Secret,
+    /// What was checked and done so far.
+    lines: Vec<String>,
 }
 
-async fn rejoin_with(
-    spec: &GroupSpec,
-    s: &ServerSpec,
-    m: &ServerSpec,
-    pair: Pair<'_>,
-    check_only: bool,
-) -> Result<RejoinReport, NodeError> {
-    let Pair {
-        old,
-        new,
-        repl_password,
-    } = pair;
-    let mut lines = Vec::new();
-    let old_info = old.server_info().await.map_err(mysql(&s.name))?;
-    let new_info = new.server_info().await.map_err(mysql(&m.name))?;
-    let errant = match new_info.dialect.flavor {
-        Flavor::MariaDb => {
-            let (old_state, _) = old.mariadb_gtid_state().await.map_err(mysql(&s.name))?;
-            let (new_state, new_slave) = new.mariadb_gtid_state().await.map_err(mysql(&m.name))?;
-            let o = gtid::mariadb_last_seq([old_state.as_str()])
-                .map_err(|e| refused(format!("{}: {e}", s.name)))?;
-            let n = gtid::mariadb_last_seq([new_state.as_str(), new_slave.as_str()])
-                .map_err(|e| refused(format!("{}: {e}", m.name)))?;
-            rejoin::mariadb_errant(&o, &n)
+impl Rejoin<'_> {
+    fn fail(&self, on: &str, e: impl std::fmt::Display) -> NodeError {
+        refused(format!("{on}: {e}"))
+    }
+
+    /// Ok(None) for a check only; Ok(the server as the topology will hold it) once it
+    /// replicates.
+    async fn run(
+        &mut self,
+        old: &mut Session,
+        new: &mut Session,
+        check_only: bool,
+    ) -> Result<Option<DiscoveredServer>, NodeError> {
+        let (s, m) = (self.s, self.m);
+        let old_info = old.server_info().await.map_err(|e| self.fail(&s.name, e))?;
+        // read_only before the check: nothing written between the check and the repointing.
+        // A server coming back from a failover must not take writes anyway, so it stays set
+        // even when the rejoin is refused (said).
+        if !old_info.read_only && !check_only {
+            self.expect.still(self.node)?;
+            old.set_read_only(true)
+                .await
+                .map_err(|e| self.fail(&s.name, e))?;
+            self.lines.push(format!("{}: read_only=1", s.name));
         }
-        Flavor::MySql => {
-            // The master computes it: GTID_SUBTRACT is exact on MySQL's interval sets.
-            let sql = format!(
-                "SELECT GTID_SUBTRACT('{}', '{}') AS e",
-                old_info.gtid.executed.replace('\'', ""),
-                new_info.gtid.executed.replace('\'', "")
-            );
-            let rows = new.rows(&sql).await.map_err(mysql(&m.name))?;
-            rows.first()
-                .and_then(|r| r.get("e").cloned().flatten())
-                .filter(|e| !e.trim().is_empty())
-                .into_iter()
-                .collect()
+        let new_info = new.server_info().await.map_err(|e| self.fail(&m.name, e))?;
+        let slave_pos = self
+            .check(old, new, &old_info, &new_info, check_only)
+            .await?;
+        if check_only {
+            return Ok(None);
         }
-    };
-    if !errant.is_empty() {
-        return Err(refused(format!(
-            "{} holds transactions the master {} lacks (errant): {}; nothing was changed. \
-             Inspect them (mysqlbinlog on {}), then either apply them to {} by hand or \
-             rebuild {} from a backup of {}",
-            s.name,
-            m.name,
-            errant.join(", "),
-            s.name,
-            m.name,
-            s.name,
-            m.name
-        )));
-    }
-    lines.push(format!(
-        "{}: no transaction the master {} lacks (GTID {} ⊆ {})",
-        s.name,
-        m.name,
-        if old_info.gtid.binlog_pos.is_empty() {
-            &old_info.gtid.executed
-        } else {
-            &old_info.gtid.binlog_pos
-        },
-        new_info.gtid.executed
-    ));
-    if check_only {
-        lines.push(format!(
-            "would: set read_only on {}, point it at {} by GTID, start replication, wait until \
-             it has {}, and discover the topology again",
-            s.name, m.name, new_info.gtid.executed
-        ));
-        return Ok(RejoinReport {
-            lines,
-            rejoined: false,
-        });
-    }
-    if !old_info.read_only {
-        old.set_read_only(true).await.map_err(mysql(&s.name))?;
-        lines.push(format!("{}: read_only=1", s.name));
-    }
-    if old_info.replica.is_some() {
-        old.stop_replica(false).await.map_err(mysql(&s.name))?;
-    }
-    if old_info.dialect.flavor == Flavor::MariaDb {
-        // A former master's own writes are in its binlog, not in gtid_slave_pos: replication
-        // must start after them (MariaDB's documented way to turn a master into a slave).
-        old.exec("SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos")
+        self.expect.still(self.node)?;
+        if old_info.replica.is_some() {
+            old.stop_replica(false)
+                .await
+                .map_err(|e| self.fail(&s.name, e))?;
+        }
+        if let Some(pos) = &slave_pos {
+            // A former master's own writes are in its binlog, not in its slave position:
+            // replication starts after whichever is further, per domain.
+            old.exec(&format!("SET GLOBAL gtid_slave_pos = '{pos}'"))
+                .await
+                .map_err(|e| self.fail(&s.name, e))?;
+            self.lines
+                .push(format!("{}: gtid_slave_pos = {pos}", s.name));
+        }
+        let period = old
+            .replica_pulse()
             .await
-            .map_err(mysql(&s.name))?;
-    }
-    let period = old
-        .replica_pulse()
+            .ok()
+            .flatten()
+            .and_then(|(_, p)| p.heartbeat_period_ms);
+        old.change_master(&ChangeMaster {
+            host: m.host.clone(),
+            port: m.port,
+            user: self.spec.repl_user.clone(),
+            password: self.repl_password.clone(),
+            position: ReplicaPosition::Gtid,
+            // The detector reads this replica's heartbeats too (engine::detector::pulse).
+            heartbeat_ms: pulse::period_to_set(self.spec.ping.replica_heartbeat_ms, period),
+        })
         .await
-        .ok()
-        .flatten()
-        .and_then(|(_, p)| p.heartbeat_period_ms);
-    old.change_master(&ChangeMaster {
-        host: m.host.clone(),
-        port: m.port,
-        user: spec.repl_user.clone(),
-        password: repl_password.clone(),
-        position: ReplicaPosition::Gtid,
-        // The detector reads this replica's heartbeats too (engine::detector::pulse).
-        heartbeat_ms: pulse::period_to_set(spec.ping.replica_heartbeat_ms, period),
-    })
-    .await
-    .map_err(mysql(&s.name))?;
-    old.start_replica().await.map_err(mysql(&s.name))?;
-    lines.push(format!("{}: replicating from {} by GTID", s.name, m.name));
-    let limit = Duration::from_millis(spec.failover.replica_timeout_ms);
-    let target = new_info.gtid.executed.clone();
-    if !target.is_empty()
-        && !old
-            .wait_gtid(&target, limit)
+        .map_err(|e| self.fail(&s.name, e))?;
+        old.start_replica()
             .await
-            .map_err(mysql(&s.name))?
-    {
-        let st = old.replica_status().await.ok().flatten();
-        return Err(refused(format!(
-            "{} replicates from {} but did not reach {target} within {limit:?}{}: it stays \
-             pointed at {} and out of the topology; see its SHOW SLAVE STATUS",
+            .map_err(|e| self.fail(&s.name, e))?;
+        self.lines
+            .push(format!("{}: replicating from {} by GTID", s.name, m.name));
+        self.replicates(old, &new_info.gtid.executed).await?;
+        Ok(Some(DiscoveredServer {
+            name: s.name.clone(),
+            role: Role::Replica,
+            server_id: old_info.server_id,
+            version: old_info.version.clone(),
+            read_only: true,
+            log_bin: old_info.log_bin,
+            replicates_from: Some(m.name.clone()),
+        }))
+    }
+
+    /// The errant check. Ok(the MariaDB gtid_slave_pos to set) when the server holds nothing
+    /// the master lacks.
+    async fn check(
+        &mut self,
+        old: &mut Session,
+        new: &mut Session,
+        old_info: &ServerInfo,
+        new_info: &ServerInfo,
+        check_only: bool,
+    ) -> Result<Option<String>, NodeError> {
+        let (s, m) = (self.s, self.m);
+        let (errant, slave_pos) = match new_info.dialect.flavor {
+            Flavor::MariaDb => {
+                let (old_state, old_slave) = old
+                    .mariadb_gtid_state()
+                    .await
+                    .map_err(|e| self.fail(&s.name, e))?;
+                let (new_state, new_slave) = new
+                    .mariadb_gtid_state()
+                    .await
+                    .map_err(|e| self.fail(&m.name, e))?;
+                if old_state.trim().is_empty() && old_slave.trim().is_empty() {
+                    return Err(refused(format!(
+                        "{} has no GTID state to compare (binary log off, or reset): what it \
+                         holds cannot be checked; rebuild it from a backup of {}",
+                        s.name, m.name
+                    )));
+                }
+                // Everything the old server holds: its own binlog and what it applied.
+                let o = gtid::mariadb_last_seq([old_state.as_str(), old_slave.as_str()])
+                    .map_err(|e| self.fail(&s.name, e))?;
+                let n = gtid::mariadb_last_seq([new_state.as_str(), new_slave.as_str()])
+                    .map_err(|e| self.fail(&m.name, e))?;
+                let start = gtid::merge_mariadb([
+                    old_info.gtid.binlog_pos.as_str(),
+                    old_info.gtid.slave_pos.as_str(),
+                ])
+                .map_err(|e| self.fail(&s.name, e))?;
+                (rejoin::mariadb_errant(&o, &n), Some(start))
+            }
+            Flavor::MySql => {
+                if old_info.gtid.executed.trim().is_empty() {
+                    return Err(refused(format!(
+                        "{} has no GTID state to compare: rebuild it from a backup of {}",
+                        s.name, m.name
+                    )));
+                }
+                // The master computes both: GTID_SUBTRACT is exact on MySQL's interval sets.
+                let q = |v: &str| v.replace(['\'', '\\'], "");
+                let sql = format!(
+                    "SELECT GTID_SUBTRACT('{}', @@GLOBAL.gtid_executed) AS e, \
+                     GTID_SUBTRACT(@@GLOBAL.gtid_purged, '{}') AS p",
+                    q(&old_info.gtid.executed),
+                    q(&old_info.gtid.executed)
+                );
+                let rows = new.rows(&sql).await.map_err(|e| self.fail(&m.name, e))?;
+                let col = |k: &str| {
+                    rows.first()
+                        .and_then(|r| r.get(k).cloned().flatten())
+                        .filter(|e| !e.trim().is_empty())
+                };
+                if let Some(p) = col("p") {
+                    return Err(refused(format!(
+                        "{} purged binary logs {} still needs ({p}): rebuild it from a backup",
+                        m.name, s.name
+                    )));
+                }
+                (col("e").into_iter().collect(), None)
+            }
+        };
+        if !errant.is_empty() {
+            return Err(refused(format!(
+                "{} holds transactions the master {} lacks (errant): {}; nothing else was \
+                 changed{}. Inspect them (mysqlbinlog on {}), then either apply them to {} by \
+                 hand or rebuild {} from a backup of {}",
+                s.name,
+                m.name,
+                errant.join(", "),
+                if self.lines.is_empty() {
+                    String::new()
+                } else {
+                    " (it was left read_only)".to_string()
+                },
+                s.name,
+                m.name,
+                s.name,
+                m.name
+            )));
+        }
+        self.lines.push(format!(
+            "{}: no transaction the master {} lacks (GTID {} ⊆ {})",
             s.name,
             m.name,
-            st.map(|x| format!(
-                " (IO {:?}, SQL errno {}: {})",
-                x.io_thread, x.last_sql_errno, x.last_sql_error
-            ))
-            .unwrap_or_default(),
-            m.name
-        )));
+            old_info.position(),
+            new_info.gtid.executed
+        ));
+        if check_only {
+            self.lines.push(format!(
+                "would: set read_only on {}, point it at {} by GTID, start replication, wait \
+                 until it has {} with its threads running, and enter it into the topology",
+                s.name, m.name, new_info.gtid.executed
+            ));
+        }
+        Ok(slave_pos)
     }
-    lines.push(format!("{}: reached {target}", s.name));
-    Ok(RejoinReport {
-        lines,
-        rejoined: false,
-    })
+
+    /// Everything the master had at the check, and the threads running without error: it
+    /// replicates. An error in either thread fails at once, not at the end of the wait.
+    async fn replicates(&mut self, old: &mut Session, target: &str) -> Result<(), NodeError> {
+        let s = self.s;
+        let limit = Duration::from_millis(self.spec.failover.replica_timeout_ms);
+        let started = Instant::now();
+        let mut reached = target.is_empty();
+        loop {
+            let st = old
+                .replica_status()
+                .await
+                .map_err(|e| self.fail(&s.name, e))?
+                .ok_or_else(|| self.fail(&s.name, "not a replica after START SLAVE"))?;
+            if st.last_io_errno > 0 || st.last_sql_errno > 0 {
+                return Err(self.fail(
+                    &s.name,
+                    format!(
+                        "replication stopped: IO error {} ({}), SQL error {} ({}); it stays \
+                         pointed at {} and out of the topology",
+                        st.last_io_errno,
+                        st.last_io_error,
+                        st.last_sql_errno,
+                        st.last_sql_error,
+                        self.m.name
+                    ),
+                ));
+            }
+            if !reached {
+                // Short waits, so an error shows up within one.
+                reached = old
+                    .wait_gtid(target, Duration::from_secs(1))
+                    .await
+                    .map_err(|e| self.fail(&s.name, e))?;
+            }
+            let running = st.io_thread == IoThread::Yes && st.sql_thread;
+            if reached && running {
+                self.lines.push(format!(
+                    "{}: has {} and its threads run",
+                    s.name,
+                    if target.is_empty() {
+                        "(nothing to reach)"
+                    } else {
+                        target
+                    }
+                ));
+                return Ok(());
+            }
+            let bound = if reached {
+                limit.min(SETTLE + started.elapsed())
+            } else {
+                limit
+            };
+            if started.elapsed() > bound {
+                return Err(self.fail(
+                    &s.name,
+                    format!(
+                        "did not {} within {bound:?} (IO {:?}, SQL running {}); it stays pointed \
+                         at {} and out of the topology",
+                        if reached {
+                            "show both threads running"
+                        } else {
+                            "reach the master's GTID set"
+                        },
+                        st.io_thread,
+                        st.sql_thread,
+                        self.m.name
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }

@@ -526,23 +526,31 @@ impl AdminService for AdminSvc {
         );
         let call = Call::new(&req, "RejoinServer", what);
         let r = req.into_inner();
-        let work = async {
-            let report =
-                crate::runtime::rejoin::rejoin(&self.node, &r.group, &r.server, r.check_only)
-                    .await?;
-            Ok(RejoinReply {
-                lines: report.lines,
-                rejoined: report.rejoined,
-            })
-        };
-        self.audited(call, work, |r| {
-            if r.rejoined {
-                "rejoined".into()
-            } else {
-                "checked".into()
-            }
-        })
-        .await
+        self.require_leader()?;
+        // Its own task: a client that gives up (or is cut off) does not stop a rejoin half
+        // way, and the audit trail still records how it ended.
+        let node = self.node.clone();
+        let task = tokio::spawn(async move {
+            let res = crate::runtime::rejoin::rejoin(&node, &r.group, &r.server, r.check_only)
+                .await
+                .map(|report| RejoinReply {
+                    lines: report.lines,
+                    rejoined: report.rejoined,
+                })
+                .map_err(Status::from);
+            let outcome = Outcome::of(&res, |r| {
+                if r.rejoined {
+                    "rejoined".into()
+                } else {
+                    "checked".into()
+                }
+            });
+            audit::record(&node, call, outcome).await;
+            res
+        });
+        task.await
+            .map_err(|e| Status::internal(format!("rejoin: {e}")))?
+            .map(Response::new)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(rpc = "audit", node = self.node.id()))]

@@ -20,7 +20,8 @@ fn rejection_code(r: &Rejection) -> Code {
         | Rejection::FailoverRefused { .. }
         | Rejection::RunUnfinished { .. }
         | Rejection::Journal(_)
-        | Rejection::VerdictExists { .. } => Code::FailedPrecondition,
+        | Rejection::VerdictExists { .. }
+        | Rejection::RejoinStale { .. } => Code::FailedPrecondition,
     }
 }
 

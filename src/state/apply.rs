@@ -9,7 +9,7 @@ use super::{ClusterState, Cmd, ManagerInfo};
 use crate::model::{Health, Verdict, VerdictKind};
 
 /// Whether a command changed the state, or why it was refused.
-pub(super) type Applied = Result<bool, Rejection>;
+pub(crate) type Applied = Result<bool, Rejection>;
 
 /// What `Cmd::BeginFailover` asks for.
 #[derive(Clone, Copy, Debug)]
@@ -132,6 +132,12 @@ impl ClusterState {
                 self.pause_group(group, pause)
             }
             Cmd::ResumeGroup { group } => self.resume_group(group, at),
+            Cmd::RejoinReplica {
+                group,
+                master,
+                updated_at_ms,
+                server,
+            } => self.rejoin_replica(group, master, *updated_at_ms, server, at),
             Cmd::Audit { entry } => {
                 self.audit.push(entry, at);
                 Ok(true)
@@ -143,7 +149,7 @@ impl ClusterState {
         self.runs.get_mut(&run).ok_or(Rejection::NoSuchRun { run })
     }
 
-    fn group_mut(&mut self, group: &str) -> Result<&mut Group, Rejection> {
+    pub(super) fn group_mut(&mut self, group: &str) -> Result<&mut Group, Rejection> {
         self.groups
             .get_mut(group)
             .ok_or_else(|| Rejection::NoSuchGroup {
@@ -259,12 +265,14 @@ impl ClusterState {
     }
 
     pub(super) fn remove_group(&mut self, name: &str) -> Applied {
-        // A pause belongs to the group: one added later under the name is not paused.
-        if let Some(f) = self.failover.get_mut(name) {
-            f.paused = None;
-        }
         match self.groups.remove(name) {
-            Some(_) => Ok(true),
+            Some(_) => {
+                // A pause belongs to the group: one added later under the name is not paused.
+                if let Some(f) = self.failover.get_mut(name) {
+                    f.paused = None;
+                }
+                Ok(true)
+            }
             None => Err(Rejection::NoSuchGroup {
                 group: name.to_string(),
             }),

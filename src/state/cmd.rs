@@ -121,6 +121,16 @@ pub enum Cmd {
     /// Maintenance mode off. A master that died while paused is suspected afresh: the usual
     /// corroboration, then the usual failover.
     ResumeGroup { group: String },
+    /// `mhactl rejoin` made `server` (a server of the spec the topology left) a replica of
+    /// `master`: it joins the topology as such — only if the group's master and its last
+    /// change are still the ones the rejoin read (`updated_at_ms`). Proposed only when every
+    /// member knows it (FEATURE_REJOIN).
+    RejoinReplica {
+        group: String,
+        master: String,
+        updated_at_ms: u64,
+        server: Box<super::group::DiscoveredServer>,
+    },
     /// An admin write the leader served (its audit trail; the state keeps the last
     /// [`super::audit::AUDIT_HISTORY`]). Proposed only when every member knows this command.
     Audit { entry: Box<AuditEntry> },
@@ -211,6 +221,12 @@ impl fmt::Display for Cmd {
                 group, by, reason, ..
             } => write!(f, "group {group}: paused by {by}: {reason}"),
             Cmd::ResumeGroup { group } => write!(f, "group {group}: resumed"),
+            Cmd::RejoinReplica { group, server, .. } => write!(
+                f,
+                "group {group}: {} rejoined as a replica of {}",
+                server.name,
+                server.replicates_from.as_deref().unwrap_or("?")
+            ),
             Cmd::Audit { entry } => {
                 let e = entry.bounded();
                 write!(

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 /// decode the command and would stop replicating).
 pub const FEATURE_PAUSE: &str = "pause";
 
+/// A manager that knows [`super::Cmd::RejoinReplica`] registers this feature; `mhactl rejoin`
+/// is refused, before it changes anything, until every member has.
+pub const FEATURE_REJOIN: &str = "rejoin";
+
 /// The most characters kept of a pause's `by` and `reason`.
 pub const PAUSE_TEXT_MAX: usize = 256;
 
@@ -77,6 +81,38 @@ impl super::ClusterState {
             .runs
             .values()
             .any(|r| r.group == group && r.verdict_round == Some(round))
+    }
+}
+
+impl super::ClusterState {
+    /// A rejoined server enters the topology as a replica of `master`, if the group is still
+    /// as the rejoin read it: same master, no change since (a failover or a `group update`
+    /// meanwhile leaves the server out, to be rejoined again).
+    pub(super) fn rejoin_replica(
+        &mut self,
+        group: &str,
+        master: &str,
+        updated_at_ms: u64,
+        server: &super::group::DiscoveredServer,
+        at: u64,
+    ) -> super::apply::Applied {
+        let g = self.group_mut(group)?;
+        let stale = g.topology.master != master
+            || g.updated_at_ms != updated_at_ms
+            || g.spec.server(&server.name).is_none()
+            || g.topology.servers.contains_key(&server.name)
+            || server.replicates_from.as_deref() != Some(master);
+        if stale {
+            return Err(super::Rejection::RejoinStale {
+                group: group.to_string(),
+                server: server.name.clone(),
+            });
+        }
+        let mut s = server.clone();
+        s.role = super::group::Role::Replica;
+        g.topology.servers.insert(s.name.clone(), s);
+        g.updated_at_ms = at;
+        Ok(true)
     }
 }
 

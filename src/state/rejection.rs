@@ -40,6 +40,10 @@ pub enum Rejection {
         name: String,
         group: String,
     },
+    /// `RejoinReplica`: the group is no longer as the rejoin read it (`server` replicates but
+    /// stays out of the topology).
+    #[error("group {group} changed while {server} was being rejoined (master, definition or topology): it replicates, but is not in the topology; rejoin it again")]
+    RejoinStale { group: String, server: String },
 }
 
 /// The journal's own rules: steps in order, in the current term, decisions and recovery facts

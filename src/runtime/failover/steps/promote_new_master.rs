@@ -20,7 +20,9 @@ impl RunCtx {
         // if it failed now; not needed at all by a server that is no replica any more).
         let (s, s2) = futures::future::join(self.connect(&nm), self.connect(&nm)).await;
         let mut s = s.map_err(abort)?;
-        let mut s2 = s2.ok();
+        let mut s2 = s2
+            .map_err(|e| tracing::info!(server = %nm.name, error = %e, "second connection failed: opened again if RESET SLAVE ALL needs it"))
+            .ok();
         let mut lines = Vec::new();
         let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
         if let Some((epoch, r)) = recorded {
