@@ -79,9 +79,10 @@ struct Server<'a> {
     master_binlog_dir: Option<&'a str>,
 }
 
-/// The group file of `spec`. A spec stored by a version before local names (legacy paths for
-/// credentials or SSH) is written with those paths and a first line saying so: such a file
-/// must be edited into names before `group update` takes it.
+/// The group file of `spec`. A spec stored by a version before local names (credentials or
+/// SSH as paths) gets a first line saying so: its credentials show what was stored, its SSH
+/// settings the default profile; edit them into names of each mhad's config file before
+/// `group update`.
 pub fn render(spec: &GroupSpec) -> String {
     let legacy = matches!(spec.password, CredentialRef::Legacy(_))
         || matches!(spec.repl_password, CredentialRef::Legacy(_))
@@ -142,8 +143,9 @@ pub fn render(spec: &GroupSpec) -> String {
     let body = toml::to_string(&file).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
     if legacy {
         format!(
-            "# stored by a version before local names: password, repl_password and SSH show the \
-             old paths; name entries of each mhad's config file instead before `group update`\n{body}"
+            "# stored by a version before local names: password and repl_password may show old \
+             paths, and SSH the default profile; name entries of each mhad's config file before \
+             `group update`\n{body}"
         )
     } else {
         body

@@ -170,30 +170,49 @@ pub fn render_list(groups: &[Group]) -> String {
     render(&["GROUP", "MASTER", "MODE", "SEMISYNC", "SERVERS"], &rows)
 }
 
-/// The stored spec of group `name`.
-async fn stored(client: &AdminClient, name: &str) -> Result<GroupSpec, String> {
+/// The stored spec of group `name`, and its master.
+async fn stored_with_master(
+    client: &AdminClient,
+    name: &str,
+) -> Result<(GroupSpec, String), String> {
     let r = client
         .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
         .await
         .map_err(|e| e.to_string())?;
-    let spec = r
+    let g = r
         .groups
         .into_iter()
-        .filter_map(|g| g.spec)
-        .find(|s| s.name == name)
+        .find(|g| g.spec.as_ref().is_some_and(|s| s.name == name))
         .ok_or_else(|| format!("no group named {name}"))?;
-    GroupSpec::try_from(spec).map_err(|e| format!("bad reply: {e}"))
+    let master = g.topology.map(|t| t.master).unwrap_or_default();
+    let spec =
+        GroupSpec::try_from(g.spec.unwrap_or_default()).map_err(|e| format!("bad reply: {e}"))?;
+    Ok((spec, master))
+}
+
+async fn stored(client: &AdminClient, name: &str) -> Result<GroupSpec, String> {
+    stored_with_master(client, name).await.map(|(s, _)| s)
 }
 
 /// Shows what changes from `old` to `new`; sends it with `yes`. A change is never sent
 /// unseen: without `--yes` the diff is all that happens.
 async fn change(client: &AdminClient, old: &GroupSpec, new: GroupSpec, yes: bool) -> i32 {
     let d = diff(&group_render::render(old), &group_render::render(&new));
-    if d.is_empty() {
-        out(&format!("group {}: no change\n", new.name));
-        return exit::OK;
+    match (d.is_empty(), yes) {
+        // The same definition sent again rediscovers the topology (after a repair by hand).
+        (true, true) => out(&format!(
+            "group {}: definition unchanged; the leader rediscovers the topology\n",
+            new.name
+        )),
+        (true, false) => {
+            out(&format!(
+                "group {}: no change (--yes rediscovers the topology all the same)\n",
+                new.name
+            ));
+            return exit::OK;
+        }
+        (false, _) => out(&format!("group {} would change:\n{d}", new.name)),
     }
-    out(&format!("group {} would change:\n{d}", new.name));
     if !yes {
         out("nothing changed: add --yes to apply (the leader rediscovers the topology first)\n");
         return exit::OK;
@@ -244,8 +263,8 @@ async fn put(client: &AdminClient, req: PutGroupRequest, update: bool) -> i32 {
     }
 }
 
-/// `group server add|remove`: the stored spec with one server more or less.
-fn with_server(mut spec: GroupSpec, cmd: &ServerCmd) -> Result<GroupSpec, String> {
+/// `group server add|remove`: the stored spec with one server more or less (never the master).
+fn with_server(mut spec: GroupSpec, master: &str, cmd: &ServerCmd) -> Result<GroupSpec, String> {
     match cmd {
         ServerCmd::Add(a) => {
             if spec.servers.iter().any(|s| s.name == a.name) {
@@ -267,6 +286,12 @@ fn with_server(mut spec: GroupSpec, cmd: &ServerCmd) -> Result<GroupSpec, String
             });
         }
         ServerCmd::Remove(a) => {
+            if a.name == master {
+                return Err(format!(
+                    "{} is the master of group {}: fail over or switch over first",
+                    a.name, spec.name
+                ));
+            }
             let before = spec.servers.len();
             spec.servers.retain(|s| s.name != a.name);
             if spec.servers.len() == before {
@@ -313,11 +338,11 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                 ServerCmd::Add(a) => (&a.group, a.yes),
                 ServerCmd::Remove(a) => (&a.group, a.yes),
             };
-            let old = match stored(client, group).await {
+            let (old, master) = match stored_with_master(client, group).await {
                 Ok(s) => s,
                 Err(e) => return super::fail(e),
             };
-            match with_server(old.clone(), sc) {
+            match with_server(old.clone(), &master, sc) {
                 Ok(new) => change(client, &old, new, yes).await,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -413,20 +438,28 @@ mod tests {
     #[test]
     fn a_server_added_or_removed_shows_in_the_diff() {
         let old = crate::state::group::tests::spec("app1");
-        let new = with_server(old.clone(), &server_add("db9")).unwrap();
+        let new = with_server(old.clone(), "db1", &server_add("db9")).unwrap();
         let d = diff(&group_render::render(&old), &group_render::render(&new));
         assert!(
             d.contains("+ name = \"db9\"") && d.contains("+ ignore_fail = true"),
             "{d}"
         );
-        let e = with_server(old.clone(), &server_add("db1")).unwrap_err();
+        let e = with_server(old.clone(), "db1", &server_add("db1")).unwrap_err();
         assert!(e.contains("already has a server db1"), "{e}");
         let rm = ServerCmd::Remove(ServerRemoveArgs {
             group: "app1".into(),
             name: "db2".into(),
             yes: false,
         });
-        let fewer = with_server(old.clone(), &rm).unwrap();
+        let fewer = with_server(old.clone(), "db1", &rm).unwrap();
+        let master = ServerCmd::Remove(ServerRemoveArgs {
+            group: "app1".into(),
+            name: "db1".into(),
+            yes: false,
+        });
+        assert!(with_server(old.clone(), "db1", &master)
+            .unwrap_err()
+            .contains("is the master"));
         assert!(fewer.servers.iter().all(|s| s.name != "db2"));
         assert!(
             diff(&group_render::render(&old), &group_render::render(&fewer))

@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! $ mhactl rejoin --group lab --server db1
-//! db1: no transaction the master db2 lacks (GTID 0-1-57 ⊆ 0-1-57,0-2-12)
-//! would: set read_only on db1, point it at db2 by GTID, start replication, wait until it has 0-1-57,0-2-12, and discover the topology again
+//! db1: no transaction the master db2 lacks (GTID 0-1-57 ⊆ 0-2-62)
+//! would: set read_only on db1, point it at db2 by GTID, start replication, wait until it has 0-2-62 with its threads running, and enter it into the topology
 //! checked only: add --yes to rejoin db1
 //! $ mhactl rejoin --group lab --server db1 --yes
-//! db1: no transaction the master db2 lacks (GTID 0-1-57 ⊆ 0-1-57,0-2-12)
+//! db1: no transaction the master db2 lacks (GTID 0-1-57 ⊆ 0-2-62)
+//! db1: gtid_slave_pos = 0-1-57
 //! db1: replicating from db2 by GTID
-//! db1: reached 0-1-57,0-2-12
-//! topology discovered again: db1 is a replica of db2
+//! db1: has 0-2-62 and its threads run
+//! db1 is in the topology again, a replica of db2
 //! ```
 
 use clap::Args;

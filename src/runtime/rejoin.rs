@@ -31,6 +31,30 @@ const CONNECT: Duration = Duration::from_secs(2);
 /// How long the threads may take to show running once the replica has what the master had.
 const SETTLE: Duration = Duration::from_secs(5);
 
+/// The groups with a rejoin under way, per manager (tests run several in one process).
+static UNDER_WAY: std::sync::Mutex<std::collections::BTreeSet<(u64, String)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A group's rejoin slot, given back when dropped.
+struct OneAtATime((u64, String));
+
+impl OneAtATime {
+    fn take(node: u64, group: &str) -> Option<OneAtATime> {
+        let key = (node, group.to_string());
+        UNDER_WAY
+            .lock()
+            .expect("rejoins")
+            .insert(key.clone())
+            .then_some(OneAtATime(key))
+    }
+}
+
+impl Drop for OneAtATime {
+    fn drop(&mut self) {
+        UNDER_WAY.lock().expect("rejoins").remove(&self.0);
+    }
+}
+
 /// What a rejoin did (or, with `check_only`, would do), line by line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RejoinReport {
@@ -83,6 +107,10 @@ pub async fn rejoin(
     check_only: bool,
 ) -> Result<RejoinReport, NodeError> {
     node.raft.require_leader()?;
+    // One rejoin per group at a time on this leader (a client that retries after a timeout
+    // must not start a second one alongside the first).
+    let _one = OneAtATime::take(node.id(), group)
+        .ok_or_else(|| refused(format!("a rejoin in group {group} is already under way")))?;
     if !groups::every_member_has(node, FEATURE_REJOIN) {
         return Err(refused(
             "a manager runs a build that does not know rejoin (or has not registered yet): \
@@ -142,12 +170,20 @@ pub async fn rejoin(
         updated_at_ms: expect.updated_at_ms,
         server: Box::new(discovered),
     };
-    match node.raft.propose(cmd).await? {
-        CmdResult::Rejected(rej) => Err(refused(format!(
+    // Whatever stops the entry now, the server already replicates: say so, never turn it
+    // into a redirect that would run the rejoin again elsewhere.
+    match node.raft.propose(cmd).await {
+        Err(e) => Err(refused(format!(
+            "{server} replicates from {}, but entering it into the topology failed ({e}); \
+             run the rejoin again (done before: {})",
+            m.name,
+            r.lines.join("; ")
+        ))),
+        Ok(CmdResult::Rejected(rej)) => Err(refused(format!(
             "{rej} (done before: {})",
             r.lines.join("; ")
         ))),
-        _ => {
+        Ok(_) => {
             r.lines.push(format!(
                 "{server} is in the topology again, a replica of {}",
                 m.name
@@ -228,16 +264,28 @@ impl Rejoin<'_> {
         check_only: bool,
     ) -> Result<Option<DiscoveredServer>, NodeError> {
         let (s, m) = (self.s, self.m);
-        let old_info = old.server_info().await.map_err(|e| self.fail(&s.name, e))?;
-        // read_only before the check: nothing written between the check and the repointing.
-        // A server coming back from a failover must not take writes anyway, so it stays set
-        // even when the rejoin is refused (said).
-        if !old_info.read_only && !check_only {
+        let mut old_info = old.server_info().await.map_err(|e| self.fail(&s.name, e))?;
+        if !check_only {
+            // read_only and replication stopped before the check, and the state read again
+            // after: nothing is written or applied between the check and the repointing. A
+            // server coming back from a failover must not take writes anyway, so read_only
+            // stays set even when the rejoin is refused, and so does a stopped replication
+            // (the refusal says so).
             self.expect.still(self.node)?;
-            old.set_read_only(true)
-                .await
-                .map_err(|e| self.fail(&s.name, e))?;
-            self.lines.push(format!("{}: read_only=1", s.name));
+            if !old_info.read_only {
+                old.set_read_only(true)
+                    .await
+                    .map_err(|e| self.fail(&s.name, e))?;
+                self.lines.push(format!("{}: read_only=1", s.name));
+            }
+            if old_info.replica.is_some() {
+                old.stop_replica(false)
+                    .await
+                    .map_err(|e| self.fail(&s.name, e))?;
+                self.lines
+                    .push(format!("{}: its replication stopped", s.name));
+            }
+            old_info = old.server_info().await.map_err(|e| self.fail(&s.name, e))?;
         }
         let new_info = new.server_info().await.map_err(|e| self.fail(&m.name, e))?;
         let slave_pos = self
@@ -247,11 +295,6 @@ impl Rejoin<'_> {
             return Ok(None);
         }
         self.expect.still(self.node)?;
-        if old_info.replica.is_some() {
-            old.stop_replica(false)
-                .await
-                .map_err(|e| self.fail(&s.name, e))?;
-        }
         if let Some(pos) = &slave_pos {
             // A former master's own writes are in its binlog, not in its slave position:
             // replication starts after whichever is further, per domain.
@@ -284,6 +327,8 @@ impl Rejoin<'_> {
         self.lines
             .push(format!("{}: replicating from {} by GTID", s.name, m.name));
         self.replicates(old, &new_info.gtid.executed).await?;
+        // A failover begun during the wait is refused by the state too (RejoinReplica).
+        self.expect.still(self.node)?;
         Ok(Some(DiscoveredServer {
             name: s.name.clone(),
             role: Role::Replica,
@@ -376,7 +421,7 @@ impl Rejoin<'_> {
                 if self.lines.is_empty() {
                     String::new()
                 } else {
-                    " (it was left read_only)".to_string()
+                    format!(" (left as it is now: {})", self.lines.join("; "))
                 },
                 s.name,
                 m.name,
@@ -407,7 +452,7 @@ impl Rejoin<'_> {
         let s = self.s;
         let limit = Duration::from_millis(self.spec.failover.replica_timeout_ms);
         let started = Instant::now();
-        let mut reached = target.is_empty();
+        let mut reached_at = target.is_empty().then(Instant::now);
         loop {
             let st = old
                 .replica_status()
@@ -428,13 +473,16 @@ impl Rejoin<'_> {
                     ),
                 ));
             }
-            if !reached {
+            if reached_at.is_none()
                 // Short waits, so an error shows up within one.
-                reached = old
+                && old
                     .wait_gtid(target, Duration::from_secs(1))
                     .await
-                    .map_err(|e| self.fail(&s.name, e))?;
+                    .map_err(|e| self.fail(&s.name, e))?
+            {
+                reached_at = Some(Instant::now());
             }
+            let reached = reached_at.is_some();
             let running = st.io_thread == IoThread::Yes && st.sql_thread;
             if reached && running {
                 self.lines.push(format!(
@@ -448,12 +496,12 @@ impl Rejoin<'_> {
                 ));
                 return Ok(());
             }
-            let bound = if reached {
-                limit.min(SETTLE + started.elapsed())
-            } else {
-                limit
+            let late = match reached_at {
+                Some(t) => t.elapsed() > SETTLE,
+                None => started.elapsed() > limit,
             };
-            if started.elapsed() > bound {
+            let bound = if reached { SETTLE } else { limit };
+            if late {
                 return Err(self.fail(
                     &s.name,
                     format!(

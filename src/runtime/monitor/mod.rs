@@ -84,17 +84,21 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
     // Keyed by (group, master, paused): a failover's new master gets a new monitor, and so
     // does a pause or a resume (a paused monitor goes on after a Dead verdict; a resumed one
     // starts from the health the resume left).
-    let mut monitors: TermTasks<(String, String, bool)> = TermTasks::new("monitor");
+    // The group's last change is in the key too: a rejoined replica or an updated definition
+    // is then asked and read by a monitor that knows it.
+    let mut monitors: TermTasks<(String, String, bool, u64)> = TermTasks::new("monitor");
     // Pauses that ran out whose resume this leader proposed (when) and has not seen applied:
     // proposed again after a while if it did not commit.
     let mut expiring: BTreeMap<String, Instant> = BTreeMap::new();
     while let Some(lead) = ticker.next().await {
         let w = node.raft.read(|c| watch_view(c, now_ms()));
         expiring.retain(|g, at| w.expired.contains(g) && at.elapsed() < EXPIRY_RETRY);
-        monitors.retain(lead, |(name, master, p)| {
-            w.groups
-                .get(name)
-                .is_some_and(|g| g.topology.master == *master && w.paused.contains(name) == *p)
+        monitors.retain(lead, |(name, master, p, changed)| {
+            w.groups.get(name).is_some_and(|g| {
+                g.topology.master == *master
+                    && w.paused.contains(name) == *p
+                    && g.updated_at_ms == *changed
+            })
         });
         let Some(term) = lead else { continue };
         // A pause that ran out ends as a resume does: a master that died meanwhile is then
@@ -117,7 +121,7 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
             if dead && !(p && w.untouched_dead.contains(&name)) {
                 continue;
             }
-            let key = (name, g.topology.master.clone(), p);
+            let key = (name, g.topology.master.clone(), p, g.updated_at_ms);
             monitors.ensure(key, term, || monitor_group(node.clone(), g, term));
         }
     }
