@@ -461,6 +461,24 @@ impl GroupHealth {
 pub(crate) mod tests {
     use super::*;
 
+    /// Adding group `name` ([`spec`]) with master db1 and an empty discovered topology, in a
+    /// GTID group without semi-sync: the state tests' starting point.
+    pub fn put(name: &str) -> crate::state::Cmd {
+        crate::state::Cmd::PutGroup {
+            spec: Box::new(spec(name)),
+            topology: Box::new(Topology {
+                master: "db1".into(),
+                servers: Default::default(),
+                mode: ReplicationMode::MariadbGtid,
+                semisync: false,
+                warnings: vec![],
+                discovered_at_ms: 0,
+            }),
+            replace: false,
+            exclusive: false,
+        }
+    }
+
     pub fn spec(name: &str) -> GroupSpec {
         GroupSpec {
             name: name.into(),

@@ -224,23 +224,11 @@ mod tests {
     }
 
     fn with_group() -> ClusterState {
-        use crate::state::group::{tests::spec, ReplicationMode, Topology};
         let mut s = ClusterState::default();
-        let topology = Topology {
-            master: "db1".into(),
-            servers: Default::default(),
-            mode: ReplicationMode::MariadbGtid,
-            semisync: false,
-            warnings: vec![],
-            discovered_at_ms: 0,
-        };
-        let put = Cmd::PutGroup {
-            spec: Box::new(spec("g")),
-            topology: Box::new(topology),
-            replace: false,
-            exclusive: false,
-        };
-        assert_eq!(s.apply(&put, 1), CmdResult::Ok);
+        assert_eq!(
+            s.apply(&crate::state::group::tests::put("g"), 1),
+            CmdResult::Ok
+        );
         s
     }
 

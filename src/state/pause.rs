@@ -128,27 +128,13 @@ impl super::ClusterState {
 mod tests {
     use super::*;
     use crate::model::{Health, Verdict, VerdictKind};
-    use crate::state::group::{tests::spec, ReplicationMode, Topology};
+    use crate::state::group::tests::put;
     use crate::state::journal::{RunKind, DEFAULT_ANTI_FLAP_MS};
     use crate::state::{ClusterState, Cmd, CmdResult};
 
     fn state() -> ClusterState {
         let mut s = ClusterState::default();
-        let topology = Topology {
-            master: "db1".into(),
-            servers: Default::default(),
-            mode: ReplicationMode::MariadbGtid,
-            semisync: false,
-            warnings: vec![],
-            discovered_at_ms: 0,
-        };
-        let put = Cmd::PutGroup {
-            spec: Box::new(spec("g")),
-            topology: Box::new(topology),
-            replace: false,
-            exclusive: false,
-        };
-        assert_eq!(s.apply(&put, 1), CmdResult::Ok);
+        assert_eq!(s.apply(&put("g"), 1), CmdResult::Ok);
         s
     }
 

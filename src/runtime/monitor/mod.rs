@@ -502,29 +502,13 @@ async fn sentinel(login: Login, timeout: Duration, tx: mpsc::Sender<Event>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::group::{tests::spec, ReplicationMode, Topology};
+    use crate::state::group::tests::put;
     use crate::state::ClusterState;
 
     fn state_with(names: &[&str]) -> ClusterState {
         let mut s = ClusterState::default();
         for n in names {
-            let topology = Topology {
-                master: "db1".into(),
-                servers: Default::default(),
-                mode: ReplicationMode::MariadbGtid,
-                semisync: false,
-                warnings: vec![],
-                discovered_at_ms: 0,
-            };
-            s.apply(
-                &Cmd::PutGroup {
-                    spec: Box::new(spec(n)),
-                    topology: Box::new(topology),
-                    replace: false,
-                    exclusive: false,
-                },
-                1,
-            );
+            s.apply(&put(n), 1);
         }
         s
     }
