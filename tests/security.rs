@@ -39,6 +39,9 @@ const OPERATOR: &[&str] = &[
     "StartFailover",
     "AckFailover",
     "Audit",
+    "PauseGroups",
+    "ResumeGroups",
+    "RejoinServer",
 ];
 const ADMIN: &[&str] = &[
     "InitCluster",

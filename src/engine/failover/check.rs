@@ -115,7 +115,7 @@ pub fn verdict(f: &CheckFacts) -> Result<Checked, PlanError> {
             "{forced}, the new master asked for, is not ready (ignore_fail does not apply to it)"
         )]));
     }
-    if left_out.len() == f.survivors.len() {
+    if !left_out.is_empty() && left_out.len() == f.survivors.len() {
         return Err(PlanError::SurvivorsNotReady(vec![format!(
             "no server left to promote: every survivor is left out ({})",
             left_out.join(", ")
