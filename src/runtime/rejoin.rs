@@ -24,7 +24,7 @@ use crate::model::{Flavor, IoThread, ServerInfo};
 use crate::raft::NodeError;
 use crate::secret::Secret;
 use crate::state::group::{DiscoveredServer, Group, GroupSpec, ReplicationMode, Role, ServerSpec};
-use crate::state::pause::FEATURE_REJOIN;
+use crate::state::rejoin::FEATURE_REJOIN;
 use crate::state::{Cmd, CmdResult};
 
 const CONNECT: Duration = Duration::from_secs(2);

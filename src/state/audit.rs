@@ -31,7 +31,7 @@ pub const FEATURES: &[&str] = &[
     super::ownership::FEATURE_EXCLUSIVE_SERVERS,
     super::pause::FEATURE_PAUSE,
     super::group::FEATURE_IGNORE_FAIL,
-    super::pause::FEATURE_REJOIN,
+    super::rejoin::FEATURE_REJOIN,
 ];
 
 /// One admin write as the leader that served it saw it.

@@ -124,7 +124,7 @@ pub enum Cmd {
     /// `mhactl rejoin` made `server` (a server of the spec the topology left) a replica of
     /// `master`: it joins the topology as such — only if the group's master and its last
     /// change are still the ones the rejoin read (`updated_at_ms`). Proposed only when every
-    /// member knows it (FEATURE_REJOIN).
+    /// member knows it (state/rejoin.rs: FEATURE_REJOIN).
     RejoinReplica {
         group: String,
         master: String,

@@ -16,6 +16,7 @@ pub mod pause;
 mod ping;
 pub mod recovery;
 mod rejection;
+pub mod rejoin;
 mod step;
 
 pub use apply::BeginRun;
