@@ -152,6 +152,19 @@ pub fn render(spec: &GroupSpec) -> String {
     }
 }
 
+/// The group file of a group as the admin API carries it (mhactl's side).
+pub fn render_wire(spec: &crate::api::pb::GroupSpec) -> Result<String, String> {
+    let spec = GroupSpec::try_from(spec.clone()).map_err(|e| e.to_string())?;
+    Ok(render(&spec))
+}
+
+/// Whether a group as the admin API carries it is one a group file could state (Err: why not,
+/// every key named).
+pub fn validate_wire(spec: &crate::api::pb::GroupSpec) -> Result<(), String> {
+    let spec = GroupSpec::try_from(spec.clone()).map_err(|e| e.to_string())?;
+    spec.validate().map_err(|e| e.join("; "))
+}
+
 /// The lines that differ between `old` and `new`, unified-diff style (`-` old, `+` new, two
 /// lines of context around each change); empty when they are the same.
 pub fn diff(old: &str, new: &str) -> String {

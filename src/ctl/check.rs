@@ -158,7 +158,7 @@ pub fn status_line(r: &crate::proto::admin::ClusterStatusReply, group: &str) -> 
                     .as_ref()
                     .map(|p| format!(
                         ", automatic failover {} (master {})",
-                        crate::state::pause::Pause::from(p.clone()),
+                        super::pause::describe(p),
                         health_word(g)
                     ))
                     .unwrap_or_default()

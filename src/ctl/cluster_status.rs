@@ -202,7 +202,7 @@ pub fn render_group(g: &GroupLive) -> String {
     if let Some(p) = &g.paused {
         out.push_str(&format!(
             " — automatic failover {}",
-            crate::state::pause::Pause::from(p.clone())
+            super::pause::describe(p)
         ));
     }
     if let Some(v) = &g.last_verdict {

@@ -21,7 +21,6 @@ use super::{exit, out, AdminClient};
 use crate::api::json::{self, mode_name};
 use crate::api::pb::{self, Group, ListGroupsRequest, PutGroupRequest, RemoveGroupRequest};
 use crate::group_render::{self, diff};
-use crate::state::group::{GroupSpec, ServerSpec};
 
 #[derive(Subcommand, Debug, Clone)]
 pub enum GroupCmd {
@@ -174,7 +173,7 @@ pub fn render_list(groups: &[Group]) -> String {
 async fn stored_with_master(
     client: &AdminClient,
     name: &str,
-) -> Result<(GroupSpec, String), String> {
+) -> Result<(pb::GroupSpec, String), String> {
     let r = client
         .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
         .await
@@ -185,19 +184,28 @@ async fn stored_with_master(
         .find(|g| g.spec.as_ref().is_some_and(|s| s.name == name))
         .ok_or_else(|| format!("no group named {name}"))?;
     let master = g.topology.map(|t| t.master).unwrap_or_default();
-    let spec =
-        GroupSpec::try_from(g.spec.unwrap_or_default()).map_err(|e| format!("bad reply: {e}"))?;
-    Ok((spec, master))
+    Ok((g.spec.unwrap_or_default(), master))
 }
 
-async fn stored(client: &AdminClient, name: &str) -> Result<GroupSpec, String> {
+async fn stored(client: &AdminClient, name: &str) -> Result<pb::GroupSpec, String> {
     stored_with_master(client, name).await.map(|(s, _)| s)
 }
 
 /// Shows what changes from `old` to `new`; sends it with `yes`. A change is never sent
 /// unseen: without `--yes` the diff is all that happens.
-async fn change(client: &AdminClient, old: &GroupSpec, new: GroupSpec, yes: bool) -> i32 {
-    let d = diff(&group_render::render(old), &group_render::render(&new));
+async fn change(client: &AdminClient, old: &pb::GroupSpec, new: pb::GroupSpec, yes: bool) -> i32 {
+    let (old_text, new_text) = match (
+        group_render::render_wire(old),
+        group_render::validate_wire(&new).and_then(|_| group_render::render_wire(&new)),
+    ) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) => return super::fail(format!("the stored group: {e}")),
+        (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let d = diff(&old_text, &new_text);
     match (d.is_empty(), yes) {
         // The same definition sent again rediscovers the topology (after a repair by hand).
         (true, true) => out(&format!(
@@ -217,14 +225,7 @@ async fn change(client: &AdminClient, old: &GroupSpec, new: GroupSpec, yes: bool
         out("nothing changed: add --yes to apply (the leader rediscovers the topology first)\n");
         return exit::OK;
     }
-    put(
-        client,
-        PutGroupRequest {
-            spec: Some(pb::GroupSpec::from(&new)),
-        },
-        true,
-    )
-    .await
+    put(client, PutGroupRequest { spec: Some(new) }, true).await
 }
 
 /// Adds (or, `update`, replaces) a group and says what the leader found.
@@ -264,7 +265,11 @@ async fn put(client: &AdminClient, req: PutGroupRequest, update: bool) -> i32 {
 }
 
 /// `group server add|remove`: the stored spec with one server more or less (never the master).
-fn with_server(mut spec: GroupSpec, master: &str, cmd: &ServerCmd) -> Result<GroupSpec, String> {
+fn with_server(
+    mut spec: pb::GroupSpec,
+    master: &str,
+    cmd: &ServerCmd,
+) -> Result<pb::GroupSpec, String> {
     match cmd {
         ServerCmd::Add(a) => {
             if spec.servers.iter().any(|s| s.name == a.name) {
@@ -273,14 +278,14 @@ fn with_server(mut spec: GroupSpec, master: &str, cmd: &ServerCmd) -> Result<Gro
                     spec.name, a.name
                 ));
             }
-            spec.servers.push(ServerSpec {
+            spec.servers.push(pb::ServerSpec {
                 name: a.name.clone(),
                 host: a.host.clone(),
-                port: a.port,
+                port: a.port.into(),
                 candidate_master: a.candidate_master,
                 no_master: a.no_master,
                 ssh_host: a.ssh_host.clone(),
-                ssh_port: a.ssh_port,
+                ssh_port: a.ssh_port.map(u32::from),
                 master_binlog_dir: a.master_binlog_dir.clone(),
                 ignore_fail: a.ignore_fail,
             });
@@ -299,7 +304,7 @@ fn with_server(mut spec: GroupSpec, master: &str, cmd: &ServerCmd) -> Result<Gro
             }
         }
     }
-    spec.validate().map_err(|e| e.join("; "))?;
+    group_render::validate_wire(&spec)?;
     Ok(spec)
 }
 
@@ -317,9 +322,8 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
             let GroupCmd::Update(_) = cmd else {
                 return put(client, req, false).await;
             };
-            let new = match req.spec.clone().map(GroupSpec::try_from) {
-                Some(Ok(s)) => s,
-                _ => return super::fail("the file's group could not be read back"),
+            let Some(new) = req.spec.clone() else {
+                return super::fail("the file's group could not be read back");
             };
             match stored(client, &new.name).await {
                 Ok(old) => change(client, &old, new, a.yes).await,
@@ -327,10 +331,13 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
             }
         }
         GroupCmd::Show(a) => match stored(client, &a.group).await {
-            Ok(spec) => {
-                out(&group_render::render(&spec));
-                exit::OK
-            }
+            Ok(spec) => match group_render::render_wire(&spec) {
+                Ok(text) => {
+                    out(&text);
+                    exit::OK
+                }
+                Err(e) => super::fail(format!("bad reply: {e}")),
+            },
             Err(e) => super::fail(e),
         },
         GroupCmd::Server(sc) => {
@@ -437,9 +444,11 @@ mod tests {
     /// One server more or less, checked as a group file would be; the diff names it.
     #[test]
     fn a_server_added_or_removed_shows_in_the_diff() {
-        let old = crate::state::group::tests::spec("app1");
+        let file = include_str!("../../deploy/examples/group-app1.toml");
+        let old = pb::GroupSpec::from(&crate::group_file::parse(file).unwrap());
+        let render = |s: &pb::GroupSpec| group_render::render_wire(s).unwrap();
         let new = with_server(old.clone(), "db1", &server_add("db9")).unwrap();
-        let d = diff(&group_render::render(&old), &group_render::render(&new));
+        let d = diff(&render(&old), &render(&new));
         assert!(
             d.contains("+ name = \"db9\"") && d.contains("+ ignore_fail = true"),
             "{d}"
@@ -461,9 +470,6 @@ mod tests {
             .unwrap_err()
             .contains("is the master"));
         assert!(fewer.servers.iter().all(|s| s.name != "db2"));
-        assert!(
-            diff(&group_render::render(&old), &group_render::render(&fewer))
-                .contains("- name = \"db2\"")
-        );
+        assert!(diff(&render(&old), &render(&fewer)).contains("- name = \"db2\""));
     }
 }

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::audit::utc;
 use super::{exit, fail, out, AdminClient};
-use crate::api::pb::{GroupPause, PauseReply, PauseRequest, ResumeRequest};
-use crate::state::pause::Pause;
+use crate::api::pb::{GroupPause, Pause, PauseReply, PauseRequest, ResumeRequest};
 
 #[derive(Args, Debug, Clone)]
 pub struct PauseArgs {
@@ -135,7 +135,12 @@ fn group_json(g: &GroupPause) -> serde_json::Value {
     serde_json::json!({
         "group": g.group,
         "changed": g.changed,
-        "paused": g.pause.clone().map(Pause::from),
+        "paused": g.pause.as_ref().map(|p| serde_json::json!({
+            "by": p.by,
+            "at_ms": p.at_ms,
+            "reason": p.reason,
+            "until_ms": p.until_ms,
+        })),
     })
 }
 
@@ -146,7 +151,7 @@ pub fn line(g: &GroupPause, pausing: bool) -> String {
             "group {}: PAUSED {}\n  automatic failover is off; monitoring and checks go on; \
              `mhactl resume --group {}` ends it\n",
             g.group,
-            strip_word(&Pause::from(p.clone()).to_string()),
+            strip_word(&describe(p)),
             g.group
         ),
         (None, false) if g.changed => format!(
@@ -158,10 +163,23 @@ pub fn line(g: &GroupPause, pausing: bool) -> String {
         (Some(p), false) => format!(
             "group {}: still PAUSED {}\n",
             g.group,
-            strip_word(&Pause::from(p.clone()).to_string())
+            strip_word(&describe(p))
         ),
         (None, true) => format!("group {}: not paused (the pause did not hold)\n", g.group),
     }
+}
+
+/// "paused by alice (operator) at … UTC [until … UTC][: reason]", as every command shows a
+/// group's pause.
+pub fn describe(p: &Pause) -> String {
+    let mut s = format!("paused by {} at {} UTC", p.by, utc(p.at_ms));
+    if let Some(u) = p.until_ms {
+        s.push_str(&format!(" until {} UTC", utc(u)));
+    }
+    if !p.reason.is_empty() {
+        s.push_str(&format!(": {}", p.reason));
+    }
+    s
 }
 
 /// "paused by …" → "by …" (the line says PAUSED itself).

@@ -483,7 +483,7 @@ impl ClusterState {
                 r.state = journal::RunState::Completed { at_ms: at };
                 f.last_completed_at_ms = Some(at);
                 if let (Some(d), Some(g)) = (&r.decided, self.groups.get_mut(&r.group)) {
-                    let left_out = crate::engine::failover::check::left_out(r);
+                    let left_out = r.left_out();
                     g.promoted(&r.old_master, &d.new_master, &left_out, at);
                 }
             }

@@ -194,6 +194,21 @@ impl GroupFailover {
 }
 
 impl FailoverRun {
+    /// The servers phase 1 left out (`ignore_fail`), from its journaled report: every later
+    /// phase, a resuming leader and the run's completion leave them out.
+    pub fn left_out(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .find(|s| s.name == StepName::ConfigCheck)
+            .and_then(|s| match &s.state {
+                StepState::Done {
+                    failed_replicas, ..
+                } => Some(failed_replicas.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
     pub fn new(
         id: u64,
         epoch: u64,

@@ -30,21 +30,6 @@ pub struct CheckFacts<'a> {
     pub forced: Option<&'a str>,
 }
 
-/// The servers phase 1 of `run` left out (`ignore_fail`), from its journaled report.
-pub fn left_out(run: &crate::state::journal::FailoverRun) -> Vec<String> {
-    use crate::state::journal::{StepName, StepState};
-    run.steps
-        .iter()
-        .find(|s| s.name == StepName::ConfigCheck)
-        .and_then(|s| match &s.state {
-            StepState::Done {
-                failed_replicas, ..
-            } => Some(failed_replicas.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
 /// Phase 1's verdict when the failover may go on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checked {

@@ -299,7 +299,7 @@ impl RunCtx {
     /// The servers that replicate (or replicated) from the old master, in group-file order.
     /// Less the `ignore_fail` servers phase 1 left out (journaled in its report).
     fn survivors(&self, run: &FailoverRun) -> Vec<ServerSpec> {
-        let left_out = plan::check::left_out(run);
+        let left_out = run.left_out();
         self.group
             .spec
             .servers
@@ -320,7 +320,7 @@ impl RunCtx {
         )
         .await
         .map_err(|e| abort(format!("password: {e}")))?;
-        for name in plan::check::left_out(run) {
+        for name in run.left_out() {
             obs.remove(&name);
         }
         Ok(obs)
