@@ -6,7 +6,9 @@
 //! process (SIGSTOP) right after the begin, for the zombie-leader scenario (someone else sends
 //! SIGCONT); `applied:<step>` kills it right after a relay-log diff was applied in that step,
 //! before the apply is journaled. `break:fence` skips phase 2
-//! altogether (the jepsen red gate). Without the feature this compiles to nothing.
+//! altogether (the jepsen red gate). `fail:<step>` makes the step fail (attempt 1) without
+//! acting, as a timeout would: an online switchover then rolls back. Without the feature this
+//! compiles to nothing.
 
 use crate::state::journal::StepName;
 
@@ -85,6 +87,23 @@ pub fn broken(what: &str) -> bool {
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn broken(_what: &str) -> bool {
+    false
+}
+
+/// `MHAD_FAILPOINT=fail:<step>`: the step fails on its first attempt (see the module doc).
+#[cfg(feature = "failpoints")]
+pub fn fails(step: StepName, attempt: u32) -> bool {
+    attempt == 1
+        && std::env::var("MHAD_FAILPOINT").is_ok_and(|v| {
+            v.trim()
+                .strip_prefix("fail:")
+                .is_some_and(|s| matches(&format!("begin:{s}"), When::Begin, step))
+        })
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn fails(_step: StepName, _attempt: u32) -> bool {
     false
 }
 

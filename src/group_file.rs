@@ -30,6 +30,7 @@
 //! latest_priority = true             # MHA's selection flags
 //! check_repl_delay = true
 //! # master_ip_failover_script = "vip"  # MHA's scripts (names in [hooks]), MHA's arguments
+//! # master_ip_online_change_script = "online"  # mhactl switchover: --command=stop|start
 //! # report_script = "send_report"
 //! [[servers]]
 //! name = "db1"
@@ -85,6 +86,7 @@ struct RawFailover {
     latest_priority: Option<bool>,
     check_repl_delay: Option<bool>,
     master_ip_failover_script: Option<String>,
+    master_ip_online_change_script: Option<String>,
     report_script: Option<String>,
     client_bindir: Option<toml::Value>,
 }
@@ -207,6 +209,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         latest_priority: f.latest_priority.unwrap_or(fd.latest_priority),
         check_repl_delay: f.check_repl_delay.unwrap_or(fd.check_repl_delay),
         master_ip_failover_script: f.master_ip_failover_script,
+        master_ip_online_change_script: f.master_ip_online_change_script,
         report_script: f.report_script,
     });
     let spec = GroupSpec {

@@ -53,6 +53,8 @@ struct Failover<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     master_ip_failover_script: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    master_ip_online_change_script: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     report_script: Option<&'a str>,
 }
 
@@ -122,6 +124,7 @@ pub fn render(spec: &GroupSpec) -> String {
             latest_priority: f.latest_priority,
             check_repl_delay: f.check_repl_delay,
             master_ip_failover_script: f.master_ip_failover_script.as_deref(),
+            master_ip_online_change_script: f.master_ip_online_change_script.as_deref(),
             report_script: f.report_script.as_deref(),
         },
         servers: spec

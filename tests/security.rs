@@ -42,6 +42,7 @@ const OPERATOR: &[&str] = &[
     "PauseGroups",
     "ResumeGroups",
     "RejoinServer",
+    "StartSwitchover",
 ];
 const ADMIN: &[&str] = &[
     "InitCluster",

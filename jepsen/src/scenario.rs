@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use mha_raft::ctl::AdminClient;
-use mha_raft::proto::admin::{ClusterStatusRequest, FailoverHistoryRequest, ListGroupsRequest};
+use mha_raft::proto::admin::{
+    ClusterStatusRequest, FailoverHistoryRequest, ListGroupsRequest, SwitchOptions,
+    SwitchoverRequest,
+};
 use mha_raft::secret::Secret;
 use mha_raft::state::group::Group;
 use mha_raft::state::journal::{FailoverRun, RunState, StepName};
@@ -59,6 +62,15 @@ pub enum Nemesis {
     /// zone and from the replicas while the writes go on (only its binlog has them), then its
     /// mysqld killed (host up): a manager that reaches the host saves the binlog.
     LeaderCutFromMasterHostThenKill { ms: u64 },
+    /// An online switchover to db2 with the old master made its replica, while the writes
+    /// go on (`mhactl switchover --new-master db2 --orig-master-is-new-slave --yes`).
+    Switchover,
+    /// The switchover; right after it began, the Raft leader's zone cut from the other
+    /// managers: the majority's leader ends the run, the minority one must not act.
+    SwitchoverMinorityLeader,
+    /// The switchover; the leader freezes (failpoint `pause:`) as a step begins and is
+    /// resumed (SIGCONT) once the next leader ended the run: a zombie that must not act.
+    SwitchoverZombieLeader,
 }
 
 impl Nemesis {
@@ -75,12 +87,15 @@ impl Nemesis {
             | Nemesis::SlowMaster { .. }
             | Nemesis::LaggingReplicasThenKillMaster { .. }
             | Nemesis::BlindLeaderThenKillMaster
-            | Nemesis::LeaderCutFromMasterHostThenKill { .. } => true,
+            | Nemesis::LeaderCutFromMasterHostThenKill { .. }
+            | Nemesis::Switchover => true,
             // Cut a manager from another, freeze one, or (failpoints) kill one.
             Nemesis::MinorityLeaderThenKillMaster
             | Nemesis::ZombieLeader
             | Nemesis::BlindLeaderZombieDelegate
-            | Nemesis::SplitViewThenKillMaster => false,
+            | Nemesis::SplitViewThenKillMaster
+            | Nemesis::SwitchoverMinorityLeader
+            | Nemesis::SwitchoverZombieLeader => false,
         }
     }
 }
@@ -260,6 +275,49 @@ pub fn all() -> Vec<Scenario> {
         ..sc("leader-cut-from-master-host-filepos", "binlog file/position, async: db3 lagging, the master cut from the leader's zone and the replicas while writes go on, then mysqld killed: a manager that reaches the master's host saves its binlog; no acknowledged write lost")
     });
     all.push(Scenario {
+        nemesis: Nemesis::Switchover,
+        expect_failovers: 1,
+        ..sc("switchover", "online switchover db1 → db2 under the writer (lossless semi-sync), the old master made a replica: one writable master at every sampled instant, no acknowledged write lost, every server converged")
+    });
+    all.push(Scenario {
+        semisync: false,
+        filepos: true,
+        nemesis: Nemesis::Switchover,
+        expect_failovers: 1,
+        ..sc("switchover-filepos", "online switchover in a binlog file/position group (async) under the writer: the new master waits for the old one's final position, so even async loses no acknowledged write")
+    });
+    all.push(Scenario {
+        nemesis: Nemesis::SwitchoverMinorityLeader,
+        expect_failovers: 1,
+        ..sc("switchover-minority-leader", "online switchover; as it begins, the Raft leader cut from the other managers: the majority's leader finishes the run, the minority leader acts on nothing, nothing lost")
+    });
+    all.push(Scenario {
+        failpoint: Some("pause:switch_master".into()),
+        nemesis: Nemesis::SwitchoverZombieLeader,
+        expect_failovers: 1,
+        resumed_step: Some("switch_master".into()),
+        ..sc("switchover-zombie-leader", "online switchover; the leader frozen (SIGSTOP) as phase 3 begins, writes blocked and its global read lock held, resumed after the next leader finished: the lock is released by the next leader, the zombie acts on nothing")
+    });
+    for step in StepName::SWITCHOVER {
+        let name = serde_json::to_value(step)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        all.push(Scenario {
+            failpoint: Some(format!("begin:{name}")),
+            nemesis: Nemesis::Switchover,
+            expect_failovers: 1,
+            resumed_step: Some(name.clone()),
+            ..sc(
+                &format!("switchover-crash-at-{}", name.replace('_', "-")),
+                &format!(
+                    "online switchover; the Raft leader SIGKILLs itself right after \"{}\" begins: the next leader finishes the switch",
+                    step.phase()
+                ),
+            )
+        });
+    }
+    all.push(Scenario {
         semisync: false,
         failpoint: Some("break:fence".into()),
         nemesis: Nemesis::IsolateMasterKeepClients,
@@ -351,6 +409,29 @@ impl Ctx {
         Ok(Group::try_from(
             r.groups.into_iter().next().context("no group")?,
         )?)
+    }
+
+    /// `mhactl switchover --group lab --new-master db2 --orig-master-is-new-slave --yes`.
+    async fn switchover(&self) -> anyhow::Result<()> {
+        let req = SwitchoverRequest {
+            group: "lab".into(),
+            options: Some(SwitchOptions {
+                new_master: Some("db2".into()),
+                orig_master_is_new_slave: true,
+                running_updates_limit_s: 1,
+                skip_lock_all_tables: false,
+            }),
+            check_only: false,
+        };
+        let r = self
+            .client
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.start_switchover(req).await }
+            })
+            .await?;
+        println!("  switchover run {} begun", r.run_id);
+        Ok(())
     }
 
     async fn leader_zone(&self) -> anyhow::Result<String> {
@@ -739,6 +820,19 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
             ctx.nemesis("kill-mysqld", "db1")?;
             lab(&["mysqld", "kill", "db1"])?;
         }
+        Nemesis::Switchover | Nemesis::SwitchoverZombieLeader => {
+            ctx.nemesis("switchover", "db1 → db2, the old master made a replica")?;
+            ctx.switchover().await?;
+        }
+        Nemesis::SwitchoverMinorityLeader => {
+            let z = ctx.leader_zone().await?;
+            ctx.nemesis("switchover", "db1 → db2, the old master made a replica")?;
+            ctx.switchover().await?;
+            let others: Vec<&str> = ["m1", "m2", "m3"].into_iter().filter(|m| *m != z).collect();
+            let others = others.join(",");
+            ctx.nemesis("partition", &format!("{z} -- {others}"))?;
+            lab(&["partition", &z, "--", &others])?;
+        }
         Nemesis::FlakyMaster { loss, ms } => {
             ctx.nemesis("degrade", &format!("db1 --loss {loss}"))?;
             lab(&["degrade", "db1", "--loss", loss])?;
@@ -756,7 +850,9 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
         ctx.nemesis("observed", "failover run ended")?;
         if matches!(
             sc.nemesis,
-            Nemesis::ZombieLeader | Nemesis::BlindLeaderZombieDelegate
+            Nemesis::ZombieLeader
+                | Nemesis::BlindLeaderZombieDelegate
+                | Nemesis::SwitchoverZombieLeader
         ) {
             // Wake the frozen leader (SIGCONT to every zone: a no-op for the running ones) and
             // give it time to do whatever it would do.

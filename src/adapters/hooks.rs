@@ -115,6 +115,9 @@ pub fn new_master_args(host: &str, ip: &str, port: u16, user: &str) -> Vec<Strin
 
 pub const NEW_MASTER_PASSWORD_ENV: &str = "MHA_NEW_MASTER_PASSWORD";
 
+/// master_ip_online_change_script's `--orig_master_password`, likewise in the environment.
+pub const ORIG_MASTER_PASSWORD_ENV: &str = "MHA_ORIG_MASTER_PASSWORD";
+
 /// MHA's meaning of a script's exit code: 0 OK, 10 OK with a warning (continue), anything
 /// else (or a signal) aborts.
 pub fn verdict(out: &HookOutput) -> Result<&'static str, String> {

@@ -95,6 +95,7 @@ impl From<&GroupSpec> for pb::GroupSpec {
                 latest_priority: f.latest_priority,
                 check_repl_delay: f.check_repl_delay,
                 master_ip_failover_script: f.master_ip_failover_script.clone(),
+                master_ip_online_change_script: f.master_ip_online_change_script.clone(),
                 report_script: f.report_script.clone(),
             }),
         }
@@ -147,6 +148,7 @@ impl TryFrom<pb::GroupSpec> for GroupSpec {
                 latest_priority: f.latest_priority,
                 check_repl_delay: f.check_repl_delay,
                 master_ip_failover_script: f.master_ip_failover_script,
+                master_ip_online_change_script: f.master_ip_online_change_script,
                 report_script: f.report_script,
             },
         })

@@ -8,6 +8,7 @@ use crate::state::journal::{
 };
 use crate::state::pause::Pause;
 use crate::state::recovery::{DiffFile, Recovery, Salvage};
+use crate::state::switchover::{Frozen, RolledBack, Switch, SwitchOptions};
 
 enum_map!(RunKind, pb::RunKind, "kind", {
     Auto <=> Auto, Manual <=> Manual, Switchover <=> Switchover,
@@ -22,7 +23,74 @@ enum_map!(StepName, pb::StepName, "steps.name", {
     PromoteNewMaster <=> PromoteNewMaster,
     ReplicasRecovery <=> ReplicasRecovery,
     NewMasterCleanup <=> NewMasterCleanup,
+    SwitchCheck <=> SwitchCheck,
+    RejectUpdates <=> RejectUpdates,
+    SwitchMaster <=> SwitchMaster,
+    SwitchReplicas <=> SwitchReplicas,
+    SwitchCleanup <=> SwitchCleanup,
 });
+
+impl From<&SwitchOptions> for pb::SwitchOptions {
+    fn from(o: &SwitchOptions) -> Self {
+        pb::SwitchOptions {
+            new_master: o.new_master.clone(),
+            orig_master_is_new_slave: o.orig_master_is_new_slave,
+            running_updates_limit_s: o.running_updates_limit_s,
+            skip_lock_all_tables: o.skip_lock_all_tables,
+        }
+    }
+}
+
+/// Plain data: nothing to refuse.
+impl From<pb::SwitchOptions> for SwitchOptions {
+    fn from(o: pb::SwitchOptions) -> Self {
+        SwitchOptions {
+            new_master: o.new_master.filter(|m| !m.is_empty()),
+            orig_master_is_new_slave: o.orig_master_is_new_slave,
+            running_updates_limit_s: o.running_updates_limit_s,
+            skip_lock_all_tables: o.skip_lock_all_tables,
+        }
+    }
+}
+
+impl From<&Switch> for pb::Switch {
+    fn from(s: &Switch) -> Self {
+        pb::Switch {
+            options: Some((&s.options).into()),
+            new_master: s.new_master.clone(),
+            rule: s.rule.clone(),
+            blocked_at_ms: s.frozen.as_ref().map(|f| f.blocked_at_ms),
+            frozen_position: s.frozen.as_ref().map(|f| (&f.position).into()),
+            writable_at_ms: s.writable_at_ms,
+            rolled_back_at_ms: s.rolled_back.as_ref().map(|r| r.at_ms),
+            rolled_back: s.rolled_back.as_ref().map(|r| r.detail.clone()),
+        }
+    }
+}
+
+impl TryFrom<pb::Switch> for Switch {
+    type Error = ApiError;
+    fn try_from(s: pb::Switch) -> Result<Self, ApiError> {
+        let frozen = match (s.blocked_at_ms, s.frozen_position) {
+            (Some(blocked_at_ms), Some(p)) => Some(Frozen {
+                blocked_at_ms,
+                position: p.try_into()?,
+            }),
+            _ => None,
+        };
+        Ok(Switch {
+            options: s.options.map(Into::into).unwrap_or_default(),
+            new_master: s.new_master,
+            rule: s.rule,
+            frozen,
+            writable_at_ms: s.writable_at_ms,
+            rolled_back: s.rolled_back.map(|detail| RolledBack {
+                at_ms: s.rolled_back_at_ms.unwrap_or_default(),
+                detail,
+            }),
+        })
+    }
+}
 
 impl From<&StepState> for pb::StepState {
     fn from(s: &StepState) -> Self {
@@ -272,6 +340,7 @@ impl From<&FailoverRun> for pb::FailoverRun {
                 .collect(),
             state: Some((&r.state).into()),
             started_at_ms: r.started_at_ms,
+            switch: r.switch.as_ref().map(Into::into),
         }
     }
 }
@@ -310,6 +379,7 @@ impl TryFrom<pb::FailoverRun> for FailoverRun {
                 .collect::<Result<_, ApiError>>()?,
             state: required(r.state, "run.state")?.try_into()?,
             started_at_ms: r.started_at_ms,
+            switch: r.switch.map(TryInto::try_into).transpose()?,
         })
     }
 }

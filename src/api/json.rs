@@ -258,6 +258,25 @@ mod tests {
                 reason: "Phase 2: x".into(),
             },
             started_at_ms: 1,
+            switch: Some(crate::state::switchover::Switch {
+                options: crate::state::switchover::SwitchOptions {
+                    new_master: Some("db3".into()),
+                    orig_master_is_new_slave: true,
+                    running_updates_limit_s: 2,
+                    skip_lock_all_tables: true,
+                },
+                new_master: Some("db3".into()),
+                rule: "forced".into(),
+                frozen: Some(crate::state::switchover::Frozen {
+                    blocked_at_ms: 10,
+                    position: Target::Gtid("0-1-9".into()),
+                }),
+                writable_at_ms: None,
+                rolled_back: Some(crate::state::switchover::RolledBack {
+                    at_ms: 12,
+                    detail: "db1 writable again".into(),
+                }),
+            }),
         }
     }
 

@@ -9,7 +9,7 @@ use mha_raft::config::LogFormat;
 use mha_raft::ctl::client::client_transport;
 use mha_raft::ctl::{
     audit, certs, check, cluster_init, cluster_status, exit, failover, group, member, pause,
-    rejoin, AdminClient,
+    rejoin, switchover, AdminClient,
 };
 
 #[derive(Parser, Debug)]
@@ -63,6 +63,10 @@ enum Cmd {
     Check(check::CheckCmd),
     /// Failover: run one (manual), explain the choice (--dry-run), ack, history.
     Failover(failover::FailoverArgs),
+    /// Planned switch of a live master (masterha_master_switch --master_state=alive): MHA's
+    /// gates, writes blocked, the new master level and writable, replicas repointed; rolled
+    /// back if it fails before the new master takes over. Without --yes only the gates run.
+    Switchover(switchover::SwitchoverArgs),
     /// Maintenance mode: automatic failover off for a group (or all), monitoring and checks
     /// on; a master death is recorded and shown, not acted on. Manual failover still works.
     Pause(pause::PauseArgs),
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             Cmd::Group(g) => group::execute(&client, g).await,
             Cmd::Check(c) => check::execute(&client, c).await,
             Cmd::Failover(f) => failover::execute(&client, f).await,
+            Cmd::Switchover(a) => switchover::execute(&client, a).await,
             Cmd::Pause(a) => pause::pause(&client, a).await,
             Cmd::Resume(a) => pause::resume(&client, a).await,
             Cmd::Rejoin(a) => rejoin::execute(&client, a).await,

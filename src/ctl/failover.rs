@@ -157,6 +157,9 @@ fn render_run(r: &FailoverRun, wide: bool) -> String {
     if let Some(s) = statement(r) {
         text.push_str(&format!("{s}\n"));
     }
+    if let Some(s) = super::journal_view::switch_summary(r) {
+        text.push_str(&format!("{s}\n"));
+    }
     text
 }
 
@@ -219,7 +222,13 @@ async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
             "failover run {id} of group {group} started; following it (Ctrl-C stops following, not the run)\n"
         ));
     }
-    let deadline = Instant::now() + Duration::from_secs(a.wait_s);
+    follow(client, group, id, a.wait_s, a.json).await
+}
+
+/// Follows run `id` (a line per finished step) until it ends; the run's table at the end.
+/// Exit 0 when it completed, 1 otherwise.
+pub async fn follow(client: &AdminClient, group: &str, id: u64, wait_s: u64, json: bool) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(wait_s);
     let mut shown = 0;
     loop {
         let run = match fetch_history(client, group).await {
@@ -231,7 +240,7 @@ async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
         };
         if let Some(r) = &run {
             let finished = r.steps.iter().take_while(|s| is_finished(s)).count();
-            if !a.json {
+            if !json {
                 for s in &r.steps[shown..finished] {
                     out(&format!(
                         "  {} — {:?}\n",
@@ -242,7 +251,7 @@ async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
             }
             shown = shown.max(finished);
             if !is_running(r) {
-                if a.json {
+                if json {
                     match json::run(r) {
                         Ok(v) => out(&format!("{v}\n")),
                         Err(e) => return fail(format!("bad reply: {e}")),
@@ -258,8 +267,7 @@ async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
         }
         if Instant::now() > deadline {
             return fail(format!(
-                "run {id} is still running after {} s; follow it with: mhactl failover history --group {group}",
-                a.wait_s
+                "run {id} is still running after {wait_s} s; follow it with: mhactl failover history --group {group}"
             ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

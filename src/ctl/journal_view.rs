@@ -93,6 +93,32 @@ pub fn run_header(r: &FailoverRun, now_ms: u64) -> String {
     )
 }
 
+/// A switchover's closing line: how long writes were blocked (the acting managers' clocks,
+/// from the old master's write block to the new master writable with the VIP), or what a
+/// roll-back did.
+pub fn switch_summary(r: &FailoverRun) -> Option<String> {
+    let sw = r.switch.as_ref()?;
+    let blocked = sw.blocked_at_ms?;
+    let new_master = sw.new_master.as_deref().unwrap_or("?");
+    Some(
+        match (sw.writable_at_ms, sw.rolled_back_at_ms, &sw.rolled_back) {
+            (Some(w), _, _) => format!(
+                "writes were blocked for {} ({} read_only → {new_master} writable with the VIP)",
+                ms(w.saturating_sub(blocked)),
+                r.old_master
+            ),
+            (None, Some(at), Some(detail)) => format!(
+                "switch ROLLED BACK after writes were blocked for {}: {detail}",
+                ms(at.saturating_sub(blocked))
+            ),
+            _ => format!(
+                "writes on {} blocked since the switch's phase 2",
+                r.old_master
+            ),
+        },
+    )
+}
+
 /// The step table: phase, state, node, term, attempts, duration, detail (`wide` = full detail).
 pub fn steps_table(r: &FailoverRun, now_ms: u64, wide: bool) -> String {
     use step_state::State;

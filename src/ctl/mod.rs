@@ -13,6 +13,7 @@ pub mod journal_view;
 pub mod member;
 pub mod pause;
 pub mod rejoin;
+pub mod switchover;
 pub mod table;
 
 pub use client::{AdminClient, CtlError};

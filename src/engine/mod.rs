@@ -6,4 +6,5 @@ pub mod failover;
 pub mod gtid;
 pub mod rejoin;
 pub mod selection;
+pub mod switchover;
 pub mod topology;

@@ -17,5 +17,5 @@ pub use health::{
 pub use reach::ReachView;
 pub use server::{
     BinlogCoord, Dialect, Flavor, GtidState, IoThread, Observations, ReplicaStatus, SemiSync,
-    ServerInfo, Version,
+    ServerInfo, Thread, Version,
 };

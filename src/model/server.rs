@@ -227,5 +227,47 @@ impl ReplicaStatus {
     }
 }
 
+/// One row of a server's processlist (an online switchover's gates read them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thread {
+    pub id: u64,
+    pub user: String,
+    pub command: String,
+    pub time_s: u64,
+    /// The statement, if any (first characters only: it may hold data, never shown whole).
+    pub info: String,
+}
+
+impl Thread {
+    /// Replication, system and idle threads: not the application's work.
+    pub fn is_background(&self) -> bool {
+        matches!(
+            self.command.as_str(),
+            "Sleep"
+                | "Connect"
+                | "Daemon"
+                | "Binlog Dump"
+                | "Binlog Dump GTID"
+                | "Slave_IO"
+                | "Slave_SQL"
+                | "Slave_worker"
+        ) || matches!(self.user.as_str(), "system user" | "event_scheduler")
+    }
+
+    /// A statement that changes nothing (MHA counts SELECT and SHOW as such).
+    pub fn is_read(&self) -> bool {
+        let head = self.info.trim_start().to_ascii_uppercase();
+        head.starts_with("SELECT") || head.starts_with("SHOW") || head.is_empty()
+    }
+
+    pub fn describe(&self) -> String {
+        let info: String = self.info.chars().take(60).collect();
+        format!(
+            "thread {} ({}, {} s): {}",
+            self.id, self.user, self.time_s, info
+        )
+    }
+}
+
 /// Every server of a group as read at one moment, by name (an unreachable one with the error).
 pub type Observations = BTreeMap<String, Result<ServerInfo, String>>;

@@ -17,6 +17,7 @@ pub mod rejoin;
 pub mod removal;
 pub mod ssh_pools;
 pub mod supervisor;
+pub mod switchover;
 
 use std::sync::Arc;
 

@@ -86,6 +86,11 @@ pub const RPC_ACCESS: &[(&str, Access)] = &[
         "/mha.admin.v1.AdminService/RejoinServer",
         Access::Role(Role::Operator),
     ),
+    // A planned switch acts on every server of the group, as a manual failover does.
+    (
+        "/mha.admin.v1.AdminService/StartSwitchover",
+        Access::Role(Role::Operator),
+    ),
     // Who did what: names, addresses and error texts are for operators, not every reader.
     (
         "/mha.admin.v1.AdminService/Audit",

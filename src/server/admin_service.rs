@@ -553,6 +553,26 @@ impl AdminService for AdminSvc {
             .map(Response::new)
     }
 
+    #[tracing::instrument(skip_all, fields(rpc = "start_switchover", node = self.node.id()))]
+    async fn start_switchover(
+        &self,
+        req: Request<SwitchoverRequest>,
+    ) -> Result<Response<SwitchoverReply>, Status> {
+        let call = Call::new(
+            &req,
+            "StartSwitchover",
+            super::switchover::what(req.get_ref()),
+        );
+        let r = req.into_inner();
+        let work = async {
+            let options = r.options.unwrap_or_default().into();
+            let s = crate::runtime::switchover::start(&self.node, &r.group, options, r.check_only)
+                .await?;
+            Ok(super::switchover::reply(s))
+        };
+        self.audited(call, work, super::switchover::detail).await
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(rpc = "audit", node = self.node.id()))]
     async fn audit(&self, req: Request<AuditRequest>) -> Result<Response<AuditReply>, Status> {
         let limit = req.into_inner().limit as usize;

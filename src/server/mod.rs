@@ -9,6 +9,7 @@ mod probe_service;
 mod raft_service;
 pub mod redirect;
 pub mod status;
+mod switchover;
 
 pub use admin_service::AdminSvc;
 pub use probe_service::ProbeSvc;

@@ -138,6 +138,12 @@ impl ClusterState {
                 updated_at_ms,
                 server,
             } => self.rejoin_replica(group, master, *updated_at_ms, server, at),
+            Cmd::BeginSwitchover {
+                group,
+                old_master,
+                options,
+            } => self.begin_switchover(group, old_master, options, at),
+            Cmd::RecordSwitch { run, event } => self.record_switch(*run, event),
             Cmd::Audit { entry } => {
                 self.audit.push(entry, at);
                 Ok(true)
@@ -481,10 +487,28 @@ impl ClusterState {
                     return Err(Rejection::RunUnfinished { run, step });
                 }
                 r.state = journal::RunState::Completed { at_ms: at };
-                f.last_completed_at_ms = Some(at);
+                // The anti-flap window follows failovers, not a planned switch.
+                if r.kind != journal::RunKind::Switchover {
+                    f.last_completed_at_ms = Some(at);
+                }
                 if let (Some(d), Some(g)) = (&r.decided, self.groups.get_mut(&r.group)) {
                     let left_out = r.left_out();
+                    let old = g.topology.servers.get(&r.old_master).cloned();
                     g.promoted(&r.old_master, &d.new_master, &left_out, at);
+                    // --orig-master-is-new-slave: the old master stays, as a replica of the new
+                    // one (unless phase 4 reported it could not be repointed).
+                    if let (Some(mut old), Some(sw)) = (old, &r.switch) {
+                        if sw.options.orig_master_is_new_slave
+                            && !r
+                                .failed_replicas_of(StepName::SwitchReplicas)
+                                .contains(&r.old_master)
+                        {
+                            old.role = group::Role::Replica;
+                            old.replicates_from = Some(d.new_master.clone());
+                            old.read_only = true;
+                            g.topology.servers.insert(old.name.clone(), old);
+                        }
+                    }
                 }
             }
             Some(reason) => {
@@ -493,8 +517,10 @@ impl ClusterState {
                     reason: reason.to_string(),
                 };
                 // As MHA (failover.error is written from phase 2 on): a run that failed in
-                // its configuration check changed nothing and blocks nothing.
-                if r.touched_servers() {
+                // its configuration check changed nothing and blocks nothing; nor does a
+                // switchover that was rolled back.
+                let rolled_back = r.switch.as_ref().is_some_and(|s| s.rolled_back.is_some());
+                if r.touched_servers() && !rolled_back {
                     f.blocked = Some(format!("failover run {run} failed: {reason}"));
                 }
             }

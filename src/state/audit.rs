@@ -32,6 +32,7 @@ pub const FEATURES: &[&str] = &[
     super::pause::FEATURE_PAUSE,
     super::group::FEATURE_IGNORE_FAIL,
     super::rejoin::FEATURE_REJOIN,
+    super::switchover::FEATURE_SWITCHOVER,
 ];
 
 /// One admin write as the leader that served it saw it.

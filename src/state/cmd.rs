@@ -131,6 +131,18 @@ pub enum Cmd {
         updated_at_ms: u64,
         server: Box<super::group::DiscoveredServer>,
     },
+    /// Start an online switchover of a group whose master is alive (`mhactl switchover`).
+    /// Proposed only when every member knows it (state/switchover.rs: FEATURE_SWITCHOVER).
+    BeginSwitchover {
+        group: String,
+        old_master: String,
+        options: super::switchover::SwitchOptions,
+    },
+    /// What a switchover step did that its resumption must know (state/switchover.rs).
+    RecordSwitch {
+        run: u64,
+        event: super::switchover::SwitchEvent,
+    },
     /// An admin write the leader served (its audit trail; the state keeps the last
     /// [`super::audit::AUDIT_HISTORY`]). Proposed only when every member knows this command.
     Audit { entry: Box<AuditEntry> },
@@ -227,6 +239,13 @@ impl fmt::Display for Cmd {
                 server.name,
                 server.replicates_from.as_deref().unwrap_or("?")
             ),
+            Cmd::BeginSwitchover {
+                group, old_master, ..
+            } => write!(
+                f,
+                "group {group}: online switchover from {old_master} begins"
+            ),
+            Cmd::RecordSwitch { run, event } => write!(f, "run {run}: {event:?}"),
             Cmd::Audit { entry } => {
                 let e = entry.bounded();
                 write!(

@@ -166,6 +166,10 @@ pub struct FailoverSpec {
     /// MHA's master_ip_failover_script, a hook name (--command=stop|stopssh|start|status, MHA's
     /// arguments).
     pub master_ip_failover_script: Option<String>,
+    /// MHA's master_ip_online_change_script, a hook name (online switchover:
+    /// --command=stop|start, MHA's arguments; passwords in the environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_ip_online_change_script: Option<String>,
     /// MHA's report_script, a hook name: run after a failover with its result.
     pub report_script: Option<String>,
 }
@@ -182,6 +186,7 @@ impl Default for FailoverSpec {
             latest_priority: true,
             check_repl_delay: true,
             master_ip_failover_script: None,
+            master_ip_online_change_script: None,
             report_script: None,
         }
     }
@@ -197,6 +202,10 @@ impl FailoverSpec {
         [
             ("shutdown_script", &self.shutdown_script),
             ("master_ip_failover_script", &self.master_ip_failover_script),
+            (
+                "master_ip_online_change_script",
+                &self.master_ip_online_change_script,
+            ),
             ("report_script", &self.report_script),
         ]
         .into_iter()

@@ -91,6 +91,9 @@ pub struct FailoverRun {
     pub steps: Vec<Step>,
     pub state: RunState,
     pub started_at_ms: u64,
+    /// An online switchover's options and progress (state/switchover.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<super::switchover::Switch>,
 }
 
 /// What a done step reports: the detail an operator reads, and the facts other code needs,
@@ -197,9 +200,14 @@ impl FailoverRun {
     /// The servers phase 1 left out (`ignore_fail`), from its journaled report: every later
     /// phase, a resuming leader and the run's completion leave them out.
     pub fn left_out(&self) -> Vec<String> {
+        self.failed_replicas_of(StepName::ConfigCheck)
+    }
+
+    /// The servers a done step reported as failed (or left out).
+    pub fn failed_replicas_of(&self, step: StepName) -> Vec<String> {
         self.steps
             .iter()
-            .find(|s| s.name == StepName::ConfigCheck)
+            .find(|s| s.name == step)
             .and_then(|s| match &s.state {
                 StepState::Done {
                     failed_replicas, ..
@@ -228,15 +236,19 @@ impl FailoverRun {
             forced: None,
             decided: None,
             recovery: Default::default(),
-            steps: StepName::ALL
-                .iter()
-                .map(|n| Step {
-                    name: *n,
-                    state: StepState::Pending,
-                })
-                .collect(),
+            steps: match kind {
+                RunKind::Switchover => &StepName::SWITCHOVER[..],
+                _ => &StepName::ALL[..],
+            }
+            .iter()
+            .map(|n| Step {
+                name: *n,
+                state: StepState::Pending,
+            })
+            .collect(),
             state: RunState::Running,
             started_at_ms: at_ms,
+            switch: None,
         }
     }
 
@@ -257,7 +269,7 @@ impl FailoverRun {
     /// Whether any step that acts on servers (phase 2 on) was begun.
     pub fn touched_servers(&self) -> bool {
         self.steps.iter().any(|s| {
-            s.name != StepName::ConfigCheck
+            !s.name.reads_only()
                 && !matches!(s.state, StepState::Pending | StepState::Skipped { .. })
         })
     }

@@ -18,6 +18,7 @@ pub mod recovery;
 mod rejection;
 pub mod rejoin;
 mod step;
+pub mod switchover;
 
 pub use apply::BeginRun;
 pub use audit::{AuditEntry, AuditLog, AuditRecord};

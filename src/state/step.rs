@@ -24,6 +24,19 @@ pub enum StepName {
     ReplicasRecovery,
     /// Phase 5: new-master cleanup (RESET SLAVE ALL, VIP up), report.
     NewMasterCleanup,
+    /// Online switchover, phase 1: MHA's gates (every server alive, replicas running and
+    /// within the lag limit, no long update on the master) and the new master.
+    SwitchCheck,
+    /// Online switchover, phase 2: writes blocked on the old master, its final position
+    /// journaled.
+    RejectUpdates,
+    /// Online switchover, phase 3: the new master reaches that position and becomes the
+    /// writable master (the point of no return).
+    SwitchMaster,
+    /// Online switchover, phase 4: the other replicas (and the old master when asked) repointed.
+    SwitchReplicas,
+    /// Online switchover, phase 5: RESET SLAVE ALL on the new master, the VIP's last move.
+    SwitchCleanup,
 }
 
 impl StepName {
@@ -40,6 +53,20 @@ impl StepName {
         StepName::NewMasterCleanup,
     ];
 
+    /// The steps of an online switchover, in order (MHA's MasterRotate).
+    pub const SWITCHOVER: [StepName; 5] = [
+        StepName::SwitchCheck,
+        StepName::RejectUpdates,
+        StepName::SwitchMaster,
+        StepName::SwitchReplicas,
+        StepName::SwitchCleanup,
+    ];
+
+    /// A step that only reads (a run that failed in it changed nothing).
+    pub fn reads_only(&self) -> bool {
+        matches!(self, StepName::ConfigCheck | StepName::SwitchCheck)
+    }
+
     /// The banner MHA users know.
     pub fn phase(&self) -> &'static str {
         match self {
@@ -52,6 +79,11 @@ impl StepName {
             StepName::PromoteNewMaster => "Phase 3.5: Master Log Apply Phase",
             StepName::ReplicasRecovery => "Phase 4: Slaves Recovery Phase",
             StepName::NewMasterCleanup => "Phase 5: New master cleanup phase",
+            StepName::SwitchCheck => "Phase 1: Configuration Check Phase (online switch)",
+            StepName::RejectUpdates => "Phase 2: Rejecting updates Phase",
+            StepName::SwitchMaster => "Phase 3: Switching master Phase",
+            StepName::SwitchReplicas => "Phase 4: Switching slaves Phase",
+            StepName::SwitchCleanup => "Phase 5: New master cleanup phase (online switch)",
         }
     }
 }

@@ -149,6 +149,17 @@ impl Dialect {
         }
     }
 
+    /// Turns source-side semi-sync waiting off on a master that becomes a replica: with it on,
+    /// its SQL thread would wait, at every commit, for acknowledgements from replicas it does
+    /// not have.
+    pub fn disable_semisync_source(&self) -> &'static str {
+        if self.flavor == Flavor::MySql && self.at_least(8, 0, 26) {
+            "SET GLOBAL rpl_semi_sync_source_enabled=OFF"
+        } else {
+            "SET GLOBAL rpl_semi_sync_master_enabled=OFF"
+        }
+    }
+
     /// The variables that make a server refuse writes. MySQL also has super_read_only, which
     /// blocks SUPER users too; MariaDB 10.x has no equivalent (read_only does not stop SUPER).
     pub fn set_read_only(&self, on: bool) -> Vec<String> {

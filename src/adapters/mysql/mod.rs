@@ -7,6 +7,7 @@ mod epoch;
 mod fence;
 pub mod replica;
 pub mod server;
+mod switch;
 mod vars;
 
 use std::collections::BTreeMap;
@@ -427,6 +428,11 @@ impl Session {
 
     pub async fn enable_semisync_source(&mut self) -> Result<(), MysqlError> {
         let sql = self.dialect.enable_semisync_source();
+        self.exec(sql).await
+    }
+
+    pub async fn disable_semisync_source(&mut self) -> Result<(), MysqlError> {
+        let sql = self.dialect.disable_semisync_source();
         self.exec(sql).await
     }
 

@@ -176,6 +176,12 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
             complete(&ctx, &run).await;
             return;
         };
+        // A step failed but the leader that journaled it stopped before it ended the run:
+        // end it now (a switchover rolls back first).
+        if let Some(detail) = failed_detail(&run, step) {
+            fail(&mut ctx, id, format!("{}: {detail}", step.phase())).await;
+            return;
+        }
         // Everyone else left out after failing to act: give them another chance (bounded
         // by MAX_MOVES) rather than have a leader that cannot see the servers act.
         if excluded.len() + 1 >= crate::runtime::peers::members(&node).len() {
@@ -184,6 +190,9 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         let who = match actor {
             Some(a) => a,
             None if moves >= MAX_MOVES => node.id(),
+            // A switchover's master is alive and every server answered its gates: the leader
+            // acts every step (phase 2's read lock lives in its session).
+            None if run.kind == RunKind::Switchover => node.id(),
             // Phase 1 only reads: the leader starts it at once and takes the views meanwhile
             // (the common case then costs nothing); what they say is settled after it.
             None if step == StepName::ConfigCheck && moves == 0 => {
@@ -268,7 +277,7 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
             return;
         }
         if let Some(reason) = failed {
-            fail(&ctx, id, reason).await;
+            fail(&mut ctx, id, reason).await;
             return;
         }
     }
@@ -361,6 +370,9 @@ async fn act(ctx: &mut steps::RunCtx, run: &FailoverRun, step: StepName, term: u
                 attempt,
                 "resuming this step after a leader change: re-checking what is already done"
             );
+        }
+        if failpoint::fails(step, attempt) {
+            return Err(StepError::Abort("FAILPOINT: this step fails".into()));
         }
         ctx.run_step(step).await
     }
@@ -456,18 +468,50 @@ async fn complete(ctx: &steps::RunCtx, run: &FailoverRun) {
     }
 }
 
-/// A step failed: the run fails. The replicated rule decides whether that blocks automatic
-/// failover (from phase 2 on); the log says what it did.
-async fn fail(ctx: &steps::RunCtx, id: u64, reason: String) {
+/// The detail of `step` if it failed.
+fn failed_detail(run: &FailoverRun, step: StepName) -> Option<String> {
+    run.steps
+        .iter()
+        .find(|s| s.name == step)
+        .and_then(|s| match &s.state {
+            StepState::Failed { detail, .. } => Some(detail.clone()),
+            _ => None,
+        })
+}
+
+/// A step failed: the run fails. A switchover that blocked writes is rolled back first when
+/// the new master has not taken over. The replicated rule decides whether that blocks
+/// automatic failover (from phase 2 on, unless rolled back); the log says what it did.
+async fn fail(ctx: &mut steps::RunCtx, id: u64, mut reason: String) {
+    if let Some(run) = ctx
+        .run()
+        .filter(|r| r.kind == RunKind::Switchover && r.touched_servers())
+    {
+        match ctx.roll_back_switch(&run).await {
+            Ok(done) => {
+                tracing::warn!(%done, "online switch ROLLED BACK: the old master takes writes again");
+                reason.push_str(&format!("; rolled back: {done}"));
+            }
+            Err(why) => {
+                if ctx.lost() {
+                    tracing::warn!(%why, "roll-back abandoned: leadership lost (the next leader ends the run)");
+                    return;
+                }
+                tracing::error!(%why, "online switch NOT rolled back");
+                reason.push_str(&format!("; not rolled back: {why}"));
+            }
+        }
+    }
     let finish = Cmd::FinishFailover {
         run: id,
         failed: Some(reason.clone()),
     };
     if ctx.commit(finish).await.is_ok() {
-        if ctx.run().is_some_and(|r| r.touched_servers()) {
+        let blocked = ctx.group_blocked();
+        if blocked {
             tracing::error!(%reason, "Master failover FAILED: automatic failover of this group is blocked until `mhactl failover ack`");
         } else {
-            tracing::error!(%reason, "Master failover FAILED in its configuration check: nothing was changed");
+            tracing::error!(%reason, "Master failover FAILED, nothing was changed (configuration check, or a switch rolled back)");
         }
     }
 }

@@ -51,6 +51,10 @@ struct Watch {
     untouched_dead: BTreeSet<String>,
     /// Groups whose pause ran out but is still recorded.
     expired: BTreeSet<String>,
+    /// Groups in an online switchover: the run blocks the master's writes and kills its
+    /// connections on purpose, and watches every server itself; the group is monitored
+    /// again (its new master, or the old one after a roll-back) once the run ends.
+    switching: BTreeSet<String>,
 }
 
 fn watch_view(c: &crate::state::ClusterState, now: u64) -> Watch {
@@ -74,6 +78,11 @@ fn watch_view(c: &crate::state::ClusterState, now: u64) -> Watch {
             .map(|g| g.spec.name.clone())
             .collect(),
         expired: names(&|f| f.paused.is_some() && f.pause_at(now).is_none()),
+        switching: names(&|f| {
+            f.active_run
+                .and_then(|id| c.runs.get(&id))
+                .is_some_and(|r| r.kind == crate::state::journal::RunKind::Switchover)
+        }),
     }
 }
 
@@ -98,6 +107,7 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
                 g.topology.master == *master
                     && w.paused.contains(name) == *p
                     && g.updated_at_ms == *changed
+                    && !w.switching.contains(name)
             })
         });
         let Some(term) = lead else { continue };
@@ -118,7 +128,7 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
             // on the death: then the monitor watches for the master coming back (a planned
             // restart) to close the round.
             let dead = matches!(g.health.state, Health::Dead { .. });
-            if dead && !(p && w.untouched_dead.contains(&name)) {
+            if dead && !(p && w.untouched_dead.contains(&name)) || w.switching.contains(&name) {
                 continue;
             }
             let key = (name, g.topology.master.clone(), p, g.updated_at_ms);

@@ -19,8 +19,13 @@ mod generate_diffs;
 mod latest_replicas;
 mod new_master_cleanup;
 mod promote_new_master;
+mod reject_updates;
 mod replicas_recovery;
 mod save_master_binlog;
+mod switch_check;
+mod switch_master;
+mod switch_replicas;
+mod switch_rollback;
 mod vip_move;
 
 use crate::adapters::mysql::{ChangeMaster, Login, MysqlError, ReplicaPosition, Session};
@@ -128,6 +133,9 @@ pub struct RunCtx {
     /// Phase 1's double check found the old mysqld silent (no answer, no refusal): when, and
     /// the error. Phase 2 moments later goes straight to STONITH instead of knocking again.
     old_mysqld_silent: Option<(std::time::Instant, String)>,
+    /// An online switchover's session on the old master holding FLUSH TABLES WITH READ LOCK
+    /// (phase 2 to phase 4; dropping it releases the lock).
+    switch_lock: Option<Session>,
 }
 
 impl RunCtx {
@@ -178,6 +186,7 @@ impl RunCtx {
             old_host_unreachable: false,
             old_host_silent: None,
             old_mysqld_silent: None,
+            switch_lock: None,
         })
     }
 
@@ -218,6 +227,20 @@ impl RunCtx {
                     .map_err(StepError::Lost)
             }
         }
+    }
+
+    /// Whether automatic failover of this run's group is blocked now.
+    pub fn group_blocked(&self) -> bool {
+        self.node.raft.read(|c| {
+            c.failover
+                .get(&self.group.spec.name)
+                .is_some_and(|f| f.blocked.is_some())
+        })
+    }
+
+    /// This context may no longer act (its term is over, as far as this node knows).
+    pub fn lost(&self) -> bool {
+        matches!(self.authority, Authority::Leader) && self.node.raft.guard(self.term).is_err()
     }
 
     /// A kept delegate's context acts the next step (its attempt) for the same leader.
@@ -265,6 +288,11 @@ impl RunCtx {
             StepName::ConfigCheck => return self.config_check(&run).await,
             StepName::ReplicasRecovery => return self.recover_replicas(&run).await,
             StepName::NewMasterCleanup => return self.cleanup(&run).await,
+            StepName::SwitchCheck => self.switch_check(&run).await,
+            StepName::RejectUpdates => self.reject_updates(&run).await,
+            StepName::SwitchMaster => self.switch_master(&run).await,
+            StepName::SwitchReplicas => return self.switch_replicas(&run).await,
+            StepName::SwitchCleanup => self.switch_cleanup(&run).await,
         };
         detail.map(StepReport::from)
     }

@@ -1,0 +1,242 @@
+//! Online switchover, phase 4 (MHA's switch_slaves) and phase 5: the global read lock on the
+//! old master released (it stays read_only); every other replica, once it reached the old
+//! master's final position, repointed at the new master in parallel; the old master made a
+//! replica of the new one when asked (`--orig-master-is-new-slave`); then RESET SLAVE ALL on
+//! the new master and the VIP announced once more. A replica that fails is reported (MHA:
+//! "switching slaves partially failed"): the new master already serves.
+
+use super::*;
+use crate::model::ReplicasOutcome;
+use crate::state::journal::StepReport;
+
+impl RunCtx {
+    pub(super) async fn switch_replicas(
+        &mut self,
+        run: &FailoverRun,
+    ) -> Result<StepReport, StepError> {
+        let sw = Self::switch_of(run)?.clone();
+        let d = Self::decided(run)?.clone();
+        let frozen = sw
+            .frozen
+            .clone()
+            .ok_or_else(|| abort("phase 2 journaled no final position"))?;
+        let nm = self.server(&d.new_master)?;
+        let old = self.server(&run.old_master)?;
+        let mut head = Vec::new();
+        if let Some(mut lock) = self.switch_lock.take() {
+            match lock.unlock_tables().await {
+                Ok(()) => head.push(format!("{}: UNLOCK TABLES (still read_only)", old.name)),
+                Err(e) => head.push(format!(
+                    "{}: UNLOCK TABLES failed ({e}); closing the session releases it",
+                    old.name
+                )),
+            }
+            lock.close().await;
+        } else {
+            head.push(self.release_stale_lock(&old).await);
+        }
+        self.guard().await?;
+        let others: Vec<ServerSpec> = self
+            .group
+            .spec
+            .servers
+            .iter()
+            .filter(|s| s.name != nm.name && s.name != old.name)
+            .cloned()
+            .collect();
+        let repoint = join_all(others.iter().map(|r| async {
+            (
+                r.name.clone(),
+                self.switch_one(r, &nm, &frozen.position, &d.target).await,
+            )
+        }));
+        let old_follows = async {
+            if sw.options.orig_master_is_new_slave {
+                Some((
+                    old.name.clone(),
+                    self.old_master_follows(&old, &nm, &frozen.position, &d.target)
+                        .await,
+                ))
+            } else {
+                None
+            }
+        };
+        let (mut results, old_result) = futures::future::join(repoint, old_follows).await;
+        results.extend(old_result);
+        if let Some(why) = results.iter().find_map(|(_, r)| match r {
+            Err(StepError::Lost(why)) => Some(why.clone()),
+            _ => None,
+        }) {
+            return Err(StepError::Lost(why));
+        }
+        let results: Vec<(String, Result<String, String>)> = results
+            .into_iter()
+            .map(|(name, r)| (name, r.map_err(|e| e.to_string())))
+            .collect();
+        let (outcome, detail) = plan::replicas::outcome(results);
+        if !sw.options.orig_master_is_new_slave {
+            head.push(format!(
+                "{}: left read_only and out of replication (bring it back with mhactl rejoin)",
+                old.name
+            ));
+        }
+        head.push(detail);
+        Ok(StepReport {
+            detail: head.join("; "),
+            failed_replicas: match outcome {
+                ReplicasOutcome::PartiallyFailed { failed } => failed,
+                ReplicasOutcome::AllRecovered => Vec::new(),
+            },
+            statement: None,
+        })
+    }
+
+    /// A resumed run holds no lock of its own: the session of the leader that blocked writes
+    /// may still hold the global read lock (a frozen or cut-off manager), which would stop the
+    /// old master from applying anything. Its sessions as the manager's user are killed.
+    pub(super) async fn release_stale_lock(&self, old: &ServerSpec) -> String {
+        let killed = async {
+            self.guard().await?;
+            let mut s = self.connect(old).await.map_err(abort)?;
+            let n = s
+                .kill_sessions_of(&self.group.spec.user)
+                .await
+                .map_err(abort)?;
+            s.close().await;
+            Ok::<_, StepError>(n)
+        }
+        .await;
+        match killed {
+            Ok(n) => format!(
+                "{}: {n} session(s) of an earlier leader killed (its global read lock, if any, released)",
+                old.name
+            ),
+            Err(e) => format!("{}: could not release an earlier leader's lock: {e}", old.name),
+        }
+    }
+
+    /// Where a replica starts on the new master.
+    fn switch_position(&self, target: &Target) -> ReplicaPosition {
+        match target {
+            Target::Coord(c) => ReplicaPosition::FilePos {
+                file: c.file.clone(),
+                pos: c.pos,
+            },
+            Target::Gtid(_) => ReplicaPosition::Gtid,
+        }
+    }
+
+    /// One replica: once it applied the old master's final position, repointed at the new
+    /// master (unless it already replicates from it).
+    async fn switch_one(
+        &self,
+        r: &ServerSpec,
+        nm: &ServerSpec,
+        frozen: &Target,
+        target: &Target,
+    ) -> Result<String, StepError> {
+        let mut s = self.connect(r).await.map_err(abort)?;
+        let (st, period) = match s.replica_pulse().await.map_err(abort)? {
+            Some((st, p)) => (Some(st), p.heartbeat_period_ms),
+            None => (None, None),
+        };
+        if st
+            .as_ref()
+            .is_some_and(|st| st.source_host == nm.host && st.source_port == nm.port)
+        {
+            return Ok(format!("already replicating from {}", nm.name));
+        }
+        if !self.reach(&mut s, frozen).await? {
+            return Err(abort(format!(
+                "did not reach the old master's final position {frozen} within {} s",
+                super::switch_master::SWITCH_CATCH_UP.as_secs()
+            )));
+        }
+        self.guard().await?;
+        s.stop_replica(false).await.map_err(abort)?;
+        s.change_master(&ChangeMaster {
+            position: self.switch_position(target),
+            heartbeat_ms: self.heartbeat_for(period),
+            ..self.change_master_to(nm)
+        })
+        .await
+        .map_err(abort)?;
+        s.start_replica().await.map_err(abort)?;
+        s.close().await;
+        Ok(format!("now replicating from {}", nm.name))
+    }
+
+    /// `--orig-master-is-new-slave`: the old master (read_only since phase 2) replicates from
+    /// the new one, from where it stopped.
+    async fn old_master_follows(
+        &self,
+        old: &ServerSpec,
+        nm: &ServerSpec,
+        frozen: &Target,
+        target: &Target,
+    ) -> Result<String, StepError> {
+        let mut s = self.connect(old).await.map_err(abort)?;
+        let info = s.server_info().await.map_err(abort)?;
+        if info
+            .replica
+            .as_ref()
+            .is_some_and(|st| st.source_host == nm.host && st.source_port == nm.port)
+        {
+            return Ok(format!("already replicating from {}", nm.name));
+        }
+        self.guard().await?;
+        if !info.read_only {
+            s.set_read_only(true).await.map_err(abort)?;
+        }
+        let mut what = Vec::new();
+        if info.semisync.master_enabled {
+            s.disable_semisync_source().await.map_err(abort)?;
+            what.push("semi-sync source side off".to_string());
+        }
+        if let (ReplicationMode::MariadbGtid, Target::Gtid(pos)) = (self.mode(), frozen) {
+            // A master's own writes are in its binlog, not in its slave position: it resumes
+            // after the last transaction it wrote.
+            s.exec(&format!(
+                "SET GLOBAL gtid_slave_pos = '{}'",
+                crate::adapters::mysql::dialect::literal_body(pos)
+            ))
+            .await
+            .map_err(abort)?;
+            what.push(format!("gtid_slave_pos = {pos}"));
+        }
+        s.change_master(&ChangeMaster {
+            position: self.switch_position(target),
+            ..self.change_master_to(nm)
+        })
+        .await
+        .map_err(abort)?;
+        s.start_replica().await.map_err(abort)?;
+        s.close().await;
+        what.push(format!("the old master now replicates from {}", nm.name));
+        Ok(what.join(", "))
+    }
+
+    /// Phase 5: the new master forgets its replication (RESET SLAVE ALL) and the VIP is
+    /// announced once more; the report says how long writes were blocked.
+    pub(super) async fn switch_cleanup(&mut self, run: &FailoverRun) -> StepResult {
+        let d = Self::decided(run)?.clone();
+        let nm = self.server(&d.new_master)?;
+        let mut s = self.connect(&nm).await.map_err(abort)?;
+        let mut lines = Vec::new();
+        self.guard().await?;
+        match s.replica_status().await {
+            Ok(Some(_)) => {
+                s.reset_replica_all().await.map_err(abort)?;
+                lines.push(format!("{}: RESET SLAVE ALL", nm.name));
+            }
+            Ok(None) => lines.push(format!("{}: not a replica", nm.name)),
+            Err(e) => return Err(abort(e)),
+        }
+        s.close().await;
+        lines.push(self.vip_up(&nm, &run.old_master).await?);
+        if let Some(ms) = Self::switch_of(run)?.blocked_ms() {
+            lines.push(format!("writes were blocked for {ms} ms"));
+        }
+        Ok(lines.join("; "))
+    }
+}
