@@ -6,6 +6,8 @@
 mod bench_dead_verdict;
 mod bench_failover;
 mod bench_leader_kill;
+mod bench_switchover;
+mod catalog;
 mod checker;
 mod history;
 mod labctl;
@@ -59,6 +61,10 @@ enum Bench {
     /// Master SIGKILL under writes → first acknowledged write through the VIP, verdict, run
     /// completed; optionally with the Raft leader SIGKILLed mid-failover (lab; root).
     Failover(bench_failover::Args),
+    /// Online switchover under a writer through the VIP: how long writes were blocked, as
+    /// the writer saw it (longest gap between acknowledged writes) and by the managers'
+    /// clocks, phase by phase (lab; root).
+    Switchover(bench_switchover::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench(Bench::LeaderKill(a)) => rt.block_on(bench_leader_kill::run(a)),
         Cmd::Bench(Bench::DeadVerdict(a)) => rt.block_on(bench_dead_verdict::run(a)),
         Cmd::Bench(Bench::Failover(a)) => rt.block_on(bench_failover::run(a)),
+        Cmd::Bench(Bench::Switchover(a)) => rt.block_on(bench_switchover::run(a)),
         Cmd::Quick(a) => exit_on(rt.block_on(suite::run(a, 1))?),
         Cmd::Full { runs, args } => exit_on(rt.block_on(suite::run(args, runs))?),
         Cmd::Worker(a) => rt.block_on(worker::run(a)),

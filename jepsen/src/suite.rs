@@ -22,7 +22,7 @@ pub struct Args {
 pub async fn run(args: Args, runs: usize) -> anyhow::Result<bool> {
     let mhad = mhad_path(args.mhad.clone())?;
     std::fs::create_dir_all(&args.store)?;
-    let scenarios: Vec<_> = scenario::all()
+    let scenarios: Vec<_> = crate::catalog::all()
         .into_iter()
         .filter(|s| args.only.is_empty() || args.only.iter().any(|o| s.name.contains(o.as_str())))
         .collect();

@@ -113,6 +113,39 @@ pub fn new_master_args(host: &str, ip: &str, port: u16, user: &str) -> Vec<Strin
     ]
 }
 
+/// The servers of an online switch as MHA's master_ip_online_change_script is told them.
+pub struct OnlineChange<'a> {
+    pub command: &'a str,
+    /// (name, ip, port) of the original and of the new master.
+    pub orig: (&'a str, &'a str, u16),
+    pub new: (&'a str, &'a str, u16),
+    pub user: &'a str,
+    pub ssh_user: &'a str,
+    pub orig_master_is_new_slave: bool,
+}
+
+/// MHA's master_ip_online_change_script arguments (MasterRotate.pm), passwords excepted: they
+/// are in [`ORIG_MASTER_PASSWORD_ENV`] and [`NEW_MASTER_PASSWORD_ENV`].
+pub fn online_change_args(c: &OnlineChange) -> Vec<String> {
+    let mut args = vec![
+        format!("--command={}", c.command),
+        format!("--orig_master_host={}", c.orig.0),
+        format!("--orig_master_ip={}", c.orig.1),
+        format!("--orig_master_port={}", c.orig.2),
+        format!("--orig_master_user={}", c.user),
+        format!("--orig_master_ssh_user={}", c.ssh_user),
+        format!("--new_master_host={}", c.new.0),
+        format!("--new_master_ip={}", c.new.1),
+        format!("--new_master_port={}", c.new.2),
+        format!("--new_master_user={}", c.user),
+        format!("--new_master_ssh_user={}", c.ssh_user),
+    ];
+    if c.orig_master_is_new_slave {
+        args.push("--orig_master_is_new_slave".into());
+    }
+    args
+}
+
 pub const NEW_MASTER_PASSWORD_ENV: &str = "MHA_NEW_MASTER_PASSWORD";
 
 /// master_ip_online_change_script's `--orig_master_password`, likewise in the environment.
@@ -137,6 +170,42 @@ mod tests {
             program: program.into(),
             args: args.iter().map(|a| a.to_string()).collect(),
         }
+    }
+
+    /// MHA's argument names (MasterRotate.pm), the flag only when asked, no password.
+    #[test]
+    fn online_change_arguments() {
+        let c = OnlineChange {
+            command: "stop",
+            orig: ("db1", "10.0.0.1", 3306),
+            new: ("db2", "10.0.0.2", 3307),
+            user: "mha",
+            ssh_user: "root",
+            orig_master_is_new_slave: true,
+        };
+        let args = online_change_args(&c);
+        for want in [
+            "--command=stop",
+            "--orig_master_host=db1",
+            "--orig_master_ip=10.0.0.1",
+            "--orig_master_port=3306",
+            "--orig_master_user=mha",
+            "--orig_master_ssh_user=root",
+            "--new_master_host=db2",
+            "--new_master_ip=10.0.0.2",
+            "--new_master_port=3307",
+            "--new_master_user=mha",
+            "--new_master_ssh_user=root",
+            "--orig_master_is_new_slave",
+        ] {
+            assert!(args.contains(&want.to_string()), "{want} in {args:?}");
+        }
+        assert!(!args.iter().any(|a| a.contains("password")));
+        let plain = online_change_args(&OnlineChange {
+            orig_master_is_new_slave: false,
+            ..c
+        });
+        assert!(!plain.contains(&"--orig_master_is_new_slave".to_string()));
     }
 
     #[tokio::test]

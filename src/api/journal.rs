@@ -35,7 +35,7 @@ impl From<&SwitchOptions> for pb::SwitchOptions {
         pb::SwitchOptions {
             new_master: o.new_master.clone(),
             orig_master_is_new_slave: o.orig_master_is_new_slave,
-            running_updates_limit_s: o.running_updates_limit_s,
+            running_updates_limit_s: Some(o.running_updates_limit_s),
             skip_lock_all_tables: o.skip_lock_all_tables,
         }
     }
@@ -47,7 +47,9 @@ impl From<pb::SwitchOptions> for SwitchOptions {
         SwitchOptions {
             new_master: o.new_master.filter(|m| !m.is_empty()),
             orig_master_is_new_slave: o.orig_master_is_new_slave,
-            running_updates_limit_s: o.running_updates_limit_s,
+            running_updates_limit_s: o
+                .running_updates_limit_s
+                .unwrap_or(crate::state::switchover::DEFAULT_RUNNING_UPDATES_LIMIT_S),
             skip_lock_all_tables: o.skip_lock_all_tables,
         }
     }
@@ -64,6 +66,8 @@ impl From<&Switch> for pb::Switch {
             writable_at_ms: s.writable_at_ms,
             rolled_back_at_ms: s.rolled_back.as_ref().map(|r| r.at_ms),
             rolled_back: s.rolled_back.as_ref().map(|r| r.detail.clone()),
+            lock_session: s.frozen.as_ref().and_then(|f| f.lock_session),
+            vip_fenced: s.frozen.as_ref().is_some_and(|f| f.vip_fenced),
         }
     }
 }
@@ -75,6 +79,8 @@ impl TryFrom<pb::Switch> for Switch {
             (Some(blocked_at_ms), Some(p)) => Some(Frozen {
                 blocked_at_ms,
                 position: p.try_into()?,
+                lock_session: s.lock_session,
+                vip_fenced: s.vip_fenced,
             }),
             _ => None,
         };

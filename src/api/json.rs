@@ -270,6 +270,8 @@ mod tests {
                 frozen: Some(crate::state::switchover::Frozen {
                     blocked_at_ms: 10,
                     position: Target::Gtid("0-1-9".into()),
+                    lock_session: Some(42),
+                    vip_fenced: true,
                 }),
                 writable_at_ms: None,
                 rolled_back: Some(crate::state::switchover::RolledBack {

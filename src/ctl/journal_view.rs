@@ -94,8 +94,8 @@ pub fn run_header(r: &FailoverRun, now_ms: u64) -> String {
 }
 
 /// A switchover's closing line: how long writes were blocked (the acting managers' clocks,
-/// from the old master's write block to the new master writable with the VIP), or what a
-/// roll-back did.
+/// from the old master's write block to read_only=0 on the new master; the VIP follows within
+/// milliseconds), or what a roll-back did.
 pub fn switch_summary(r: &FailoverRun) -> Option<String> {
     let sw = r.switch.as_ref()?;
     let blocked = sw.blocked_at_ms?;
@@ -103,7 +103,7 @@ pub fn switch_summary(r: &FailoverRun) -> Option<String> {
     Some(
         match (sw.writable_at_ms, sw.rolled_back_at_ms, &sw.rolled_back) {
             (Some(w), _, _) => format!(
-                "writes were blocked for {} ({} read_only → {new_master} writable with the VIP)",
+                "writes were blocked for {} ({} read_only → {new_master} writable)",
                 ms(w.saturating_sub(blocked)),
                 r.old_master
             ),

@@ -63,7 +63,7 @@ pub fn build_request(a: &SwitchoverArgs) -> SwitchoverRequest {
         options: Some(SwitchOptions {
             new_master: a.new_master.clone(),
             orig_master_is_new_slave: a.orig_master_is_new_slave,
-            running_updates_limit_s: a.running_updates_limit,
+            running_updates_limit_s: Some(a.running_updates_limit),
             skip_lock_all_tables: a.skip_lock_all_tables,
         }),
         check_only: a.check_only || !a.yes,
@@ -80,6 +80,15 @@ pub async fn execute(client: &AdminClient, a: &SwitchoverArgs) -> i32 {
         .await
     {
         Ok(r) => r,
+        // The leader may have begun the run and then stopped answering (it died): say where
+        // to look rather than leave the operator guessing.
+        Err(e) if !req.check_only => {
+            return fail(format!(
+                "{e}\n(whether the switchover began is unknown: see mhactl failover history \
+                 --group {}; a begun run is finished by the next leader)",
+                a.group
+            ))
+        }
         Err(e) => return fail(e),
     };
     if a.json && r.run_id == 0 {

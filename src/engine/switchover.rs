@@ -228,6 +228,13 @@ mod tests {
         assert_eq!(ids(running_updates(&threads, 1)), ["1", "6"]);
         assert_eq!(ids(running_updates(&threads, 5)), Vec::<String>::new());
         assert_eq!(ids(long_queries(&threads, 5)), ["1", "2"]);
+        // A refusal names the statement's first word only (the rest may hold data).
+        let secret = thread(8, "Query", 9, "ALTER USER app IDENTIFIED BY 'hunter2'");
+        let said = running_updates(&[secret], 1).join("");
+        assert!(
+            said.contains("ALTER") && !said.contains("hunter2"),
+            "{said}"
+        );
         let mut system = thread(7, "Query", 50, "UPDATE x");
         system.user = "system user".into();
         assert!(running_updates(&[system], 1).is_empty());

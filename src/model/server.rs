@@ -260,11 +260,20 @@ impl Thread {
         head.starts_with("SELECT") || head.starts_with("SHOW") || head.is_empty()
     }
 
+    /// The thread for a refusal: id, user, time and the statement's first word only (the
+    /// rest may hold data or a password, and refusals are journaled and audited).
     pub fn describe(&self) -> String {
-        let info: String = self.info.chars().take(60).collect();
+        let verb: String = self
+            .info
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(20)
+            .collect();
         format!(
-            "thread {} ({}, {} s): {}",
-            self.id, self.user, self.time_s, info
+            "thread {} ({}, {} s): {} …",
+            self.id, self.user, self.time_s, verb
         )
     }
 }

@@ -517,39 +517,10 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<RejoinRequest>,
     ) -> Result<Response<RejoinReply>, Status> {
-        let r = req.get_ref();
-        let what = format!(
-            "group {}, server {}{}",
-            r.group,
-            r.server,
-            if r.check_only { " (check only)" } else { "" }
-        );
-        let call = Call::new(&req, "RejoinServer", what);
-        let r = req.into_inner();
+        let call = Call::new(&req, "RejoinServer", super::rejoin::what(req.get_ref()));
         self.require_leader()?;
-        // Its own task: a client that gives up (or is cut off) does not stop a rejoin half
-        // way, and the audit trail still records how it ended.
-        let node = self.node.clone();
-        let task = tokio::spawn(async move {
-            let res = crate::runtime::rejoin::rejoin(&node, &r.group, &r.server, r.check_only)
-                .await
-                .map(|report| RejoinReply {
-                    lines: report.lines,
-                    rejoined: report.rejoined,
-                })
-                .map_err(Status::from);
-            let outcome = Outcome::of(&res, |r| {
-                if r.rejoined {
-                    "rejoined".into()
-                } else {
-                    "checked".into()
-                }
-            });
-            audit::record(&node, call, outcome).await;
-            res
-        });
-        task.await
-            .map_err(|e| Status::internal(format!("rejoin: {e}")))?
+        super::rejoin::serve(self.node.clone(), call, req.into_inner())
+            .await
             .map(Response::new)
     }
 

@@ -8,6 +8,7 @@ mod pause;
 mod probe_service;
 mod raft_service;
 pub mod redirect;
+mod rejoin;
 pub mod status;
 mod switchover;
 

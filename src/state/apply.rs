@@ -523,6 +523,19 @@ impl ClusterState {
                 if r.touched_servers() && !rolled_back {
                     f.blocked = Some(format!("failover run {run} failed: {reason}"));
                 }
+                // A switchover that failed after its new master took over: that server is the
+                // master now (the old one stays read_only), whatever else is left to do — the
+                // monitor must watch it and a later failover must replace it, not the old one.
+                let took_over = r
+                    .switch
+                    .as_ref()
+                    .is_some_and(|s| s.writable_at_ms.is_some());
+                if let (true, Some(d), Some(g)) =
+                    (took_over, &r.decided, self.groups.get_mut(&r.group))
+                {
+                    let left_out = r.left_out();
+                    g.promoted(&r.old_master, &d.new_master, &left_out, at);
+                }
             }
         }
         f.active_run = None;

@@ -42,6 +42,14 @@ pub struct SwitchOptions {
 pub struct Frozen {
     pub blocked_at_ms: u64,
     pub position: Target,
+    /// The old master's session (CONNECTION_ID) holding the global read lock: a leader that
+    /// resumes the run kills exactly that one if it still lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_session: Option<u64>,
+    /// Phase 2 fenced (or removed) the VIP on the old master's host: a roll-back serves it
+    /// there again (and only then).
+    #[serde(default)]
+    pub vip_fenced: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,8 +69,8 @@ pub struct Switch {
     pub rule: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frozen: Option<Frozen>,
-    /// When the new master took over (writable, VIP moved): from then on the run only goes
-    /// forward.
+    /// When the new master took over (read_only=0, journaled at once, before the VIP moves):
+    /// from then on the run only goes forward.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub writable_at_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -194,7 +202,7 @@ impl super::ClusterState {
                     .map_or(fz.blocked_at_ms, |f| f.blocked_at_ms.min(fz.blocked_at_ms));
                 sw.frozen = Some(Frozen {
                     blocked_at_ms,
-                    position: fz.position.clone(),
+                    ..fz.clone()
                 });
                 Ok(true)
             }
@@ -280,6 +288,8 @@ mod tests {
         SwitchEvent::Frozen(Frozen {
             blocked_at_ms: at,
             position: Target::Gtid(pos.into()),
+            lock_session: Some(7),
+            vip_fenced: true,
         })
     }
 
@@ -461,10 +471,56 @@ mod tests {
         }
         let finish = Cmd::FinishFailover { run, failed: None };
         assert_eq!(s.apply(&finish, 23), CmdResult::Ok);
+        assert_eq!(s.failover["g"].blocked, None);
         let t = &s.groups["g"].topology;
         assert_eq!(t.master, "db2");
         assert_eq!(t.servers["db1"].replicates_from.as_deref(), Some("db2"));
         assert_eq!(t.servers["db1"].role, crate::state::group::Role::Replica);
         assert_eq!(s.failover["g"].last_completed_at_ms, None);
+    }
+
+    /// Failed after the new master took over: the topology follows the new master (it is the
+    /// writable one), automatic failover is blocked until acknowledged, no roll-back.
+    #[test]
+    fn a_switchover_that_fails_after_the_point_of_no_return_moves_the_master_and_blocks() {
+        let mut s = state();
+        s.apply(&begin(SwitchOptions::default()), 10);
+        for name in [StepName::SwitchCheck, StepName::RejectUpdates] {
+            done(&mut s, name, 11);
+        }
+        let decided = Cmd::Decide {
+            run: 1,
+            decided: crate::state::journal::Decided {
+                new_master: "db2".into(),
+                rule: "forced".into(),
+                target: Target::Gtid("0-1-9".into()),
+            },
+        };
+        assert_eq!(s.apply(&decided, 12), CmdResult::Ok);
+        let begin3 = Cmd::StepBegin {
+            run: 1,
+            step: StepName::SwitchMaster,
+            term: 1,
+            node: 1,
+        };
+        assert_eq!(s.apply(&begin3, 12), CmdResult::Ok);
+        assert_eq!(
+            s.apply(&record(1, SwitchEvent::Writable { at_ms: 13 }), 13),
+            CmdResult::Ok
+        );
+        let failed = Cmd::StepEnd {
+            run: 1,
+            step: StepName::SwitchMaster,
+            term: 1,
+            outcome: StepOutcome::Failed { detail: "x".into() },
+        };
+        assert_eq!(s.apply(&failed, 14), CmdResult::Ok);
+        let fail = Cmd::FinishFailover {
+            run: 1,
+            failed: Some("Phase 3: x".into()),
+        };
+        assert_eq!(s.apply(&fail, 15), CmdResult::Ok);
+        assert_eq!(s.groups["g"].topology.master, "db2");
+        assert!(s.failover["g"].blocked.is_some());
     }
 }

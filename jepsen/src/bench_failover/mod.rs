@@ -20,7 +20,7 @@
 //! root.
 
 mod timeline;
-mod writer;
+pub(crate) mod writer;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -88,14 +88,14 @@ pub struct Args {
     insecure: bool,
 }
 
-fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 
-async fn history(client: &AdminClient) -> Option<Vec<FailoverRun>> {
+pub(crate) async fn history(client: &AdminClient) -> Option<Vec<FailoverRun>> {
     let r = client
         .call(|mut c| async move {
             c.failover_history(FailoverHistoryRequest {
@@ -323,7 +323,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
     })
 }
 
-fn sql_stdin(host: &str, sql: &str) -> anyhow::Result<()> {
+pub(crate) fn sql_stdin(host: &str, sql: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab/lab");
     let mut child = std::process::Command::new(tool)

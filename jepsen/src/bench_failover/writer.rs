@@ -1,5 +1,6 @@
 //! The bench's application: inserts through the VIP, reconnecting after errors, and records the
-//! wall time of the first write acknowledged by a server other than the old master.
+//! wall time of the first write acknowledged by a server other than the old master, and of
+//! every acknowledged write (with the server that acknowledged it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,9 +41,13 @@ impl Client {
     }
 }
 
+/// One acknowledged write: when (wall ms) and by which server_id.
+pub type Ack = (u64, u32);
+
 pub struct Writer {
     stop: Arc<AtomicBool>,
     first_new: Arc<Mutex<Option<u64>>>,
+    acks: Arc<Mutex<Vec<Ack>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,7 +55,8 @@ impl Writer {
     pub fn start(client: Client) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
         let first_new = Arc::new(Mutex::new(None));
-        let (s, f) = (stop.clone(), first_new.clone());
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let (s, f, a) = (stop.clone(), first_new.clone(), acks.clone());
         let task = tokio::spawn(async move {
             let login = Login {
                 endpoint: Endpoint {
@@ -87,13 +93,16 @@ impl Writer {
                 let sql = format!("INSERT INTO mha_lab.bench (id) VALUES ({next})");
                 next += 1;
                 match sess.as_mut().expect("connected").exec(&sql).await {
-                    Ok(()) if server_id != 1 && server_id != 0 => {
-                        let mut g = f.lock().expect("lock");
-                        if g.is_none() {
-                            *g = Some(wall_ms());
+                    Ok(()) => {
+                        let now = wall_ms();
+                        a.lock().expect("lock").push((now, server_id));
+                        if server_id != 1 && server_id != 0 {
+                            let mut g = f.lock().expect("lock");
+                            if g.is_none() {
+                                *g = Some(now);
+                            }
                         }
                     }
-                    Ok(()) => {}
                     Err(_) => sess = None,
                 }
                 if !client.pace().is_zero() {
@@ -104,6 +113,7 @@ impl Writer {
         Writer {
             stop,
             first_new,
+            acks,
             task,
         }
     }
@@ -113,8 +123,10 @@ impl Writer {
         *self.first_new.lock().expect("lock")
     }
 
-    pub async fn finish(self) {
+    /// Stops writing; every acknowledged write, in order.
+    pub async fn finish(self) -> Vec<Ack> {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.task.await;
+        std::mem::take(&mut *self.acks.lock().expect("lock"))
     }
 }

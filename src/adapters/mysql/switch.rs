@@ -42,25 +42,39 @@ impl Session {
     pub async fn unlock_tables(&mut self) -> Result<(), MysqlError> {
         self.exec("UNLOCK TABLES").await
     }
+
+    /// This session's CONNECTION_ID().
+    pub async fn connection_id(&mut self) -> Result<u64, MysqlError> {
+        self.rows("SELECT CONNECTION_ID() AS id")
+            .await?
+            .first()
+            .and_then(|r| r.get("id").cloned().flatten())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| MysqlError::Protocol {
+                endpoint: self.endpoint().to_string(),
+                message: "CONNECTION_ID() returned nothing".into(),
+            })
+    }
 }
 
 impl Session {
-    /// Kills every other session of `user` (this one's user): a global read lock left by a
-    /// session of an earlier leader that stopped (frozen, or cut off) lives until its session
-    /// ends. Returns how many were killed.
-    pub async fn kill_sessions_of(&mut self, user: &str) -> Result<usize, MysqlError> {
-        let mut killed = 0;
-        for t in self.processlist().await? {
-            if t.user != user || t.is_background() && t.command != "Sleep" {
-                continue;
-            }
-            match self.exec(&format!("KILL CONNECTION {}", t.id)).await {
-                Ok(()) => killed += 1,
-                // Gone in the meantime (ER_NO_SUCH_THREAD).
-                Err(e) if e.server_code() == Some(1094) => {}
-                Err(e) => return Err(e),
-            }
+    /// Kills session `id` if it is still there and belongs to `user`: the global read lock an
+    /// earlier leader's session took lives until that session ends (a frozen or cut-off
+    /// manager keeps it open). Returns whether it was killed.
+    pub async fn kill_session_of(&mut self, id: u64, user: &str) -> Result<bool, MysqlError> {
+        if !self
+            .processlist()
+            .await?
+            .iter()
+            .any(|t| t.id == id && t.user == user)
+        {
+            return Ok(false);
         }
-        Ok(killed)
+        match self.exec(&format!("KILL CONNECTION {id}")).await {
+            Ok(()) => Ok(true),
+            // Gone in the meantime (ER_NO_SUCH_THREAD).
+            Err(e) if e.server_code() == Some(1094) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

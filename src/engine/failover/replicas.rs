@@ -97,7 +97,7 @@ pub fn outcome(results: Vec<(String, Result<String, String>)>) -> (ReplicasOutco
 /// Whether the run's phase 4 ended with some replica not recovered (its report says which).
 pub fn partially_failed(run: &FailoverRun) -> bool {
     run.steps.iter().any(|s| {
-        s.name == StepName::ReplicasRecovery
+        matches!(s.name, StepName::ReplicasRecovery | StepName::SwitchReplicas)
             && matches!(&s.state, StepState::Done { failed_replicas, .. } if !failed_replicas.is_empty())
     })
 }

@@ -1,7 +1,8 @@
 //! Online switchover, phase 2 (MHA's reject_update): the old master stops taking writes —
 //! the online change script's `stop`, then read_only (super_read_only where there is one), its
 //! client connections killed, FLUSH TABLES WITH READ LOCK (or, when skipped or refused, proof
-//! that its binlog stands still) — and its final position is journaled for phase 3 to wait for.
+//! that its binlog stands still), the VIP on its host fenced — and its final position is
+//! journaled for phase 3 to wait for.
 //! Run again by a resuming leader, it does the same again: every part is idempotent, and the
 //! first blocking time stays in the journal.
 
@@ -21,7 +22,11 @@ impl RunCtx {
         let mut lines = Vec::new();
         self.guard().await?;
         let blocked_at_ms = crate::clock::now_ms();
-        if let Some(l) = self.online_change_script("stop", &old, &nm).await? {
+        let new_slave = sw.options.orig_master_is_new_slave;
+        if let Some(l) = self
+            .online_change_script("stop", &old, &nm, new_slave)
+            .await?
+        {
             lines.push(l);
         }
         // A session of its own (the script may have killed every connection): it holds the
@@ -68,6 +73,18 @@ impl RunCtx {
             }
             lines.push(format!("{}: binlog stands still", old.name));
         }
+        let lock_session = if locked {
+            Some(s.connection_id().await.map_err(abort)?)
+        } else {
+            None
+        };
+        let vip_fenced = match self.vip_fence_old(&old, &nm).await? {
+            Some((l, fenced)) => {
+                lines.push(l);
+                fenced
+            }
+            None => false,
+        };
         let info = s.server_info().await.map_err(abort)?;
         let position = match self.mode() {
             ReplicationMode::FilePos => Target::Coord(
@@ -85,6 +102,8 @@ impl RunCtx {
             event: SwitchEvent::Frozen(Frozen {
                 blocked_at_ms,
                 position,
+                lock_session,
+                vip_fenced,
             }),
         };
         if let CmdResult::Rejected(r) = self.commit(frozen).await? {

@@ -66,22 +66,21 @@ impl RunCtx {
         command: &str,
         orig: &ServerSpec,
         new: &ServerSpec,
+        orig_master_is_new_slave: bool,
     ) -> Result<Option<String>, StepError> {
         use crate::adapters::hooks;
         let Some(name) = &self.group.spec.failover.master_ip_online_change_script else {
             return Ok(None);
         };
         let script = self.hook("master_ip_online_change_script", name)?;
-        let user = &self.group.spec.user;
-        let mut args = hooks::orig_master_args(
+        let args = hooks::online_change_args(&hooks::OnlineChange {
             command,
-            &self.group.spec.ssh.user,
-            &orig.name,
-            &orig.host,
-            orig.port,
-        );
-        args.push(format!("--orig_master_user={user}"));
-        args.extend(hooks::new_master_args(&new.name, &new.host, new.port, user));
+            orig: (&orig.name, &orig.host, orig.port),
+            new: (&new.name, &new.host, new.port),
+            user: &self.group.spec.user,
+            ssh_user: &self.group.spec.ssh.user,
+            orig_master_is_new_slave,
+        });
         self.guard().await?;
         let env = [
             (hooks::ORIG_MASTER_PASSWORD_ENV, self.password.expose()),

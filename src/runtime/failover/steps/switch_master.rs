@@ -26,10 +26,18 @@ impl RunCtx {
         match position {
             Target::Gtid(set) if set.is_empty() => Ok(true),
             Target::Gtid(set) => s.wait_gtid(set, SWITCH_CATCH_UP).await.map_err(abort),
-            Target::Coord(c) => s
-                .wait_pos(&c.file, c.pos, SWITCH_CATCH_UP)
-                .await
-                .map_err(abort),
+            Target::Coord(c) => {
+                // MASTER_POS_WAIT answers NULL on a stopped SQL thread (an earlier attempt
+                // stopped it): then where it stopped is the answer.
+                if let Some(st) = s.replica_status().await.map_err(abort)? {
+                    if !st.sql_thread {
+                        return Ok(st.exec.partial_cmp(c).is_some_and(|o| o.is_ge()));
+                    }
+                }
+                s.wait_pos(&c.file, c.pos, SWITCH_CATCH_UP)
+                    .await
+                    .map_err(abort)
+            }
         }
     }
 
@@ -43,7 +51,8 @@ impl RunCtx {
         let nm = self.server(&Self::switch_new_master(run)?)?;
         let mut s = self.connect(&nm).await.map_err(abort)?;
         let mut lines = Vec::new();
-        if let Some((epoch, r)) = s.read_epoch(&run.group).await.map_err(abort)? {
+        let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
+        if let Some((epoch, r)) = recorded {
             if epoch > run.epoch {
                 return Err(abort(format!(
                     "{} already carries epoch {epoch} (run {r}): this run (epoch {}) is stale",
@@ -61,25 +70,30 @@ impl RunCtx {
                 d.clone()
             }
             None => {
-                if let Some(r) = &info.replica {
-                    if !self.reach(&mut s, &frozen.position).await? {
-                        return Err(abort(format!(
-                            "{} did not reach the old master's final position {} within {} s \
-                             (IO {:?}, SQL {})",
-                            nm.name,
-                            frozen.position,
-                            SWITCH_CATCH_UP.as_secs(),
-                            r.io_thread,
-                            r.sql_thread
-                        )));
-                    }
-                    lines.push(format!(
-                        "{}: reached the old master's final position",
+                let Some(r) = &info.replica else {
+                    return Err(abort(format!(
+                        "{} is not a replica: nothing shows it has the old master's final \
+                         position",
                         nm.name
-                    ));
-                    self.guard().await?;
-                    s.stop_replica(false).await.map_err(abort)?;
+                    )));
+                };
+                if !self.reach(&mut s, &frozen.position).await? {
+                    return Err(abort(format!(
+                        "{} did not reach the old master's final position {} within {} s \
+                         (IO {:?}, SQL {})",
+                        nm.name,
+                        frozen.position,
+                        SWITCH_CATCH_UP.as_secs(),
+                        r.io_thread,
+                        r.sql_thread
+                    )));
                 }
+                lines.push(format!(
+                    "{}: reached the old master's final position",
+                    nm.name
+                ));
+                self.guard().await?;
+                s.stop_replica(false).await.map_err(abort)?;
                 // File/position replicas start on the new master where it stood once level
                 // (before its own epoch write, which they then replicate).
                 let target = match self.mode() {
@@ -107,7 +121,11 @@ impl RunCtx {
             }
         };
         lines.push(format!("replicas start at {}", decided.target));
-        if let Some(l) = self.online_change_script("start", &old, &nm).await? {
+        let new_slave = sw.options.orig_master_is_new_slave;
+        if let Some(l) = self
+            .online_change_script("start", &old, &nm, new_slave)
+            .await?
+        {
             lines.push(l);
         }
         self.guard().await?;
@@ -117,38 +135,77 @@ impl RunCtx {
         } else {
             lines.push(format!("{}: already writable", nm.name));
         }
-        // After read_only=0, never before: a switch rolled back before this point leaves no
-        // write of ours on a server that goes on as a replica.
-        s.write_epoch(&EpochRow {
-            group: &run.group,
-            epoch: run.epoch,
-            run: self.id,
-            term: self.term,
-            manager: self.node.id(),
-        })
-        .await
-        .map_err(abort)?;
-        // Semi-sync last: before a replica is repointed (phase 4) a write on the new master
-        // would wait for an acknowledgement, the epoch's included. The VIP is not there yet.
-        if self.group.topology.semisync && !info.semisync.master_enabled {
-            s.enable_semisync_source().await.map_err(abort)?;
-            lines.push("semi-sync source side enabled".into());
-        }
-        s.close().await;
-        lines.push(self.vip_add(&nm).await?);
-        if let Some(l) = self
-            .vip_release_old(&nm, &old.name, super::vip_move::Release::AfterPromote)
-            .await?
-        {
-            lines.push(l);
-        }
+        // The point of no return, journaled at once: from here the switch only goes forward
+        // (no roll-back), and the topology follows the new master even if what comes next
+        // fails. What comes next is said, not fatal: phase 5 tries the VIP again.
         let writable = Cmd::RecordSwitch {
             run: self.id,
             event: SwitchEvent::Writable {
                 at_ms: crate::clock::now_ms(),
             },
         };
-        self.commit(writable).await?;
+        if let CmdResult::Rejected(r) = self.commit(writable).await? {
+            return Err(abort(r));
+        }
+        let after = async {
+            let mut more = Vec::new();
+            // After read_only=0, never before: a switch rolled back before this point leaves
+            // no write of ours on a server that goes on as a replica. Once only: a leader that
+            // resumes this step finds it written (and semi-sync on, which would hold a second
+            // write until phase 4 repoints a replica).
+            if recorded.map(|(e, _)| e) != Some(run.epoch) {
+                if info.semisync.master_enabled {
+                    // Left on from an earlier time as master: the write would wait for an
+                    // acknowledgement no replica gives yet (it is turned on again below).
+                    s.disable_semisync_source().await.map_err(abort)?;
+                }
+                s.write_epoch(&EpochRow {
+                    group: &run.group,
+                    epoch: run.epoch,
+                    run: self.id,
+                    term: self.term,
+                    manager: self.node.id(),
+                })
+                .await
+                .map_err(abort)?;
+                more.push(format!("epoch {} recorded on {}", run.epoch, nm.name));
+            }
+            // Semi-sync last: before a replica is repointed (phase 4) a write on the new
+            // master waits for an acknowledgement, the epoch's included.
+            if self.group.topology.semisync
+                && !s
+                    .server_info()
+                    .await
+                    .map_err(abort)?
+                    .semisync
+                    .master_enabled
+            {
+                s.enable_semisync_source().await.map_err(abort)?;
+                more.push("semi-sync source side enabled".into());
+            }
+            Ok::<_, StepError>(more)
+        }
+        .await;
+        match after {
+            Ok(more) => lines.extend(more),
+            Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
+            Err(e) => lines.push(format!("{}: {e} (the switch goes on)", nm.name)),
+        }
+        s.close().await;
+        match self.vip_add(&nm).await {
+            Ok(l) => lines.push(l),
+            Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
+            Err(e) => lines.push(format!("VIP not moved yet ({e}): phase 5 tries again")),
+        }
+        match self
+            .vip_release_old(&nm, &old.name, super::vip_move::Release::AfterPromote)
+            .await
+        {
+            Ok(Some(l)) => lines.push(l),
+            Ok(None) => {}
+            Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
+            Err(e) => lines.push(format!("{e} (phase 5 tries again)")),
+        }
         Ok(lines.join("; "))
     }
 }

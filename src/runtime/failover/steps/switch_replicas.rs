@@ -1,12 +1,13 @@
-//! Online switchover, phase 4 (MHA's switch_slaves) and phase 5: the global read lock on the
-//! old master released (it stays read_only); every other replica, once it reached the old
-//! master's final position, repointed at the new master in parallel; the old master made a
-//! replica of the new one when asked (`--orig-master-is-new-slave`); then RESET SLAVE ALL on
-//! the new master and the VIP announced once more. A replica that fails is reported (MHA:
-//! "switching slaves partially failed"): the new master already serves.
+//! Online switchover, phase 4 (MHA's switch_slaves) and phase 5: every other replica, once it
+//! reached the old master's final position, repointed at the new master in parallel; then
+//! the global read lock on the old master released (as MHA: after the replicas, so that a
+//! write a SUPER user slips in on the read_only old master reaches no replica); the old master
+//! made a replica of the new one when asked (`--orig-master-is-new-slave`); then RESET SLAVE
+//! ALL on the new master and the VIP announced once more. A replica that fails is reported
+//! (MHA: "switching slaves partially failed"): the new master already serves.
 
 use super::*;
-use crate::model::ReplicasOutcome;
+use crate::model::{IoThread, ReplicaStatus, ReplicasOutcome};
 use crate::state::journal::StepReport;
 
 impl RunCtx {
@@ -23,18 +24,6 @@ impl RunCtx {
         let nm = self.server(&d.new_master)?;
         let old = self.server(&run.old_master)?;
         let mut head = Vec::new();
-        if let Some(mut lock) = self.switch_lock.take() {
-            match lock.unlock_tables().await {
-                Ok(()) => head.push(format!("{}: UNLOCK TABLES (still read_only)", old.name)),
-                Err(e) => head.push(format!(
-                    "{}: UNLOCK TABLES failed ({e}); closing the session releases it",
-                    old.name
-                )),
-            }
-            lock.close().await;
-        } else {
-            head.push(self.release_stale_lock(&old).await);
-        }
         self.guard().await?;
         let others: Vec<ServerSpec> = self
             .group
@@ -44,25 +33,25 @@ impl RunCtx {
             .filter(|s| s.name != nm.name && s.name != old.name)
             .cloned()
             .collect();
-        let repoint = join_all(others.iter().map(|r| async {
+        let mut results = join_all(others.iter().map(|r| async {
             (
                 r.name.clone(),
                 self.switch_one(r, &nm, &frozen.position, &d.target).await,
             )
-        }));
-        let old_follows = async {
-            if sw.options.orig_master_is_new_slave {
-                Some((
-                    old.name.clone(),
-                    self.old_master_follows(&old, &nm, &frozen.position, &d.target)
-                        .await,
-                ))
-            } else {
-                None
-            }
-        };
-        let (mut results, old_result) = futures::future::join(repoint, old_follows).await;
-        results.extend(old_result);
+        }))
+        .await;
+        match self.release_lock(&old, frozen.lock_session).await {
+            Ok(Some(l)) => head.push(l),
+            Ok(None) => {}
+            Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
+            Err(e) => head.push(format!("{}: the global read lock: {e}", old.name)),
+        }
+        if sw.options.orig_master_is_new_slave {
+            let r = self
+                .old_master_follows(&old, &nm, &frozen.position, &d.target)
+                .await;
+            results.push((old.name.clone(), r));
+        }
         if let Some(why) = results.iter().find_map(|(_, r)| match r {
             Err(StepError::Lost(why)) => Some(why.clone()),
             _ => None,
@@ -91,28 +80,45 @@ impl RunCtx {
         })
     }
 
-    /// A resumed run holds no lock of its own: the session of the leader that blocked writes
-    /// may still hold the global read lock (a frozen or cut-off manager), which would stop the
-    /// old master from applying anything. Its sessions as the manager's user are killed.
-    pub(super) async fn release_stale_lock(&self, old: &ServerSpec) -> String {
-        let killed = async {
-            self.guard().await?;
-            let mut s = self.connect(old).await.map_err(abort)?;
-            let n = s
-                .kill_sessions_of(&self.group.spec.user)
-                .await
-                .map_err(abort)?;
-            s.close().await;
-            Ok::<_, StepError>(n)
+    /// The global read lock phase 2 took on the old master released: UNLOCK TABLES on this
+    /// executor's own session, else (a resumed run) the session phase 2 journaled is killed
+    /// if it still lives — the leader that took it may be frozen or cut off, and its lock would
+    /// stop the old master from applying (or, rolled back, from taking) anything. None: no lock
+    /// was taken.
+    pub(super) async fn release_lock(
+        &mut self,
+        old: &ServerSpec,
+        lock_session: Option<u64>,
+    ) -> Result<Option<String>, StepError> {
+        if let Some(mut lock) = self.switch_lock.take() {
+            let r = lock.unlock_tables().await;
+            lock.close().await;
+            return Ok(Some(match r {
+                Ok(()) => format!("{}: UNLOCK TABLES (still read_only)", old.name),
+                Err(e) => format!(
+                    "{}: UNLOCK TABLES failed ({e}); the session is closed, which releases it",
+                    old.name
+                ),
+            }));
         }
-        .await;
-        match killed {
-            Ok(n) => format!(
-                "{}: {n} session(s) of an earlier leader killed (its global read lock, if any, released)",
+        let Some(id) = lock_session else {
+            return Ok(None);
+        };
+        self.guard().await?;
+        let mut s = self.connect(old).await.map_err(abort)?;
+        let killed = s
+            .kill_session_of(id, &self.group.spec.user)
+            .await
+            .map_err(abort)?;
+        s.close().await;
+        Ok(Some(if killed {
+            format!(
+                "{}: session {id} of an earlier leader killed (its global read lock released)",
                 old.name
-            ),
-            Err(e) => format!("{}: could not release an earlier leader's lock: {e}", old.name),
-        }
+            )
+        } else {
+            format!("{}: the global read lock's session {id} is gone", old.name)
+        }))
     }
 
     /// Where a replica starts on the new master.
@@ -124,6 +130,25 @@ impl RunCtx {
             },
             Target::Gtid(_) => ReplicaPosition::Gtid,
         }
+    }
+
+    /// A server already pointed at the new master (an earlier attempt got that far): its
+    /// threads started if they are not running.
+    async fn ensure_running(
+        &self,
+        s: &mut Session,
+        st: &ReplicaStatus,
+        nm: &ServerSpec,
+    ) -> Result<String, StepError> {
+        if st.io_thread == IoThread::Yes && st.sql_thread {
+            return Ok(format!("already replicating from {}", nm.name));
+        }
+        self.guard().await?;
+        s.start_replica().await.map_err(abort)?;
+        Ok(format!(
+            "already pointed at {}; replication started",
+            nm.name
+        ))
     }
 
     /// One replica: once it applied the old master's final position, repointed at the new
@@ -140,11 +165,11 @@ impl RunCtx {
             Some((st, p)) => (Some(st), p.heartbeat_period_ms),
             None => (None, None),
         };
-        if st
+        if let Some(st) = st
             .as_ref()
-            .is_some_and(|st| st.source_host == nm.host && st.source_port == nm.port)
+            .filter(|st| st.source_host == nm.host && st.source_port == nm.port)
         {
-            return Ok(format!("already replicating from {}", nm.name));
+            return self.ensure_running(&mut s, st, nm).await;
         }
         if !self.reach(&mut s, frozen).await? {
             return Err(abort(format!(
@@ -177,12 +202,12 @@ impl RunCtx {
     ) -> Result<String, StepError> {
         let mut s = self.connect(old).await.map_err(abort)?;
         let info = s.server_info().await.map_err(abort)?;
-        if info
+        if let Some(st) = info
             .replica
             .as_ref()
-            .is_some_and(|st| st.source_host == nm.host && st.source_port == nm.port)
+            .filter(|st| st.source_host == nm.host && st.source_port == nm.port)
         {
-            return Ok(format!("already replicating from {}", nm.name));
+            return self.ensure_running(&mut s, st, nm).await;
         }
         self.guard().await?;
         if !info.read_only {
@@ -190,15 +215,18 @@ impl RunCtx {
         }
         let mut what = Vec::new();
         if info.semisync.master_enabled {
+            // As a replica its SQL thread would wait, at every commit, for acknowledgements
+            // from replicas it does not have.
             s.disable_semisync_source().await.map_err(abort)?;
             what.push("semi-sync source side off".to_string());
         }
-        if let (ReplicationMode::MariadbGtid, Target::Gtid(pos)) = (self.mode(), frozen) {
+        if let (ReplicationMode::MariadbGtid, Target::Gtid(frozen)) = (self.mode(), frozen) {
             // A master's own writes are in its binlog, not in its slave position: it resumes
-            // after the last transaction it wrote.
+            // after the last transaction it wrote, per domain the further of the two.
+            let pos = plan::merge_or_empty(self.mode(), &[frozen, &info.gtid.slave_pos]);
             s.exec(&format!(
                 "SET GLOBAL gtid_slave_pos = '{}'",
-                crate::adapters::mysql::dialect::literal_body(pos)
+                crate::adapters::mysql::dialect::literal_body(&pos)
             ))
             .await
             .map_err(abort)?;

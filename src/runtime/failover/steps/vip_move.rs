@@ -87,6 +87,60 @@ impl RunCtx {
         Ok(Some(lines.join("; ")))
     }
 
+    /// An online switchover's phase 2: the VIP on the old master's host fenced (kept, every
+    /// TCP packet to it answered with a reset) before the new master takes it, as phase 2 of
+    /// a failover does; a roll-back takes the fence away ([`Self::vip_unfence`]). None: no VIP,
+    /// or both on one host; else the line and whether it was fenced (or removed).
+    pub(super) async fn vip_fence_old(
+        &self,
+        old: &ServerSpec,
+        nm: &ServerSpec,
+    ) -> Result<Option<(String, bool)>, StepError> {
+        let Some(v) = self.vip() else {
+            return Ok(None);
+        };
+        let (old_host, old_port) = old.ssh_target(&self.group.spec.ssh);
+        if nm.ssh_target(&self.group.spec.ssh).0 == old_host {
+            return Ok(None);
+        }
+        self.guard().await?;
+        let pool = self.ssh().map_err(abort)?;
+        let fenced = vip::fence(pool, &old_host, old_port, &v, old.port, SSH_COMMAND)
+            .await
+            .map_err(abort)?;
+        Ok(Some(match fenced {
+            vip::Fenced::Rejecting => (
+                format!(
+                    "{}: VIP {} fenced (connections to it reset until the new master holds it)",
+                    old.name, v.cidr
+                ),
+                true,
+            ),
+            vip::Fenced::Removed => (
+                format!(
+                    "{}: VIP {} removed (no iptables on the host)",
+                    old.name, v.cidr
+                ),
+                true,
+            ),
+            vip::Fenced::Absent => (format!("{}: VIP {} was not there", old.name, v.cidr), false),
+        }))
+    }
+
+    /// A switchover rolled back: the old master's host holds the VIP unfenced again.
+    pub(super) async fn vip_unfence(&self, old: &ServerSpec) -> Result<Option<String>, StepError> {
+        let Some(v) = self.vip() else {
+            return Ok(None);
+        };
+        self.guard().await?;
+        let pool = self.ssh().map_err(abort)?;
+        let (host, port) = old.ssh_target(&self.group.spec.ssh);
+        vip::add(pool, &host, port, &v, SSH_COMMAND)
+            .await
+            .map_err(abort)?;
+        Ok(Some(format!("{}: VIP {} served again", old.name, v.cidr)))
+    }
+
     /// Phase 5: the VIP up on the new master and released from the old host, again.
     pub(super) async fn vip_up(&self, nm: &ServerSpec, old_master: &str) -> StepResult {
         let mut line = self.vip_add(nm).await?;
