@@ -32,6 +32,7 @@
 //! # master_ip_failover_script = "vip"  # MHA's scripts (names in [hooks]), MHA's arguments
 //! # master_ip_online_change_script = "online"  # mhactl switchover: --command=stop|start
 //! # report_script = "send_report"
+//! purge_relay_logs_every_m = 0       # file/position: replicas' applied relay logs purged every N min (0: never)
 //! [[servers]]
 //! name = "db1"
 //! host = "10.0.0.11"
@@ -88,6 +89,7 @@ struct RawFailover {
     master_ip_failover_script: Option<String>,
     master_ip_online_change_script: Option<String>,
     report_script: Option<String>,
+    purge_relay_logs_every_m: Option<u64>,
     client_bindir: Option<toml::Value>,
 }
 
@@ -211,6 +213,9 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         master_ip_failover_script: f.master_ip_failover_script,
         master_ip_online_change_script: f.master_ip_online_change_script,
         report_script: f.report_script,
+        purge_relay_logs_every_m: f
+            .purge_relay_logs_every_m
+            .unwrap_or(fd.purge_relay_logs_every_m),
     });
     let spec = GroupSpec {
         name: raw.name,

@@ -56,6 +56,7 @@ struct Failover<'a> {
     master_ip_online_change_script: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     report_script: Option<&'a str>,
+    purge_relay_logs_every_m: u64,
 }
 
 fn not(b: &bool) -> bool {
@@ -126,6 +127,7 @@ pub fn render(spec: &GroupSpec) -> String {
             master_ip_failover_script: f.master_ip_failover_script.as_deref(),
             master_ip_online_change_script: f.master_ip_online_change_script.as_deref(),
             report_script: f.report_script.as_deref(),
+            purge_relay_logs_every_m: f.purge_relay_logs_every_m,
         },
         servers: spec
             .servers

@@ -2,8 +2,8 @@
 //! goes through the VIP, and how long writes were blocked
 //! - as the writer saw it: the longest gap between two acknowledged writes around the switch
 //!   (the last one db1 acknowledged → the first one db2 acknowledged, normally),
-//! - by the managers' clocks: phase 2's write block → the new master writable with the VIP
-//!   (the run's `switch` record),
+//! - by the managers' clocks: phase 2's write block → read_only=0 on the new master (the
+//!   run's `switch` record; the VIP follows),
 //! - and where the time went, phase by phase (each step's journaled duration).
 //!
 //! A fresh lab per run (3 DB hosts; GTID + lossless semi-sync unless told otherwise, 3
@@ -45,7 +45,7 @@ pub struct Args {
 struct Sample {
     /// The writer's longest gap between acknowledged writes.
     gap: Duration,
-    /// The managers' figure: write block → new master writable with the VIP.
+    /// The managers' figure: write block → read_only=0 on the new master.
     blocked: Duration,
     /// Request → run completed.
     completed: Duration,
@@ -210,7 +210,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             samples.iter().map(|s| s.gap).collect(),
         ),
         (
-            "writes blocked, by the managers' clocks (phase 2 → new master writable with the VIP)",
+            "writes blocked, by the managers' clocks (phase 2 → read_only=0 on the new master)",
             samples.iter().map(|s| s.blocked).collect(),
         ),
         (

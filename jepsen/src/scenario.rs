@@ -64,6 +64,11 @@ impl Ctx {
     }
 
     async fn runs(&self) -> Vec<FailoverRun> {
+        self.answered_runs().await.unwrap_or_default()
+    }
+
+    /// The group's runs, None when no leader answered.
+    async fn answered_runs(&self) -> Option<Vec<FailoverRun>> {
         let r = self
             .client
             .call(|mut c| async move {
@@ -73,15 +78,13 @@ impl Ctx {
                 .await
             })
             .await;
-        r.ok()
-            .and_then(|r| {
-                r.runs
-                    .into_iter()
-                    .map(FailoverRun::try_from)
-                    .collect::<Result<_, _>>()
-                    .ok()
-            })
-            .unwrap_or_default()
+        r.ok().and_then(|r| {
+            r.runs
+                .into_iter()
+                .map(FailoverRun::try_from)
+                .collect::<Result<_, _>>()
+                .ok()
+        })
     }
 
     /// The group as the leader has it (a node that was cut off may still be catching up).
@@ -374,12 +377,25 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         )
         .await?;
     }
-    let runs = ctx.runs().await;
+    // A heal can cost one more election after the leader answered above: ask until one
+    // answers again (an unanswered history must not read as "no run").
+    let (group, runs) = {
+        let start = Instant::now();
+        loop {
+            match (ctx.group().await, ctx.answered_runs().await) {
+                (Ok(g), Some(runs)) => break (g, runs),
+                (Err(e), _) if start.elapsed() > Duration::from_secs(30) => return Err(e),
+                (_, None) if start.elapsed() > Duration::from_secs(30) => {
+                    bail!("no leader answered the failover history after heal")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    };
     std::fs::write(
         ctx.dir.join("journal.json"),
         serde_json::to_string_pretty(&runs)?,
     )?;
-    let group = ctx.group().await?;
     let survivors: Vec<String> = group.topology.servers.keys().cloned().collect();
     // Survivors converge once replication caught up: poll their checksums.
     let start = Instant::now();

@@ -96,6 +96,7 @@ impl From<&GroupSpec> for pb::GroupSpec {
                 check_repl_delay: f.check_repl_delay,
                 master_ip_failover_script: f.master_ip_failover_script.clone(),
                 master_ip_online_change_script: f.master_ip_online_change_script.clone(),
+                purge_relay_logs_every_m: Some(f.purge_relay_logs_every_m),
                 report_script: f.report_script.clone(),
             }),
         }
@@ -149,6 +150,9 @@ impl TryFrom<pb::GroupSpec> for GroupSpec {
                 check_repl_delay: f.check_repl_delay,
                 master_ip_failover_script: f.master_ip_failover_script,
                 master_ip_online_change_script: f.master_ip_online_change_script,
+                purge_relay_logs_every_m: f
+                    .purge_relay_logs_every_m
+                    .unwrap_or(FailoverSpec::default().purge_relay_logs_every_m),
                 report_script: f.report_script,
             },
         })

@@ -354,6 +354,12 @@ mod tests {
                 reason: String::new(),
                 until_ms: None,
             }),
+            relay_purges: vec![crate::runtime::relay_purge::RelayPurge {
+                server: "db2".into(),
+                at_ms: 7,
+                purged: true,
+                detail: "applied relay logs before relay-bin.000004 purged".into(),
+            }],
             servers: vec![ServerLive {
                 name: "db2".into(),
                 address: "10.77.0.12:3306".into(),

@@ -185,6 +185,16 @@ impl From<&GroupLive> for pb::GroupLive {
             failover_blocked: g.failover_blocked.clone(),
             last_refusal: g.last_refusal.as_ref().map(Into::into),
             paused: g.paused.as_ref().map(Into::into),
+            relay_purges: g
+                .relay_purges
+                .iter()
+                .map(|p| pb::RelayPurge {
+                    server: p.server.clone(),
+                    at_ms: p.at_ms,
+                    purged: p.purged,
+                    detail: p.detail.clone(),
+                })
+                .collect(),
             servers: g.servers.iter().map(Into::into).collect(),
             error: g.error.clone(),
         }
@@ -217,6 +227,16 @@ impl TryFrom<pb::GroupLive> for GroupLive {
             failover_blocked: g.failover_blocked,
             last_refusal: g.last_refusal.map(TryInto::try_into).transpose()?,
             paused: g.paused.map(Into::into),
+            relay_purges: g
+                .relay_purges
+                .into_iter()
+                .map(|p| crate::runtime::relay_purge::RelayPurge {
+                    server: p.server,
+                    at_ms: p.at_ms,
+                    purged: p.purged,
+                    detail: p.detail,
+                })
+                .collect(),
             servers: g.servers.into_iter().map(Into::into).collect(),
             error: g.error,
         })

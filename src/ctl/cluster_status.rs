@@ -283,6 +283,18 @@ pub fn render_group(g: &GroupLive) -> String {
             s.error.as_deref().unwrap_or_default()
         ));
     }
+    let now = crate::clock::now_ms();
+    for p in &g.relay_purges {
+        out.push_str(&format!(
+            "  relay logs on {}: {} {} ago: {}\n",
+            p.server,
+            if p.purged { "purged" } else { "kept" },
+            crate::errors::human_duration(std::time::Duration::from_millis(
+                now.saturating_sub(p.at_ms)
+            )),
+            p.detail
+        ));
+    }
     out
 }
 

@@ -17,7 +17,7 @@
 //!   ...
 //! run 4 (switchover, epoch 4, forced db2): db1 → db2 (forced) — completed in 412 ms
 //! PHASE ...
-//! writes were blocked for 96 ms (db1 read_only → db2 writable with the VIP)
+//! writes were blocked for 96 ms (db1 read_only → db2 writable)
 //! ```
 
 use clap::Args;
@@ -37,9 +37,9 @@ pub struct SwitchoverArgs {
     #[arg(long)]
     pub orig_master_is_new_slave: bool,
     /// Refuse when an update on the master has run this many seconds (plus one) (MHA's
-    /// --running_updates_limit).
-    #[arg(long, default_value_t = crate::state::switchover::DEFAULT_RUNNING_UPDATES_LIMIT_S)]
-    pub running_updates_limit: u64,
+    /// --running_updates_limit; default 1, MHA's).
+    #[arg(long)]
+    pub running_updates_limit: Option<u64>,
     /// No FLUSH TABLES WITH READ LOCK on the old master (MHA's --skip_lock_all_tables): the
     /// binlog must then stand still for 200 ms.
     #[arg(long)]
@@ -63,7 +63,7 @@ pub fn build_request(a: &SwitchoverArgs) -> SwitchoverRequest {
         options: Some(SwitchOptions {
             new_master: a.new_master.clone(),
             orig_master_is_new_slave: a.orig_master_is_new_slave,
-            running_updates_limit_s: Some(a.running_updates_limit),
+            running_updates_limit_s: a.running_updates_limit,
             skip_lock_all_tables: a.skip_lock_all_tables,
         }),
         check_only: a.check_only || !a.yes,

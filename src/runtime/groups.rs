@@ -309,6 +309,9 @@ pub struct GroupLive {
     /// Maintenance mode in force (automatic failover off), if any.
     #[serde(default)]
     pub paused: Option<crate::state::pause::Pause>,
+    /// File/position groups: the leader's last relay-log purge attempt per replica.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relay_purges: Vec<super::relay_purge::RelayPurge>,
     pub servers: Vec<ServerLive>,
     pub error: Option<String>,
 }
@@ -376,6 +379,14 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
             failover_blocked: f.blocked.clone(),
             last_refusal: f.refusals.last().cloned(),
             paused,
+            relay_purges: node
+                .relay_purge
+                .of_group(&g.spec.name)
+                .into_iter()
+                .filter(|p| {
+                    p.server != g.topology.master && g.topology.servers.contains_key(&p.server)
+                })
+                .collect(),
             servers,
             error,
         }

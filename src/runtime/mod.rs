@@ -14,6 +14,7 @@ pub mod peers;
 pub mod pinger;
 pub mod registration;
 pub mod rejoin;
+pub mod relay_purge;
 pub mod removal;
 pub mod ssh_pools;
 pub mod supervisor;
@@ -55,6 +56,8 @@ pub struct Runtime {
     pub delegated: failover::delegate::DelegatedRuns,
     /// Set while this manager knows it was removed from the cluster (runtime/removal.rs).
     pub removed: removal::Removed,
+    /// The last relay-log purge attempt per replica of file/position groups.
+    pub relay_purge: relay_purge::PurgeBook,
 }
 
 impl Runtime {
@@ -67,6 +70,7 @@ impl Runtime {
             ssh: Default::default(),
             delegated: Default::default(),
             removed: Default::default(),
+            relay_purge: Default::default(),
         })
     }
 
@@ -79,6 +83,7 @@ impl Runtime {
         vec![
             tokio::spawn(monitor::supervise(self.clone(), stop.clone())),
             tokio::spawn(failover::supervise(self.clone(), stop.clone())),
+            tokio::spawn(relay_purge::supervise(self.clone(), stop.clone())),
             tokio::spawn(registration::run(self.clone(), stop.clone())),
             tokio::spawn(removal::watch(self.clone(), stop.clone())),
             tokio::spawn(observer::log_leader_changes(self.clone(), stop.clone())),

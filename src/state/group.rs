@@ -172,6 +172,10 @@ pub struct FailoverSpec {
     pub master_ip_online_change_script: Option<String>,
     /// MHA's report_script, a hook name: run after a failover with its result.
     pub report_script: Option<String>,
+    /// File/position groups (whose replicas keep relay_log_purge=0 for the relay-log diffs):
+    /// how often the leader purges each replica's applied relay logs, as MHA's
+    /// purge_relay_logs does from cron (runtime/relay_purge.rs). 0 (the default): never.
+    pub purge_relay_logs_every_m: u64,
 }
 
 impl Default for FailoverSpec {
@@ -188,6 +192,7 @@ impl Default for FailoverSpec {
             master_ip_failover_script: None,
             master_ip_online_change_script: None,
             report_script: None,
+            purge_relay_logs_every_m: 0,
         }
     }
 }

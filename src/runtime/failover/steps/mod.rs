@@ -69,6 +69,28 @@ pub(super) const SILENT_MYSQLD_FRESH: Duration = Duration::from_secs(5);
 /// A shutdown_script (STONITH) may take this long.
 pub(super) const HOOK: Duration = Duration::from_secs(30);
 
+/// Per-replica results of a step that repoints replicas in parallel, as the planner takes
+/// them. A replica whose repointing stopped at a guard is not a failed replica: the step
+/// stops without an outcome (the term is over, or a delegate lost its leader's confirmation)
+/// and is begun again.
+/// Each replica's name and what repointing it came to (a failure's text).
+type ReplicaResults = Vec<(String, Result<String, String>)>;
+
+fn replica_results(
+    results: Vec<(String, Result<String, StepError>)>,
+) -> Result<ReplicaResults, StepError> {
+    if let Some(why) = results.iter().find_map(|(_, r)| match r {
+        Err(StepError::Lost(why)) => Some(why.clone()),
+        _ => None,
+    }) {
+        return Err(StepError::Lost(why));
+    }
+    Ok(results
+        .into_iter()
+        .map(|(name, r)| (name, r.map_err(|e| e.to_string())))
+        .collect())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
     /// This node is no longer the acting leader of the step's term: stop, write nothing.
@@ -303,6 +325,26 @@ impl RunCtx {
         let run = self.run()?;
         let survivors: Vec<String> = self.survivors(&run).into_iter().map(|s| s.name).collect();
         plan::workfiles::kept_note(&run, &self.group.spec.failover.remote_workdir, &survivors)
+    }
+
+    /// The epoch the group's new master already carries, refused if a later run's (this run
+    /// is stale then).
+    async fn epoch_on(
+        &self,
+        s: &mut Session,
+        run: &FailoverRun,
+        nm: &ServerSpec,
+    ) -> Result<Option<(u64, u64)>, StepError> {
+        let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
+        if let Some((epoch, r)) = recorded {
+            if epoch > run.epoch {
+                return Err(abort(format!(
+                    "{} already carries epoch {epoch} (run {r}): this run (epoch {}) is stale",
+                    nm.name, run.epoch
+                )));
+            }
+        }
+        Ok(recorded)
     }
 
     fn server(&self, name: &str) -> Result<ServerSpec, StepError> {

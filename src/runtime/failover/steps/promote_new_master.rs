@@ -24,15 +24,7 @@ impl RunCtx {
             .map_err(|e| tracing::info!(server = %nm.name, error = %e, "second connection failed: opened again if RESET SLAVE ALL needs it"))
             .ok();
         let mut lines = Vec::new();
-        let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
-        if let Some((epoch, r)) = recorded {
-            if epoch > run.epoch {
-                return Err(abort(format!(
-                    "{} already carries epoch {epoch} (run {r}): this run (epoch {}) is stale",
-                    nm.name, run.epoch
-                )));
-            }
-        }
+        let recorded = self.epoch_on(&mut s, run, &nm).await?;
         let info = s.server_info().await.map_err(abort)?;
         let filepos = self.mode() == ReplicationMode::FilePos;
         let mut reset = None;

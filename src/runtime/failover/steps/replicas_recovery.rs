@@ -68,20 +68,7 @@ impl RunCtx {
         )
         .await;
         let released = released?;
-        let results = results?;
-        // A replica whose repointing stopped at a guard is not a failed replica: the step
-        // stops without an outcome (the term is over, or a delegate lost its leader's
-        // confirmation) and is begun again.
-        if let Some(why) = results.iter().find_map(|(_, r)| match r {
-            Err(StepError::Lost(why)) => Some(why.clone()),
-            _ => None,
-        }) {
-            return Err(StepError::Lost(why));
-        }
-        let results: Vec<(String, Result<String, String>)> = results
-            .into_iter()
-            .map(|(name, r)| (name, r.map_err(|e| e.to_string())))
-            .collect();
+        let results = super::replica_results(results?)?;
         let (outcome, mut detail) = plan::replicas::outcome(results);
         if let Some(l) = released {
             detail = format!("{detail}; {l}");

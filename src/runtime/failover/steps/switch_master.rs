@@ -51,15 +51,7 @@ impl RunCtx {
         let nm = self.server(&Self::switch_new_master(run)?)?;
         let mut s = self.connect(&nm).await.map_err(abort)?;
         let mut lines = Vec::new();
-        let recorded = s.read_epoch(&run.group).await.map_err(abort)?;
-        if let Some((epoch, r)) = recorded {
-            if epoch > run.epoch {
-                return Err(abort(format!(
-                    "{} already carries epoch {epoch} (run {r}): this run (epoch {}) is stale",
-                    nm.name, run.epoch
-                )));
-            }
-        }
+        let recorded = self.epoch_on(&mut s, run, &nm).await?;
         let info = s.server_info().await.map_err(abort)?;
         let decided = match &run.decided {
             Some(d) => {

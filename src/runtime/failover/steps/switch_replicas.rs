@@ -52,17 +52,7 @@ impl RunCtx {
                 .await;
             results.push((old.name.clone(), r));
         }
-        if let Some(why) = results.iter().find_map(|(_, r)| match r {
-            Err(StepError::Lost(why)) => Some(why.clone()),
-            _ => None,
-        }) {
-            return Err(StepError::Lost(why));
-        }
-        let results: Vec<(String, Result<String, String>)> = results
-            .into_iter()
-            .map(|(name, r)| (name, r.map_err(|e| e.to_string())))
-            .collect();
-        let (outcome, detail) = plan::replicas::outcome(results);
+        let (outcome, detail) = plan::replicas::outcome(super::replica_results(results)?);
         if !sw.options.orig_master_is_new_slave {
             head.push(format!(
                 "{}: left read_only and out of replication (bring it back with mhactl rejoin)",
