@@ -277,6 +277,13 @@ pub fn all() -> Vec<Scenario> {
         resumed_step: Some("switch_master".into()),
         ..sc("switchover-zombie-leader", "online switchover; the leader frozen (SIGSTOP) as phase 3 begins, writes blocked and its global read lock held, resumed after the next leader finished: the lock is released by the next leader, the zombie acts on nothing")
     });
+    all.push(Scenario {
+        failpoint: Some("act:switch_master".into()),
+        nemesis: Nemesis::Switchover,
+        expect_failovers: 1,
+        resumed_step: Some("switch_master".into()),
+        ..sc("switchover-crash-after-takeover", "online switchover; the Raft leader SIGKILLs itself after phase 3 acted (new master writable, semi-sync on, VIP moved, writes waiting for an acknowledgement) before its end is journaled: the next leader goes forward at once and repoints the replicas")
+    });
     for step in StepName::SWITCHOVER {
         let name = serde_json::to_value(step)
             .ok()

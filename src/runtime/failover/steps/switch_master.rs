@@ -4,7 +4,10 @@
 //! takes the VIP. Journaled as `Writable`: from then on the switch only goes forward.
 //!
 //! Resumed by a new leader, it checks what is in place: the target decided once, a stopped
-//! replication not stopped again, a writable server not made writable again.
+//! replication not stopped again, a writable server not made writable again. Resumed after
+//! `Writable` was journaled it reads and decides nothing: it does what is left (epoch,
+//! semi-sync, VIP; bounded, said) so that phase 4 — which ends any wait for a semi-sync
+//! acknowledgement on the new master — comes at once.
 
 use super::*;
 use crate::adapters::mysql::EpochRow;
@@ -14,6 +17,8 @@ use crate::state::switchover::SwitchEvent;
 /// final position: the lag the gates allow (writes are blocked meanwhile).
 pub(super) const SWITCH_CATCH_UP: Duration =
     Duration::from_secs(crate::engine::switchover::MAX_LAG_S);
+/// The new master's epoch and semi-sync after it took over, as a whole.
+const AFTER_TAKEOVER: Duration = Duration::from_secs(3);
 
 impl RunCtx {
     /// Waits until `s` applied `position` of the old master (a GTID set or the old master's
@@ -49,9 +54,16 @@ impl RunCtx {
             .ok_or_else(|| abort("phase 2 journaled no final position"))?;
         let old = self.server(&run.old_master)?;
         let nm = self.server(&Self::switch_new_master(run)?)?;
+        if sw.writable_at_ms.is_some() {
+            // Resumed after the point of no return: nothing is read or decided again, what
+            // is left is done (phase 4 repoints the replicas next).
+            let mut lines = vec![format!("{} took over before (journaled)", nm.name)];
+            lines.extend(self.after_takeover(run, &nm, &old).await?);
+            return Ok(lines.join("; "));
+        }
         let mut s = self.connect(&nm).await.map_err(abort)?;
         let mut lines = Vec::new();
-        let recorded = self.epoch_on(&mut s, run, &nm).await?;
+        self.epoch_on(&mut s, run, &nm).await?;
         let info = s.server_info().await.map_err(abort)?;
         let decided = match &run.decided {
             Some(d) => {
@@ -139,12 +151,32 @@ impl RunCtx {
         if let CmdResult::Rejected(r) = self.commit(writable).await? {
             return Err(abort(r));
         }
-        let after = async {
+        s.close().await;
+        lines.extend(self.after_takeover(run, &nm, &old).await?);
+        Ok(lines.join("; "))
+    }
+
+    /// After the point of no return: the epoch (once), source-side semi-sync, the VIP. Said,
+    /// never fatal (phase 5 tries the VIP again); only a lost leadership stops it.
+    ///
+    /// On a fresh session, bounded as a whole: a leader that resumes here may find the new
+    /// master with semi-sync on and clients' commits waiting for an acknowledgement no
+    /// replica gives before phase 4 — reading its binlog state then waits too, and must not
+    /// keep phase 4 (which ends the wait) from running.
+    async fn after_takeover(
+        &self,
+        run: &FailoverRun,
+        nm: &ServerSpec,
+        old: &ServerSpec,
+    ) -> Result<Vec<String>, StepError> {
+        let mut lines = Vec::new();
+        let server_side = async {
+            let mut s = self.connect(nm).await.map_err(abort)?;
+            let recorded = self.epoch_on(&mut s, run, nm).await?;
+            let info = s.server_info().await.map_err(abort)?;
             let mut more = Vec::new();
             // After read_only=0, never before: a switch rolled back before this point leaves
-            // no write of ours on a server that goes on as a replica. Once only: a leader that
-            // resumes this step finds it written (and semi-sync on, which would hold a second
-            // write until phase 4 repoints a replica).
+            // no write of ours on a server that goes on as a replica. Once only.
             if recorded.map(|(e, _)| e) != Some(run.epoch) {
                 if info.semisync.master_enabled {
                     // Left on from an earlier time as master: the write would wait for an
@@ -175,22 +207,27 @@ impl RunCtx {
                 s.enable_semisync_source().await.map_err(abort)?;
                 more.push("semi-sync source side enabled".into());
             }
+            s.close().await;
             Ok::<_, StepError>(more)
+        };
+        match tokio::time::timeout(AFTER_TAKEOVER, server_side).await {
+            Ok(Ok(more)) => lines.extend(more),
+            Ok(Err(StepError::Lost(why))) => return Err(StepError::Lost(why)),
+            Ok(Err(e)) => lines.push(format!("{}: {e} (the switch goes on)", nm.name)),
+            Err(_) => lines.push(format!(
+                "{}: no answer within {} s (commits waiting for a semi-sync acknowledgement?): \
+                 epoch and semi-sync left as they are, the switch goes on",
+                nm.name,
+                AFTER_TAKEOVER.as_secs()
+            )),
         }
-        .await;
-        match after {
-            Ok(more) => lines.extend(more),
-            Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
-            Err(e) => lines.push(format!("{}: {e} (the switch goes on)", nm.name)),
-        }
-        s.close().await;
-        match self.vip_add(&nm).await {
+        match self.vip_add(nm).await {
             Ok(l) => lines.push(l),
             Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
             Err(e) => lines.push(format!("VIP not moved yet ({e}): phase 5 tries again")),
         }
         match self
-            .vip_release_old(&nm, &old.name, super::vip_move::Release::AfterPromote)
+            .vip_release_old(nm, &old.name, super::vip_move::Release::AfterPromote)
             .await
         {
             Ok(Some(l)) => lines.push(l),
@@ -198,6 +235,6 @@ impl RunCtx {
             Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
             Err(e) => lines.push(format!("{e} (phase 5 tries again)")),
         }
-        Ok(lines.join("; "))
+        Ok(lines)
     }
 }
