@@ -289,7 +289,19 @@ mod tests {
         assert_eq!(Group::try_from(wire.clone()).unwrap(), g);
         assert_eq!(group(&wire).unwrap(), serde_json::to_value(&g).unwrap());
         let spec = pb::GroupSpec::from(&g.spec);
-        assert_eq!(GroupSpec::try_from(spec).unwrap(), g.spec);
+        assert_eq!(GroupSpec::try_from(spec.clone()).unwrap(), g.spec);
+        // A client that does not know the purge key (unset on the wire) gets no purge.
+        let mut old = spec;
+        if let Some(f) = old.failover.as_mut() {
+            f.purge_relay_logs_every_m = None;
+        }
+        assert_eq!(
+            GroupSpec::try_from(old)
+                .unwrap()
+                .failover
+                .purge_relay_logs_every_m,
+            0
+        );
     }
 
     #[test]

@@ -608,6 +608,10 @@ pub(crate) mod tests {
             s.failover.shutdown_script.as_deref(),
             Some("/usr/local/bin/power_off")
         );
+        // Keys added since read as their defaults: no relay-log purge, no online change
+        // script (an older group is not purged behind its operator's back).
+        assert_eq!(s.failover.purge_relay_logs_every_m, 0);
+        assert_eq!(s.failover.master_ip_online_change_script, None);
         let back = serde_json::to_value(&s).unwrap();
         for k in ["password", "repl_password"] {
             assert_eq!(back[k], stored[k], "{k}");
