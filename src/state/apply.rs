@@ -424,19 +424,7 @@ impl ClusterState {
                 });
             }
         }
-        let id = self.next_run_id.max(1);
-        self.next_run_id = id + 1;
-        f.epoch += 1;
-        f.active_run = Some(id);
-        let mut run = FailoverRun::new(
-            id,
-            f.epoch,
-            b.kind,
-            b.group,
-            b.old_master,
-            b.verdict_round,
-            at,
-        );
+        let mut run = self.new_run(b.kind, b.group, b.old_master, b.verdict_round, at);
         run.forced = b.forced.map(str::to_string);
         if mode != group::ReplicationMode::FilePos {
             // Nothing to cut in GTID groups: skipped from the start, one commit less on the
@@ -447,8 +435,26 @@ impl ClusterState {
                  diff files",
             );
         }
-        self.runs.insert(id, run);
+        self.runs.insert(run.id, run);
         Ok(true)
+    }
+
+    /// A new run of `group`: the next run id, the group's next epoch (the fencing token), and
+    /// the group's active run. The caller checked that none is active.
+    pub(super) fn new_run(
+        &mut self,
+        kind: journal::RunKind,
+        group: &str,
+        old_master: &str,
+        verdict_round: Option<u64>,
+        at: u64,
+    ) -> FailoverRun {
+        let id = self.next_run_id.max(1);
+        self.next_run_id = id + 1;
+        let f = self.failover.entry(group.to_string()).or_default();
+        f.epoch += 1;
+        f.active_run = Some(id);
+        FailoverRun::new(id, f.epoch, kind, group, old_master, verdict_round, at)
     }
 
     /// Ends `step` and begins the next one, all or nothing.

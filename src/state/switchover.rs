@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::journal::{FailoverRun, RunKind, RunState, StepName};
+use super::journal::{RunKind, RunState, StepName};
 use super::rejection::Rejection;
 use crate::model::{Health, Target};
 
@@ -144,25 +144,13 @@ impl super::ClusterState {
                 "{b}; acknowledge it first with: mhactl failover ack --group {group}"
             )));
         }
-        let id = self.next_run_id.max(1);
-        self.next_run_id = id + 1;
-        f.epoch += 1;
-        f.active_run = Some(id);
-        let mut run = FailoverRun::new(
-            id,
-            f.epoch,
-            RunKind::Switchover,
-            group,
-            old_master,
-            None,
-            at,
-        );
+        let mut run = self.new_run(RunKind::Switchover, group, old_master, None, at);
         run.forced = options.new_master.clone();
         run.switch = Some(Switch {
             options: options.clone(),
             ..Switch::default()
         });
-        self.runs.insert(id, run);
+        self.runs.insert(run.id, run);
         Ok(true)
     }
 

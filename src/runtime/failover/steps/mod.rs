@@ -347,6 +347,25 @@ impl RunCtx {
         Ok(recorded)
     }
 
+    /// Records on the new master which run (epoch, term, manager) made it the master.
+    async fn write_epoch(
+        &self,
+        s: &mut Session,
+        run: &FailoverRun,
+        nm: &ServerSpec,
+    ) -> Result<String, StepError> {
+        s.write_epoch(&crate::adapters::mysql::EpochRow {
+            group: &run.group,
+            epoch: run.epoch,
+            run: self.id,
+            term: self.term,
+            manager: self.node.id(),
+        })
+        .await
+        .map_err(abort)?;
+        Ok(format!("epoch {} recorded on {}", run.epoch, nm.name))
+    }
+
     fn server(&self, name: &str) -> Result<ServerSpec, StepError> {
         self.group.spec.server(name).cloned().ok_or_else(|| {
             abort(format!(

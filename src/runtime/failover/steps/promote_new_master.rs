@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::*;
 use crate::adapters::hooks;
-use crate::adapters::mysql::EpochRow;
 
 impl RunCtx {
     /// Phase 3.5: bring the new master level with the target, make it a master, record the
@@ -71,16 +70,7 @@ impl RunCtx {
         }
         self.guard().await?;
         if recorded.map(|(e, _)| e) != Some(run.epoch) {
-            s.write_epoch(&EpochRow {
-                group: &run.group,
-                epoch: run.epoch,
-                run: self.id,
-                term: self.term,
-                manager: self.node.id(),
-            })
-            .await
-            .map_err(abort)?;
-            lines.push(format!("epoch {} recorded on {}", run.epoch, nm.name));
+            lines.push(self.write_epoch(&mut s, run, &nm).await?);
         }
         if self.group.topology.semisync && !info.semisync.master_enabled {
             s.enable_semisync_source().await.map_err(abort)?;

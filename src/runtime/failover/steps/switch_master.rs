@@ -10,7 +10,6 @@
 //! acknowledgement on the new master — comes at once.
 
 use super::*;
-use crate::adapters::mysql::EpochRow;
 use crate::state::switchover::SwitchEvent;
 
 /// How long the new master (and in phase 4 each replica) may take to reach the old master's
@@ -183,16 +182,7 @@ impl RunCtx {
                     // acknowledgement no replica gives yet (it is turned on again below).
                     s.disable_semisync_source().await.map_err(abort)?;
                 }
-                s.write_epoch(&EpochRow {
-                    group: &run.group,
-                    epoch: run.epoch,
-                    run: self.id,
-                    term: self.term,
-                    manager: self.node.id(),
-                })
-                .await
-                .map_err(abort)?;
-                more.push(format!("epoch {} recorded on {}", run.epoch, nm.name));
+                more.push(self.write_epoch(&mut s, run, nm).await?);
             }
             // Semi-sync last: before a replica is repointed (phase 4) a write on the new
             // master waits for an acknowledgement, the epoch's included.
