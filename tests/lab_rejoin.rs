@@ -1,7 +1,7 @@
-//! `mhactl rejoin` against the lab (real MariaDB, three real mhad, GTID): the old master of a
-//! completed failover back as a replica of the new one, or refused with its errant
-//! transactions named when it holds any the new master lacks. Root only (skipped, loudly,
-//! otherwise); one lab at a time.
+//! `mhactl rejoin` against the lab (real MariaDB, three real mhad; GTID and file/position): the
+//! old master of a completed failover or switchover back as a replica of the new one, or
+//! refused with its errant transactions named when it holds any the new master lacks. Root
+//! only (skipped, loudly, otherwise); one lab at a time.
 
 mod labkit;
 
@@ -109,4 +109,97 @@ fn an_old_master_with_an_errant_transaction_is_refused() {
         lab.sql("db1", "SELECT COUNT(*) FROM mha_lab.acked WHERE id = 99"),
         "1"
     );
+}
+
+/// The coordinates a check says the server would start from (`… point it at db2 from F:P,`).
+fn would_start_from(text: &str, nm: &str) -> String {
+    let at = format!("point it at {nm} from ");
+    let i = text.find(&at).map(|i| i + at.len()).unwrap_or(text.len());
+    text[i..].split(',').next().unwrap_or("").to_string()
+}
+
+/// File/position: the old master of a failover is checked against the journaled failover
+/// point (its binlog holds only a restart's headers past it) and started at the coordinates
+/// the new master took over at; a write on the new master reaches it.
+#[test]
+fn a_filepos_old_master_rejoins_at_the_journaled_coordinates() {
+    let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
+        return;
+    };
+    let nm = failed_over(&lab);
+
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    let start = would_start_from(&text, &nm);
+    assert!(
+        text.contains("nothing in its binlog past the failover point")
+            && text.contains(&format!("{nm} took over at {start}"))
+            && start.starts_with("mysql-bin."),
+        "{text}"
+    );
+    assert_eq!(
+        lab.sql("db1", "SHOW SLAVE STATUS"),
+        "",
+        "a check changes nothing"
+    );
+
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("db1: replicating from {nm} from {start}"))
+            && text.contains(&format!("db1 is in the topology again, a replica of {nm}")),
+        "{text}"
+    );
+    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "1");
+    lab.sql(&nm, "INSERT INTO mha_lab.acked (id) VALUES (4)");
+    wait_for("the new row on db1", WAIT, || match rows(&lab, "db1") {
+        Some(n) if n == "4" => Ok(()),
+        n => Err(format!("{n:?}")),
+    });
+}
+
+/// File/position, after a switchover that left the old master out: clean at first (its final
+/// position is the failover point); one transaction written on it afterwards → refused, named
+/// by its binlog range and GTID, nothing changed.
+#[test]
+fn a_filepos_old_master_with_a_write_past_the_switch_is_refused() {
+    let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
+        return;
+    };
+    lab.add_group();
+    lab.app_setup();
+    lab.sql("db1", "INSERT INTO mha_lab.acked (id) VALUES (1), (2), (3)");
+    let out = lab.mhactl(&["switchover", "--group", "lab", "--yes"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let nm = run["decided"]["new_master"].as_str().unwrap().to_string();
+
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1"]);
+    let text = said(&out);
+    assert!(
+        out.status.success() && text.contains("nothing in its binlog past the failover point"),
+        "{text}"
+    );
+
+    lab.sql(
+        "db1",
+        "SET GLOBAL read_only = 0; INSERT INTO mha_lab.acked (id) VALUES (99); \
+         SET GLOBAL read_only = 1",
+    );
+    let errant = lab.sql("db1", "SELECT @@gtid_binlog_pos");
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "db1 holds transactions the master {nm} lacks (errant)"
+        )) && text.contains(&format!("1 transaction ({})", errant.trim()))
+            && text.contains("nothing else was changed"),
+        "{errant}: {text}"
+    );
+    assert_eq!(lab.sql("db1", "SHOW SLAVE STATUS"), "");
+    assert!(lab.group_json()["topology"]["servers"].get("db1").is_none());
 }

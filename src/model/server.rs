@@ -227,6 +227,19 @@ impl ReplicaStatus {
     }
 }
 
+/// One event of a server's binary log, as `SHOW BINLOG EVENTS` lists it (a rejoin reads what a
+/// file/position old master wrote past the failover point).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BinlogEvent {
+    pub file: String,
+    pub pos: u64,
+    /// `Event_type`: Gtid, Query, Xid, Format_desc, Rotate, …
+    pub kind: String,
+    pub end_pos: u64,
+    /// `Info`, first characters only (a statement may hold data: never shown whole).
+    pub info: String,
+}
+
 /// One row of a server's processlist (an online switchover's gates read them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thread {

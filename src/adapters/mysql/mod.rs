@@ -2,6 +2,7 @@
 //! failover needs. Every call has an explicit timeout. Passwords are [`Secret`]s and are redacted
 //! from every error message.
 
+mod binlogs;
 pub mod dialect;
 mod epoch;
 mod fence;

@@ -1,16 +1,19 @@
 //! `mhactl rejoin`: an old master (or any server of the spec the topology left) back as a
-//! replica of the current master, GTID groups.
+//! replica of the current master.
 //!
 //! Order: read_only first (so nothing is written between the check and the repointing), then
-//! the check — it must hold no transaction the master lacks (engine::rejoin), refused and named
-//! if it does, never discarded — then pointed at the master by GTID, started, shown to
-//! replicate (threads running, no error, everything the master had at the check), and entered
-//! into the topology by one replicated command that applies only if the group is still as it
-//! was read (`Cmd::RejoinReplica`). Before every change: still the acting leader, the group's
-//! master unchanged, no failover run active.
+//! the check — it must hold no transaction the master lacks (check.rs), refused and named if it
+//! does, never discarded — then pointed at the master (by GTID; file/position groups at the
+//! coordinates the master took over at, from the journal), started, shown to replicate
+//! (threads running, no error, everything the master had at the check), and entered into the
+//! topology by one replicated command that applies only if the group is still as it was read
+//! (`Cmd::RejoinReplica`). Before every change: still the acting leader, the group's master
+//! unchanged, no failover run active.
 //!
-//! File/position groups are refused: after a restart the old master's binlog is rotated, and
-//! whether it holds anything past the failover point needs that binlog read over SSH.
+//! File/position groups rejoin only the master the last run replaced: where any other server
+//! stands in the new master's binlog was never journaled.
+
+mod check;
 
 use std::time::{Duration, Instant};
 
@@ -19,8 +22,8 @@ use super::groups;
 use super::Runtime;
 use crate::adapters::mysql::{ChangeMaster, ReplicaPosition, Session};
 use crate::engine::detector::pulse;
-use crate::engine::{gtid, rejoin};
-use crate::model::{Flavor, IoThread, ServerInfo};
+use crate::engine::rejoin::{filepos_point, FilePosPoint};
+use crate::model::{IoThread, Target};
 use crate::raft::NodeError;
 use crate::secret::Secret;
 use crate::state::group::{DiscoveredServer, Group, GroupSpec, ReplicationMode, Role, ServerSpec};
@@ -118,7 +121,7 @@ pub async fn rejoin(
         ));
     }
     let g = groups::group(node, group)?;
-    let (s, m) = targets(node, &g, server)?;
+    let (s, m, point) = targets(node, &g, server)?;
     let expect = Expect {
         group: group.to_string(),
         master: m.name.clone(),
@@ -142,6 +145,7 @@ pub async fn rejoin(
         m: &m,
         expect: &expect,
         repl_password: &repl_password,
+        point,
         lines: Vec::new(),
     };
     let res = r.run(&mut old, &mut new, check_only).await;
@@ -196,8 +200,13 @@ pub async fn rejoin(
     }
 }
 
-/// The server to rejoin and the master, once the group allows it.
-fn targets(node: &Runtime, g: &Group, server: &str) -> Result<(ServerSpec, ServerSpec), NodeError> {
+/// The server to rejoin and the master (and, file/position groups, the journaled point), once
+/// the group allows it.
+fn targets(
+    node: &Runtime,
+    g: &Group,
+    server: &str,
+) -> Result<(ServerSpec, ServerSpec, Option<FilePosPoint>), NodeError> {
     let group = &g.spec.name;
     let s = g
         .spec
@@ -223,20 +232,36 @@ fn targets(node: &Runtime, g: &Group, server: &str) -> Result<(ServerSpec, Serve
             "failover run {run} of group {group} is active: rejoin once it is over"
         )));
     }
-    if g.topology.mode == ReplicationMode::FilePos {
-        return Err(refused(
-            "file/position group: rejoin by hand for now (check that the old master's binlog \
-             holds nothing past the failover point, then CHANGE MASTER to the coordinates in \
-             phase 5's statement of `mhactl failover history`); GTID groups are rejoined by \
-             mhactl",
-        ));
-    }
+    let point = match g.topology.mode {
+        ReplicationMode::FilePos => Some(
+            node.raft
+                .read(|c| filepos_point(c.runs.values(), group, server, master))
+                .map_err(|why| {
+                    refused(format!(
+                        "file/position group: {why}. Rejoin it by hand (find where it stands \
+                         in {master}'s binlog, check its own binlog holds nothing {master} \
+                         lacks, CHANGE MASTER, then mhactl group update), or rebuild it from a \
+                         backup of {master}"
+                    ))
+                })?,
+        ),
+        _ => None,
+    };
     let m = g
         .spec
         .server(master)
         .cloned()
         .ok_or_else(|| refused(format!("master {master} is not in the spec")))?;
-    Ok((s, m))
+    Ok((s, m, point))
+}
+
+/// Where the server starts on the master, and what it must reach to show it replicates.
+struct Start {
+    /// MariaDB GTID: the gtid_slave_pos to set first.
+    slave_pos: Option<String>,
+    position: ReplicaPosition,
+    /// The master's GTID set or binlog position at the check.
+    reach: Target,
 }
 
 struct Rejoin<'a> {
@@ -246,6 +271,8 @@ struct Rejoin<'a> {
     m: &'a ServerSpec,
     expect: &'a Expect,
     repl_password: &'a Secret,
+    /// File/position groups: the failover point and where the master took over.
+    point: Option<FilePosPoint>,
     /// What was checked and done so far.
     lines: Vec<String>,
 }
@@ -288,16 +315,14 @@ impl Rejoin<'_> {
             old_info = old.server_info().await.map_err(|e| self.fail(&s.name, e))?;
         }
         let new_info = new.server_info().await.map_err(|e| self.fail(&m.name, e))?;
-        let slave_pos = self
+        let start = self
             .check(old, new, &old_info, &new_info, check_only)
             .await?;
         if check_only {
             return Ok(None);
         }
         self.expect.still(self.node)?;
-        if let Some(pos) = &slave_pos {
-            // A former master's own writes are in its binlog, not in its slave position:
-            // replication starts after whichever is further, per domain.
+        if let Some(pos) = &start.slave_pos {
             old.exec(&format!("SET GLOBAL gtid_slave_pos = '{pos}'"))
                 .await
                 .map_err(|e| self.fail(&s.name, e))?;
@@ -315,7 +340,7 @@ impl Rejoin<'_> {
             port: m.port,
             user: self.spec.repl_user.clone(),
             password: self.repl_password.clone(),
-            position: ReplicaPosition::Gtid,
+            position: start.position.clone(),
             // The detector reads this replica's heartbeats too (engine::detector::pulse).
             heartbeat_ms: pulse::period_to_set(self.spec.ping.replica_heartbeat_ms, period),
         })
@@ -324,9 +349,16 @@ impl Rejoin<'_> {
         old.start_replica()
             .await
             .map_err(|e| self.fail(&s.name, e))?;
-        self.lines
-            .push(format!("{}: replicating from {} by GTID", s.name, m.name));
-        self.replicates(old, &new_info.gtid.executed).await?;
+        self.lines.push(format!(
+            "{}: replicating from {} {}",
+            s.name,
+            m.name,
+            match &start.position {
+                ReplicaPosition::Gtid => "by GTID".to_string(),
+                ReplicaPosition::FilePos { file, pos } => format!("from {file}:{pos}"),
+            }
+        ));
+        self.replicates(old, &start.reach).await?;
         // A failover begun during the wait is refused by the state too (RejoinReplica).
         self.expect.still(self.node)?;
         Ok(Some(DiscoveredServer {
@@ -340,119 +372,14 @@ impl Rejoin<'_> {
         }))
     }
 
-    /// The errant check. Ok(the MariaDB gtid_slave_pos to set) when the server holds nothing
-    /// the master lacks.
-    async fn check(
-        &mut self,
-        old: &mut Session,
-        new: &mut Session,
-        old_info: &ServerInfo,
-        new_info: &ServerInfo,
-        check_only: bool,
-    ) -> Result<Option<String>, NodeError> {
-        let (s, m) = (self.s, self.m);
-        let (errant, slave_pos) = match new_info.dialect.flavor {
-            Flavor::MariaDb => {
-                let (old_state, old_slave) = old
-                    .mariadb_gtid_state()
-                    .await
-                    .map_err(|e| self.fail(&s.name, e))?;
-                let (new_state, new_slave) = new
-                    .mariadb_gtid_state()
-                    .await
-                    .map_err(|e| self.fail(&m.name, e))?;
-                if old_state.trim().is_empty() && old_slave.trim().is_empty() {
-                    return Err(refused(format!(
-                        "{} has no GTID state to compare (binary log off, or reset): what it \
-                         holds cannot be checked; rebuild it from a backup of {}",
-                        s.name, m.name
-                    )));
-                }
-                // Everything the old server holds: its own binlog and what it applied.
-                let o = gtid::mariadb_last_seq([old_state.as_str(), old_slave.as_str()])
-                    .map_err(|e| self.fail(&s.name, e))?;
-                let n = gtid::mariadb_last_seq([new_state.as_str(), new_slave.as_str()])
-                    .map_err(|e| self.fail(&m.name, e))?;
-                let start = gtid::merge_mariadb([
-                    old_info.gtid.binlog_pos.as_str(),
-                    old_info.gtid.slave_pos.as_str(),
-                ])
-                .map_err(|e| self.fail(&s.name, e))?;
-                (rejoin::mariadb_errant(&o, &n), Some(start))
-            }
-            Flavor::MySql => {
-                if old_info.gtid.executed.trim().is_empty() {
-                    return Err(refused(format!(
-                        "{} has no GTID state to compare: rebuild it from a backup of {}",
-                        s.name, m.name
-                    )));
-                }
-                // The master computes both: GTID_SUBTRACT is exact on MySQL's interval sets.
-                let q = |v: &str| v.replace(['\'', '\\'], "");
-                let sql = format!(
-                    "SELECT GTID_SUBTRACT('{}', @@GLOBAL.gtid_executed) AS e, \
-                     GTID_SUBTRACT(@@GLOBAL.gtid_purged, '{}') AS p",
-                    q(&old_info.gtid.executed),
-                    q(&old_info.gtid.executed)
-                );
-                let rows = new.rows(&sql).await.map_err(|e| self.fail(&m.name, e))?;
-                let col = |k: &str| {
-                    rows.first()
-                        .and_then(|r| r.get(k).cloned().flatten())
-                        .filter(|e| !e.trim().is_empty())
-                };
-                if let Some(p) = col("p") {
-                    return Err(refused(format!(
-                        "{} purged binary logs {} still needs ({p}): rebuild it from a backup",
-                        m.name, s.name
-                    )));
-                }
-                (col("e").into_iter().collect(), None)
-            }
-        };
-        if !errant.is_empty() {
-            return Err(refused(format!(
-                "{} holds transactions the master {} lacks (errant): {}; nothing else was \
-                 changed{}. Inspect them (mysqlbinlog on {}), then either apply them to {} by \
-                 hand or rebuild {} from a backup of {}",
-                s.name,
-                m.name,
-                errant.join(", "),
-                if self.lines.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (left as it is now: {})", self.lines.join("; "))
-                },
-                s.name,
-                m.name,
-                s.name,
-                m.name
-            )));
-        }
-        self.lines.push(format!(
-            "{}: no transaction the master {} lacks (GTID {} ⊆ {})",
-            s.name,
-            m.name,
-            old_info.position(),
-            new_info.gtid.executed
-        ));
-        if check_only {
-            self.lines.push(format!(
-                "would: set read_only on {}, point it at {} by GTID, start replication, wait \
-                 until it has {} with its threads running, and enter it into the topology",
-                s.name, m.name, new_info.gtid.executed
-            ));
-        }
-        Ok(slave_pos)
-    }
-
     /// Everything the master had at the check, and the threads running without error: it
     /// replicates. An error in either thread fails at once, not at the end of the wait.
-    async fn replicates(&mut self, old: &mut Session, target: &str) -> Result<(), NodeError> {
+    async fn replicates(&mut self, old: &mut Session, target: &Target) -> Result<(), NodeError> {
         let s = self.s;
         let limit = Duration::from_millis(self.spec.failover.replica_timeout_ms);
         let started = Instant::now();
-        let mut reached_at = target.is_empty().then(Instant::now);
+        let nothing = matches!(target, Target::Gtid(g) if g.is_empty());
+        let mut reached_at = nothing.then(Instant::now);
         loop {
             let st = old
                 .replica_status()
@@ -475,10 +402,11 @@ impl Rejoin<'_> {
             }
             if reached_at.is_none()
                 // Short waits, so an error shows up within one.
-                && old
-                    .wait_gtid(target, Duration::from_secs(1))
-                    .await
-                    .map_err(|e| self.fail(&s.name, e))?
+                && match target {
+                    Target::Gtid(g) => old.wait_gtid(g, Duration::from_secs(1)).await,
+                    Target::Coord(c) => old.wait_pos(&c.file, c.pos, Duration::from_secs(1)).await,
+                }
+                .map_err(|e| self.fail(&s.name, e))?
             {
                 reached_at = Some(Instant::now());
             }
@@ -488,10 +416,10 @@ impl Rejoin<'_> {
                 self.lines.push(format!(
                     "{}: has {} and its threads run",
                     s.name,
-                    if target.is_empty() {
-                        "(nothing to reach)"
+                    if nothing {
+                        "(nothing to reach)".to_string()
                     } else {
-                        target
+                        target.to_string()
                     }
                 ));
                 return Ok(());
@@ -510,7 +438,7 @@ impl Rejoin<'_> {
                         if reached {
                             "show both threads running"
                         } else {
-                            "reach the master's GTID set"
+                            "reach what the master had at the check"
                         },
                         st.io_thread,
                         st.sql_thread,
