@@ -33,6 +33,7 @@
 //! # master_ip_online_change_script = "online"  # mhactl switchover: --command=stop|start
 //! # report_script = "send_report"
 //! purge_relay_logs_every_m = 0       # file/position: replicas' applied relay logs purged every N min (0: never)
+//! auto_rejoin = false                # the replaced master back as a replica when it returns clean
 //! [[servers]]
 //! name = "db1"
 //! host = "10.0.0.11"
@@ -90,6 +91,7 @@ struct RawFailover {
     master_ip_online_change_script: Option<String>,
     report_script: Option<String>,
     purge_relay_logs_every_m: Option<u64>,
+    auto_rejoin: Option<bool>,
     client_bindir: Option<toml::Value>,
 }
 
@@ -216,6 +218,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
         purge_relay_logs_every_m: f
             .purge_relay_logs_every_m
             .unwrap_or(fd.purge_relay_logs_every_m),
+        auto_rejoin: f.auto_rejoin.unwrap_or(fd.auto_rejoin),
     });
     let spec = GroupSpec {
         name: raw.name,

@@ -57,6 +57,7 @@ struct Failover<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     report_script: Option<&'a str>,
     purge_relay_logs_every_m: u64,
+    auto_rejoin: bool,
 }
 
 fn not(b: &bool) -> bool {
@@ -128,6 +129,7 @@ pub fn render(spec: &GroupSpec) -> String {
             master_ip_online_change_script: f.master_ip_online_change_script.as_deref(),
             report_script: f.report_script.as_deref(),
             purge_relay_logs_every_m: f.purge_relay_logs_every_m,
+            auto_rejoin: f.auto_rejoin,
         },
         servers: spec
             .servers

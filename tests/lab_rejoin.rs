@@ -32,6 +32,30 @@ fn rows(lab: &Lab, host: &str) -> Option<String> {
     lab.try_sql(host, "SELECT COUNT(*) FROM mha_lab.acked")
 }
 
+/// `rejoin --yes` of db1 succeeds, pointing it at the new master `how` ("by GTID", "from
+/// F:P"): read-only, a replica of `nm` in the topology, and a write on `nm` reaches it.
+fn rejoins(lab: &Lab, nm: &str, how: &str) {
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("db1: replicating from {nm} {how}"))
+            && text.contains(&format!("db1 is in the topology again, a replica of {nm}")),
+        "{text}"
+    );
+    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "1");
+    let g = lab.group_json();
+    assert_eq!(
+        g["topology"]["servers"]["db1"]["replicates_from"], nm,
+        "{g:#}"
+    );
+    lab.sql(nm, "INSERT INTO mha_lab.acked (id) VALUES (4)");
+    wait_for("the new row on db1", WAIT, || match rows(lab, "db1") {
+        Some(n) if n == "4" => Ok(()),
+        n => Err(format!("{n:?}")),
+    });
+}
+
 /// Checked first (nothing changed), then rejoined: read-only, replicating from the new master,
 /// back in the topology, and a write on the new master reaches it.
 #[test]
@@ -53,25 +77,7 @@ fn a_clean_old_master_rejoins_as_a_replica() {
         "a check changes nothing"
     );
 
-    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
-    let text = said(&out);
-    assert!(out.status.success(), "{text}");
-    assert!(
-        text.contains(&format!("db1: replicating from {nm} by GTID"))
-            && text.contains(&format!("db1 is in the topology again, a replica of {nm}")),
-        "{text}"
-    );
-    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "1");
-    let g = lab.group_json();
-    assert_eq!(
-        g["topology"]["servers"]["db1"]["replicates_from"], nm,
-        "{g:#}"
-    );
-    lab.sql(&nm, "INSERT INTO mha_lab.acked (id) VALUES (4)");
-    wait_for("the new row on db1", WAIT, || match rows(&lab, "db1") {
-        Some(n) if n == "4" => Ok(()),
-        n => Err(format!("{n:?}")),
-    });
+    rejoins(&lab, &nm, "by GTID");
     let again = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
     assert!(
         !again.status.success() && said(&again).contains("already in group lab's topology"),
@@ -144,20 +150,7 @@ fn a_filepos_old_master_rejoins_at_the_journaled_coordinates() {
         "a check changes nothing"
     );
 
-    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
-    let text = said(&out);
-    assert!(out.status.success(), "{text}");
-    assert!(
-        text.contains(&format!("db1: replicating from {nm} from {start}"))
-            && text.contains(&format!("db1 is in the topology again, a replica of {nm}")),
-        "{text}"
-    );
-    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "1");
-    lab.sql(&nm, "INSERT INTO mha_lab.acked (id) VALUES (4)");
-    wait_for("the new row on db1", WAIT, || match rows(&lab, "db1") {
-        Some(n) if n == "4" => Ok(()),
-        n => Err(format!("{n:?}")),
-    });
+    rejoins(&lab, &nm, &format!("from {start}"));
 }
 
 /// File/position, after a switchover that left the old master out: clean at first (its final
@@ -202,4 +195,109 @@ fn a_filepos_old_master_with_a_write_past_the_switch_is_refused() {
     );
     assert_eq!(lab.sql("db1", "SHOW SLAVE STATUS"), "");
     assert!(lab.group_json()["topology"]["servers"].get("db1").is_none());
+}
+
+/// The group's `auto_rejoins` in `cluster status --json`.
+fn auto_rejoins(lab: &Lab) -> Vec<Value> {
+    let out = lab.mhactl(&["cluster", "status", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v["groups"][0]["auto_rejoins"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn with_auto_rejoin(lab: &Lab) {
+    lab.add_group_edited(|t| t.replace("[failover]\n", "[failover]\nauto_rejoin = true\n"));
+}
+
+/// `[failover] auto_rejoin`: while the old master is down the leader only probes it
+/// (unreachable); once its mysqld is started again it is rejoined with no operator, and a
+/// write on the new master reaches it.
+#[test]
+fn a_clean_old_master_is_rejoined_automatically() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    with_auto_rejoin(&lab);
+    lab.app_setup();
+    lab.sql("db1", "INSERT INTO mha_lab.acked (id) VALUES (1), (2), (3)");
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let nm = run["decided"]["new_master"].as_str().unwrap().to_string();
+    wait_for("a probe of the dead old master", WAIT, || {
+        let a = auto_rejoins(&lab);
+        match a.first() {
+            Some(a) if a["server"] == "db1" && a["outcome"] == "unreachable" => Ok(()),
+            _ => Err(format!("{a:?}")),
+        }
+    });
+    assert!(lab.group_json()["topology"]["servers"].get("db1").is_none());
+
+    lab.lab(&["mysqld", "start", "db1"]);
+    wait_for("db1 rejoined", WAIT, || {
+        let g = lab.group_json();
+        match g["topology"]["servers"]["db1"]["replicates_from"].as_str() {
+            Some(m) if m == nm => Ok(()),
+            _ => Err(format!("{:?}", auto_rejoins(&lab))),
+        }
+    });
+    let a = auto_rejoins(&lab);
+    assert_eq!(a[0]["outcome"], "rejoined", "{a:?}");
+    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "1");
+    lab.sql(&nm, "INSERT INTO mha_lab.acked (id) VALUES (4)");
+    wait_for("the new row on db1", WAIT, || match rows(&lab, "db1") {
+        Some(n) if n == "4" => Ok(()),
+        n => Err(format!("{n:?}")),
+    });
+    let text = said(&lab.mhactl(&["cluster", "status"]));
+    assert!(text.contains("auto-rejoin of db1: rejoined"), "{text}");
+}
+
+/// An old master that comes back holding a transaction the new master lacks is refused by the
+/// automatic rejoin too: shown in status with the GTID, left out of the topology, its row
+/// kept. Nothing is tried while the group is paused.
+#[test]
+fn an_old_master_with_an_errant_transaction_is_not_rejoined_automatically() {
+    let Some(lab) = Lab::up(&[]) else { return };
+    with_auto_rejoin(&lab);
+    lab.app_setup();
+    lab.lab(&["mysqld", "kill", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let out = lab.mhactl(&["pause", "--group", "lab", "--reason", "db1 inspected"]);
+    assert!(out.status.success(), "{}", said(&out));
+    lab.lab(&["mysqld", "start", "db1"]);
+    lab.sql(
+        "db1",
+        "SET GLOBAL read_only = 0; INSERT INTO mha_lab.acked (id) VALUES (99); \
+         SET GLOBAL read_only = 1",
+    );
+    let errant = lab.sql("db1", "SELECT @@gtid_binlog_pos");
+    // More than a round (5 s) while paused: no attempt on the live db1.
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    let a = auto_rejoins(&lab);
+    assert!(
+        a.iter().all(|a| a["outcome"] == "unreachable"),
+        "paused: {a:?}"
+    );
+    let out = lab.mhactl(&["resume", "--group", "lab"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let refused = wait_for("the automatic rejoin refused", WAIT, || {
+        let a = auto_rejoins(&lab);
+        match a.first() {
+            Some(a) if a["outcome"] == "refused" => Ok(a.clone()),
+            _ => Err(format!("{a:?}")),
+        }
+    });
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("(errant)") && detail.contains(errant.trim()),
+        "{errant}: {refused}"
+    );
+    assert!(lab.group_json()["topology"]["servers"].get("db1").is_none());
+    assert_eq!(lab.sql("db1", "SHOW SLAVE STATUS"), "");
+    assert_eq!(
+        lab.sql("db1", "SELECT COUNT(*) FROM mha_lab.acked WHERE id = 99"),
+        "1"
+    );
 }

@@ -97,6 +97,7 @@ impl From<&GroupSpec> for pb::GroupSpec {
                 master_ip_failover_script: f.master_ip_failover_script.clone(),
                 master_ip_online_change_script: f.master_ip_online_change_script.clone(),
                 purge_relay_logs_every_m: Some(f.purge_relay_logs_every_m),
+                auto_rejoin: Some(f.auto_rejoin),
                 report_script: f.report_script.clone(),
             }),
         }
@@ -153,6 +154,7 @@ impl TryFrom<pb::GroupSpec> for GroupSpec {
                 purge_relay_logs_every_m: f
                     .purge_relay_logs_every_m
                     .unwrap_or(FailoverSpec::default().purge_relay_logs_every_m),
+                auto_rejoin: f.auto_rejoin.unwrap_or(FailoverSpec::default().auto_rejoin),
                 report_script: f.report_script,
             },
         })

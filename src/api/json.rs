@@ -294,14 +294,11 @@ mod tests {
         let mut old = spec;
         if let Some(f) = old.failover.as_mut() {
             f.purge_relay_logs_every_m = None;
+            f.auto_rejoin = None;
         }
-        assert_eq!(
-            GroupSpec::try_from(old)
-                .unwrap()
-                .failover
-                .purge_relay_logs_every_m,
-            0
-        );
+        let back = GroupSpec::try_from(old).unwrap().failover;
+        assert_eq!(back.purge_relay_logs_every_m, 0);
+        assert!(!back.auto_rejoin);
     }
 
     #[test]
@@ -371,6 +368,12 @@ mod tests {
                 at_ms: 7,
                 purged: true,
                 detail: "applied relay logs before relay-bin.000004 purged".into(),
+            }],
+            auto_rejoins: vec![crate::runtime::rejoin::auto::AutoRejoin {
+                server: "db1".into(),
+                at_ms: 8,
+                outcome: crate::runtime::rejoin::auto::Outcome::Refused,
+                detail: "db1 holds transactions the master db2 lacks (errant): 0-1-9".into(),
             }],
             servers: vec![ServerLive {
                 name: "db2".into(),

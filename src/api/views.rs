@@ -6,6 +6,7 @@ use crate::engine::topology::{CheckItem, ReplReport};
 use crate::model::BinlogCoord;
 use crate::runtime::groups::{GroupLive, ServerLive};
 use crate::runtime::monitor::CountersSnapshot;
+use crate::runtime::rejoin::auto::{AutoRejoin, Outcome};
 use crate::state::group::ReplicationMode;
 
 impl From<&ReplReport> for pb::ReplReport {
@@ -195,6 +196,16 @@ impl From<&GroupLive> for pb::GroupLive {
                     detail: p.detail.clone(),
                 })
                 .collect(),
+            auto_rejoins: g
+                .auto_rejoins
+                .iter()
+                .map(|a| pb::AutoRejoin {
+                    server: a.server.clone(),
+                    at_ms: a.at_ms,
+                    outcome: a.outcome.as_str().to_string(),
+                    detail: a.detail.clone(),
+                })
+                .collect(),
             servers: g.servers.iter().map(Into::into).collect(),
             error: g.error.clone(),
         }
@@ -235,6 +246,16 @@ impl TryFrom<pb::GroupLive> for GroupLive {
                     at_ms: p.at_ms,
                     purged: p.purged,
                     detail: p.detail,
+                })
+                .collect(),
+            auto_rejoins: g
+                .auto_rejoins
+                .into_iter()
+                .map(|a| AutoRejoin {
+                    server: a.server,
+                    at_ms: a.at_ms,
+                    outcome: Outcome::parse(&a.outcome),
+                    detail: a.detail,
                 })
                 .collect(),
             servers: g.servers.into_iter().map(Into::into).collect(),

@@ -295,6 +295,17 @@ pub fn render_group(g: &GroupLive) -> String {
             p.detail
         ));
     }
+    for a in &g.auto_rejoins {
+        out.push_str(&format!(
+            "  auto-rejoin of {}: {} {} ago: {}\n",
+            a.server,
+            a.outcome.as_str(),
+            crate::errors::human_duration(std::time::Duration::from_millis(
+                now.saturating_sub(a.at_ms)
+            )),
+            a.detail
+        ));
+    }
     out
 }
 

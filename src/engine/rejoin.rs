@@ -51,6 +51,25 @@ pub struct FilePosPoint {
     pub start_at: BinlogCoord,
 }
 
+/// The group's latest run that changed its master: completed, or a switchover that failed after
+/// its new master took writes. Its old master is the one `[failover] auto_rejoin` brings back.
+pub fn last_master_change<'a>(
+    runs: impl IntoIterator<Item = &'a FailoverRun>,
+    group: &str,
+) -> Option<&'a FailoverRun> {
+    let changed_master = |r: &FailoverRun| match r.state {
+        RunState::Completed { .. } => r.decided.is_some(),
+        RunState::Failed { .. } => r
+            .switch
+            .as_ref()
+            .is_some_and(|s| s.writable_at_ms.is_some()),
+        RunState::Running => false,
+    };
+    runs.into_iter()
+        .filter(|r| r.group == group && changed_master(r))
+        .max_by_key(|r| r.id)
+}
+
 /// The run that made `master` the master of `group`, if `server` was the master it replaced:
 /// the point a file/position rejoin checks from and starts at. Err(why it is not known): the
 /// server was not that run's old master (an `ignore_fail` replica left out, a server added
@@ -61,20 +80,7 @@ pub fn filepos_point<'a>(
     server: &str,
     master: &str,
 ) -> Result<FilePosPoint, String> {
-    // A switchover that failed after its new master took writes changed the master too.
-    let changed_master = |r: &FailoverRun| match r.state {
-        RunState::Completed { .. } => r.decided.is_some(),
-        RunState::Failed { .. } => r
-            .switch
-            .as_ref()
-            .is_some_and(|s| s.writable_at_ms.is_some()),
-        RunState::Running => false,
-    };
-    let last = runs
-        .into_iter()
-        .filter(|r| r.group == group && changed_master(r))
-        .max_by_key(|r| r.id)
-        .ok_or_else(|| {
+    let last = last_master_change(runs, group).ok_or_else(|| {
             format!(
                 "the journal holds no run that made {master} the master of {group}: where                  {server} stands on it is unknown"
             )

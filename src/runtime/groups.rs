@@ -312,6 +312,9 @@ pub struct GroupLive {
     /// File/position groups: the leader's last relay-log purge attempt per replica.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relay_purges: Vec<super::relay_purge::RelayPurge>,
+    /// `[failover] auto_rejoin`: the leader's last attempt to rejoin the replaced master.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auto_rejoins: Vec<super::rejoin::auto::AutoRejoin>,
     pub servers: Vec<ServerLive>,
     pub error: Option<String>,
 }
@@ -387,6 +390,7 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
                     p.server != g.topology.master && g.topology.servers.contains_key(&p.server)
                 })
                 .collect(),
+            auto_rejoins: node.auto_rejoin.attempts.of_group(&g.spec.name),
             servers,
             error,
         }

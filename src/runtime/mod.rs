@@ -3,6 +3,7 @@
 //! operations that read live servers. Side effects happen here (through `adapters/`), never in
 //! state/ or engine/.
 
+pub mod attempts;
 pub mod credentials;
 pub mod error;
 pub mod failover;
@@ -58,6 +59,8 @@ pub struct Runtime {
     pub removed: removal::Removed,
     /// The last relay-log purge attempt per replica of file/position groups.
     pub relay_purge: relay_purge::PurgeBook,
+    /// The last automatic rejoin attempt per replaced master (`[failover] auto_rejoin`).
+    pub auto_rejoin: rejoin::auto::RejoinBook,
 }
 
 impl Runtime {
@@ -71,6 +74,7 @@ impl Runtime {
             delegated: Default::default(),
             removed: Default::default(),
             relay_purge: Default::default(),
+            auto_rejoin: Default::default(),
         })
     }
 
@@ -84,6 +88,7 @@ impl Runtime {
             tokio::spawn(monitor::supervise(self.clone(), stop.clone())),
             tokio::spawn(failover::supervise(self.clone(), stop.clone())),
             tokio::spawn(relay_purge::supervise(self.clone(), stop.clone())),
+            tokio::spawn(rejoin::auto::supervise(self.clone(), stop.clone())),
             tokio::spawn(registration::run(self.clone(), stop.clone())),
             tokio::spawn(removal::watch(self.clone(), stop.clone())),
             tokio::spawn(observer::log_leader_changes(self.clone(), stop.clone())),

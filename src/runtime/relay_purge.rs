@@ -16,8 +16,7 @@
 //! What each replica's last attempt did is kept on the leader (not replicated: routine
 //! traffic stays out of Raft) and shown by `cluster status`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -57,36 +56,12 @@ pub struct RelayPurge {
 }
 
 /// The last attempt per (group, server), on this node (the leader's is what status shows).
-#[derive(Default)]
-pub struct PurgeBook {
-    last: Mutex<BTreeMap<(String, String), (Instant, RelayPurge)>>,
-}
+pub type PurgeBook = super::attempts::AttemptBook<RelayPurge>;
 
-impl PurgeBook {
-    pub fn of_group(&self, group: &str) -> Vec<RelayPurge> {
-        self.last
-            .lock()
-            .expect("purge book")
-            .iter()
-            .filter(|((g, _), _)| g == group)
-            .map(|(_, (_, p))| p.clone())
-            .collect()
-    }
-
-    fn due(&self, group: &str, server: &str, every: Duration) -> bool {
-        self.last
-            .lock()
-            .expect("purge book")
-            .get(&(group.to_string(), server.to_string()))
-            .is_none_or(|(at, p)| at.elapsed() >= if p.purged { every } else { every.min(RETRY) })
-    }
-
-    fn record(&self, group: &str, p: RelayPurge) {
-        self.last
-            .lock()
-            .expect("purge book")
-            .insert((group.to_string(), p.server.clone()), (Instant::now(), p));
-    }
+/// Whether `server`'s relay logs are due: its interval after a purge, sooner after one kept.
+fn due(book: &PurgeBook, group: &str, server: &str, every: Duration) -> bool {
+    book.last(group, server)
+        .is_none_or(|(at, p)| at.elapsed() >= if p.purged { every } else { every.min(RETRY) })
 }
 
 /// Runs until `stop`: while this node leads, repairs a relay_log_purge left on and purges what
@@ -103,7 +78,7 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
                 .servers
                 .keys()
                 .filter(|s| **s != g.topology.master)
-                .find(|s| node.relay_purge.due(&g.spec.name, s, every))
+                .find(|s| due(&node.relay_purge, &g.spec.name, s, every))
                 .cloned();
             if let Some(server) = due {
                 let p = purge(&node, &g, &server, term).await;
@@ -112,7 +87,7 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
                 } else {
                     tracing::warn!(group = %g.spec.name, %server, detail = %p.detail, "relay logs kept");
                 }
-                node.relay_purge.record(&g.spec.name, p);
+                node.relay_purge.record(&g.spec.name, &server, p);
             }
         }
     }

@@ -176,6 +176,10 @@ pub struct FailoverSpec {
     /// how often the leader purges each replica's applied relay logs, as MHA's
     /// purge_relay_logs does from cron (runtime/relay_purge.rs). 0 (the default): never.
     pub purge_relay_logs_every_m: u64,
+    /// The master a failover or switchover replaced is rejoined as a replica by the leader
+    /// when it comes back holding nothing the new master lacks (runtime/rejoin/auto.rs); an
+    /// old master with errant transactions is left out and shown. Off by default.
+    pub auto_rejoin: bool,
 }
 
 impl Default for FailoverSpec {
@@ -193,6 +197,7 @@ impl Default for FailoverSpec {
             master_ip_online_change_script: None,
             report_script: None,
             purge_relay_logs_every_m: 0,
+            auto_rejoin: false,
         }
     }
 }
@@ -611,6 +616,7 @@ pub(crate) mod tests {
         // Keys added since read as their defaults: no relay-log purge, no online change
         // script (an older group is not purged behind its operator's back).
         assert_eq!(s.failover.purge_relay_logs_every_m, 0);
+        assert!(!s.failover.auto_rejoin);
         assert_eq!(s.failover.master_ip_online_change_script, None);
         let back = serde_json::to_value(&s).unwrap();
         for k in ["password", "repl_password"] {

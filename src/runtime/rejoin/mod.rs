@@ -13,6 +13,7 @@
 //! File/position groups rejoin only the master the last run replaced: where any other server
 //! stands in the new master's binlog was never journaled.
 
+pub mod auto;
 mod check;
 
 use std::time::{Duration, Instant};
