@@ -5,7 +5,10 @@
 
 mod labkit;
 
+use std::time::Duration;
+
 use labkit::*;
+use mha_raft::adapters::mysql::{ChangeMaster, Endpoint, ReplicaPosition, Session};
 
 fn said(out: &std::process::Output) -> String {
     format!(
@@ -139,7 +142,7 @@ fn a_filepos_old_master_rejoins_at_the_journaled_coordinates() {
     assert!(out.status.success(), "{text}");
     let start = would_start_from(&text, &nm);
     assert!(
-        text.contains("nothing in its binlog past the failover point")
+        text.contains("nothing of its own in its binlog past the failover point")
             && text.contains(&format!("{nm} took over at {start}"))
             && start.starts_with("mysql-bin."),
         "{text}"
@@ -151,6 +154,71 @@ fn a_filepos_old_master_rejoins_at_the_journaled_coordinates() {
     );
 
     rejoins(&lab, &nm, &format!("from {start}"));
+}
+
+/// File/position: a rejoin cut short after START SLAVE (its CHANGE MASTER made here by hand,
+/// as it would have) leaves the old master replicating, its binlog (log_slave_updates) holding
+/// the new master's transactions past the failover point. The next rejoin counts none of them
+/// as errant (not its own) and keeps the position the server reached: nothing is applied
+/// twice (a replay would stop its SQL thread on a duplicate key).
+#[test]
+fn a_filepos_rejoin_cut_short_is_finished_without_replaying() {
+    let Some(lab) = Lab::up(&["--mode", "filepos"]) else {
+        return;
+    };
+    let nm = failed_over(&lab);
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    let start = would_start_from(&text, &nm);
+    let (file, pos) = start.split_once(':').expect("file:pos");
+    let ip = |h: &str| format!("10.77.0.1{}", &h[2..]);
+    let pos: u64 = pos.parse().unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let at = Endpoint {
+            host: ip("db1"),
+            port: 3306,
+        };
+        let mut s = Session::connect(&at, "mha", &lab_secret("mha"), Duration::from_secs(2))
+            .await
+            .unwrap();
+        s.change_master(&ChangeMaster {
+            host: ip(&nm),
+            port: 3306,
+            user: "repl".into(),
+            password: lab_secret("repl"),
+            position: ReplicaPosition::FilePos {
+                file: file.into(),
+                pos,
+            },
+            heartbeat_ms: None,
+        })
+        .await
+        .unwrap();
+        s.start_replica().await.unwrap();
+        s.close().await;
+    });
+    lab.sql(&nm, "INSERT INTO mha_lab.acked (id) VALUES (5), (6)");
+    wait_for("db1 to replicate 5 and 6", WAIT, || {
+        match rows(&lab, "db1") {
+            Some(n) if n == "5" => Ok(()),
+            n => Err(format!("{n:?}")),
+        }
+    });
+
+    let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("db1: already pointed at {nm}"))
+            && text.contains(&format!("db1 is in the topology again, a replica of {nm}")),
+        "{text}"
+    );
+    lab.sql(&nm, "INSERT INTO mha_lab.acked (id) VALUES (7)");
+    wait_for("the new row on db1", WAIT, || match rows(&lab, "db1") {
+        Some(n) if n == "6" => Ok(()),
+        n => Err(format!("{n:?}")),
+    });
 }
 
 /// File/position, after a switchover that left the old master out: clean at first (its final
@@ -173,7 +241,8 @@ fn a_filepos_old_master_with_a_write_past_the_switch_is_refused() {
     let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1"]);
     let text = said(&out);
     assert!(
-        out.status.success() && text.contains("nothing in its binlog past the failover point"),
+        out.status.success()
+            && text.contains("nothing of its own in its binlog past the failover point"),
         "{text}"
     );
 
@@ -273,8 +342,8 @@ fn an_old_master_with_an_errant_transaction_is_not_rejoined_automatically() {
          SET GLOBAL read_only = 1",
     );
     let errant = lab.sql("db1", "SELECT @@gtid_binlog_pos");
-    // More than a round (5 s) while paused: no attempt on the live db1.
-    std::thread::sleep(std::time::Duration::from_secs(7));
+    // Two rounds (5 s each) while paused: no attempt on the live db1.
+    std::thread::sleep(std::time::Duration::from_secs(11));
     let a = auto_rejoins(&lab);
     assert!(
         a.iter().all(|a| a["outcome"] == "unreachable"),

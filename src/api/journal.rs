@@ -37,6 +37,8 @@ impl From<&SwitchOptions> for pb::SwitchOptions {
             orig_master_is_new_slave: o.orig_master_is_new_slave,
             running_updates_limit_s: Some(o.running_updates_limit_s),
             skip_lock_all_tables: o.skip_lock_all_tables,
+            seconds_behind_master_s: Some(o.seconds_behind_master_s),
+            running_seconds_limit_s: Some(o.running_seconds_limit_s),
         }
     }
 }
@@ -44,13 +46,20 @@ impl From<&SwitchOptions> for pb::SwitchOptions {
 /// Plain data: nothing to refuse.
 impl From<pb::SwitchOptions> for SwitchOptions {
     fn from(o: pb::SwitchOptions) -> Self {
+        let d = SwitchOptions::default();
         SwitchOptions {
             new_master: o.new_master.filter(|m| !m.is_empty()),
             orig_master_is_new_slave: o.orig_master_is_new_slave,
             running_updates_limit_s: o
                 .running_updates_limit_s
-                .unwrap_or(crate::state::switchover::DEFAULT_RUNNING_UPDATES_LIMIT_S),
+                .unwrap_or(d.running_updates_limit_s),
             skip_lock_all_tables: o.skip_lock_all_tables,
+            seconds_behind_master_s: o
+                .seconds_behind_master_s
+                .unwrap_or(d.seconds_behind_master_s),
+            running_seconds_limit_s: o
+                .running_seconds_limit_s
+                .unwrap_or(d.running_seconds_limit_s),
         }
     }
 }

@@ -264,6 +264,8 @@ mod tests {
                     orig_master_is_new_slave: true,
                     running_updates_limit_s: 2,
                     skip_lock_all_tables: true,
+                    seconds_behind_master_s: 45,
+                    running_seconds_limit_s: 20,
                 },
                 new_master: Some("db3".into()),
                 rule: "forced".into(),

@@ -40,6 +40,14 @@ pub struct SwitchoverArgs {
     /// --running_updates_limit; default 1, MHA's).
     #[arg(long)]
     pub running_updates_limit: Option<u64>,
+    /// Refuse when a replica is more than this many seconds behind (MHA's
+    /// --seconds_behind_master; default 30).
+    #[arg(long)]
+    pub seconds_behind_master: Option<u64>,
+    /// Refuse when a query on the new master has run this many seconds (MHA's
+    /// --running_seconds_limit; default 10).
+    #[arg(long)]
+    pub running_seconds_limit: Option<u64>,
     /// No FLUSH TABLES WITH READ LOCK on the old master (MHA's --skip_lock_all_tables): the
     /// binlog must then stand still for 200 ms.
     #[arg(long)]
@@ -65,6 +73,8 @@ pub fn build_request(a: &SwitchoverArgs) -> SwitchoverRequest {
             orig_master_is_new_slave: a.orig_master_is_new_slave,
             running_updates_limit_s: a.running_updates_limit,
             skip_lock_all_tables: a.skip_lock_all_tables,
+            seconds_behind_master_s: a.seconds_behind_master,
+            running_seconds_limit_s: a.running_seconds_limit,
         }),
         check_only: a.check_only || !a.yes,
     }

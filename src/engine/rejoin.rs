@@ -59,10 +59,12 @@ pub fn last_master_change<'a>(
 ) -> Option<&'a FailoverRun> {
     let changed_master = |r: &FailoverRun| match r.state {
         RunState::Completed { .. } => r.decided.is_some(),
-        RunState::Failed { .. } => r
-            .switch
-            .as_ref()
-            .is_some_and(|s| s.writable_at_ms.is_some()),
+        RunState::Failed { .. } => {
+            r.decided.is_some()
+                && r.switch
+                    .as_ref()
+                    .is_some_and(|s| s.writable_at_ms.is_some())
+        }
         RunState::Running => false,
     };
     runs.into_iter()
@@ -81,20 +83,26 @@ pub fn filepos_point<'a>(
     master: &str,
 ) -> Result<FilePosPoint, String> {
     let last = last_master_change(runs, group).ok_or_else(|| {
-            format!(
-                "the journal holds no run that made {master} the master of {group}: where                  {server} stands on it is unknown"
-            )
-        })?;
-    let decided = last.decided.as_ref().expect("changed_master checked it");
+        format!(
+            "the journal holds no run that made {master} the master of {group}: where {server} \
+             stands on it is unknown"
+        )
+    })?;
+    let decided = last
+        .decided
+        .as_ref()
+        .expect("a master change has a decision");
     if decided.new_master != master {
         return Err(format!(
-            "the last run ({}) made {} the master, but the master is {master} now (changed by a              group update): where {server} stands on it is unknown",
+            "the last run ({}) made {} the master, but the master is {master} now (changed by a \
+             group update): where {server} stands on it is unknown",
             last.id, decided.new_master
         ));
     }
     if last.old_master != server {
         return Err(format!(
-            "{server} was not the master run {} replaced ({} was): its place in {master}'s              binlog was never journaled",
+            "{server} was not the master run {} replaced ({} was): its place in {master}'s \
+             binlog was never journaled",
             last.id, last.old_master
         ));
     }
@@ -151,9 +159,12 @@ const NOT_WRITES: &[&str] = &[
     "Start_v3",
 ];
 
-/// Whether the event belongs to a transaction (a write the master may lack).
-pub fn is_write(e: &BinlogEvent) -> bool {
-    !NOT_WRITES.contains(&e.kind.as_str())
+/// Whether the event belongs to a transaction the server with `server_id` wrote itself: one the
+/// master may lack. An event another server wrote came to it by replication — after the
+/// failover point only from the current master (an earlier rejoin that did not finish, or
+/// one set up by hand, with log_slave_updates on): the master has it.
+pub fn is_own_write(e: &BinlogEvent, server_id: u32) -> bool {
+    !NOT_WRITES.contains(&e.kind.as_str()) && e.server_id == server_id
 }
 
 /// The GTID a transaction's first event names (MariaDB `BEGIN GTID 0-1-103`, MySQL
@@ -172,11 +183,12 @@ fn gtid_of(e: &BinlogEvent) -> Option<String> {
     .filter(|g| !g.is_empty())
 }
 
-/// The writes among `events` named per file: `mysql-bin.000003 from 1234 to 5678: 3
-/// transactions (0-1-101 … 0-1-103)`. No statement text: it may hold data.
+/// The writes (events of transactions, [`is_own_write`]'s) among `events` named per file:
+/// `mysql-bin.000003 from 1234 to 5678: 3 transactions (0-1-101 … 0-1-103)`. No statement
+/// text: it may hold data.
 pub fn describe_writes(events: &[BinlogEvent]) -> Vec<String> {
     let mut per_file: Vec<(&str, Vec<&BinlogEvent>)> = Vec::new();
-    for e in events.iter().filter(|e| is_write(e)) {
+    for e in events.iter() {
         match per_file.last_mut() {
             Some((f, v)) if *f == e.file => v.push(e),
             _ => per_file.push((&e.file, vec![e])),
@@ -319,6 +331,7 @@ mod tests {
             file: file.into(),
             pos,
             kind: kind.into(),
+            server_id: 1,
             end_pos: end,
             info: info.into(),
         }
@@ -340,8 +353,19 @@ mod tests {
             ev(f, 511, "Gtid", 553, "GTID 0-1-102"),
             ev(f, 553, "Query", 650, "CREATE TABLE x (a int)"),
         ];
-        assert!(events[..4].iter().all(|e| !is_write(e)));
-        let d = describe_writes(&events);
+        assert!(events[..4].iter().all(|e| !is_own_write(e, 1)));
+        assert!(events[4..].iter().all(|e| is_own_write(e, 1)));
+        // The same transactions replicated from server 2 (a rejoin cut short, log_slave_updates
+        // on) are not the old master's own.
+        assert!(events.iter().all(|e| !is_own_write(e, 2)));
+        let own = |events: &[BinlogEvent]| -> Vec<BinlogEvent> {
+            events
+                .iter()
+                .filter(|e| is_own_write(e, 1))
+                .cloned()
+                .collect()
+        };
+        let d = describe_writes(&own(&events));
         assert_eq!(
             d,
             vec!["mysql-bin.000004 from 342 to 650: 2 transactions (0-1-101 … 0-1-102)"]
@@ -361,14 +385,14 @@ mod tests {
             ev(f, 351, "Xid", 382, "COMMIT"),
         ];
         assert_eq!(
-            describe_writes(&mysql),
+            describe_writes(&own(&mysql)),
             vec!["mysql-bin.000004 from 197 to 382: 1 transaction (3e11fa47-71ca:6)"]
         );
         let anonymous = vec![ev(f, 4, "Query", 90, "BEGIN"), ev(f, 90, "Xid", 121, "")];
         assert_eq!(
-            describe_writes(&anonymous),
+            describe_writes(&own(&anonymous)),
             vec!["mysql-bin.000004 from 4 to 121: 2 events of transactions"]
         );
-        assert!(describe_writes(&events[..4]).is_empty());
+        assert!(describe_writes(&[]).is_empty());
     }
 }

@@ -6,20 +6,15 @@
 //! 1. every server of the group answers (MHA: "should not be started if one or more servers
 //!    is down");
 //! 2. every replica replicates from the master, IO and SQL threads running, at most
-//!    [`MAX_LAG_S`] behind (MHA's check_replication_health(30));
+//!    `seconds_behind_master` behind (MHA's check_replication_health(30));
 //! 3. no update on the old master running `running_updates_limit` + 1 s or longer (MHA's
 //!    get_running_update_threads: a long update would hold the write block open);
 //! 4. the new master: the forced one or MHA's selection order, without the delay rule;
-//! 5. nothing on the new master running [`RUNNING_SECONDS_LIMIT_S`] or longer.
+//! 5. nothing on the new master running `running_seconds_limit` or longer (10 s by default).
 
 use crate::engine::selection::{self, SelectionInput};
 use crate::model::{IoThread, Observations, Thread};
 use crate::state::group::GroupSpec;
-
-/// MHA's `--seconds_behind_master` default.
-pub const MAX_LAG_S: u64 = 30;
-/// MHA's `--running_seconds_limit` default (the new master's long queries).
-pub const RUNNING_SECONDS_LIMIT_S: u64 = 10;
 
 /// Gate 3: updates on the old master running `limit_s` + 1 seconds or longer.
 pub fn running_updates(threads: &[Thread], limit_s: u64) -> Vec<String> {
@@ -50,6 +45,8 @@ pub struct GateInput<'a> {
     pub observed: &'a Observations,
     pub master_threads: &'a [Thread],
     pub running_updates_limit_s: u64,
+    /// The most a replica may be behind.
+    pub seconds_behind_master_s: u64,
     pub forced: Option<&'a str>,
 }
 
@@ -123,12 +120,12 @@ pub fn check(input: &GateInput) -> Result<Passed, Refused> {
                         .unwrap_or_default()
                 )),
                 Some(r) => match r.seconds_behind {
-                    Some(lag) if lag <= MAX_LAG_S => {
+                    Some(lag) if lag <= input.seconds_behind_master_s => {
                         lines.push(format!("{}: replicating, {lag} s behind", s.name))
                     }
                     Some(lag) => problems.push(format!(
-                        "{}: {lag} s behind the master (more than {MAX_LAG_S} s)",
-                        s.name
+                        "{}: {lag} s behind the master (more than {} s)",
+                        s.name, input.seconds_behind_master_s
                     )),
                     None => problems.push(format!("{}: lag unknown", s.name)),
                 },
@@ -247,16 +244,18 @@ mod tests {
         observed.insert("db1".into(), Ok(mariadb(1, false, "0-1-10")));
         observed.insert("db2".into(), Ok(live_replica(2)));
         observed.insert("db3".into(), Ok(live_replica(3)));
-        let input = |obs: &Observations| -> Result<Passed, Refused> {
+        let with_lag_limit = |obs: &Observations, lag_s: u64| -> Result<Passed, Refused> {
             check(&GateInput {
                 spec: &spec,
                 old_master: "db1",
                 observed: obs,
                 master_threads: &[],
                 running_updates_limit_s: 1,
+                seconds_behind_master_s: lag_s,
                 forced: None,
             })
         };
+        let input = |obs: &Observations| with_lag_limit(obs, 30);
         let ok = input(&observed).expect("passes");
         assert!(
             ok.lines.iter().any(|l| l.starts_with("new master:")),
@@ -267,7 +266,19 @@ mod tests {
         if let Some(Ok(i)) = lagging.get_mut("db3") {
             i.replica.as_mut().unwrap().seconds_behind = Some(31);
         }
-        assert!(input(&lagging).unwrap_err().reason.contains("31 s behind"));
+        assert!(input(&lagging)
+            .unwrap_err()
+            .reason
+            .contains("31 s behind the master (more than 30 s)"));
+        // --seconds-behind-master 60 lets it pass; 5 refuses a replica 6 s behind.
+        assert!(with_lag_limit(&lagging, 60).is_ok());
+        if let Some(Ok(i)) = lagging.get_mut("db3") {
+            i.replica.as_mut().unwrap().seconds_behind = Some(6);
+        }
+        assert!(with_lag_limit(&lagging, 5)
+            .unwrap_err()
+            .reason
+            .contains("(more than 5 s)"));
 
         let mut stopped = observed.clone();
         if let Some(Ok(i)) = stopped.get_mut("db2") {
@@ -292,6 +303,7 @@ mod tests {
             observed: &observed,
             master_threads: &long,
             running_updates_limit_s: 1,
+            seconds_behind_master_s: 30,
             forced: None,
         });
         assert!(r.unwrap_err().reason.contains("thread 9"));
@@ -302,6 +314,7 @@ mod tests {
             observed: &observed,
             master_threads: &[],
             running_updates_limit_s: 1,
+            seconds_behind_master_s: 30,
             forced: Some("db3"),
         })
         .unwrap();

@@ -235,6 +235,8 @@ pub struct BinlogEvent {
     pub pos: u64,
     /// `Event_type`: Gtid, Query, Xid, Format_desc, Rotate, …
     pub kind: String,
+    /// The server the event was first written on (a replicated event keeps its origin's).
+    pub server_id: u32,
     pub end_pos: u64,
     /// `Info`, first characters only (a statement may hold data: never shown whole).
     pub info: String,

@@ -68,6 +68,7 @@ pub async fn run_gates(
         observed: &observed,
         master_threads: &master_threads,
         running_updates_limit_s: options.running_updates_limit_s,
+        seconds_behind_master_s: options.seconds_behind_master_s,
         forced: options.new_master.as_deref(),
     })?;
     let nm = spec
@@ -78,13 +79,14 @@ pub async fn run_gates(
         reason: e,
         lines: passed.lines.clone(),
     })?;
-    let long = gates::long_queries(&busy, gates::RUNNING_SECONDS_LIMIT_S);
+    let limit = options.running_seconds_limit_s;
+    let long = gates::long_queries(&busy, limit);
     if !long.is_empty() {
         return Err(Refused {
             reason: format!(
                 "queries on the new master {} running {} s or longer: {}",
                 passed.new_master,
-                gates::RUNNING_SECONDS_LIMIT_S,
+                limit,
                 long.join("; ")
             ),
             lines: passed.lines,
@@ -92,8 +94,7 @@ pub async fn run_gates(
     }
     passed.lines.push(format!(
         "{}: nothing running {} s or longer",
-        passed.new_master,
-        gates::RUNNING_SECONDS_LIMIT_S
+        passed.new_master, limit
     ));
     Ok(passed)
 }

@@ -26,13 +26,21 @@ pub async fn serve(
     r: RejoinRequest,
 ) -> Result<RejoinReply, Status> {
     let task = tokio::spawn(async move {
-        let res = crate::runtime::rejoin::rejoin(&node, &r.group, &r.server, r.check_only)
-            .await
-            .map(|report| RejoinReply {
-                lines: report.lines,
-                rejoined: report.rejoined,
-            })
-            .map_err(Status::from);
+        let res = crate::runtime::rejoin::rejoin(
+            &node,
+            &r.group,
+            &r.server,
+            crate::runtime::rejoin::Options {
+                check_only: r.check_only,
+                automatic: false,
+            },
+        )
+        .await
+        .map(|report| RejoinReply {
+            lines: report.lines,
+            rejoined: report.rejoined,
+        })
+        .map_err(Status::from);
         let outcome = Outcome::of(&res, |r| {
             if r.rejoined {
                 "rejoined".into()

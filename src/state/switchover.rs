@@ -19,9 +19,15 @@ pub const FEATURE_SWITCHOVER: &str = "switchover";
 /// MHA's `--running_updates_limit` default (seconds): an update on the old master running this
 /// long or longer (plus one, as MHA counts) refuses the switch.
 pub const DEFAULT_RUNNING_UPDATES_LIMIT_S: u64 = 1;
+/// MHA's `--seconds_behind_master` default: a replica further behind refuses the switch.
+pub const DEFAULT_SECONDS_BEHIND_MASTER_S: u64 = 30;
+/// MHA's `--running_seconds_limit` default: a query on the new master running this long or
+/// longer refuses the switch.
+pub const DEFAULT_RUNNING_SECONDS_LIMIT_S: u64 = 10;
 
-/// What the operator asked for (`mhactl switchover`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What the operator asked for (`mhactl switchover`). A field missing from a stored record
+/// reads as MHA's default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SwitchOptions {
     /// `--new-master`: promote this server instead of MHA's selection.
@@ -34,6 +40,23 @@ pub struct SwitchOptions {
     /// `--skip-lock-all-tables`: no FLUSH TABLES WITH READ LOCK (MHA then checks that the
     /// binlog stands still instead).
     pub skip_lock_all_tables: bool,
+    /// `--seconds-behind-master` (seconds).
+    pub seconds_behind_master_s: u64,
+    /// `--running-seconds-limit` (seconds).
+    pub running_seconds_limit_s: u64,
+}
+
+impl Default for SwitchOptions {
+    fn default() -> Self {
+        SwitchOptions {
+            new_master: None,
+            orig_master_is_new_slave: false,
+            running_updates_limit_s: DEFAULT_RUNNING_UPDATES_LIMIT_S,
+            skip_lock_all_tables: false,
+            seconds_behind_master_s: DEFAULT_SECONDS_BEHIND_MASTER_S,
+            running_seconds_limit_s: DEFAULT_RUNNING_SECONDS_LIMIT_S,
+        }
+    }
 }
 
 /// The old master frozen: when writes were blocked (the acting manager's clock) and where its

@@ -51,6 +51,7 @@ impl Session {
                 file: text(r, "Log_name"),
                 pos: text(r, "Pos").parse().unwrap_or_default(),
                 kind: text(r, "Event_type"),
+                server_id: text(r, "Server_id").parse().unwrap_or_default(),
                 end_pos: text(r, "End_log_pos").parse().unwrap_or_default(),
                 info: text(r, "Info").chars().take(INFO_CHARS).collect(),
             })

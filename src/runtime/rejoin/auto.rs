@@ -1,8 +1,9 @@
 //! `[failover] auto_rejoin = true`: the leader brings back the master the group's last failover
 //! or switchover replaced (engine::rejoin::last_master_change), as `mhactl rejoin --yes` would,
-//! once it answers again. Same checks, same order: read_only first, nothing the new master lacks
-//! (an old master holding errant transactions is refused, named in the log and in `cluster
-//! status`, and left out — never discarded), then replication, then the topology.
+//! once it answers again. The check first, changing nothing: an old master holding errant
+//! transactions is refused, named in the log and in `cluster status`, and left as it is — never
+//! discarded, never touched; one replicating from another server (set up by hand) is left
+//! alone. Only then the rejoin itself, which checks again after read_only.
 //!
 //! Only while the group is quiet: master alive, no run active, automatic failover neither
 //! paused (an operator at work) nor blocked (a failed run awaiting an acknowledgement). A server
@@ -171,27 +172,34 @@ fn candidates(node: &Runtime) -> Vec<(String, String)> {
 }
 
 /// One attempt: a short connect first (a server still down costs a second, and is not an
-/// event), then the rejoin itself.
+/// event), then the rejoin's check alone — a refusal changes nothing on the server, so an
+/// operator's work on it is never undone — and only when that passes, the rejoin itself.
 async fn attempt(node: &Runtime, group: &str, server: &str) {
     let (outcome, detail) = match answers(node, group, server).await {
         Err(why) => (Outcome::Unreachable, why),
-        Ok(()) => match super::rejoin(node, group, server, false).await {
+        Ok(()) => match rejoin_checked(node, group, server).await {
             Ok(report) => (Outcome::Rejoined, report.lines.join("; ")),
             // Leadership moved: the next leader's own loop takes over.
             Err(NodeError::NotLeader { .. } | NodeError::LeadershipLost { .. }) => return,
             Err(e) => (Outcome::Refused, e.to_string()),
         },
     };
+    let said_before = node
+        .auto_rejoin
+        .attempts
+        .last(group, server)
+        .is_some_and(|(_, a)| a.outcome == outcome && a.detail == detail);
     match outcome {
         Outcome::Rejoined => {
             tracing::info!(%group, %server, %detail, "old master rejoined automatically")
         }
-        Outcome::Refused => tracing::warn!(
+        // Once per reason, not every retry.
+        Outcome::Refused if !said_before => tracing::warn!(
             %group, %server, %detail,
-            "old master not rejoined automatically; tried again in {} min",
+            "old master not rejoined automatically; tried again every {} min",
             AFTER_REFUSAL.as_secs() / 60
         ),
-        Outcome::Unreachable => tracing::debug!(%group, %server, %detail, "old master still down"),
+        _ => tracing::debug!(%group, %server, %detail, outcome = outcome.as_str(), "auto-rejoin"),
     }
     node.auto_rejoin.attempts.record(
         group,
@@ -203,6 +211,24 @@ async fn attempt(node: &Runtime, group: &str, server: &str) {
             detail,
         },
     );
+}
+
+/// The check, then (it passed) the rejoin.
+async fn rejoin_checked(
+    node: &Runtime,
+    group: &str,
+    server: &str,
+) -> Result<super::RejoinReport, NodeError> {
+    let check = super::Options {
+        check_only: true,
+        automatic: true,
+    };
+    super::rejoin(node, group, server, check).await?;
+    let go = super::Options {
+        check_only: false,
+        ..check
+    };
+    super::rejoin(node, group, server, go).await
 }
 
 /// Ok when `server` accepts a connection within [`PROBE`].

@@ -4,7 +4,7 @@
 
 use super::{refused, Rejoin, Start};
 use crate::adapters::mysql::{ReplicaPosition, Session};
-use crate::engine::rejoin::{describe_writes, is_write, FilePosPoint};
+use crate::engine::rejoin::{describe_writes, is_own_write, FilePosPoint};
 use crate::engine::{gtid, rejoin};
 use crate::model::{BinlogEvent, Flavor, ServerInfo, Target};
 use crate::raft::NodeError;
@@ -30,16 +30,28 @@ impl Rejoin<'_> {
         let (errant, start, held) = match (&self.point, new_info.dialect.flavor) {
             (Some(point), _) => {
                 let point = point.clone();
-                self.filepos(old, new, &point).await?
+                self.filepos(old, new, old_info.server_id, &point).await?
             }
             (None, Flavor::MariaDb) => self.mariadb(old, new, old_info, new_info).await?,
             (None, Flavor::MySql) => self.mysql(new, old_info, new_info).await?,
         };
         if !errant.is_empty() {
+            // File/position: applying them to the master by hand does not make the server
+            // rejoinable — they stay in its binlog past the failover point.
+            let then = match self.point {
+                None => format!(
+                    "either apply them to {} by hand or rebuild {} from a backup of {}",
+                    m.name, s.name, m.name
+                ),
+                Some(_) => format!(
+                    "rebuild {} from a backup of {} (if you apply them to {} by hand, repoint \
+                     {} by hand too: they stay in its binlog, and the rejoin refuses it)",
+                    s.name, m.name, m.name, s.name
+                ),
+            };
             return Err(refused(format!(
                 "{} holds transactions the master {} lacks (errant): {}; nothing else was \
-                 changed{}. Inspect them (mysqlbinlog on {}), then either apply them to {} by \
-                 hand or rebuild {} from a backup of {}",
+                 changed{}. Inspect them (mysqlbinlog on {}), then {then}",
                 s.name,
                 m.name,
                 errant.join(", "),
@@ -49,9 +61,6 @@ impl Rejoin<'_> {
                     format!(" (left as it is now: {})", self.lines.join("; "))
                 },
                 s.name,
-                m.name,
-                s.name,
-                m.name
             )));
         }
         self.lines.push(format!(
@@ -169,21 +178,26 @@ impl Rejoin<'_> {
     }
 
     /// File/position: every event of the server's binlog from the failover point on, through
-    /// its later files, must be a header, a rotation or a stop (a restart writes those);
-    /// anything else was written there and the master lacks it.
+    /// its later files, that it wrote itself must be a header, a rotation or a stop (a restart
+    /// writes those); any other was written there and the master lacks it. Events that came by
+    /// replication (another server id) the master has.
     async fn filepos(
         &self,
         old: &mut Session,
         new: &mut Session,
+        own_id: u32,
         point: &FilePosPoint,
     ) -> Result<(Vec<String>, Start, String), NodeError> {
         let (s, m) = (self.s, self.m);
-        let logs = old.binary_logs().await.map_err(|e| self.fail(&s.name, e))?;
+        let logs = old
+            .binary_logs()
+            .await
+            .map_err(|e| self.fail(&s.name, binlog_access(e)))?;
+        let rebuild = format!("rebuild it from a backup of {}", m.name);
         let Some(first) = logs.iter().position(|(f, _)| *f == point.stop_at.file) else {
             return Err(refused(format!(
                 "{} no longer holds {} (its binary logs: {}; purged or reset): whether it wrote \
-                 anything past the failover point {} cannot be checked; rebuild it from a \
-                 backup of {}",
+                 anything past the failover point {} cannot be checked; {rebuild}",
                 s.name,
                 point.stop_at.file,
                 match logs.as_slice() {
@@ -192,10 +206,19 @@ impl Rejoin<'_> {
                     [a, .., z] => format!("{} … {}", a.0, z.0),
                 },
                 point.stop_at,
-                m.name
             )));
         };
-        let (writes, complete) = self.scan(old, &logs[first..], point.stop_at.pos).await?;
+        let size = logs[first].1;
+        if size < point.stop_at.pos {
+            return Err(refused(format!(
+                "{}'s {} ends at {size}, before the failover point {}: it lost the end of its \
+                 binlog (or the file was reset); {rebuild}",
+                s.name, point.stop_at.file, point.stop_at
+            )));
+        }
+        let (writes, complete) = self
+            .scan(old, &logs[first..], point.stop_at.pos, own_id)
+            .await?;
         let mut errant = describe_writes(&writes);
         if !complete {
             errant.push(format!(
@@ -218,40 +241,67 @@ impl Rejoin<'_> {
                 reach: Target::Coord(here),
             },
             format!(
-                "nothing in its binlog past the failover point {} of run {}; {} took over at {}",
+                "nothing of its own in its binlog past the failover point {} of run {}; {} took \
+                 over at {}",
                 point.stop_at, point.run, m.name, point.start_at
             ),
         ))
     }
 
-    /// The writes among the events of `logs` (the first from `from`), page by page; false
-    /// when the scan stopped at its limit.
+    /// The server's own writes among the events of `logs` (the first from `from`), page by
+    /// page; false when the scan stopped at its limit. Each file must be read to the size the
+    /// listing gave it: a scan that ends short (an unreadable tail, a position past 4 GiB) is
+    /// refused rather than taken as clean.
     async fn scan(
         &self,
         old: &mut Session,
         logs: &[(String, u64)],
         from: u64,
+        own_id: u32,
     ) -> Result<(Vec<BinlogEvent>, bool), NodeError> {
+        let name = &self.s.name;
         let mut writes = Vec::new();
         let mut scanned = 0;
-        for (k, (file, _)) in logs.iter().enumerate() {
+        for (k, (file, size)) in logs.iter().enumerate() {
             let mut at = if k == 0 { from } else { 4 };
             loop {
-                let page = old
-                    .binlog_events(file, at, PAGE)
-                    .await
-                    .map_err(|e| self.fail(&self.s.name, format!("reading {file}: {e}")))?;
+                let page = old.binlog_events(file, at, PAGE).await.map_err(|e| {
+                    self.fail(name, format!("reading {file}: {}", binlog_access(e)))
+                })?;
                 scanned += page.len();
-                writes.extend(page.iter().filter(|e| is_write(e)).cloned());
+                writes.extend(page.iter().filter(|e| is_own_write(e, own_id)).cloned());
                 if scanned >= SCAN_LIMIT {
                     return Ok((writes, false));
                 }
                 match page.last() {
-                    Some(e) if page.len() as u64 == PAGE && e.end_pos > at => at = e.end_pos,
+                    Some(e) if e.end_pos > at => at = e.end_pos,
                     _ => break,
                 }
+                if (page.len() as u64) < PAGE {
+                    break;
+                }
+            }
+            if at < *size {
+                return Err(self.fail(
+                    name,
+                    format!(
+                        "its {file} could be read only to {at} of {size} bytes: whether it holds \
+                         anything the master lacks cannot be checked"
+                    ),
+                ));
             }
         }
         Ok((writes, true))
+    }
+}
+
+/// A binlog read refused for want of a privilege says which one.
+fn binlog_access(e: crate::adapters::mysql::MysqlError) -> String {
+    match e.server_code() {
+        Some(1227) => format!(
+            "{e} (reading binary logs needs REPLICATION SLAVE on MySQL, BINLOG MONITOR or \
+             REPLICATION CLIENT on MariaDB, for the manager's user)"
+        ),
+        _ => e.to_string(),
     }
 }

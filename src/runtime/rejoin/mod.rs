@@ -24,7 +24,7 @@ use super::Runtime;
 use crate::adapters::mysql::{ChangeMaster, ReplicaPosition, Session};
 use crate::engine::detector::pulse;
 use crate::engine::rejoin::{filepos_point, FilePosPoint};
-use crate::model::{IoThread, Target};
+use crate::model::{IoThread, ServerInfo, Target};
 use crate::raft::NodeError;
 use crate::secret::Secret;
 use crate::state::group::{DiscoveredServer, Group, GroupSpec, ReplicationMode, Role, ServerSpec};
@@ -59,6 +59,17 @@ impl Drop for OneAtATime {
     }
 }
 
+/// How a rejoin is asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Check and say what would be done; change nothing.
+    pub check_only: bool,
+    /// By the leader's own loop (`[failover] auto_rejoin`): the group must also stay unpaused
+    /// and unblocked throughout, and a server replicating from another server than the master
+    /// (set up by hand) is left alone.
+    pub automatic: bool,
+}
+
 /// What a rejoin did (or, with `check_only`, would do), line by line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RejoinReport {
@@ -76,18 +87,33 @@ struct Expect {
     group: String,
     master: String,
     updated_at_ms: u64,
+    automatic: bool,
 }
 
 impl Expect {
-    /// Still the acting leader, the same master, no failover run begun.
+    /// Still the acting leader, the same master, no failover run begun (automatic: nor the
+    /// group paused or blocked meanwhile).
     fn still(&self, node: &Runtime) -> Result<(), NodeError> {
         node.raft.require_leader()?;
-        let (g, run) = node.raft.read(|c| {
+        let now = crate::clock::now_ms();
+        let (g, run, held) = node.raft.read(|c| {
+            let f = c.failover.get(&self.group);
             (
                 c.groups.get(&self.group).cloned(),
-                c.failover.get(&self.group).and_then(|f| f.active_run),
+                f.and_then(|f| f.active_run),
+                f.and_then(|f| match (f.pause_at(now), &f.blocked) {
+                    (Some(p), _) => Some(format!("paused ({p})")),
+                    (None, Some(b)) => Some(format!("blocked ({b})")),
+                    (None, None) => None,
+                }),
             )
         });
+        if let (true, Some(held)) = (self.automatic, held) {
+            return Err(refused(format!(
+                "group {} is {held}: the automatic rejoin waits",
+                self.group
+            )));
+        }
         match (g, run) {
             (_, Some(run)) => Err(refused(format!(
                 "failover run {run} of group {} began meanwhile",
@@ -108,8 +134,9 @@ pub async fn rejoin(
     node: &Runtime,
     group: &str,
     server: &str,
-    check_only: bool,
+    options: Options,
 ) -> Result<RejoinReport, NodeError> {
+    let check_only = options.check_only;
     node.raft.require_leader()?;
     // One rejoin per group at a time on this leader (a client that retries after a timeout
     // must not start a second one alongside the first).
@@ -127,6 +154,7 @@ pub async fn rejoin(
         group: group.to_string(),
         master: m.name.clone(),
         updated_at_ms: g.updated_at_ms,
+        automatic: options.automatic,
     };
     let pw = password(&node.local, &g.spec).map_err(|e| refused(e.to_string()))?;
     let repl_password = resolve(&node.local, "repl_password", &g.spec.repl_password)
@@ -293,6 +321,20 @@ impl Rejoin<'_> {
     ) -> Result<Option<DiscoveredServer>, NodeError> {
         let (s, m) = (self.s, self.m);
         let mut old_info = old.server_info().await.map_err(|e| self.fail(&s.name, e))?;
+        // Already pointed at the master (a rejoin cut short after START SLAVE, or by hand): it
+        // goes on from where it stopped — never from the journaled start again, which would
+        // apply what it already has a second time.
+        let pointed = old_info
+            .replica
+            .as_ref()
+            .is_some_and(|r| r.source_host == m.host && r.source_port == m.port);
+        if let (true, false, Some(r)) = (self.expect.automatic, pointed, &old_info.replica) {
+            return Err(refused(format!(
+                "{} replicates from {}:{} (set up by hand?): the automatic rejoin leaves it \
+                 alone; mhactl rejoin repoints it",
+                s.name, r.source_host, r.source_port
+            )));
+        }
         if !check_only {
             // read_only and replication stopped before the check, and the state read again
             // after: nothing is written or applied between the check and the repointing. A
@@ -323,6 +365,17 @@ impl Rejoin<'_> {
             return Ok(None);
         }
         self.expect.still(self.node)?;
+        if pointed {
+            old.start_replica()
+                .await
+                .map_err(|e| self.fail(&s.name, e))?;
+            self.lines.push(format!(
+                "{}: already pointed at {} (an earlier rejoin cut short, or by hand): \
+                 replicating from where it stopped",
+                s.name, m.name
+            ));
+            return self.settle(old, &start, &old_info).await.map(Some);
+        }
         if let Some(pos) = &start.slave_pos {
             old.exec(&format!("SET GLOBAL gtid_slave_pos = '{pos}'"))
                 .await
@@ -359,18 +412,29 @@ impl Rejoin<'_> {
                 ReplicaPosition::FilePos { file, pos } => format!("from {file}:{pos}"),
             }
         ));
+        self.settle(old, &start, &old_info).await.map(Some)
+    }
+
+    /// It replicates (Self::replicates), still under the same leader and master: the server
+    /// as the topology will hold it.
+    async fn settle(
+        &mut self,
+        old: &mut Session,
+        start: &Start,
+        old_info: &ServerInfo,
+    ) -> Result<DiscoveredServer, NodeError> {
         self.replicates(old, &start.reach).await?;
         // A failover begun during the wait is refused by the state too (RejoinReplica).
         self.expect.still(self.node)?;
-        Ok(Some(DiscoveredServer {
-            name: s.name.clone(),
+        Ok(DiscoveredServer {
+            name: self.s.name.clone(),
             role: Role::Replica,
             server_id: old_info.server_id,
             version: old_info.version.clone(),
             read_only: true,
             log_bin: old_info.log_bin,
-            replicates_from: Some(m.name.clone()),
-        }))
+            replicates_from: Some(self.m.name.clone()),
+        })
     }
 
     /// Everything the master had at the check, and the threads running without error: it

@@ -13,9 +13,9 @@ use super::*;
 use crate::state::switchover::SwitchEvent;
 
 /// How long the new master (and in phase 4 each replica) may take to reach the old master's
-/// final position: the lag the gates allow (writes are blocked meanwhile).
+/// final position: the lag the gates allow by default (writes are blocked meanwhile).
 pub(super) const SWITCH_CATCH_UP: Duration =
-    Duration::from_secs(crate::engine::switchover::MAX_LAG_S);
+    Duration::from_secs(crate::state::switchover::DEFAULT_SECONDS_BEHIND_MASTER_S);
 /// The new master's epoch and semi-sync after it took over, as a whole.
 const AFTER_TAKEOVER: Duration = Duration::from_secs(3);
 
