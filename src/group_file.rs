@@ -34,6 +34,7 @@
 //! # report_script = "send_report"
 //! purge_relay_logs_every_m = 0       # file/position: replicas' applied relay logs purged every N min (0: never)
 //! auto_rejoin = false                # the replaced master back as a replica when it returns clean
+//! check_repl_filter = true           # MHA's: same replication/binlog filters everywhere
 //! [[servers]]
 //! name = "db1"
 //! host = "10.0.0.11"
@@ -92,6 +93,7 @@ struct RawFailover {
     report_script: Option<String>,
     purge_relay_logs_every_m: Option<u64>,
     auto_rejoin: Option<bool>,
+    check_repl_filter: Option<bool>,
     client_bindir: Option<toml::Value>,
 }
 
@@ -219,6 +221,7 @@ pub fn parse(text: &str) -> Result<GroupSpec, Vec<String>> {
             .purge_relay_logs_every_m
             .unwrap_or(fd.purge_relay_logs_every_m),
         auto_rejoin: f.auto_rejoin.unwrap_or(fd.auto_rejoin),
+        check_repl_filter: f.check_repl_filter.unwrap_or(fd.check_repl_filter),
     });
     let spec = GroupSpec {
         name: raw.name,

@@ -58,6 +58,7 @@ struct Failover<'a> {
     report_script: Option<&'a str>,
     purge_relay_logs_every_m: u64,
     auto_rejoin: bool,
+    check_repl_filter: bool,
 }
 
 fn not(b: &bool) -> bool {
@@ -130,6 +131,7 @@ pub fn render(spec: &GroupSpec) -> String {
             report_script: f.report_script.as_deref(),
             purge_relay_logs_every_m: f.purge_relay_logs_every_m,
             auto_rejoin: f.auto_rejoin,
+            check_repl_filter: f.check_repl_filter,
         },
         servers: spec
             .servers

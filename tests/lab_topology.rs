@@ -117,6 +117,30 @@ fn check_repl_catches_problems() {
     assert!(text.contains("duplicate server_id 1: db1, db3"), "{text}");
     lab.sql("db3", "SET GLOBAL server_id=3");
 
+    // MHA's check_repl_filter: one replica ignoring a database the others replicate.
+    lab.sql(
+        "db3",
+        "STOP SLAVE; SET GLOBAL replicate_ignore_db='scratch'; START SLAVE",
+    );
+    let (code, text) = lab.check("repl");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("replication filtering check failed on db3")
+            && text.contains("db3: replicate_ignore_db=scratch"),
+        "{text}"
+    );
+    // A switchover's gates refuse it too, changing nothing.
+    let out = lab.mhactl(&["switchover", "--group", "lab"]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && said.contains("replication filtering check failed on db3"),
+        "{said}"
+    );
+    lab.sql(
+        "db3",
+        "STOP SLAVE; SET GLOBAL replicate_ignore_db=''; START SLAVE",
+    );
+
     let (code, text) = lab.check("repl");
     assert_eq!(code, 0, "healthy again: {text}");
 }

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use mha_raft::ctl::AdminClient;
-use mha_raft::proto::admin::{SwitchOptions, SwitchoverRequest};
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
 use crate::bench_failover::writer::{Ack, Client, Writer, APP_PW};
@@ -91,16 +90,7 @@ async fn one_run(args: &Args, mhad: &str) -> anyhow::Result<Sample> {
     )?;
     let writer = Writer::start(args.client);
     tokio::time::sleep(Duration::from_millis(2500 + wall_ms() % 500)).await;
-    let req = SwitchoverRequest {
-        group: "lab".into(),
-        options: Some(SwitchOptions {
-            new_master: Some("db2".into()),
-            orig_master_is_new_slave: true,
-            running_updates_limit_s: Some(1),
-            skip_lock_all_tables: false,
-        }),
-        check_only: false,
-    };
+    let req = crate::scenario::switch_to_db2();
     let t0 = wall_ms();
     let r = client
         .call(|mut c| {

@@ -113,16 +113,7 @@ impl Ctx {
 
     /// `mhactl switchover --group lab --new-master db2 --orig-master-is-new-slave --yes`.
     async fn switchover(&self) -> anyhow::Result<()> {
-        let req = SwitchoverRequest {
-            group: "lab".into(),
-            options: Some(SwitchOptions {
-                new_master: Some("db2".into()),
-                orig_master_is_new_slave: true,
-                running_updates_limit_s: Some(1),
-                skip_lock_all_tables: false,
-            }),
-            check_only: false,
-        };
+        let req = switch_to_db2();
         let r = self
             .client
             .call(|mut c| {
@@ -594,4 +585,18 @@ async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(4)).await;
     }
     Ok(())
+}
+
+/// `mhactl switchover --group lab --new-master db2 --orig-master-is-new-slave --yes`, MHA's
+/// limits left at their defaults.
+pub fn switch_to_db2() -> SwitchoverRequest {
+    SwitchoverRequest {
+        group: "lab".into(),
+        options: Some(SwitchOptions {
+            new_master: Some("db2".into()),
+            orig_master_is_new_slave: true,
+            ..Default::default()
+        }),
+        check_only: false,
+    }
 }

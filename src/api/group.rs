@@ -98,6 +98,7 @@ impl From<&GroupSpec> for pb::GroupSpec {
                 master_ip_online_change_script: f.master_ip_online_change_script.clone(),
                 purge_relay_logs_every_m: Some(f.purge_relay_logs_every_m),
                 auto_rejoin: Some(f.auto_rejoin),
+                check_repl_filter: Some(f.check_repl_filter),
                 report_script: f.report_script.clone(),
             }),
         }
@@ -155,6 +156,9 @@ impl TryFrom<pb::GroupSpec> for GroupSpec {
                     .purge_relay_logs_every_m
                     .unwrap_or(FailoverSpec::default().purge_relay_logs_every_m),
                 auto_rejoin: f.auto_rejoin.unwrap_or(FailoverSpec::default().auto_rejoin),
+                check_repl_filter: f
+                    .check_repl_filter
+                    .unwrap_or(FailoverSpec::default().check_repl_filter),
                 report_script: f.report_script,
             },
         })

@@ -297,10 +297,12 @@ mod tests {
         if let Some(f) = old.failover.as_mut() {
             f.purge_relay_logs_every_m = None;
             f.auto_rejoin = None;
+            f.check_repl_filter = None;
         }
         let back = GroupSpec::try_from(old).unwrap().failover;
         assert_eq!(back.purge_relay_logs_every_m, 0);
         assert!(!back.auto_rejoin);
+        assert!(back.check_repl_filter);
     }
 
     #[test]

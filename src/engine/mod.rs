@@ -5,6 +5,7 @@ pub mod detector;
 pub mod failover;
 pub mod gtid;
 pub mod rejoin;
+pub mod repl_filter;
 pub mod selection;
 pub mod switchover;
 pub mod topology;

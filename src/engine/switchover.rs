@@ -13,7 +13,7 @@
 //! 5. nothing on the new master running `running_seconds_limit` or longer (10 s by default).
 
 use crate::engine::selection::{self, SelectionInput};
-use crate::model::{IoThread, Observations, Thread};
+use crate::model::{IoThread, Observations, ServerInfo, Thread};
 use crate::state::group::GroupSpec;
 
 /// Gate 3: updates on the old master running `limit_s` + 1 seconds or longer.
@@ -66,7 +66,7 @@ pub struct Refused {
 }
 
 /// Gates 1–4 (gate 5 needs the new master's threads: [`long_queries`]).
-pub fn check(input: &GateInput) -> Result<Passed, Refused> {
+pub fn check<'a>(input: &'a GateInput<'a>) -> Result<Passed, Refused> {
     let mut lines = Vec::new();
     let refuse = |reason: String, lines: &Vec<String>| Refused {
         reason,
@@ -137,6 +137,24 @@ pub fn check(input: &GateInput) -> Result<Passed, Refused> {
     }
     if !problems.is_empty() {
         return Err(refuse(problems.join("; "), &lines));
+    }
+    if input.spec.failover.check_repl_filter {
+        let observed = |n: &'a str| match input.observed.get(n) {
+            Some(Ok(i)) => Some((n, i)),
+            _ => None,
+        };
+        let replicas: Vec<(&str, &ServerInfo)> = input
+            .spec
+            .servers
+            .iter()
+            .filter(|s| s.name != old.name)
+            .filter_map(|s| observed(&s.name))
+            .collect();
+        let bad = crate::engine::repl_filter::problems(observed(&old.name), &replicas);
+        if !bad.is_empty() {
+            return Err(refuse(bad.join("; "), &lines));
+        }
+        lines.push("replication filtering check ok".into());
     }
     let long = running_updates(input.master_threads, input.running_updates_limit_s);
     if !long.is_empty() {
@@ -289,6 +307,15 @@ mod tests {
         let mut down = observed.clone();
         down.insert("db3".into(), Err("connect timed out".into()));
         assert!(input(&down).unwrap_err().reason.contains("unreachable"));
+
+        let mut filtered = observed.clone();
+        if let Some(Ok(i)) = filtered.get_mut("db2") {
+            i.replica.as_mut().unwrap().filters.do_db = "app".into();
+        }
+        assert!(input(&filtered)
+            .unwrap_err()
+            .reason
+            .starts_with("replication filtering check failed on"));
 
         let mut ro = observed.clone();
         if let Some(Ok(i)) = ro.get_mut("db1") {

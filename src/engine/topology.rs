@@ -145,6 +145,19 @@ fn analyze(spec: &GroupSpec, obs: &Observations) -> Analysis {
         }
     };
 
+    // MHA's check_repl_filter.
+    if spec.failover.check_repl_filter {
+        let m = master
+            .as_deref()
+            .and_then(|m| infos.get(m).map(|i| (m, *i)));
+        let replicas: Vec<(&str, &ServerInfo)> = infos
+            .iter()
+            .filter(|(n, i)| Some(**n) != master.as_deref() && i.replica.is_some())
+            .map(|(n, i)| (*n, *i))
+            .collect();
+        errors.extend(crate::engine::repl_filter::problems(m, &replicas));
+    }
+
     // MHA-style warnings.
     let repl_users: BTreeSet<&str> = infos
         .values()
@@ -431,6 +444,30 @@ mod tests {
             r.errors
         );
         assert!(discover(&spec("g"), &obs, 0).is_err());
+    }
+
+    /// MHA's check_repl_filter: a replica with its own replication filter makes the group
+    /// inconsistent (check repl NOT OK, discovery refused) unless the group turns it off.
+    #[test]
+    fn different_replication_filters_are_an_error_unless_turned_off() {
+        let mut obs = healthy();
+        if let Some(Ok(i)) = obs.get_mut("db3") {
+            i.replica.as_mut().unwrap().filters.wild_ignore_table = "tmp.%".into();
+        }
+        let r = check_repl(&spec("g"), &obs);
+        assert!(!r.ok);
+        assert!(
+            r.errors.iter().any(
+                |e| e.starts_with("replication filtering check failed on db3")
+                    && e.contains("db3: replicate_wild_ignore_table=tmp.%")
+            ),
+            "{:?}",
+            r.errors
+        );
+        assert!(discover(&spec("g"), &obs, 0).is_err());
+        let mut lenient = spec("g");
+        lenient.failover.check_repl_filter = false;
+        assert!(check_repl(&lenient, &obs).ok);
     }
 
     #[test]

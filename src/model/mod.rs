@@ -16,6 +16,6 @@ pub use health::{
 };
 pub use reach::ReachView;
 pub use server::{
-    BinlogCoord, BinlogEvent, Dialect, Flavor, GtidState, IoThread, Observations, ReplicaStatus,
-    SemiSync, ServerInfo, Thread, Version,
+    BinlogCoord, BinlogEvent, BinlogFilters, Dialect, Flavor, GtidState, IoThread, Observations,
+    ReplFilters, ReplicaStatus, SemiSync, ServerInfo, Thread, Version,
 };

@@ -157,6 +157,31 @@ pub struct ReplicaStatus {
     /// MySQL Executed_Gtid_Set (MariaDB reports gtid_slave_pos in variables instead).
     pub executed_gtid_set: String,
     pub sql_delay: u64,
+    /// Replicate_* filtering rules (SHOW SLAVE STATUS).
+    #[serde(default)]
+    pub filters: ReplFilters,
+}
+
+/// A replica's replication filtering rules, as SHOW SLAVE STATUS lists them (comma-separated,
+/// empty when unset). MHA's check_repl_filter: every replica must have the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReplFilters {
+    pub do_db: String,
+    pub ignore_db: String,
+    pub do_table: String,
+    pub ignore_table: String,
+    pub wild_do_table: String,
+    pub wild_ignore_table: String,
+}
+
+/// A server's binlog filtering rules (SHOW MASTER STATUS Binlog_Do_DB / Binlog_Ignore_DB).
+/// MHA's check_repl_filter: every server with log_bin must have the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BinlogFilters {
+    pub do_db: String,
+    pub ignore_db: String,
 }
 
 /// GTID state as each flavour reports it.
@@ -197,6 +222,9 @@ pub struct ServerInfo {
     pub gtid: GtidState,
     /// SHOW MASTER STATUS; None when binary logging is off.
     pub binlog: Option<BinlogCoord>,
+    /// SHOW MASTER STATUS's filtering rules (empty when binary logging is off).
+    #[serde(default)]
+    pub binlog_filters: BinlogFilters,
     /// None when the server is not a replica.
     pub replica: Option<ReplicaStatus>,
     pub semisync: SemiSync,

@@ -180,6 +180,10 @@ pub struct FailoverSpec {
     /// when it comes back holding nothing the new master lacks (runtime/rejoin/auto.rs); an
     /// old master with errant transactions is left out and shown. Off by default.
     pub auto_rejoin: bool,
+    /// MHA's check_repl_filter: every replica must have the same replication filtering rules,
+    /// every binlog the same binlog filters (engine::repl_filter), or the group is refused and
+    /// no failover or switchover starts. On by default, as MHA.
+    pub check_repl_filter: bool,
 }
 
 impl Default for FailoverSpec {
@@ -198,6 +202,7 @@ impl Default for FailoverSpec {
             report_script: None,
             purge_relay_logs_every_m: 0,
             auto_rejoin: false,
+            check_repl_filter: true,
         }
     }
 }
@@ -617,6 +622,7 @@ pub(crate) mod tests {
         // script (an older group is not purged behind its operator's back).
         assert_eq!(s.failover.purge_relay_logs_every_m, 0);
         assert!(!s.failover.auto_rejoin);
+        assert!(s.failover.check_repl_filter);
         assert_eq!(s.failover.master_ip_online_change_script, None);
         let back = serde_json::to_value(&s).unwrap();
         for k in ["password", "repl_password"] {

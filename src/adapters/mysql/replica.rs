@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{BinlogCoord, IoThread, ReplicaPulse, ReplicaStatus};
+use crate::model::{BinlogCoord, IoThread, ReplFilters, ReplicaPulse, ReplicaStatus};
 
 /// A result row as column name → value (NULL as None), as the text protocol returns it.
 pub type Columns = BTreeMap<String, Option<String>>;
@@ -76,6 +76,24 @@ impl ReplicaStatus {
                 .unwrap_or_default()
                 .to_string(),
             sql_delay: num(c, &["SQL_Delay"]).unwrap_or(0),
+            filters: ReplFilters {
+                do_db: get(c, &["Replicate_Do_DB"]).unwrap_or_default().to_string(),
+                ignore_db: get(c, &["Replicate_Ignore_DB"])
+                    .unwrap_or_default()
+                    .to_string(),
+                do_table: get(c, &["Replicate_Do_Table"])
+                    .unwrap_or_default()
+                    .to_string(),
+                ignore_table: get(c, &["Replicate_Ignore_Table"])
+                    .unwrap_or_default()
+                    .to_string(),
+                wild_do_table: get(c, &["Replicate_Wild_Do_Table"])
+                    .unwrap_or_default()
+                    .to_string(),
+                wild_ignore_table: get(c, &["Replicate_Wild_Ignore_Table"])
+                    .unwrap_or_default()
+                    .to_string(),
+            },
         })
     }
 }

@@ -3,7 +3,9 @@
 //! `ServerInfo` out) so every dialect is covered by fixtures; [`super::Session`] runs the queries.
 
 use super::replica::Columns;
-use crate::model::{BinlogCoord, Dialect, Flavor, GtidState, ReplicaStatus, SemiSync, ServerInfo};
+use crate::model::{
+    BinlogCoord, BinlogFilters, Dialect, Flavor, GtidState, ReplicaStatus, SemiSync, ServerInfo,
+};
 
 /// The variables query for a dialect; every column is aliased to the name the parser reads.
 pub fn variables_query(d: &Dialect) -> String {
@@ -58,6 +60,12 @@ pub fn parse_server_info(
         .parse()
         .map_err(|_| "bad server_id".to_string())?;
     let get = |k: &str| vars.get(k).and_then(|v| v.as_deref());
+    let binlog_filters = binlog
+        .map(|b| BinlogFilters {
+            do_db: text(b, "Binlog_Do_DB"),
+            ignore_db: text(b, "Binlog_Ignore_DB"),
+        })
+        .unwrap_or_default();
     let binlog = match binlog {
         Some(b) => Some(BinlogCoord {
             file: text(b, "File"),
@@ -129,6 +137,7 @@ pub fn parse_server_info(
             },
         },
         binlog,
+        binlog_filters,
         replica,
         semisync,
     })

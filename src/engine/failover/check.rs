@@ -6,7 +6,7 @@
 //! SSH (relay-log diffs are read and placed over it).
 
 use super::PlanError;
-use crate::model::{MasterProbe, Observations};
+use crate::model::{MasterProbe, Observations, ServerInfo};
 use crate::state::group::{ReplicationMode, ServerSpec};
 
 /// Checked before the old master is probed: file/position recovery cannot go without SSH.
@@ -28,6 +28,8 @@ pub struct CheckFacts<'a> {
     pub observed: Result<&'a Observations, &'a str>,
     /// The operator's `--new-master`, if any: it cannot be left out.
     pub forced: Option<&'a str>,
+    /// MHA's check_repl_filter: the survivors' filtering rules must agree.
+    pub check_repl_filter: bool,
 }
 
 /// Phase 1's verdict when the failover may go on.
@@ -106,6 +108,22 @@ pub fn verdict(f: &CheckFacts) -> Result<Checked, PlanError> {
             left_out.join(", ")
         )]));
     }
+    if f.check_repl_filter {
+        let ready: Vec<(&str, &ServerInfo)> = f
+            .survivors
+            .iter()
+            .filter(|s| !left_out.contains(&s.name))
+            .filter_map(|s| match obs.get(&s.name) {
+                Some(Ok(i)) => Some((s.name.as_str(), i)),
+                _ => None,
+            })
+            .collect();
+        let bad = crate::engine::repl_filter::problems(None, &ready);
+        if !bad.is_empty() {
+            return Err(PlanError::SurvivorsNotReady(bad));
+        }
+        lines.push("replication filtering check ok".into());
+    }
     Ok(Checked {
         detail: lines.join("; "),
         left_out,
@@ -132,6 +150,7 @@ mod tests {
             probe: &probe,
             observed: obs.as_ref().map_err(|e| *e),
             forced: None,
+            check_repl_filter: true,
         })
         .map(|c| c.detail)
         .map_err(|e| e.to_string())
@@ -296,6 +315,7 @@ mod tests {
             probe: &dead,
             observed: Ok(&obs),
             forced: None,
+            check_repl_filter: true,
         })
         .unwrap();
         assert_eq!(c.left_out, vec!["db3".to_string()]);
@@ -313,6 +333,7 @@ mod tests {
             probe: &dead,
             observed: Ok(&obs),
             forced: None,
+            check_repl_filter: true,
         })
         .unwrap_err();
         assert!(e.to_string().contains("no server left to promote"), "{e}");
@@ -322,6 +343,7 @@ mod tests {
             probe: &dead,
             observed: Ok(&obs),
             forced: Some("db3"),
+            check_repl_filter: true,
         })
         .unwrap_err();
         assert!(
@@ -338,7 +360,53 @@ mod tests {
             probe: &dead,
             observed: Ok(&obs),
             forced: None,
+            check_repl_filter: true,
         })
         .is_err());
+    }
+
+    /// MHA's check_repl_filter in phase 1: survivors with other replication filtering rules
+    /// stop the failover (a left-out one does not count); off, they do not.
+    #[test]
+    fn survivors_with_different_filters_stop_phase_1() {
+        let g = group(3);
+        let dead = MasterProbe::Unreachable("refused".into());
+        let mut filtered = replica(3, 1, 10, 10);
+        filtered.replica.as_mut().unwrap().filters.ignore_db = "scratch".into();
+        let obs = observed(vec![
+            ("db2", Ok(replica(2, 1, 10, 10))),
+            ("db3", Ok(filtered)),
+        ]);
+        let facts = |check_repl_filter| CheckFacts {
+            old: &g.servers[0],
+            survivors: &g.servers[1..],
+            probe: &dead,
+            observed: Ok(&obs),
+            forced: None,
+            check_repl_filter,
+        };
+        let e = verdict(&facts(true)).unwrap_err().to_string();
+        assert!(
+            e.contains("replication filtering check failed on db3"),
+            "{e}"
+        );
+        assert!(verdict(&facts(false)).is_ok());
+        let mut lenient = g.servers.clone();
+        lenient[2].ignore_fail = true;
+        let obs_down = observed(vec![
+            ("db2", Ok(replica(2, 1, 10, 10))),
+            ("db3", Err("connect timed out")),
+        ]);
+        let c = verdict(&CheckFacts {
+            survivors: &lenient[1..],
+            observed: Ok(&obs_down),
+            ..facts(true)
+        })
+        .unwrap();
+        assert!(
+            c.detail.contains("replication filtering check ok"),
+            "{}",
+            c.detail
+        );
     }
 }

@@ -43,6 +43,7 @@ pub fn server(flavor: Flavor, id: u32) -> ServerInfo {
             ..GtidState::default()
         },
         binlog: None,
+        binlog_filters: Default::default(),
         replica: None,
         semisync: SemiSync::default(),
     }
@@ -69,6 +70,7 @@ pub fn status(host: &str, read: BinlogCoord, exec: BinlogCoord) -> ReplicaStatus
         gtid_io_pos: String::new(),
         executed_gtid_set: String::new(),
         sql_delay: 0,
+        filters: Default::default(),
     }
 }
 

@@ -45,6 +45,7 @@ impl RunCtx {
             probe: &probe,
             observed: obs.as_ref().map_err(String::as_str),
             forced: run.forced.as_deref(),
+            check_repl_filter: self.group.spec.failover.check_repl_filter,
         })
         .map_err(abort)?;
         Ok(StepReport {
