@@ -183,8 +183,22 @@ async fn try_purge(node: &Runtime, g: &Group, server: &str, term: u64) -> Result
         .await
         .map_err(|e| e.to_string())?;
     let r = purge_stopped(node, g, server, term, &spec, &mut sess).await;
-    // Whatever happened: relay_log_purge back to 0, the IO thread running.
+    // Whatever happened: relay_log_purge back to 0, the IO thread running — unless a failover
+    // run began meanwhile: its phase 2 stopped the IO threads to fix the positions it decides
+    // on, and it repoints this replica itself; starting the thread again behind its back could
+    // move a position it read.
     let restored = restore(&mut sess, &connect).await;
+    let run = node
+        .raft
+        .read(|c| c.failover.get(&g.spec.name).and_then(|f| f.active_run));
+    if let Some(run) = run {
+        sess.close().await;
+        restored?;
+        return Err(format!(
+            "run {run} began meanwhile: {server}'s IO thread left stopped for it (the run \
+             repoints it)"
+        ));
+    }
     let started = match sess.exec("START SLAVE IO_THREAD").await {
         Ok(()) => Ok(()),
         Err(_) => match connect().await {
