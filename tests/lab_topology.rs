@@ -129,7 +129,7 @@ fn check_repl_catches_problems() {
             && text.contains("db3: replicate_ignore_db=scratch"),
         "{text}"
     );
-    // A switchover's gates refuse it too, changing nothing.
+    // A switchover's gates (run without --yes) refuse it too.
     let out = lab.mhactl(&["switchover", "--group", "lab"]);
     let said = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(

@@ -191,7 +191,8 @@ async fn try_purge(node: &Runtime, g: &Group, server: &str, term: u64) -> Result
     let run = node
         .raft
         .read(|c| c.failover.get(&g.spec.name).and_then(|f| f.active_run));
-    if let Some(run) = run {
+    // A purge that went through started the IO thread itself (the rotation).
+    if let (Some(run), Err(_)) = (run, &r) {
         sess.close().await;
         restored?;
         return Err(format!(

@@ -43,18 +43,30 @@ impl Session {
             literal_body(file),
             from.max(4)
         );
-        Ok(self
-            .rows(&sql)
-            .await?
-            .iter()
-            .map(|r| BinlogEvent {
-                file: text(r, "Log_name"),
-                pos: text(r, "Pos").parse().unwrap_or_default(),
-                kind: text(r, "Event_type"),
-                server_id: text(r, "Server_id").parse().unwrap_or_default(),
-                end_pos: text(r, "End_log_pos").parse().unwrap_or_default(),
-                info: text(r, "Info").chars().take(INFO_CHARS).collect(),
+        let endpoint = self.endpoint().to_string();
+        let num = |r: &Columns, k: &str| {
+            text(r, k)
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| MysqlError::Protocol {
+                    endpoint: endpoint.clone(),
+                    message: format!("SHOW BINLOG EVENTS: {k} is not a number"),
+                })
+        };
+        // A number that does not read is an error, never a default: a server id read as 0
+        // would make the server's own write look replicated.
+        let rows = self.rows(&sql).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BinlogEvent {
+                    file: text(r, "Log_name"),
+                    pos: num(r, "Pos")?,
+                    kind: text(r, "Event_type"),
+                    server_id: u32::try_from(num(r, "Server_id")?).unwrap_or(u32::MAX),
+                    end_pos: num(r, "End_log_pos")?,
+                    info: text(r, "Info").chars().take(INFO_CHARS).collect(),
+                })
             })
-            .collect())
+            .collect()
     }
 }

@@ -1,9 +1,11 @@
 //! `[failover] auto_rejoin = true`: the leader brings back the master the group's last failover
 //! or switchover replaced (engine::rejoin::last_master_change), as `mhactl rejoin --yes` would,
 //! once it answers again. The check first, changing nothing: an old master holding errant
-//! transactions is refused, named in the log and in `cluster status`, and left as it is — never
-//! discarded, never touched; one replicating from another server (set up by hand) is left
-//! alone. Only then the rejoin itself, which checks again after read_only.
+//! transactions is refused, named in the log and in `cluster status`, and left as it is —
+//! never discarded; one replicating from another server (set up by hand) is left alone. Only
+//! then the rejoin itself, which sets read_only, stops replication and checks again (what
+//! arrives between the two checks is still refused, the server then left read-only with its
+//! replication stopped, as `mhactl rejoin` leaves it).
 //!
 //! Only while the group is quiet: master alive, no run active, automatic failover neither
 //! paused (an operator at work) nor blocked (a failed run awaiting an acknowledgement). A server

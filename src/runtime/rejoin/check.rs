@@ -68,9 +68,10 @@ impl Rejoin<'_> {
             s.name, m.name
         ));
         if check_only {
-            let how = match &start.position {
-                ReplicaPosition::Gtid => "by GTID".to_string(),
-                ReplicaPosition::FilePos { file, pos } => format!("from {file}:{pos}"),
+            let how = match (&self.kept_at, &start.position) {
+                (Some(at), _) => format!("(already pointed at it: kept, from {at})"),
+                (None, ReplicaPosition::Gtid) => "by GTID".to_string(),
+                (None, ReplicaPosition::FilePos { file, pos }) => format!("from {file}:{pos}"),
             };
             self.lines.push(format!(
                 "would: set read_only on {}, point it at {} {how}, start replication, wait \

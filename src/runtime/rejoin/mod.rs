@@ -175,6 +175,7 @@ pub async fn rejoin(
         expect: &expect,
         repl_password: &repl_password,
         point,
+        kept_at: None,
         lines: Vec::new(),
     };
     let res = r.run(&mut old, &mut new, check_only).await;
@@ -302,6 +303,9 @@ struct Rejoin<'a> {
     repl_password: &'a Secret,
     /// File/position groups: the failover point and where the master took over.
     point: Option<FilePosPoint>,
+    /// File/position: the server already replicates from the master, from here (at or past
+    /// where the master took over): started, not repointed.
+    kept_at: Option<crate::model::BinlogCoord>,
     /// What was checked and done so far.
     lines: Vec<String>,
 }
@@ -324,17 +328,35 @@ impl Rejoin<'_> {
         // Already pointed at the master (a rejoin cut short after START SLAVE, or by hand): it
         // goes on from where it stopped — never from the journaled start again, which would
         // apply what it already has a second time.
-        let pointed = old_info
-            .replica
-            .as_ref()
-            .is_some_and(|r| r.source_host == m.host && r.source_port == m.port);
-        if let (true, false, Some(r)) = (self.expect.automatic, pointed, &old_info.replica) {
+        let at_master = old_info.replica.as_ref().filter(|r| {
+            (r.source_host == m.host || r.source_host == m.name) && r.source_port == m.port
+        });
+        if let (true, None, Some(r)) = (self.expect.automatic, at_master, &old_info.replica) {
             return Err(refused(format!(
                 "{} replicates from {}:{} (set up by hand?): the automatic rejoin leaves it \
                  alone; mhactl rejoin repoints it",
                 s.name, r.source_host, r.source_port
             )));
         }
+        // File/position: kept where it is if that is at or past where the master took over
+        // (GTID groups are simply repointed by GTID: nothing is applied twice there).
+        self.kept_at = match (&self.point, at_master) {
+            (Some(point), Some(r))
+                if r.exec
+                    .partial_cmp(&point.start_at)
+                    .is_some_and(|o| o.is_ge()) =>
+            {
+                Some(r.exec.clone())
+            }
+            (Some(point), Some(r)) => {
+                return Err(refused(format!(
+                    "{} replicates from {} but has applied only up to {}, before where {} took \
+                     over ({}): repoint it by hand",
+                    s.name, m.name, r.exec, m.name, point.start_at
+                )))
+            }
+            _ => None,
+        };
         if !check_only {
             // read_only and replication stopped before the check, and the state read again
             // after: nothing is written or applied between the check and the repointing. A
@@ -365,13 +387,13 @@ impl Rejoin<'_> {
             return Ok(None);
         }
         self.expect.still(self.node)?;
-        if pointed {
+        if let Some(at) = &self.kept_at {
             old.start_replica()
                 .await
                 .map_err(|e| self.fail(&s.name, e))?;
             self.lines.push(format!(
                 "{}: already pointed at {} (an earlier rejoin cut short, or by hand): \
-                 replicating from where it stopped",
+                 replicating from where it stopped ({at})",
                 s.name, m.name
             ));
             return self.settle(old, &start, &old_info).await.map(Some);

@@ -10,26 +10,32 @@
 //! acknowledgement on the new master — comes at once.
 
 use super::*;
-use crate::state::switchover::SwitchEvent;
+use crate::state::switchover::{Switch, SwitchEvent};
 
 /// How long the new master (and in phase 4 each replica) may take to reach the old master's
-/// final position: the lag the gates allow by default (writes are blocked meanwhile).
-pub(super) const SWITCH_CATCH_UP: Duration =
-    Duration::from_secs(crate::state::switchover::DEFAULT_SECONDS_BEHIND_MASTER_S);
+/// final position: the lag the gates allowed (30 s at least; writes are blocked meanwhile).
+pub(super) fn catch_up(sw: &Switch) -> Duration {
+    Duration::from_secs(
+        sw.options
+            .seconds_behind_master_s
+            .max(crate::state::switchover::DEFAULT_SECONDS_BEHIND_MASTER_S),
+    )
+}
 /// The new master's epoch and semi-sync after it took over, as a whole.
 const AFTER_TAKEOVER: Duration = Duration::from_secs(3);
 
 impl RunCtx {
     /// Waits until `s` applied `position` of the old master (a GTID set or the old master's
-    /// binlog coordinates); false when it did not within [`SWITCH_CATCH_UP`].
+    /// binlog coordinates); false when it did not within `within` ([`catch_up`]).
     pub(super) async fn reach(
         &self,
         s: &mut Session,
         position: &Target,
+        within: Duration,
     ) -> Result<bool, StepError> {
         match position {
             Target::Gtid(set) if set.is_empty() => Ok(true),
-            Target::Gtid(set) => s.wait_gtid(set, SWITCH_CATCH_UP).await.map_err(abort),
+            Target::Gtid(set) => s.wait_gtid(set, within).await.map_err(abort),
             Target::Coord(c) => {
                 // MASTER_POS_WAIT answers NULL on a stopped SQL thread (an earlier attempt
                 // stopped it): then where it stopped is the answer.
@@ -38,9 +44,7 @@ impl RunCtx {
                         return Ok(st.exec.partial_cmp(c).is_some_and(|o| o.is_ge()));
                     }
                 }
-                s.wait_pos(&c.file, c.pos, SWITCH_CATCH_UP)
-                    .await
-                    .map_err(abort)
+                s.wait_pos(&c.file, c.pos, within).await.map_err(abort)
             }
         }
     }
@@ -80,13 +84,13 @@ impl RunCtx {
                         nm.name
                     )));
                 };
-                if !self.reach(&mut s, &frozen.position).await? {
+                if !self.reach(&mut s, &frozen.position, catch_up(&sw)).await? {
                     return Err(abort(format!(
                         "{} did not reach the old master's final position {} within {} s \
                          (IO {:?}, SQL {})",
                         nm.name,
                         frozen.position,
-                        SWITCH_CATCH_UP.as_secs(),
+                        catch_up(&sw).as_secs(),
                         r.io_thread,
                         r.sql_thread
                     )));

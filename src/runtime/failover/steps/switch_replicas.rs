@@ -6,6 +6,7 @@
 //! ALL on the new master and the VIP announced once more. A replica that fails is reported
 //! (MHA: "switching slaves partially failed"): the new master already serves.
 
+use super::switch_master::catch_up;
 use super::*;
 use crate::model::{IoThread, ReplicaStatus, ReplicasOutcome};
 use crate::state::journal::StepReport;
@@ -36,7 +37,8 @@ impl RunCtx {
         let mut results = join_all(others.iter().map(|r| async {
             (
                 r.name.clone(),
-                self.switch_one(r, &nm, &frozen.position, &d.target).await,
+                self.switch_one(r, &nm, &frozen.position, &d.target, catch_up(&sw))
+                    .await,
             )
         }))
         .await;
@@ -149,6 +151,7 @@ impl RunCtx {
         nm: &ServerSpec,
         frozen: &Target,
         target: &Target,
+        within: Duration,
     ) -> Result<String, StepError> {
         let mut s = self.connect(r).await.map_err(abort)?;
         let (st, period) = match s.replica_pulse().await.map_err(abort)? {
@@ -161,10 +164,10 @@ impl RunCtx {
         {
             return self.ensure_running(&mut s, st, nm).await;
         }
-        if !self.reach(&mut s, frozen).await? {
+        if !self.reach(&mut s, frozen, within).await? {
             return Err(abort(format!(
                 "did not reach the old master's final position {frozen} within {} s",
-                super::switch_master::SWITCH_CATCH_UP.as_secs()
+                within.as_secs()
             )));
         }
         self.guard().await?;
