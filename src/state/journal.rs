@@ -324,11 +324,12 @@ impl FailoverRun {
                 next: self.first_unfinished(),
             });
         }
+        let run = self.id;
         let s = self
             .steps
             .iter_mut()
             .find(|s| s.name == step)
-            .expect("all steps exist");
+            .ok_or(JournalError::NoSuchStep { run, step })?;
         s.state = match &s.state {
             StepState::Pending => StepState::Running {
                 term,
@@ -369,11 +370,12 @@ impl FailoverRun {
         outcome: StepOutcome,
         at_ms: u64,
     ) -> Result<(), JournalError> {
+        let run = self.id;
         let s = self
             .steps
             .iter_mut()
             .find(|s| s.name == step)
-            .expect("all steps exist");
+            .ok_or(JournalError::NoSuchStep { run, step })?;
         let (node, started_at_ms, attempts) = match &s.state {
             StepState::Running {
                 term: t,

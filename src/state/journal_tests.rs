@@ -441,3 +441,23 @@ fn older_runs_still_read() {
     assert_eq!(back.recovery, Default::default());
     assert_eq!(back.first_unfinished(), Some(StepName::ConfigCheck));
 }
+
+/// A step of the other kind of run (a failover's in a switchover, or the reverse) is refused
+/// like any wrong step — never a panic in apply (found by tests/hostile_input.rs).
+#[test]
+fn a_step_the_run_does_not_have_is_refused() {
+    let mut r = FailoverRun::new(1, 1, RunKind::Switchover, "g", "db1", None, 0);
+    let failed = StepOutcome::Failed {
+        detail: "x".into(),
+    };
+    assert!(matches!(
+        r.end_step(StepName::ConfigCheck, 1, failed.clone(), 5),
+        Err(JournalError::NoSuchStep { run: 1, .. })
+    ));
+    let mut f = FailoverRun::new(2, 1, RunKind::Auto, "g", "db1", None, 0);
+    assert!(matches!(
+        f.end_step(StepName::SwitchCheck, 1, failed, 5),
+        Err(JournalError::NoSuchStep { run: 2, .. })
+    ));
+    assert!(f.begin_step(StepName::SwitchCheck, 1, 1, 5).is_err());
+}

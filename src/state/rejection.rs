@@ -72,6 +72,9 @@ pub enum JournalError {
     },
     #[error("{step:?} is not running ({state})")]
     NotRunning { step: StepName, state: String },
+    /// A failover's step named in a switchover run, or the other way round.
+    #[error("run {run} has no step {step:?}")]
+    NoSuchStep { run: u64, step: StepName },
     #[error("run {run} has no step after {step:?}")]
     NoNextStep { run: u64, step: StepName },
     #[error("run {run} already decided: new master {new_master} ({rule})")]
