@@ -41,6 +41,19 @@ pub fn init(format: LogFormat, default_filter: &str) {
     let _ = res;
 }
 
+/// The git commit this build was made from (build.rs), `-dirty` when the tree had changes.
+pub const GIT_COMMIT: &str = env!("MHA_GIT_COMMIT");
+
+/// `--version` of mhad and mhactl: the release, the commit and the build date.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("MHA_GIT_COMMIT"),
+    ", built ",
+    env!("MHA_BUILD_DATE"),
+    ")"
+);
+
 /// The default filter for mhad.
 pub const MHAD_DEFAULT_FILTER: &str = "info,openraft=error,h2=warn,tower=warn,hyper=warn,sled=warn";
 

@@ -15,7 +15,7 @@ use mha_raft::ctl::{
 #[derive(Parser, Debug)]
 #[command(
     name = "mhactl",
-    version,
+    version = mha_raft::telemetry::LONG_VERSION,
     about = "Operate an mha-raft manager cluster"
 )]
 struct Cli {

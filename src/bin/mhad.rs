@@ -12,14 +12,14 @@ use mha_raft::telemetry;
 #[derive(Parser, Debug)]
 #[command(
     name = "mhad",
-    version,
+    version = mha_raft::telemetry::LONG_VERSION,
     about = "Raft-replicated MySQL/MariaDB failover manager node"
 )]
 #[command(
     after_help = "Example:\n  mhad --id 1 --listen 127.0.0.1:7101 --data-dir data/n1 \\\n       --initial-members 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103"
 )]
 struct Cli {
-    /// TOML config file (keys documented in deploy/examples/mhad.toml).
+    /// TOML config file (every key documented in deploy/examples/mhad-zone-a.toml).
     #[arg(long, short = 'c', env = "MHAD_CONFIG")]
     config: Option<PathBuf>,
     /// Validate the configuration, print it, and exit.
@@ -35,6 +35,11 @@ struct Cli {
     /// host:port mhactl uses to reach --admin-listen (default: --admin-listen).
     #[arg(long, env = "MHAD_ADMIN_ADVERTISE")]
     admin_advertise: Option<String>,
+    /// ip:port of a plain-HTTP listener for Prometheus (/metrics) and health checks (/health,
+    /// /leader, /groups/G/master, /groups/G/servers/S/master|replica); off when unset.
+    /// Example: --metrics-listen 10.0.1.10:9104
+    #[arg(long, env = "MHAD_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     #[arg(long, env = "MHAD_ADVERTISE")]
     advertise: Option<String>,
     #[arg(long, env = "MHAD_ZONE")]
@@ -83,6 +88,7 @@ impl Cli {
             listen: self.listen.clone(),
             admin_listen: self.admin_listen.clone(),
             admin_advertise: self.admin_advertise.clone(),
+            metrics_listen: self.metrics_listen.clone(),
             advertise: self.advertise.clone(),
             zone: self.zone.clone(),
             data_dir: self.data_dir.clone(),

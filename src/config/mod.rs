@@ -52,6 +52,10 @@ pub struct RawConfig {
     /// Address mhactl uses to reach `admin_listen` (`host:port`); defaults to admin_listen
     /// (which must then not be a wildcard).
     pub admin_advertise: Option<String>,
+    /// Plain-HTTP listener for Prometheus (`/metrics`) and the load balancers' health checks
+    /// (`/health`, `/leader`, `/groups/...`), `ip:port`. Off when unset. Read-only: it serves
+    /// no secret and takes no action (docs/operations.md).
+    pub metrics_listen: Option<String>,
     /// Address other managers and mhactl use to reach this node (`host:port`). Defaults to this
     /// node's entry in `initial_members`, else `listen` (which must then not be a wildcard).
     pub advertise: Option<String>,
@@ -126,6 +130,7 @@ impl RawConfig {
             listen: over.listen.or(self.listen),
             admin_listen: over.admin_listen.or(self.admin_listen),
             admin_advertise: over.admin_advertise.or(self.admin_advertise),
+            metrics_listen: over.metrics_listen.or(self.metrics_listen),
             advertise: over.advertise.or(self.advertise),
             zone: over.zone.or(self.zone),
             data_dir: over.data_dir.or(self.data_dir),
@@ -219,6 +224,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// The separate admin listener and the address clients reach it at, if configured.
     pub admin: Option<AdminListen>,
+    /// The metrics and health HTTP listener, if configured.
+    pub metrics_listen: Option<SocketAddr>,
     pub advertise: String,
     pub zone: String,
     pub data_dir: PathBuf,
@@ -322,10 +329,25 @@ impl TryFrom<RawConfig> for NodeConfig {
         let raft = raft_timings(raw.raft.unwrap_or_default())?;
         let transport = transport(raw.tls, raw.insecure.unwrap_or(false))?;
         let admin = admin_listen(raw.admin_listen, raw.admin_advertise, listen)?;
+        let metrics_listen = raw
+            .metrics_listen
+            .map(|m| {
+                m.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError::invalid("metrics_listen", format!("expected ip:port, got {m:?}"))
+                })
+            })
+            .transpose()?;
+        if metrics_listen.is_some_and(|m| m.port() == listen.port() && m.ip() == listen.ip()) {
+            return Err(ConfigError::invalid(
+                "metrics_listen",
+                "must differ from listen (the gRPC port)",
+            ));
+        }
         Ok(NodeConfig {
             id,
             listen,
             admin,
+            metrics_listen,
             advertise,
             zone,
             data_dir,

@@ -157,6 +157,20 @@ fn validation_names_the_key() {
         ),
         (
             RawConfig {
+                metrics_listen: Some("localhost:9104".into()),
+                ..base(d)
+            },
+            "metrics_listen",
+        ),
+        (
+            RawConfig {
+                metrics_listen: Some("127.0.0.1:7101".into()),
+                ..base(d)
+            },
+            "metrics_listen",
+        ),
+        (
+            RawConfig {
                 admin_listen: Some("127.0.0.1:7101".into()),
                 ..base(d)
             },

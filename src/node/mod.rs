@@ -301,6 +301,14 @@ impl ManagerNode {
             }
             None => None,
         };
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                crate::server::http::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let servers = serve(
             &transport,
             &raft,
@@ -319,11 +327,23 @@ impl ManagerNode {
                 stop_rx.clone(),
             )));
         }
+        if let Some(l) = metrics_listener {
+            tasks.push(tokio::spawn(crate::server::http::serve(
+                runtime.clone(),
+                l,
+                stop_rx.clone(),
+            )));
+        }
         tracing::info!(
             id = config.id,
+            version = env!("CARGO_PKG_VERSION"),
+            commit = crate::telemetry::GIT_COMMIT,
             listen = %config.listen,
             advertise = %config.advertise,
             admin_listen = ?config.admin.as_ref().map(|a| a.listen),
+            metrics_listen = ?config.metrics_listen,
+            data_dir = %config.data_dir.display(),
+            cluster = %config.cluster_name,
             zone = %config.zone,
             tls = transport.is_tls(),
             "mhad started"

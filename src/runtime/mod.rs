@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod error;
 pub mod failover;
 pub mod groups;
+pub mod metrics;
 pub mod monitor;
 pub mod observer;
 pub mod pause;
@@ -61,6 +62,10 @@ pub struct Runtime {
     pub relay_purge: relay_purge::PurgeBook,
     /// The last automatic rejoin attempt per replaced master (`[failover] auto_rejoin`).
     pub auto_rejoin: rejoin::auto::RejoinBook,
+    /// What this node counts and times, for Prometheus (server/http.rs).
+    pub metrics: metrics::Metrics,
+    /// The leader's latest reading of each replica (metrics, the replica health check).
+    pub replicas_seen: monitor::seen::SeenBook,
 }
 
 impl Runtime {
@@ -75,6 +80,8 @@ impl Runtime {
             removed: Default::default(),
             relay_purge: Default::default(),
             auto_rejoin: Default::default(),
+            metrics: Default::default(),
+            replicas_seen: Default::default(),
         })
     }
 

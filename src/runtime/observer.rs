@@ -65,6 +65,7 @@ pub async fn log_leader_changes(node: Arc<Runtime>, mut stop: watch::Receiver<bo
     loop {
         let now = known(&rx.borrow_and_update(), me, lease);
         if let Some(line) = leader_change(me, before, now) {
+            node.metrics.leader_changed();
             tracing::info!(leader = now.map(|k| k.0), term = now.map(|k| k.1), "{line}");
         }
         before = Some(now);

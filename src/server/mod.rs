@@ -4,6 +4,7 @@
 mod admin_service;
 mod audit;
 mod cluster_view;
+pub mod http;
 mod pause;
 mod probe_service;
 mod raft_service;

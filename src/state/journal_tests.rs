@@ -447,9 +447,7 @@ fn older_runs_still_read() {
 #[test]
 fn a_step_the_run_does_not_have_is_refused() {
     let mut r = FailoverRun::new(1, 1, RunKind::Switchover, "g", "db1", None, 0);
-    let failed = StepOutcome::Failed {
-        detail: "x".into(),
-    };
+    let failed = StepOutcome::Failed { detail: "x".into() };
     assert!(matches!(
         r.end_step(StepName::ConfigCheck, 1, failed.clone(), 5),
         Err(JournalError::NoSuchStep { run: 1, .. })

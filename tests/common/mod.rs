@@ -163,6 +163,7 @@ impl TestCluster {
         let cfg = NodeConfig {
             id,
             listen: addr,
+            metrics_listen: None,
             advertise: addr.to_string(),
             zone: format!("zone-{}", (b'a' + id as u8 - 1) as char),
             data_dir: dir.path().to_path_buf(),

@@ -216,11 +216,15 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                 return;
             }
         }
+        let began = Instant::now();
         let acted = if who == node.id() {
             act(&mut ctx, &run, step, term).await
         } else {
             act_delegated(&node, &ctx, &run, step, term, who).await
         };
+        if let Acted::Outcome(..) = &acted {
+            node.metrics.step(run.kind, step, began.elapsed());
+        }
         // Phase 1 acted here while the views were taken: if another manager sees more, it
         // acts from now on — phase 1 included when it failed here (nothing is journaled of a
         // check that only this node's view made fail).

@@ -83,7 +83,7 @@ fn probe_from_followers(
             let t = std::time::Instant::now();
             let mut client = ProbeServiceClient::new(channel);
             let req = ProbeRequest {
-                group,
+                group: group.clone(),
                 round,
                 min_applied,
             };
@@ -91,6 +91,7 @@ fn probe_from_followers(
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
                     counters.probes.fetch_add(1, Ordering::Relaxed);
+                    node.metrics.vote(&group, r.reachable);
                     counters
                         .probe_latency_ms_total
                         .fetch_add(t.elapsed().as_millis() as u64, Ordering::Relaxed);

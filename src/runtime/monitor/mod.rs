@@ -7,6 +7,7 @@
 
 mod corroboration;
 mod pulses;
+pub mod seen;
 mod stats;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -268,6 +269,7 @@ impl GroupMonitor {
             password.clone(),
             timeout,
             pulses.clone(),
+            node.replicas_seen.clone(),
         )));
         // Warm SSH sessions to every server: a failover then pays no handshake.
         let warm = match node.ssh.get(&node.local, &g.spec) {
@@ -348,6 +350,9 @@ impl GroupMonitor {
 
     async fn verdict(&mut self, v: Verdict) -> Flow {
         self.counters.verdicts.fetch_add(1, Ordering::Relaxed);
+        self.node
+            .metrics
+            .verdict(&self.g.spec.name, v.kind == crate::model::VerdictKind::Dead);
         let votes: Vec<String> = v
             .votes
             .iter()
@@ -412,6 +417,7 @@ impl GroupMonitor {
                 let at_ms = now_ms();
                 match result {
                     Ok(rtt) => {
+                        self.node.metrics.ping(&self.g.spec.name, rtt);
                         if self.recent_rtt.len() == RTT_HISTORY {
                             self.recent_rtt.pop_front();
                         }
@@ -421,6 +427,7 @@ impl GroupMonitor {
                     Err(e) => {
                         if !e.proves_alive() {
                             self.counters.ping_failures.fetch_add(1, Ordering::Relaxed);
+                            self.node.metrics.ping_failed(&self.g.spec.name);
                         }
                         tracing::debug!(error = %e, "ping failed");
                         Event::PingFailed { at_ms, proves_alive: e.proves_alive(), error: e.to_string() }

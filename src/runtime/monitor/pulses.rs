@@ -71,7 +71,13 @@ impl PulseBook {
 }
 
 /// Reads every replica of the group once per `every`, into `book`, until aborted.
-pub async fn keep(g: Group, password: Secret, every: Duration, book: PulseBook) {
+pub async fn keep(
+    g: Group,
+    password: Secret,
+    every: Duration,
+    book: PulseBook,
+    seen: super::seen::SeenBook,
+) {
     let replicas: Vec<(String, Login)> = g
         .topology
         .servers
@@ -91,28 +97,37 @@ pub async fn keep(g: Group, password: Secret, every: Duration, book: PulseBook) 
             replicas
                 .iter()
                 .zip(sessions.iter_mut())
-                .map(|((name, login), session)| read_one(name, login, session, timeout, &book)),
+                .map(|((name, login), session)| {
+                    read_one(&g.spec.name, name, login, session, timeout, (&book, &seen))
+                }),
         )
         .await;
     }
 }
 
 async fn read_one(
+    group: &str,
     name: &str,
     login: &Login,
     session: &mut Option<Session>,
     timeout: Duration,
-    book: &PulseBook,
+    (book, seen): (&PulseBook, &super::seen::SeenBook),
 ) {
     if session.is_none() {
         *session = login.connect(timeout).await.ok();
     }
     let Some(s) = session.as_mut() else {
         book.forget(name);
+        seen.forget(group, name);
         return;
     };
     s.set_timeout(timeout);
-    match s.replica_pulse().await {
+    let reading = s.replica_pulse().await;
+    match &reading {
+        Ok(Some((status, _))) => seen.record(group, name, super::seen::Seen::of(status)),
+        _ => seen.forget(group, name),
+    }
+    match reading {
         // Only a running IO thread's silence says something about the master; a reading taken
         // while it was reconnecting must not be reused once it is back.
         Ok(Some((status, p))) if p.io_thread == crate::model::IoThread::Yes => book.record(

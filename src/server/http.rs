@@ -1,0 +1,357 @@
+//! The plain-HTTP listener (`--metrics-listen`): Prometheus' `/metrics` and the health checks
+//! load balancers and orchestration poll, Patroni-style — 200 when the answer is yes, 503
+//! otherwise, a small JSON body either way, HEAD answered like GET without the body.
+//!
+//! - `/health`: this manager is a member with a quorum in sight (the acting leader, or a
+//!   follower that knows its leader).
+//! - `/leader`: this manager is the acting leader.
+//! - `/groups/G/master`: the group's writable master (JSON); 200 while it is alive and no run
+//!   is changing it.
+//! - `/groups/G/servers/S/master`: S is that master (HAProxy's write backend).
+//! - `/groups/G/servers/S/replica[?max_lag=S]`: S is a replica of the master, both threads
+//!   running, at most max_lag (default 30) s behind (HAProxy's read backend).
+//!
+//! Every answer comes from what the manager already knows: the replicated state (the same on
+//! every manager) and the latest reading of the replica. The leader's monitor keeps those
+//! readings fresh; on another manager a check older than twice the ping interval reads the
+//! replica once (1 s connect), and the next checks use that reading. Read-only: nothing here
+//! acts, and no secret is ever served.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::model::IoThread;
+use crate::runtime::credentials::{login, password};
+use crate::runtime::metrics::health_word;
+use crate::runtime::monitor::seen::Seen;
+use crate::runtime::Runtime;
+use crate::state::group::{Group, Role};
+
+/// MHA's `--seconds_behind_master` default: the lag a replica check allows unless told.
+const DEFAULT_MAX_LAG_S: u64 = 30;
+/// Connecting to a replica a check reads itself.
+const READ_CONNECT: Duration = Duration::from_secs(1);
+
+/// Serves until `stop`.
+pub async fn serve(node: Arc<Runtime>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let addr = listener.local_addr().ok();
+    let app = router(node);
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(?addr, error = %e, "metrics listener failed");
+    }
+}
+
+/// Binds `addr` (a start-up error when it cannot).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+fn router(node: Arc<Runtime>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/leader", get(leader))
+        .route("/groups/{group}/master", get(group_master))
+        .route(
+            "/groups/{group}/servers/{server}/master",
+            get(server_master),
+        )
+        .route(
+            "/groups/{group}/servers/{server}/replica",
+            get(server_replica),
+        )
+        .with_state(node)
+}
+
+#[tracing::instrument(skip_all, fields(rpc = "http_metrics"))]
+async fn metrics(State(node): State<Arc<Runtime>>) -> Response {
+    let body = node.metrics.render(&node);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A check's answer: 200 with `ok` true, else 503; `why` says what was seen.
+#[derive(Serialize)]
+struct Check {
+    ok: bool,
+    why: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manager: Option<u64>,
+}
+
+fn answer(ok: bool, why: String) -> Response {
+    answer_with(ok, why, None)
+}
+
+fn answer_with(ok: bool, why: String, manager: Option<u64>) -> Response {
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(Check { ok, why, manager })).into_response()
+}
+
+fn not_found(what: String) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(Check {
+            ok: false,
+            why: what,
+            manager: None,
+        }),
+    )
+        .into_response()
+}
+
+#[tracing::instrument(skip_all, fields(rpc = "http_health"))]
+async fn health(State(node): State<Arc<Runtime>>) -> Response {
+    let m = node.raft.metrics();
+    let me = node.id();
+    let member = m.membership_config.membership().get_node(&me).is_some();
+    let (ok, why) = if !member {
+        (
+            false,
+            format!("manager {me} is not a member of the cluster"),
+        )
+    } else if node.raft.is_acting_leader() {
+        (true, format!("manager {me} leads term {}", m.current_term))
+    } else {
+        match m.current_leader {
+            Some(l) if l != me => (
+                true,
+                format!("manager {me} follows leader {l} in term {}", m.current_term),
+            ),
+            Some(_) => (
+                false,
+                format!("manager {me} leads without a quorum's acknowledgement"),
+            ),
+            None => (
+                false,
+                format!("manager {me} knows no leader (term {})", m.current_term),
+            ),
+        }
+    };
+    answer_with(ok, why, Some(me))
+}
+
+#[tracing::instrument(skip_all, fields(rpc = "http_leader"))]
+async fn leader(State(node): State<Arc<Runtime>>) -> Response {
+    let me = node.id();
+    let ok = node.raft.is_acting_leader();
+    let why = if ok {
+        format!("manager {me} is the acting leader")
+    } else {
+        match node.raft.leader() {
+            Some((l, addr)) if l != me => format!("the leader is manager {l} ({addr})"),
+            _ => "no acting leader here".to_string(),
+        }
+    };
+    answer_with(ok, why, Some(me))
+}
+
+/// The group as the replicated state has it, and whether a run is changing its master.
+fn group_of(node: &Runtime, name: &str) -> Option<(Group, Option<u64>, bool)> {
+    let now = crate::clock::now_ms();
+    node.raft.read(|c| {
+        let g = c.groups.get(name)?.clone();
+        let f = c.failover.get(name);
+        Some((
+            g,
+            f.and_then(|f| f.active_run),
+            f.is_some_and(|f| f.pause_at(now).is_some()),
+        ))
+    })
+}
+
+#[derive(Serialize)]
+struct MasterView {
+    group: String,
+    /// 200's condition: alive, and no run changing it.
+    ok: bool,
+    master: String,
+    host: String,
+    port: u16,
+    health: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<u64>,
+    paused: bool,
+}
+
+#[tracing::instrument(skip_all, fields(rpc = "http_group_master", group = %group))]
+async fn group_master(State(node): State<Arc<Runtime>>, Path(group): Path<String>) -> Response {
+    let Some((g, run, paused)) = group_of(&node, &group) else {
+        return not_found(format!("no group {group}"));
+    };
+    let spec = g.spec.server(&g.topology.master);
+    let health = health_word(&g.health.state);
+    let ok = health == "alive" && run.is_none();
+    let view = MasterView {
+        group: group.clone(),
+        ok,
+        master: g.topology.master.clone(),
+        host: spec.map(|s| s.host.clone()).unwrap_or_default(),
+        port: spec.map(|s| s.port).unwrap_or_default(),
+        health,
+        run,
+        paused,
+    };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(view)).into_response()
+}
+
+#[tracing::instrument(skip_all, fields(rpc = "http_server_master", group = %group, server = %server))]
+async fn server_master(
+    State(node): State<Arc<Runtime>>,
+    Path((group, server)): Path<(String, String)>,
+) -> Response {
+    let Some((g, run, _)) = group_of(&node, &group) else {
+        return not_found(format!("no group {group}"));
+    };
+    if g.spec.server(&server).is_none() {
+        return not_found(format!("group {group} has no server {server}"));
+    }
+    let health = health_word(&g.health.state);
+    let (ok, why) = if g.topology.master != server {
+        (
+            false,
+            format!("the master of {group} is {}", g.topology.master),
+        )
+    } else if let Some(run) = run {
+        (
+            false,
+            format!("run {run} is changing the master of {group}"),
+        )
+    } else if health != "alive" {
+        (
+            false,
+            format!("{server} is the master of {group}, {health}"),
+        )
+    } else {
+        (true, format!("{server} is the master of {group}, alive"))
+    };
+    answer(ok, why)
+}
+
+#[derive(Deserialize)]
+struct LagLimit {
+    max_lag: Option<u64>,
+}
+
+#[tracing::instrument(skip_all, fields(rpc = "http_server_replica", group = %group, server = %server))]
+async fn server_replica(
+    State(node): State<Arc<Runtime>>,
+    Path((group, server)): Path<(String, String)>,
+    Query(q): Query<LagLimit>,
+) -> Response {
+    let Some((g, run, _)) = group_of(&node, &group) else {
+        return not_found(format!("no group {group}"));
+    };
+    let Some(spec) = g.spec.server(&server).cloned() else {
+        return not_found(format!("group {group} has no server {server}"));
+    };
+    let max_lag = q.max_lag.unwrap_or(DEFAULT_MAX_LAG_S);
+    let in_topology = g
+        .topology
+        .servers
+        .get(&server)
+        .is_some_and(|s| s.role == Role::Replica);
+    if !in_topology {
+        return answer(false, format!("{server} is not a replica of {group}"));
+    }
+    if let Some(run) = run {
+        return answer(
+            false,
+            format!("run {run} is changing {group}'s replication"),
+        );
+    }
+    let fresh = Duration::from_millis(g.spec.ping.interval_ms.saturating_mul(2))
+        .max(Duration::from_secs(2));
+    let seen = match node.replicas_seen.get(&group, &server, fresh) {
+        Some(s) => Some(s),
+        None => read_replica(&node, &g, &spec).await,
+    };
+    let Some(seen) = seen else {
+        return answer(false, format!("{server} could not be read"));
+    };
+    let master = g.spec.server(&g.topology.master);
+    let from_master = master.is_some_and(|m| {
+        (seen.source.0 == m.host || seen.source.0 == m.name) && seen.source.1 == m.port
+    });
+    let (ok, why) = if !from_master {
+        (
+            false,
+            format!(
+                "{server} replicates from {}:{}, not from the master {}",
+                seen.source.0, seen.source.1, g.topology.master
+            ),
+        )
+    } else if seen.io_thread != IoThread::Yes || !seen.sql_thread {
+        (
+            false,
+            format!(
+                "{server}: IO thread {:?}, SQL thread {}",
+                seen.io_thread,
+                if seen.sql_thread {
+                    "running"
+                } else {
+                    "stopped"
+                }
+            ),
+        )
+    } else {
+        match seen.seconds_behind {
+            Some(lag) if lag <= max_lag => (true, format!("{server}: {lag} s behind")),
+            Some(lag) => (
+                false,
+                format!("{server}: {lag} s behind (more than {max_lag} s)"),
+            ),
+            None => (false, format!("{server}: lag unknown")),
+        }
+    };
+    answer(ok, why)
+}
+
+/// A manager that is not the leader (its monitor does not run) reads the replica itself, once
+/// per freshness window; the reading is kept for the next checks.
+async fn read_replica(
+    node: &Runtime,
+    g: &Group,
+    spec: &crate::state::group::ServerSpec,
+) -> Option<Seen> {
+    let pw = password(&node.local, &g.spec).ok()?;
+    let mut s = login(&g.spec, spec, &pw).connect(READ_CONNECT).await.ok()?;
+    s.set_timeout(READ_CONNECT);
+    let status = s.replica_status().await.ok().flatten();
+    s.close().await;
+    let seen = Seen::of(&status?);
+    node.replicas_seen
+        .record(&g.spec.name, &spec.name, seen.clone());
+    Some(seen)
+}
