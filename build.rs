@@ -30,8 +30,14 @@ fn git_commit() {
     };
     let commit = match git(&["rev-parse", "--short=12", "HEAD"]) {
         Some(c) if !c.is_empty() => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
+            // --no-optional-locks: never take index.lock from under a commit running meanwhile.
+            let dirty = git(&[
+                "--no-optional-locks",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ])
+            .is_some_and(|s| !s.is_empty());
             if dirty {
                 format!("{c}-dirty")
             } else {
@@ -42,13 +48,19 @@ fn git_commit() {
     };
     println!("cargo:rustc-env=MHA_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=MHA_BUILD_DATE={}", build_date());
-    // A new commit (or checkout) rebuilds the stamp.
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/HEAD");
-        if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={dir}/{r}");
+    // A new commit or checkout (and a staged change, for -dirty) reruns this. Only paths that
+    // exist: cargo takes a missing one as changed on every build. (An edit not yet staged does
+    // not: -dirty is a hint, not a guarantee.)
+    let mut watch = vec!["HEAD".to_string(), "index".into(), "packed-refs".into()];
+    if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watch.push(r);
+    }
+    for w in watch {
+        if let Some(p) = git(&["rev-parse", "--git-path", &w]) {
+            if std::path::Path::new(&p).exists() {
+                println!("cargo:rerun-if-changed={p}");
+            }
         }
-        println!("cargo:rerun-if-changed={dir}/index");
     }
 }
 

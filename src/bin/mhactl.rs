@@ -28,7 +28,7 @@ struct Cli {
         default_value = "127.0.0.1:7101"
     )]
     endpoints: Vec<String>,
-    /// Per-call timeout in milliseconds.
+    /// The whole call's bound in milliseconds (each endpoint first gets 300 ms to connect).
     #[arg(long, default_value_t = 3000, global = true)]
     timeout_ms: u64,
     /// The cluster CA certificate (PEM): managers must present certificates it issued.

@@ -23,6 +23,9 @@ const MAX_REDIRECTS: usize = 3;
 pub enum CtlError {
     #[error("no endpoints given: use --endpoints host:port,... or MHACTL_ENDPOINTS")]
     NoEndpoints,
+    /// An endpoint that is not `host:port` (a usage error: exit 2).
+    #[error("bad endpoint {0:?}: expected host:port (e.g. 10.0.1.10:7101, [fd00::1]:7101)")]
+    BadEndpoint(String),
     #[error("no manager reachable at {tried}: {last}")]
     Unreachable { tried: String, last: String },
     /// Managers answered, but fewer voters than a quorum: no leader can be elected.
@@ -92,7 +95,7 @@ fn reached_list(reached: &[(u64, String)]) -> String {
 impl CtlError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            CtlError::NoEndpoints => false,
+            CtlError::NoEndpoints | CtlError::BadEndpoint(_) => false,
             CtlError::Unreachable { .. } => true,
             CtlError::NoQuorum { .. } | CtlError::NoLeader(_) => true,
             CtlError::Rejected(_) | CtlError::NeedsConfirmation(_) | CtlError::Credentials(_) => {
@@ -104,9 +107,10 @@ impl CtlError {
     /// mhactl's exit code for this error (docs/cli.md).
     pub fn exit_code(&self) -> i32 {
         match self {
-            CtlError::NoEndpoints | CtlError::Credentials(_) | CtlError::NeedsConfirmation(_) => {
-                super::exit::USAGE
-            }
+            CtlError::NoEndpoints
+            | CtlError::BadEndpoint(_)
+            | CtlError::Credentials(_)
+            | CtlError::NeedsConfirmation(_) => super::exit::USAGE,
             CtlError::Unreachable { .. } | CtlError::Rejected(_) => super::exit::ERROR,
             CtlError::NoQuorum { .. } | CtlError::NoLeader(_) => super::exit::NO_QUORUM,
         }
@@ -187,6 +191,28 @@ pub fn no_leader_error(
     ))
 }
 
+/// The per-endpoint bound on connecting (TCP and TLS handshake).
+const FAST_CONNECT: Duration = Duration::from_millis(300);
+
+/// `host:port` with a port number, the host a name, an IPv4 address or a bracketed IPv6 one.
+fn is_host_port(e: &str) -> bool {
+    let Some((host, port)) = e.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+        }
+    };
+    host_ok && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
 pub struct AdminClient {
     endpoints: Vec<String>,
     timeout: Duration,
@@ -226,6 +252,9 @@ impl AdminClient {
         if endpoints.is_empty() {
             return Err(CtlError::NoEndpoints);
         }
+        if let Some(bad) = endpoints.iter().find(|e| !is_host_port(e)) {
+            return Err(CtlError::BadEndpoint(bad.clone()));
+        }
         Ok(AdminClient {
             endpoints,
             timeout,
@@ -254,28 +283,50 @@ impl AdminClient {
         addr: &str,
         node: Option<u64>,
     ) -> Result<AdminServiceClient<Channel>, String> {
+        self.connect_within(addr, node, self.connect_timeout())
+            .await
+    }
+
+    /// A dead or silent endpoint costs at most this before the next is tried (a manager on
+    /// the network answers a connection and a handshake in milliseconds).
+    fn connect_timeout(&self) -> Duration {
+        self.timeout.min(FAST_CONNECT)
+    }
+
+    async fn connect_within(
+        &self,
+        addr: &str,
+        node: Option<u64>,
+        within: Duration,
+    ) -> Result<AdminServiceClient<Channel>, String> {
         let name = node.map_or_else(|| ANY_NODE_NAME.to_string(), node_name);
         let ep = self
             .transport
             .endpoint(addr, &name)
             .map_err(|e| format!("{addr}: {}", error_chain(&e)))?
-            .connect_timeout(self.timeout)
+            .connect_timeout(within)
             .timeout(self.timeout);
         // The whole connection — TCP and the TLS handshake — within the timeout: a frozen
         // manager's kernel still accepts the TCP connection, and its handshake never answers.
-        let ch = tokio::time::timeout(self.timeout, ep.connect())
+        let ch = tokio::time::timeout(within, ep.connect())
             .await
-            .map_err(|_| format!("{addr}: no TLS handshake within {:?}", self.timeout))?
+            .map_err(|_| format!("{addr}: no connection and TLS handshake within {within:?}"))?
             .map_err(|e| format!("{addr}: {}", error_chain(&e)))?;
         Ok(AdminServiceClient::new(ch))
     }
 
-    async fn attempt<T, F, Fut>(&self, addr: &str, node: Option<u64>, f: &F) -> Attempt<T>
+    async fn attempt<T, F, Fut>(
+        &self,
+        addr: &str,
+        node: Option<u64>,
+        f: &F,
+        within: Duration,
+    ) -> Attempt<T>
     where
         F: Fn(AdminServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        let client = match self.connect(addr, node).await {
+        let client = match self.connect_within(addr, node, within).await {
             Ok(c) => c,
             Err(error) => {
                 return Attempt::Next {
@@ -304,8 +355,39 @@ impl AdminClient {
         }
     }
 
-    /// Runs `f` against the leader: the first reachable endpoint, following redirects.
+    /// Runs `f` against the leader: the first reachable endpoint, following redirects; the
+    /// whole call within the client's timeout.
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, CtlError>
+    where
+        F: Fn(AdminServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        match tokio::time::timeout(self.timeout, self.call_unbounded(f)).await {
+            Ok(r) => r,
+            Err(_) => Err(CtlError::Unreachable {
+                tried: self.endpoints.join(","),
+                last: format!("no answer within {:?} (--timeout-ms)", self.timeout),
+            }),
+        }
+    }
+
+    async fn call_unbounded<T, F, Fut>(&self, f: F) -> Result<T, CtlError>
+    where
+        F: Fn(AdminServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        // Each endpoint gets a short connect first, so a dead one costs little; only when none
+        // could be reached that way, a second round with the whole timeout (a manager slow to
+        // accept under load is still found).
+        match self.call_round(&f, self.connect_timeout()).await {
+            Err(CtlError::Unreachable { .. }) if self.connect_timeout() < self.timeout => {
+                self.call_round(&f, self.timeout).await
+            }
+            r => r,
+        }
+    }
+
+    async fn call_round<T, F, Fut>(&self, f: &F, within: Duration) -> Result<T, CtlError>
     where
         F: Fn(AdminServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -318,7 +400,7 @@ impl AdminClient {
             let mut addr = ep.clone();
             let mut node = None;
             for hop in 0..=MAX_REDIRECTS {
-                match self.attempt(&addr, node, &f).await {
+                match self.attempt(&addr, node, f, within).await {
                     Attempt::Done(t) => return Ok(t),
                     Attempt::Redirect(leader, id) => {
                         tracing::debug!(from = %addr, to = %leader, "following leader redirect");
@@ -361,15 +443,29 @@ impl AdminClient {
             .collect()
     }
 
-    /// Runs `f` against each endpoint itself (no redirects), returning the first success.
+    /// Runs `f` against each endpoint itself (no redirects), returning the first success;
+    /// a short connect first, the whole timeout when nothing was reached so.
     pub async fn call_any<T, F, Fut>(&self, f: F) -> Result<T, CtlError>
+    where
+        F: Fn(AdminServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        match self.any_round(&f, self.connect_timeout()).await {
+            Err(CtlError::Unreachable { .. }) if self.connect_timeout() < self.timeout => {
+                self.any_round(&f, self.timeout).await
+            }
+            r => r,
+        }
+    }
+
+    async fn any_round<T, F, Fut>(&self, f: &F, within: Duration) -> Result<T, CtlError>
     where
         F: Fn(AdminServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let mut last = String::new();
         for ep in &self.endpoints {
-            match self.connect(ep, None).await {
+            match self.connect_within(ep, None, within).await {
                 Err(e) => last = e,
                 Ok(c) => match f(c).await {
                     Ok(r) => return Ok(r.into_inner()),
@@ -488,5 +584,39 @@ mod tests {
              address to learn whether a quorum is up"
         );
         assert_eq!(e.exit_code(), 3);
+    }
+
+    #[test]
+    fn endpoints_must_be_host_port() {
+        for ok in [
+            "127.0.0.1:7101",
+            "mgr-a.example.com:7101",
+            "[fd00::1]:7101",
+            "m1:1",
+        ] {
+            assert!(is_host_port(ok), "{ok}");
+        }
+        for bad in [
+            "127.0.0.1:notaport",
+            "127.0.0.1",
+            ":7101",
+            "host:0",
+            "host:70000",
+            "fd00::1:7101",
+            "[fd00::1:7101",
+            "http://h:7101",
+            "a b:7101",
+        ] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+        let e = AdminClient::new(
+            vec!["127.0.0.1:7101,127.0.0.1:notaport".into()],
+            Duration::from_secs(1),
+            Transport::Insecure,
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(e.exit_code(), crate::ctl::exit::USAGE);
+        assert!(e.to_string().contains("\"127.0.0.1:notaport\""), "{e}");
     }
 }

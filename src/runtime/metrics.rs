@@ -67,7 +67,9 @@ pub struct Metrics {
     replica_lag: Family<Labels, Gauge>,
     replica_io_running: Family<Labels, Gauge>,
     replica_sql_running: Family<Labels, Gauge>,
+    replica_up: Family<Labels, Gauge>,
     failover_runs: Family<Labels, Counter>,
+    failover_runs_active: Family<Labels, Gauge>,
     last_failover: Family<Labels, Gauge<f64, AtomicU64>>,
     build_info: Family<Labels, Gauge>,
 }
@@ -102,7 +104,9 @@ impl Metrics {
             replica_lag: Family::default(),
             replica_io_running: Family::default(),
             replica_sql_running: Family::default(),
+            replica_up: Family::default(),
             failover_runs: Family::default(),
+            failover_runs_active: Family::default(),
             last_failover: Family::default(),
             build_info: Family::default(),
         };
@@ -138,7 +142,7 @@ impl Metrics {
         );
         r.register(
             "raft_peer_reachable",
-            "1 when this manager heard from the peer within 3 s",
+            "On the acting leader: 1 when the peer answered it within 3 s",
             m.raft_peer_reachable.clone(),
         );
         r.register(
@@ -173,6 +177,12 @@ impl Metrics {
             m.replica_io_running.clone(),
         );
         r.register(
+            "replica_up",
+            "1 when this manager's latest reading of the replica succeeded (the leader reads \
+             every replica once per ping interval)",
+            m.replica_up.clone(),
+        );
+        r.register(
             "replica_sql_running",
             "1 when the replica's SQL thread ran at the leader's last reading",
             m.replica_sql_running.clone(),
@@ -200,9 +210,14 @@ impl Metrics {
         );
         r.register(
             "failover_runs",
-            "Failover and switchover runs in the replicated journal (kind: auto, manual, \
-             switchover; outcome: completed, failed, running)",
+            "Failover and switchover runs that ended, from the replicated journal (kind: auto, \
+             manual, switchover; outcome: completed, failed)",
             m.failover_runs.clone(),
+        );
+        r.register(
+            "failover_runs_active",
+            "1 while a failover or switchover run of the group is under way",
+            m.failover_runs_active.clone(),
         );
         r.register_with_unit(
             "last_failover_timestamp",
@@ -267,7 +282,8 @@ impl Metrics {
 
     /// The Prometheus text exposition of everything, refreshed from `node` first.
     pub fn render(&self, node: &Runtime) -> String {
-        let _one = self.scrape.lock().expect("scrape lock");
+        // A panic in an earlier scrape must not end all later ones.
+        let _one = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.refresh(node);
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String");
@@ -290,8 +306,9 @@ impl Metrics {
         self.raft_applied_index
             .set(m.last_applied.map(|l| l.index).unwrap_or(0) as i64);
         self.raft_peer_reachable.clear();
+        // Only the leader calls every peer: on a follower "not heard" means nothing.
         for (id, _) in m.membership_config.membership().nodes() {
-            if *id == node.id() {
+            if !acting || *id == node.id() {
                 continue;
             }
             let fresh = node
@@ -312,6 +329,8 @@ impl Metrics {
             &self.replica_lag,
             &self.replica_io_running,
             &self.replica_sql_running,
+            &self.replica_up,
+            &self.failover_runs_active,
         ] {
             f.clear();
         }
@@ -328,6 +347,9 @@ impl Metrics {
                         .set((state == current) as i64);
                 }
                 let f = c.failover.get(name);
+                self.failover_runs_active
+                    .get_or_create(&labels(&[("group", name)]))
+                    .set(f.is_some_and(|f| f.active_run.is_some()) as i64);
                 self.group_paused
                     .get_or_create(&labels(&[("group", name)]))
                     .set(f.is_some_and(|f| f.pause_at(now).is_some()) as i64);
@@ -342,10 +364,11 @@ impl Metrics {
             }
             let mut last: std::collections::BTreeMap<&str, u64> = Default::default();
             for r in c.runs.values() {
+                // Ended runs only: a counter never goes down (runs stay in the journal).
                 let (outcome, ended) = match &r.state {
-                    RunState::Completed { at_ms } => ("completed", Some(*at_ms)),
-                    RunState::Failed { at_ms, .. } => ("failed", Some(*at_ms)),
-                    RunState::Running => ("running", None),
+                    RunState::Completed { at_ms } => ("completed", *at_ms),
+                    RunState::Failed { at_ms, .. } => ("failed", *at_ms),
+                    RunState::Running => continue,
                 };
                 self.failover_runs
                     .get_or_create(&labels(&[
@@ -354,9 +377,9 @@ impl Metrics {
                         ("outcome", outcome),
                     ]))
                     .inc();
-                if let (Some(at), true) = (ended, outcome == "completed") {
+                if outcome == "completed" {
                     let e = last.entry(r.group.as_str()).or_default();
-                    *e = (*e).max(at);
+                    *e = (*e).max(ended);
                 }
             }
             for (g, at) in last {
@@ -367,6 +390,8 @@ impl Metrics {
         });
         for (group, server, seen) in node.replicas_seen.all(SEEN_FRESH) {
             let l = labels(&[("group", &group), ("server", &server)]);
+            self.replica_up.get_or_create(&l).set(seen.is_ok() as i64);
+            let Ok(seen) = seen else { continue };
             if let Some(lag) = seen.seconds_behind {
                 self.replica_lag.get_or_create(&l).set(lag as i64);
             }

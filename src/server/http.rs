@@ -41,19 +41,30 @@ use crate::state::group::{Group, Role};
 const DEFAULT_MAX_LAG_S: u64 = 30;
 /// Connecting to a replica a check reads itself.
 const READ_CONNECT: Duration = Duration::from_secs(1);
+/// Connections still open this long after the stop are dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves until `stop`.
-pub async fn serve(node: Arc<Runtime>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+pub async fn serve(node: Arc<Runtime>, listener: TcpListener, stop: watch::Receiver<bool>) {
     let addr = listener.local_addr().ok();
     let app = router(node);
+    let mut stopped = stop.clone();
     let shutdown = async move {
-        let _ = stop.wait_for(|s| *s).await;
+        let _ = stopped.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(?addr, error = %e, "metrics listener failed");
+    let mut stopping = stop;
+    // A client holding a connection open must not hold up the manager's shutdown.
+    let bounded = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        r = axum::serve(listener, app).with_graceful_shutdown(shutdown) => {
+            if let Err(e) = r {
+                tracing::error!(?addr, error = %e, "metrics listener failed");
+            }
+        }
+        _ = bounded => {}
     }
 }
 
@@ -128,14 +139,24 @@ fn not_found(what: String) -> Response {
 
 #[tracing::instrument(skip_all, fields(rpc = "http_health"))]
 async fn health(State(node): State<Arc<Runtime>>) -> Response {
+    let (ok, why) = in_touch(&node);
+    answer_with(ok, why, Some(node.id()))
+}
+
+/// Whether this manager is a voter with a quorum in sight (the acting leader, or a follower
+/// that knows its leader), and what it sees. Its replicated state is current only then: the
+/// group checks answer 503 otherwise (a manager cut off in a minority still holds the old
+/// master as alive).
+fn in_touch(node: &Runtime) -> (bool, String) {
     let m = node.raft.metrics();
     let me = node.id();
-    let member = m.membership_config.membership().get_node(&me).is_some();
-    let (ok, why) = if !member {
-        (
-            false,
-            format!("manager {me} is not a member of the cluster"),
-        )
+    let voter = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .any(|v| v == me);
+    if !voter {
+        (false, format!("manager {me} is not a voter of the cluster"))
     } else if node.raft.is_acting_leader() {
         (true, format!("manager {me} leads term {}", m.current_term))
     } else {
@@ -153,8 +174,7 @@ async fn health(State(node): State<Arc<Runtime>>) -> Response {
                 format!("manager {me} knows no leader (term {})", m.current_term),
             ),
         }
-    };
-    answer_with(ok, why, Some(me))
+    }
 }
 
 #[tracing::instrument(skip_all, fields(rpc = "http_leader"))]
@@ -172,18 +192,28 @@ async fn leader(State(node): State<Arc<Runtime>>) -> Response {
     answer_with(ok, why, Some(me))
 }
 
-/// The group as the replicated state has it, and whether a run is changing its master.
-fn group_of(node: &Runtime, name: &str) -> Option<(Group, Option<u64>, bool)> {
+/// The group as the replicated state has it, and whether a run is changing its master; the
+/// answer (503, 404) when this manager cannot say.
+fn group_of(node: &Runtime, name: &str) -> Result<(Group, Option<u64>, bool), Box<Response>> {
+    let (ok, why) = in_touch(node);
+    if !ok {
+        return Err(Box::new(answer(
+            false,
+            format!("{why}: its view may be stale"),
+        )));
+    }
     let now = crate::clock::now_ms();
-    node.raft.read(|c| {
-        let g = c.groups.get(name)?.clone();
-        let f = c.failover.get(name);
-        Some((
-            g,
-            f.and_then(|f| f.active_run),
-            f.is_some_and(|f| f.pause_at(now).is_some()),
-        ))
-    })
+    node.raft
+        .read(|c| {
+            let g = c.groups.get(name)?.clone();
+            let f = c.failover.get(name);
+            Some((
+                g,
+                f.and_then(|f| f.active_run),
+                f.is_some_and(|f| f.pause_at(now).is_some()),
+            ))
+        })
+        .ok_or_else(|| Box::new(not_found(format!("no group {name}"))))
 }
 
 #[derive(Serialize)]
@@ -202,8 +232,9 @@ struct MasterView {
 
 #[tracing::instrument(skip_all, fields(rpc = "http_group_master", group = %group))]
 async fn group_master(State(node): State<Arc<Runtime>>, Path(group): Path<String>) -> Response {
-    let Some((g, run, paused)) = group_of(&node, &group) else {
-        return not_found(format!("no group {group}"));
+    let (g, run, paused) = match group_of(&node, &group) {
+        Ok(g) => g,
+        Err(r) => return *r,
     };
     let spec = g.spec.server(&g.topology.master);
     let health = health_word(&g.health.state);
@@ -231,8 +262,9 @@ async fn server_master(
     State(node): State<Arc<Runtime>>,
     Path((group, server)): Path<(String, String)>,
 ) -> Response {
-    let Some((g, run, _)) = group_of(&node, &group) else {
-        return not_found(format!("no group {group}"));
+    let (g, run, _) = match group_of(&node, &group) {
+        Ok(g) => g,
+        Err(r) => return *r,
     };
     if g.spec.server(&server).is_none() {
         return not_found(format!("group {group} has no server {server}"));
@@ -270,8 +302,9 @@ async fn server_replica(
     Path((group, server)): Path<(String, String)>,
     Query(q): Query<LagLimit>,
 ) -> Response {
-    let Some((g, run, _)) = group_of(&node, &group) else {
-        return not_found(format!("no group {group}"));
+    let (g, run, _) = match group_of(&node, &group) {
+        Ok(g) => g,
+        Err(r) => return *r,
     };
     let Some(spec) = g.spec.server(&server).cloned() else {
         return not_found(format!("group {group} has no server {server}"));
@@ -293,12 +326,15 @@ async fn server_replica(
     }
     let fresh = Duration::from_millis(g.spec.ping.interval_ms.saturating_mul(2))
         .max(Duration::from_secs(2));
+    // The leader's monitor reads every replica once per ping interval: it never reads here.
     let seen = match node.replicas_seen.get(&group, &server, fresh) {
-        Some(s) => Some(s),
+        Some(s) => s,
+        None if node.raft.is_acting_leader() => Err("no recent reading".to_string()),
         None => read_replica(&node, &g, &spec).await,
     };
-    let Some(seen) = seen else {
-        return answer(false, format!("{server} could not be read"));
+    let seen = match seen {
+        Ok(s) => s,
+        Err(why) => return answer(false, format!("{server}: {why}")),
     };
     let master = g.spec.server(&g.topology.master);
     let from_master = master.is_some_and(|m| {
@@ -344,14 +380,32 @@ async fn read_replica(
     node: &Runtime,
     g: &Group,
     spec: &crate::state::group::ServerSpec,
-) -> Option<Seen> {
-    let pw = password(&node.local, &g.spec).ok()?;
-    let mut s = login(&g.spec, spec, &pw).connect(READ_CONNECT).await.ok()?;
-    s.set_timeout(READ_CONNECT);
-    let status = s.replica_status().await.ok().flatten();
-    s.close().await;
-    let seen = Seen::of(&status?);
-    node.replicas_seen
-        .record(&g.spec.name, &spec.name, seen.clone());
-    Some(seen)
+) -> Result<Seen, String> {
+    let read = async {
+        let pw = password(&node.local, &g.spec).map_err(|_| "no password".to_string())?;
+        let mut s = login(&g.spec, spec, &pw)
+            .connect(READ_CONNECT)
+            .await
+            .map_err(|_| "cannot connect".to_string())?;
+        s.set_timeout(READ_CONNECT);
+        let status = s.replica_status().await;
+        s.close().await;
+        match status {
+            Ok(Some(st)) => Ok(Seen::of(&st)),
+            Ok(None) => Err("not a replica".to_string()),
+            Err(_) => Err("replica status could not be read".to_string()),
+        }
+    };
+    // A failure is kept as well: a replica that is down is tried once per window, however
+    // many checks come.
+    let r = read.await;
+    match &r {
+        Ok(s) => node
+            .replicas_seen
+            .record(&g.spec.name, &spec.name, s.clone()),
+        Err(why) => node
+            .replicas_seen
+            .failed(&g.spec.name, &spec.name, why.clone()),
+    }
+    r
 }

@@ -118,14 +118,15 @@ async fn read_one(
     }
     let Some(s) = session.as_mut() else {
         book.forget(name);
-        seen.forget(group, name);
+        seen.failed(group, name, "cannot connect".into());
         return;
     };
     s.set_timeout(timeout);
     let reading = s.replica_pulse().await;
     match &reading {
         Ok(Some((status, _))) => seen.record(group, name, super::seen::Seen::of(status)),
-        _ => seen.forget(group, name),
+        Ok(None) => seen.failed(group, name, "not a replica".into()),
+        Err(_) => seen.failed(group, name, "replica status could not be read".into()),
     }
     match reading {
         // Only a running IO thread's silence says something about the master; a reading taken

@@ -10,7 +10,6 @@ use crate::model::{IoThread, ReplicaStatus};
 
 #[derive(Clone, Debug)]
 pub struct Seen {
-    pub at: Instant,
     pub io_thread: IoThread,
     pub sql_thread: bool,
     pub seconds_behind: Option<u64>,
@@ -21,7 +20,6 @@ pub struct Seen {
 impl Seen {
     pub fn of(status: &ReplicaStatus) -> Seen {
         Seen {
-            at: Instant::now(),
             io_thread: status.io_thread,
             sql_thread: status.sql_thread,
             seconds_behind: status.seconds_behind,
@@ -30,45 +28,50 @@ impl Seen {
     }
 }
 
-/// (group, replica) → its latest reading, on this node.
+/// When a replica was read, and what it said (or why it could not be read).
+type Reading = (Instant, Result<Seen, String>);
+
+/// (group, replica) → its latest reading.
 #[derive(Clone, Default)]
-pub struct SeenBook(Arc<Mutex<BTreeMap<(String, String), Seen>>>);
+pub struct SeenBook(Arc<Mutex<BTreeMap<(String, String), Reading>>>);
 
 impl SeenBook {
     pub fn record(&self, group: &str, replica: &str, seen: Seen) {
-        self.0
-            .lock()
-            .expect("seen book")
-            .insert((group.to_string(), replica.to_string()), seen);
+        self.put(group, replica, Ok(seen));
     }
 
-    /// It could not be read (or is no replica): nothing is known of it now.
-    pub fn forget(&self, group: &str, replica: &str) {
-        self.0
-            .lock()
-            .expect("seen book")
-            .remove(&(group.to_string(), replica.to_string()));
+    /// It could not be read, or is no replica: remembered too, so a check within the window
+    /// does not try again.
+    pub fn failed(&self, group: &str, replica: &str, why: String) {
+        self.put(group, replica, Err(why));
     }
 
-    /// Its reading, if taken within `fresh` (an older one — a monitor that stopped, this
-    /// node no longer the leader — says nothing about now).
-    pub fn get(&self, group: &str, replica: &str, fresh: Duration) -> Option<Seen> {
+    fn put(&self, group: &str, replica: &str, r: Result<Seen, String>) {
+        self.0.lock().expect("seen book").insert(
+            (group.to_string(), replica.to_string()),
+            (Instant::now(), r),
+        );
+    }
+
+    /// Its reading (or failure), if within `fresh` (an older one — a monitor that stopped,
+    /// this node no longer the leader — says nothing about now).
+    pub fn get(&self, group: &str, replica: &str, fresh: Duration) -> Option<Result<Seen, String>> {
         self.0
             .lock()
             .expect("seen book")
             .get(&(group.to_string(), replica.to_string()))
-            .filter(|s| s.at.elapsed() < fresh)
-            .cloned()
+            .filter(|(at, _)| at.elapsed() < fresh)
+            .map(|(_, r)| r.clone())
     }
 
-    /// Every reading taken within `fresh`: (group, replica, reading).
-    pub fn all(&self, fresh: Duration) -> Vec<(String, String, Seen)> {
+    /// Every reading within `fresh`: (group, replica, reading or failure).
+    pub fn all(&self, fresh: Duration) -> Vec<(String, String, Result<Seen, String>)> {
         self.0
             .lock()
             .expect("seen book")
             .iter()
-            .filter(|(_, s)| s.at.elapsed() < fresh)
-            .map(|((g, r), s)| (g.clone(), r.clone(), s.clone()))
+            .filter(|(_, (at, _))| at.elapsed() < fresh)
+            .map(|((g, r), (_, s))| (g.clone(), r.clone(), s.clone()))
             .collect()
     }
 }
