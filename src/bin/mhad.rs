@@ -25,8 +25,10 @@ struct Cli {
     /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
+    /// This manager's id: a positive integer, unique in the cluster, never reused.
     #[arg(long, env = "MHAD_ID")]
     id: Option<u64>,
+    /// ip:port for the other managers and mhactl (default 127.0.0.1:7101).
     #[arg(long, env = "MHAD_LISTEN")]
     listen: Option<String>,
     /// A separate ip:port for mhactl (then `--listen` serves only the other managers).
@@ -40,30 +42,45 @@ struct Cli {
     /// Example: --metrics-listen 10.0.1.10:9104
     #[arg(long, env = "MHAD_METRICS_LISTEN")]
     metrics_listen: Option<String>,
+    /// host:port the others use to reach this manager (default: its initial_members entry,
+    /// else --listen).
     #[arg(long, env = "MHAD_ADVERTISE")]
     advertise: Option<String>,
+    /// Failure domain (zone, rack, data centre) of this manager; a master's death is
+    /// corroborated from several zones (default zone-<id>).
     #[arg(long, env = "MHAD_ZONE")]
     zone: Option<String>,
+    /// Directory of the Raft log, snapshots and state (created if missing, mode 0700).
     #[arg(long, env = "MHAD_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The cluster's name, recorded once by the first leader (default mha).
     #[arg(long, env = "MHAD_CLUSTER_NAME")]
     cluster_name: Option<String>,
+    /// The voters of a new cluster, id=host:port,... (bootstrap of an empty data dir only;
+    /// a manager added later starts without it and is added with `mhactl member add`).
     /// id=host:port,... (bootstrap only).
     #[arg(long, env = "MHAD_INITIAL_MEMBERS", value_delimiter = ',')]
     initial_members: Option<Vec<String>>,
+    /// Log lines as text (default) or json (one object per line); RUST_LOG filters them.
     /// text | json
     #[arg(long, env = "MHAD_LOG_FORMAT")]
     log_format: Option<String>,
+    /// Raft heartbeat interval in ms (default 40).
     #[arg(long, env = "MHAD_HEARTBEAT_INTERVAL_MS")]
     heartbeat_interval_ms: Option<u64>,
+    /// Raft election timeout, lower bound in ms (default 125); it bounds the leader's lease.
     #[arg(long, env = "MHAD_ELECTION_TIMEOUT_MIN_MS")]
     election_timeout_min_ms: Option<u64>,
+    /// Raft election timeout, upper bound in ms (default 250).
     #[arg(long, env = "MHAD_ELECTION_TIMEOUT_MAX_MS")]
     election_timeout_max_ms: Option<u64>,
+    /// Log entries between snapshots (default 1000).
     #[arg(long, env = "MHAD_SNAPSHOT_LOGS_SINCE_LAST")]
     snapshot_logs_since_last: Option<u64>,
+    /// Log entries kept behind the last snapshot for lagging followers (default 500).
     #[arg(long, env = "MHAD_MAX_LOGS_TO_KEEP")]
     max_logs_to_keep: Option<u64>,
+    /// How long a proposal may wait to be committed, in ms (default 5000).
     #[arg(long, env = "MHAD_PROPOSE_TIMEOUT_MS")]
     propose_timeout_ms: Option<u64>,
     /// Cluster CA certificate (PEM): peers and mhactl must present certificates it issued.

@@ -43,8 +43,10 @@ pub enum CheckCmd {
 
 #[derive(Args, Debug, Clone)]
 pub struct GroupArgs {
+    /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: String,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
 }

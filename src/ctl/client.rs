@@ -376,12 +376,21 @@ impl AdminClient {
         F: Fn(AdminServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        // Each endpoint gets a short connect first, so a dead one costs little; only when none
-        // could be reached that way, a second round with the whole timeout (a manager slow to
-        // accept under load is still found).
-        match self.call_round(&f, self.connect_timeout()).await {
+        self.fast_then_patient(|within| self.call_round(&f, within))
+            .await
+    }
+
+    /// Each endpoint gets a short connect first, so a dead one costs little; only when none
+    /// could be reached that way, a second round with the whole timeout (a manager slow to
+    /// accept under load is still found).
+    async fn fast_then_patient<T, R, Fut>(&self, round: R) -> Result<T, CtlError>
+    where
+        R: Fn(Duration) -> Fut,
+        Fut: Future<Output = Result<T, CtlError>>,
+    {
+        match round(self.connect_timeout()).await {
             Err(CtlError::Unreachable { .. }) if self.connect_timeout() < self.timeout => {
-                self.call_round(&f, self.timeout).await
+                round(self.timeout).await
             }
             r => r,
         }
@@ -450,12 +459,8 @@ impl AdminClient {
         F: Fn(AdminServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
-        match self.any_round(&f, self.connect_timeout()).await {
-            Err(CtlError::Unreachable { .. }) if self.connect_timeout() < self.timeout => {
-                self.any_round(&f, self.timeout).await
-            }
-            r => r,
-        }
+        self.fast_then_patient(|within| self.any_round(&f, within))
+            .await
     }
 
     async fn any_round<T, F, Fut>(&self, f: &F, within: Duration) -> Result<T, CtlError>

@@ -31,6 +31,7 @@ use crate::api::pb::{
 pub struct FailoverArgs {
     #[command(subcommand)]
     pub cmd: Option<FailoverCmd>,
+    /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: Option<String>,
     /// Promote this server (MHA's --new_master_host) instead of MHA's selection order.
@@ -42,6 +43,7 @@ pub struct FailoverArgs {
     /// Stop following the run after this many seconds (it goes on in the managers).
     #[arg(long, default_value_t = 600)]
     pub wait_s: u64,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -51,16 +53,19 @@ pub enum FailoverCmd {
     /// Clear a failed run's block and the anti-flap window (MHA: remove failover.error /
     /// failover.complete).
     Ack {
+        /// The replication group (its name in the group file).
         #[arg(long)]
         group: String,
     },
     /// Past and current runs of a group, with every step.
     History {
+        /// The replication group (its name in the group file).
         #[arg(long)]
         group: String,
         /// Full step details (not cut to the terminal).
         #[arg(long)]
         wide: bool,
+        /// Print JSON (schema version 1, docs/cli.md) instead of text.
         #[arg(long)]
         json: bool,
     },

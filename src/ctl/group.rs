@@ -60,48 +60,64 @@ pub enum ServerCmd {
 
 #[derive(Args, Debug, Clone)]
 pub struct ServerAddArgs {
+    /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: String,
+    /// The server (its name in the group file, e.g. db3).
     #[arg(long)]
     pub name: String,
+    /// The server's MySQL host (address or name).
     #[arg(long)]
     pub host: String,
+    /// The server's MySQL port.
     #[arg(long, default_value_t = 3306)]
     pub port: u16,
+    /// MHA's candidate_master: preferred as the new master.
     #[arg(long)]
     pub candidate_master: bool,
+    /// MHA's no_master: never promoted.
     #[arg(long)]
     pub no_master: bool,
+    /// MHA's ignore_fail: unreachable or broken, it is left out of a failover instead of stopping it.
     #[arg(long)]
     pub ignore_fail: bool,
+    /// SSH host of the server when it differs from --host.
     #[arg(long)]
     pub ssh_host: Option<String>,
+    /// SSH port of the server (default 22).
     #[arg(long)]
     pub ssh_port: Option<u16>,
+    /// Where this server's binary logs are (MHA's master_binlog_dir), when it differs from the group's.
     #[arg(long)]
     pub master_binlog_dir: Option<String>,
+    /// Apply (without it the change is shown and nothing changes).
     #[arg(long)]
     pub yes: bool,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ServerRemoveArgs {
+    /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: String,
+    /// The server (its name in the group file, e.g. db3).
     #[arg(long)]
     pub name: String,
+    /// Apply (without it the change is shown and nothing changes).
     #[arg(long)]
     pub yes: bool,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct NameArgs {
+    /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: String,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ListArgs {
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -35,6 +35,7 @@ pub enum MemberCmd {
 
 #[derive(Args, Debug, Clone)]
 pub struct AddArgs {
+    /// The manager's id (a positive integer, unique, never reused).
     #[arg(long)]
     pub id: u64,
     /// The new node's advertised address (host:port).
@@ -54,6 +55,7 @@ pub struct AddArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct RemoveArgs {
+    /// The manager's id (a positive integer, unique, never reused).
     #[arg(long)]
     pub id: u64,
     /// Remove it even though the cluster left behind cannot survive one more manager failure

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod certs;
 pub mod check;
+pub mod cli;
 pub mod client;
 pub mod cluster_init;
 pub mod cluster_status;

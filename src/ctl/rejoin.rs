@@ -1,4 +1,4 @@
-//! `mhactl rejoin`: an old master back as a replica of the current master (GTID groups).
+//! `mhactl rejoin`: an old master back as a replica of the current master.
 //! Without `--yes` it only checks and says what it would do; nothing is changed.
 //!
 //! ```text
@@ -21,6 +21,7 @@ use crate::api::pb::RejoinRequest;
 
 #[derive(Args, Debug, Clone)]
 pub struct RejoinArgs {
+    /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: String,
     /// The server to bring back (a server of the group file the topology left: an old master).

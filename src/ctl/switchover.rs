@@ -27,6 +27,7 @@ use crate::api::pb::{SwitchOptions, SwitchoverRequest};
 
 #[derive(Args, Debug, Clone)]
 pub struct SwitchoverArgs {
+    /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: String,
     /// Promote this server (MHA's --new_master_host) instead of MHA's selection order.
@@ -61,6 +62,7 @@ pub struct SwitchoverArgs {
     /// Stop following the run after this many seconds (it goes on in the managers).
     #[arg(long, default_value_t = 600)]
     pub wait_s: u64,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
 }
