@@ -22,7 +22,8 @@ struct Cli {
     /// TOML config file (every key documented in deploy/examples/mhad-zone-a.toml).
     #[arg(long, short = 'c', env = "MHAD_CONFIG")]
     config: Option<PathBuf>,
-    /// Validate the configuration, print it, and exit.
+    /// Validate the configuration, print the effective one as TOML (secrets never: hooks,
+    /// credentials and SSH profiles by name), and exit.
     #[arg(long)]
     check_config: bool,
     /// This manager's id: a positive integer, unique in the cluster, never reused.
@@ -151,7 +152,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        println!("{config:#?}");
+        print!("{}", config.describe());
         return ExitCode::SUCCESS;
     }
     telemetry::init(config.log_format, telemetry::MHAD_DEFAULT_FILTER);

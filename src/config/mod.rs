@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::local_config::{LocalConfig, RawCredential, RawHook, RawSshProfile};
 
+mod describe;
 mod listen;
 use listen::{admin_listen, merge_tls, transport};
 pub use listen::{AdminListen, RawTlsConfig, TransportConfig};
