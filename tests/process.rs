@@ -404,7 +404,7 @@ fn bad_config_exits_2_naming_the_key() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("zone: \"b\"") && text.contains("80ms"),
+        text.contains("zone = \"b\"") && text.contains("heartbeat_interval_ms = 80"),
         "{text}"
     );
 }

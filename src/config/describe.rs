@@ -1,8 +1,7 @@
 //! `mhad --check-config`: the effective configuration (file, then MHAD_* environment, then
-//! flags) as a TOML document mhad itself accepts, so an operator can read it, diff it, or save
-//! it as the config file. Hooks, credentials and SSH profiles are listed by name only: their
-//! definitions stay in the operator's file (a credential names where a secret is, never the
-//! secret, but nothing of them needs repeating here).
+//! flags) as a TOML document mhad itself accepts, to read or diff. Hooks, credentials and SSH
+//! profiles are listed by name only, as comments: their definitions stay in the operator's file
+//! (a copy of this output lacks them).
 
 use toml::{Table, Value};
 
@@ -85,7 +84,7 @@ impl NodeConfig {
             names(l.hooks.keys().collect()),
             names(l.credentials.keys().collect()),
             names(l.ssh_profiles.keys().collect()),
-            toml::to_string(&t).unwrap_or_default()
+            toml::to_string(&t).expect("a table of strings, numbers and tables")
         )
     }
 }

@@ -26,7 +26,7 @@ pub struct Cli {
         default_value = "127.0.0.1:7101"
     )]
     pub endpoints: Vec<String>,
-    /// The whole call's bound in milliseconds (each endpoint first gets 300 ms to connect).
+    /// Each attempt's bound in milliseconds (each endpoint first gets 300 ms to connect).
     #[arg(long, default_value_t = 3000, global = true)]
     pub timeout_ms: u64,
     /// The cluster CA certificate (PEM): managers must present certificates it issued.
@@ -129,7 +129,8 @@ pub fn man(dir: &std::path::Path) -> i32 {
         std::fs::create_dir_all(dir).and_then(|_| clap_mangen::generate_to(Cli::command(), dir));
     match written {
         Ok(()) => {
-            println!("man pages written to {}", dir.display());
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "man pages written to {}", dir.display());
             super::exit::OK
         }
         Err(e) => {
