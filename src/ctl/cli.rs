@@ -26,7 +26,7 @@ pub struct Cli {
         default_value = "127.0.0.1:7101"
     )]
     pub endpoints: Vec<String>,
-    /// Each attempt's bound in milliseconds (each endpoint first gets 300 ms to connect).
+    /// The whole call's bound in milliseconds (each endpoint first gets 300 ms to connect).
     #[arg(long, default_value_t = 3000, global = true)]
     pub timeout_ms: u64,
     /// The cluster CA certificate (PEM): managers must present certificates it issued.

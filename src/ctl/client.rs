@@ -355,10 +355,23 @@ impl AdminClient {
         }
     }
 
-    /// Runs `f` against the leader: the first reachable endpoint, following redirects. Each
-    /// attempt is bounded by the client's timeout (a manager that connected and then hung
-    /// still lets the next endpoint be tried).
+    /// Runs `f` against the leader: the first reachable endpoint, following redirects; the
+    /// whole call within the client's timeout.
     pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, CtlError>
+    where
+        F: Fn(AdminServiceClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        match tokio::time::timeout(self.timeout, self.call_unbounded(f)).await {
+            Ok(r) => r,
+            Err(_) => Err(CtlError::Unreachable {
+                tried: self.endpoints.join(","),
+                last: format!("no answer within {:?} (--timeout-ms)", self.timeout),
+            }),
+        }
+    }
+
+    async fn call_unbounded<T, F, Fut>(&self, f: F) -> Result<T, CtlError>
     where
         F: Fn(AdminServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
