@@ -31,6 +31,17 @@ fn failed_over(lab: &Lab) -> String {
     run["decided"]["new_master"].as_str().unwrap().to_string()
 }
 
+/// A transaction written on db1 by hand (read_only lifted for it): one the new master never
+/// got. Returns db1's gtid_binlog_pos after it, which names it.
+fn write_errant(lab: &Lab) -> String {
+    lab.sql(
+        "db1",
+        "SET GLOBAL read_only = 0; INSERT INTO mha_lab.acked (id) VALUES (99); \
+         SET GLOBAL read_only = 1",
+    );
+    lab.sql("db1", "SELECT @@gtid_binlog_pos")
+}
+
 fn rows(lab: &Lab, host: &str) -> Option<String> {
     lab.try_sql(host, "SELECT COUNT(*) FROM mha_lab.acked")
 }
@@ -96,12 +107,7 @@ fn a_clean_old_master_rejoins_as_a_replica() {
 fn an_old_master_with_an_errant_transaction_is_refused() {
     let Some(lab) = Lab::up(&[]) else { return };
     let nm = failed_over(&lab);
-    lab.sql(
-        "db1",
-        "SET GLOBAL read_only = 0; INSERT INTO mha_lab.acked (id) VALUES (99); \
-         SET GLOBAL read_only = 1",
-    );
-    let errant = lab.sql("db1", "SELECT @@gtid_binlog_pos");
+    let errant = write_errant(&lab);
     let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
     let text = said(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -246,12 +252,7 @@ fn a_filepos_old_master_with_a_write_past_the_switch_is_refused() {
         "{text}"
     );
 
-    lab.sql(
-        "db1",
-        "SET GLOBAL read_only = 0; INSERT INTO mha_lab.acked (id) VALUES (99); \
-         SET GLOBAL read_only = 1",
-    );
-    let errant = lab.sql("db1", "SELECT @@gtid_binlog_pos");
+    let errant = write_errant(&lab);
     let out = lab.mhactl(&["rejoin", "--group", "lab", "--server", "db1", "--yes"]);
     let text = said(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -336,12 +337,7 @@ fn an_old_master_with_an_errant_transaction_is_not_rejoined_automatically() {
     let out = lab.mhactl(&["pause", "--group", "lab", "--reason", "db1 inspected"]);
     assert!(out.status.success(), "{}", said(&out));
     lab.lab(&["mysqld", "start", "db1"]);
-    lab.sql(
-        "db1",
-        "SET GLOBAL read_only = 0; INSERT INTO mha_lab.acked (id) VALUES (99); \
-         SET GLOBAL read_only = 1",
-    );
-    let errant = lab.sql("db1", "SELECT @@gtid_binlog_pos");
+    let errant = write_errant(&lab);
     // Two rounds (5 s each) while paused: no attempt on the live db1.
     std::thread::sleep(std::time::Duration::from_secs(11));
     let a = auto_rejoins(&lab);
