@@ -9,6 +9,7 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use super::credentials::{check_names, hook, login, password, CredentialError};
+use super::features;
 use crate::adapters::ssh::SshPool;
 use crate::clock::now_ms;
 use crate::engine::topology::{self, ReplReport};
@@ -88,16 +89,16 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
     if let Some(r) = node.raft.read(|c| c.server_conflict(&spec)) {
         return Err(NodeError::Rejected(r));
     }
-    let exclusive = every_member_has(node, FEATURE_EXCLUSIVE_SERVERS);
-    if spec.servers.iter().any(|s| s.ignore_fail)
-        && !every_member_has(node, crate::state::group::FEATURE_IGNORE_FAIL)
-    {
-        return Err(NodeError::InvalidArgument(format!(
-            "group {}: ignore_fail is set, but a manager runs a build that does not know it (or \
-             has not registered yet): upgrade every manager first",
-            spec.name
-        )));
+    if spec.servers.iter().any(|s| s.ignore_fail) {
+        features::require(
+            node,
+            crate::state::group::FEATURE_IGNORE_FAIL,
+            "ignore_fail",
+        )
+        .await
+        .map_err(|why| NodeError::InvalidArgument(format!("group {}: {why}", spec.name)))?;
     }
+    let exclusive = features::every_member_has(node, FEATURE_EXCLUSIVE_SERVERS);
     let obs = observe(&node.local, &spec, OBSERVE_TIMEOUT)
         .await
         .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;
@@ -119,22 +120,6 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
             .read(|c| c.groups.get(&name).cloned())
             .ok_or_else(|| NodeError::Fatal("group vanished after commit".into())),
     }
-}
-
-/// Whether every member (voter or learner) registered `feature`: only then may the leader
-/// propose what an older build would apply differently.
-pub(super) fn every_member_has(node: &Runtime, feature: &str) -> bool {
-    let members: Vec<u64> = node
-        .raft
-        .metrics()
-        .membership_config
-        .membership()
-        .nodes()
-        .map(|(id, _)| *id)
-        .collect();
-    node.raft
-        .read(|c| c.lacking_feature(members, feature))
-        .is_none()
 }
 
 pub async fn remove_group(node: &Runtime, name: &str) -> Result<(), NodeError> {

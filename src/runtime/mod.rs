@@ -7,6 +7,7 @@ pub mod attempts;
 pub mod credentials;
 pub mod error;
 pub mod failover;
+mod features;
 pub mod groups;
 pub mod metrics;
 pub mod monitor;

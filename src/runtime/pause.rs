@@ -1,7 +1,7 @@
 //! Maintenance mode for the admin API: pause or resume automatic failover of named groups (or
 //! all of them), one replicated command per group (state/pause.rs holds the rules).
 
-use super::groups::every_member_has;
+use super::features;
 use super::Runtime;
 use crate::raft::NodeError;
 use crate::state::pause::{Pause, FEATURE_PAUSE};
@@ -45,16 +45,10 @@ fn targets(node: &Runtime, groups: &[String], all: bool) -> Result<Vec<String>, 
 }
 
 /// A member that could not decode the command would stop replicating: refuse instead.
-fn every_member_knows_pause(node: &Runtime) -> Result<(), NodeError> {
-    if every_member_has(node, FEATURE_PAUSE) {
-        Ok(())
-    } else {
-        Err(NodeError::InvalidArgument(
-            "a manager runs a build that does not know maintenance mode (or has not registered \
-             yet): upgrade every manager first"
-                .into(),
-        ))
-    }
+async fn every_member_knows_pause(node: &Runtime) -> Result<(), NodeError> {
+    features::require(node, FEATURE_PAUSE, "maintenance mode")
+        .await
+        .map_err(NodeError::InvalidArgument)
 }
 
 fn pause_of(node: &Runtime, group: &str) -> Option<Pause> {
@@ -85,7 +79,7 @@ async fn each(
 }
 
 pub async fn pause(node: &Runtime, ask: PauseAsk) -> Result<Vec<GroupPause>, NodeError> {
-    every_member_knows_pause(node)?;
+    every_member_knows_pause(node).await?;
     let groups = targets(node, &ask.groups, ask.all)?;
     tracing::warn!(
         groups = %groups.join(","), by = %ask.by, reason = %ask.reason,
@@ -105,7 +99,7 @@ pub async fn resume(
     groups: &[String],
     all: bool,
 ) -> Result<Vec<GroupPause>, NodeError> {
-    every_member_knows_pause(node)?;
+    every_member_knows_pause(node).await?;
     let groups = targets(node, groups, all)?;
     tracing::warn!(groups = %groups.join(","), "automatic failover resumed");
     each(node, groups, |group| Cmd::ResumeGroup { group }).await

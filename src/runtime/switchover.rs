@@ -115,13 +115,9 @@ pub async fn start(
     check_only: bool,
 ) -> Result<Started, NodeError> {
     node.raft.require_leader()?;
-    if !groups::every_member_has(node, FEATURE_SWITCHOVER) {
-        return Err(NodeError::Refused(
-            "a manager runs a build that does not know the online switchover (or has not \
-             registered yet): upgrade every manager first"
-                .into(),
-        ));
-    }
+    super::features::require(node, FEATURE_SWITCHOVER, "the online switchover")
+        .await
+        .map_err(NodeError::Refused)?;
     let g = groups::group(node, group)?;
     if let Some(run) = node
         .raft

@@ -142,12 +142,9 @@ pub async fn rejoin(
     // must not start a second one alongside the first).
     let _one = OneAtATime::take(node.id(), group)
         .ok_or_else(|| refused(format!("a rejoin in group {group} is already under way")))?;
-    if !groups::every_member_has(node, FEATURE_REJOIN) {
-        return Err(refused(
-            "a manager runs a build that does not know rejoin (or has not registered yet): \
-             upgrade every manager first",
-        ));
-    }
+    crate::runtime::features::require(node, FEATURE_REJOIN, "rejoin")
+        .await
+        .map_err(refused)?;
     let g = groups::group(node, group)?;
     let (s, m, point) = targets(node, &g, server)?;
     let expect = Expect {
