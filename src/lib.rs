@@ -15,6 +15,7 @@ pub mod failpoint;
 pub mod group_file;
 pub mod group_render;
 pub mod local_config;
+pub mod mha_import;
 pub mod model;
 pub mod node;
 pub mod proto;

@@ -8,8 +8,8 @@ use mha_raft::config::LogFormat;
 use mha_raft::ctl::cli::{self, Cli, ClusterCmd, Cmd};
 use mha_raft::ctl::client::client_transport;
 use mha_raft::ctl::{
-    audit, certs, check, cluster_init, cluster_status, exit, failover, group, member, pause,
-    rejoin, switchover, AdminClient,
+    audit, certs, check, cluster_init, cluster_status, exit, failover, group, import_mha, member,
+    pause, rejoin, switchover, AdminClient,
 };
 
 fn main() -> ExitCode {
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     // Local commands: no manager is contacted, no credentials needed.
     match &cli.cmd {
         Cmd::Certs(c) => return ExitCode::from(certs::execute(c) as u8),
+        Cmd::ImportMha(a) => return ExitCode::from(import_mha::execute(a) as u8),
         Cmd::Completion { shell } => return ExitCode::from(cli::completion(*shell) as u8),
         Cmd::Man { dir } => return ExitCode::from(cli::man(dir) as u8),
         _ => {}
@@ -58,7 +59,7 @@ fn main() -> ExitCode {
             Cmd::Resume(a) => pause::resume(&client, a).await,
             Cmd::Rejoin(a) => rejoin::execute(&client, a).await,
             Cmd::Audit(a) => audit::execute(&client, a).await,
-            Cmd::Certs(_) | Cmd::Completion { .. } | Cmd::Man { .. } => {
+            Cmd::Certs(_) | Cmd::ImportMha(_) | Cmd::Completion { .. } | Cmd::Man { .. } => {
                 unreachable!("handled before connecting")
             }
         }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use super::{
-    audit, certs, check, cluster_init, cluster_status, failover, group, member, pause, rejoin,
-    switchover,
+    audit, certs, check, cluster_init, cluster_status, failover, group, import_mha, member, pause,
+    rejoin, switchover,
 };
 
 #[derive(Parser, Debug)]
@@ -78,6 +78,10 @@ pub enum Cmd {
     /// Who changed what through the admin API, from where, with what result (newest last;
     /// role operator or higher).
     Audit(audit::AuditArgs),
+    /// An MHA configuration (app1.cnf, masterha_default.cnf) as a group file, password files
+    /// (0600) and the entries each mhad's config needs; every MHA key is reported as mapped,
+    /// unmapped (with why) or unknown (no manager is contacted).
+    ImportMha(import_mha::ImportMhaArgs),
     /// The cluster's CA and certificates (local files; no manager is contacted).
     #[command(subcommand)]
     Certs(certs::CertsCmd),

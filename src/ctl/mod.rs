@@ -10,6 +10,7 @@ pub mod cluster_init;
 pub mod cluster_status;
 pub mod failover;
 pub mod group;
+pub mod import_mha;
 pub mod journal_view;
 pub mod member;
 pub mod pause;
