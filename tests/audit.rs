@@ -45,8 +45,9 @@ fn local(dir: &std::path::Path) -> LocalConfig {
         [(
             "default".to_string(),
             RawSshProfile {
-                key: Some(dir.join("no_key")),
-                known_hosts: Some(dir.join("known_hosts")),
+                // Present (the leader checks they are there); never used: no SSH here.
+                key: Some(empty_file(dir.join("id_unused"))),
+                known_hosts: Some(empty_file(dir.join("known_hosts"))),
                 ..Default::default()
             },
         )]
@@ -329,4 +330,10 @@ async fn admin_writes_are_audited_with_who_from_what_and_result() {
     let snapshot = serde_json::to_string(&c.state(leader)).unwrap();
     assert!(!snapshot.contains(SECRET));
     c.shutdown().await;
+}
+
+/// Creates an empty file at `p`; returns `p`.
+fn empty_file(p: std::path::PathBuf) -> std::path::PathBuf {
+    std::fs::write(&p, "").unwrap();
+    p
 }

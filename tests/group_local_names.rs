@@ -70,8 +70,9 @@ fn local(dir: &std::path::Path) -> LocalConfig {
         [(
             "default".to_string(),
             RawSshProfile {
-                key: Some(dir.join("no_key")),
-                known_hosts: Some(dir.join("known_hosts")),
+                // Present (the leader checks they are there); never used: no SSH here.
+                key: Some(empty_file(dir.join("id_unused"))),
+                known_hosts: Some(empty_file(dir.join("known_hosts"))),
                 ..Default::default()
             },
         )]
@@ -171,4 +172,10 @@ async fn group_naming_what_the_leader_lacks_is_refused_before_anything_runs() {
     assert!(!dir.path().join("hook-ran").exists(), "add runs no hook");
     assert!(c.state(leader).groups.is_empty());
     c.shutdown().await;
+}
+
+/// Creates an empty file at `p`; returns `p`.
+fn empty_file(p: std::path::PathBuf) -> std::path::PathBuf {
+    std::fs::write(&p, "").unwrap();
+    p
 }

@@ -54,8 +54,9 @@ fn local(dir: &std::path::Path) -> LocalConfig {
         [(
             "default".to_string(),
             RawSshProfile {
-                key: Some(dir.join("no_key")),
-                known_hosts: Some(dir.join("known_hosts")),
+                // Present (the leader checks they are there); never used: no SSH here.
+                key: Some(empty_file(dir.join("id_unused"))),
+                known_hosts: Some(empty_file(dir.join("known_hosts"))),
                 ..Default::default()
             },
         )]
@@ -174,4 +175,10 @@ async fn a_server_belongs_to_one_group() {
     let s = c.state(leader);
     assert!(s.groups.contains_key("gD") != s.groups.contains_key("gE"));
     c.shutdown().await;
+}
+
+/// Creates an empty file at `p`; returns `p`.
+fn empty_file(p: std::path::PathBuf) -> std::path::PathBuf {
+    std::fs::write(&p, "").unwrap();
+    p
 }

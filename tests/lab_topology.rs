@@ -299,7 +299,15 @@ fn failover_dry_run_explains_choice() {
     assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
 
     tracing::info!("--- a real failover of the live master");
+    // No dead verdict and no terminal to ask on: refused before anything starts.
     let out = lab.mhactl(&["failover", "--group", "lab"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("failover without a dead verdict needs confirmation: add --yes"),
+        "{err}"
+    );
+    let out = lab.mhactl(&["failover", "--group", "lab", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("answers again: it is not dead"), "{text}");

@@ -108,7 +108,10 @@ fn a_leader_change_is_logged_with_the_term() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let out = mhactl(&at, &["group", "remove", "--group", "no-such-group"]);
+    let out = mhactl(
+        &at,
+        &["group", "remove", "--group", "no-such-group", "--yes"],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not exist"), "{err}");
     let log = c.proc(follower).log_since(m);

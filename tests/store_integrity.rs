@@ -93,7 +93,10 @@ fn others_available(ep: &str) {
     wait_status(ep, "the two others keep a quorum", |v| {
         v["has_quorum"] == true
     });
-    let out = mhactl(ep, &["group", "remove", "--group", "no-such-group"]);
+    let out = mhactl(
+        ep,
+        &["group", "remove", "--group", "no-such-group", "--yes"],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("does not exist"),

@@ -38,6 +38,9 @@ pub struct InitArgs {
     /// (admin, operator, reader) names a client with that role.
     #[arg(long, value_delimiter = ',', default_value = "admin")]
     pub clients: Vec<String>,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -57,6 +60,9 @@ pub struct IssueArgs {
     /// The client's role: reader, operator or admin.
     #[arg(long, value_parser = parse_role)]
     pub role: Option<Role>,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -136,11 +142,28 @@ fn issue(a: &IssueArgs) -> Result<Vec<PathBuf>, String> {
 }
 
 pub fn execute(cmd: &CertsCmd) -> i32 {
-    let result = match cmd {
-        CertsCmd::Init(a) => init(a),
-        CertsCmd::Issue(a) => issue(a),
+    let (result, json) = match cmd {
+        CertsCmd::Init(a) => (init(a), a.json),
+        CertsCmd::Issue(a) => (issue(a), a.json),
     };
     match result {
+        Ok(paths) if json => {
+            let files: Vec<serde_json::Value> = paths
+                .iter()
+                .map(|p| {
+                    let key = p.with_extension("key");
+                    serde_json::json!({
+                        "cert": p.display().to_string(),
+                        "key": key.exists().then(|| key.display().to_string()),
+                    })
+                })
+                .collect();
+            out(&format!(
+                "{:#}\n",
+                serde_json::json!({ "schema": 1, "written": files })
+            ));
+            exit::OK
+        }
         Ok(paths) => {
             for p in paths {
                 let key = p.with_extension("key");
@@ -182,6 +205,7 @@ mod tests {
             nodes: vec![1, 2],
             hosts: vec!["10.0.0.1".into()],
             clients: vec!["admin".into(), "mon=reader".into()],
+            json: false,
         };
         let written = init(&args).unwrap();
         assert_eq!(written.len(), 5, "{written:?}");
@@ -197,6 +221,7 @@ mod tests {
             hosts: vec![],
             client: None,
             role: None,
+            json: false,
         };
         assert_eq!(issue(&again).unwrap(), vec![dir.join("node-3.crt")]);
     }

@@ -190,12 +190,39 @@ pub async fn execute(client: &AdminClient, cmd: &CheckCmd) -> i32 {
         CheckCmd::Status(a) => match super::cluster_status::fetch(client).await {
             Ok(r) => {
                 let (line, code) = status_line(&r, &a.group);
-                out(&line);
+                if a.json {
+                    let g = r.groups.iter().find(|g| g.name == a.group);
+                    let v = serde_json::json!({
+                        "schema": 1,
+                        "group": a.group,
+                        "code": code,
+                        "status": g.map(|g| g.status.clone()),
+                        "master": g.map(|g| g.master.clone()),
+                        "leader": r.leader_id,
+                        "has_quorum": r.has_quorum,
+                        "paused": g.and_then(|g| g.paused.as_ref()).map(super::pause::describe),
+                        "line": line.trim_end(),
+                    });
+                    out(&format!("{v:#}\n"));
+                } else {
+                    out(&line);
+                }
                 code
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                out(&format!("{} is stopped(2:NOT_RUNNING)\n", a.group));
+                if a.json {
+                    let v = serde_json::json!({
+                        "schema": 1,
+                        "group": a.group,
+                        "code": 2,
+                        "status": "NOT_RUNNING",
+                        "error": e.to_string(),
+                    });
+                    out(&format!("{v:#}\n"));
+                } else {
+                    out(&format!("{} is stopped(2:NOT_RUNNING)\n", a.group));
+                }
                 2
             }
         },

@@ -159,6 +159,31 @@ mod tests {
         assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 
+    /// Every command that prints a result can print it as JSON (`--json`), except the two
+    /// whose output is a script or files for other tools.
+    #[test]
+    fn every_command_that_prints_has_json() {
+        fn leaves(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            let subs: Vec<&clap::Command> = cmd
+                .get_subcommands()
+                .filter(|s| s.get_name() != "help")
+                .collect();
+            let runnable = subs.is_empty() || cmd.is_args_conflicts_with_subcommands_set();
+            if runnable
+                && !["mhactl completion", "mhactl man"].contains(&path)
+                && !cmd.get_arguments().any(|a| a.get_id() == "json")
+            {
+                out.push(path.to_string());
+            }
+            for sub in subs {
+                leaves(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut without = Vec::new();
+        leaves(&Cli::command(), "mhactl", &mut without);
+        assert!(without.is_empty(), "without --json: {without:#?}");
+    }
+
     fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
         if cmd.get_about().is_none() && path != "mhactl" {
             missing.push(format!("{path} (command)"));

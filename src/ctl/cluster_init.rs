@@ -23,6 +23,9 @@ pub struct InitArgs {
     /// node alone; add the others with `mhactl member add`.
     #[arg(long, value_delimiter = ',')]
     pub members: Vec<String>,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn build_request(args: &InitArgs) -> Result<InitClusterRequest, ConfigError> {
@@ -54,6 +57,21 @@ pub fn render_members(members: &[MemberInfo]) -> String {
     render(&["ID", "ADDRESS", "ZONE", "KIND"], &rows)
 }
 
+/// The members as `--json` shows them (schema version 1).
+pub fn members_json(members: &[MemberInfo]) -> serde_json::Value {
+    members
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "addr": m.addr,
+                "zone": Some(&m.zone).filter(|z| !z.is_empty()),
+                "kind": m.kind,
+            })
+        })
+        .collect()
+}
+
 pub async fn execute(client: &AdminClient, args: &InitArgs) -> i32 {
     let req = match build_request(args) {
         Ok(r) => r,
@@ -76,6 +94,15 @@ pub async fn execute(client: &AdminClient, args: &InitArgs) -> i32 {
         })
         .await
     {
+        Ok(r) if args.json => {
+            let v = serde_json::json!({
+                "schema": 1,
+                "initialized": true,
+                "members": members_json(&r.members),
+            });
+            super::out(&format!("{v:#}\n"));
+            exit::OK
+        }
         Ok(r) => {
             super::out(&format!(
                 "initialized; members:\n{}",
@@ -103,6 +130,7 @@ mod tests {
         for (members, want) in cases {
             let args = InitArgs {
                 members: members.iter().map(|s| s.to_string()).collect(),
+                json: false,
             };
             let got = build_request(&args)
                 .map(|r| r.members.len())

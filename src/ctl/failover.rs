@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
+use super::confirm::{confirm, refused};
 use super::journal_view::{
     is_finished, is_running, run_header, run_state, state_word, step_state, steps_table,
 };
@@ -43,6 +44,11 @@ pub struct FailoverArgs {
     /// Stop following the run after this many seconds (it goes on in the managers).
     #[arg(long, default_value_t = 600)]
     pub wait_s: u64,
+    /// Confirm a failover of a master the managers have not found dead (no dead verdict): it
+    /// is fenced and replaced all the same. Without it mhactl asks on a terminal and refuses
+    /// otherwise (exit status 2). Not needed when the master has a dead verdict.
+    #[arg(long)]
+    pub yes: bool,
     /// Print JSON (schema version 1, docs/cli.md) instead of text.
     #[arg(long)]
     pub json: bool,
@@ -56,6 +62,9 @@ pub enum FailoverCmd {
         /// The replication group (its name in the group file).
         #[arg(long)]
         group: String,
+        /// Print JSON (schema version 1, docs/cli.md) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Past and current runs of a group, with every step.
     History {
@@ -80,7 +89,7 @@ pub fn build_request(group: &str, new_master: Option<&str>) -> FailoverRequest {
 
 pub async fn execute(client: &AdminClient, a: &FailoverArgs) -> i32 {
     match &a.cmd {
-        Some(FailoverCmd::Ack { group }) => return ack(client, group).await,
+        Some(FailoverCmd::Ack { group, json }) => return ack(client, group, *json).await,
         Some(FailoverCmd::History { group, wide, json }) => {
             return history(client, group, *wide, *json).await
         }
@@ -97,7 +106,7 @@ pub async fn execute(client: &AdminClient, a: &FailoverArgs) -> i32 {
     }
 }
 
-async fn ack(client: &AdminClient, group: &str) -> i32 {
+async fn ack(client: &AdminClient, group: &str, json: bool) -> i32 {
     let req = AckFailoverRequest {
         group: group.to_string(),
     };
@@ -108,6 +117,11 @@ async fn ack(client: &AdminClient, group: &str) -> i32 {
         })
         .await
     {
+        Ok(r) if json => {
+            let v = serde_json::json!({ "schema": 1, "group": group, "acknowledged": r.changed });
+            out(&format!("{v:#}\n"));
+            exit::OK
+        }
         Ok(r) if r.changed => {
             out(&format!(
                 "group {group}: acknowledged; automatic failover is allowed again\n"
@@ -209,8 +223,41 @@ async fn history(client: &AdminClient, group: &str, wide: bool, json: bool) -> i
     exit::OK
 }
 
+/// What the managers think of the group's master when it is not dead: None when it has a dead
+/// verdict (a failover needs no confirmation), else its state in words.
+async fn not_dead(client: &AdminClient, group: &str) -> Option<String> {
+    use crate::api::pb::health::State;
+    let r = match super::cluster_status::fetch(client).await {
+        Ok(r) => r,
+        Err(e) => return Some(format!("unknown ({e})")),
+    };
+    let g = r.groups.iter().find(|g| g.name == group)?;
+    match g.health.as_ref().and_then(|h| h.state.as_ref()) {
+        Some(State::Dead(_)) => None,
+        Some(State::Alive(_)) | None => Some(format!("{} answers its pings", g.master)),
+        Some(State::Suspect(_)) => Some(format!(
+            "{} is suspected, not (yet) corroborated dead",
+            g.master
+        )),
+        Some(State::UnreachableButAlive(_)) => Some(format!(
+            "{} is unreachable from the leader but alive for the other managers or replicas",
+            g.master
+        )),
+    }
+}
+
 /// Begins a manual run, then follows it (a line per finished step) until it ends.
 async fn run(client: &AdminClient, group: &str, a: &FailoverArgs) -> i32 {
+    if let Some(state) = not_dead(client, group).await {
+        let question = format!(
+            "Group {group} has no dead verdict: {state}. A failover fences the master \
+             (read_only, VIP removed, shutdown_script if SSH cannot reach it) and promotes \
+             another server; for a planned change use mhactl switchover. Fail over anyway?"
+        );
+        if let Some(code) = refused(confirm(a.yes, &question), "failover without a dead verdict") {
+            return code;
+        }
+    }
     let req = build_request(group, a.new_master.as_deref());
     let id = match client
         .call(|mut c| {

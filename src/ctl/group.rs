@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::confirm::{confirm, refused};
 use super::table::render;
 use super::{exit, out, AdminClient};
 use crate::api::json::{self, mode_name};
@@ -29,8 +30,9 @@ pub enum GroupCmd {
     /// Replace a group's definition (rediscovers its topology): shows the diff against the
     /// stored one, applies it with --yes.
     Update(FileArgs),
-    /// Stop managing a group.
-    Remove(NameArgs),
+    /// Stop managing a group (its servers are not touched). Asks on a terminal; needs --yes
+    /// otherwise.
+    Remove(RemoveArgs),
     /// List groups.
     List(ListArgs),
     /// The stored group as the group file that states it (defaults written out).
@@ -48,6 +50,9 @@ pub struct FileArgs {
     /// Apply (update only; without it the diff is shown and nothing changes).
     #[arg(long)]
     pub yes: bool,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -93,6 +98,9 @@ pub struct ServerAddArgs {
     /// Apply (without it the change is shown and nothing changes).
     #[arg(long)]
     pub yes: bool,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -106,6 +114,9 @@ pub struct ServerRemoveArgs {
     /// Apply (without it the change is shown and nothing changes).
     #[arg(long)]
     pub yes: bool,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -113,6 +124,22 @@ pub struct NameArgs {
     /// The replication group (its name in the group file).
     #[arg(long)]
     pub group: String,
+    /// Print the stored group as JSON (schema version 1, docs/cli.md) instead of a group file.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RemoveArgs {
+    /// The replication group (its name in the group file).
+    #[arg(long)]
+    pub group: String,
+    /// Confirm: monitoring and automatic failover of the group end.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -185,20 +212,24 @@ pub fn render_list(groups: &[Group]) -> String {
     render(&["GROUP", "MASTER", "MODE", "SEMISYNC", "SERVERS"], &rows)
 }
 
+/// The stored group `name`.
+async fn stored_group(client: &AdminClient, name: &str) -> Result<Group, String> {
+    let r = client
+        .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
+        .await
+        .map_err(|e| e.to_string())?;
+    r.groups
+        .into_iter()
+        .find(|g| g.spec.as_ref().is_some_and(|s| s.name == name))
+        .ok_or_else(|| format!("no group named {name}"))
+}
+
 /// The stored spec of group `name`, and its master.
 async fn stored_with_master(
     client: &AdminClient,
     name: &str,
 ) -> Result<(pb::GroupSpec, String), String> {
-    let r = client
-        .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
-        .await
-        .map_err(|e| e.to_string())?;
-    let g = r
-        .groups
-        .into_iter()
-        .find(|g| g.spec.as_ref().is_some_and(|s| s.name == name))
-        .ok_or_else(|| format!("no group named {name}"))?;
+    let g = stored_group(client, name).await?;
     let master = g.topology.map(|t| t.master).unwrap_or_default();
     Ok((g.spec.unwrap_or_default(), master))
 }
@@ -209,7 +240,13 @@ async fn stored(client: &AdminClient, name: &str) -> Result<pb::GroupSpec, Strin
 
 /// Shows what changes from `old` to `new`; sends it with `yes`. A change is never sent
 /// unseen: without `--yes` the diff is all that happens.
-async fn change(client: &AdminClient, old: &pb::GroupSpec, new: pb::GroupSpec, yes: bool) -> i32 {
+async fn change(
+    client: &AdminClient,
+    old: &pb::GroupSpec,
+    new: pb::GroupSpec,
+    yes: bool,
+    json: bool,
+) -> i32 {
     let (old_text, new_text) = match (
         group_render::render_wire(old),
         group_render::validate_wire(&new).and_then(|_| group_render::render_wire(&new)),
@@ -222,6 +259,20 @@ async fn change(client: &AdminClient, old: &pb::GroupSpec, new: pb::GroupSpec, y
         }
     };
     let d = diff(&old_text, &new_text);
+    if json && !yes {
+        let v = serde_json::json!({
+            "schema": 1,
+            "group": new.name,
+            "changed": !d.is_empty(),
+            "diff": d,
+            "applied": false,
+        });
+        out(&format!("{v:#}\n"));
+        return exit::OK;
+    }
+    if json {
+        return put(client, PutGroupRequest { spec: Some(new) }, true, json).await;
+    }
     match (d.is_empty(), yes) {
         // The same definition sent again rediscovers the topology (after a repair by hand).
         (true, true) => out(&format!(
@@ -241,11 +292,11 @@ async fn change(client: &AdminClient, old: &pb::GroupSpec, new: pb::GroupSpec, y
         out("nothing changed: add --yes to apply (the leader rediscovers the topology first)\n");
         return exit::OK;
     }
-    put(client, PutGroupRequest { spec: Some(new) }, true).await
+    put(client, PutGroupRequest { spec: Some(new) }, true, json).await
 }
 
 /// Adds (or, `update`, replaces) a group and says what the leader found.
-async fn put(client: &AdminClient, req: PutGroupRequest, update: bool) -> i32 {
+async fn put(client: &AdminClient, req: PutGroupRequest, update: bool, json: bool) -> i32 {
     let res = client
         .call(|mut c| {
             let req = req.clone();
@@ -259,6 +310,19 @@ async fn put(client: &AdminClient, req: PutGroupRequest, update: bool) -> i32 {
         })
         .await;
     match res.map(|r| (r.group, r.warnings)) {
+        Ok((Some(g), warnings)) if json => match json::group(&g) {
+            Ok(v) => {
+                let v = serde_json::json!({
+                    "schema": 1,
+                    "action": if update { "updated" } else { "added" },
+                    "group": v,
+                    "warnings": warnings,
+                });
+                out(&format!("{v:#}\n"));
+                exit::OK
+            }
+            Err(e) => super::fail(format!("bad reply: {e}")),
+        },
         Ok((Some(g), warnings)) => {
             let mut text = format!(
                 "group {} {}: {}\n",
@@ -336,16 +400,26 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                 }
             };
             let GroupCmd::Update(_) = cmd else {
-                return put(client, req, false).await;
+                return put(client, req, false, a.json).await;
             };
             let Some(new) = req.spec.clone() else {
                 return super::fail("the file's group could not be read back");
             };
             match stored(client, &new.name).await {
-                Ok(old) => change(client, &old, new, a.yes).await,
+                Ok(old) => change(client, &old, new, a.yes, a.json).await,
                 Err(e) => super::fail(e),
             }
         }
+        GroupCmd::Show(a) if a.json => match stored_group(client, &a.group).await {
+            Ok(g) => match json::group(&g) {
+                Ok(v) => {
+                    out(&format!("{v:#}\n"));
+                    exit::OK
+                }
+                Err(e) => super::fail(format!("bad reply: {e}")),
+            },
+            Err(e) => super::fail(e),
+        },
         GroupCmd::Show(a) => match stored(client, &a.group).await {
             Ok(spec) => match group_render::render_wire(&spec) {
                 Ok(text) => {
@@ -357,16 +431,16 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
             Err(e) => super::fail(e),
         },
         GroupCmd::Server(sc) => {
-            let (group, yes) = match sc {
-                ServerCmd::Add(a) => (&a.group, a.yes),
-                ServerCmd::Remove(a) => (&a.group, a.yes),
+            let (group, yes, json) = match sc {
+                ServerCmd::Add(a) => (&a.group, a.yes, a.json),
+                ServerCmd::Remove(a) => (&a.group, a.yes, a.json),
             };
             let (old, master) = match stored_with_master(client, group).await {
                 Ok(s) => s,
                 Err(e) => return super::fail(e),
             };
             match with_server(old.clone(), &master, sc) {
-                Ok(new) => change(client, &old, new, yes).await,
+                Ok(new) => change(client, &old, new, yes, json).await,
                 Err(e) => {
                     eprintln!("error: {e}");
                     exit::USAGE
@@ -374,6 +448,14 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
             }
         }
         GroupCmd::Remove(a) => {
+            let question = format!(
+                "Stop managing group {}? Monitoring and automatic failover of its servers end \
+                 (the servers are not touched).",
+                a.group
+            );
+            if let Some(code) = refused(confirm(a.yes, &question), "group remove") {
+                return code;
+            }
             let req = RemoveGroupRequest {
                 name: a.group.clone(),
             };
@@ -384,6 +466,11 @@ pub async fn execute(client: &AdminClient, cmd: &GroupCmd) -> i32 {
                 })
                 .await
             {
+                Ok(_) if a.json => {
+                    let v = serde_json::json!({ "schema": 1, "group": a.group, "removed": true });
+                    out(&format!("{v:#}\n"));
+                    exit::OK
+                }
                 Ok(_) => {
                     out(&format!("group {} removed\n", a.group));
                     exit::OK
@@ -431,12 +518,14 @@ mod tests {
         let e = build_put(&FileArgs {
             file: f.clone(),
             yes: false,
+            json: false,
         })
         .unwrap_err();
         assert!(e.contains("missing field"), "{e}");
         assert!(build_put(&FileArgs {
             file: dir.path().join("nope.toml"),
             yes: false,
+            json: false,
         })
         .is_err());
     }
@@ -454,6 +543,7 @@ mod tests {
             ssh_port: None,
             master_binlog_dir: None,
             yes: false,
+            json: false,
         })
     }
 
@@ -475,12 +565,14 @@ mod tests {
             group: "app1".into(),
             name: "db2".into(),
             yes: false,
+            json: false,
         });
         let fewer = with_server(old.clone(), "db1", &rm).unwrap();
         let master = ServerCmd::Remove(ServerRemoveArgs {
             group: "app1".into(),
             name: "db1".into(),
             yes: false,
+            json: false,
         });
         assert!(with_server(old.clone(), "db1", &master)
             .unwrap_err()

@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::cluster_init::render_members;
+use super::cluster_init::{members_json, render_members};
+use super::confirm::{confirm, refused};
 use super::{exit, AdminClient, CtlError};
 use crate::proto::admin::{AddMemberRequest, MemberReply, RemoveMemberRequest};
 
@@ -51,6 +52,9 @@ pub struct AddArgs {
     /// stays a learner (exit status 1) and the output says how to promote or remove it.
     #[arg(long, default_value_t = 20_000)]
     pub catch_up_timeout_ms: u64,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -58,11 +62,15 @@ pub struct RemoveArgs {
     /// The manager's id (a positive integer, unique, never reused).
     #[arg(long)]
     pub id: u64,
-    /// Remove it even though the cluster left behind cannot survive one more manager failure
-    /// (fewer than 3 voters, or too few of the rest answering). Without it such a removal is
-    /// refused with the explanation (exit status 2) and nothing changes.
+    /// Confirm the removal, also when the cluster left behind cannot survive one more
+    /// manager failure (fewer than 3 voters, or too few of the rest answering). Without it
+    /// mhactl asks on a terminal (twice for such a removal, with the explanation); otherwise it
+    /// refuses (exit status 2) and nothing changes.
     #[arg(long)]
     pub yes: bool,
+    /// Print JSON (schema version 1, docs/cli.md) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn build_add(a: &AddArgs) -> Result<AddMemberRequest, String> {
@@ -92,12 +100,26 @@ pub fn build_remove(a: &RemoveArgs) -> RemoveMemberRequest {
     }
 }
 
-fn print_reply(r: &MemberReply) {
+fn print_reply(r: &MemberReply, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "schema": 1,
+            "steps": r.steps,
+            "incomplete": r.incomplete,
+            "members": members_json(&r.members),
+        });
+        super::out(&format!("{v:#}\n"));
+        return;
+    }
     let steps: String = r.steps.iter().map(|s| format!("{s}\n")).collect();
     super::out(&format!("{steps}{}", render_members(&r.members)));
 }
 
 pub async fn execute(client: &AdminClient, cmd: &MemberCmd) -> i32 {
+    let json = match cmd {
+        MemberCmd::Add(a) => a.json,
+        MemberCmd::Remove(a) => a.json,
+    };
     let res = match cmd {
         MemberCmd::Add(a) => {
             let req = match build_add(a) {
@@ -121,15 +143,38 @@ pub async fn execute(client: &AdminClient, cmd: &MemberCmd) -> i32 {
                 .await
         }
         MemberCmd::Remove(a) => {
+            let question = format!("Remove manager {} from the cluster?", a.id);
+            if let Some(code) = refused(confirm(a.yes, &question), "member remove") {
+                return code;
+            }
             let req = build_remove(a);
-            client
+            let res = client
                 .call(|mut c| async move { c.remove_member(req).await })
-                .await
+                .await;
+            match res {
+                // Asked on the terminal: the leader's explanation, then once more.
+                Err(CtlError::NeedsConfirmation(why)) if !a.yes => {
+                    eprintln!("{why}");
+                    if let Some(code) =
+                        refused(confirm(false, "Remove it anyway?"), "member remove")
+                    {
+                        return code;
+                    }
+                    let req = RemoveMemberRequest {
+                        id: a.id,
+                        confirmed: true,
+                    };
+                    client
+                        .call(|mut c| async move { c.remove_member(req).await })
+                        .await
+                }
+                res => res,
+            }
         }
     };
     match res {
         Ok(r) => {
-            print_reply(&r);
+            print_reply(&r, json);
             if r.incomplete {
                 exit::ERROR
             } else {
@@ -156,6 +201,7 @@ mod tests {
             zone: "d".into(),
             learner: false,
             catch_up_timeout_ms: 20_000,
+            json: false,
         };
         let req = build_add(&ok).unwrap();
         assert_eq!((req.id, req.catch_up_timeout_ms), (4, 20_000));
@@ -192,7 +238,12 @@ mod tests {
 
     #[test]
     fn remove_carries_the_confirmation() {
-        assert!(!build_remove(&RemoveArgs { id: 3, yes: false }).confirmed);
-        assert!(build_remove(&RemoveArgs { id: 3, yes: true }).confirmed);
+        let no = RemoveArgs {
+            id: 3,
+            yes: false,
+            json: false,
+        };
+        assert!(!build_remove(&no).confirmed);
+        assert!(build_remove(&RemoveArgs { yes: true, ..no }).confirmed);
     }
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster_init;
 pub mod cluster_status;
+pub mod confirm;
 pub mod failover;
 pub mod group;
 pub mod import_mha;

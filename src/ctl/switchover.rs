@@ -84,6 +84,34 @@ pub fn build_request(a: &SwitchoverArgs) -> SwitchoverRequest {
 
 pub async fn execute(client: &AdminClient, a: &SwitchoverArgs) -> i32 {
     let req = build_request(a);
+    let (code, chosen) = send(client, a, req.clone()).await;
+    // On a terminal, gates that passed are followed by the question: go on now?
+    if code != exit::OK || !req.check_only || a.check_only || a.json {
+        return code;
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return code;
+    }
+    let question = format!("Switch the master of group {} to {chosen} now?", a.group);
+    match super::confirm::confirm(false, &question) {
+        super::confirm::Confirmation::Given => {
+            // The server the gates chose, not a new choice made later.
+            let mut req = SwitchoverRequest {
+                check_only: false,
+                ..req
+            };
+            if let Some(o) = req.options.as_mut() {
+                o.new_master = Some(chosen);
+            }
+            send(client, a, req).await.0
+        }
+        _ => code,
+    }
+}
+
+/// Sends one switchover request (gates only, or the switch) and shows or follows what it did.
+/// Returns the exit code and the new master the leader chose.
+async fn send(client: &AdminClient, a: &SwitchoverArgs, req: SwitchoverRequest) -> (i32, String) {
     let r = match client
         .call(|mut c| {
             let req = req.clone();
@@ -95,13 +123,16 @@ pub async fn execute(client: &AdminClient, a: &SwitchoverArgs) -> i32 {
         // The leader may have begun the run and then stopped answering (it died): say where
         // to look rather than leave the operator guessing.
         Err(e) if !req.check_only => {
-            return fail(format!(
-                "{e}\n(whether the switchover began is unknown: see mhactl failover history \
+            return (
+                fail(format!(
+                    "{e}\n(whether the switchover began is unknown: see mhactl failover history \
                  --group {}; a begun run is finished by the next leader)",
-                a.group
-            ))
+                    a.group
+                )),
+                String::new(),
+            )
         }
-        Err(e) => return fail(e),
+        Err(e) => return (fail(e), String::new()),
     };
     if a.json && r.run_id == 0 {
         let v = serde_json::json!({
@@ -116,7 +147,7 @@ pub async fn execute(client: &AdminClient, a: &SwitchoverArgs) -> i32 {
             "{}\n",
             serde_json::to_string_pretty(&v).expect("json")
         ));
-        return exit::OK;
+        return (exit::OK, r.new_master);
     }
     if !a.json {
         for l in &r.lines {
@@ -125,10 +156,16 @@ pub async fn execute(client: &AdminClient, a: &SwitchoverArgs) -> i32 {
     }
     if r.run_id == 0 {
         out(&format!(
-            "checked only, nothing changed: add --yes to switch the master of {} to {}\n",
-            a.group, r.new_master
+            "checked only, nothing changed: {} the master of {} to {}\n",
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) && !a.check_only {
+                "answer y below (or run with --yes) to switch"
+            } else {
+                "add --yes to switch"
+            },
+            a.group,
+            r.new_master
         ));
-        return exit::OK;
+        return (exit::OK, r.new_master);
     }
     if !a.json {
         out(&format!(
@@ -136,5 +173,6 @@ pub async fn execute(client: &AdminClient, a: &SwitchoverArgs) -> i32 {
             r.run_id, a.group
         ));
     }
-    super::failover::follow(client, &a.group, r.run_id, a.wait_s, a.json).await
+    let code = super::failover::follow(client, &a.group, r.run_id, a.wait_s, a.json).await;
+    (code, r.new_master)
 }

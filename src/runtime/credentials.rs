@@ -131,6 +131,44 @@ pub fn check_names(local: &LocalConfig, spec: &GroupSpec) -> Result<(), Vec<Stri
     }
 }
 
+/// The files the spec's names lead to on this manager are there: the SSH profile's key and
+/// known_hosts readable, each hook's program an executable file. Checked by the leader before
+/// it accepts a group (after [`check_names`]), so a typo in a path shows at `group add`, not
+/// at the first failover. One message per file. (Password files are read when the group's
+/// servers are observed, right after.)
+pub fn check_files(local: &LocalConfig, spec: &GroupSpec) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut errs = Vec::new();
+    if let Ok(p) = ssh_profile(local, &spec.ssh) {
+        for (what, path) in [("key", &p.key), ("known_hosts", &p.known_hosts)] {
+            if let Err(e) = std::fs::File::open(path) {
+                errs.push(format!(
+                    "ssh_profiles.{}.{what}: {}: {e}",
+                    spec.ssh.profile,
+                    path.display()
+                ));
+            }
+        }
+    }
+    for (field, name) in spec.failover.hooks() {
+        let Ok(h) = hook(local, field, name) else {
+            continue;
+        };
+        match std::fs::metadata(&h.program) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+            Ok(_) => errs.push(format!(
+                "hooks.{name} ({field}): {} is not an executable file",
+                h.program.display()
+            )),
+            Err(e) => errs.push(format!(
+                "hooks.{name} ({field}): {}: {e}",
+                h.program.display()
+            )),
+        }
+    }
+    errs
+}
+
 /// How this manager logs in to one server of the group as the monitor user.
 pub fn login(spec: &GroupSpec, server: &ServerSpec, password: &Secret) -> Login {
     Login {
@@ -199,6 +237,57 @@ mod tests {
         assert!(errs[0].starts_with("repl_password = \"repl2\" is not defined in [credentials]"));
         assert!(errs[1].starts_with("ssh_profile = \"dc2\" is not defined in [ssh_profiles]"));
         assert!(errs[2].starts_with("report_script = \"send_report\" is not defined in [hooks]"));
+    }
+
+    /// Files the names lead to are checked on the leader: a missing key or known_hosts and a
+    /// hook that is not an executable file are each named; present ones pass.
+    #[test]
+    fn check_files_names_each_missing_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id");
+        std::fs::write(&key, "k").unwrap();
+        let script = dir.path().join("report");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let local = LocalConfig::from_raw(
+            [
+                ("power_off".to_string(), RawHook::Path("/bin/true".into())),
+                (
+                    "report".to_string(),
+                    RawHook::Path(script.display().to_string()),
+                ),
+            ]
+            .into(),
+            Default::default(),
+            [(
+                "default".to_string(),
+                RawSshProfile {
+                    key: Some(key),
+                    known_hosts: Some(dir.path().join("known_hosts")),
+                    ..Default::default()
+                },
+            )]
+            .into(),
+        )
+        .unwrap();
+        let mut spec = crate::state::group::tests::spec("g");
+        spec.failover.shutdown_script = Some("power_off".into());
+        spec.failover.report_script = Some("report".into());
+        let errs = check_files(&local, &spec);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("ssh_profiles.default.known_hosts: "),
+            "{errs:?}"
+        );
+        assert!(errs[0].contains("No such file"), "{errs:?}");
+        assert!(
+            errs[1].contains("hooks.report (report_script)")
+                && errs[1].contains("not an executable file"),
+            "{errs:?}"
+        );
+        std::fs::write(dir.path().join("known_hosts"), "").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_files(&local, &spec).is_empty());
     }
 
     /// The mode is checked at each read, on the file opened: a file that became readable

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
-use super::credentials::{check_names, hook, login, password, CredentialError};
+use super::credentials::{check_files, check_names, hook, login, password, CredentialError};
 use super::features;
 use crate::adapters::ssh::SshPool;
 use crate::clock::now_ms;
@@ -99,6 +99,16 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
         .map_err(|why| NodeError::InvalidArgument(format!("group {}: {why}", spec.name)))?;
     }
     let exclusive = features::every_member_has(node, FEATURE_EXCLUSIVE_SERVERS);
+    let missing = check_files(&node.local, &spec);
+    if !missing.is_empty() {
+        return Err(NodeError::InvalidArgument(format!(
+            "group {} rejected by the leader (manager {}): its config names files that are not \
+             there: {} (every manager needs them; mhactl check ssh checks each one's SSH)",
+            spec.name,
+            node.id(),
+            missing.join("; ")
+        )));
+    }
     let obs = observe(&node.local, &spec, OBSERVE_TIMEOUT)
         .await
         .map_err(|e| NodeError::InvalidArgument(format!("password: {e}")))?;

@@ -1,7 +1,7 @@
-//! `mhactl import-mha` against the lab (real MariaDB, three real mhad): an app1.cnf written the
-//! way MHA's tutorials write them, for the lab's servers and passwords, becomes a group file
-//! the leader accepts and whose replication `check repl` finds healthy. Root only (skipped,
-//! loudly, otherwise); one lab at a time.
+//! mhactl as an operator uses it against the lab (real MariaDB, three real mhad): an app1.cnf
+//! written the way MHA's tutorials write them becomes a group `check repl` accepts, and every
+//! command prints JSON that parses with --json. Root only (skipped, loudly, otherwise); one lab
+//! at a time.
 
 mod labkit;
 
@@ -9,7 +9,7 @@ use labkit::*;
 use std::os::unix::fs::PermissionsExt;
 
 #[test]
-fn an_mha_app1_cnf_becomes_a_group_that_check_repl_accepts() {
+fn an_mha_app1_cnf_becomes_a_group_and_every_command_prints_json() {
     let Some(lab) = Lab::up(&[]) else { return };
     let lab_group =
         mha_raft::group_file::parse(&std::fs::read_to_string(&lab.group_file).unwrap()).unwrap();
@@ -122,4 +122,85 @@ fn an_mha_app1_cnf_becomes_a_group_that_check_repl_accepts() {
         std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777,
         0o600
     );
+
+    every_command_prints_json(&lab, &out_file, dir.path());
+}
+
+/// Each command with --json: its exit status is the expected one and its standard output one
+/// JSON document.
+fn every_command_prints_json(lab: &Lab, group_file: &std::path::Path, dir: &std::path::Path) {
+    let gf = group_file.to_str().unwrap();
+    let certs = dir.join("certs");
+    let certs = certs.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["cluster", "status"], 0),
+        (vec!["group", "list"], 0),
+        (vec!["group", "show", "--group", "app1"], 0),
+        (vec!["group", "update", "-f", gf], 0),
+        (
+            vec![
+                "group", "server", "remove", "--group", "app1", "--name", "server3",
+            ],
+            0,
+        ),
+        (
+            vec![
+                "group",
+                "server",
+                "add",
+                "--group",
+                "app1",
+                "--name",
+                "db9",
+                "--host",
+                "10.77.0.99",
+            ],
+            0,
+        ),
+        (vec!["check", "status", "--group", "app1"], 0),
+        (vec!["check", "repl", "--group", "app1"], 0),
+        (vec!["check", "ssh", "--group", "app1"], 0),
+        (vec!["failover", "--group", "app1", "--dry-run"], 0),
+        (vec!["failover", "history", "--group", "app1"], 0),
+        (vec!["failover", "ack", "--group", "app1"], 0),
+        (vec!["switchover", "--group", "app1", "--check-only"], 0),
+        (vec!["pause", "--group", "app1", "--reason", "json test"], 0),
+        (vec!["resume", "--group", "app1"], 0),
+        (vec!["audit"], 0),
+        (
+            vec![
+                "certs",
+                "init",
+                "--dir",
+                certs,
+                "--nodes",
+                "1",
+                "--clients",
+                "admin",
+            ],
+            0,
+        ),
+    ];
+    for (args, code) in cases {
+        let mut all = args.clone();
+        all.push("--json");
+        let out = lab.mhactl(&all);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "mhactl {}: {text}{}",
+            all.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Err(e) = serde_json::from_str::<Value>(&text) {
+            panic!("mhactl {}: not JSON ({e}): {text}", all.join(" "));
+        }
+    }
+    // Removing the group: refused without a terminal or --yes, then JSON.
+    let out = lab.mhactl(&["group", "remove", "--group", "app1", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = lab.mhactl(&["group", "remove", "--group", "app1", "--yes", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["removed"], true, "{v}");
 }
