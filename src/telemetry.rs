@@ -17,12 +17,14 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let quiet = filter
-        .max_level_hint()
-        .is_none_or(|l| l <= LevelFilter::INFO)
+    let from_env = EnvFilter::try_from_default_env().ok();
+    // openraft's routine peer errors are dropped unless RUST_LOG asks for more than INFO
+    // (`--log-level debug` raises mhad's own code, not openraft's).
+    let quiet = from_env
+        .as_ref()
+        .is_none_or(|f| f.max_level_hint().is_none_or(|l| l <= LevelFilter::INFO))
         .then_some(RoutinePeerErrors);
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -56,6 +58,25 @@ pub const LONG_VERSION: &str = concat!(
 
 /// The default filter for mhad.
 pub const MHAD_DEFAULT_FILTER: &str = "info,openraft=error,h2=warn,tower=warn,hyper=warn,sled=warn";
+
+/// The libraries that are chatty below WARN (openraft logs each failed RPC at ERROR and its
+/// internals at DEBUG; the others their connection handling).
+const QUIET_LIBRARIES: &str = "openraft=error,h2=warn,tower=warn,hyper=warn,sled=warn,\
+                               russh=warn,mysql_async=warn,rustls=warn,tonic=warn,axum=warn";
+
+/// mhad's filter for `--log-level`: mhad's own code (this crate and the binary) at `level`,
+/// every other crate at INFO at most, the chatty ones quieter still. `info` is
+/// [`MHAD_DEFAULT_FILTER`] (what mhad always logged).
+pub fn mhad_filter(level: LevelFilter) -> String {
+    let own = level.to_string().to_ascii_lowercase();
+    if level == LevelFilter::INFO {
+        MHAD_DEFAULT_FILTER.to_string()
+    } else if level < LevelFilter::INFO {
+        format!("{own},openraft=error")
+    } else {
+        format!("info,mha_raft={own},mhad={own},{QUIET_LIBRARIES}")
+    }
+}
 
 /// Drops openraft's log lines about a peer that does not answer (see the module doc).
 pub struct RoutinePeerErrors;
@@ -98,6 +119,34 @@ pub fn is_routine_peer_error(message: &str, error: &str) -> bool {
         || error.starts_with("timeout after")
         || error.contains("timed out after");
     about_an_rpc && no_answer
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    /// `--log-level` raises or lowers mhad's own lines only: openraft never goes below ERROR,
+    /// and the filter parses.
+    #[test]
+    fn log_levels() {
+        assert_eq!(mhad_filter(LevelFilter::INFO), MHAD_DEFAULT_FILTER);
+        assert_eq!(mhad_filter(LevelFilter::WARN), "warn,openraft=error");
+        let debug = mhad_filter(LevelFilter::DEBUG);
+        assert!(
+            debug.starts_with("info,mha_raft=debug,mhad=debug,openraft=error"),
+            "{debug}"
+        );
+        for l in [
+            LevelFilter::ERROR,
+            LevelFilter::WARN,
+            LevelFilter::DEBUG,
+            LevelFilter::TRACE,
+        ] {
+            let f = mhad_filter(l);
+            assert!(EnvFilter::try_new(&f).is_ok(), "{f}");
+            assert!(f.contains("openraft=error"), "{f}");
+        }
+    }
 }
 
 #[cfg(test)]

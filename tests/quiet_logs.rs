@@ -57,6 +57,57 @@ fn a_stopped_peer_is_logged_once_down_and_once_back() {
     }
 }
 
+/// `--log-level debug` raises mhad's own lines to DEBUG and nothing else: with a follower
+/// stopped and started again, the survivors log DEBUG lines of mha-raft, but openraft only at
+/// ERROR (none here: its routine peer errors stay dropped) and the HTTP/2 stack nothing below
+/// WARN.
+#[test]
+fn log_level_debug_raises_only_mhads_own_lines() {
+    let mut c = Cluster::start_with(3, None, &["--log-level", "debug", "--log-format", "json"]);
+    let v = c.wait_healthy();
+    let leader = leader_id(&v).unwrap();
+    let gone = (1..=3).find(|i| *i != leader).unwrap();
+    let mark = c.proc(leader).log_mark();
+    c.proc(gone).kill9();
+    c.proc(leader)
+        .wait_log(mark, &[&format!("peer {gone} ("), "is down"]);
+    c.proc(gone)
+        .spawn_with(&["--log-level", "debug", "--log-format", "json"]);
+    c.wait_healthy();
+    let log = c.proc(leader).log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let at = |v: &serde_json::Value| {
+        (
+            v["level"].as_str().unwrap_or_default().to_string(),
+            v["target"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    assert!(
+        lines
+            .iter()
+            .map(at)
+            .any(|(level, target)| level == "DEBUG" && target.starts_with("mha_raft")),
+        "no DEBUG line of mha-raft: {log}"
+    );
+    let chatter: Vec<String> = lines
+        .iter()
+        .map(at)
+        .filter(|(level, target)| {
+            (target.starts_with("openraft") && level != "ERROR")
+                || (["h2", "hyper", "tower", "sled"]
+                    .iter()
+                    .any(|t| target.starts_with(t))
+                    && (level == "DEBUG" || level == "TRACE" || level == "INFO"))
+        })
+        .map(|(l, t)| format!("{l} {t}"))
+        .collect();
+    assert!(chatter.is_empty(), "library chatter: {chatter:#?}");
+}
+
 /// The leader killed: the new leader logs "this node is now the leader (term T)" and the
 /// other survivor "leader is now node N (term T)", at INFO, with the term the cluster reports.
 /// A call sent to a follower then is redirected to the leader without a WARN or ERROR.

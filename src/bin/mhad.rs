@@ -66,6 +66,11 @@ struct Cli {
     /// text | json
     #[arg(long, env = "MHAD_LOG_FORMAT")]
     log_format: Option<String>,
+    /// How much mhad itself logs: error | warn | info (default) | debug | trace. openraft,
+    /// the HTTP/2 stack and sled stay at their quiet levels (RUST_LOG, when set, overrides
+    /// everything).
+    #[arg(long, env = "MHAD_LOG_LEVEL")]
+    log_level: Option<String>,
     /// Raft heartbeat interval in ms (default 40).
     #[arg(long, env = "MHAD_HEARTBEAT_INTERVAL_MS")]
     heartbeat_interval_ms: Option<u64>,
@@ -113,6 +118,7 @@ impl Cli {
             cluster_name: self.cluster_name.clone(),
             initial_members: self.initial_members.clone(),
             log_format: self.log_format.clone(),
+            log_level: self.log_level.clone(),
             tls: Some(RawTlsConfig {
                 ca: self.tls_ca.clone(),
                 cert: self.tls_cert.clone(),
@@ -155,7 +161,7 @@ fn main() -> ExitCode {
         print!("{}", config.describe());
         return ExitCode::SUCCESS;
     }
-    telemetry::init(config.log_format, telemetry::MHAD_DEFAULT_FILTER);
+    telemetry::init(config.log_format, &telemetry::mhad_filter(config.log_level));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -42,6 +42,10 @@ impl NodeConfig {
                 LogFormat::Json => "json",
             }),
         );
+        t.insert(
+            "log_level".into(),
+            s(&self.log_level.to_string().to_ascii_lowercase()),
+        );
         match &self.transport {
             TransportConfig::Insecure => {
                 t.insert("insecure".into(), Value::Boolean(true));

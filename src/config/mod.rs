@@ -71,6 +71,9 @@ pub struct RawConfig {
     pub initial_members: Option<Vec<String>>,
     /// Log output: "text" (default) or "json".
     pub log_format: Option<String>,
+    /// How much mhad itself logs: error, warn, info (default), debug or trace. Libraries
+    /// (openraft, the HTTP/2 stack, sled) keep their quiet levels; RUST_LOG overrides all.
+    pub log_level: Option<String>,
     /// Hooks this manager may run, by name (`[hooks]`, src/local_config.rs).
     pub hooks: Option<BTreeMap<String, RawHook>>,
     /// Where this manager reads passwords, by name (`[credentials]`).
@@ -138,6 +141,7 @@ impl RawConfig {
             cluster_name: over.cluster_name.or(self.cluster_name),
             initial_members: over.initial_members.or(self.initial_members),
             log_format: over.log_format.or(self.log_format),
+            log_level: over.log_level.or(self.log_level),
             tls: merge_tls(self.tls, over.tls),
             insecure: over.insecure.or(self.insecure),
             hooks: over.hooks.or(self.hooks),
@@ -234,6 +238,8 @@ pub struct NodeConfig {
     /// Voters to bootstrap with when the store is empty; empty for a joining node.
     pub initial_members: BTreeMap<u64, String>,
     pub log_format: LogFormat,
+    /// mhad's own log level (`log_level`); see [`crate::telemetry::mhad_filter`].
+    pub log_level: tracing::level_filters::LevelFilter,
     /// This manager's own hooks, credentials and SSH profiles (invariant 7).
     pub local: LocalConfig,
     pub raft: RaftTimings,
@@ -320,6 +326,19 @@ impl TryFrom<RawConfig> for NodeConfig {
                 ))
             }
         };
+        let log_level = match raw.log_level.as_deref().unwrap_or("info") {
+            "error" => tracing::level_filters::LevelFilter::ERROR,
+            "warn" => tracing::level_filters::LevelFilter::WARN,
+            "info" => tracing::level_filters::LevelFilter::INFO,
+            "debug" => tracing::level_filters::LevelFilter::DEBUG,
+            "trace" => tracing::level_filters::LevelFilter::TRACE,
+            other => {
+                return Err(ConfigError::invalid(
+                    "log_level",
+                    format!("expected error, warn, info, debug or trace, got {other:?}"),
+                ))
+            }
+        };
         let local = LocalConfig::from_raw(
             raw.hooks.unwrap_or_default(),
             raw.credentials.unwrap_or_default(),
@@ -355,6 +374,7 @@ impl TryFrom<RawConfig> for NodeConfig {
             cluster_name,
             initial_members,
             log_format,
+            log_level,
             local,
             raft,
             transport,

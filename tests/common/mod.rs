@@ -170,6 +170,7 @@ impl TestCluster {
             cluster_name: "test".into(),
             initial_members: members,
             log_format: LogFormat::Text,
+            log_level: tracing::level_filters::LevelFilter::INFO,
             local: self.local.clone(),
             raft,
             transport: if self.insecure {

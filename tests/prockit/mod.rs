@@ -195,6 +195,11 @@ impl Cluster {
 
     /// The same with mhad's default log filter (`None`) or the one given.
     pub fn start_logging(n: u64, rust_log: Option<&'static str>) -> Cluster {
+        Cluster::start_with(n, rust_log, &[])
+    }
+
+    /// The same, each mhad started with `extra` arguments too.
+    pub fn start_with(n: u64, rust_log: Option<&'static str>, extra: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let addrs: Vec<String> = (0..n)
             .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -217,7 +222,7 @@ impl Cluster {
                 members: members.clone(),
                 rust_log,
             };
-            p.spawn();
+            p.spawn_with(extra);
             procs.push(p);
         }
         Cluster { procs, _tmp: tmp }
