@@ -178,6 +178,14 @@ fn metrics_and_health_checks_follow_a_failover() {
         value(s, r#"mha_raft_verdicts_total{group="lab",kind="dead"}"#).unwrap_or(0.0) >= 1.0
     });
     let s = counted.expect("a manager counted the dead verdict");
+    // It also counted its failed MySQL calls to the dead master (the pings that found it
+    // dead were refused connections).
+    let db1 = lab_group_server_endpoint("db1");
+    let refused = value(
+        &s,
+        &format!(r#"mha_raft_mysql_errors_total{{endpoint="{db1}",kind="connect"}}"#),
+    );
+    assert!(refused.unwrap_or(0.0) >= 1.0, "{db1}: {refused:?}");
     for step in ["config_check", "promote_new_master", "replicas_recovery"] {
         let key = format!(
             r#"mha_raft_failover_step_duration_seconds_count{{kind="auto",step="{step}"}}"#
@@ -217,4 +225,15 @@ fn metrics_and_health_checks_follow_a_failover() {
         503
     );
     assert_eq!(code(&alone, "/leader"), 503);
+}
+
+/// The MySQL endpoint (host:port) of a server of the lab's group file.
+fn lab_group_server_endpoint(name: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/group.toml", lab_dir())).unwrap();
+    let spec = mha_raft::group_file::parse(&text).unwrap();
+    spec.servers
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.endpoint())
+        .unwrap()
 }

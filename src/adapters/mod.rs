@@ -2,6 +2,7 @@
 //! and engine/ never do.
 
 pub mod binlog;
+pub mod call_errors;
 pub mod hooks;
 pub mod mysql;
 pub mod ssh;

@@ -72,6 +72,8 @@ pub struct Metrics {
     failover_runs_active: Family<Labels, Gauge>,
     last_failover: Family<Labels, Gauge<f64, AtomicU64>>,
     build_info: Family<Labels, Gauge>,
+    mysql_errors: Family<Labels, Counter>,
+    ssh_errors: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -109,6 +111,8 @@ impl Metrics {
             failover_runs_active: Family::default(),
             last_failover: Family::default(),
             build_info: Family::default(),
+            mysql_errors: Family::default(),
+            ssh_errors: Family::default(),
         };
         r.register(
             "build_info",
@@ -231,6 +235,18 @@ impl Metrics {
             Unit::Seconds,
             m.step_seconds.clone(),
         );
+        r.register(
+            "mysql_errors",
+            "Failed MySQL calls of this manager (connect, query, statement) by server endpoint \
+             and kind: connect, timeout, server, protocol",
+            m.mysql_errors.clone(),
+        );
+        r.register(
+            "ssh_errors",
+            "Failed SSH calls of this manager by host and kind: connect, timeout, auth, \
+             host_key, key, channel, config",
+            m.ssh_errors.clone(),
+        );
         Metrics { registry: r, ..m }
     }
 
@@ -297,6 +313,7 @@ impl Metrics {
                 ("commit", crate::telemetry::GIT_COMMIT),
             ]))
             .set(1);
+        self.call_errors();
         let m = node.raft.metrics();
         let acting = node.raft.is_acting_leader();
         self.raft_term.set(m.current_term as i64);
@@ -401,6 +418,22 @@ impl Metrics {
             self.replica_sql_running
                 .get_or_create(&l)
                 .set(seen.sql_thread as i64);
+        }
+    }
+}
+
+impl Metrics {
+    /// The adapters' counts of failed calls, brought into the counters (which only grow, as
+    /// the counts do).
+    fn call_errors(&self) {
+        use crate::adapters::call_errors::{snapshot, Service};
+        for (service, endpoint, kind, n) in snapshot() {
+            let (family, key) = match service {
+                Service::Mysql => (&self.mysql_errors, "endpoint"),
+                Service::Ssh => (&self.ssh_errors, "host"),
+            };
+            let c = family.get_or_create(&labels(&[(key, &endpoint), ("kind", kind)]));
+            c.inc_by(n.saturating_sub(c.get()));
         }
     }
 }

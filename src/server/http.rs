@@ -44,27 +44,86 @@ const READ_CONNECT: Duration = Duration::from_secs(1);
 /// Connections still open this long after the stop are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// Serves until `stop`.
+/// Connections served at once; more are closed at accept (a scraper and a few load balancer
+/// checks need a handful).
+const MAX_CONNECTIONS: usize = 64;
+/// A client must send a request's headers within this time (also on an idle kept-alive
+/// connection), or the connection is closed: a slow or silent client cannot hold one.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves until `stop`: HTTP/1.1, at most [`MAX_CONNECTIONS`] connections, each closed when
+/// its client is silent for [`HEADER_TIMEOUT`]; at the stop, connections get
+/// [`SHUTDOWN_GRACE`] to finish.
 pub async fn serve(node: Arc<Runtime>, listener: TcpListener, stop: watch::Receiver<bool>) {
+    let limits = Limits {
+        connections: MAX_CONNECTIONS,
+        header_timeout: HEADER_TIMEOUT,
+    };
+    serve_router(router(node), listener, stop, limits).await
+}
+
+/// How much one client may hold of the listener.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    connections: usize,
+    header_timeout: Duration,
+}
+
+async fn serve_router(
+    app: Router,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+    limits: Limits,
+) {
     let addr = listener.local_addr().ok();
-    let app = router(node);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.connections));
     let mut stopped = stop.clone();
-    let shutdown = async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let mut stopping = stop;
-    // A client holding a connection open must not hold up the manager's shutdown.
-    let bounded = async move {
-        let _ = stopping.wait_for(|s| *s).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        r = axum::serve(listener, app).with_graceful_shutdown(shutdown) => {
-            if let Err(e) = r {
-                tracing::error!(?addr, error = %e, "metrics listener failed");
+    let mut refused: u64 = 0;
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = async { stopped.wait_for(|s| *s).await.is_ok() } => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors, typically: wait instead of spinning.
+                    tracing::warn!(?addr, error = %e, "metrics listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    ?addr,
+                    %peer,
+                    refused,
+                    "metrics listener: {} connections open, closing new ones",
+                    limits.connections
+                );
             }
-        }
-        _ = bounded => {}
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                // The watch's guard dropped before the shutdown awaits (it is not Send).
+                _ = async { stop.wait_for(|s| *s).await.is_ok() } => {
+                    conn.as_mut().graceful_shutdown();
+                    // A client holding a connection open must not hold up the shutdown.
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+                }
+            }
+        });
     }
 }
 
@@ -408,4 +467,59 @@ async fn read_replica(
             .failed(&g.spec.name, &spec.name, why.clone()),
     }
     r
+}
+
+#[cfg(test)]
+mod listener_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A silent client is closed after the header timeout; connections past the limit are
+    /// closed at once; a well-behaved client is served after.
+    #[tokio::test]
+    async fn silent_clients_and_too_many_connections_are_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop) = watch::channel(false);
+        let app = Router::new().route("/health", get(|| async { "ok" }));
+        let limits = Limits {
+            connections: 2,
+            header_timeout: Duration::from_millis(300),
+        };
+        let server = tokio::spawn(serve_router(app, listener, stop, limits));
+        let closed = |mut c: tokio::net::TcpStream| async move {
+            let mut buf = [0u8; 64];
+            matches!(
+                tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf)).await,
+                Ok(Ok(0)) | Ok(Err(_))
+            )
+        };
+        let silent1 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let silent2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert!(closed(third).await, "a third connection is closed");
+        // ...while the two silent ones are still open (closed by their header timeout next).
+        let mut buf = [0u8; 8];
+        let mut silent1 = silent1;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), silent1.read(&mut buf))
+                .await
+                .is_err(),
+            "the first silent connection was closed before its timeout"
+        );
+        assert!(closed(silent1).await && closed(silent2).await);
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(3), server)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }

@@ -72,6 +72,22 @@ impl MysqlError {
         matches!(self, MysqlError::Connect { message, .. } if message.contains("refused"))
     }
 
+    /// The kind of failure, as the error metric labels it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MysqlError::Timeout { .. } => "timeout",
+            MysqlError::Connect { .. } => "connect",
+            MysqlError::Server { .. } => "server",
+            MysqlError::Protocol { .. } => "protocol",
+        }
+    }
+
+    /// Counts this failure in the error metric (adapters/call_errors.rs); returns it.
+    fn counted(self, endpoint: &str) -> Self {
+        super::call_errors::record(super::call_errors::Service::Mysql, endpoint, self.kind());
+        self
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             MysqlError::Timeout { .. } => true,
@@ -158,6 +174,18 @@ impl Session {
         timeout: Duration,
     ) -> Result<Session, MysqlError> {
         let endpoint = ep.to_string();
+        Self::connect_uncounted(ep, user, password, timeout)
+            .await
+            .map_err(|e| e.counted(&endpoint))
+    }
+
+    async fn connect_uncounted(
+        ep: &Endpoint,
+        user: &str,
+        password: &Secret,
+        timeout: Duration,
+    ) -> Result<Session, MysqlError> {
+        let endpoint = ep.to_string();
         let opts = OptsBuilder::default()
             .ip_or_hostname(ep.host.clone())
             .tcp_port(ep.port)
@@ -184,7 +212,7 @@ impl Session {
             timeout,
             password: password.clone(),
         };
-        let rows = s.rows("SELECT @@version AS version").await?;
+        let rows = s.rows_uncounted("SELECT @@version AS version").await?;
         let v = rows
             .first()
             .and_then(|r| r.get("version").cloned().flatten())
@@ -211,6 +239,13 @@ impl Session {
 
     /// Runs a query; every row as a column map.
     pub async fn rows(&mut self, sql: &str) -> Result<Vec<Columns>, MysqlError> {
+        let endpoint = self.endpoint.clone();
+        self.rows_uncounted(sql)
+            .await
+            .map_err(|e| e.counted(&endpoint))
+    }
+
+    async fn rows_uncounted(&mut self, sql: &str) -> Result<Vec<Columns>, MysqlError> {
         let fut = self.conn.query::<mysql_async::Row, _>(sql);
         let rows = match tokio::time::timeout(self.timeout, fut).await {
             Err(_) => {
@@ -243,7 +278,7 @@ impl Session {
     /// Runs a statement that returns no rows.
     pub async fn exec(&mut self, sql: &str) -> Result<(), MysqlError> {
         let fut = self.conn.query_drop(sql);
-        match tokio::time::timeout(self.timeout, fut).await {
+        let res = match tokio::time::timeout(self.timeout, fut).await {
             Err(_) => Err(MysqlError::Timeout {
                 endpoint: self.endpoint.clone(),
                 what: "statement",
@@ -251,7 +286,8 @@ impl Session {
             }),
             Ok(Err(e)) => Err(classify(&self.endpoint, &self.password, e)),
             Ok(Ok(())) => Ok(()),
-        }
+        };
+        res.map_err(|e| e.counted(&self.endpoint))
     }
 
     /// Runs a statement and returns how many rows it changed (compare-and-set workloads).

@@ -40,6 +40,25 @@ pub enum SshError {
 }
 
 impl SshError {
+    /// The kind of failure, as the error metric labels it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SshError::HostKey { .. } => "host_key",
+            SshError::Connect { .. } => "connect",
+            SshError::Auth { .. } => "auth",
+            SshError::Timeout { .. } => "timeout",
+            SshError::Key { .. } => "key",
+            SshError::Channel { .. } => "channel",
+            SshError::Config(_) => "config",
+        }
+    }
+
+    /// Counts this failure of a call to `host` in the error metric; returns it.
+    fn counted(self, host: &str) -> Self {
+        super::call_errors::record(super::call_errors::Service::Ssh, host, self.kind());
+        self
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             SshError::HostKey { .. } => false,
@@ -267,14 +286,15 @@ impl SshPool {
             let _ = ch.close().await;
             Ok(())
         };
-        match tokio::time::timeout(timeout, fut).await {
+        let res = match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(SshError::Timeout {
                 host: host.to_string(),
                 what: "a session channel",
                 after: timeout,
             }),
             Ok(r) => r,
-        }
+        };
+        res.map_err(|e| e.counted(host))
     }
 
     /// Runs `command` (a shell command line) and collects its output, within `timeout`.
@@ -323,7 +343,7 @@ impl SshPool {
             }
             Ok(out)
         };
-        match tokio::time::timeout(timeout, fut).await {
+        let res = match tokio::time::timeout(timeout, fut).await {
             Err(_) => {
                 // A half-used connection may be wedged: drop it so the next call reconnects.
                 self.conns.lock().await.remove(&(host.to_string(), port));
@@ -334,7 +354,8 @@ impl SshPool {
                 })
             }
             Ok(r) => r,
-        }
+        };
+        res.map_err(|e| e.counted(host))
     }
 
     /// Reads `len` bytes (all to the end when None) of a remote file starting at `offset`.
