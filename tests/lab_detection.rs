@@ -12,7 +12,7 @@ use labkit::*;
 /// managers in distinct zones that could not reach it and the replicas' disconnected IO threads,
 /// and it begins exactly one automatic failover run for its round. `check status` exits 0
 /// (PING_OK) before and exactly 21 (PING_FAILED) after: the group names the managers' SSH
-/// profile whose key is missing (`no_key`), so the file/position run stops in its configuration check having changed nothing, which blocks
+/// profile whose key file holds no key (`no_key`), so the file/position run stops in its configuration check having changed nothing, which blocks
 /// nothing (not 51, FAILOVER_ERROR) and leaves the dead master in place (not 0 on a new one).
 #[test]
 fn master_kill_gives_dead_verdict_with_votes() {
@@ -22,7 +22,7 @@ fn master_kill_gives_dead_verdict_with_votes() {
     lab.add_group_edited(|text| {
         text.lines()
             .map(|l| match l.strip_prefix("ssh_profile = ") {
-                // The managers' profile whose key does not exist (deploy/lab/lab).
+                // The managers' profile whose key file holds no key (deploy/lab/lab).
                 Some(_) => "ssh_profile = \"no_key\"\n".to_string(),
                 None => format!("{l}\n"),
             })

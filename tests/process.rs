@@ -142,12 +142,17 @@ fn member_add_remove_with_mhactl() {
     wait_status(&ep4, "4 managers caught up", |v| {
         all_followers_caught_up(v, 4)
     });
-    let out = mhactl(&ep, &["member", "remove", "--id", "4", "--yes"]);
+    let out = mhactl(&ep, &["member", "remove", "--id", "4", "--yes", "--json"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // --json: one document, the members left and the steps taken.
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["members"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v["incomplete"], false, "{v}");
+    assert!(!v["steps"].as_array().unwrap().is_empty(), "{v}");
     wait_status(&ep, "back to 3 managers", |v| {
         v["managers"].as_array().unwrap().len() == 3
     });
@@ -280,12 +285,18 @@ fn cluster_init_once_and_json_logs() {
     );
 
     let first = procs[0].addr.clone();
-    let out = mhactl(&first, &["cluster", "init", "--members", &members]);
+    let out = mhactl(
+        &first,
+        &["cluster", "init", "--members", &members, "--json"],
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["initialized"], true, "{v}");
+    assert_eq!(v["members"].as_array().unwrap().len(), 3, "{v}");
     wait_status(&ep, "initialised cluster with 3 zoned managers", |v| {
         v["has_quorum"] == true && all_followers_caught_up(v, 3)
     });
