@@ -231,7 +231,9 @@ async fn not_dead(client: &AdminClient, group: &str) -> Option<String> {
         Ok(r) => r,
         Err(e) => return Some(format!("unknown ({e})")),
     };
-    let g = r.groups.iter().find(|g| g.name == group)?;
+    let Some(g) = r.groups.iter().find(|g| g.name == group) else {
+        return Some("unknown (the cluster status lists no such group)".into());
+    };
     match g.health.as_ref().and_then(|h| h.state.as_ref()) {
         Some(State::Dead(_)) => None,
         Some(State::Alive(_)) | None => Some(format!("{} answers its pings", g.master)),

@@ -24,7 +24,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Block>, Vec<String>> {
     let mut errs = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
-        let line = raw.trim();
+        let line = strip_inline_comment(raw).trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
@@ -65,6 +65,17 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Block>, Vec<String>> {
     } else {
         Err(errs)
     }
+}
+
+/// Config::Tiny drops an inline comment: whitespace, `;`, whitespace and the rest of the line.
+fn strip_inline_comment(line: &str) -> &str {
+    let b = line.as_bytes();
+    for i in 0..b.len().saturating_sub(3) {
+        if b[i].is_ascii_whitespace() && b[i + 1] == b';' && b[i + 2].is_ascii_whitespace() {
+            return &line[..i];
+        }
+    }
+    line
 }
 
 fn unquote(v: &str) -> &str {
@@ -131,6 +142,13 @@ mod tests {
         assert_eq!(b[1].entries.len(), 2);
         assert_eq!(b[1].entries[1].value, "db1b");
         assert_eq!(b[1].line, 7);
+    }
+
+    #[test]
+    fn inline_comments_go_as_in_config_tiny() {
+        let b = parse("a", "[server1]\nhostname=h1 ; the first\npassword=a;b\n").unwrap();
+        assert_eq!(b[0].entries[0].value, "h1");
+        assert_eq!(b[0].entries[1].value, "a;b");
     }
 
     #[test]

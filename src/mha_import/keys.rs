@@ -122,6 +122,24 @@ pub const KEYS: &[(&str, Kind)] = &[
     ("node_label", Kind::Unmapped("not used by mha-raft")),
 ];
 
+/// Keys MHA reads only in a server's own block (Config.pm): in `[server default]` it ignores
+/// them, and so does the import.
+pub const LOCAL_ONLY: &[&str] = &[
+    "hostname",
+    "ip",
+    "ssh_host",
+    "ssh_ip",
+    "candidate_master",
+    "no_master",
+    "ignore_fail",
+    "skip_init_ssh_check",
+    "node_label",
+];
+
+/// Why such a key in `[server default]` is not carried over.
+pub const LOCAL_IN_DEFAULT: &str = "MHA reads this key only in a [serverN] block and ignores it \
+                                    in [server default]; so does the import";
+
 /// Why a `[binlogN]` block is not carried over.
 pub const BINLOG_BLOCK: &str = "binlog servers are not supported: the dead master's binlog is \
                                 salvaged over SSH, and GTID groups recover from the latest replica";

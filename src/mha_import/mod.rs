@@ -194,7 +194,8 @@ impl Mapper {
             .map(|f| (f, global, true))
             .into_iter()
             .chain([(app_file, app, false)]);
-        let mut server_blocks: Vec<(u64, String, BTreeMap<String, Val>)> = Vec::new();
+        // Server blocks by name: Config::Tiny merges blocks of the same name into one.
+        let mut server_blocks: BTreeMap<String, BTreeMap<String, Val>> = BTreeMap::new();
         for (file, blocks, is_global) in files {
             for b in blocks {
                 let vals: Vec<(String, Val)> = b
@@ -214,24 +215,28 @@ impl Mapper {
                 match kind {
                     BlockKind::Default => {
                         for (k, v) in vals {
-                            if self.known(&k, &v) {
-                                self.defaults.insert(k, v);
+                            if keys::LOCAL_ONLY.contains(&k.as_str()) {
+                                self.note(&v, &k, "unmapped", keys::LOCAL_IN_DEFAULT);
+                            } else if self.known(&k, &v) {
+                                let mut defaults = std::mem::take(&mut self.defaults);
+                                self.put(&mut defaults, k, v);
+                                self.defaults = defaults;
                             }
                         }
                     }
-                    BlockKind::Server(n) if !is_global => {
-                        let mut own = BTreeMap::new();
+                    BlockKind::Server if !is_global => {
+                        let mut own = server_blocks.remove(&b.name).unwrap_or_default();
                         for (k, v) in vals {
                             if self.known(&k, &v) {
-                                own.insert(k, v);
+                                self.put(&mut own, k, v);
                             }
                         }
-                        server_blocks.push((n, b.name.clone(), own));
+                        server_blocks.insert(b.name.clone(), own);
                     }
-                    BlockKind::Binlog | BlockKind::Server(_) | BlockKind::Other => {
+                    BlockKind::Binlog | BlockKind::Server | BlockKind::Other => {
                         let why = match kind {
                             BlockKind::Binlog => keys::BINLOG_BLOCK,
-                            BlockKind::Server(_) => {
+                            BlockKind::Server => {
                                 "server blocks belong in the application file, not the global one"
                             }
                             _ => "not an MHA block ([server default], [serverN], [binlogN])",
@@ -256,12 +261,21 @@ impl Mapper {
                 }
             }
         }
-        // MHA sorts server blocks by their number; equal numbers keep file order.
-        server_blocks.sort_by_key(|(n, _, _)| *n);
-        for (_, block, own) in server_blocks {
+        let names: Vec<String> = mha_server_order(server_blocks.keys().cloned().collect());
+        for block in names {
+            let own = server_blocks.remove(&block).unwrap_or_default();
             let mut settings = self.defaults.clone();
             settings.extend(own);
             self.servers.push(ServerBlock { block, settings });
+        }
+    }
+
+    /// Sets `key` in `map`; a value it replaces (a later line, or the application file over
+    /// the global one) is noted as overridden, so every line found is reported.
+    fn put(&mut self, map: &mut BTreeMap<String, Val>, key: String, v: Val) {
+        let by = format!("overridden by {}:{}", v.file, v.line);
+        if let Some(old) = map.insert(key.clone(), v) {
+            self.note(&old, &key, "overridden", by);
         }
     }
 
@@ -329,6 +343,15 @@ impl Mapper {
 
     /// Notes every place `key` was written as mapped to `target`.
     fn mapped(&mut self, key: &str, target: &str) {
+        self.noted(key, "mapped", target)
+    }
+
+    /// Notes every place `key` was written as not carried over, for `why`.
+    fn unmapped(&mut self, key: &str, why: &str) {
+        self.noted(key, "unmapped", why)
+    }
+
+    fn noted(&mut self, key: &str, outcome: &'static str, detail: &str) {
         let places: Vec<Val> = self
             .defaults
             .get(key)
@@ -337,7 +360,7 @@ impl Mapper {
             .cloned()
             .collect();
         for v in places {
-            self.note(&v, key, "mapped", target);
+            self.note(&v, key, outcome, detail);
         }
     }
 
@@ -420,25 +443,39 @@ impl Mapper {
 
 enum BlockKind {
     Default,
-    /// A server block and its number (MHA's sort key).
-    Server(u64),
+    Server,
     Binlog,
     Other,
 }
 
 fn block_kind(name: &str) -> BlockKind {
     if name == "server default" {
-        return BlockKind::Default;
+        BlockKind::Default
+    } else if name.starts_with("server") {
+        BlockKind::Server
+    } else if name.starts_with("binlog") {
+        BlockKind::Binlog
+    } else {
+        BlockKind::Other
     }
-    let digits = |rest: &str| -> u64 {
-        let d: String = rest.chars().filter(|c| c.is_ascii_digit()).collect();
-        d.parse().unwrap_or(0)
+}
+
+/// MHA's order of server blocks (Config.pm), which is its candidate priority: by name as text;
+/// then, when every name is `server` followed by a number (anything but digits may come
+/// between), by that first number, equal numbers keeping their text order.
+fn mha_server_order(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    let number = |n: &str| -> Option<u64> {
+        let rest = n.strip_prefix("server")?;
+        let digits: String = rest
+            .chars()
+            .skip_while(|c| !c.is_ascii_digit())
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
     };
-    if let Some(rest) = name.strip_prefix("server") {
-        return BlockKind::Server(digits(rest));
+    if names.iter().all(|n| number(n).is_some()) {
+        names.sort_by_key(|n| number(n));
     }
-    if name.starts_with("binlog") {
-        return BlockKind::Binlog;
-    }
-    BlockKind::Other
+    names
 }

@@ -82,6 +82,12 @@ impl Mapper {
 
     pub(super) fn ping(&mut self) -> PingSpec {
         let mut ping = PingSpec::default();
+        if self.group_value("ping_interval", false).is_none() {
+            self.todo.push(format!(
+                "ping_interval: not set (MHA's default 3 s); mha-raft's default {} ms is written",
+                ping.interval_ms
+            ));
+        }
         if let Some(v) = self.group_value("ping_interval", false) {
             match v.value.parse::<u64>() {
                 Ok(s) if s > 0 => {
@@ -191,10 +197,13 @@ impl Mapper {
             return Some(name);
         }
         let Some(argv) = ini::words(&v.value).filter(|w| !w.is_empty()) else {
+            // Only the program: the rest of the line may carry a secret argument.
+            let program = v.value.split_whitespace().next().unwrap_or_default();
             self.errs.push(format!(
-                "{}:{}: {key}: {:?} needs a shell (pipes, variables, redirections); make it a \
-                 script and name that, or name an existing hook with --hook {key}=NAME",
-                v.file, v.line, v.value
+                "{}:{}: {key}: the command line of {program} needs a shell (pipes, variables, \
+                 redirections); make it a script and name that, or name an existing hook with \
+                 --hook {key}=NAME",
+                v.file, v.line
             ));
             return None;
         };
@@ -238,10 +247,24 @@ impl Mapper {
         };
         if let Some(v) = &options {
             let (key, known_hosts, accept, rest) = snippet::ssh_options(&v.value);
-            p.key = key.unwrap_or_default();
-            p.known_hosts = known_hosts.unwrap_or_default();
+            p.key = key.clone().unwrap_or_default();
+            p.known_hosts = known_hosts.clone().unwrap_or_default();
             p.accept_unknown_host_keys = accept;
-            let detail = if rest.is_empty() {
+            let says_something = key.is_some() || known_hosts.is_some() || accept;
+            for (what, path) in [("key", &key), ("known_hosts", &known_hosts)] {
+                if let Some(path) = path.as_ref().filter(|p| !p.starts_with('/')) {
+                    self.todo.push(format!(
+                        "ssh_options: the {what} {path} is not an absolute path; mhad needs one \
+                         in [ssh_profiles]"
+                    ));
+                }
+            }
+            let detail = if !says_something {
+                format!(
+                    "not carried over: {} (mha-raft's SSH client takes no ssh(1) options)",
+                    rest.join(" ")
+                )
+            } else if rest.is_empty() {
                 format!(
                     "[ssh_profiles.{}] (identity, known_hosts, host key checking)",
                     p.name
@@ -254,7 +277,11 @@ impl Mapper {
                     rest.join(" ")
                 )
             };
-            self.mapped("ssh_options", &detail);
+            if says_something {
+                self.mapped("ssh_options", &detail);
+            } else {
+                self.unmapped("ssh_options", &detail);
+            }
         }
         if let Some(v) = bindir {
             p.client_bindir = Some(v.value);
@@ -269,8 +296,9 @@ impl Mapper {
             && p.client_bindir.is_none()
         {
             self.todo.push(
-                "ssh: MHA used the ssh_user's own ~/.ssh on the manager; each mhad's \
-                 [ssh_profiles.default] must name that key and a known_hosts file"
+                "ssh: MHA used the ssh_user's own ~/.ssh on the manager, with \
+                 StrictHostKeyChecking=no; each mhad's [ssh_profiles.default] must name that key \
+                 and a known_hosts file holding every DB host's key (ssh-keyscan, verified)"
                     .into(),
             );
             return None;

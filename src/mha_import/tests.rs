@@ -246,3 +246,68 @@ fn unknown_keys_are_listed_and_errors_name_the_place() {
     .unwrap_err();
     assert!(errs[0].contains("needs a shell"), "{errs:?}");
 }
+
+/// What MHA reads only in a server's own block is not inherited from [server default]
+/// (ignore_fail there would make every server's failure ignorable), and is reported so.
+#[test]
+fn server_only_keys_in_server_default_are_not_inherited() {
+    let text = "[server default]\nrepl_user=r\nignore_fail=1\nno_master=1\ncandidate_master=1\n\
+                [server1]\nhostname=h1\n[server2]\nhostname=h2\nno_master=1\n";
+    let i = import(&app(text), None, &Names::default()).unwrap();
+    assert!(i
+        .spec
+        .servers
+        .iter()
+        .all(|s| !s.ignore_fail && !s.candidate_master));
+    assert!(!i.spec.servers[0].no_master && i.spec.servers[1].no_master);
+    let ignored: Vec<&str> = i
+        .notes
+        .iter()
+        .filter(|n| n.block == "server default" && n.outcome == "unmapped")
+        .map(|n| n.key.as_str())
+        .collect();
+    assert_eq!(ignored, ["ignore_fail", "no_master", "candidate_master"]);
+}
+
+/// MHA's order of server blocks (its candidate priority): by number when every block is
+/// `server` + number, else by name; blocks of one name are one block.
+#[test]
+fn server_blocks_in_mhas_order() {
+    let order = |text: &str| -> Vec<String> {
+        let i = import(&app(text), None, &Names::default()).unwrap();
+        i.spec.servers.iter().map(|s| s.host.clone()).collect()
+    };
+    let base = "[server default]\nrepl_user=r\n";
+    assert_eq!(
+        order(&format!(
+            "{base}[server10]\nhostname=a\n[server9]\nhostname=b\n[server_2]\nhostname=c\n"
+        )),
+        ["c", "b", "a"]
+    );
+    // A tie on the first number keeps the text order (`_10` before `_9`).
+    assert_eq!(
+        order(&format!(
+            "{base}[server_192_168_1_9]\nhostname=a\n[server_192_168_1_10]\nhostname=b\n"
+        )),
+        ["b", "a"]
+    );
+    // A name without a number: text order for all.
+    assert_eq!(
+        order(&format!(
+            "{base}[serverA]\nhostname=a\n[server1]\nhostname=b\n"
+        )),
+        ["b", "a"]
+    );
+    // Two [server1] blocks are one server; the later line wins and the earlier is reported.
+    let text =
+        format!("{base}[server1]\nhostname=a\n[server2]\nhostname=b\n[server1]\nhostname=c\n");
+    assert_eq!(order(&text), ["c", "b"]);
+    let i = import(&app(&text), None, &Names::default()).unwrap();
+    let over: Vec<(usize, &str)> = i
+        .notes
+        .iter()
+        .filter(|n| n.outcome == "overridden")
+        .map(|n| (n.line, n.detail.as_str()))
+        .collect();
+    assert_eq!(over, [(4, "overridden by app1.cnf:8")]);
+}

@@ -98,7 +98,11 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
         .await
         .map_err(|why| NodeError::InvalidArgument(format!("group {}: {why}", spec.name)))?;
     }
-    let exclusive = features::every_member_has(node, FEATURE_EXCLUSIVE_SERVERS);
+    // Right after an election a member may not have registered yet: wait for it briefly, so
+    // the replicated state enforces the one-server-one-group rule too.
+    let exclusive = features::settled(node, FEATURE_EXCLUSIVE_SERVERS)
+        .await
+        .is_none();
     let missing = check_files(&node.local, &spec);
     if !missing.is_empty() {
         return Err(NodeError::InvalidArgument(format!(

@@ -51,6 +51,10 @@ const MAX_CONNECTIONS: usize = 64;
 /// connection), or the connection is closed: a slow or silent client cannot hold one.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A connection is closed after this long whatever it does: a client that requests and then
+/// never reads the answer cannot keep its slot.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+
 /// Serves until `stop`: HTTP/1.1, at most [`MAX_CONNECTIONS`] connections, each closed when
 /// its client is silent for [`HEADER_TIMEOUT`]; at the stop, connections get
 /// [`SHUTDOWN_GRACE`] to finish.
@@ -116,6 +120,7 @@ async fn serve_router(
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
+                _ = tokio::time::sleep(CONNECTION_LIFETIME) => {}
                 // The watch's guard dropped before the shutdown awaits (it is not Send).
                 _ = async { stop.wait_for(|s| *s).await.is_ok() } => {
                     conn.as_mut().graceful_shutdown();

@@ -331,7 +331,8 @@ impl Session {
             return Ok(None);
         };
         if let Some(q) = self.dialect.heartbeat_query() {
-            if let Ok(extra) = self.rows(q).await {
+            // Optional (older servers, missing grants): a failure is not an error worth counting.
+            if let Ok(extra) = self.rows_uncounted(q).await {
                 row.extend(extra.into_iter().next().unwrap_or_default());
             }
         }
