@@ -121,8 +121,70 @@ fn switchover_filepos() {
 fn failing_gates_refuse_and_change_nothing() {
     let Some(lab) = Lab::up(&[]) else { return };
     ready(&lab);
+    // A writer on the master across every refusal: each insert must be acknowledged and the
+    // master seen writable in the same statement — a refused switch blocks nothing.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let acked = std::thread::scope(|s| {
+        // Stops the writer also when a refusal check panics (the scope waits for it).
+        struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = StopOnDrop(&stop);
+        let writer = s.spawn(|| {
+            let mut acked = Vec::new();
+            let mut id = 1000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let said = lab.try_sql(
+                    "db1",
+                    &format!("INSERT INTO mha_lab.acked (id) VALUES ({id}); SELECT @@read_only"),
+                );
+                assert_eq!(said.as_deref(), Some("0"), "write {id} on db1");
+                acked.push(id);
+                id += 1;
+            }
+            acked
+        });
+        refusals(&lab);
+        drop(_stop);
+        writer.join().unwrap()
+    });
+    assert!(acked.len() > 10, "the writer wrote {} rows", acked.len());
+    let present = lab.wait_converged(&["db1", "db2", "db3"]);
+    check_no_loss(&acked, &present);
+    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
+    assert_eq!(lab.history()["runs"].as_array().map(Vec::len), Some(0));
+    assert_eq!(lab.group_json()["topology"]["master"], "db1");
+    assert_eq!(lab.vip_holder(), "db1");
+}
+
+/// A replica's Seconds_Behind_Master (SHOW SLAVE STATUS has no table to select it from).
+fn seconds_behind(lab: &Lab, host: &str) -> Option<u64> {
+    let out = lab.lab(&[
+        "exec",
+        host,
+        "--",
+        "mariadb",
+        "-B",
+        "-e",
+        "SHOW SLAVE STATUS",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let column = lines
+        .next()?
+        .split('\t')
+        .position(|c| c == "Seconds_Behind_Master")?;
+    lines.next()?.split('\t').nth(column)?.parse().ok()
+}
+
+/// MHA's gates, each failing in turn (a stopped SQL thread, a replica lagging behind, an
+/// update running longer than the limit): refused, nothing changed.
+fn refusals(lab: &Lab) {
     lab.sql("db3", "STOP SLAVE SQL_THREAD");
-    let (ok, text) = switchover(&lab, &["--yes"]);
+    let (ok, text) = switchover(lab, &["--yes"]);
     assert!(!ok, "{text}");
     assert!(
         text.contains("switchover refused, nothing changed")
@@ -130,6 +192,27 @@ fn failing_gates_refuse_and_change_nothing() {
         "{text}"
     );
     lab.sql("db3", "START SLAVE SQL_THREAD");
+
+    // db3 applies every event 30 s late: behind the writer's inserts by more than 1 s.
+    lab.sql(
+        "db3",
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 30; START SLAVE",
+    );
+    wait_for("db3 to lag", WAIT, || match seconds_behind(lab, "db3") {
+        Some(s) if s >= 3 => Ok(()),
+        other => Err(format!("Seconds_Behind_Master {other:?}")),
+    });
+    let (ok, text) = switchover(lab, &["--seconds-behind-master", "1", "--yes"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("switchover refused, nothing changed")
+            && text.contains("s behind the master (more than 1 s)"),
+        "{text}"
+    );
+    lab.sql(
+        "db3",
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE",
+    );
 
     // An update that holds its row for 4 s (SLEEP inside the UPDATE), in the background.
     let mut long = std::process::Command::new(lab_tool())
@@ -144,7 +227,7 @@ fn failing_gates_refuse_and_change_nothing() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let (ok, text) = switchover(&lab, &["--yes"]);
+    let (ok, text) = switchover(lab, &["--yes"]);
     let _ = long.wait();
     assert!(!ok, "{text}");
     assert!(
@@ -154,9 +237,6 @@ fn failing_gates_refuse_and_change_nothing() {
             && !text.contains("mha_lab.acked"),
         "{text}"
     );
-    assert_eq!(lab.sql("db1", "SELECT @@read_only"), "0");
-    assert_eq!(lab.history()["runs"].as_array().map(Vec::len), Some(0));
-    assert_eq!(lab.group_json()["topology"]["master"], "db1");
 }
 
 /// Phase 3 fails (failpoint, as a catch-up timeout would): the switch rolls back — the old
