@@ -162,6 +162,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     telemetry::init(config.log_format, &telemetry::mhad_filter(config.log_level));
+    mha_raft::node::fd_limit::raise();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

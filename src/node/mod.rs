@@ -1,6 +1,7 @@
 //! One manager node: opens its store, starts openraft and the gRPC server, bootstraps a new
 //! cluster once, and runs the node's background tasks until shutdown.
 
+pub mod fd_limit;
 mod peer_check;
 
 use std::sync::Arc;

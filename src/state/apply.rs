@@ -274,8 +274,12 @@ impl ClusterState {
         match self.groups.remove(name) {
             Some(_) => {
                 // A pause belongs to the group: one added later under the name is not paused.
+                // Its verdict rounds start again at 1, so the round handled last must not make
+                // the new group's first Dead verdict look handled. The epoch, the anti-flap
+                // clock and a block stay, as MHA's failover-complete file outlives a restart.
                 if let Some(f) = self.failover.get_mut(name) {
                     f.paused = None;
+                    f.handled_round = None;
                 }
                 Ok(true)
             }

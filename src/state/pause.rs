@@ -265,6 +265,14 @@ mod tests {
     }
 
     #[test]
+    fn a_group_added_again_has_no_handled_round() {
+        let mut s = state();
+        s.failover.entry("g".into()).or_default().handled_round = Some(1);
+        s.apply(&Cmd::RemoveGroup { name: "g".into() }, 200);
+        assert_eq!(s.failover["g"].handled_round, None);
+    }
+
+    #[test]
     fn pausing_an_unknown_group_is_refused() {
         let mut s = ClusterState::default();
         assert!(matches!(s.apply(&pause(None), 1), CmdResult::Rejected(_)));

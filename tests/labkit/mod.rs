@@ -9,11 +9,17 @@ pub use std::time::{Duration, Instant};
 
 pub use serde_json::Value;
 
+pub mod groups;
 pub mod health;
 pub mod runs;
 pub mod secrets;
+pub mod writer;
+#[allow(unused_imports)]
+pub use groups::LabGroup;
 #[allow(unused_imports)]
 pub use runs::*;
+#[allow(unused_imports)]
+pub use writer::Writer;
 
 pub const MHAD: &str = env!("CARGO_BIN_EXE_mhad");
 pub const MHACTL: &str = env!("CARGO_BIN_EXE_mhactl");
@@ -180,9 +186,16 @@ impl Lab {
 
     /// Like `sql`, but a failing statement (e.g. the table does not exist yet) is None.
     pub fn try_sql(&self, host: &str, sql: &str) -> Option<String> {
+        self.try_sql_at(host, &[], sql)
+    }
+
+    /// `try_sql` with options for `lab exec` (e.g. `--group K`).
+    fn try_sql_at(&self, host: &str, exec_opts: &[&str], sql: &str) -> Option<String> {
         use std::io::Write;
         let mut child = Command::new(lab_tool())
-            .args(["exec", host, "--", "mariadb", "-N", "-B"])
+            .args(["exec", host])
+            .args(exec_opts)
+            .args(["--", "mariadb", "-N", "-B"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -229,7 +242,7 @@ impl Lab {
     }
 
     /// `mhactl group add -f path`, which must succeed; its output.
-    fn group_add(&self, path: &str) -> String {
+    pub fn group_add(&self, path: &str) -> String {
         let out = self.mhactl(&["group", "add", "-f", path]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(

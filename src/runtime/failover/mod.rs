@@ -69,9 +69,12 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
             let active: Vec<u64> = c.failover.values().filter_map(|f| f.active_run).collect();
             (dead, active)
         });
-        for (group, old_master, round, anti_flap_ms) in dead {
-            begin_auto(&node, group, old_master, round, anti_flap_ms).await;
-        }
+        // Several groups dead at once (a host holding many masters): their runs begin in one
+        // batch of concurrent commits, not one commit after another.
+        futures::future::join_all(dead.into_iter().map(|(group, old_master, round, flap)| {
+            begin_auto(&node, group, old_master, round, flap)
+        }))
+        .await;
         for id in active {
             executors.ensure(id, term, || execute(node.clone(), id, term));
         }
