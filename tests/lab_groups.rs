@@ -64,6 +64,57 @@ fn one_groups_master_killed_only_that_group_fails_over() {
         let status = lab.mhactl(&["check", "status", "--group", &g.name]);
         assert_eq!(status.status.code(), Some(0), "{}", g.name);
     }
+    status_reads(&lab, victim);
+}
+
+/// `cluster status`: a line per group from the leader's observations, the details of one
+/// group (its servers read now) with `--group`.
+fn status_reads(lab: &Lab, focus: &LabGroup) {
+    let out = lab.mhactl(&["cluster", "status"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let header = text
+        .lines()
+        .position(|l| l.starts_with("GROUP "))
+        .unwrap_or_else(|| panic!("no group table: {text}"));
+    let rows: Vec<&str> = text
+        .lines()
+        .skip(header + 1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(rows.len(), 5, "{text}");
+    for r in &rows {
+        // The failed-over group's old master is down: one of its two replicas replicates.
+        let replicas = if r.starts_with(&format!("{} ", focus.name)) {
+            "1/2 ok"
+        } else {
+            "2/2 ok"
+        };
+        assert!(r.contains("0:PING_OK") && r.contains(replicas), "{text}");
+    }
+    assert!(!text.contains("SERVER "), "no group needs details: {text}");
+
+    let out = lab.mhactl(&["cluster", "status", "--group", &focus.name]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains(&format!("group {}: master db", focus.name)),
+        "{text}"
+    );
+    assert!(
+        text.contains("READ_ONLY") && !text.contains("last saw them"),
+        "{text}"
+    );
+    assert_eq!(text.matches("\ngroup ").count(), 1, "{text}");
+
+    let out = lab.mhactl(&["cluster", "status", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let groups = v["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 5);
+    assert!(groups.iter().all(|g| g["observed"] == true), "{v:#}");
+
+    let out = lab.mhactl(&["cluster", "status", "--group", "nosuch"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no group nosuch"));
 }
 
 /// Every run began before any ended: the failovers ran side by side, not one after another.

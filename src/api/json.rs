@@ -379,6 +379,7 @@ mod tests {
                 outcome: crate::runtime::rejoin::auto::Outcome::Refused,
                 detail: "db1 holds transactions the master db2 lacks (errant): 0-1-9".into(),
             }],
+            observed: true,
             servers: vec![ServerLive {
                 name: "db2".into(),
                 address: "10.77.0.12:3306".into(),

@@ -208,6 +208,7 @@ impl From<&GroupLive> for pb::GroupLive {
                 .collect(),
             servers: g.servers.iter().map(Into::into).collect(),
             error: g.error.clone(),
+            observed: g.observed,
         }
     }
 }
@@ -258,6 +259,7 @@ impl TryFrom<pb::GroupLive> for GroupLive {
                     detail: a.detail,
                 })
                 .collect(),
+            observed: g.observed,
             servers: g.servers.into_iter().map(Into::into).collect(),
             error: g.error,
         })

@@ -187,7 +187,7 @@ fn health_word(g: &crate::api::pb::GroupLive) -> &'static str {
 /// One arm per check (status, repl, ssh), each a call and its rendering.
 pub async fn execute(client: &AdminClient, cmd: &CheckCmd) -> i32 {
     match cmd {
-        CheckCmd::Status(a) => match super::cluster_status::fetch(client).await {
+        CheckCmd::Status(a) => match super::cluster_status::fetch(client, &[]).await {
             Ok(r) => {
                 let (line, code) = status_line(&r, &a.group);
                 if a.json {

@@ -24,10 +24,20 @@ pub struct StatusArgs {
     /// Print JSON (schema in docs/cli.md) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Show this group in detail, its servers read now (repeatable). Without it: one line per
+    /// group from the leader's observations, then the details of every group that is not
+    /// PING_OK (a cluster with one group shows it in detail).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
 }
 
-pub fn build_request(local: bool) -> ClusterStatusRequest {
-    ClusterStatusRequest { local }
+/// The groups answered from the leader's observations, except `live` (read now).
+pub fn build_request(local: bool, live: &[String]) -> ClusterStatusRequest {
+    ClusterStatusRequest {
+        local,
+        observed: true,
+        live_groups: live.to_vec(),
+    }
 }
 
 /// The stable `--json` schema (version 1).
@@ -115,7 +125,9 @@ impl From<&ClusterStatusReply> for StatusJson {
     }
 }
 
-pub fn render_human(r: &ClusterStatusReply) -> String {
+/// The managers, then the groups: those in `focus` in detail; without focus, a line per group
+/// and the details of those not PING_OK (all of them when there is only one).
+pub fn render_human(r: &ClusterStatusReply, focus: &[String]) -> String {
     let j = StatusJson::from(r);
     let mut out = String::new();
     if !r.has_quorum {
@@ -182,7 +194,16 @@ pub fn render_human(r: &ClusterStatusReply) -> String {
             m.error.as_deref().unwrap_or_default()
         ));
     }
-    for g in &r.groups {
+    if focus.is_empty() && r.groups.len() > 1 {
+        out.push_str(&super::group_summary::render(&r.groups));
+    }
+    for g in r.groups.iter().filter(|g| {
+        if focus.is_empty() {
+            r.groups.len() == 1 || g.status_code != 0
+        } else {
+            focus.contains(&g.name)
+        }
+    }) {
         out.push_str(&render_group(g));
     }
     out
@@ -232,6 +253,13 @@ pub fn render_group(g: &GroupLive) -> String {
     }
     out.push('\n');
     out.push_str(&render_failover(g));
+    if g.observed {
+        out.push_str(&format!(
+            "servers as the leader's monitor last saw them (read now: mhactl cluster status \
+             --group {}):\n",
+            g.name
+        ));
+    }
     if let Some(e) = &g.error {
         out.push_str(&format!("  cannot observe: {e}\n"));
         return out;
@@ -339,17 +367,25 @@ fn render_failover(g: &GroupLive) -> String {
 }
 
 /// Fetches the status (leader's view, else the first reachable node's own view).
-pub async fn fetch(client: &AdminClient) -> Result<ClusterStatusReply, CtlError> {
-    let req = build_request(false);
+/// `live`: the groups whose servers the leader reads for this call (the others come from its
+/// observations).
+pub async fn fetch(client: &AdminClient, live: &[String]) -> Result<ClusterStatusReply, CtlError> {
+    let req = build_request(false, live);
     match client
-        .call(move |mut c| async move { c.cluster_status(req).await })
+        .call(move |mut c| {
+            let req = req.clone();
+            async move { c.cluster_status(req).await }
+        })
         .await
     {
         Ok(r) => Ok(r),
         Err(CtlError::Unreachable { .. } | CtlError::NoQuorum { .. } | CtlError::NoLeader(_)) => {
-            let req = build_request(true);
+            let req = build_request(true, live);
             client
-                .call_any(move |mut c| async move { c.cluster_status(req).await })
+                .call_any(move |mut c| {
+                    let req = req.clone();
+                    async move { c.cluster_status(req).await }
+                })
                 .await
         }
         Err(e) => Err(e),
@@ -357,15 +393,18 @@ pub async fn fetch(client: &AdminClient) -> Result<ClusterStatusReply, CtlError>
 }
 
 pub async fn execute(client: &AdminClient, args: &StatusArgs) -> i32 {
-    match fetch(client).await {
-        Ok(r) => {
+    match fetch(client, &args.groups).await {
+        Ok(mut r) => {
+            if !args.groups.is_empty() {
+                r.groups.retain(|g| args.groups.contains(&g.name));
+            }
             if args.json {
                 super::out(&format!(
                     "{}\n",
                     serde_json::to_string_pretty(&StatusJson::from(&r)).expect("status json")
                 ));
             } else {
-                super::out(&render_human(&r));
+                super::out(&render_human(&r, &args.groups));
             }
             if r.has_quorum {
                 exit::OK
@@ -450,7 +489,7 @@ mod tests {
     /// Without quorum the human output says so first and still lists every manager.
     #[test]
     fn no_quorum_is_plain() {
-        let out = render_human(&reply(false));
+        let out = render_human(&reply(false), &[]);
         assert!(out.starts_with("NO QUORUM: no leader elected"), "{out}");
         assert!(
             out.contains("unreachable") && out.contains("a:1") && out.contains("b:1"),
@@ -461,7 +500,14 @@ mod tests {
 
     #[test]
     fn request_asks_for_local_view_only_when_told() {
-        assert!(!build_request(false).local);
-        assert!(build_request(true).local);
+        assert!(!build_request(false, &[]).local);
+        assert!(build_request(true, &[]).local);
+    }
+
+    #[test]
+    fn request_reads_live_only_the_groups_named() {
+        let r = build_request(false, &["app2".to_string()]);
+        assert!(r.observed);
+        assert_eq!(r.live_groups, vec!["app2".to_string()]);
     }
 }

@@ -227,7 +227,7 @@ async fn history(client: &AdminClient, group: &str, wide: bool, json: bool) -> i
 /// verdict (a failover needs no confirmation), else its state in words.
 async fn not_dead(client: &AdminClient, group: &str) -> Option<String> {
     use crate::api::pb::health::State;
-    let r = match super::cluster_status::fetch(client).await {
+    let r = match super::cluster_status::fetch(client, &[]).await {
         Ok(r) => r,
         Err(e) => return Some(format!("unknown ({e})")),
     };

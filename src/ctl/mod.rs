@@ -11,6 +11,7 @@ pub mod cluster_status;
 pub mod confirm;
 pub mod failover;
 pub mod group;
+pub mod group_summary;
 pub mod import_mha;
 pub mod journal_view;
 pub mod member;

@@ -314,6 +314,9 @@ pub struct GroupLive {
     /// `[failover] auto_rejoin`: the leader's last attempt to rejoin the replaced master.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auto_rejoins: Vec<super::rejoin::auto::AutoRejoin>,
+    /// The servers from the monitor's latest readings, not read for this call.
+    #[serde(default)]
+    pub observed: bool,
     pub servers: Vec<ServerLive>,
     pub error: Option<String>,
 }
@@ -344,6 +347,22 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
                 None,
             ),
         };
+        group_status(node, &g, servers, error, false)
+    }))
+    .await
+}
+
+/// A group's status around its server rows (read now, or as last observed): its masterha
+/// status code, health, last verdict, failover, pause, purges and rejoins, all from the
+/// replicated state and the leader's books.
+pub(super) fn group_status(
+    node: &Runtime,
+    g: &Group,
+    servers: Vec<ServerLive>,
+    error: Option<String>,
+    observed: bool,
+) -> GroupLive {
+    {
         let (run, f) = node.raft.read(|c| {
             let f = c.failover.get(&g.spec.name).cloned().unwrap_or_default();
             let run = f
@@ -390,11 +409,11 @@ pub async fn live_view(node: &Runtime, groups: Vec<Group>, timeout: Duration) ->
                 })
                 .collect(),
             auto_rejoins: node.auto_rejoin.attempts.of_group(&g.spec.name),
+            observed,
             servers,
             error,
         }
-    }))
-    .await
+    }
 }
 
 /// The position column: GTID groups show the executed GTID set; file/position groups show, for

@@ -11,6 +11,7 @@ mod features;
 pub mod groups;
 pub mod metrics;
 pub mod monitor;
+pub mod observed_view;
 pub mod observer;
 pub mod pause;
 pub mod peers;

@@ -125,9 +125,9 @@ impl AdminService for AdminSvc {
         &self,
         req: Request<ClusterStatusRequest>,
     ) -> Result<Response<ClusterStatusReply>, Status> {
-        let local = req.into_inner().local;
+        let req = req.into_inner();
         Ok(Response::new(
-            cluster_view::cluster_status(&self.node, local).await?,
+            cluster_view::cluster_status(&self.node, &req).await?,
         ))
     }
 

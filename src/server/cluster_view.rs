@@ -5,8 +5,8 @@ use std::time::Duration;
 use openraft::ServerState;
 
 use crate::proto::admin::{
-    CheckGroupRequest, CheckSshReply, ClusterStatusReply, ManagerStatus, MemberInfo,
-    NodeStatusReply, NodeStatusRequest,
+    CheckGroupRequest, CheckSshReply, ClusterStatusReply, ClusterStatusRequest, ManagerStatus,
+    MemberInfo, NodeStatusReply, NodeStatusRequest,
 };
 use crate::raft::{acting_leader, leader_of, NodeError};
 use crate::raft::{Metrics, NodeId};
@@ -77,7 +77,11 @@ pub fn node_status(node: &Runtime) -> NodeStatusReply {
 /// The cluster-wide view. A follower that knows the leader answers "not leader" unless `local`
 /// is set; then (and whenever no leader is known) it answers with what it can reach itself,
 /// marked `has_quorum = false`.
-pub async fn cluster_status(node: &Runtime, local: bool) -> Result<ClusterStatusReply, NodeError> {
+pub async fn cluster_status(
+    node: &Runtime,
+    req: &ClusterStatusRequest,
+) -> Result<ClusterStatusReply, NodeError> {
+    let local = req.local;
     let m = node.raft.metrics();
     let me = node.id();
     let leader = leader_of(&m);
@@ -99,17 +103,9 @@ pub async fn cluster_status(node: &Runtime, local: bool) -> Result<ClusterStatus
         .into_iter()
         .map(|a| manager_row(node, &m, &own, a))
         .collect();
-    // Live per-group view: only the acting leader reads the servers (followers never touch them).
+    // Per-group view: only the acting leader answers (followers never touch the servers).
     let groups = if acting {
-        groups::live_view(
-            node,
-            groups::groups(node).into_values().collect(),
-            GROUP_STATUS_TIMEOUT,
-        )
-        .await
-        .iter()
-        .map(Into::into)
-        .collect()
+        group_views(node, req).await?
     } else {
         Vec::new()
     };
@@ -127,6 +123,27 @@ pub async fn cluster_status(node: &Runtime, local: bool) -> Result<ClusterStatus
         answered_by: me,
         quorum_note: quorum_note(node, &m, acting, leader.as_ref()),
     })
+}
+
+/// Each group, its servers read now or as last observed (the request says which; see
+/// ClusterStatusRequest), in name order.
+async fn group_views(
+    node: &Runtime,
+    req: &ClusterStatusRequest,
+) -> Result<Vec<crate::proto::admin::GroupLive>, NodeError> {
+    let all = groups::groups(node);
+    if let Some(unknown) = req.live_groups.iter().find(|g| !all.contains_key(*g)) {
+        return Err(NodeError::InvalidArgument(format!("no group {unknown}")));
+    }
+    // One group: reading its few servers costs nothing, and its table is the whole answer.
+    let single = all.len() == 1;
+    let (live, observed): (Vec<_>, Vec<_>) = all
+        .into_values()
+        .partition(|g| !req.observed || single || req.live_groups.contains(&g.spec.name));
+    let mut views = groups::live_view(node, live, GROUP_STATUS_TIMEOUT).await;
+    views.extend(crate::runtime::observed_view::observed_view(node, observed));
+    views.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(views.iter().map(Into::into).collect())
 }
 
 /// One manager's row: its own report (or why there is none) plus, on the leader, its lag and
