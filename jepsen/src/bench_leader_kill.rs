@@ -240,7 +240,7 @@ async fn wait_for(
 ) -> anyhow::Result<ClusterStatusReply> {
     let start = Instant::now();
     loop {
-        if let Ok(r) = cluster_status::fetch(client).await {
+        if let Ok(r) = cluster_status::fetch(client, &[]).await {
             if cond(&r) {
                 return Ok(r);
             }

@@ -92,8 +92,11 @@ impl Ctx {
         let st = self
             .client
             .call(|mut c| async move {
-                c.cluster_status(ClusterStatusRequest { local: false })
-                    .await
+                c.cluster_status(ClusterStatusRequest {
+                    local: false,
+                    ..Default::default()
+                })
+                .await
             })
             .await?;
         let leader = st.leader_id.context("no leader")?;
@@ -143,8 +146,11 @@ impl Ctx {
         let r = self
             .client
             .call(|mut c| async move {
-                c.cluster_status(ClusterStatusRequest { local: false })
-                    .await
+                c.cluster_status(ClusterStatusRequest {
+                    local: false,
+                    ..Default::default()
+                })
+                .await
             })
             .await?;
         let leader = r.leader_id.context("no leader")?;

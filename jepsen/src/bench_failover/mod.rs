@@ -128,8 +128,11 @@ async fn managers_to_kill(args: &Args, client: &AdminClient) -> anyhow::Result<V
     }
     let st = client
         .call(|mut c| async move {
-            c.cluster_status(ClusterStatusRequest { local: false })
-                .await
+            c.cluster_status(ClusterStatusRequest {
+                local: false,
+                ..Default::default()
+            })
+            .await
         })
         .await?;
     let leader = st.leader_id.context("no leader")?;
