@@ -9,6 +9,9 @@ pub enum Nemesis {
     None,
     /// kill -9 of the master's mysqld.
     KillMaster,
+    /// `lab poweroff db1`: the host holding every group's master goes dark (every instance
+    /// killed, its network cut).
+    PoweroffMasterHost,
     /// SIGSTOP the master's mysqld for this long, then SIGCONT.
     PauseMaster { ms: u64 },
     /// Cut the Raft leader's zone from the master (the other zones still reach it).
@@ -67,7 +70,8 @@ impl Nemesis {
             | Nemesis::LaggingReplicasThenKillMaster { .. }
             | Nemesis::BlindLeaderThenKillMaster
             | Nemesis::LeaderCutFromMasterHostThenKill { .. }
-            | Nemesis::Switchover => true,
+            | Nemesis::Switchover
+            | Nemesis::PoweroffMasterHost => true,
             // Cut a manager from another, freeze one, or (failpoints) kill one.
             Nemesis::MinorityLeaderThenKillMaster
             | Nemesis::ZombieLeader
@@ -102,6 +106,9 @@ pub struct Scenario {
     /// The client workload: set (unique inserts) or register (read / write / cas per key,
     /// checked for linearizability).
     pub workload: &'static str,
+    /// Replication groups in the lab (`lab up --groups N`): each with its own workload,
+    /// sampler and checks; db1 holds every group's master.
+    pub groups: u32,
 }
 
 pub fn all() -> Vec<Scenario> {
@@ -118,6 +125,7 @@ pub fn all() -> Vec<Scenario> {
         resumed_step: None,
         must_fail: false,
         workload: "set",
+        groups: 1,
     };
     let sc = |name: &str, about: &str| Scenario {
         name: name.into(),
@@ -264,6 +272,12 @@ pub fn all() -> Vec<Scenario> {
         nemesis: Nemesis::Switchover,
         expect_failovers: 1,
         ..sc("switchover-filepos", "online switchover in a binlog file/position group (async) under the writer: the new master waits for the old one's final position, so even async loses no acknowledged write")
+    });
+    all.push(Scenario {
+        groups: 3,
+        nemesis: Nemesis::PoweroffMasterHost,
+        expect_failovers: 1,
+        ..sc("multi-group-host-poweroff", "three replication groups whose masters share db1, each under its own writer; db1 powered off: every group fails over at once, each checked on its own (no acknowledged write lost, one writer at every sampled instant, its survivors converged, its journal sound)")
     });
     all.push(Scenario {
         nemesis: Nemesis::SwitchoverMinorityLeader,

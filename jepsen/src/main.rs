@@ -13,6 +13,7 @@ mod history;
 mod labctl;
 mod leadership;
 mod linear;
+mod nemesis;
 mod report;
 mod sampler;
 mod scenario;

@@ -65,12 +65,13 @@ async fn vip_fenced(ns: &str, vip: &str) -> bool {
 }
 
 impl Sampler {
-    /// `dbs`: (name, ip); `managers`: admin endpoints; `password`: the mha user's.
+    /// `dbs`: (name, ip); `managers`: admin endpoints; `vip` and `port`: the group's;
+    /// `password`: the mha user's.
     pub fn start(
         dbs: Vec<(String, String)>,
         managers: Vec<String>,
         transport: mha_raft::security::Transport,
-        vip: String,
+        (vip, port): (String, u16),
         password: Secret,
     ) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
@@ -111,7 +112,7 @@ impl Sampler {
                         let login = Login {
                             endpoint: Endpoint {
                                 host: ip.clone(),
-                                port: 3306,
+                                port,
                             },
                             user: "mha".into(),
                             password: password.clone(),

@@ -15,10 +15,10 @@ use mha_raft::proto::admin::{
 };
 use mha_raft::secret::Secret;
 use mha_raft::state::group::Group;
-use mha_raft::state::journal::{FailoverRun, RunState};
+use mha_raft::state::journal::FailoverRun;
 use serde::Serialize;
 
-use crate::catalog::{Nemesis, Scenario};
+use crate::catalog::Scenario;
 use crate::checker::{self, Check};
 use crate::history::{read_jsonl, wall_ms, write_jsonl, Op};
 use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var};
@@ -44,16 +44,16 @@ struct NemesisEvent {
     value: String,
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     client: AdminClient,
     dir: PathBuf,
     nemesis_log: Vec<NemesisEvent>,
     /// The Raft leader the nemesis cut off from data hosts it needs: it must not act the steps.
-    blind_leader: Option<u64>,
+    pub(crate) blind_leader: Option<u64>,
 }
 
 impl Ctx {
-    fn nemesis(&mut self, f: &str, value: &str) -> anyhow::Result<()> {
+    pub(crate) fn nemesis(&mut self, f: &str, value: &str) -> anyhow::Result<()> {
         self.nemesis_log.push(NemesisEvent {
             time_ms: wall_ms(),
             f: f.into(),
@@ -63,17 +63,17 @@ impl Ctx {
         Ok(())
     }
 
-    async fn runs(&self) -> Vec<FailoverRun> {
-        self.answered_runs().await.unwrap_or_default()
+    pub(crate) async fn runs(&self, group: &str) -> Vec<FailoverRun> {
+        self.answered_runs(group).await.unwrap_or_default()
     }
 
     /// The group's runs, None when no leader answered.
-    async fn answered_runs(&self) -> Option<Vec<FailoverRun>> {
+    async fn answered_runs(&self, group: &str) -> Option<Vec<FailoverRun>> {
         let r = self
             .client
             .call(|mut c| async move {
                 c.failover_history(FailoverHistoryRequest {
-                    group: "lab".into(),
+                    group: group.into(),
                 })
                 .await
             })
@@ -88,7 +88,7 @@ impl Ctx {
     }
 
     /// The group as the leader has it (a node that was cut off may still be catching up).
-    async fn group(&self) -> anyhow::Result<Group> {
+    async fn group(&self, name: &str) -> anyhow::Result<Group> {
         let st = self
             .client
             .call(|mut c| async move {
@@ -110,12 +110,15 @@ impl Ctx {
             .call(|mut c| async move { c.list_groups(ListGroupsRequest {}).await })
             .await?;
         Ok(Group::try_from(
-            r.groups.into_iter().next().context("no group")?,
+            r.groups
+                .into_iter()
+                .find(|g| g.spec.as_ref().is_some_and(|s| s.name == name))
+                .with_context(|| format!("no group {name}"))?,
         )?)
     }
 
     /// `mhactl switchover --group lab --new-master db2 --orig-master-is-new-slave --yes`.
-    async fn switchover(&self) -> anyhow::Result<()> {
+    pub(crate) async fn switchover(&self) -> anyhow::Result<()> {
         let req = switch_to_db2();
         let r = self
             .client
@@ -134,7 +137,7 @@ impl Ctx {
                 wait_for(
                     "the switchover run",
                     Duration::from_secs(30),
-                    || async move { !c.runs().await.is_empty() },
+                    || async move { !c.runs("lab").await.is_empty() },
                 )
                 .await?;
             }
@@ -142,7 +145,7 @@ impl Ctx {
         Ok(())
     }
 
-    async fn leader_zone(&self) -> anyhow::Result<String> {
+    pub(crate) async fn leader_zone(&self) -> anyhow::Result<String> {
         let r = self
             .client
             .call(|mut c| async move {
@@ -159,15 +162,25 @@ impl Ctx {
 }
 
 /// The manager id of a lab zone ("m2" -> 2).
-fn zone_id(zone: &str) -> Option<u64> {
+pub(crate) fn zone_id(zone: &str) -> Option<u64> {
     zone.strip_prefix('m').and_then(|n| n.parse().ok())
 }
 
-fn sql(host: &str, text: &str) -> anyhow::Result<String> {
+/// SQL as root on instance `k` of `host` (the lab's group k).
+fn sql_in(host: &str, k: u32, text: &str) -> anyhow::Result<String> {
     use std::io::Write;
     let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab/lab");
     let mut child = std::process::Command::new(tool)
-        .args(["exec", host, "--", "mariadb", "-N", "-B"])
+        .args([
+            "exec",
+            host,
+            "--group",
+            &k.to_string(),
+            "--",
+            "mariadb",
+            "-N",
+            "-B",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -184,7 +197,7 @@ fn sql(host: &str, text: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F) -> anyhow::Result<()>
+pub(crate) async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -267,10 +280,43 @@ fn collect_logs(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One replication group of a scenario's lab: its workload in the client host, its sampler,
+/// its files in the run's directory (group `lab` under the plain names the report reads).
+pub(crate) struct GroupRun {
+    pub(crate) id: GroupId,
+    worker: tokio::process::Child,
+    sampler: Sampler,
+}
+
+/// Group `k` of the lab, by number and name.
+pub(crate) struct GroupId {
+    k: u32,
+    pub(crate) name: String,
+}
+
+impl GroupId {
+    fn file(&self, dir: &Path, base: &str, ext: &str) -> PathBuf {
+        if self.k == 1 {
+            dir.join(format!("{base}.{ext}"))
+        } else {
+            dir.join(format!("{base}-{}.{ext}", self.name))
+        }
+    }
+}
+
 async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec<Check>> {
     let mhad_s = mhad.to_str().context("mhad path")?;
     let mode = if sc.filepos { "filepos" } else { "gtid" };
-    let mut up = vec!["up", "--mode", mode, "--mhad", mhad_s];
+    let groups_arg = sc.groups.to_string();
+    let mut up = vec![
+        "up",
+        "--mode",
+        mode,
+        "--mhad",
+        mhad_s,
+        "--groups",
+        &groups_arg,
+    ];
     if sc.semisync {
         up.push("--semisync");
     }
@@ -289,57 +335,23 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         Duration::from_millis(1500),
         lab_transport()?,
     )?;
-    let spec = std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?;
-    let spec = mha_raft::group_file::parse(&spec).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
-    add_group(&client, &spec).await?;
-    let app_pw = format!("jepsen-{}", wall_ms());
-    sql(
-        "db1",
-        &format!(
-            "CREATE DATABASE jepsen; CREATE TABLE jepsen.elements (v BIGINT PRIMARY KEY); \
-             CREATE TABLE jepsen.registers (k INT PRIMARY KEY, v BIGINT NOT NULL); \
-             CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY '{app_pw}'; \
-             GRANT INSERT, SELECT, UPDATE ON jepsen.* TO 'app'@'10.77.0.%';"
-        ),
-    )?;
-    for (h, _) in &DBS[1..] {
-        wait_for(
-            "the table on the replicas",
-            Duration::from_secs(30),
-            || async { sql(h, "SELECT COUNT(*) FROM jepsen.elements").is_ok() },
-        )
-        .await?;
-    }
-    let mha_pw =
-        Secret::new(std::fs::read_to_string(lab_var("MHA_LAB_MHA_PASSWORD_FILE")?)?.trim());
-    let sampler = Sampler::start(
-        DBS.iter()
-            .map(|(n, ip)| (n.to_string(), ip.to_string()))
-            .collect(),
-        endpoints.split(',').map(String::from).collect(),
-        lab_transport()?,
-        "10.77.0.100".into(),
-        mha_pw,
-    );
+    let names = lab_var("MHA_LAB_GROUPS")?;
+    let files = lab_var("MHA_LAB_GROUP_FILES")?;
+    let vips = lab_var("MHA_LAB_VIPS")?;
     let stop_file = dir.join("stop");
-    let history_file = dir.join("history.jsonl");
-    let hosts = DBS
-        .iter()
-        .map(|(n, ip)| format!("{n}={ip}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let worker = tokio::process::Command::new("ip")
-        .args(["netns", "exec", "mhalab-client"])
-        .arg(std::env::current_exe()?)
-        .args(["worker", "--hosts", &hosts, "--stop-file"])
-        .arg(&stop_file)
-        .arg("--out")
-        .arg(&history_file)
-        .args(["--workload", sc.workload])
-        .env("JEPSEN_APP_PASSWORD", &app_pw)
-        .kill_on_drop(true)
-        .spawn()
-        .context("start the worker in the client host")?;
+    let mut runs = Vec::new();
+    for (i, ((name, file), vip)) in names
+        .split(',')
+        .zip(files.split(','))
+        .zip(vips.split(','))
+        .enumerate()
+    {
+        let k = i as u32 + 1;
+        let spec = std::fs::read_to_string(file)?;
+        let spec = mha_raft::group_file::parse(&spec).map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+        add_group(&client, &spec).await?;
+        runs.push(start_group(k, name, vip, &endpoints, &stop_file, dir, sc).await?);
+    }
     let mut ctx = Ctx {
         client,
         dir: dir.to_path_buf(),
@@ -347,21 +359,25 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         blind_leader: None,
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let nemesis_result = nemesis(&mut ctx, sc).await;
+    let nemesis_result = crate::nemesis::run(&mut ctx, sc, &runs).await;
     let _ = lab(&["heal"]);
     ctx.nemesis("heal", "all")?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     std::fs::write(&stop_file, b"stop")?;
-    let out = tokio::time::timeout(Duration::from_secs(60), worker.wait_with_output()).await;
-    let samples = sampler.finish().await;
-    write_jsonl(&ctx.dir.join("samples.jsonl"), &samples)?;
+    let mut finished = Vec::new();
+    for GroupRun {
+        id,
+        worker,
+        sampler,
+    } in runs
+    {
+        let out = tokio::time::timeout(Duration::from_secs(60), worker.wait_with_output()).await;
+        let samples = sampler.finish().await;
+        write_jsonl(&id.file(dir, "samples", "jsonl"), &samples)?;
+        finished.push((id, out, samples));
+    }
     write_jsonl(&ctx.dir.join("nemesis.jsonl"), &ctx.nemesis_log)?;
     nemesis_result?;
-    match out {
-        Ok(Ok(o)) if o.status.success() => {}
-        other => bail!("the worker did not finish cleanly: {other:?}"),
-    }
-    let history: Vec<Op> = read_jsonl(&history_file)?;
     // The final reads go through the leader. A partition that cut a manager off from the
     // leader leaves it with a higher term, which costs an election once healed: wait for it
     // (the scenario judges the failover, not how fast the managers settle after heal).
@@ -374,13 +390,116 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         )
         .await?;
     }
+    let several = finished.len() > 1;
+    let mut checks = Vec::new();
+    for (g, out, samples) in finished {
+        match out {
+            Ok(Ok(o)) if o.status.success() => {}
+            other => bail!("the worker of {} did not finish cleanly: {other:?}", g.name),
+        }
+        let mut group_checks = check_group(&ctx, sc, &g, &samples).await?;
+        if several {
+            for c in &mut group_checks {
+                c.name = format!("{}: {}", g.name, c.name);
+            }
+        }
+        checks.extend(group_checks);
+    }
+    Ok(checks)
+}
+
+/// Group `k`'s application schema and user, its workload (a worker in the client host through
+/// its VIP) and its sampler.
+async fn start_group(
+    k: u32,
+    name: &str,
+    vip: &str,
+    endpoints: &str,
+    stop_file: &Path,
+    dir: &Path,
+    sc: &Scenario,
+) -> anyhow::Result<GroupRun> {
+    let port = 3306 + k as u16 - 1;
+    let app_pw = format!("jepsen-{}", wall_ms());
+    sql_in(
+        "db1",
+        k,
+        &format!(
+            "CREATE DATABASE jepsen; CREATE TABLE jepsen.elements (v BIGINT PRIMARY KEY); \
+             CREATE TABLE jepsen.registers (k INT PRIMARY KEY, v BIGINT NOT NULL); \
+             CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY '{app_pw}'; \
+             GRANT INSERT, SELECT, UPDATE ON jepsen.* TO 'app'@'10.77.0.%';"
+        ),
+    )?;
+    for (h, _) in &DBS[1..] {
+        wait_for(
+            "the table on the replicas",
+            Duration::from_secs(30),
+            || async { sql_in(h, k, "SELECT COUNT(*) FROM jepsen.elements").is_ok() },
+        )
+        .await?;
+    }
+    let mha_pw =
+        Secret::new(std::fs::read_to_string(lab_var("MHA_LAB_MHA_PASSWORD_FILE")?)?.trim());
+    let sampler = Sampler::start(
+        DBS.iter()
+            .map(|(n, ip)| (n.to_string(), ip.to_string()))
+            .collect(),
+        endpoints.split(',').map(String::from).collect(),
+        lab_transport()?,
+        (vip.to_string(), port),
+        mha_pw,
+    );
+    let hosts = DBS
+        .iter()
+        .map(|(n, ip)| format!("{n}={ip}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let id = GroupId {
+        k,
+        name: name.to_string(),
+    };
+    let id_base = if k == 1 { 0 } else { 10 * u64::from(k) };
+    let worker = tokio::process::Command::new("ip")
+        .args(["netns", "exec", "mhalab-client"])
+        .arg(std::env::current_exe()?)
+        .args(["worker", "--hosts", &hosts, "--stop-file"])
+        .arg(stop_file)
+        .arg("--out")
+        .arg(id.file(dir, "history", "jsonl"))
+        .args(["--workload", sc.workload, "--vip", vip])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--id-base",
+            &id_base.to_string(),
+        ])
+        .env("JEPSEN_APP_PASSWORD", &app_pw)
+        .kill_on_drop(true)
+        .spawn()
+        .context("start the worker in the client host")?;
+    Ok(GroupRun {
+        id,
+        worker,
+        sampler,
+    })
+}
+
+/// A group's checks once its workload ended: its history, its journal, its survivors.
+async fn check_group(
+    ctx: &Ctx,
+    sc: &Scenario,
+    g: &GroupId,
+    samples: &[crate::sampler::Sample],
+) -> anyhow::Result<Vec<Check>> {
+    let history: Vec<Op> = read_jsonl(&g.file(&ctx.dir, "history", "jsonl"))?;
     // A heal can cost one more election after the leader answered above: ask until one
     // answers again (an unanswered history must not read as "no run").
     let (group, runs) = {
         let start = Instant::now();
         loop {
-            match (ctx.group().await, ctx.answered_runs().await) {
-                (Ok(g), Some(runs)) => break (g, runs),
+            match (ctx.group(&g.name).await, ctx.answered_runs(&g.name).await) {
+                (Ok(gr), Some(runs)) => break (gr, runs),
                 (Err(e), _) if start.elapsed() > Duration::from_secs(30) => return Err(e),
                 (_, None) if start.elapsed() > Duration::from_secs(30) => {
                     bail!("no leader answered the failover history after heal")
@@ -390,7 +509,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         }
     };
     std::fs::write(
-        ctx.dir.join("journal.json"),
+        g.file(&ctx.dir, "journal", "json"),
         serde_json::to_string_pretty(&runs)?,
     )?;
     let survivors: Vec<String> = group.topology.servers.keys().cloned().collect();
@@ -400,7 +519,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         let sums: BTreeMap<String, Option<String>> = survivors
             .iter()
             .map(|h| {
-                let sum = sql(h, "CHECKSUM TABLE jepsen.elements, jepsen.registers").ok();
+                let sum = sql_in(h, g.k, "CHECKSUM TABLE jepsen.elements, jepsen.registers").ok();
                 (h.clone(), sum.map(|x| x.replace('\n', "; ")))
             })
             .collect();
@@ -416,7 +535,7 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
         checker::no_lost_writes(&history, &group.topology.master),
         checker::observed_then_lost(&history, &group.topology.master),
         checker::single_writer_probe(&history),
-        checker::single_writer_sampler(&samples),
+        checker::single_writer_sampler(samples),
         checker::converged(&sums),
         checker::journal_sound(&runs),
         checker::failovers_expected(&runs, sc.expect_failovers),
@@ -434,163 +553,12 @@ async fn run_inner(sc: &Scenario, mhad: &Path, dir: &Path) -> anyhow::Result<Vec
     // Writers and nemeses on the DB hosts, every manager spared: the soak for the Raft timings
     // (a failpoint build's managers kill or freeze themselves).
     if sc.nemesis.spares_managers() && sc.failpoint.is_none() {
-        checks.push(leadership::leadership_stable(&samples));
+        checks.push(leadership::leadership_stable(samples));
     }
     if let Some(blind) = ctx.blind_leader {
         checks.push(checker::acted_elsewhere(&runs, blind));
     }
     Ok(checks)
-}
-
-async fn nemesis(ctx: &mut Ctx, sc: &Scenario) -> anyhow::Result<()> {
-    match sc.nemesis {
-        Nemesis::None => {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-        Nemesis::KillMaster => {
-            ctx.nemesis("kill-mysqld", "db1")?;
-            lab(&["mysqld", "kill", "db1"])?;
-        }
-        Nemesis::PauseMaster { ms } => {
-            ctx.nemesis("pause-mysqld", "db1")?;
-            lab(&["mysqld", "pause", "db1"])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            ctx.nemesis("resume-mysqld", "db1")?;
-            // It may have been stopped by then (stopssh): resuming a dead process is no fault.
-            let _ = lab(&["mysqld", "resume", "db1"]);
-        }
-        Nemesis::PartitionLeaderZone { ms } => {
-            let z = ctx.leader_zone().await?;
-            ctx.nemesis("partition", &format!("{z} -- db1"))?;
-            lab(&["partition", &z, "--", "db1"])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        Nemesis::IsolateMasterKeepClients => {
-            ctx.nemesis("partition", "db1 -- m1,m2,m3,db2,db3 (client connected)")?;
-            lab(&["partition", "db1", "--", "m1,m2,m3,db2,db3"])?;
-        }
-        Nemesis::MinorityLeaderThenKillMaster => {
-            let z = ctx.leader_zone().await?;
-            let others: Vec<&str> = ["m1", "m2", "m3"].into_iter().filter(|m| *m != z).collect();
-            let others = others.join(",");
-            ctx.nemesis("partition", &format!("{z} -- {others}"))?;
-            lab(&["partition", &z, "--", &others])?;
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            ctx.nemesis("kill-mysqld", "db1")?;
-            lab(&["mysqld", "kill", "db1"])?;
-        }
-        Nemesis::ZombieLeader => {
-            ctx.nemesis(
-                "kill-mysqld",
-                "db1 (the leader freezes after phase 3.5 begins)",
-            )?;
-            lab(&["mysqld", "kill", "db1"])?;
-        }
-        Nemesis::SlowMaster { delay_ms, ms } => {
-            ctx.nemesis("degrade", &format!("db1 --delay {delay_ms}"))?;
-            lab(&["degrade", "db1", "--delay", delay_ms])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        Nemesis::LaggingReplicasThenKillMaster { ms } => {
-            ctx.nemesis("stop-io-thread", "db3")?;
-            lab(&["exec", "db3", "--", "mariadb", "-e", "STOP SLAVE IO_THREAD"])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            ctx.nemesis("partition", "db1 -- db2,db3 (replicas cut from the master)")?;
-            lab(&["partition", "db1", "--", "db2,db3"])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            ctx.nemesis("kill-mysqld", "db1")?;
-            lab(&["mysqld", "kill", "db1"])?;
-        }
-        Nemesis::BlindLeaderThenKillMaster | Nemesis::BlindLeaderZombieDelegate => {
-            let z = ctx.leader_zone().await?;
-            ctx.blind_leader = zone_id(&z);
-            ctx.nemesis(
-                "partition",
-                &format!("{z} -- db1,db2,db3 (the leader's zone blind)"),
-            )?;
-            lab(&["partition", &z, "--", "db1,db2,db3"])?;
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            ctx.nemesis("kill-mysqld", "db1")?;
-            lab(&["mysqld", "kill", "db1"])?;
-        }
-        Nemesis::SplitViewThenKillMaster => {
-            let z = ctx.leader_zone().await?;
-            let others: Vec<&str> = ["m1", "m2", "m3"].into_iter().filter(|m| *m != z).collect();
-            // others[0] sees both sides; others[1] sits with the replicas.
-            let (left, right) = (format!("{z},db1"), format!("{},db2,db3", others[1]));
-            ctx.blind_leader = zone_id(&z);
-            ctx.nemesis(
-                "partition",
-                &format!("{left} -- {right} ({} sees both)", others[0]),
-            )?;
-            lab(&["partition", &left, "--", &right])?;
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            ctx.nemesis("kill-mysqld", "db1")?;
-            lab(&["mysqld", "kill", "db1"])?;
-        }
-        Nemesis::LeaderCutFromMasterHostThenKill { ms } => {
-            let z = ctx.leader_zone().await?;
-            ctx.blind_leader = zone_id(&z);
-            ctx.nemesis("stop-io-thread", "db3")?;
-            lab(&["exec", "db3", "--", "mariadb", "-e", "STOP SLAVE IO_THREAD"])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            let right = format!("{z},db2,db3");
-            ctx.nemesis(
-                "partition",
-                &format!("db1 -- {right} (clients still reach db1)"),
-            )?;
-            lab(&["partition", "db1", "--", &right])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            ctx.nemesis("kill-mysqld", "db1")?;
-            lab(&["mysqld", "kill", "db1"])?;
-        }
-        Nemesis::Switchover | Nemesis::SwitchoverZombieLeader => {
-            ctx.nemesis("switchover", "db1 → db2, the old master made a replica")?;
-            ctx.switchover().await?;
-        }
-        Nemesis::SwitchoverMinorityLeader => {
-            let z = ctx.leader_zone().await?;
-            ctx.nemesis("switchover", "db1 → db2, the old master made a replica")?;
-            ctx.switchover().await?;
-            let others: Vec<&str> = ["m1", "m2", "m3"].into_iter().filter(|m| *m != z).collect();
-            let others = others.join(",");
-            ctx.nemesis("partition", &format!("{z} -- {others}"))?;
-            lab(&["partition", &z, "--", &others])?;
-        }
-        Nemesis::FlakyMaster { loss, ms } => {
-            ctx.nemesis("degrade", &format!("db1 --loss {loss}"))?;
-            lab(&["degrade", "db1", "--loss", loss])?;
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-    }
-    if sc.expect_failovers > 0 {
-        let c = &*ctx;
-        wait_for(
-            "the failover to end",
-            Duration::from_secs(120),
-            || async move { c.runs().await.iter().any(|r| r.state != RunState::Running) },
-        )
-        .await?;
-        ctx.nemesis("observed", "failover run ended")?;
-        if matches!(
-            sc.nemesis,
-            Nemesis::ZombieLeader
-                | Nemesis::BlindLeaderZombieDelegate
-                | Nemesis::SwitchoverZombieLeader
-        ) {
-            // Wake the frozen leader (SIGCONT to every zone: a no-op for the running ones) and
-            // give it time to do whatever it would do.
-            ctx.nemesis("resume-managers", "m1,m2,m3 (SIGCONT)")?;
-            for z in ["1", "2", "3"] {
-                let _ = lab(&["mgr", "resume", z]);
-            }
-            tokio::time::sleep(Duration::from_secs(3)).await;
-        }
-    } else {
-        // Long enough for a wrong verdict to turn into a run.
-        tokio::time::sleep(Duration::from_secs(4)).await;
-    }
-    Ok(())
 }
 
 /// `mhactl switchover --group lab --new-master db2 --orig-master-is-new-slave --yes`, MHA's

@@ -20,6 +20,13 @@ use crate::history::{write_jsonl, OpType, Recorder};
 pub struct Args {
     #[arg(long, default_value = "10.77.0.100")]
     vip: String,
+    /// The group's MariaDB port (the VIP's and every host's): lab group K's is 3306+K-1.
+    #[arg(long, default_value_t = 3306)]
+    port: u16,
+    /// What the lab adds to a host's number to make its server_id in this group (group K ≥ 2:
+    /// 10K): `@@server_id` - base names the host (db1, db2, ...).
+    #[arg(long, default_value_t = 0)]
+    id_base: u64,
     /// DB hosts for the final reads, as name=ip,...
     #[arg(long, value_delimiter = ',')]
     hosts: Vec<String>,
@@ -41,11 +48,11 @@ pub struct Args {
 /// Keys of the register workload.
 const KEYS: u64 = 3;
 
-fn login(host: &str, password: &Secret) -> Login {
+fn login(host: &str, port: u16, password: &Secret) -> Login {
     Login {
         endpoint: Endpoint {
             host: host.to_string(),
-            port: 3306,
+            port,
         },
         user: "app".into(),
         password: password.clone(),
@@ -58,10 +65,10 @@ fn definite_failure(e: &MysqlError) -> bool {
     e.server_code().is_some()
 }
 
-async fn server_name(s: &mut Session) -> Option<String> {
+async fn server_name(s: &mut Session, id_base: u64) -> Option<String> {
     let rows = s.rows("SELECT @@server_id AS id").await.ok()?;
-    let id = rows.first()?.get("id")?.clone()?;
-    Some(format!("db{id}"))
+    let id: u64 = rows.first()?.get("id")?.clone()?.parse().ok()?;
+    Some(format!("db{}", id.checked_sub(id_base)?))
 }
 
 /// What every logical client of this worker shares.
@@ -69,6 +76,8 @@ async fn server_name(s: &mut Session) -> Option<String> {
 struct Shared {
     rec: Recorder,
     vip: String,
+    port: u16,
+    id_base: u64,
     password: Secret,
     stop: PathBuf,
     next_value: Arc<AtomicU64>,
@@ -87,7 +96,7 @@ impl Shared {
         sess: &'a mut Option<Session>,
     ) -> Option<&'a mut Session> {
         if sess.is_none() {
-            match login(&self.vip, &self.password)
+            match login(&self.vip, self.port, &self.password)
                 .connect(Duration::from_millis(200))
                 .await
             {
@@ -174,7 +183,7 @@ async fn observe_op(c: &Shared, process: &mut u64, sess: &mut Option<Session>) {
                 .filter_map(|r| r.get("v").cloned().flatten())
                 .filter_map(|v| v.parse().ok())
                 .collect();
-            let node = server_name(s).await;
+            let node = server_name(s, c.id_base).await;
             c.rec
                 .record(*process, OpType::Ok, "observe", json!(vs), node, None);
         }
@@ -195,7 +204,7 @@ async fn set_op(c: &Shared, process: &mut u64, sess: &mut Option<Session>) {
         .await
     {
         Ok(()) => {
-            let node = server_name(s).await;
+            let node = server_name(s, c.id_base).await;
             c.rec.record(*process, OpType::Ok, "add", v, node, None);
         }
         Err(e) => c.errored(process, "add", v, e, sess),
@@ -283,6 +292,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 Shared {
                     rec: rec.clone(),
                     vip: args.vip.clone(),
+                    port: args.port,
+                    id_base: args.id_base,
                     password: password.clone(),
                     stop: args.stop_file.clone(),
                     next_value: next_value.clone(),
@@ -309,7 +320,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             None,
         );
         let r = async {
-            let mut s = login(ip, &password).connect(Duration::from_secs(2)).await?;
+            let mut s = login(ip, args.port, &password)
+                .connect(Duration::from_secs(2))
+                .await?;
             s.set_timeout(Duration::from_secs(10));
             let rows = s.rows("SELECT v FROM jepsen.elements").await?;
             Ok::<Vec<u64>, MysqlError>(
