@@ -147,13 +147,24 @@ impl client::Handler for Verifier {
 
 struct Conn {
     handle: Handle<Verifier>,
+    /// Channels open at once on this connection. sshd refuses more than its MaxSessions (10 by
+    /// default) per connection; one connection serves every group with a server on the host,
+    /// and ten groups failing over at once would open more. Past this, a call waits its turn
+    /// (within its own timeout) instead of being refused.
+    channels: tokio::sync::Semaphore,
 }
+
+/// Channels one connection opens at once: below OpenSSH's default MaxSessions (10).
+const MAX_CHANNELS: usize = 8;
 
 /// SSH connections to many hosts, one kept per host and reused.
 pub struct SshPool {
     cfg: SshConfig,
     key: Arc<russh::keys::PrivateKey>,
     conns: AsyncMutex<HashMap<(String, u16), Arc<Conn>>>,
+    /// When a command last ran to completion on each host: a keep-warm within the window
+    /// has nothing to do (several groups' monitors share the connection).
+    last_ok: Mutex<HashMap<(String, u16), Instant>>,
 }
 
 /// Quotes a string for a POSIX shell.
@@ -171,6 +182,7 @@ impl SshPool {
             cfg,
             key: Arc::new(key),
             conns: AsyncMutex::new(HashMap::new()),
+            last_ok: Mutex::new(HashMap::new()),
         })
     }
 
@@ -227,7 +239,10 @@ impl SshPool {
                     user: self.cfg.user.clone(),
                 });
             }
-            Ok(Conn { handle })
+            Ok(Conn {
+                handle,
+                channels: tokio::sync::Semaphore::new(MAX_CHANNELS),
+            })
         };
         match tokio::time::timeout(to, fut).await {
             Err(_) => Err(SshError::Timeout {
@@ -269,12 +284,34 @@ impl SshPool {
         Ok(t.elapsed())
     }
 
+    /// `check`, unless a command completed on the host within `window` (the session is warm:
+    /// another group's monitor or a step just used it). None when skipped.
+    pub async fn check_unless_fresh(
+        &self,
+        host: &str,
+        port: u16,
+        window: Duration,
+    ) -> Result<Option<Duration>, SshError> {
+        let key = (host.to_string(), port);
+        let fresh = self
+            .last_ok
+            .lock()
+            .expect("last_ok")
+            .get(&key)
+            .is_some_and(|t| t.elapsed() < window);
+        if fresh {
+            return Ok(None);
+        }
+        self.check(host, port).await.map(Some)
+    }
+
     /// Whether the host's sshd answers on the kept session (opened if need be), within
     /// `timeout`: a session channel opened and closed, no command run (nothing forked on the
     /// host), so asking costs the host next to nothing.
     pub async fn answers(&self, host: &str, port: u16, timeout: Duration) -> Result<(), SshError> {
         let fut = async {
             let conn = self.conn(host, port).await?;
+            let _slot = conn.channels.acquire().await.expect("never closed");
             let ch = conn
                 .handle
                 .channel_open_session()
@@ -320,6 +357,7 @@ impl SshPool {
     ) -> Result<ExecOutput, SshError> {
         let fut = async {
             let conn = self.conn(host, port).await?;
+            let _slot = conn.channels.acquire().await.expect("never closed");
             let chan_err = |e: russh::Error| SshError::Channel {
                 host: host.to_string(),
                 message: e.to_string(),
@@ -355,6 +393,12 @@ impl SshPool {
             }
             Ok(r) => r,
         };
+        if res.is_ok() {
+            self.last_ok
+                .lock()
+                .expect("last_ok")
+                .insert((host.to_string(), port), Instant::now());
+        }
         res.map_err(|e| e.counted(host))
     }
 
