@@ -6,6 +6,7 @@
 mod bench_dead_verdict;
 mod bench_failover;
 mod bench_leader_kill;
+mod bench_scale;
 mod bench_switchover;
 mod catalog;
 mod checker;
@@ -66,6 +67,10 @@ enum Bench {
     /// the writer saw it (longest gap between acknowledged writes) and by the managers'
     /// clocks, phase by phase (lab; root).
     Switchover(bench_switchover::Args),
+    /// One manager cluster monitoring many groups: managers' CPU and memory, Raft entries
+    /// while idle, cluster status latency; with --kill-host, the host of every master powered
+    /// off (lab; root).
+    Scale(bench_scale::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench(Bench::DeadVerdict(a)) => rt.block_on(bench_dead_verdict::run(a)),
         Cmd::Bench(Bench::Failover(a)) => rt.block_on(bench_failover::run(a)),
         Cmd::Bench(Bench::Switchover(a)) => rt.block_on(bench_switchover::run(a)),
+        Cmd::Bench(Bench::Scale(a)) => rt.block_on(bench_scale::run(a)),
         Cmd::Quick(a) => exit_on(rt.block_on(suite::run(a, 1))?),
         Cmd::Full { runs, args } => exit_on(rt.block_on(suite::run(args, runs))?),
         Cmd::Worker(a) => rt.block_on(worker::run(a)),

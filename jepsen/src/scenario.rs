@@ -167,7 +167,7 @@ pub(crate) fn zone_id(zone: &str) -> Option<u64> {
 }
 
 /// SQL as root on instance `k` of `host` (the lab's group k).
-fn sql_in(host: &str, k: u32, text: &str) -> anyhow::Result<String> {
+pub(crate) fn sql_in(host: &str, k: u32, text: &str) -> anyhow::Result<String> {
     use std::io::Write;
     let tool = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/lab/lab");
     let mut child = std::process::Command::new(tool)

@@ -52,17 +52,22 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Through the lab group's VIP; db1 (server_id 1) the old master.
     pub fn start(client: Client) -> Writer {
+        Self::start_at(client, ("10.77.0.100", 3306), 1)
+    }
+
+    /// Through `vip:port`; a write acknowledged by a server other than `old_master_id` is the
+    /// new master's.
+    pub fn start_at(client: Client, (vip, port): (&str, u16), old_master_id: u32) -> Writer {
+        let vip = vip.to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let first_new = Arc::new(Mutex::new(None));
         let acks = Arc::new(Mutex::new(Vec::new()));
         let (s, f, a) = (stop.clone(), first_new.clone(), acks.clone());
         let task = tokio::spawn(async move {
             let login = Login {
-                endpoint: Endpoint {
-                    host: "10.77.0.100".into(),
-                    port: 3306,
-                },
+                endpoint: Endpoint { host: vip, port },
                 user: "app".into(),
                 password: Secret::new(APP_PW),
             };
@@ -96,7 +101,7 @@ impl Writer {
                     Ok(()) => {
                         let now = wall_ms();
                         a.lock().expect("lock").push((now, server_id));
-                        if server_id != 1 && server_id != 0 {
+                        if server_id != old_master_id && server_id != 0 {
                             let mut g = f.lock().expect("lock");
                             if g.is_none() {
                                 *g = Some(now);

@@ -42,9 +42,12 @@ const EXPIRY_RETRY: Duration = Duration::from_secs(2);
 /// How many successful pings' round trips bound the next ping's timeout from below.
 const RTT_HISTORY: usize = 16;
 
-/// What the monitor supervisor needs of the replicated state at one tick.
+/// The replicated groups, shared between ticks.
+type GroupsAt = Arc<BTreeMap<String, Group>>;
+
+/// What the monitor supervisor needs of the replicated state at one tick (the groups
+/// themselves are copied apart, only when an entry was applied).
 struct Watch {
-    groups: BTreeMap<String, Group>,
     /// Groups whose pause holds now.
     paused: BTreeSet<String>,
     /// Dead groups nothing acted on (no run for the round, none active or failed): a paused
@@ -67,7 +70,6 @@ fn watch_view(c: &crate::state::ClusterState, now: u64) -> Watch {
             .collect()
     };
     Watch {
-        groups: c.groups.clone(),
         paused: names(&|f| f.pause_at(now).is_some()),
         untouched_dead: c
             .groups
@@ -100,11 +102,23 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
     // Pauses that ran out whose resume this leader proposed (when) and has not seen applied:
     // proposed again after a while if it did not commit.
     let mut expiring: BTreeMap<String, Instant> = BTreeMap::new();
+    // The groups as of an applied index: copied again only when it moved (20 ticks a second
+    // would otherwise copy every group's spec, topology and verdicts 20 times a second).
+    let mut cached: Option<(Option<u64>, GroupsAt)> = None;
     while let Some(lead) = ticker.next().await {
+        let applied = node.raft.metrics().last_applied.map(|l| l.index);
+        let groups = match &cached {
+            Some((at, g)) if *at == applied => g.clone(),
+            _ => {
+                let g = Arc::new(node.raft.read(|c| c.groups.clone()));
+                cached = Some((applied, g.clone()));
+                g
+            }
+        };
         let w = node.raft.read(|c| watch_view(c, now_ms()));
         expiring.retain(|g, at| w.expired.contains(g) && at.elapsed() < EXPIRY_RETRY);
         monitors.retain(lead, |(name, master, p, changed)| {
-            w.groups.get(name).is_some_and(|g| {
+            groups.get(name).is_some_and(|g| {
                 g.topology.master == *master
                     && w.paused.contains(name) == *p
                     && g.updated_at_ms == *changed
@@ -123,17 +137,17 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
                 });
             }
         }
-        for (name, g) in w.groups {
-            let p = w.paused.contains(&name);
+        for (name, g) in groups.iter() {
+            let p = w.paused.contains(name);
             // A Dead master is the failover's, unless the group is paused and nothing acted
             // on the death: then the monitor watches for the master coming back (a planned
             // restart) to close the round.
             let dead = matches!(g.health.state, Health::Dead { .. });
-            if dead && !(p && w.untouched_dead.contains(&name)) || w.switching.contains(&name) {
+            if dead && !(p && w.untouched_dead.contains(name)) || w.switching.contains(name) {
                 continue;
             }
-            let key = (name, g.topology.master.clone(), p, g.updated_at_ms);
-            monitors.ensure(key, term, || monitor_group(node.clone(), g, term));
+            let key = (name.clone(), g.topology.master.clone(), p, g.updated_at_ms);
+            monitors.ensure(key, term, || monitor_group(node.clone(), g.clone(), term));
         }
     }
 }
