@@ -263,6 +263,9 @@ async fn kill_host() -> anyhow::Result<()> {
     for w in writers {
         w.finish().await;
     }
+    if firsts.is_empty() {
+        println!("db1 (every master) powered off: no group's new master took a write within 60 s");
+    }
     if let Some(s) = summarize(&firsts) {
         println!(
             "db1 (every master) powered off: first write acknowledged by the new master — \

@@ -40,7 +40,7 @@ pub fn build_request(local: bool, live: &[String]) -> ClusterStatusRequest {
     }
 }
 
-/// The stable `--json` schema (version 1).
+/// The stable `--json` schema (version 2: groups may be observed, not read live).
 #[derive(Serialize, Debug)]
 pub struct StatusJson {
     pub schema_version: u32,
@@ -88,7 +88,7 @@ impl From<&ClusterStatusReply> for StatusJson {
                 .unwrap_or_default(),
         });
         StatusJson {
-            schema_version: 1,
+            schema_version: 2,
             cluster: r.cluster.clone(),
             leader,
             term: r.term,
@@ -479,7 +479,7 @@ mod tests {
         ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
-        assert_eq!(v["schema_version"], 1);
+        assert_eq!(v["schema_version"], 2);
         assert_eq!(v["leader"]["addr"], "a:1");
         assert_eq!(v["managers"][1]["role"], "unreachable");
         assert_eq!(v["managers"][1]["error"], "connection refused");

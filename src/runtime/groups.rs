@@ -137,6 +137,17 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
 }
 
 pub async fn remove_group(node: &Runtime, name: &str) -> Result<(), NodeError> {
+    // A run in progress belongs to the group: removed under it, a group added again under the
+    // name would inherit it (shown running, automatic failover never starting).
+    if let Some(run) = node
+        .raft
+        .read(|c| c.failover.get(name).and_then(|f| f.active_run))
+    {
+        return Err(NodeError::Rejected(Rejection::RunActive {
+            group: name.to_string(),
+            run,
+        }));
+    }
     match node
         .raft
         .propose(Cmd::RemoveGroup {

@@ -147,21 +147,30 @@ impl client::Handler for Verifier {
 
 struct Conn {
     handle: Handle<Verifier>,
-    /// Channels open at once on this connection. sshd refuses more than its MaxSessions (10 by
-    /// default) per connection; one connection serves every group with a server on the host,
-    /// and ten groups failing over at once would open more. Past this, a call waits its turn
-    /// (within its own timeout) instead of being refused.
-    channels: tokio::sync::Semaphore,
+    /// Channels open at once on this connection: sshd refuses more than its MaxSessions (10
+    /// by default) per connection. Every group with a server on the host shares the host's
+    /// connections; when each is full, another is opened (see [`SshPool::slot`]).
+    channels: Arc<tokio::sync::Semaphore>,
 }
 
 /// Channels one connection opens at once: below OpenSSH's default MaxSessions (10).
 const MAX_CHANNELS: usize = 8;
+/// Connections kept to one host at most (32 commands at once); past that a call waits for a
+/// channel, and the wait counts against its timeout.
+const MAX_CONNS_PER_HOST: usize = 4;
 
-/// SSH connections to many hosts, one kept per host and reused.
+type HostKey = (String, u16);
+/// A channel slot on a connection, given back when dropped.
+type Slot = tokio::sync::OwnedSemaphorePermit;
+
+/// SSH connections to many hosts, kept and reused: one per host, more while it is busy.
 pub struct SshPool {
     cfg: SshConfig,
     key: Arc<russh::keys::PrivateKey>,
-    conns: AsyncMutex<HashMap<(String, u16), Arc<Conn>>>,
+    conns: AsyncMutex<HashMap<HostKey, Vec<Arc<Conn>>>>,
+    /// One new connection at a time per host: a burst of callers (ten groups fencing one host)
+    /// opens what it needs one by one, never a storm of handshakes (sshd's MaxStartups).
+    connecting: Mutex<HashMap<HostKey, Arc<AsyncMutex<()>>>>,
     /// When a command last ran to completion on each host: a keep-warm within the window
     /// has nothing to do (several groups' monitors share the connection).
     last_ok: Mutex<HashMap<(String, u16), Instant>>,
@@ -182,6 +191,7 @@ impl SshPool {
             cfg,
             key: Arc::new(key),
             conns: AsyncMutex::new(HashMap::new()),
+            connecting: Mutex::new(HashMap::new()),
             last_ok: Mutex::new(HashMap::new()),
         })
     }
@@ -241,7 +251,7 @@ impl SshPool {
             }
             Ok(Conn {
                 handle,
-                channels: tokio::sync::Semaphore::new(MAX_CHANNELS),
+                channels: Arc::new(tokio::sync::Semaphore::new(MAX_CHANNELS)),
             })
         };
         match tokio::time::timeout(to, fut).await {
@@ -254,19 +264,73 @@ impl SshPool {
         }
     }
 
-    /// The kept connection to `host`, (re)connecting if there is none or it closed.
-    async fn conn(&self, host: &str, port: u16) -> Result<Arc<Conn>, SshError> {
+    /// A channel slot on a kept connection to `host`: a free one, else on a new connection
+    /// (one handshake at a time per host), else — every connection of the host full — the
+    /// first to free up. Closed connections are dropped on the way.
+    async fn slot(&self, host: &str, port: u16) -> Result<(Arc<Conn>, Slot), SshError> {
         let key = (host.to_string(), port);
-        if let Some(c) = self.conns.lock().await.get(&key) {
-            if !c.handle.is_closed() {
-                return Ok(c.clone());
-            }
+        if let Some(s) = self.free_slot(&key).await {
+            return Ok(s);
         }
-        // Not under the lock: a dead host's connect timeout must not stall the other hosts
-        // (fencing the old master and moving the VIP to the new one run in parallel).
+        // Per host: a dead host's connect timeout must not stall the other hosts (fencing the
+        // old master and moving the VIP to the new one run in parallel).
+        let lock = self
+            .connecting
+            .lock()
+            .expect("connecting")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let guard = lock.lock().await;
+        if let Some(s) = self.free_slot(&key).await {
+            return Ok(s);
+        }
+        let full = self.conns.lock().await.get(&key).and_then(|l| {
+            (l.len() >= MAX_CONNS_PER_HOST)
+                .then(|| l.first().cloned())
+                .flatten()
+        });
+        if let Some(c) = full {
+            drop(guard);
+            let slot = c
+                .channels
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            return Ok((c, slot));
+        }
         let c = self.connect(host, port).await?;
-        self.conns.lock().await.insert(key, c.clone());
-        Ok(c)
+        let slot = c
+            .channels
+            .clone()
+            .try_acquire_owned()
+            .expect("a new connection has free channels");
+        self.conns
+            .lock()
+            .await
+            .entry(key)
+            .or_default()
+            .push(c.clone());
+        Ok((c, slot))
+    }
+
+    async fn free_slot(&self, key: &HostKey) -> Option<(Arc<Conn>, Slot)> {
+        let mut conns = self.conns.lock().await;
+        let list = conns.get_mut(key)?;
+        list.retain(|c| !c.handle.is_closed());
+        list.iter().find_map(|c| {
+            let slot = c.channels.clone().try_acquire_owned().ok()?;
+            Some((c.clone(), slot))
+        })
+    }
+
+    /// Drops `conn` (a call on it timed out: it may be wedged) so later calls use another;
+    /// the host's other connections, and the calls running on this one, are left alone.
+    async fn forget(&self, host: &str, port: u16, conn: &Arc<Conn>) {
+        if let Some(list) = self.conns.lock().await.get_mut(&(host.to_string(), port)) {
+            list.retain(|c| !Arc::ptr_eq(c, conn));
+        }
     }
 
     /// Opens (or reuses) the connection; returns how long that took. Keeps sessions warm.
@@ -310,8 +374,7 @@ impl SshPool {
     /// host), so asking costs the host next to nothing.
     pub async fn answers(&self, host: &str, port: u16, timeout: Duration) -> Result<(), SshError> {
         let fut = async {
-            let conn = self.conn(host, port).await?;
-            let _slot = conn.channels.acquire().await.expect("never closed");
+            let (conn, _slot) = self.slot(host, port).await?;
             let ch = conn
                 .handle
                 .channel_open_session()
@@ -355,9 +418,12 @@ impl SshPool {
         input: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<ExecOutput, SshError> {
+        // The connection the command runs on, once it has a channel slot: the one dropped if
+        // the command times out.
+        let used: Mutex<Option<Arc<Conn>>> = Mutex::new(None);
         let fut = async {
-            let conn = self.conn(host, port).await?;
-            let _slot = conn.channels.acquire().await.expect("never closed");
+            let (conn, _slot) = self.slot(host, port).await?;
+            *used.lock().expect("used") = Some(conn.clone());
             let chan_err = |e: russh::Error| SshError::Channel {
                 host: host.to_string(),
                 message: e.to_string(),
@@ -384,7 +450,10 @@ impl SshPool {
         let res = match tokio::time::timeout(timeout, fut).await {
             Err(_) => {
                 // A half-used connection may be wedged: drop it so the next call reconnects.
-                self.conns.lock().await.remove(&(host.to_string(), port));
+                let conn = used.lock().expect("used").take();
+                if let Some(conn) = conn {
+                    self.forget(host, port, &conn).await;
+                }
                 Err(SshError::Timeout {
                     host: host.to_string(),
                     what: "command",
@@ -461,7 +530,13 @@ impl SshPool {
 
     /// Closes every kept connection.
     pub async fn close_all(&self) {
-        let conns: Vec<Arc<Conn>> = self.conns.lock().await.drain().map(|(_, c)| c).collect();
+        let conns: Vec<Arc<Conn>> = self
+            .conns
+            .lock()
+            .await
+            .drain()
+            .flat_map(|(_, c)| c)
+            .collect();
         for c in conns {
             let _ = c
                 .handle
