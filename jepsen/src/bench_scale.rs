@@ -18,7 +18,7 @@ use mha_raft::ctl::cluster_status::build_request;
 use mha_raft::ctl::AdminClient;
 use mha_raft::proto::admin::ClusterStatusReply;
 
-use crate::bench_failover::writer::{Client, Writer, APP_PW};
+use crate::bench_failover::writer::{app_setup_sql, Client, Writer};
 use crate::history::wall_ms;
 use crate::labctl::{add_group, lab, lab_transport, lab_var, mhad_path};
 use crate::scenario::sql_in;
@@ -234,15 +234,7 @@ async fn kill_host() -> anyhow::Result<()> {
     let mut writers = Vec::new();
     for (i, vip) in vips.split(',').enumerate() {
         let k = i as u32 + 1;
-        sql_in(
-            "db1",
-            k,
-            &format!(
-                "CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY '{APP_PW}'; \
-                 GRANT INSERT ON mha_lab.* TO 'app'@'10.77.0.%'; \
-                 CREATE TABLE mha_lab.bench (id BIGINT PRIMARY KEY)"
-            ),
-        )?;
+        sql_in("db1", k, &app_setup_sql())?;
         let port = 3306 + k as u16 - 1;
         let old_id = if k == 1 { 1 } else { 10 * k + 1 };
         writers.push(Writer::start_at(Client::Standard, (vip, port), old_id));

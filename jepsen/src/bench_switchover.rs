@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use mha_raft::ctl::AdminClient;
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
-use crate::bench_failover::writer::{Ack, Client, Writer, APP_PW};
+use crate::bench_failover::writer::{app_setup_sql, Ack, Client, Writer};
 use crate::bench_failover::{history, sql_stdin, wall_ms};
 use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var, mhad_path};
 use crate::stats::summarize;
@@ -80,14 +80,7 @@ async fn one_run(args: &Args, mhad: &str) -> anyhow::Result<Sample> {
         mha_raft::group_file::parse(&std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?)
             .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
     add_group(&client, &spec).await?;
-    sql_stdin(
-        "db1",
-        &format!(
-            "CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY '{APP_PW}'; \
-             GRANT INSERT ON mha_lab.* TO 'app'@'10.77.0.%'; \
-             CREATE TABLE mha_lab.bench (id BIGINT PRIMARY KEY)"
-        ),
-    )?;
+    sql_stdin("db1", &app_setup_sql())?;
     let writer = Writer::start(args.client);
     tokio::time::sleep(Duration::from_millis(2500 + wall_ms() % 500)).await;
     let req = crate::scenario::switch_to_db2();

@@ -31,7 +31,7 @@ use mha_raft::proto::admin::{ClusterStatusRequest, FailoverHistoryRequest};
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
 use self::timeline::Timeline;
-use self::writer::{Client, Writer, APP_PW};
+use self::writer::{app_setup_sql, Client, Writer};
 use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var, mhad_path};
 use crate::stats::summarize;
 
@@ -216,14 +216,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         spec.ping.suspect_interval_ms,
     ) = ping;
     add_group(&client, &spec).await?;
-    sql_stdin(
-        "db1",
-        &format!(
-            "CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY '{APP_PW}'; \
-             GRANT INSERT ON mha_lab.* TO 'app'@'10.77.0.%'; \
-             CREATE TABLE mha_lab.bench (id BIGINT PRIMARY KEY)"
-        ),
-    )?;
+    sql_stdin("db1", &app_setup_sql())?;
     let writer = Writer::start(args.client);
     // Writes flowing and monitoring settled, then the fault at a random phase of the ping
     // cycle.

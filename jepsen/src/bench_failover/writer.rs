@@ -13,6 +13,15 @@ use super::wall_ms;
 
 pub const APP_PW: &str = "bench-app-pass";
 
+/// The application user and the bench's table, created on a group's master (and replicated).
+pub fn app_setup_sql() -> String {
+    format!(
+        "CREATE USER 'app'@'10.77.0.%' IDENTIFIED BY '{APP_PW}'; \
+         GRANT INSERT ON mha_lab.* TO 'app'@'10.77.0.%'; \
+         CREATE TABLE mha_lab.bench (id BIGINT PRIMARY KEY)"
+    )
+}
+
 /// How the client connects and paces its writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Client {
