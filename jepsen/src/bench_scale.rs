@@ -20,7 +20,7 @@ use mha_raft::proto::admin::ClusterStatusReply;
 
 use crate::bench_failover::writer::{app_setup_sql, Client, Writer};
 use crate::history::wall_ms;
-use crate::labctl::{add_group, lab, lab_transport, lab_var, mhad_path};
+use crate::labctl::{add_group, lab, lab_client, lab_var, mhad_path};
 use crate::scenario::sql_in;
 use crate::stats::summarize;
 
@@ -118,14 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn measure(args: &Args) -> anyhow::Result<()> {
-    let client = AdminClient::new(
-        lab_var("MHACTL_ENDPOINTS")?
-            .split(',')
-            .map(String::from)
-            .collect(),
-        Duration::from_millis(3000),
-        lab_transport()?,
-    )?;
+    let client = lab_client(Duration::from_millis(3000))?;
     let files = lab_var("MHA_LAB_GROUP_FILES")?;
     let t = Instant::now();
     for f in files.split(',') {

@@ -13,12 +13,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use mha_raft::ctl::AdminClient;
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
 use crate::bench_failover::writer::{app_setup_sql, Ack, Client, Writer};
 use crate::bench_failover::{history, sql_stdin, wall_ms};
-use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var, mhad_path};
+use crate::labctl::{add_group, lab, lab_client, lab_env, lab_var, mhad_path};
 use crate::stats::summarize;
 
 #[derive(clap::Args, Debug)]
@@ -68,14 +67,7 @@ async fn one_run(args: &Args, mhad: &str) -> anyhow::Result<Sample> {
         up.push("--semisync");
     }
     lab_env(&up, &[])?;
-    let client = AdminClient::new(
-        lab_var("MHACTL_ENDPOINTS")?
-            .split(',')
-            .map(String::from)
-            .collect(),
-        Duration::from_millis(1000),
-        lab_transport()?,
-    )?;
+    let client = lab_client(Duration::from_millis(1000))?;
     let spec =
         mha_raft::group_file::parse(&std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?)
             .map_err(|e| anyhow::anyhow!(e.join("; ")))?;

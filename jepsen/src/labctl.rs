@@ -87,3 +87,16 @@ pub fn lab_transport() -> anyhow::Result<mha_raft::security::Transport> {
     )
     .context("lab credentials")
 }
+
+/// An admin client to the lab's managers (every endpoint `lab env` names), each call bounded
+/// by `timeout`.
+pub fn lab_client(timeout: std::time::Duration) -> anyhow::Result<mha_raft::ctl::AdminClient> {
+    Ok(mha_raft::ctl::AdminClient::new(
+        lab_var("MHACTL_ENDPOINTS")?
+            .split(',')
+            .map(String::from)
+            .collect(),
+        timeout,
+        lab_transport()?,
+    )?)
+}

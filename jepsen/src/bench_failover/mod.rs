@@ -32,7 +32,7 @@ use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
 use self::timeline::Timeline;
 use self::writer::{app_setup_sql, Client, Writer};
-use crate::labctl::{add_group, lab, lab_env, lab_transport, lab_var, mhad_path};
+use crate::labctl::{add_group, lab, lab_client, lab_env, lab_var, mhad_path};
 use crate::stats::summarize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -199,14 +199,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         up.push("--insecure");
     }
     lab_env(&up, &env)?;
-    let client = AdminClient::new(
-        lab_var("MHACTL_ENDPOINTS")?
-            .split(',')
-            .map(String::from)
-            .collect(),
-        Duration::from_millis(1000),
-        lab_transport()?,
-    )?;
+    let client = lab_client(Duration::from_millis(1000))?;
     let mut spec =
         mha_raft::group_file::parse(&std::fs::read_to_string(lab_var("MHA_LAB_GROUP_FILE")?)?)
             .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
