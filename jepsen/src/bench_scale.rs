@@ -17,7 +17,9 @@ use anyhow::Context;
 use mha_raft::ctl::cluster_status::build_request;
 use mha_raft::ctl::AdminClient;
 use mha_raft::proto::admin::ClusterStatusReply;
+use mha_raft::state::journal::StepState;
 
+use crate::bench_failover::history_of;
 use crate::bench_failover::writer::{app_setup_sql, Client, Writer};
 use crate::history::wall_ms;
 use crate::labctl::{add_group, lab, lab_client, lab_var, mhad_path};
@@ -215,14 +217,14 @@ async fn measure(args: &Args) -> anyhow::Result<()> {
     );
 
     if args.kill_host {
-        kill_host().await?;
+        kill_host(&client).await?;
     }
     Ok(())
 }
 
 /// db1 powered off under a writer per group: when each group's new master acknowledged its
 /// first write.
-async fn kill_host() -> anyhow::Result<()> {
+async fn kill_host(client: &AdminClient) -> anyhow::Result<()> {
     let vips = lab_var("MHA_LAB_VIPS")?;
     let mut writers = Vec::new();
     for (i, vip) in vips.split(',').enumerate() {
@@ -265,5 +267,52 @@ async fn kill_host() -> anyhow::Result<()> {
             }
         );
     }
+    phases(client, at).await;
     Ok(())
+}
+
+/// Where the time went, the median over the groups: the power-off → each run's begin, then
+/// each step's journaled duration.
+async fn phases(client: &AdminClient, poweroff_ms: u64) {
+    let Ok(names) = lab_var("MHA_LAB_GROUPS") else {
+        return;
+    };
+    let mut begun = Vec::new();
+    let mut steps: Vec<(String, Vec<Duration>)> = Vec::new();
+    for name in names.split(',') {
+        let Some(run) = history_of(client, name)
+            .await
+            .and_then(|h| h.into_iter().max_by_key(|r| r.id))
+        else {
+            continue;
+        };
+        begun.push(Duration::from_millis(
+            run.started_at_ms.saturating_sub(poweroff_ms),
+        ));
+        for step in &run.steps {
+            let StepState::Done {
+                started_at_ms,
+                finished_at_ms,
+                ..
+            } = &step.state
+            else {
+                continue;
+            };
+            let d = Duration::from_millis(finished_at_ms.saturating_sub(*started_at_ms));
+            let label = format!("{} ({:?})", step.name.phase(), step.name);
+            match steps.iter_mut().find(|(n, _)| *n == label) {
+                Some((_, v)) => v.push(d),
+                None => steps.push((label, vec![d])),
+            }
+        }
+    }
+    println!("where the time goes (median over the groups):");
+    if let Some(s) = summarize(&begun) {
+        println!("  power-off → run begun: {s}");
+    }
+    for (label, v) in steps {
+        if let Some(s) = summarize(&v) {
+            println!("  {label}: {s}");
+        }
+    }
 }

@@ -149,10 +149,18 @@ impl PeerStats {
     }
 }
 
+/// Peer id → (address, channel).
+type ChannelCache = Arc<Mutex<HashMap<NodeId, (String, Channel)>>>;
+
 /// The network factory handed to openraft. Clones share the channel cache and the stats.
 #[derive(Clone, Debug)]
 pub struct Network {
-    channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
+    /// Raft's own calls (AppendEntries, Vote, snapshots) ride their own connection to each
+    /// peer: a burst of failover traffic (probes, reach views, delegated steps, many groups at
+    /// once) cancelled on its timeouts can make the peer's HTTP/2 server close the connection
+    /// it came on (GOAWAY, its reset-stream limit), and heartbeats must not go with it.
+    raft_channels: ChannelCache,
+    channels: ChannelCache,
     stats: Arc<PeerStats>,
     connect_timeout: Duration,
     rpc_timeout_floor: Duration,
@@ -170,6 +178,7 @@ impl Network {
         transport: Transport,
     ) -> Self {
         Network {
+            raft_channels: Default::default(),
             channels: Default::default(),
             stats: Default::default(),
             connect_timeout,
@@ -189,11 +198,26 @@ impl Network {
         &self.ran_voters
     }
 
-    /// The cached channel to `target` at `addr`; replaced when the peer's address changed. With
-    /// TLS the peer must prove to be `node-<target>` (a certificate of the cluster CA issued to
-    /// that id), so a node cannot be impersonated by another one at its address.
+    /// The cached channel to `target` at `addr` for every call but Raft's own; replaced when
+    /// the peer's address changed. With TLS the peer must prove to be `node-<target>` (a
+    /// certificate of the cluster CA issued to that id), so a node cannot be impersonated by
+    /// another one at its address.
     pub fn channel(&self, target: NodeId, addr: &str) -> Result<Channel, tonic::transport::Error> {
-        let mut map = self.channels.lock().expect("channel cache lock");
+        self.cached(&self.channels, target, addr)
+    }
+
+    /// Raft's own channel to `target` (a connection of its own, see `raft_channels`).
+    fn raft_channel(&self, target: NodeId, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        self.cached(&self.raft_channels, target, addr)
+    }
+
+    fn cached(
+        &self,
+        cache: &ChannelCache,
+        target: NodeId,
+        addr: &str,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let mut map = cache.lock().expect("channel cache lock");
         if let Some((a, ch)) = map.get(&target) {
             if a == addr {
                 return Ok(ch.clone());
@@ -245,7 +269,9 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        let channel = self.channel(target, &node.addr).map_err(|e| e.to_string());
+        let channel = self
+            .raft_channel(target, &node.addr)
+            .map_err(|e| e.to_string());
         PeerClient {
             target,
             addr: node.addr.clone(),

@@ -96,10 +96,15 @@ pub(crate) fn wall_ms() -> u64 {
 }
 
 pub(crate) async fn history(client: &AdminClient) -> Option<Vec<FailoverRun>> {
+    history_of(client, "lab").await
+}
+
+/// The failover history of `group`.
+pub(crate) async fn history_of(client: &AdminClient, group: &str) -> Option<Vec<FailoverRun>> {
     let r = client
         .call(|mut c| async move {
             c.failover_history(FailoverHistoryRequest {
-                group: "lab".into(),
+                group: group.to_string(),
             })
             .await
         })

@@ -1,6 +1,6 @@
 //! The few server variables and statements the manager needs beyond status: the GTID state a
 //! replay must leave out, where the relay logs are, the `insert` ping's heartbeat row, and the
-//! sentinel's parked statement.
+//! sentinel's parked statement, the IO thread stopped quickly when its master's host is dark.
 
 use std::time::Duration;
 
@@ -8,6 +8,8 @@ use super::{MysqlError, Session};
 
 /// Schema of the `insert` ping's heartbeat table.
 const HEARTBEAT_SCHEMA: &str = "mha_raft";
+/// ER_UNKNOWN_SYSTEM_VARIABLE.
+const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 impl Session {
     /// The text of each of `keys` in the first row of `sql` ("" when NULL or absent).
@@ -66,6 +68,39 @@ impl Session {
              ON DUPLICATE KEY UPDATE manager = VALUES(manager), at = VALUES(at)"
         ))
         .await
+    }
+
+    /// STOP SLAVE IO_THREAD on a replica whose master's host is known to answer nothing
+    /// (powered off, cut off). A MariaDB semi-sync replica's IO thread, on its way out, connects
+    /// to its master to kill its dump thread there, bounded by
+    /// `rpl_semi_sync_slave_kill_conn_timeout` (default 5 s; STOP re-signals it after 2 s):
+    /// against a dark host that connect is all the stop costs. The bound is lowered to its
+    /// floor, 1 s (0 means none), for this stop and put back after. Servers without the
+    /// variable (MySQL) just stop.
+    pub async fn stop_io_thread_master_dark(&mut self) -> Result<(), MysqlError> {
+        const VAR: &str = "rpl_semi_sync_slave_kill_conn_timeout";
+        let bound = match self
+            .vars(&format!("SELECT @@GLOBAL.{VAR} AS t"), &["t"])
+            .await
+        {
+            Ok(v) => v.first().and_then(|t| t.parse::<u64>().ok()),
+            Err(e) if e.server_code() == Some(UNKNOWN_SYSTEM_VARIABLE) => None,
+            Err(e) => return Err(e),
+        };
+        let lowered = match bound {
+            Some(t) if t > 1 => {
+                self.exec(&format!("SET GLOBAL {VAR} = 1")).await?;
+                Some(t)
+            }
+            _ => None,
+        };
+        let stopped = self.stop_replica(true).await;
+        if let Some(t) = lowered {
+            let restored = self.exec(&format!("SET GLOBAL {VAR} = {t}")).await;
+            stopped?;
+            return restored;
+        }
+        stopped
     }
 
     /// Parks the connection in a statement for `d` (the sentinel: the statement returns with

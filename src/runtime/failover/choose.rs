@@ -1,6 +1,7 @@
 //! Who acts a run's steps: this node when it reaches every server the run needs (decided
 //! without asking anyone: the common case costs one parallel knock per server, overlapped with
-//! phase 1), otherwise the member whose view (ProbeService.Reach, asked then) covers the most
+//! phase 1), otherwise the member whose view (ProbeService.Reach, asked then, or alongside when its own
+//! knocks are slow) covers the most
 //! (`engine/failover/actor.rs` decides).
 
 use std::sync::Arc;
@@ -33,16 +34,29 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
     );
     Pending(tokio::spawn(async move {
         let skip = vec![old_master.clone()];
-        let own = reach::own(&node, &spec, &skip).await;
+        let own = reach::own(&node, &spec, &skip);
+        tokio::pin!(own);
+        // Asking the others always would have every manager knock on every server at each
+        // failover, on the hosts' CPUs while the failover runs: only when this node's own
+        // knocks do not suffice, or are slow (a server that does not answer costs the whole
+        // KNOCK), in which case the others knock meanwhile instead of after.
+        let (own, asked) = match tokio::time::timeout(reach::HEDGE, &mut own).await {
+            Ok(own) => (own, None),
+            Err(_) => {
+                let (own, others) = tokio::join!(own, reach::others(&node, &group, &skip));
+                (own, Some(others))
+            }
+        };
         if actor::leader_suffices(&needs, &reach::view(&own)) {
             return Chosen {
                 manager: node.id(),
                 old_host_silent: false,
             };
         }
-        // Only now the others: asking them always would have every manager knock on every
-        // server at each failover, on the hosts' CPUs while the failover runs.
-        let mut replies = reach::others(&node, &group, &skip).await;
+        let mut replies = match asked {
+            Some(replies) => replies,
+            None => reach::others(&node, &group, &skip).await,
+        };
         replies.push(own);
         let views: Vec<_> = replies.iter().map(reach::view).collect();
         let chosen = actor::choose(node.id(), &views, &needs, &excluded);

@@ -17,6 +17,10 @@ use crate::state::group::GroupSpec;
 /// One knock on a server (mysqld connect, or an SSH `true`): a server that does not answer
 /// within this is not reached.
 pub const KNOCK: Duration = Duration::from_secs(1);
+/// This manager's own knocks not done within this (every server answers in a few ms when it
+/// answers at all): the other managers are asked at once, alongside, not after the knocks'
+/// full [`KNOCK`] (a powered-off host's knock never answers).
+pub const HEDGE: Duration = Duration::from_millis(150);
 /// Asking another manager for its view: its own knocks plus the round trip.
 pub const ASK: Duration = Duration::from_millis(1_800);
 

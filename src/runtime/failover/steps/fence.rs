@@ -32,12 +32,24 @@ impl RunCtx {
         }
         let old = self.server(&run.old_master)?;
         let this = &*self;
+        // No manager reached the old master's host a moment ago: a semi-sync replica's IO
+        // thread would spend its exit knocking on that host (adapters/mysql/vars.rs).
+        let master_dark = self.old_host_silent_fresh().is_some();
         let stop_io = join_all(self.survivors(run).into_iter().map(|s| async move {
             match this.connect(&s).await {
                 Ok(mut sess) => {
-                    let r = sess.stop_replica(true).await;
+                    let r = if master_dark {
+                        sess.stop_io_thread_master_dark().await
+                    } else {
+                        sess.stop_replica(true).await
+                    };
                     sess.close().await;
                     match r {
+                        Ok(()) if master_dark => format!(
+                            "{}: IO thread stopped (its master's host is dark: the semi-sync \
+                             dump-thread kill bounded to 1 s for the stop, then put back)",
+                            s.name
+                        ),
                         Ok(()) => format!("{}: IO thread stopped", s.name),
                         Err(e) => format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
                     }
@@ -83,6 +95,13 @@ impl RunCtx {
         Ok(lines.join("; "))
     }
 
+    /// When no manager reached the old master's host (taken when choosing who acts), if that
+    /// is recent enough to stand in for a knock of phase 2's own.
+    fn old_host_silent_fresh(&self) -> Option<std::time::Instant> {
+        self.old_host_silent
+            .filter(|at| at.elapsed() < SILENT_FRESH)
+    }
+
     /// The old master's host over SSH, as the planner said: VIP fenced, or just reachability
     /// when there is no VIP. Returns the journal line and whether SSH reached the host.
     async fn fence_host(&self, old: &ServerSpec, action: HostFence) -> (String, bool) {
@@ -91,10 +110,7 @@ impl RunCtx {
             (_, Err(e)) => return (format!("{}: no SSH: {e}", old.name), false),
             (_, Ok(p)) => p,
         };
-        if let Some(at) = self
-            .old_host_silent
-            .filter(|at| at.elapsed() < SILENT_FRESH)
-        {
+        if let Some(at) = self.old_host_silent_fresh() {
             let ago = crate::errors::human_duration(at.elapsed());
             return (
                 format!(
