@@ -16,6 +16,14 @@ use super::{Metrics, Network, NodeId, Raft, SharedState};
 use crate::clock::now_ms;
 use crate::state::{ClusterState, Cmd, CmdResult, Proposal, Rejection};
 
+/// How often a lapsed lease is looked at again while it is waited out.
+const LAPSE_POLL: Duration = Duration::from_millis(10);
+/// How long leader-only work (failover executors, master monitors) outlives a lapse of the
+/// lease in its term, waiting for a quorum acknowledgement rather than starting over. A new
+/// leader cannot be elected sooner than `election_timeout_max + min` after the last
+/// acknowledgement; nothing is acted while the lease is lapsed, only waited.
+pub const LAPSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Errors of operations on a running node. `is_retryable` decides whether a caller may retry.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum NodeError {
@@ -184,6 +192,35 @@ impl RaftHandle {
             });
         }
         Ok(())
+    }
+
+    /// As [`Self::guard`], but a lapse of the lease while this node is still the Raft leader of
+    /// `term` is waited out, up to `grace`: under load a quorum acknowledgement can come a
+    /// little late, and giving up leader-only work for it would restart that work (every
+    /// failover step in progress begun again) at the worst moment. Nothing is done while the
+    /// lease is lapsed; Ok only once it holds again.
+    pub async fn guard_within(&self, term: u64, grace: Duration) -> Result<(), NodeError> {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let err = match self.guard(term) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let m = self.metrics();
+            let leads_term = m.state == ServerState::Leader && m.current_term == term;
+            if !leads_term || tokio::time::Instant::now() >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(LAPSE_POLL).await;
+        }
+    }
+
+    /// The term this node leads: acting leader, or its lease lapsed less than `grace` ago
+    /// (leader-only tasks of the term are kept through such a lapse; each action still waits
+    /// for the lease, [`Self::guard_within`]).
+    pub fn leading_term(&self, grace: Duration) -> Option<u64> {
+        let m = self.metrics();
+        acting_leader(&m, self.lease + grace).then_some(m.current_term)
     }
 
     /// "Not leader", pointing at the leader this node knows of (mhactl follows it). A leader

@@ -17,7 +17,7 @@ pub mod peer_health;
 pub mod removal_rule;
 mod state_machine;
 
-pub use handle::{acting_leader, leader_of, NodeError, RaftHandle};
+pub use handle::{acting_leader, leader_of, NodeError, RaftHandle, LAPSE_GRACE};
 pub use log_store::LogStore;
 pub use membership::{AddMember, MemberChange, DEFAULT_CATCH_UP_TIMEOUT};
 #[cfg(test)]

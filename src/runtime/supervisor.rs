@@ -1,6 +1,7 @@
 //! Leader-only work, supervised by term: the master monitors and the failover executors run
 //! only while this node is the acting leader of the term they were started in, and are aborted
-//! the moment it is not (a deposed leader keeps no monitor and no executor). One loop shape and
+//! the moment it is not (a deposed leader keeps no monitor and no executor) — or, for those
+//! that tolerate it, once a lapse of its lease in that term outlasts a grace. One loop shape and
 //! one task table serve both.
 
 use std::collections::BTreeMap;
@@ -27,6 +28,8 @@ pub struct Ticker {
     stop: watch::Receiver<bool>,
     every: Duration,
     applied: Option<watch::Receiver<Metrics>>,
+    /// How long a lapse of the lease keeps the term's tasks (zero: not at all).
+    grace: Duration,
 }
 
 impl Ticker {
@@ -41,11 +44,21 @@ impl Ticker {
             stop,
             every,
             applied: (wake == Wake::TickOrApply).then(|| raft.watch_metrics()),
+            grace: Duration::ZERO,
         }
     }
 
+    /// The term's tasks are kept through a lapse of the lease shorter than `grace` (each of
+    /// their actions waits for the lease: `RaftHandle::guard_within`), instead of being
+    /// aborted and started again when the next acknowledgement comes: under load that restart
+    /// is what makes a slow cluster slower.
+    pub fn tolerating_lapses(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
     /// Waits for the next round. `None`: stop. `Some(lead)`: the term this node is the acting
-    /// leader of now, if it is one.
+    /// leader of now (or leads with its lease lapsed within the grace), if it is one.
     pub async fn next(&mut self) -> Option<Option<u64>> {
         let applied = async {
             match &mut self.applied {
@@ -62,7 +75,11 @@ impl Ticker {
             _ = applied => {}
             _ = tokio::time::sleep(self.every) => {}
         }
-        Some(self.raft.acting_term())
+        Some(if self.grace.is_zero() {
+            self.raft.acting_term()
+        } else {
+            self.raft.leading_term(self.grace)
+        })
     }
 }
 

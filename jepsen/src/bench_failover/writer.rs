@@ -68,7 +68,18 @@ impl Writer {
 
     /// Through `vip:port`; a write acknowledged by a server other than `old_master_id` is the
     /// new master's.
-    pub fn start_at(client: Client, (vip, port): (&str, u16), old_master_id: u32) -> Writer {
+    pub fn start_at(client: Client, target: (&str, u16), old_master_id: u32) -> Writer {
+        Self::start_paced(client, target, old_master_id, client.pace())
+    }
+
+    /// As [`Self::start_at`], an insert every `pace` while connected (many writers on one
+    /// machine: their load would otherwise be what is measured).
+    pub fn start_paced(
+        client: Client,
+        (vip, port): (&str, u16),
+        old_master_id: u32,
+        pace: Duration,
+    ) -> Writer {
         let vip = vip.to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let first_new = Arc::new(Mutex::new(None));
@@ -119,8 +130,8 @@ impl Writer {
                     }
                     Err(_) => sess = None,
                 }
-                if !client.pace().is_zero() {
-                    tokio::time::sleep(client.pace()).await;
+                if !pace.is_zero() {
+                    tokio::time::sleep(pace).await;
                 }
             }
         });

@@ -159,6 +159,14 @@ const MAX_CHANNELS: usize = 8;
 /// channel, and the wait counts against its timeout.
 const MAX_CONNS_PER_HOST: usize = 4;
 
+/// A session channel sshd refused (under load its MaxSessions still counts sessions being torn
+/// down, or a fork failed) is asked for again after this, doubling up to [`REOPEN_PAUSE_MAX`],
+/// [`REOPEN_TRIES`] times in all (about 1 s), within the caller's timeout; then the refusal is
+/// the error (an sshd that refuses sessions for good says so).
+const REOPEN_PAUSE: Duration = Duration::from_millis(20);
+const REOPEN_PAUSE_MAX: Duration = Duration::from_millis(200);
+const REOPEN_TRIES: u32 = 8;
+
 type HostKey = (String, u16);
 /// A channel slot on a connection, given back when dropped.
 type Slot = tokio::sync::OwnedSemaphorePermit;
@@ -315,6 +323,47 @@ impl SshPool {
         Ok((c, slot))
     }
 
+    /// A session channel on one of the host's connections, with the slot it holds; `used`
+    /// names the connection (the one to drop if the call times out). A refused open is asked
+    /// again (see [`REOPEN_PAUSE`]): it says the host is busy, not that it is gone.
+    async fn open_channel(
+        &self,
+        host: &str,
+        port: u16,
+        used: &Mutex<Option<Arc<Conn>>>,
+    ) -> Result<(russh::Channel<client::Msg>, Slot), SshError> {
+        let mut pause = REOPEN_PAUSE;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (conn, slot) = self.slot(host, port).await?;
+            *used.lock().expect("used") = Some(conn.clone());
+            match conn.handle.channel_open_session().await {
+                Ok(ch) => return Ok((ch, slot)),
+                Err(russh::Error::ChannelOpenFailure(reason)) if tries < REOPEN_TRIES => {
+                    tracing::debug!(
+                        host,
+                        ?reason,
+                        "sshd refused a session channel: asking again"
+                    );
+                    drop(slot);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(REOPEN_PAUSE_MAX);
+                }
+                Err(e) => {
+                    return Err(SshError::Channel {
+                        host: host.to_string(),
+                        message: if tries > 1 {
+                            format!("{e} ({tries} times)")
+                        } else {
+                            e.to_string()
+                        },
+                    })
+                }
+            }
+        }
+    }
+
     async fn free_slot(&self, key: &HostKey) -> Option<(Arc<Conn>, Slot)> {
         let mut conns = self.conns.lock().await;
         let list = conns.get_mut(key)?;
@@ -373,16 +422,9 @@ impl SshPool {
     /// `timeout`: a session channel opened and closed, no command run (nothing forked on the
     /// host), so asking costs the host next to nothing.
     pub async fn answers(&self, host: &str, port: u16, timeout: Duration) -> Result<(), SshError> {
+        let used = Mutex::new(None);
         let fut = async {
-            let (conn, _slot) = self.slot(host, port).await?;
-            let ch = conn
-                .handle
-                .channel_open_session()
-                .await
-                .map_err(|e| SshError::Channel {
-                    host: host.to_string(),
-                    message: e.to_string(),
-                })?;
+            let (ch, _slot) = self.open_channel(host, port, &used).await?;
             let _ = ch.close().await;
             Ok(())
         };
@@ -422,13 +464,11 @@ impl SshPool {
         // the command times out.
         let used: Mutex<Option<Arc<Conn>>> = Mutex::new(None);
         let fut = async {
-            let (conn, _slot) = self.slot(host, port).await?;
-            *used.lock().expect("used") = Some(conn.clone());
+            let (mut ch, _slot) = self.open_channel(host, port, &used).await?;
             let chan_err = |e: russh::Error| SshError::Channel {
                 host: host.to_string(),
                 message: e.to_string(),
             };
-            let mut ch = conn.handle.channel_open_session().await.map_err(chan_err)?;
             ch.exec(true, command).await.map_err(chan_err)?;
             if let Some(data) = input {
                 ch.data(data).await.map_err(chan_err)?;

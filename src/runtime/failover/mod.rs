@@ -42,7 +42,8 @@ const MOVE_PAUSE: Duration = Duration::from_millis(200);
 pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
     // Every applied entry wakes the loop: a committed Dead verdict starts its run at once
     // instead of at the next tick (the tick still covers lease expiry).
-    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::TickOrApply);
+    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::TickOrApply)
+        .tolerating_lapses(crate::raft::LAPSE_GRACE);
     let mut executors: TermTasks<u64> = TermTasks::new("failover executor");
     while let Some(lead) = ticker.next().await {
         executors.retain(lead, |_| true);
@@ -343,7 +344,12 @@ async fn act_delegated(
             Acted::Outcome(StepOutcome::Failed { detail }, Some(reason))
         }
         delegate::Remote::Lost(why) => {
-            if node.raft.guard(term).is_err() {
+            if node
+                .raft
+                .guard_within(term, crate::raft::LAPSE_GRACE)
+                .await
+                .is_err()
+            {
                 tracing::warn!(%why, "step abandoned: leadership lost (the next leader resumes it)");
                 return Acted::Lost;
             }

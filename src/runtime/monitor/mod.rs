@@ -92,7 +92,8 @@ fn watch_view(c: &crate::state::ClusterState, now: u64) -> Watch {
 /// Runs until `stop`: keeps one monitor per group (for its current master) while this node is
 /// the acting leader, in the current term; ends pauses that ran out.
 pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
-    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::Tick);
+    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::Tick)
+        .tolerating_lapses(crate::raft::LAPSE_GRACE);
     // Keyed by (group, master, paused): a failover's new master gets a new monitor, and so
     // does a pause or a resume (a paused monitor goes on after a Dead verdict; a resumed one
     // starts from the health the resume left).
@@ -182,9 +183,16 @@ fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {
     }
 }
 
-/// Commits a command only while still the acting leader of `term`; false if not committed.
+/// Commits a command only while still the acting leader of `term` (a short lapse of the lease
+/// is waited out); false if not committed.
 async fn commit(node: &Runtime, term: u64, cmd: Cmd) -> bool {
-    match node.raft.propose_in(term, cmd).await {
+    let proposed = async {
+        node.raft
+            .guard_within(term, crate::raft::LAPSE_GRACE)
+            .await?;
+        node.raft.propose_in(term, cmd).await
+    };
+    match proposed.await {
         Ok(CmdResult::Rejected(reason)) => {
             tracing::info!(%reason, "monitor command not applied");
             false

@@ -224,7 +224,8 @@ impl RunCtx {
             Authority::Leader => self
                 .node
                 .raft
-                .guard(self.term)
+                .guard_within(self.term, crate::raft::LAPSE_GRACE)
+                .await
                 .map_err(|e| StepError::Lost(e.to_string())),
             Authority::Delegate(auth) => {
                 super::delegate::ask_guard(&self.node, auth, self.id, self.term)
@@ -237,12 +238,16 @@ impl RunCtx {
     /// Commits a journal entry in this term (through the leader when acting for it).
     pub async fn commit(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
         match &self.authority {
-            Authority::Leader => self
-                .node
-                .raft
-                .propose_in(self.term, cmd)
+            Authority::Leader => {
+                let raft = &self.node.raft;
+                async {
+                    raft.guard_within(self.term, crate::raft::LAPSE_GRACE)
+                        .await?;
+                    raft.propose_in(self.term, cmd).await
+                }
                 .await
-                .map_err(|e| StepError::Lost(e.to_string())),
+                .map_err(|e| StepError::Lost(e.to_string()))
+            }
             Authority::Delegate(auth) => {
                 super::delegate::commit_via_leader(&self.node, auth, self.id, self.term, &cmd)
                     .await
