@@ -209,6 +209,15 @@ impl RaftTimings {
         self.election_timeout_min
     }
 
+    /// How long past its lease a leader keeps its leader-only tasks (monitors, failover
+    /// executors) through a lapse in the same term, each action waiting for the lease: they
+    /// must be gone before a new leader can exist (max + min after the last acknowledgement),
+    /// with a supervisor tick (50 ms) and 50 ms to spare. 150 ms at the defaults.
+    pub fn lapse_keep(&self) -> Duration {
+        self.election_timeout_max
+            .saturating_sub(Duration::from_millis(100))
+    }
+
     pub fn to_openraft(&self, cluster_name: &str) -> openraft::Config {
         openraft::Config {
             cluster_name: cluster_name.to_string(),

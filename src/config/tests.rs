@@ -233,3 +233,25 @@ fn bad_toml_is_explained() {
     let e = RawConfig::from_toml("id = = 1").unwrap_err();
     assert!(e.contains("line 1"), "{e}");
 }
+
+/// Leader-only tasks kept through a lapse of the lease are gone, a supervisor tick (50 ms) to
+/// spare, before a new leader can exist (max + min after the last acknowledgement).
+#[test]
+fn tasks_kept_through_a_lapse_end_before_a_new_leader_can_exist() {
+    for (min, max) in [(125, 250), (40, 100), (1000, 2000), (150, 160)] {
+        let t = RaftTimings {
+            election_timeout_min: Duration::from_millis(min),
+            election_timeout_max: Duration::from_millis(max),
+            ..RaftTimings::default()
+        };
+        let gone = t.leader_lease() + t.lapse_keep() + Duration::from_millis(50);
+        assert!(
+            gone < t.election_timeout_min + t.election_timeout_max,
+            "{min}/{max}: {gone:?}"
+        );
+    }
+    assert_eq!(
+        RaftTimings::default().lapse_keep(),
+        Duration::from_millis(150)
+    );
+}

@@ -275,7 +275,8 @@ impl ManagerNode {
             network,
             config.raft.leader_lease(),
             config.raft.propose_timeout,
-        );
+        )
+        .with_lapse_keep(config.raft.lapse_keep());
         let runtime = Runtime::new(
             handle.clone(),
             Identity {

@@ -16,12 +16,11 @@ use super::{Metrics, Network, NodeId, Raft, SharedState};
 use crate::clock::now_ms;
 use crate::state::{ClusterState, Cmd, CmdResult, Proposal, Rejection};
 
-/// How often a lapsed lease is looked at again while it is waited out.
-const LAPSE_POLL: Duration = Duration::from_millis(10);
-/// How long leader-only work (failover executors, master monitors) outlives a lapse of the
-/// lease in its term, waiting for a quorum acknowledgement rather than starting over. A new
-/// leader cannot be elected sooner than `election_timeout_max + min` after the last
-/// acknowledgement; nothing is acted while the lease is lapsed, only waited.
+/// How often a lapsed lease is looked at again while it is waited out (sooner when the
+/// metrics change).
+const LAPSE_POLL: Duration = Duration::from_millis(25);
+/// How long an action of leader-only work waits for a lapsed lease to hold again (in the same
+/// term) before it gives up: nothing is acted while it waits.
 pub const LAPSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Errors of operations on a running node. `is_retryable` decides whether a caller may retry.
@@ -94,6 +93,9 @@ pub struct RaftHandle {
     /// How long a quorum acknowledgement keeps this node the acting leader.
     lease: Duration,
     propose_timeout: Duration,
+    /// How long past the lease the term's leader-only tasks are kept through a lapse
+    /// (`RaftTimings::lapse_keep`; zero until set).
+    lapse_keep: Duration,
     /// The highest log index a proposal of this node came back with (applied here by then):
     /// the metrics' applied index may trail it for a moment.
     written: Arc<AtomicU64>,
@@ -115,6 +117,7 @@ impl RaftHandle {
             network,
             lease,
             propose_timeout,
+            lapse_keep: Duration::ZERO,
             written: Arc::default(),
         }
     }
@@ -194,6 +197,12 @@ impl RaftHandle {
         Ok(())
     }
 
+    /// Keeps the term's leader-only tasks through a lapse of the lease of at most `keep`.
+    pub fn with_lapse_keep(mut self, keep: Duration) -> Self {
+        self.lapse_keep = keep;
+        self
+    }
+
     /// As [`Self::guard`], but a lapse of the lease while this node is still the Raft leader of
     /// `term` is waited out, up to `grace`: under load a quorum acknowledgement can come a
     /// little late, and giving up leader-only work for it would restart that work (every
@@ -201,26 +210,31 @@ impl RaftHandle {
     /// lease is lapsed; Ok only once it holds again.
     pub async fn guard_within(&self, term: u64, grace: Duration) -> Result<(), NodeError> {
         let deadline = tokio::time::Instant::now() + grace;
+        let mut changes = self.watch_metrics();
         loop {
             let err = match self.guard(term) {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            let m = self.metrics();
-            let leads_term = m.state == ServerState::Leader && m.current_term == term;
+            let leads_term = {
+                let m = changes.borrow_and_update();
+                m.state == ServerState::Leader && m.current_term == term
+            };
             if !leads_term || tokio::time::Instant::now() >= deadline {
                 return Err(err);
             }
-            tokio::time::sleep(LAPSE_POLL).await;
+            // The next metrics (a quorum acknowledgement publishes them), or a look again
+            // shortly: the acknowledgement's age is read, not pushed.
+            let _ = tokio::time::timeout(LAPSE_POLL, changes.changed()).await;
         }
     }
 
-    /// The term this node leads: acting leader, or its lease lapsed less than `grace` ago
-    /// (leader-only tasks of the term are kept through such a lapse; each action still waits
-    /// for the lease, [`Self::guard_within`]).
-    pub fn leading_term(&self, grace: Duration) -> Option<u64> {
+    /// The term this node leads: acting leader, or its lease lapsed less than the lapse keep
+    /// ago (leader-only tasks of the term are kept through such a lapse, none is started;
+    /// each action still waits for the lease, [`Self::guard_within`]).
+    pub fn leading_term(&self) -> Option<u64> {
         let m = self.metrics();
-        acting_leader(&m, self.lease + grace).then_some(m.current_term)
+        acting_leader(&m, self.lease + self.lapse_keep).then_some(m.current_term)
     }
 
     /// "Not leader", pointing at the leader this node knows of (mhactl follows it). A leader

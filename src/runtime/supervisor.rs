@@ -28,8 +28,8 @@ pub struct Ticker {
     stop: watch::Receiver<bool>,
     every: Duration,
     applied: Option<watch::Receiver<Metrics>>,
-    /// How long a lapse of the lease keeps the term's tasks (zero: not at all).
-    grace: Duration,
+    /// Whether a lapse of the lease keeps the term's tasks (`RaftHandle::leading_term`).
+    tolerate_lapses: bool,
 }
 
 impl Ticker {
@@ -44,21 +44,22 @@ impl Ticker {
             stop,
             every,
             applied: (wake == Wake::TickOrApply).then(|| raft.watch_metrics()),
-            grace: Duration::ZERO,
+            tolerate_lapses: false,
         }
     }
 
-    /// The term's tasks are kept through a lapse of the lease shorter than `grace` (each of
+    /// The term's tasks are kept through a short lapse of the lease (each of
     /// their actions waits for the lease: `RaftHandle::guard_within`), instead of being
     /// aborted and started again when the next acknowledgement comes: under load that restart
     /// is what makes a slow cluster slower.
-    pub fn tolerating_lapses(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+    pub fn tolerating_lapses(mut self) -> Self {
+        self.tolerate_lapses = true;
         self
     }
 
     /// Waits for the next round. `None`: stop. `Some(lead)`: the term this node is the acting
-    /// leader of now (or leads with its lease lapsed within the grace), if it is one.
+    /// leader of now (or leads with its lease briefly lapsed: keep the term's tasks, start
+    /// none), if it is one.
     pub async fn next(&mut self) -> Option<Option<u64>> {
         let applied = async {
             match &mut self.applied {
@@ -75,10 +76,10 @@ impl Ticker {
             _ = applied => {}
             _ = tokio::time::sleep(self.every) => {}
         }
-        Some(if self.grace.is_zero() {
-            self.raft.acting_term()
+        Some(if self.tolerate_lapses {
+            self.raft.leading_term()
         } else {
-            self.raft.leading_term(self.grace)
+            self.raft.acting_term()
         })
     }
 }

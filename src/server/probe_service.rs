@@ -13,6 +13,9 @@ use crate::runtime::failover::{delegate, reach};
 use crate::runtime::Runtime;
 use crate::security::{Caller, Principal};
 
+/// How long a delegate guard waits out a lapse of this leader's lease before answering.
+const CONFIRM_LAPSE_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// The node a request claims to come from must be the certificate's (any, without TLS).
 fn speaks_for<T>(req: &Request<T>, claimed: u64) -> Result<(), Status> {
     if claimed == 0 {
@@ -95,6 +98,14 @@ impl ProbeService for ProbeSvc {
         req: Request<DelegateGuardRequest>,
     ) -> Result<Response<DelegateGuardReply>, Status> {
         speaks_for(&req, req.get_ref().node)?;
+        // A lapse of this leader's lease in the request's term is waited out briefly (the
+        // delegate waits 500 ms for the answer) rather than answered no: a "no" moves the step
+        // to another manager. `confirm` then checks strictly.
+        let _ = self
+            .node
+            .raft
+            .guard_within(req.get_ref().term, CONFIRM_LAPSE_WAIT)
+            .await;
         delegate::confirm(&self.node, req.get_ref()).map(Response::new)
     }
 

@@ -8,8 +8,6 @@ use super::{MysqlError, Session};
 
 /// Schema of the `insert` ping's heartbeat table.
 const HEARTBEAT_SCHEMA: &str = "mha_raft";
-/// ER_UNKNOWN_SYSTEM_VARIABLE.
-const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 impl Session {
     /// The text of each of `keys` in the first row of `sql` ("" when NULL or absent).
@@ -73,34 +71,36 @@ impl Session {
     /// STOP SLAVE IO_THREAD on a replica whose master's host is known to answer nothing
     /// (powered off, cut off). A MariaDB semi-sync replica's IO thread, on its way out, connects
     /// to its master to kill its dump thread there, bounded by
-    /// `rpl_semi_sync_slave_kill_conn_timeout` (default 5 s; STOP re-signals it after 2 s):
-    /// against a dark host that connect is all the stop costs. The bound is lowered to its
-    /// floor, 1 s (0 means none), for this stop and put back after. Servers without the
-    /// variable (MySQL) just stop.
-    pub async fn stop_io_thread_master_dark(&mut self) -> Result<(), MysqlError> {
+    /// `rpl_semi_sync_slave_kill_conn_timeout` (default 5 s, 0 = no bound; STOP re-signals it
+    /// after 2 s): against a dark host that connect is all the stop costs. The bound is lowered
+    /// to its floor, 1 s, for this stop and put back after. Servers without the variable
+    /// (MySQL), or where it cannot be read or set, just stop. Returns what the caller should
+    /// say besides "stopped": the bound could not be put back (a stop cut short by the
+    /// caller's timeout leaves it at 1 too: harmless, it only bounds a best-effort cleanup).
+    pub async fn stop_io_thread_master_dark(&mut self) -> Result<Option<String>, MysqlError> {
         const VAR: &str = "rpl_semi_sync_slave_kill_conn_timeout";
         let bound = match self
             .vars(&format!("SELECT @@GLOBAL.{VAR} AS t"), &["t"])
             .await
         {
             Ok(v) => v.first().and_then(|t| t.parse::<u64>().ok()),
-            Err(e) if e.server_code() == Some(UNKNOWN_SYSTEM_VARIABLE) => None,
-            Err(e) => return Err(e),
+            Err(_) => None,
         };
         let lowered = match bound {
-            Some(t) if t > 1 => {
-                self.exec(&format!("SET GLOBAL {VAR} = 1")).await?;
-                Some(t)
-            }
+            Some(t) if t != 1 => self
+                .exec(&format!("SET GLOBAL {VAR} = 1"))
+                .await
+                .ok()
+                .map(|()| t),
             _ => None,
         };
-        let stopped = self.stop_replica(true).await;
-        if let Some(t) = lowered {
-            let restored = self.exec(&format!("SET GLOBAL {VAR} = {t}")).await;
-            stopped?;
-            return restored;
-        }
-        stopped
+        self.stop_replica(true).await?;
+        let Some(t) = lowered else { return Ok(None) };
+        Ok(self
+            .exec(&format!("SET GLOBAL {VAR} = {t}"))
+            .await
+            .err()
+            .map(|e| format!("{VAR} left at 1 (was {t}): {e}")))
     }
 
     /// Parks the connection in a statement for `d` (the sentinel: the statement returns with

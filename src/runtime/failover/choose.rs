@@ -43,8 +43,21 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
         let (own, asked) = match tokio::time::timeout(reach::HEDGE, &mut own).await {
             Ok(own) => (own, None),
             Err(_) => {
-                let (own, others) = tokio::join!(own, reach::others(&node, &group, &skip));
-                (own, Some(others))
+                let others = reach::others(&node, &group, &skip);
+                tokio::pin!(others);
+                tokio::select! {
+                    own = &mut own => {
+                        // Slow but sufficient: no need to wait for the others' answers.
+                        if actor::leader_suffices(&needs, &reach::view(&own)) {
+                            return Chosen {
+                                manager: node.id(),
+                                old_host_silent: false,
+                            };
+                        }
+                        (own, Some(others.await))
+                    }
+                    replies = &mut others => (own.await, Some(replies)),
+                }
             }
         };
         if actor::leader_suffices(&needs, &reach::view(&own)) {

@@ -42,12 +42,16 @@ const MOVE_PAUSE: Duration = Duration::from_millis(200);
 pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
     // Every applied entry wakes the loop: a committed Dead verdict starts its run at once
     // instead of at the next tick (the tick still covers lease expiry).
-    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::TickOrApply)
-        .tolerating_lapses(crate::raft::LAPSE_GRACE);
+    let mut ticker =
+        Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::TickOrApply).tolerating_lapses();
     let mut executors: TermTasks<u64> = TermTasks::new("failover executor");
     while let Some(lead) = ticker.next().await {
         executors.retain(lead, |_| true);
         let Some(term) = lead else { continue };
+        // Kept through a lapse of the lease; nothing begun until it holds again.
+        if node.raft.acting_term() != Some(term) {
+            continue;
+        }
         let (dead, active) = node.raft.read(|c| {
             let dead: Vec<(String, String, u64, u64)> = c
                 .groups

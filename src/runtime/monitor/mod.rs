@@ -92,8 +92,7 @@ fn watch_view(c: &crate::state::ClusterState, now: u64) -> Watch {
 /// Runs until `stop`: keeps one monitor per group (for its current master) while this node is
 /// the acting leader, in the current term; ends pauses that ran out.
 pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
-    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::Tick)
-        .tolerating_lapses(crate::raft::LAPSE_GRACE);
+    let mut ticker = Ticker::new(&node.raft, stop, SUPERVISE_EVERY, Wake::Tick).tolerating_lapses();
     // Keyed by (group, master, paused): a failover's new master gets a new monitor, and so
     // does a pause or a resume (a paused monitor goes on after a Dead verdict; a resumed one
     // starts from the health the resume left).
@@ -127,6 +126,10 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
             })
         });
         let Some(term) = lead else { continue };
+        // Kept through a lapse of the lease; nothing started until it holds again.
+        if node.raft.acting_term() != Some(term) {
+            continue;
+        }
         // A pause that ran out ends as a resume does: a master that died meanwhile is then
         // suspected afresh and failed over, not left dead with its round refused.
         for name in &w.expired {
@@ -190,7 +193,7 @@ async fn commit(node: &Runtime, term: u64, cmd: Cmd) -> bool {
         node.raft
             .guard_within(term, crate::raft::LAPSE_GRACE)
             .await?;
-        node.raft.propose_in(term, cmd).await
+        node.raft.propose(cmd).await
     };
     match proposed.await {
         Ok(CmdResult::Rejected(reason)) => {
@@ -430,6 +433,11 @@ impl GroupMonitor {
         let deadline = self.deadline;
         tokio::select! {
             _ = sleep_until(self.next_ping) => {
+                // The insert ping writes to the master: only with the lease (a lapse in this
+                // term is waited out; past it this monitor is stopped).
+                if self.node.raft.guard_within(self.term, crate::raft::LAPSE_GRACE).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
                 self.counters.pings.fetch_add(1, Ordering::Relaxed);
                 self.pinger.set_timeout(self.ping_timeout());
                 let result = self.pinger.ping().await;

@@ -41,16 +41,20 @@ impl RunCtx {
                     let r = if master_dark {
                         sess.stop_io_thread_master_dark().await
                     } else {
-                        sess.stop_replica(true).await
+                        sess.stop_replica(true).await.map(|()| None)
                     };
                     sess.close().await;
                     match r {
-                        Ok(()) if master_dark => format!(
+                        Ok(None) if master_dark => format!(
                             "{}: IO thread stopped (its master's host is dark: the semi-sync \
                              dump-thread kill bounded to 1 s for the stop, then put back)",
                             s.name
                         ),
-                        Ok(()) => format!("{}: IO thread stopped", s.name),
+                        Ok(Some(note)) => format!(
+                            "{}: IO thread stopped (its master's host is dark; {note})",
+                            s.name
+                        ),
+                        Ok(None) => format!("{}: IO thread stopped", s.name),
                         Err(e) => format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
                     }
                 }

@@ -243,7 +243,7 @@ impl RunCtx {
                 async {
                     raft.guard_within(self.term, crate::raft::LAPSE_GRACE)
                         .await?;
-                    raft.propose_in(self.term, cmd).await
+                    raft.propose(cmd).await
                 }
                 .await
                 .map_err(|e| StepError::Lost(e.to_string()))
