@@ -17,10 +17,9 @@ use anyhow::Context;
 use mha_raft::ctl::cluster_status::build_request;
 use mha_raft::ctl::AdminClient;
 use mha_raft::proto::admin::ClusterStatusReply;
-use mha_raft::state::journal::StepState;
 
-use crate::bench_failover::history_of;
 use crate::bench_failover::writer::{app_setup_sql, Client, Writer};
+use crate::bench_failover::{history_of, step_durations};
 use crate::history::wall_ms;
 use crate::labctl::{add_group, lab, lab_client, lab_var, mhad_path};
 use crate::scenario::sql_in;
@@ -299,20 +298,10 @@ async fn phases(client: &AdminClient, poweroff_ms: u64) {
         begun.push(Duration::from_millis(
             run.started_at_ms.saturating_sub(poweroff_ms),
         ));
-        for step in &run.steps {
-            let StepState::Done {
-                started_at_ms,
-                finished_at_ms,
-                ..
-            } = &step.state
-            else {
-                continue;
-            };
-            let d = Duration::from_millis(finished_at_ms.saturating_sub(*started_at_ms));
-            let label = format!("{} ({:?})", step.name.phase(), step.name);
-            match steps.iter_mut().find(|(n, _)| *n == label) {
+        for (name, d) in step_durations(&run) {
+            match steps.iter_mut().find(|(n, _)| *n == name) {
                 Some((_, v)) => v.push(d),
-                None => steps.push((label, vec![d])),
+                None => steps.push((name, vec![d])),
             }
         }
     }

@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use mha_raft::state::journal::{FailoverRun, RunState, StepState};
+use mha_raft::state::journal::{FailoverRun, RunState};
 
 use crate::bench_failover::writer::{app_setup_sql, Ack, Client, Writer};
-use crate::bench_failover::{history, sql_stdin, wall_ms};
+use crate::bench_failover::{history, sql_stdin, step_durations, wall_ms};
 use crate::labctl::{add_group, lab, lab_client, lab_env, lab_var, mhad_path};
 use crate::stats::summarize;
 
@@ -107,24 +107,7 @@ async fn one_run(args: &Args, mhad: &str) -> anyhow::Result<Sample> {
     }
     let sw = run.switch.as_ref().context("no switch record")?;
     let blocked = Duration::from_millis(sw.blocked_ms().context("no blocked time")?);
-    let steps = run
-        .steps
-        .iter()
-        .filter_map(|s| match &s.state {
-            StepState::Done {
-                started_at_ms,
-                finished_at_ms,
-                ..
-            } => Some((
-                serde_json::to_value(s.name)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                Duration::from_millis(finished_at_ms.saturating_sub(*started_at_ms)),
-            )),
-            _ => None,
-        })
-        .collect();
+    let steps = step_durations(&run);
     if args.verbose {
         let now = wall_ms();
         println!(

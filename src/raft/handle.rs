@@ -315,9 +315,10 @@ impl RaftHandle {
     }
 
     /// Proposes only while still the acting leader of `term` (work begun in `term` journals
-    /// its progress in `term`, or not at all).
+    /// its progress in `term`, or not at all); a short lapse of the lease in `term` is waited
+    /// out ([`Self::guard_within`], [`LAPSE_GRACE`]) rather than failing the work.
     pub async fn propose_in(&self, term: u64, cmd: Cmd) -> Result<CmdResult, NodeError> {
-        self.guard(term)?;
+        self.guard_within(term, LAPSE_GRACE).await?;
         self.propose(cmd).await
     }
 }

@@ -99,6 +99,27 @@ pub(crate) async fn history(client: &AdminClient) -> Option<Vec<FailoverRun>> {
     history_of(client, "lab").await
 }
 
+/// Each done step of `run`: its name (as the journal spells it) and how long it took.
+pub(crate) fn step_durations(run: &FailoverRun) -> Vec<(String, Duration)> {
+    run.steps
+        .iter()
+        .filter_map(|s| match &s.state {
+            StepState::Done {
+                started_at_ms,
+                finished_at_ms,
+                ..
+            } => Some((
+                serde_json::to_value(s.name)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                Duration::from_millis(finished_at_ms.saturating_sub(*started_at_ms)),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The failover history of `group`.
 pub(crate) async fn history_of(client: &AdminClient, group: &str) -> Option<Vec<FailoverRun>> {
     let r = client

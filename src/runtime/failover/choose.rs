@@ -1,11 +1,11 @@
 //! Who acts a run's steps: this node when it reaches every server the run needs (decided
 //! without asking anyone: the common case costs one parallel knock per server, overlapped with
-//! phase 1), otherwise the member whose view (ProbeService.Reach, asked then, or alongside when its own
-//! knocks are slow) covers the most
-//! (`engine/failover/actor.rs` decides).
+//! phase 1), otherwise the member whose view (ProbeService.Reach, asked then, or alongside
+//! when its own knocks are slow) covers the most (`engine/failover/actor.rs` decides).
 
 use std::sync::Arc;
 
+use futures::future::maybe_done;
 use tokio::task::JoinHandle;
 
 use super::reach;
@@ -39,25 +39,19 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
         // Asking the others always would have every manager knock on every server at each
         // failover, on the hosts' CPUs while the failover runs: only when this node's own
         // knocks do not suffice, or are slow (a server that does not answer costs the whole
-        // KNOCK), in which case the others knock meanwhile instead of after.
-        let (own, asked) = match tokio::time::timeout(reach::HEDGE, &mut own).await {
-            Ok(own) => (own, None),
+        // KNOCK), in which case the others knock meanwhile instead of after (`asked`: waited
+        // for only if this node's own view does not suffice).
+        let mut asked = None;
+        let own = match tokio::time::timeout(reach::HEDGE, &mut own).await {
+            Ok(own) => own,
             Err(_) => {
-                let others = reach::others(&node, &group, &skip);
-                tokio::pin!(others);
-                tokio::select! {
-                    own = &mut own => {
-                        // Slow but sufficient: no need to wait for the others' answers.
-                        if actor::leader_suffices(&needs, &reach::view(&own)) {
-                            return Chosen {
-                                manager: node.id(),
-                                old_host_silent: false,
-                            };
-                        }
-                        (own, Some(others.await))
-                    }
-                    replies = &mut others => (own.await, Some(replies)),
-                }
+                let mut others = Box::pin(maybe_done(reach::others(&node, &group, &skip)));
+                let own = tokio::select! {
+                    own = &mut own => own,
+                    () = &mut others => own.await,
+                };
+                asked = Some(others);
+                own
             }
         };
         if actor::leader_suffices(&needs, &reach::view(&own)) {
@@ -67,7 +61,10 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
             };
         }
         let mut replies = match asked {
-            Some(replies) => replies,
+            Some(mut others) => {
+                others.as_mut().await;
+                others.as_mut().take_output().unwrap_or_default()
+            }
             None => reach::others(&node, &group, &skip).await,
         };
         replies.push(own);

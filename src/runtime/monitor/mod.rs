@@ -189,13 +189,7 @@ fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {
 /// Commits a command only while still the acting leader of `term` (a short lapse of the lease
 /// is waited out); false if not committed.
 async fn commit(node: &Runtime, term: u64, cmd: Cmd) -> bool {
-    let proposed = async {
-        node.raft
-            .guard_within(term, crate::raft::LAPSE_GRACE)
-            .await?;
-        node.raft.propose(cmd).await
-    };
-    match proposed.await {
+    match node.raft.propose_in(term, cmd).await {
         Ok(CmdResult::Rejected(reason)) => {
             tracing::info!(%reason, "monitor command not applied");
             false

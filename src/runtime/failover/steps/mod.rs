@@ -238,16 +238,12 @@ impl RunCtx {
     /// Commits a journal entry in this term (through the leader when acting for it).
     pub async fn commit(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
         match &self.authority {
-            Authority::Leader => {
-                let raft = &self.node.raft;
-                async {
-                    raft.guard_within(self.term, crate::raft::LAPSE_GRACE)
-                        .await?;
-                    raft.propose(cmd).await
-                }
+            Authority::Leader => self
+                .node
+                .raft
+                .propose_in(self.term, cmd)
                 .await
-                .map_err(|e| StepError::Lost(e.to_string()))
-            }
+                .map_err(|e| StepError::Lost(e.to_string())),
             Authority::Delegate(auth) => {
                 super::delegate::commit_via_leader(&self.node, auth, self.id, self.term, &cmd)
                     .await
