@@ -163,10 +163,16 @@ async fn a_host_holding_every_master_powered_off_fails_every_group_over() {
         .zip(writers.iter().zip(at_poweroff))
     {
         check_failed_over(&lab, g, run);
-        // Nobody reached db1's host while choosing who acts: phase 2 stopped the semi-sync
-        // IO threads with their dump-thread kill bounded, and put the bound back.
+        // No manager reached db1's host over SSH when they corroborated the suspicion (each
+        // follower's probe knocks alongside its ping): the run did not knock again, phase 2
+        // went straight to the shutdown_script and stopped the semi-sync IO threads with
+        // their dump-thread kill bounded, and put the bound back.
         let fence = step(run, "fence")["state"]["detail"].as_str().unwrap();
         assert!(fence.contains("its master's host is dark"), "{fence}");
+        assert!(
+            fence.contains("no manager reached it when the suspicion was corroborated"),
+            "{fence}"
+        );
         for host in ["db2", "db3"] {
             assert_eq!(
                 lab.sql_in(host, g.k, "SELECT @@rpl_semi_sync_slave_kill_conn_timeout"),

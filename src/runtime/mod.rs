@@ -68,6 +68,8 @@ pub struct Runtime {
     pub metrics: metrics::Metrics,
     /// The leader's latest reading of each replica (metrics, the replica health check).
     pub replicas_seen: monitor::seen::SeenBook,
+    /// The suspected masters' hosts over SSH, as the leader's corroboration found them.
+    pub host_silence: monitor::host_silence::SilenceBook,
 }
 
 impl Runtime {
@@ -84,6 +86,7 @@ impl Runtime {
             auto_rejoin: Default::default(),
             metrics: Default::default(),
             replicas_seen: Default::default(),
+            host_silence: Default::default(),
         })
     }
 

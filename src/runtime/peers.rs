@@ -79,3 +79,14 @@ where
         Ok(Ok(r)) => Ok(r.into_inner()),
     }
 }
+
+/// How many voting managers the cluster has now, this node included (at least 1).
+pub fn voters(rt: &Runtime) -> usize {
+    rt.raft
+        .metrics()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count()
+        .max(1)
+}

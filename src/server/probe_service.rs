@@ -57,16 +57,16 @@ impl ProbeService for ProbeSvc {
         tracing::Span::current()
             .record("group", r.group.as_str())
             .record("round", r.round);
-        let (reachable, detail, latency) =
-            crate::runtime::monitor::probe_master(&self.node, &r.group)
-                .await
-                .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let found = crate::runtime::monitor::probe_master(&self.node, &r.group)
+            .await
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(Response::new(ProbeReply {
             manager_id: self.node.id(),
             zone: self.node.me.zone.clone(),
-            reachable,
-            detail,
-            latency_ms: latency.as_millis() as u64,
+            reachable: found.reachable,
+            detail: found.detail,
+            latency_ms: found.latency.as_millis() as u64,
+            host_ssh_reached: found.host_ssh,
         }))
     }
 
@@ -77,7 +77,7 @@ impl ProbeService for ProbeSvc {
         let g = crate::runtime::groups::group(&self.node, &r.group)
             .map_err(|e| Status::not_found(e.to_string()))?;
         Ok(Response::new(
-            reach::own(&self.node, &g.spec, &r.skip_mysql).await,
+            reach::own(&self.node, &g.spec, &r.skip_mysql, &[]).await,
         ))
     }
 

@@ -29,6 +29,12 @@ impl Needs {
         }
     }
 
+    /// `server`'s host over SSH is not needed after all: every manager found it silent a
+    /// moment ago, so no view can cover it.
+    pub fn drop_ssh(&mut self, server: &str) {
+        self.ssh.retain(|s| s != server);
+    }
+
     /// How much of this a view covers: survivors first (without them no failover completes),
     /// then hosts over SSH (without the old master's, its binlog cannot be saved).
     pub fn cover(&self, v: &ReachView) -> Cover {

@@ -5,11 +5,13 @@
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use futures::future::maybe_done;
 use tokio::task::JoinHandle;
 
 use super::reach;
-use super::steps::RunCtx;
+use super::steps::{HostSilence, RunCtx};
 use crate::engine::failover::actor;
 use crate::runtime::Runtime;
 use crate::state::journal::FailoverRun;
@@ -20,12 +22,26 @@ pub struct Pending(JoinHandle<Chosen>);
 struct Chosen {
     manager: u64,
     /// Nobody reached the old master's host over SSH (phase 2 need not knock again).
-    old_host_silent: bool,
+    old_host_silent: Option<HostSilence>,
 }
 
 /// Starts taking the views and choosing (in the background).
 pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u64]) -> Pending {
-    let (node, spec, needs) = (node.clone(), ctx.spec().clone(), ctx.needs(run));
+    let (node, spec, mut needs) = (node.clone(), ctx.spec().clone(), ctx.needs(run));
+    // The managers found the old master's host silent while corroborating, a moment ago:
+    // nobody is asked about it again (a powered-off host costs each knock its whole bound),
+    // and a leader that reaches the rest acts.
+    let voters = crate::runtime::peers::voters(&node);
+    let known_silent = node
+        .host_silence
+        .silent_since(&run.group, &run.old_master, node.id(), voters)
+        .map(|since| HostSilence {
+            since,
+            found: "when the suspicion was corroborated",
+        });
+    if known_silent.is_some() {
+        needs.drop_ssh(&run.old_master);
+    }
     let (old_master, group, id, excluded) = (
         run.old_master.clone(),
         run.group.clone(),
@@ -34,7 +50,12 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
     );
     Pending(tokio::spawn(async move {
         let skip = vec![old_master.clone()];
-        let own = reach::own(&node, &spec, &skip);
+        let skip_ssh = if known_silent.is_some() {
+            skip.clone()
+        } else {
+            Vec::new()
+        };
+        let own = reach::own(&node, &spec, &skip, &skip_ssh);
         tokio::pin!(own);
         // Asking the others always would have every manager knock on every server at each
         // failover, on the hosts' CPUs while the failover runs: only when this node's own
@@ -57,7 +78,7 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
         if actor::leader_suffices(&needs, &reach::view(&own)) {
             return Chosen {
                 manager: node.id(),
-                old_host_silent: false,
+                old_host_silent: known_silent,
             };
         }
         let mut replies = match asked {
@@ -76,9 +97,16 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
         } else {
             tracing::warn!(%group, run = id, actor = chosen.manager, reason = %chosen.reason, views = ?seen, "the failover's steps are delegated to manager {}", chosen.manager);
         }
+        // Whoever reaches the host now outweighs what was found a moment ago.
+        let silent_now = !views.iter().any(|v| v.ssh.contains(&old_master));
         Chosen {
             manager: chosen.manager,
-            old_host_silent: !views.iter().any(|v| v.ssh.contains(&old_master)),
+            old_host_silent: silent_now.then(|| {
+                known_silent.unwrap_or(HostSilence {
+                    since: Instant::now(),
+                    found: "when asked who acts",
+                })
+            }),
         }
     }))
 }
@@ -87,8 +115,8 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
 pub async fn settle(ctx: &mut RunCtx, pending: Pending) -> u64 {
     match pending.0.await {
         Ok(c) => {
-            if c.old_host_silent {
-                ctx.old_host_silent();
+            if let Some(silence) = c.old_host_silent {
+                ctx.old_host_silent(silence);
             }
             c.manager
         }

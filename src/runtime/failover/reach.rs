@@ -25,9 +25,14 @@ pub const HEDGE: Duration = Duration::from_millis(150);
 pub const ASK: Duration = Duration::from_millis(1_800);
 
 /// This manager's view of `spec`'s servers: each mysqld (except `skip_mysql`) and each host's
-/// sshd (a channel opened on the kept session: nothing forked on the host), knocked on in
-/// parallel, each bounded by [`KNOCK`].
-pub async fn own(node: &Runtime, spec: &GroupSpec, skip_mysql: &[String]) -> ReachReply {
+/// sshd (except `skip_ssh`: a channel opened on the kept session, nothing forked on the host),
+/// knocked on in parallel, each bounded by [`KNOCK`].
+pub async fn own(
+    node: &Runtime,
+    spec: &GroupSpec,
+    skip_mysql: &[String],
+    skip_ssh: &[String],
+) -> ReachReply {
     let pw = password(&node.local, spec);
     let pool = node.ssh.get(&node.local, spec);
     let knocks = spec.servers.iter().map(|s| {
@@ -55,6 +60,10 @@ pub async fn own(node: &Runtime, spec: &GroupSpec, skip_mysql: &[String]) -> Rea
                 }
             };
             let ssh = match pool {
+                _ if skip_ssh.contains(&s.name) => {
+                    detail.push("ssh: silent to every manager a moment ago".into());
+                    false
+                }
                 Err(e) => {
                     detail.push(format!("ssh: {e}"));
                     false

@@ -20,6 +20,7 @@ use crate::proto::probe::probe_service_client::ProbeServiceClient;
 use crate::proto::probe::ProbeRequest;
 use crate::runtime::credentials::{login, password};
 use crate::runtime::error::RuntimeError;
+use crate::runtime::failover::reach::KNOCK;
 use crate::runtime::pinger::Pinger;
 use crate::runtime::Runtime;
 use crate::secret::Secret;
@@ -45,11 +46,28 @@ pub(super) fn spawn_corroboration(
 ) {
     let RoundAsk { round, tx, window } = ask;
     let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(500));
+    knock_from_here(&node, &g, round);
     probe_from_followers(&node, &g.spec.name, round, timeout, &tx, &counters);
     // A replica is watched at most three quarters of the round, so its report (and the
     // queries around the watch) still lands before the round decides without it.
     let budget = window * 3 / 4;
     ask_replicas(&g, password, round, timeout, budget, tx, book);
+}
+
+/// The leader's own knock on the master's host, for a run that may begin from this round
+/// (host_silence.rs; the followers' knocks come with their votes).
+fn knock_from_here(node: &Arc<Runtime>, g: &Group, round: u64) {
+    let Some(master) = g.spec.server(&g.topology.master).cloned() else {
+        return;
+    };
+    node.host_silence.begin(&g.spec.name, round, &master.name);
+    let (node, spec) = (node.clone(), g.spec.clone());
+    tokio::spawn(async move {
+        if let Some(reached) = knock_host(&node, &spec, &master).await {
+            node.host_silence
+                .record(&spec.name, round, node.id(), reached);
+        }
+    });
 }
 
 /// Every follower voter probes the master from its own zone; each answer is a vote.
@@ -90,6 +108,9 @@ fn probe_from_followers(
             match tokio::time::timeout(timeout * 2, client.probe_master(req)).await {
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
+                    if let Some(reached) = r.host_ssh_reached {
+                        node.host_silence.record(&group, round, id, reached);
+                    }
                     counters.probes.fetch_add(1, Ordering::Relaxed);
                     node.metrics.vote(&group, r.reachable);
                     counters
@@ -267,11 +288,19 @@ async fn watch(
     )
 }
 
-/// A follower's answer to ProbeMaster: one ping of the group's type from this zone.
-pub async fn probe_master(
-    node: &Runtime,
-    group: &str,
-) -> Result<(bool, String, Duration), RuntimeError> {
+/// A follower's answer to ProbeMaster.
+pub struct ProbeFound {
+    /// The master answered (or answered with an error that proves it is up).
+    pub reachable: bool,
+    pub detail: String,
+    pub latency: Duration,
+    /// Its host over SSH, when known by the time the ping ended (host_silence.rs).
+    pub host_ssh: Option<bool>,
+}
+
+/// A follower's answer to ProbeMaster: one ping of the group's type from this zone, and a
+/// knock on the master's host over SSH alongside it.
+pub async fn probe_master(node: &Runtime, group: &str) -> Result<ProbeFound, RuntimeError> {
     let g = node
         .raft
         .read(|c| c.groups.get(group).cloned())
@@ -291,13 +320,58 @@ pub async fn probe_master(
         (g.spec.name.clone(), node.id()),
     );
     let t = std::time::Instant::now();
-    Ok(match p.ping().await {
-        Ok(d) => (true, "answered".into(), d),
+    let knock = knock_host(node, &g.spec, &master);
+    let (pinged, latency, host_ssh) = with_knock(p.ping(), knock, t).await;
+    let (reachable, detail) = match pinged {
+        Ok(_) => (true, "answered".into()),
         Err(e) if e.proves_alive() => (
             true,
             format!("answered with an error that proves it is up: {e}"),
-            t.elapsed(),
         ),
-        Err(e) => (false, e.to_string(), t.elapsed()),
+        Err(e) => (false, e.to_string()),
+    };
+    Ok(ProbeFound {
+        reachable,
+        detail,
+        latency,
+        host_ssh,
     })
+}
+
+/// The ping's outcome, and the knock's when known by the time the ping ended: the knock is
+/// never waited for beyond the ping (a vote is not delayed by it), except that a knock
+/// unanswered for its whole bound — the ping took as long — is a silent host.
+async fn with_knock<T>(
+    ping: impl std::future::Future<Output = T>,
+    knock: impl std::future::Future<Output = Option<bool>>,
+    started: std::time::Instant,
+) -> (T, Duration, Option<bool>) {
+    let mut knock = std::pin::pin!(futures::future::maybe_done(knock));
+    let mut ping = std::pin::pin!(ping);
+    let mut knocked = false;
+    let res = loop {
+        tokio::select! {
+            r = &mut ping => break r,
+            () = &mut knock, if !knocked => knocked = true,
+        }
+    };
+    let latency = started.elapsed();
+    if !knocked && latency >= KNOCK {
+        // Its own bound (KNOCK from the same start) ends it within moments.
+        knock.as_mut().await;
+    }
+    let host_ssh = knock.as_mut().take_output().flatten();
+    (res, latency, host_ssh)
+}
+
+/// One knock on `master`'s host over SSH (a channel on the kept session), bounded by
+/// [`KNOCK`]; None when this manager has no SSH for the group.
+pub(super) async fn knock_host(
+    node: &Runtime,
+    spec: &crate::state::group::GroupSpec,
+    master: &crate::state::group::ServerSpec,
+) -> Option<bool> {
+    let pool = node.ssh.get(&node.local, spec).ok()?;
+    let (host, port) = master.ssh_target(&spec.ssh);
+    Some(pool.answers(&host, port, KNOCK).await.is_ok())
 }

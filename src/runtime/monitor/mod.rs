@@ -6,6 +6,7 @@
 //! health, so an open suspicion round is finished, not restarted.
 
 mod corroboration;
+pub mod host_silence;
 mod pulses;
 pub mod seen;
 mod stats;
@@ -24,6 +25,7 @@ use self::pulses::PulseBook;
 use self::stats::Counters;
 pub use self::stats::{CountersSnapshot, MonitorStats};
 use super::credentials::{login, password};
+use super::peers::voters;
 use super::pinger::Pinger;
 use crate::adapters::mysql::Login;
 use crate::clock::now_ms;
@@ -154,17 +156,6 @@ pub async fn supervise(node: Arc<Runtime>, stop: watch::Receiver<bool>) {
             monitors.ensure(key, term, || monitor_group(node.clone(), g.clone(), term));
         }
     }
-}
-
-/// The voting managers, this node included.
-fn voters(node: &Runtime) -> usize {
-    node.raft
-        .metrics()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .count()
-        .max(1)
 }
 
 fn detector_config(node: &Runtime, g: &Group) -> DetectorConfig {

@@ -17,9 +17,8 @@ use crate::model::{HookCommand, HostFence, OldMysqld};
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
 
-/// How long "no manager reached the old master's host" (taken when choosing who acts) stands
-/// in for phase 2's own knock.
-const SILENT_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long "no manager reached the old master's host" stands in for phase 2's own knock.
+use crate::runtime::monitor::host_silence::FRESH as SILENT_FRESH;
 
 impl RunCtx {
     /// Phase 2: stop every replica's IO thread (positions hold still), then take the old master
@@ -99,11 +98,12 @@ impl RunCtx {
         Ok(lines.join("; "))
     }
 
-    /// When no manager reached the old master's host (taken when choosing who acts), if that
-    /// is recent enough to stand in for a knock of phase 2's own.
-    fn old_host_silent_fresh(&self) -> Option<std::time::Instant> {
+    /// When no manager reached the old master's host (found while corroborating the suspicion
+    /// or when choosing who acts), if that is recent enough to stand in for a knock of phase
+    /// 2's own.
+    fn old_host_silent_fresh(&self) -> Option<super::HostSilence> {
         self.old_host_silent
-            .filter(|at| at.elapsed() < SILENT_FRESH)
+            .filter(|s| s.since.elapsed() < SILENT_FRESH)
     }
 
     /// The old master's host over SSH, as the planner said: VIP fenced, or just reachability
@@ -114,12 +114,12 @@ impl RunCtx {
             (_, Err(e)) => return (format!("{}: no SSH: {e}", old.name), false),
             (_, Ok(p)) => p,
         };
-        if let Some(at) = self.old_host_silent_fresh() {
-            let ago = crate::errors::human_duration(at.elapsed());
+        if let Some(silent) = self.old_host_silent_fresh() {
+            let ago = crate::errors::human_duration(silent.since.elapsed());
             return (
                 format!(
-                    "{}: host unreachable over SSH: no manager reached it when asked {ago} ago",
-                    old.name
+                    "{}: host unreachable over SSH: no manager reached it {} ({ago} ago)",
+                    old.name, silent.found
                 ),
                 false,
             );

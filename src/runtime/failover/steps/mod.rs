@@ -149,15 +149,24 @@ pub struct RunCtx {
     /// Phase 2 found the old master's host unreachable over SSH (and powered it off): phase
     /// 3.2 does not wait for it again.
     old_host_unreachable: bool,
-    /// When choosing who acts, no manager (this one included) reached the old master's host
-    /// over SSH: phase 2, moments later, does not spend another knock on it.
-    old_host_silent: Option<std::time::Instant>,
+    /// When choosing who acts, or corroborating the suspicion just before (host_silence.rs),
+    /// no manager (this one included) reached the old master's host over SSH: phase 2,
+    /// moments later, does not spend another knock on it.
+    old_host_silent: Option<HostSilence>,
     /// Phase 1's double check found the old mysqld silent (no answer, no refusal): when, and
     /// the error. Phase 2 moments later goes straight to STONITH instead of knocking again.
     old_mysqld_silent: Option<(std::time::Instant, String)>,
     /// An online switchover's session on the old master holding FLUSH TABLES WITH READ LOCK
     /// (phase 2 to phase 4; dropping it releases the lock).
     switch_lock: Option<Session>,
+}
+
+/// No manager reached the old master's host over SSH: since when, and when that was found
+/// (for the journal: "when the suspicion was corroborated", "when asked who acts").
+#[derive(Clone, Copy, Debug)]
+pub struct HostSilence {
+    pub since: std::time::Instant,
+    pub found: &'static str,
 }
 
 impl RunCtx {
@@ -285,9 +294,9 @@ impl RunCtx {
         &self.group.spec
     }
 
-    /// No manager reached the old master's host over SSH just now (see `old_host_silent`).
-    pub fn old_host_silent(&mut self) {
-        self.old_host_silent = Some(std::time::Instant::now());
+    /// No manager reached the old master's host over SSH (see `old_host_silent`).
+    pub fn old_host_silent(&mut self, silence: HostSilence) {
+        self.old_host_silent = Some(silence);
     }
 
     /// What the run's steps need to reach (who acts them is chosen from it).
