@@ -148,6 +148,7 @@ impl ClusterState {
                 self.audit.push(entry, at);
                 Ok(true)
             }
+            Cmd::PruneRuns { group, before } => self.prune_runs(group, *before),
         }
     }
 

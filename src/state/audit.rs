@@ -33,6 +33,7 @@ pub const FEATURES: &[&str] = &[
     super::group::FEATURE_IGNORE_FAIL,
     super::rejoin::FEATURE_REJOIN,
     super::switchover::FEATURE_SWITCHOVER,
+    super::history::FEATURE_PRUNE_RUNS,
 ];
 
 /// One admin write as the leader that served it saw it.

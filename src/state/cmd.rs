@@ -146,6 +146,10 @@ pub enum Cmd {
     /// An admin write the leader served (its audit trail; the state keeps the last
     /// [`super::audit::AUDIT_HISTORY`]). Proposed only when every member knows this command.
     Audit { entry: Box<AuditEntry> },
+    /// The runs history of `group` is bounded: its ended runs with an id below `before` go,
+    /// except the newest completed and the newest failed one (state/history.rs). Proposed
+    /// only when every member knows it (FEATURE_PRUNE_RUNS).
+    PruneRuns { group: String, before: u64 },
 }
 
 /// One arm per command (the log's readable form), hence the length.
@@ -246,6 +250,9 @@ impl fmt::Display for Cmd {
                 "group {group}: online switchover from {old_master} begins"
             ),
             Cmd::RecordSwitch { run, event } => write!(f, "run {run}: {event:?}"),
+            Cmd::PruneRuns { group, before } => {
+                write!(f, "group {group}: ended runs before {before} pruned")
+            }
             Cmd::Audit { entry } => {
                 let e = entry.bounded();
                 write!(

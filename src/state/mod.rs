@@ -10,6 +10,7 @@ mod apply;
 pub mod audit;
 mod cmd;
 pub mod group;
+pub mod history;
 pub mod journal;
 pub mod ownership;
 pub mod pause;

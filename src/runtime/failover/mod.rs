@@ -483,6 +483,28 @@ async fn complete(ctx: &steps::RunCtx, run: &FailoverRun) {
         ),
         Err(e) => tracing::warn!(error = ?e, "could not commit the end of the run"),
     }
+    prune_history(ctx.runtime(), &run.group).await;
+}
+
+/// After a run of `group` ended: its oldest ended runs beyond
+/// [`crate::state::history::KEEP_RUNS`] go, once every member knows the command (until then
+/// they stay; the next run's end tries again).
+async fn prune_history(node: &Runtime, group: &str) {
+    use crate::state::history::{FEATURE_PRUNE_RUNS, KEEP_RUNS};
+    if super::features::lacking(node, FEATURE_PRUNE_RUNS).is_some() {
+        return;
+    }
+    let Some(before) = node.raft.read(|c| c.prune_point(group, KEEP_RUNS)) else {
+        return;
+    };
+    let cmd = Cmd::PruneRuns {
+        group: group.to_string(),
+        before,
+    };
+    match node.raft.propose(cmd).await {
+        Ok(_) => tracing::info!(%group, before, "runs history pruned to the newest {KEEP_RUNS}"),
+        Err(e) => tracing::warn!(%group, error = %e, "could not prune the runs history"),
+    }
 }
 
 /// The detail of `step` if it failed.
@@ -529,6 +551,9 @@ async fn fail(ctx: &mut steps::RunCtx, id: u64, mut reason: String) {
             tracing::error!(%reason, "Master failover FAILED: automatic failover of this group is blocked until `mhactl failover ack`");
         } else {
             tracing::error!(%reason, "Master failover FAILED, nothing was changed (configuration check, or a switch rolled back)");
+        }
+        if let Some(group) = ctx.run().map(|r| r.group) {
+            prune_history(ctx.runtime(), &group).await;
         }
     }
 }

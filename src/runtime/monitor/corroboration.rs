@@ -20,7 +20,6 @@ use crate::proto::probe::probe_service_client::ProbeServiceClient;
 use crate::proto::probe::ProbeRequest;
 use crate::runtime::credentials::{login, password};
 use crate::runtime::error::RuntimeError;
-use crate::runtime::failover::reach::KNOCK;
 use crate::runtime::pinger::Pinger;
 use crate::runtime::Runtime;
 use crate::secret::Secret;
@@ -63,7 +62,8 @@ fn knock_from_here(node: &Arc<Runtime>, g: &Group, round: u64) {
     node.host_silence.begin(&g.spec.name, round, &master.name);
     let (node, spec) = (node.clone(), g.spec.clone());
     tokio::spawn(async move {
-        if let Some(reached) = knock_host(&node, &spec, &master).await {
+        let bound = probe_bound(spec.ping.interval_ms);
+        if let Some(reached) = knock_host(&node, &spec, &master, bound).await {
             node.host_silence
                 .record(&spec.name, round, node.id(), reached);
         }
@@ -288,6 +288,14 @@ async fn watch(
     )
 }
 
+/// The bound of a corroborating probe of a suspected master (a follower's fresh connection, and
+/// every manager's knock on its host): half the ping interval, as the leader's own first ping
+/// that failed, at least 300 ms. A master that answers does so in milliseconds; one that does
+/// not costs the round this, and the round is decided on the managers' votes.
+fn probe_bound(interval_ms: u64) -> Duration {
+    Duration::from_millis((interval_ms / 2).max(300))
+}
+
 /// A follower's answer to ProbeMaster.
 pub struct ProbeFound {
     /// The master answered (or answered with an error that proves it is up).
@@ -311,7 +319,7 @@ pub async fn probe_master(node: &Runtime, group: &str) -> Result<ProbeFound, Run
         .ok_or_else(|| RuntimeError::NoMaster(group.to_string()))?
         .clone();
     let password = password(&node.local, &g.spec)?;
-    let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(300));
+    let timeout = probe_bound(g.spec.ping.interval_ms);
     // A fresh connection from this zone is what corroboration is about.
     let mut p = Pinger::new(
         login(&g.spec, &master, &password),
@@ -320,8 +328,8 @@ pub async fn probe_master(node: &Runtime, group: &str) -> Result<ProbeFound, Run
         (g.spec.name.clone(), node.id()),
     );
     let t = std::time::Instant::now();
-    let knock = knock_host(node, &g.spec, &master);
-    let (pinged, latency, host_ssh) = with_knock(p.ping(), knock, t).await;
+    let knock = knock_host(node, &g.spec, &master, timeout);
+    let (pinged, latency, host_ssh) = with_knock(p.ping(), knock, timeout, t).await;
     let (reachable, detail) = match pinged {
         Ok(_) => (true, "answered".into()),
         Err(e) if e.proves_alive() => (
@@ -344,6 +352,7 @@ pub async fn probe_master(node: &Runtime, group: &str) -> Result<ProbeFound, Run
 async fn with_knock<T>(
     ping: impl std::future::Future<Output = T>,
     knock: impl std::future::Future<Output = Option<bool>>,
+    bound: Duration,
     started: std::time::Instant,
 ) -> (T, Duration, Option<bool>) {
     let mut knock = std::pin::pin!(futures::future::maybe_done(knock));
@@ -356,8 +365,8 @@ async fn with_knock<T>(
         }
     };
     let latency = started.elapsed();
-    if !knocked && latency >= KNOCK {
-        // Its own bound (KNOCK from the same start) ends it within moments.
+    if !knocked && latency >= bound {
+        // Its own bound (the same, from the same start) ends it within moments.
         knock.as_mut().await;
     }
     let host_ssh = knock.as_mut().take_output().flatten();
@@ -365,13 +374,14 @@ async fn with_knock<T>(
 }
 
 /// One knock on `master`'s host over SSH (a channel on the kept session), bounded by
-/// [`KNOCK`]; None when this manager has no SSH for the group.
-pub(super) async fn knock_host(
+/// `bound`; None when this manager has no SSH for the group.
+async fn knock_host(
     node: &Runtime,
     spec: &crate::state::group::GroupSpec,
     master: &crate::state::group::ServerSpec,
+    bound: Duration,
 ) -> Option<bool> {
     let pool = node.ssh.get(&node.local, spec).ok()?;
     let (host, port) = master.ssh_target(&spec.ssh);
-    Some(pool.answers(&host, port, KNOCK).await.is_ok())
+    Some(pool.answers(&host, port, bound).await.is_ok())
 }

@@ -2,7 +2,8 @@
 //! suspicion: the leader knocks on it itself, and every follower's probe knocks alongside its
 //! ping. A run that begins from that verdict a moment later takes "no manager reaches the host"
 //! from here instead of knocking again: a powered-off host never answers, so each knock of it
-//! costs its whole bound (`reach::KNOCK`), and that second was phase 1's (issue #18).
+//! costs its whole bound (`reach::KNOCK` when a run knocks), and that second was phase 1's
+//! (issue #18).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -289,6 +289,11 @@ impl RunCtx {
         self.term
     }
 
+    /// The node this run is executed on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.node
+    }
+
     /// The group as this run sees it.
     pub fn spec(&self) -> &crate::state::group::GroupSpec {
         &self.group.spec
