@@ -328,6 +328,7 @@ mod tests {
                 reason: "upgrade".into(),
                 until_ms: Some(9),
             }),
+            pruned: vec![],
         };
         let wire = pb::GroupFailover::from(&f);
         assert_eq!(GroupFailover::try_from(wire.clone()).unwrap(), f);

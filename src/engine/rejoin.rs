@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{BinlogCoord, BinlogEvent, Target};
-use crate::state::journal::{FailoverRun, RunKind, RunState};
+use crate::state::journal::{FailoverRun, RunKind};
 
 /// MariaDB: the transactions `old` holds that `new` lacks, per (domain, server id), named by
 /// the last of them and where the master stops: `0-1-103 (server 1's in domain 0 after
@@ -57,18 +57,8 @@ pub fn last_master_change<'a>(
     runs: impl IntoIterator<Item = &'a FailoverRun>,
     group: &str,
 ) -> Option<&'a FailoverRun> {
-    let changed_master = |r: &FailoverRun| match r.state {
-        RunState::Completed { .. } => r.decided.is_some(),
-        RunState::Failed { .. } => {
-            r.decided.is_some()
-                && r.switch
-                    .as_ref()
-                    .is_some_and(|s| s.writable_at_ms.is_some())
-        }
-        RunState::Running => false,
-    };
     runs.into_iter()
-        .filter(|r| r.group == group && changed_master(r))
+        .filter(|r| r.group == group && r.changed_master())
         .max_by_key(|r| r.id)
 }
 
@@ -223,6 +213,7 @@ pub fn describe_writes(events: &[BinlogEvent]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::engine::gtid::mariadb_last_seq;
+    use crate::state::journal::RunState;
 
     fn seqs(pos: &[&str]) -> BTreeMap<(u32, u32), u64> {
         mariadb_last_seq(pos.iter().copied()).unwrap()

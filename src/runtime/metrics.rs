@@ -380,8 +380,22 @@ impl Metrics {
                 }
             }
             let mut last: std::collections::BTreeMap<&str, u64> = Default::default();
+            // The runs the bounded history dropped (state/history.rs) still count: with the
+            // ended runs it holds, a counter that never goes down.
+            for (group, f) in &c.failover {
+                for p in &f.pruned {
+                    let outcome = if p.completed { "completed" } else { "failed" };
+                    self.failover_runs
+                        .get_or_create(&labels(&[
+                            ("group", group),
+                            ("kind", kind_word(p.kind)),
+                            ("outcome", outcome),
+                        ]))
+                        .inc_by(p.count);
+                }
+            }
             for r in c.runs.values() {
-                // Ended runs only: a counter never goes down (runs stay in the journal).
+                // Ended runs only (a running one is counted when it ends).
                 let (outcome, ended) = match &r.state {
                     RunState::Completed { at_ms } => ("completed", *at_ms),
                     RunState::Failed { at_ms, .. } => ("failed", *at_ms),

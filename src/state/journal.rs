@@ -161,6 +161,10 @@ pub struct GroupFailover {
     /// Maintenance mode (`mhactl pause`): automatic failover off, monitoring on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paused: Option<super::pause::Pause>,
+    /// The ended runs the history no longer holds, counted (state/history.rs): the runs
+    /// counters stay counters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<super::history::PrunedRuns>,
 }
 
 pub const REFUSAL_HISTORY: usize = 20;
@@ -249,6 +253,22 @@ impl FailoverRun {
             state: RunState::Running,
             started_at_ms: at_ms,
             switch: None,
+        }
+    }
+
+    /// Whether this run changed its group's master: it completed, or it is a switchover that
+    /// failed after its new master took writes.
+    pub fn changed_master(&self) -> bool {
+        match self.state {
+            RunState::Completed { .. } => self.decided.is_some(),
+            RunState::Failed { .. } => {
+                self.decided.is_some()
+                    && self
+                        .switch
+                        .as_ref()
+                        .is_some_and(|s| s.writable_at_ms.is_some())
+            }
+            RunState::Running => false,
         }
     }
 

@@ -28,13 +28,20 @@ struct Chosen {
 /// Starts taking the views and choosing (in the background).
 pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u64]) -> Pending {
     let (node, spec, mut needs) = (node.clone(), ctx.spec().clone(), ctx.needs(run));
-    // The managers found the old master's host silent while corroborating, a moment ago:
-    // nobody is asked about it again (a powered-off host costs each knock its whole bound),
-    // and a leader that reaches the rest acts.
+    // Every manager found the old master's host silent while corroborating the verdict this
+    // run answers, a moment ago: this node does not knock on it again (a powered-off host
+    // costs each knock its whole bound), and a leader that reaches the rest acts. (Others,
+    // if asked for what this node does not reach, still knock on everything.)
     let voters = crate::runtime::peers::voters(&node);
     let known_silent = node
         .host_silence
-        .silent_since(&run.group, &run.old_master, node.id(), voters)
+        .silent_since(
+            &run.group,
+            run.verdict_round,
+            &run.old_master,
+            node.id(),
+            voters,
+        )
         .map(|since| HostSilence {
             since,
             found: "when the suspicion was corroborated",

@@ -62,7 +62,7 @@ fn knock_from_here(node: &Arc<Runtime>, g: &Group, round: u64) {
     node.host_silence.begin(&g.spec.name, round, &master.name);
     let (node, spec) = (node.clone(), g.spec.clone());
     tokio::spawn(async move {
-        let bound = probe_bound(spec.ping.interval_ms);
+        let bound = knock_bound(spec.ping.interval_ms);
         if let Some(reached) = knock_host(&node, &spec, &master, bound).await {
             node.host_silence
                 .record(&spec.name, round, node.id(), reached);
@@ -108,7 +108,10 @@ fn probe_from_followers(
             match tokio::time::timeout(timeout * 2, client.probe_master(req)).await {
                 Ok(Ok(r)) => {
                     let r = r.into_inner();
-                    if let Some(reached) = r.host_ssh_reached {
+                    // A master that answered this manager proves its host up as well as a
+                    // knock that did.
+                    if r.reachable || r.host_ssh_reached.is_some() {
+                        let reached = r.reachable || r.host_ssh_reached == Some(true);
                         node.host_silence.record(&group, round, id, reached);
                     }
                     counters.probes.fetch_add(1, Ordering::Relaxed);
@@ -288,11 +291,11 @@ async fn watch(
     )
 }
 
-/// The bound of a corroborating probe of a suspected master (a follower's fresh connection, and
-/// every manager's knock on its host): half the ping interval, as the leader's own first ping
-/// that failed, at least 300 ms. A master that answers does so in milliseconds; one that does
-/// not costs the round this, and the round is decided on the managers' votes.
-fn probe_bound(interval_ms: u64) -> Duration {
+/// The bound of every manager's knock on a suspected master's host while corroborating: half
+/// the ping interval, at least 300 ms, so that a follower's knock is over before its ping's
+/// bound (the whole interval) and travels with its vote. sshd answers a channel on a kept
+/// session, or a new session, in milliseconds when the host is up.
+fn knock_bound(interval_ms: u64) -> Duration {
     Duration::from_millis((interval_ms / 2).max(300))
 }
 
@@ -319,7 +322,7 @@ pub async fn probe_master(node: &Runtime, group: &str) -> Result<ProbeFound, Run
         .ok_or_else(|| RuntimeError::NoMaster(group.to_string()))?
         .clone();
     let password = password(&node.local, &g.spec)?;
-    let timeout = probe_bound(g.spec.ping.interval_ms);
+    let timeout = Duration::from_millis(g.spec.ping.interval_ms.max(300));
     // A fresh connection from this zone is what corroboration is about.
     let mut p = Pinger::new(
         login(&g.spec, &master, &password),
@@ -328,8 +331,9 @@ pub async fn probe_master(node: &Runtime, group: &str) -> Result<ProbeFound, Run
         (g.spec.name.clone(), node.id()),
     );
     let t = std::time::Instant::now();
-    let knock = knock_host(node, &g.spec, &master, timeout);
-    let (pinged, latency, host_ssh) = with_knock(p.ping(), knock, timeout, t).await;
+    let bound = knock_bound(g.spec.ping.interval_ms);
+    let knock = knock_host(node, &g.spec, &master, bound);
+    let (pinged, latency, host_ssh) = with_knock(p.ping(), knock, bound, t).await;
     let (reachable, detail) = match pinged {
         Ok(_) => (true, "answered".into()),
         Err(e) if e.proves_alive() => (

@@ -1,6 +1,6 @@
 //! The suspected master's host over SSH, as the managers found it while corroborating the
 //! suspicion: the leader knocks on it itself, and every follower's probe knocks alongside its
-//! ping. A run that begins from that verdict a moment later takes "no manager reaches the host"
+//! ping (a follower whose ping the master answered reached it too). A run that begins from that verdict a moment later takes "no manager reaches the host"
 //! from here instead of knocking again: a powered-off host never answers, so each knock of it
 //! costs its whole bound (`reach::KNOCK` when a run knocks), and that second was phase 1's
 //! (issue #18).
@@ -44,7 +44,8 @@ impl SilenceBook {
         );
     }
 
-    /// `manager`'s knock in `round`: `reached` the host, or not within the bound.
+    /// `manager`'s knock in `round`: `reached` the host (or its mysqld answered that manager),
+    /// or not within the bound.
     pub fn record(&self, group: &str, round: u64, manager: u64, reached: bool) {
         let mut book = self.0.lock().unwrap();
         let Some(k) = book.get_mut(group).filter(|k| k.round == round) else {
@@ -57,24 +58,26 @@ impl SilenceBook {
         }
     }
 
-    /// When the knocks on `master`'s host began, if they are fresh, nobody reached it, and
-    /// the leader's own knock plus those of a majority of `voters` in all found it silent:
-    /// the same standing as asking every manager at the run's start (failover/choose.rs), a
-    /// moment older.
+    /// When the knocks of verdict round `round` on `master`'s host began, if they are fresh,
+    /// every voter's (the leader's own included) found it silent, and no manager reached it
+    /// (nor its mysqld): the standing of asking every manager at the run's start
+    /// (failover/choose.rs), a moment older. A voter that did not say (down, or its knock
+    /// unfinished when its ping ended) leaves the run to knock for itself.
     pub fn silent_since(
         &self,
         group: &str,
+        round: Option<u64>,
         master: &str,
         leader: u64,
         voters: usize,
     ) -> Option<Instant> {
         let book = self.0.lock().unwrap();
         let k = book.get(group)?;
-        let majority = voters / 2 + 1;
-        (k.master == master
+        (round == Some(k.round)
+            && k.master == master
             && !k.reached
             && k.silent.contains(&leader)
-            && k.silent.len() >= majority
+            && k.silent.len() >= voters
             && k.began.elapsed() < FRESH)
             .then_some(k.began)
     }
@@ -85,37 +88,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn silent_only_when_the_leader_and_a_majority_found_it_so() {
+    fn silent_only_when_every_voter_found_it_so() {
         let b = SilenceBook::default();
         b.begin("g", 3, "db1");
         b.record("g", 3, 1, false);
-        assert_eq!(b.silent_since("g", "db1", 1, 3), None, "the leader alone");
         b.record("g", 3, 2, false);
-        assert!(b.silent_since("g", "db1", 1, 3).is_some());
-        assert_eq!(b.silent_since("g", "db2", 1, 3), None, "another master");
-        assert_eq!(b.silent_since("g", "db1", 1, 5), None, "2 of 5");
-        b.record("g", 3, 3, true);
         assert_eq!(
-            b.silent_since("g", "db1", 1, 3),
+            b.silent_since("g", Some(3), "db1", 1, 3),
+            None,
+            "2 of 3: the third may reach it"
+        );
+        b.record("g", 3, 3, false);
+        assert!(b.silent_since("g", Some(3), "db1", 1, 3).is_some());
+        assert_eq!(
+            b.silent_since("g", Some(3), "db2", 1, 3),
+            None,
+            "another master"
+        );
+        assert_eq!(b.silent_since("g", Some(3), "db1", 1, 5), None, "3 of 5");
+        b.record("g", 3, 4, true);
+        assert_eq!(
+            b.silent_since("g", Some(3), "db1", 1, 3),
             None,
             "one manager reached it"
         );
     }
 
     #[test]
-    fn the_leader_must_have_knocked_and_old_rounds_do_not_count() {
+    fn only_the_verdicts_own_round_and_the_leaders_own_knock_count() {
         let b = SilenceBook::default();
         b.begin("g", 3, "db1");
         b.record("g", 3, 2, false);
         b.record("g", 3, 3, false);
+        b.record("g", 3, 4, false);
         assert_eq!(
-            b.silent_since("g", "db1", 1, 3),
+            b.silent_since("g", Some(3), "db1", 1, 3),
             None,
             "without the leader's own"
         );
+        b.record("g", 3, 1, false);
+        assert!(b.silent_since("g", Some(3), "db1", 1, 3).is_some());
+        assert_eq!(
+            b.silent_since("g", Some(2), "db1", 1, 3),
+            None,
+            "round 2's run"
+        );
+        assert_eq!(b.silent_since("g", None, "db1", 1, 3), None, "a manual run");
         b.begin("g", 4, "db1");
         b.record("g", 3, 1, false);
-        assert_eq!(b.silent_since("g", "db1", 1, 3), None, "a knock of round 3");
-        assert_eq!(b.silent_since("h", "db1", 1, 3), None, "another group");
+        assert_eq!(
+            b.silent_since("g", Some(4), "db1", 1, 1),
+            None,
+            "a knock of round 3"
+        );
+        assert_eq!(
+            b.silent_since("h", Some(4), "db1", 1, 1),
+            None,
+            "another group"
+        );
     }
 }
