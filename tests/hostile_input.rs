@@ -1026,6 +1026,9 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         group_name()
             .prop_map(|group| Cmd::AckFailover { group })
             .boxed(),
+        (group_name(), num())
+            .prop_map(|(group, before)| Cmd::PruneRuns { group, before })
+            .boxed(),
         (
             group_name(),
             run_kind(),

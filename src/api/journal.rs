@@ -472,7 +472,8 @@ impl TryFrom<pb::GroupFailover> for GroupFailover {
                 .collect::<Result<_, _>>()?,
             handled_round: f.handled_round,
             paused: f.paused.map(Into::into),
-            // Only the leader's metrics read it, from its own state: not on the wire.
+            // Only each manager's metrics read it, from its own replicated state: mhactl has
+            // no use for it, so it is not on the wire.
             pruned: Vec::new(),
         })
     }

@@ -147,8 +147,9 @@ pub enum Cmd {
     /// [`super::audit::AUDIT_HISTORY`]). Proposed only when every member knows this command.
     Audit { entry: Box<AuditEntry> },
     /// The runs history of `group` is bounded: its ended runs with an id below `before` go,
-    /// except the newest completed and the newest failed one (state/history.rs). Proposed
-    /// only when every member knows it (FEATURE_PRUNE_RUNS).
+    /// except those state/history.rs keeps (the newest completed and the newest failed one,
+    /// the last master change, a run that answered the current Dead verdict), counted in
+    /// `GroupFailover::pruned`. Proposed only when every member knows it (FEATURE_PRUNE_RUNS).
     PruneRuns { group: String, before: u64 },
 }
 

@@ -29,7 +29,7 @@ impl Needs {
         }
     }
 
-    /// `server`'s host over SSH is not needed after all: every voting manager found it
+    /// `server`'s host over SSH is not needed after all: every manager found it
     /// silent a moment ago, so no view can cover it.
     pub fn drop_ssh(&mut self, server: &str) {
         self.ssh.retain(|s| s != server);

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::maybe_done;
 use tokio::task::JoinHandle;
@@ -15,6 +15,11 @@ use super::steps::{HostSilence, RunCtx};
 use crate::engine::failover::actor;
 use crate::runtime::Runtime;
 use crate::state::journal::FailoverRun;
+
+/// How long a run that begins the moment its verdict commits waits for this leader's own
+/// knock of that round to end (it ends on the same bound as the followers' knocks, which the
+/// verdict waited for).
+const OWN_KNOCK_WAIT: Duration = Duration::from_millis(200);
 
 /// The choice, being made.
 pub struct Pending(JoinHandle<Chosen>);
@@ -27,35 +32,41 @@ struct Chosen {
 
 /// Starts taking the views and choosing (in the background).
 pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u64]) -> Pending {
-    let (node, spec, mut needs) = (node.clone(), ctx.spec().clone(), ctx.needs(run));
-    // Every manager found the old master's host silent while corroborating the verdict this
-    // run answers, a moment ago: this node does not knock on it again (a powered-off host
-    // costs each knock its whole bound), and a leader that reaches the rest acts. (Others,
-    // if asked for what this node does not reach, still knock on everything.)
-    let voters = crate::runtime::peers::voters(&node);
-    let known_silent = node
-        .host_silence
-        .silent_since(
-            &run.group,
-            run.verdict_round,
-            &run.old_master,
-            node.id(),
-            voters,
-        )
-        .map(|since| HostSilence {
-            since,
-            found: "when the suspicion was corroborated",
-        });
-    if known_silent.is_some() {
-        needs.drop_ssh(&run.old_master);
-    }
-    let (old_master, group, id, excluded) = (
+    let (node, spec) = (node.clone(), ctx.spec().clone());
+    let (full_needs, mut needs) = (ctx.needs(run), ctx.needs(run));
+    let (old_master, group, id, excluded, round) = (
         run.old_master.clone(),
         run.group.clone(),
         run.id,
         excluded.to_vec(),
+        run.verdict_round,
     );
     Pending(tokio::spawn(async move {
+        // Every manager (each member, this one included) found the old master's host silent
+        // while corroborating the verdict this run answers, a moment ago: this node does not
+        // knock on it again (a powered-off host costs each knock its whole bound), and a
+        // leader that reaches the rest acts. (Others, if asked for what this node does not
+        // reach, still knock on everything.)
+        let waited = Instant::now();
+        while node.host_silence.knocking(&group, round, node.id())
+            && waited.elapsed() < OWN_KNOCK_WAIT
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let managers: Vec<u64> = crate::runtime::peers::members(&node)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let known_silent = node
+            .host_silence
+            .silent_since(&group, round, &old_master, &managers)
+            .map(|since| HostSilence {
+                since,
+                found: "when the suspicion was corroborated",
+            });
+        if known_silent.is_some() {
+            needs.drop_ssh(&old_master);
+        }
         let skip = vec![old_master.clone()];
         let skip_ssh = if known_silent.is_some() {
             skip.clone()
@@ -97,6 +108,10 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
         };
         replies.push(own);
         let views: Vec<_> = replies.iter().map(reach::view).collect();
+        // Whoever reaches the host now outweighs what was found a moment ago: the choice then
+        // weighs it as it would have.
+        let silent_now = !views.iter().any(|v| v.ssh.contains(&old_master));
+        let needs = if silent_now { needs } else { full_needs };
         let chosen = actor::choose(node.id(), &views, &needs, &excluded);
         let seen: Vec<String> = replies.iter().map(reach::describe).collect();
         if chosen.manager == node.id() {
@@ -104,8 +119,6 @@ pub fn spawn(node: &Arc<Runtime>, ctx: &RunCtx, run: &FailoverRun, excluded: &[u
         } else {
             tracing::warn!(%group, run = id, actor = chosen.manager, reason = %chosen.reason, views = ?seen, "the failover's steps are delegated to manager {}", chosen.manager);
         }
-        // Whoever reaches the host now outweighs what was found a moment ago.
-        let silent_now = !views.iter().any(|v| v.ssh.contains(&old_master));
         Chosen {
             manager: chosen.manager,
             old_host_silent: silent_now.then(|| {

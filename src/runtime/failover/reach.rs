@@ -61,7 +61,7 @@ pub async fn own(
             };
             let ssh = match pool {
                 _ if skip_ssh.contains(&s.name) => {
-                    detail.push("ssh: silent to every voting manager a moment ago".into());
+                    detail.push("ssh: silent to every manager a moment ago".into());
                     false
                 }
                 Err(e) => {

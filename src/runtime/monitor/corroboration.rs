@@ -291,12 +291,12 @@ async fn watch(
     )
 }
 
-/// The bound of every manager's knock on a suspected master's host while corroborating: half
-/// the ping interval, at least 300 ms, so that a follower's knock is over before its ping's
-/// bound (the whole interval) and travels with its vote. sshd answers a channel on a kept
-/// session, or a new session, in milliseconds when the host is up.
+/// The bound of every manager's knock on a suspected master's host while corroborating: the
+/// same as a follower's ping (the ping interval, at least 300 ms), so a follower's knock
+/// travels with its vote without delaying it, and a host is called silent only after as long
+/// as a run's own knock would have waited for it (`reach::KNOCK` at the default interval).
 fn knock_bound(interval_ms: u64) -> Duration {
-    Duration::from_millis((interval_ms / 2).max(300))
+    Duration::from_millis(interval_ms.max(300))
 }
 
 /// A follower's answer to ProbeMaster.
@@ -378,14 +378,29 @@ async fn with_knock<T>(
 }
 
 /// One knock on `master`'s host over SSH (a channel on the kept session), bounded by
-/// `bound`; None when this manager has no SSH for the group.
+/// `bound`: reached, or silent (no answer at all within it). Anything the host answered (a
+/// refused connection, a host key, an authentication failure) reaches it: only silence
+/// counts towards "dark". None when this manager has no SSH for the group, or cannot tell
+/// (its own key or configuration fails).
 async fn knock_host(
     node: &Runtime,
     spec: &crate::state::group::GroupSpec,
     master: &crate::state::group::ServerSpec,
     bound: Duration,
 ) -> Option<bool> {
+    use crate::adapters::ssh::SshError;
     let pool = node.ssh.get(&node.local, spec).ok()?;
     let (host, port) = master.ssh_target(&spec.ssh);
-    Some(pool.answers(&host, port, bound).await.is_ok())
+    match pool.answers(&host, port, bound).await {
+        Ok(()) => Some(true),
+        Err(SshError::Timeout { .. }) => Some(false),
+        // The network says no host answers there (no ARP reply): silent as well.
+        Err(SshError::Connect { message, .. })
+            if message.contains("No route to host") || message.contains("unreachable") =>
+        {
+            Some(false)
+        }
+        Err(SshError::Key { .. } | SshError::Config(_)) => None,
+        Err(_) => Some(true),
+    }
 }

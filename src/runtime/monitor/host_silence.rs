@@ -58,26 +58,39 @@ impl SilenceBook {
         }
     }
 
+    /// Whether `manager`'s knock of round `round` is still under way (begun, not recorded):
+    /// a run that begins the moment the verdict commits may be a few milliseconds ahead of
+    /// the leader's own knock, which ends on the same bound as the followers'.
+    pub fn knocking(&self, group: &str, round: Option<u64>, manager: u64) -> bool {
+        let book = self.0.lock().unwrap();
+        book.get(group).is_some_and(|k| {
+            round == Some(k.round)
+                && !k.reached
+                && !k.silent.contains(&manager)
+                && k.began.elapsed() < FRESH
+        })
+    }
+
     /// When the knocks of verdict round `round` on `master`'s host began, if they are fresh,
-    /// every voter's (the leader's own included) found it silent, and no manager reached it
-    /// (nor its mysqld): the standing of asking every manager at the run's start
-    /// (failover/choose.rs), a moment older. A voter that did not say (down, or its knock
-    /// unfinished when its ping ended) leaves the run to knock for itself.
+    /// every one of `managers` (the members now, the leader included) found it silent, and no
+    /// manager reached it (nor its mysqld): the standing of asking every manager at the run's
+    /// start (failover/choose.rs), a moment older. A member that did not say (down, a learner,
+    /// which corroboration does not ask, or its knock unfinished when its ping ended) leaves
+    /// the run to knock for itself.
     pub fn silent_since(
         &self,
         group: &str,
         round: Option<u64>,
         master: &str,
-        leader: u64,
-        voters: usize,
+        managers: &[u64],
     ) -> Option<Instant> {
         let book = self.0.lock().unwrap();
         let k = book.get(group)?;
         (round == Some(k.round)
             && k.master == master
             && !k.reached
-            && k.silent.contains(&leader)
-            && k.silent.len() >= voters
+            && !managers.is_empty()
+            && managers.iter().all(|m| k.silent.contains(m))
             && k.began.elapsed() < FRESH)
             .then_some(k.began)
     }
@@ -88,27 +101,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn silent_only_when_every_voter_found_it_so() {
+    fn silent_only_when_every_member_found_it_so() {
         let b = SilenceBook::default();
         b.begin("g", 3, "db1");
         b.record("g", 3, 1, false);
         b.record("g", 3, 2, false);
         assert_eq!(
-            b.silent_since("g", Some(3), "db1", 1, 3),
+            b.silent_since("g", Some(3), "db1", &[1, 2, 3]),
             None,
             "2 of 3: the third may reach it"
         );
         b.record("g", 3, 3, false);
-        assert!(b.silent_since("g", Some(3), "db1", 1, 3).is_some());
+        assert!(b.silent_since("g", Some(3), "db1", &[1, 2, 3]).is_some());
         assert_eq!(
-            b.silent_since("g", Some(3), "db2", 1, 3),
+            b.silent_since("g", Some(3), "db1", &[1, 2, 4]),
+            None,
+            "manager 4 replaced 3 since: it never knocked"
+        );
+        assert_eq!(
+            b.silent_since("g", Some(3), "db2", &[1, 2, 3]),
             None,
             "another master"
         );
-        assert_eq!(b.silent_since("g", Some(3), "db1", 1, 5), None, "3 of 5");
+        assert_eq!(
+            b.silent_since("g", Some(3), "db1", &[1, 2, 3, 4, 5]),
+            None,
+            "3 of 5"
+        );
         b.record("g", 3, 4, true);
         assert_eq!(
-            b.silent_since("g", Some(3), "db1", 1, 3),
+            b.silent_since("g", Some(3), "db1", &[1, 2, 3]),
             None,
             "one manager reached it"
         );
@@ -122,27 +144,33 @@ mod tests {
         b.record("g", 3, 3, false);
         b.record("g", 3, 4, false);
         assert_eq!(
-            b.silent_since("g", Some(3), "db1", 1, 3),
+            b.silent_since("g", Some(3), "db1", &[1, 2, 3]),
             None,
             "without the leader's own"
         );
+        assert!(b.knocking("g", Some(3), 1), "the leader's knock under way");
         b.record("g", 3, 1, false);
-        assert!(b.silent_since("g", Some(3), "db1", 1, 3).is_some());
+        assert!(!b.knocking("g", Some(3), 1));
+        assert!(b.silent_since("g", Some(3), "db1", &[1, 2, 3]).is_some());
         assert_eq!(
-            b.silent_since("g", Some(2), "db1", 1, 3),
+            b.silent_since("g", Some(2), "db1", &[1, 2, 3]),
             None,
             "round 2's run"
         );
-        assert_eq!(b.silent_since("g", None, "db1", 1, 3), None, "a manual run");
+        assert_eq!(
+            b.silent_since("g", None, "db1", &[1, 2, 3]),
+            None,
+            "a manual run"
+        );
         b.begin("g", 4, "db1");
         b.record("g", 3, 1, false);
         assert_eq!(
-            b.silent_since("g", Some(4), "db1", 1, 1),
+            b.silent_since("g", Some(4), "db1", &[1]),
             None,
             "a knock of round 3"
         );
         assert_eq!(
-            b.silent_since("h", Some(4), "db1", 1, 1),
+            b.silent_since("h", Some(4), "db1", &[1]),
             None,
             "another group"
         );
