@@ -8,7 +8,9 @@
 //!
 //! and with `--kill-host`: db1 powered off under a writer per group (through its VIP, 1 s
 //! connect timeout), the time until each group's new master acknowledges a write, and until
-//! the last one does. Prints figures, asserts nothing. Needs root.
+//! the last one does; `--kill-mysqlds` instead kills -9 every MariaDB of db1 while the host
+//! stays up (its sockets close, its SSH answers: an OOM kill or a crash of every instance).
+//! Prints figures, asserts nothing. Needs root.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -40,8 +42,12 @@ pub struct Args {
     #[arg(long, default_value_t = 20)]
     status_calls: usize,
     /// Then power off db1 (every group's master) under a writer per group.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kill_mysqlds")]
     kill_host: bool,
+    /// Then kill -9 every MariaDB of db1 (every group's master; the host stays up) under a
+    /// writer per group.
+    #[arg(long)]
+    kill_mysqlds: bool,
     /// The mhad binary (default: next to this executable).
     #[arg(long)]
     mhad: Option<PathBuf>,
@@ -216,14 +222,34 @@ async fn measure(args: &Args) -> anyhow::Result<()> {
     );
 
     if args.kill_host {
-        kill_host(&client).await?;
+        kill_host(&client, HostFault::PowerOff).await?;
+    } else if args.kill_mysqlds {
+        kill_host(&client, HostFault::KillMysqlds).await?;
     }
     Ok(())
 }
 
-/// db1 powered off under a writer per group: when each group's new master acknowledged its
-/// first write.
-async fn kill_host(client: &AdminClient) -> anyhow::Result<()> {
+/// What happens to db1, every group's master.
+#[derive(Clone, Copy)]
+enum HostFault {
+    /// Network cut, then every process stopped (`lab poweroff`): nothing answers any more.
+    PowerOff,
+    /// kill -9 of every MariaDB instance; the host, its sshd and network stay up.
+    KillMysqlds,
+}
+
+impl HostFault {
+    fn describe(self) -> &'static str {
+        match self {
+            HostFault::PowerOff => "db1 (every master) powered off",
+            HostFault::KillMysqlds => "every mysqld of db1 (every master) killed -9",
+        }
+    }
+}
+
+/// db1's fault under a writer per group: when each group's new master acknowledged its first
+/// write.
+async fn kill_host(client: &AdminClient, fault: HostFault) -> anyhow::Result<()> {
     let vips = lab_var("MHA_LAB_VIPS")?;
     // About 330 inserts a second in all, whatever the number of groups: 100 writers at the
     // standard client's 30 ms (durable, semi-sync commits on 300 instances) saturate this
@@ -245,7 +271,10 @@ async fn kill_host(client: &AdminClient) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let at = wall_ms();
-    lab(&["poweroff", "db1"])?;
+    match fault {
+        HostFault::PowerOff => lab(&["poweroff", "db1"])?,
+        HostFault::KillMysqlds => lab(&["mysqld", "kill", "db1", "--group", "all"])?,
+    };
     let t = Instant::now();
     while writers.iter().any(|w| w.first_new().is_none()) && t.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -260,12 +289,16 @@ async fn kill_host(client: &AdminClient) -> anyhow::Result<()> {
         w.finish().await;
     }
     if firsts.is_empty() {
-        println!("db1 (every master) powered off: no group's new master took a write within 60 s");
+        println!(
+            "{}: no group's new master took a write within 60 s",
+            fault.describe()
+        );
     }
     if let Some(s) = summarize(&firsts) {
         println!(
-            "db1 (every master) powered off: first write acknowledged by the new master — \
-             median group {:?}, last group {:?} ({} groups{})",
+            "{}: first write acknowledged by the new master — median group {:?}, last group \
+             {:?} ({} groups{})",
+            fault.describe(),
             s.median,
             s.max,
             firsts.len(),
@@ -280,9 +313,9 @@ async fn kill_host(client: &AdminClient) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the time went, the median over the groups: the power-off → each run's begin, then
+/// Where the time went, the median over the groups: the fault → each run's begin, then
 /// each step's journaled duration.
-async fn phases(client: &AdminClient, poweroff_ms: u64) {
+async fn phases(client: &AdminClient, fault_ms: u64) {
     let Ok(names) = lab_var("MHA_LAB_GROUPS") else {
         return;
     };
@@ -296,7 +329,7 @@ async fn phases(client: &AdminClient, poweroff_ms: u64) {
             continue;
         };
         begun.push(Duration::from_millis(
-            run.started_at_ms.saturating_sub(poweroff_ms),
+            run.started_at_ms.saturating_sub(fault_ms),
         ));
         for (name, d) in step_durations(&run) {
             match steps.iter_mut().find(|(n, _)| *n == name) {
@@ -307,7 +340,7 @@ async fn phases(client: &AdminClient, poweroff_ms: u64) {
     }
     println!("where the time goes (median over the groups):");
     if let Some(s) = summarize(&begun) {
-        println!("  power-off → run begun: {s}");
+        println!("  fault → run begun: {s}");
     }
     for (label, v) in steps {
         if let Some(s) = summarize(&v) {

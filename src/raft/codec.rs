@@ -6,7 +6,7 @@
 //! decoded as a different, well-formed entry (a changed term, index or command). The checksum
 //! is a JSON field that openraft's `Entry` ignores, so a build before it reads these entries
 //! unchanged (a downgrade keeps working), and entries that build wrote (no checksum) are read
-//! as before: the data version stays 1.
+//! as before: entries needed no new data version.
 
 use openraft::{LogId, Vote};
 

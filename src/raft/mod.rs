@@ -15,6 +15,7 @@ mod membership;
 mod network;
 pub mod peer_health;
 pub mod removal_rule;
+mod snapshot_codec;
 mod state_machine;
 
 pub use handle::{acting_leader, leader_of, NodeError, RaftHandle, LAPSE_GRACE};

@@ -13,8 +13,8 @@ use openraft::{
     BasicNode, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftSnapshotBuilder,
     SnapshotMeta, StoredMembership,
 };
-use serde::{Deserialize, Serialize};
 
+use super::snapshot_codec::{self, StoredSnapshot};
 use super::{io_err, Entry, NodeId, StorageError, TypeConfig};
 use crate::state::{ClusterState, CmdResult};
 use crate::store::Store;
@@ -32,12 +32,6 @@ pub struct AppliedState {
 /// Shared read handle on the applied state. Readers copy what they need out; the lock is never
 /// held across an await.
 pub type SharedState = Arc<RwLock<AppliedState>>;
-
-#[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta<NodeId, BasicNode>,
-    data: Vec<u8>,
-}
 
 #[derive(Clone, Debug)]
 pub struct StateMachine {
@@ -72,9 +66,9 @@ impl StateMachine {
         else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
+        snapshot_codec::decode(&bytes)
             .map(Some)
-            .map_err(|e| io_err(subject, ErrorVerb::Read, &e))
+            .map_err(|e| io_err(subject, ErrorVerb::Read, &std::io::Error::other(e)))
     }
 
     async fn write_snapshot(&self, snap: &StoredSnapshot) -> Result<(), StorageError> {
@@ -92,8 +86,8 @@ impl StateMachine {
                 return Ok(());
             }
         }
-        let bytes =
-            serde_json::to_vec(snap).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, &e))?;
+        let bytes = snapshot_codec::encode(snap)
+            .map_err(|e| io_err(subject.clone(), ErrorVerb::Write, &e))?;
         self.store
             .put_meta(KEY_SNAPSHOT, &bytes)
             .map_err(|e| io_err(subject.clone(), ErrorVerb::Write, &e))?;

@@ -28,11 +28,15 @@ pub use record::{RecordError, RecordFile};
 /// Version of the on-disk format written by this build. Bump it when the layout or the
 /// serialisation of stored values changes incompatibly, and add a migration for older versions.
 ///
-/// Still 1 with the typed journal: its targets and coordinates are stored as before (text, a
-/// pair), and a done step's report fields are additions older builds ignore, so managers of
-/// both builds read each other's log and snapshots (tests/store_upgrade.rs loads a store the
-/// previous build wrote).
-pub const DATA_VERSION: u64 = 1;
+/// - 1: everything JSON (the typed journal kept version 1's encodings: its targets and
+///   coordinates as text and pairs, a done step's report fields as additions older builds
+///   ignore).
+/// - 2: the snapshot is framed bytes (`raft/snapshot_codec.rs`) instead of JSON holding the
+///   state's JSON as an array of numbers. Log entries are unchanged. A version-1 store is
+///   read as it is (its snapshot too) and recorded as version 2 when opened, so a build before
+///   it refuses the store from then on instead of failing on the first framed snapshot
+///   (tests/store_upgrade.rs loads a store the version-1 build wrote).
+pub const DATA_VERSION: u64 = 2;
 
 const KEY_DATA_VERSION: &[u8] = b"data_version";
 /// Set once the store has an integrity record: a store with it and without the record file
@@ -387,6 +391,18 @@ impl Store {
                         supported: DATA_VERSION,
                     });
                 }
+                if found < DATA_VERSION {
+                    // Every older version reads as it is (see DATA_VERSION): only the mark moves.
+                    self.meta
+                        .insert(KEY_DATA_VERSION, &DATA_VERSION.to_be_bytes())?;
+                    self.db.flush()?;
+                    tracing::info!(
+                        path = %path.display(),
+                        from = found,
+                        to = DATA_VERSION,
+                        "store upgraded: older mhad builds refuse it from now on"
+                    );
+                }
                 Ok(())
             }
         }
@@ -586,6 +602,21 @@ mod tests {
             matches!(err, StoreError::NewerDataVersion { found, .. } if found == DATA_VERSION + 1)
         );
         assert!(msg.contains("newer"), "{msg}");
+    }
+
+    /// A store of an older data version is read as it is and recorded as this version, so
+    /// the older build refuses it from then on.
+    #[test]
+    fn older_data_version_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.put_meta("kept", b"value").unwrap();
+            s.force_data_version(1).unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.data_version().unwrap(), DATA_VERSION);
+        assert_eq!(s.get_meta("kept").unwrap().as_deref(), Some(&b"value"[..]));
     }
 
     /// A reopen right after the previous handle is dropped (a restart in the same process)

@@ -193,7 +193,13 @@ impl Session {
             .pass(Some(password.expose().to_string()))
             .prefer_socket(false)
             .stmt_cache_size(0)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // Given, so the driver does not ask the server for them on every connect (a round
+            // trip on a failover's path): the client-side packet limit at its maximum (the
+            // server enforces its own), and wait_timeout only matters to the driver's pool,
+            // which sessions do not use.
+            .max_allowed_packet(Some(1 << 30))
+            .wait_timeout(Some(28_800));
         let conn = match tokio::time::timeout(timeout, Conn::new(opts)).await {
             Err(_) => {
                 return Err(MysqlError::Timeout {

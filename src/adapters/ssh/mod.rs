@@ -463,6 +463,7 @@ impl SshPool {
         // The connection the command runs on, once it has a channel slot: the one dropped if
         // the command times out.
         let used: Mutex<Option<Arc<Conn>>> = Mutex::new(None);
+        let started = std::time::Instant::now();
         let fut = async {
             let (mut ch, _slot) = self.open_channel(host, port, &used).await?;
             let chan_err = |e: russh::Error| SshError::Channel {
@@ -502,6 +503,11 @@ impl SshPool {
             }
             Ok(r) => r,
         };
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = res.is_ok(),
+            "command ran"
+        );
         if res.is_ok() {
             self.last_ok
                 .lock()

@@ -246,6 +246,16 @@ impl RunCtx {
 
     /// Commits a journal entry in this term (through the leader when acting for it).
     pub async fn commit(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
+        let t = std::time::Instant::now();
+        let r = self.commit_now(cmd).await;
+        tracing::debug!(
+            elapsed_us = t.elapsed().as_micros() as u64,
+            "journal commit"
+        );
+        r
+    }
+
+    async fn commit_now(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
         match &self.authority {
             Authority::Leader => self
                 .node
@@ -395,7 +405,9 @@ impl RunCtx {
     }
 
     async fn connect(&self, s: &ServerSpec) -> Result<Session, MysqlError> {
+        let t = std::time::Instant::now();
         let mut sess = self.login(s).connect(CONNECT).await?;
+        tracing::debug!(server = %s.name, elapsed_us = t.elapsed().as_micros() as u64, "connected");
         sess.set_timeout(STATEMENT);
         Ok(sess)
     }
