@@ -86,6 +86,26 @@ pub struct Args {
     /// Managers without TLS (plaintext), to measure what mutual TLS costs.
     #[arg(long)]
     insecure: bool,
+    /// Keep each run's mhad logs under DIR/run-N/ (the lab's directory goes with `lab down`);
+    /// with RUST_LOG=info,mha_raft::runtime::failover=debug,mha_raft::adapters::ssh=debug they
+    /// time every journal commit, connect and SSH command of the run.
+    #[arg(long)]
+    keep_logs: Option<PathBuf>,
+}
+
+/// Copies every manager's log of the lab to `to` (zone host name + `.mhad.log`).
+fn keep_logs(to: &std::path::Path) -> anyhow::Result<()> {
+    let dir = PathBuf::from(lab_var("MHA_LAB_DIR")?);
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(&dir)? {
+        let host = e?.path();
+        let log = host.join("mhad.log");
+        if log.is_file() {
+            let name = host.file_name().unwrap_or_default().to_string_lossy();
+            std::fs::copy(&log, to.join(format!("{name}.mhad.log")))?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn wall_ms() -> u64 {
@@ -418,6 +438,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for i in 1..=args.runs {
         lab(&["down"])?;
         let r = one_run(&args, &mhad, (interval, threshold as u32, suspect)).await;
+        if let Some(dir) = &args.keep_logs {
+            if let Err(e) = keep_logs(&dir.join(format!("run-{i}"))) {
+                println!("run {i}: logs not kept: {e}");
+            }
+        }
         lab(&["down"])?;
         let s = r?;
         let o = |d: Option<Duration>| {

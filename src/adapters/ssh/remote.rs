@@ -26,7 +26,8 @@ pub fn read_binlog(dirs: &str, file: &str, pos: u64) -> String {
     let f = shell_quote(file);
     format!(
         "for d in {dirs}; do if [ -f \"$d\"/{f} ]; then p=\"$d\"/{f}; \
-         echo \"$d\"; ls -1 \"$d\" | tr '\\n' ' '; echo; stat -c %s \"$p\"; \
+         echo \"$d\"; for n in \"$d\"/*; do printf '%s ' \"${{n##*/}}\"; done; echo; \
+         stat -c %s \"$p\"; \
          dd if=\"$p\" iflag=count_bytes count={BINLOG_HEAD} bs={BINLOG_HEAD} status=none; \
          dd if=\"$p\" iflag=skip_bytes skip={pos} bs=65536 status=none; exit 0; fi; done; \
          echo 'not in master_binlog_dir' >&2; exit 3",

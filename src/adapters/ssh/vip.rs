@@ -82,12 +82,15 @@ fn drop_reject_rule(vip: &Vip) -> String {
     )
 }
 
-/// A shell test for "the interface carries the VIP" (exact address/prefix match).
+/// A shell test for "the interface carries the VIP" (exact address/prefix match). One `ip`
+/// process (`to ADDRESS` lists only that address) and a `case`: every process is a millisecond
+/// or two on a failover's path.
 fn has_vip(vip: &Vip) -> String {
     format!(
-        "ip -o addr show dev {} | tr -s ' ' '\\n' | grep -qxF {}",
-        shell_quote(&vip.interface),
-        shell_quote(&vip.cidr)
+        "case \" $(ip -o addr show dev {dev} to {ip}) \" in *{cidr}*) true;; *) false;; esac",
+        dev = shell_quote(&vip.interface),
+        ip = shell_quote(vip.ip()),
+        cidr = shell_quote(&format!(" {} ", vip.cidr))
     )
 }
 
@@ -125,7 +128,9 @@ pub enum Fenced {
 /// first in INPUT, then proven from the host itself — a connection to the VIP's `mysql_port`
 /// must not be accepted (where mysqld sits behind a DNAT, a container's published port, the
 /// packets never reach INPUT and the rule would fence nothing). Without iptables, or when the
-/// rule does not hold, the address is removed instead.
+/// rule does not hold, the address is removed instead. The rule is inserted without checking
+/// for it first (one iptables process less on the failover's path): a fence run again leaves
+/// a second copy, and every release deletes every copy.
 pub async fn fence(
     ssh: &SshPool,
     host: &str,
@@ -139,7 +144,7 @@ pub async fn fence(
     let cmd = format!(
         "if {has}; then \
            if command -v iptables >/dev/null 2>&1 && \
-              {{ {IPTABLES} -C {rule} 2>/dev/null || {IPTABLES} -I {rule}; }} && \
+              {IPTABLES} -I {rule} && \
               ! timeout 0.3 bash -c {knock} 2>/dev/null; then \
              echo rejecting; \
            else ip addr del {cidr} dev {dev} && echo removed; fi; \
@@ -207,16 +212,56 @@ pub async fn add(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    let cmd = format!(
-        "{drop}; if {has}; then r=present; else ip addr add {cidr} dev {dev} || exit $?; \
-         r=added; fi; {garp}; echo $r",
-        drop = drop_reject_rule(vip),
-        has = has_vip(vip),
-        cidr = shell_quote(&vip.cidr),
-        dev = shell_quote(&vip.interface),
-        garp = garp(vip)
-    );
+    let cmd = format!("{}; {}", drop_reject_rule(vip), add_address(vip));
     Ok(run(ssh, host, port, &cmd, timeout).await?.trim() == "added")
+}
+
+/// Deletes every copy of the fencing rule from `host` (one SSH round trip), so that
+/// [`add_unfenced`] can follow: a failover runs it alongside its SQL on the new master, taking
+/// the iptables processes off the path between writable and the VIP. Harmless on a host that
+/// holds no VIP (nothing to fence), and on one that holds it (it would serve it anyway).
+pub async fn unfence(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    vip: &Vip,
+    timeout: Duration,
+) -> Result<(), VipError> {
+    run(ssh, host, port, &drop_reject_rule(vip), timeout)
+        .await
+        .map(|_| ())
+}
+
+/// [`add`] on a host [`unfence`]d just before: the address and the announcement only.
+pub async fn add_unfenced(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    vip: &Vip,
+    timeout: Duration,
+) -> Result<bool, VipError> {
+    Ok(run(ssh, host, port, &add_address(vip), timeout)
+        .await?
+        .trim()
+        == "added")
+}
+
+/// Shell that adds the VIP unless the interface has it, announces it, and echoes `added` or
+/// `present`. The add is tried first (one process in the common case); only when it fails is
+/// the address looked for, and an add that failed for another reason is run again for its
+/// error and exit status.
+fn add_address(vip: &Vip) -> String {
+    let add = format!(
+        "ip addr add {cidr} dev {dev}",
+        cidr = shell_quote(&vip.cidr),
+        dev = shell_quote(&vip.interface)
+    );
+    format!(
+        "if {add} 2>/dev/null; then r=added; elif {has}; then r=present; else {add} || exit $?; \
+         r=added; fi; {garp}; echo $r",
+        has = has_vip(vip),
+        garp = garp(vip)
+    )
 }
 
 #[cfg(test)]

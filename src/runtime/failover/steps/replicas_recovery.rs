@@ -29,9 +29,10 @@ impl RunCtx {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
         self.guard().await?;
-        // The old host's VIP goes first thing, alongside the rest: with lossless semi-sync the
-        // first write waits for a repointed replica, not for the release — and a plan that
-        // fails must not leave the old host holding the address.
+        // The old host's VIP is released once the replicas are repointed, not alongside: with
+        // lossless semi-sync the new master's first write waits for a repointed replica, and
+        // the release's processes on the hosts only compete with it (measured in the lab).
+        // The old host answers resets meanwhile, and a plan that fails still releases it.
         let repoint = async {
             let others: Vec<ServerSpec> = self
                 .survivors(run)
@@ -62,12 +63,10 @@ impl RunCtx {
                 .await,
             )
         };
-        let (released, results) = futures::future::join(
-            self.vip_release_old(&nm, &run.old_master, Release::AfterPromote),
-            repoint,
-        )
-        .await;
-        let released = released?;
+        let results = repoint.await;
+        let released = self
+            .vip_release_old(&nm, &run.old_master, Release::AfterPromote)
+            .await?;
         let results = super::replica_results(results?)?;
         let (outcome, mut detail) = plan::replicas::outcome(results);
         if let Some(l) = released {

@@ -215,7 +215,7 @@ impl RunCtx {
                 AFTER_TAKEOVER.as_secs()
             )),
         }
-        match self.vip_add(nm).await {
+        match self.vip_add(nm, None).await {
             Ok(l) => lines.push(l),
             Err(StepError::Lost(why)) => return Err(StepError::Lost(why)),
             Err(e) => lines.push(format!("VIP not moved yet ({e}): phase 5 tries again")),

@@ -9,6 +9,8 @@
 //! by a second announcement: a client that asked for the VIP's MAC while both held it may
 //! have learnt the old one, which from the release on answers nothing.
 
+use tracing::Instrument;
+
 use super::*;
 
 /// Which release of the old host's VIP this is.
@@ -22,17 +24,57 @@ pub(super) enum Release {
 }
 
 impl RunCtx {
-    /// The VIP up on the new master, gratuitous ARP sent in the background.
-    pub(super) async fn vip_add(&self, nm: &ServerSpec) -> StepResult {
+    /// Phase 3.5, first thing: the fencing rule a failover away from the new master's host may
+    /// have left there is deleted in the background, alongside the SQL that makes it a master,
+    /// so that only the address is added once it is writable ([`Self::vip_add`]). Yields
+    /// whether that worked (else the add deletes the rule itself).
+    pub(super) async fn vip_unfence_early(
+        &self,
+        nm: &ServerSpec,
+    ) -> Result<Option<tokio::task::JoinHandle<bool>>, StepError> {
+        let (Some(v), Ok(pool)) = (self.vip(), self.ssh.as_ref()) else {
+            return Ok(None);
+        };
+        self.guard().await?;
+        let pool = pool.clone();
+        let (host, port) = nm.ssh_target(&self.group.spec.ssh);
+        let server = nm.name.clone();
+        let unfence = async move {
+            vip::unfence(&pool, &host, port, &v, SSH_COMMAND)
+                .await
+                .map_err(|e| {
+                    tracing::info!(%server, error = %e, "VIP fencing rule not deleted ahead: the VIP's add deletes it")
+                })
+                .is_ok()
+        };
+        Ok(Some(tokio::spawn(
+            unfence.instrument(tracing::Span::current()),
+        )))
+    }
+
+    /// The VIP up on the new master, gratuitous ARP sent in the background. `unfenced`: the
+    /// rule deletion [`Self::vip_unfence_early`] started (None: the add deletes it).
+    pub(super) async fn vip_add(
+        &self,
+        nm: &ServerSpec,
+        unfenced: Option<tokio::task::JoinHandle<bool>>,
+    ) -> StepResult {
         let Some(v) = self.vip() else {
             return Ok("no VIP configured".into());
+        };
+        let unfenced = match unfenced {
+            Some(task) => task.await.unwrap_or(false),
+            None => false,
         };
         self.guard().await?;
         let pool = self.ssh().map_err(abort)?;
         let (host, port) = nm.ssh_target(&self.group.spec.ssh);
-        let added = vip::add(pool, &host, port, &v, SSH_COMMAND)
-            .await
-            .map_err(abort)?;
+        let added = if unfenced {
+            vip::add_unfenced(pool, &host, port, &v, SSH_COMMAND).await
+        } else {
+            vip::add(pool, &host, port, &v, SSH_COMMAND).await
+        }
+        .map_err(abort)?;
         Ok(format!(
             "{}: VIP {} {} (gratuitous ARP sent in the background)",
             nm.name,
@@ -143,7 +185,7 @@ impl RunCtx {
 
     /// Phase 5: the VIP up on the new master and released from the old host, again.
     pub(super) async fn vip_up(&self, nm: &ServerSpec, old_master: &str) -> StepResult {
-        let mut line = self.vip_add(nm).await?;
+        let mut line = self.vip_add(nm, None).await?;
         if let Some(l) = self.vip_release_old(nm, old_master, Release::Again).await? {
             line = format!("{line}; {l}");
         }
