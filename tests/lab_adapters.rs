@@ -362,7 +362,12 @@ async fn vip_moves_idempotently() {
             .unwrap(),
         Fenced::Rejecting
     );
-    assert_eq!(reject_rules("db1"), 1, "a second fence adds no second rule");
+    assert_eq!(
+        reject_rules("db1"),
+        2,
+        "a fence run again adds a copy (inserted without checking first, one iptables process \
+         less on the failover's path); the release deletes every copy"
+    );
     assert!(vip::present(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
     let (code, err) = knock();
     assert!(
@@ -419,6 +424,41 @@ async fn vip_moves_idempotently() {
         }
     });
     // A rule left on a host (its release failed) goes when the host takes the VIP again.
+    let leave_rule = |host: &str| {
+        lab.lab(&[
+            "exec",
+            host,
+            "--",
+            "iptables",
+            "-w",
+            "-I",
+            "INPUT",
+            "-d",
+            "10.77.0.100/32",
+            "-p",
+            "tcp",
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "tcp-reset",
+        ])
+    };
+    // Deleted ahead (a failover's 3.5, alongside its SQL) from a host that does not hold the
+    // VIP; kept on one that does, until the VIP's add once the new master is writable.
+    leave_rule("db3");
+    leave_rule("db2");
+    assert!(vip::unfence(&ssh, "10.77.0.13", 22, &v, t).await.unwrap());
+    assert_eq!(reject_rules("db3"), 0, "deleted ahead");
+    assert!(
+        !vip::unfence(&ssh, "10.77.0.12", 22, &v, t).await.unwrap(),
+        "db2 holds the VIP"
+    );
+    assert_eq!(reject_rules("db2"), 1, "kept on the holder");
+    assert!(!vip::add(&ssh, "10.77.0.12", 22, &v, t).await.unwrap());
+    assert_eq!(reject_rules("db2"), 0, "the add deletes it");
+    assert!(!vip::add_unfenced(&ssh, "10.77.0.12", 22, &v, t)
+        .await
+        .unwrap());
     lab.lab(&[
         "exec",
         "db1",

@@ -47,6 +47,12 @@ pub(super) fn encode(snap: &StoredSnapshot) -> serde_json::Result<Vec<u8>> {
 /// Decodes a stored snapshot, framed (checksum checked) or in version 1's JSON.
 pub(super) fn decode(bytes: &[u8]) -> Result<StoredSnapshot, String> {
     let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+        if !bytes.starts_with(b"{") {
+            let head = String::from_utf8_lossy(&bytes[..bytes.len().min(8)]).into_owned();
+            return Err(format!(
+                "snapshot of unknown format (starts {head:?}, neither MHASNAP2 nor version 1 JSON)"
+            ));
+        }
         return serde_json::from_slice(bytes)
             .map_err(|e| format!("snapshot unreadable (version 1 JSON): {e}"));
     };
@@ -122,7 +128,7 @@ mod tests {
     #[test]
     fn any_flipped_byte_or_cut_is_refused() {
         let bytes = encode(&sample()).unwrap();
-        for i in MAGIC.len()..bytes.len() {
+        for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x10;
             assert!(decode(&bad).is_err(), "flip at byte {i} went unnoticed");

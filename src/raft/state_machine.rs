@@ -76,7 +76,13 @@ impl StateMachine {
         // openraft builds snapshots in a task of their own: one can finish after a newer one
         // was installed. Never replace a snapshot with an older one (entries up to the newer
         // one may already be purged).
-        if let Some(stored) = self.read_snapshot()? {
+        // A stored snapshot that no longer decodes is replaced (it was checked at start; a
+        // flip since then must not stop every later snapshot).
+        let stored = self.read_snapshot().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the stored snapshot does not decode: replaced by the new one");
+            None
+        });
+        if let Some(stored) = stored {
             if stored.meta.last_log_id > snap.meta.last_log_id {
                 tracing::info!(
                     stored = ?stored.meta.last_log_id,

@@ -73,12 +73,17 @@ fn reject_rule(vip: &Vip) -> String {
 /// kube-proxy or fail2ban may hold it.
 const IPTABLES: &str = "timeout 0.5 iptables -w";
 
-/// Shell that deletes every copy of the fencing rule, when iptables exists.
+/// Shell that deletes every copy of the fencing rule, when iptables exists, and fails unless
+/// the last `-D` said the rule is gone (exit 1): a `-D` that timed out on the xtables lock
+/// (124) must not pass for a deleted rule, or the VIP would be added behind its REJECT.
 fn drop_reject_rule(vip: &Vip) -> String {
     format!(
-        "if command -v iptables >/dev/null 2>&1; then while {IPTABLES} -D {} 2>/dev/null; do :; \
-         done; fi",
-        reject_rule(vip)
+        "if command -v iptables >/dev/null 2>&1; then \
+           while :; do {IPTABLES} -D {rule} 2>/dev/null; d=$?; [ $d -eq 0 ] || break; done; \
+           [ $d -eq 1 ] || {{ echo \"iptables -D of the VIP's fencing rule failed (exit $d)\" >&2; \
+           false; }}; \
+         fi",
+        rule = reject_rule(vip)
     )
 }
 
@@ -139,9 +144,18 @@ pub async fn fence(
     mysql_port: u16,
     timeout: Duration,
 ) -> Result<Fenced, VipError> {
+    let cmd = fence_cmd(vip, mysql_port);
+    Ok(match run(ssh, host, port, &cmd, timeout).await?.trim() {
+        "rejecting" => Fenced::Rejecting,
+        "removed" => Fenced::Removed,
+        _ => Fenced::Absent,
+    })
+}
+
+fn fence_cmd(vip: &Vip, mysql_port: u16) -> String {
     let rule = reject_rule(vip);
     let knock = shell_quote(&format!("exec 3<>/dev/tcp/{}/{mysql_port}", vip.ip()));
-    let cmd = format!(
+    format!(
         "if {has}; then \
            if command -v iptables >/dev/null 2>&1 && \
               {IPTABLES} -I {rule} && \
@@ -152,12 +166,7 @@ pub async fn fence(
         has = has_vip(vip),
         cidr = shell_quote(&vip.cidr),
         dev = shell_quote(&vip.interface)
-    );
-    Ok(match run(ssh, host, port, &cmd, timeout).await?.trim() {
-        "rejecting" => Fenced::Rejecting,
-        "removed" => Fenced::Removed,
-        _ => Fenced::Absent,
-    })
+    )
 }
 
 /// Releases the VIP from `host`: the address removed if there, then the fencing rule deleted
@@ -170,15 +179,23 @@ pub async fn release(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    let cmd = format!(
+    Ok(run(ssh, host, port, &release_cmd(vip), timeout)
+        .await?
+        .trim()
+        == "removed")
+}
+
+/// A rule left behind once the address is gone fences nothing (the host does not hold the
+/// VIP): its failed deletion is said on stderr, and deleted again by the host's next add.
+fn release_cmd(vip: &Vip) -> String {
+    format!(
         "if {has}; then ip addr del {cidr} dev {dev} || exit $?; r=removed; else r=absent; fi; \
          {drop}; echo $r",
         drop = drop_reject_rule(vip),
         has = has_vip(vip),
         cidr = shell_quote(&vip.cidr),
         dev = shell_quote(&vip.interface)
-    );
-    Ok(run(ssh, host, port, &cmd, timeout).await?.trim() == "removed")
+    )
 }
 
 /// Gratuitous ARP for the VIP from `host`, in the background (the command returns at once).
@@ -212,24 +229,39 @@ pub async fn add(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    let cmd = format!("{}; {}", drop_reject_rule(vip), add_address(vip));
-    Ok(run(ssh, host, port, &cmd, timeout).await?.trim() == "added")
+    Ok(run(ssh, host, port, &add_cmd(vip), timeout).await?.trim() == "added")
 }
 
-/// Deletes every copy of the fencing rule from `host` (one SSH round trip), so that
-/// [`add_unfenced`] can follow: a failover runs it alongside its SQL on the new master, taking
-/// the iptables processes off the path between writable and the VIP. Harmless on a host that
-/// holds no VIP (nothing to fence), and on one that holds it (it would serve it anyway).
+/// The rule must be gone before the address serves: a failed deletion fails the add.
+fn add_cmd(vip: &Vip) -> String {
+    format!("{} || exit $?; {}", drop_reject_rule(vip), add_address(vip))
+}
+
+/// Deletes every copy of the fencing rule from `host` unless the host holds the VIP (one SSH
+/// round trip), so that [`add_unfenced`] can follow: a failover runs it alongside its SQL on
+/// the new master, taking the iptables processes off the path between writable and the VIP.
+/// A host that holds the VIP already (the old master's host, or an address a failed release
+/// left) keeps its rule: deleting it then would let clients in before the new master is
+/// writable, so [`add`] deletes it after. Returns whether the rule is gone (false: held).
 pub async fn unfence(
     ssh: &SshPool,
     host: &str,
     port: u16,
     vip: &Vip,
     timeout: Duration,
-) -> Result<(), VipError> {
-    run(ssh, host, port, &drop_reject_rule(vip), timeout)
-        .await
-        .map(|_| ())
+) -> Result<bool, VipError> {
+    Ok(run(ssh, host, port, &unfence_cmd(vip), timeout)
+        .await?
+        .trim()
+        == "unfenced")
+}
+
+fn unfence_cmd(vip: &Vip) -> String {
+    format!(
+        "if {has}; then echo held; else {drop} || exit $?; echo unfenced; fi",
+        has = has_vip(vip),
+        drop = drop_reject_rule(vip)
+    )
 }
 
 /// [`add`] on a host [`unfence`]d just before: the address and the announcement only.
@@ -267,6 +299,73 @@ fn add_address(vip: &Vip) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command is valid shell for the POSIX shell and bash (a login shell may be
+    /// either), with values that need quoting.
+    #[test]
+    fn commands_parse() {
+        let v = Vip {
+            cidr: "10.0.0.100/24".into(),
+            interface: "eth 0'x".into(),
+        };
+        let cmds = [
+            fence_cmd(&v, 3306),
+            release_cmd(&v),
+            add_cmd(&v),
+            unfence_cmd(&v),
+            add_address(&v),
+            garp(&v),
+        ];
+        for sh in ["sh", "bash"] {
+            for c in &cmds {
+                let out = std::process::Command::new(sh)
+                    .args(["-n", "-c", c])
+                    .output()
+                    .expect("shell");
+                assert!(
+                    out.status.success(),
+                    "{sh}: {c}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+
+    /// The rule deletion's verdict: gone (the last -D said no such rule, exit 1) passes;
+    /// anything else (a -D that timed out: 124) fails with its code on stderr.
+    #[test]
+    fn rule_deletion_fails_unless_the_rule_is_gone() {
+        let v = Vip {
+            cidr: "10.0.0.100/24".into(),
+            interface: "eth0".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (code, ok) in [(1, true), (124, false), (4, false)] {
+            // A stand-in `timeout` that answers the deletion with `code` (and `iptables` exists).
+            let bin = dir.path().join(format!("bin{code}"));
+            std::fs::create_dir_all(&bin).unwrap();
+            for (name, body) in [
+                ("timeout", format!("#!/bin/sh\nexit {code}\n")),
+                ("iptables", "#!/bin/sh\nexit 0\n".to_string()),
+            ] {
+                let f = bin.join(name);
+                std::fs::write(&f, body).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            let path = format!("{}:/usr/bin:/bin", bin.display());
+            let out = std::process::Command::new("sh")
+                .args(["-c", &drop_reject_rule(&v)])
+                .env("PATH", path)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.success(), ok, "exit {code}");
+            if !ok {
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(err.contains(&format!("exit {code}")), "{err}");
+            }
+        }
+    }
 
     #[test]
     fn ip_of_cidr() {

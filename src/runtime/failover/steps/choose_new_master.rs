@@ -47,10 +47,13 @@ impl RunCtx {
         {
             return Err(abort(reason));
         }
-        // Phase 3.5 opens two sessions to the new master first thing: open them now, while
-        // this step's end is committed.
-        if let Ok(nm) = self.server(&sel.new_master) {
-            self.warm_up(&[nm.clone(), nm]);
+        // Phase 3.5 (next in GTID groups; file/position ones have 3.4 between) opens two
+        // sessions to the new master first thing: open them now, while this step's end is
+        // committed.
+        if self.mode() != ReplicationMode::FilePos {
+            if let Ok(nm) = self.server(&sel.new_master) {
+                self.warm_up(&[nm.clone(), nm]);
+            }
         }
         Ok(format!("{}; target {target}", sel.explanation.join("; ")))
     }

@@ -160,11 +160,28 @@ pub struct RunCtx {
     /// (phase 2 to phase 4; dropping it releases the lock).
     switch_lock: Option<Session>,
     /// Sessions being opened ahead for the next step, by server name ([`Self::warm_up`]).
-    warm: std::sync::Mutex<WarmSessions>,
+    warm: std::sync::Mutex<std::collections::HashMap<String, Vec<Ahead>>>,
+    /// Steps run by this context so far: which one opened a session ahead.
+    steps_run: u64,
 }
 
-type WarmSessions =
-    std::collections::HashMap<String, Vec<tokio::task::JoinHandle<Result<Session, MysqlError>>>>;
+/// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
+/// its session, once open) when the step after the one that opened it has not taken it.
+struct Ahead {
+    step: u64,
+    opened: std::time::Instant,
+    task: tokio::task::JoinHandle<Result<Session, MysqlError>>,
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A session opened ahead longer ago than this is not used (it may have been idle through a
+/// long catch-up or a hook, and a server or a middlebox may have dropped it): a fresh one is.
+const AHEAD_FRESH: Duration = Duration::from_secs(1);
 
 /// No manager reached the old master's host over SSH: since when, and when that was found
 /// (for the journal: "when the suspicion was corroborated", "when asked who acts").
@@ -224,6 +241,7 @@ impl RunCtx {
             old_mysqld_silent: None,
             switch_lock: None,
             warm: Default::default(),
+            steps_run: 0,
         })
     }
 
@@ -327,6 +345,18 @@ impl RunCtx {
     }
 
     pub async fn run_step(&mut self, step: StepName) -> Result<StepReport, StepError> {
+        self.steps_run += 1;
+        let r = self.run_step_here(step).await;
+        // What the step before opened ahead for this one and this one did not take.
+        let this = self.steps_run;
+        self.warm.lock().expect("warm sessions").retain(|_, v| {
+            v.retain(|a| a.step == this);
+            !v.is_empty()
+        });
+        r
+    }
+
+    async fn run_step_here(&mut self, step: StepName) -> Result<StepReport, StepError> {
         let run = self
             .run()
             .ok_or_else(|| StepError::Lost("run vanished".into()))?;
@@ -412,15 +442,19 @@ impl RunCtx {
 
     /// Opens a session to each of `servers` in the background (a server named twice, two), for
     /// the next step's [`Self::connect`] to take: its connects then cost nothing on the
-    /// failover's path (phase 3.3 opens the new master's for 3.5, 3.5 the replicas' for 4). A
-    /// session opened ahead is a few milliseconds old when taken; one never taken is closed
-    /// with this context.
+    /// failover's path (phase 3.3 opens the new master's for 3.5 in GTID groups, 3.5 the
+    /// replicas' for 4 once the new master is writable). Taken within [`AHEAD_FRESH`] or not
+    /// at all; one the next step does not take is closed when that step ends.
     fn warm_up(&self, servers: &[ServerSpec]) {
         let mut warm = self.warm.lock().expect("warm sessions");
         for s in servers {
             let login = self.login(s);
             let task = tokio::spawn(async move { login.connect(CONNECT).await });
-            warm.entry(s.name.clone()).or_default().push(task);
+            warm.entry(s.name.clone()).or_default().push(Ahead {
+                step: self.steps_run,
+                opened: std::time::Instant::now(),
+                task,
+            });
         }
     }
 
@@ -431,13 +465,20 @@ impl RunCtx {
             .lock()
             .expect("warm sessions")
             .get_mut(&s.name)
-            .and_then(Vec::pop);
-        // One that failed to open is opened again here, with its error if it fails again.
-        if let Some(Ok(Ok(mut sess))) = match ahead {
-            Some(task) => Some(task.await),
-            None => None,
-        } {
-            tracing::debug!(server = %s.name, elapsed_us = t.elapsed().as_micros() as u64, "session opened ahead");
+            .and_then(Vec::pop)
+            .filter(|a| a.opened.elapsed() < AHEAD_FRESH);
+        if let Some(mut ahead) = ahead {
+            // Its outcome is this connect's: a server that did not answer it a moment ago is
+            // not given a second timeout.
+            let opened = (&mut ahead.task)
+                .await
+                .map_err(|e| MysqlError::Connect {
+                    endpoint: s.name.clone(),
+                    message: format!("session opened ahead: {e}"),
+                })
+                .and_then(|r| r);
+            tracing::debug!(server = %s.name, elapsed_us = t.elapsed().as_micros() as u64, ok = opened.is_ok(), "session opened ahead");
+            let mut sess = opened?;
             sess.set_timeout(STATEMENT);
             return Ok(sess);
         }

@@ -16,13 +16,6 @@ impl RunCtx {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
         let unfenced = self.vip_unfence_early(&nm).await?;
-        // Phase 4 connects to every other survivor first thing: open those sessions now.
-        let others: Vec<ServerSpec> = self
-            .survivors(run)
-            .into_iter()
-            .filter(|s| s.name != nm.name)
-            .collect();
-        self.warm_up(&others);
         // Two connections at once: the second is RESET SLAVE ALL's, below (opened again there
         // if it failed now; not needed at all by a server that is no replica any more).
         let (s, s2) = futures::future::join(self.connect(&nm), self.connect(&nm)).await;
@@ -90,12 +83,20 @@ impl RunCtx {
         } else {
             lines.push(format!("{}: already writable", nm.name));
         }
+        // Phase 4 connects to every other survivor first thing: open those sessions now (the
+        // catch-up is behind, so they are moments old when taken).
+        let others: Vec<ServerSpec> = self
+            .survivors(run)
+            .into_iter()
+            .filter(|s| s.name != nm.name)
+            .collect();
+        self.warm_up(&others);
         s.close().await;
         if let Some(s2) = s2 {
             s2.close().await;
         }
-        // The old host's release (and the second ARP) is phase 4's, alongside the repointing:
-        // the old host answers resets meanwhile, never silence.
+        // The old host's release (and the second ARP) is phase 4's, once the replicas are
+        // repointed: the old host answers resets meanwhile, never silence.
         lines.push(self.vip_add(&nm, unfenced).await?);
         if let Some(reset) = reset {
             reset

@@ -29,16 +29,22 @@ impl RunCtx {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
         self.guard().await?;
-        // The old host's VIP is released once the replicas are repointed, not alongside: with
-        // lossless semi-sync the new master's first write waits for a repointed replica, and
-        // the release's processes on the hosts only compete with it (measured in the lab).
-        // The old host answers resets meanwhile, and a plan that fails still releases it.
+        // The old host's VIP is released once every replica's repointing statements are done,
+        // not alongside them: with lossless semi-sync the new master's first write waits for a
+        // repointed replica, and the release's processes on the hosts only compete with it
+        // (measured in the lab). Nor after the replicas' waits for the target, which may take
+        // minutes while both hosts answer for the address. The old host answers resets
+        // meanwhile, and a plan that fails still releases it.
+        let others: Vec<ServerSpec> = self
+            .survivors(run)
+            .into_iter()
+            .filter(|s| s.name != nm.name)
+            .collect();
+        let sem = tokio::sync::Semaphore::new(0);
+        let permits = others.len();
         let repoint = async {
-            let others: Vec<ServerSpec> = self
-                .survivors(run)
-                .into_iter()
-                .filter(|s| s.name != nm.name)
-                .collect();
+            // Whatever happens below, the release is let go when this ends.
+            let _all = Repointed::new(&sem, permits);
             // File/position replicas start from the journaled coordinates; only a GTID target
             // is waited for (and must fit the mode).
             let decided = match self.mode() {
@@ -55,18 +61,24 @@ impl RunCtx {
             .map_err(abort)?;
             Ok::<_, StepError>(
                 join_all(others.iter().map(|r| async {
+                    let mut repointed = Repointed::new(&sem, 1);
                     (
                         r.name.clone(),
-                        self.recover_one(run, r, &nm, &replicas).await,
+                        self.recover_one(run, r, &nm, &replicas, &mut repointed)
+                            .await,
                     )
                 }))
                 .await,
             )
         };
-        let results = repoint.await;
-        let released = self
-            .vip_release_old(&nm, &run.old_master, Release::AfterPromote)
-            .await?;
+        let release = async {
+            // Every replica repointed (or given up on), or the repointing over.
+            let _ = sem.acquire_many(permits as u32).await;
+            self.vip_release_old(&nm, &run.old_master, Release::AfterPromote)
+                .await
+        };
+        let (results, released) = futures::future::join(repoint, release).await;
+        let released = released?;
         let results = super::replica_results(results?)?;
         let (outcome, mut detail) = plan::replicas::outcome(results);
         if let Some(l) = released {
@@ -105,6 +117,7 @@ impl RunCtx {
         r: &ServerSpec,
         nm: &ServerSpec,
         replicas: &ReplicasPlan,
+        repointed: &mut Repointed<'_>,
     ) -> Result<String, StepError> {
         let mut s = self.connect(r).await.map_err(abort)?;
         // The pulse carries the replica's heartbeat period, which the repoint keeps if shorter.
@@ -135,6 +148,7 @@ impl RunCtx {
                 format!("{applied}now replicating from {}", nm.name)
             }
         };
+        repointed.fire();
         let info = s.server_info().await.map_err(abort)?;
         if !info.read_only {
             s.set_read_only(true).await.map_err(abort)?;
@@ -156,5 +170,28 @@ impl RunCtx {
         }
         s.close().await;
         Ok(format!("{what}, reached {goal}"))
+    }
+}
+
+/// Tells phase 4's VIP release that replicas' repointing statements are done, or will not be:
+/// `permits` at once, when fired or at the latest when dropped (an error, a cancelled future).
+pub(super) struct Repointed<'a> {
+    sem: &'a tokio::sync::Semaphore,
+    permits: usize,
+}
+
+impl<'a> Repointed<'a> {
+    fn new(sem: &'a tokio::sync::Semaphore, permits: usize) -> Self {
+        Repointed { sem, permits }
+    }
+
+    fn fire(&mut self) {
+        self.sem.add_permits(std::mem::take(&mut self.permits));
+    }
+}
+
+impl Drop for Repointed<'_> {
+    fn drop(&mut self) {
+        self.fire();
     }
 }

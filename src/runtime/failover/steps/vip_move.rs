@@ -1,6 +1,6 @@
 //! The VIP's move during a failover: up on the new master in phase 3.5 (once it is writable),
-//! released from the old master's host in phase 4 (alongside the repointing, off the path to
-//! the first write), and once more in phase 5 whatever happened before.
+//! released from the old master's host in phase 4 (once the replicas are repointed, off the
+//! path to the first write), and once more in phase 5 whatever happened before.
 //!
 //! Between phase 2 and the release, the old host holds the address fenced: every TCP packet
 //! to it is answered with a reset (adapters::ssh::vip), so a client whose ARP cache still
@@ -40,12 +40,17 @@ impl RunCtx {
         let (host, port) = nm.ssh_target(&self.group.spec.ssh);
         let server = nm.name.clone();
         let unfence = async move {
-            vip::unfence(&pool, &host, port, &v, SSH_COMMAND)
-                .await
-                .map_err(|e| {
-                    tracing::info!(%server, error = %e, "VIP fencing rule not deleted ahead: the VIP's add deletes it")
-                })
-                .is_ok()
+            match vip::unfence(&pool, &host, port, &v, SSH_COMMAND).await {
+                Ok(true) => true,
+                Ok(false) => {
+                    tracing::info!(%server, "the host holds the VIP already: its fencing rule stays until the new master is writable");
+                    false
+                }
+                Err(e) => {
+                    tracing::info!(%server, error = %e, "VIP fencing rule not deleted ahead: the VIP's add deletes it");
+                    false
+                }
+            }
         };
         Ok(Some(tokio::spawn(
             unfence.instrument(tracing::Span::current()),
