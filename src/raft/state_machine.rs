@@ -77,11 +77,19 @@ impl StateMachine {
         // was installed. Never replace a snapshot with an older one (entries up to the newer
         // one may already be purged).
         // A stored snapshot that no longer decodes is replaced (it was checked at start; a
-        // flip since then must not stop every later snapshot).
-        let stored = self.read_snapshot().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the stored snapshot does not decode: replaced by the new one");
-            None
-        });
+        // flip since then must not stop every later snapshot). A store that cannot be read
+        // is an error, as before.
+        let stored = self
+            .store
+            .get_meta(KEY_SNAPSHOT)
+            .map_err(|e| io_err(subject.clone(), ErrorVerb::Read, &e))?
+            .and_then(|bytes| {
+                snapshot_codec::decode(&bytes)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "the stored snapshot does not decode: replaced by the new one");
+                    })
+                    .ok()
+            });
         if let Some(stored) = stored {
             if stored.meta.last_log_id > snap.meta.last_log_id {
                 tracing::info!(

@@ -83,14 +83,6 @@ impl RunCtx {
         } else {
             lines.push(format!("{}: already writable", nm.name));
         }
-        // Phase 4 connects to every other survivor first thing: open those sessions now (the
-        // catch-up is behind, so they are moments old when taken).
-        let others: Vec<ServerSpec> = self
-            .survivors(run)
-            .into_iter()
-            .filter(|s| s.name != nm.name)
-            .collect();
-        self.warm_up(&others);
         s.close().await;
         if let Some(s2) = s2 {
             s2.close().await;
@@ -111,6 +103,14 @@ impl RunCtx {
         if let Some(l) = self.ip_failover_start(run, &nm).await? {
             lines.push(l);
         }
+        // Phase 4 connects to every other survivor first thing: open those sessions while
+        // this step's end is committed.
+        let others: Vec<ServerSpec> = self
+            .survivors(run)
+            .into_iter()
+            .filter(|s| s.name != nm.name)
+            .collect();
+        self.warm_up(&others);
         Ok(lines.join("; "))
     }
 

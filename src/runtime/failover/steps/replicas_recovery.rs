@@ -72,8 +72,10 @@ impl RunCtx {
             )
         };
         let release = async {
-            // Every replica repointed (or given up on), or the repointing over.
-            let _ = sem.acquire_many(permits as u32).await;
+            // Every replica repointed (or given up on), or the repointing over; a diff applied
+            // first (file/position) holds it 2 s at most.
+            let _ = tokio::time::timeout(Duration::from_secs(2), sem.acquire_many(permits as u32))
+                .await;
             self.vip_release_old(&nm, &run.old_master, Release::AfterPromote)
                 .await
         };
