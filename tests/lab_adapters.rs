@@ -459,23 +459,7 @@ async fn vip_moves_idempotently() {
     assert!(!vip::add_unfenced(&ssh, "10.77.0.12", 22, &v, t)
         .await
         .unwrap());
-    lab.lab(&[
-        "exec",
-        "db1",
-        "--",
-        "iptables",
-        "-w",
-        "-I",
-        "INPUT",
-        "-d",
-        "10.77.0.100/32",
-        "-p",
-        "tcp",
-        "-j",
-        "REJECT",
-        "--reject-with",
-        "tcp-reset",
-    ]);
+    leave_rule("db1");
     assert_eq!(reject_rules("db1"), 1);
     assert!(vip::release(&ssh, "10.77.0.12", 22, &v, t).await.unwrap());
     assert!(vip::add(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());

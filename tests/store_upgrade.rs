@@ -163,6 +163,20 @@ async fn raft_on(dir: &Path) -> (Raft, mha_raft::raft::SharedState) {
     (raft, state)
 }
 
+/// Until the node applied every entry of its log (the store's journal loaded back).
+async fn wait_reapplied(raft: &Raft) {
+    raft.wait(Some(Duration::from_secs(10)))
+        .metrics(
+            |m| {
+                m.last_applied
+                    .is_some_and(|l| Some(l.index) == m.last_log_index)
+            },
+            "log re-applied",
+        )
+        .await
+        .unwrap();
+}
+
 async fn propose(raft: &Raft, cmd: Value, at_ms: u64) {
     let cmd: Cmd = serde_json::from_value(cmd.clone()).unwrap_or_else(|e| panic!("{cmd}: {e}"));
     raft.client_write(Proposal { at_ms, cmd }).await.unwrap();
@@ -241,16 +255,7 @@ async fn a_version_1_store_loads() {
     };
     let tmp = copy_fixture();
     let (raft, state) = raft_on(tmp.path()).await;
-    raft.wait(Some(Duration::from_secs(10)))
-        .metrics(
-            |m| {
-                m.last_applied
-                    .is_some_and(|l| Some(l.index) == m.last_log_index)
-            },
-            "log re-applied",
-        )
-        .await
-        .unwrap();
+    wait_reapplied(&raft).await;
     let c = state.read().unwrap().cluster.clone();
     assert_eq!(c.name.as_deref(), Some("fixture"));
     assert_eq!(c.runs.len(), 2, "{:?}", c.runs.keys());
@@ -345,16 +350,7 @@ async fn a_version_1_store_loads() {
     );
     drop(store);
     let (raft, state) = raft_on(tmp.path()).await;
-    raft.wait(Some(Duration::from_secs(10)))
-        .metrics(
-            |m| {
-                m.last_applied
-                    .is_some_and(|l| Some(l.index) == m.last_log_index)
-            },
-            "log re-applied",
-        )
-        .await
-        .unwrap();
+    wait_reapplied(&raft).await;
     assert_eq!(state.read().unwrap().cluster.runs.len(), 2);
     assert_eq!(
         state.read().unwrap().cluster.name.as_deref(),
