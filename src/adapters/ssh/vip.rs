@@ -60,6 +60,19 @@ async fn run(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `cmd` on `host`: whether it printed exactly `word` (the commands here echo what they
+/// found or did).
+async fn says(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    cmd: &str,
+    timeout: Duration,
+    word: &str,
+) -> Result<bool, VipError> {
+    Ok(run(ssh, host, port, cmd, timeout).await?.trim() == word)
+}
+
 /// The iptables rule that fences the VIP on a host: every TCP packet to it answered with a
 /// reset (new connections refused, established ones broken).
 fn reject_rule(vip: &Vip) -> String {
@@ -113,15 +126,8 @@ pub async fn present(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    let out = run(
-        ssh,
-        host,
-        port,
-        &format!("if {}; then echo yes; else echo no; fi", has_vip(vip)),
-        timeout,
-    )
-    .await?;
-    Ok(out.trim() == "yes")
+    let cmd = format!("if {}; then echo yes; else echo no; fi", has_vip(vip));
+    says(ssh, host, port, &cmd, timeout, "yes").await
 }
 
 /// What fencing did to the VIP on the old master's host.
@@ -185,10 +191,7 @@ pub async fn release(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    Ok(run(ssh, host, port, &release_cmd(vip), timeout)
-        .await?
-        .trim()
-        == "removed")
+    says(ssh, host, port, &release_cmd(vip), timeout, "removed").await
 }
 
 /// A rule left behind once the address is gone fences nothing (the host does not hold the
@@ -235,7 +238,7 @@ pub async fn add(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    Ok(run(ssh, host, port, &add_cmd(vip), timeout).await?.trim() == "added")
+    says(ssh, host, port, &add_cmd(vip), timeout, "added").await
 }
 
 /// The rule must be gone before the address serves: a failed deletion fails the add.
@@ -256,10 +259,7 @@ pub async fn unfence(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    Ok(run(ssh, host, port, &unfence_cmd(vip), timeout)
-        .await?
-        .trim()
-        == "unfenced")
+    says(ssh, host, port, &unfence_cmd(vip), timeout, "unfenced").await
 }
 
 fn unfence_cmd(vip: &Vip) -> String {
@@ -278,10 +278,7 @@ pub async fn add_unfenced(
     vip: &Vip,
     timeout: Duration,
 ) -> Result<bool, VipError> {
-    Ok(run(ssh, host, port, &add_address(vip), timeout)
-        .await?
-        .trim()
-        == "added")
+    says(ssh, host, port, &add_address(vip), timeout, "added").await
 }
 
 /// Shell that adds the VIP unless the interface has it, announces it, and echoes `added` or
