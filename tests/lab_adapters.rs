@@ -465,7 +465,57 @@ async fn vip_moves_idempotently() {
     assert!(vip::add(&ssh, "10.77.0.11", 22, &v, t).await.unwrap());
     assert_eq!(reject_rules("db1"), 0, "cleared by add");
     assert_eq!(lab.vip_holder(), "db1");
+    replica_host_refuses_the_old_master(&lab, &ssh).await;
     ssh.close_all().await;
+}
+
+/// Phase 2's refusal on a replica host (adapters/ssh/egress.rs), on the VIP test's lab: while
+/// placed, db2's connections to db1's MySQL port are refused at once (not left to time out),
+/// its other connections to db1 are not touched; placed twice, one deletion takes both; then db2
+/// connects again.
+async fn replica_host_refuses_the_old_master(lab: &Lab, ssh: &SshPool) {
+    use mha_raft::adapters::ssh::egress;
+    let t = Duration::from_secs(5);
+    // From db2's namespace, a TCP connection to db1's `port`: bash's exit and stderr.
+    let knock = |port: u16| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", "mhalab-db2", "timeout", "5", "bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/10.77.0.11/{port}"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let refusals = || {
+        let out = lab.lab(&["exec", "db2", "--", "iptables", "-w", "-S", "OUTPUT"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("10.77.0.11/32") && l.contains("REJECT"))
+            .count()
+    };
+    assert_eq!(knock(3306).0, Some(0), "db2 reaches db1's mysqld");
+    for _ in 0..2 {
+        assert!(egress::refuse(ssh, "10.77.0.12", 22, "10.77.0.11", 3306, t)
+            .await
+            .unwrap());
+    }
+    assert_eq!(refusals(), 2);
+    let (code, err) = knock(3306);
+    assert!(
+        code == Some(1) && err.contains("Connection refused"),
+        "refused at once (exit {code:?}): {err}"
+    );
+    assert_eq!(knock(22).0, Some(0), "db1's sshd is not refused");
+    egress::allow(ssh, "10.77.0.12", 22, "10.77.0.11", 3306, t)
+        .await
+        .unwrap();
+    assert_eq!(refusals(), 0, "every copy deleted");
+    assert_eq!(knock(3306).0, Some(0), "db2 reaches db1's mysqld again");
+    egress::allow(ssh, "10.77.0.12", 22, "10.77.0.11", 3306, t)
+        .await
+        .unwrap();
 }
 
 /// Fencing a reachable master: read_only on, client connections killed, replication untouched;

@@ -165,10 +165,19 @@ async fn a_host_holding_every_master_powered_off_fails_every_group_over() {
         check_failed_over(&lab, g, run);
         // No manager reached db1's host over SSH when they corroborated the suspicion (each
         // follower's probe knocks alongside its ping): the run did not knock again, phase 2
-        // went straight to the shutdown_script and stopped the semi-sync IO threads with
-        // their dump-thread kill bounded, and put the bound back.
+        // went straight to the shutdown_script and stopped the semi-sync IO threads behind
+        // their hosts' refusal of db1 (their dump-thread kill does not wait on the dark
+        // host), then deleted the refusal; the kill's bound is not touched.
         let fence = step(run, "fence")["state"]["detail"].as_str().unwrap();
         assert!(fence.contains("its master's host is dark"), "{fence}");
+        assert_eq!(
+            fence
+                .matches("the host refused its own connections to")
+                .count(),
+            2,
+            "{fence}"
+        );
+        assert!(!fence.contains("WARNING"), "{fence}");
         assert!(
             fence.contains("no manager reached it when the suspicion was corroborated"),
             "{fence}"
@@ -180,6 +189,11 @@ async fn a_host_holding_every_master_powered_off_fails_every_group_over() {
                 "{host} in {}",
                 g.name
             );
+        }
+        for host in ["db2", "db3"] {
+            let out = lab.lab(&["exec", host, "--", "iptables", "-w", "-S", "OUTPUT"]);
+            let rules = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(!rules.contains("REJECT"), "{host} refuses nothing: {rules}");
         }
         w.wait_more(before).await;
     }

@@ -316,6 +316,19 @@ impl FailoverRun {
             .map(|s| s.name)
     }
 
+    /// How many times `step` has been begun while it runs (1 the first time; more: a new
+    /// leader resumed it); 1 when it is not running.
+    pub fn attempts(&self, step: StepName) -> u32 {
+        self.steps
+            .iter()
+            .find(|s| s.name == step)
+            .and_then(|s| match s.state {
+                StepState::Running { attempts, .. } => Some(attempts),
+                _ => None,
+            })
+            .unwrap_or(1)
+    }
+
     /// Begins `step` in `term` on `node` (the manager that acts it: the leader, or the member
     /// it delegated the step to). Earlier steps must be finished; a step already running under
     /// an older term is taken over (a new leader resumes it: it re-checks, it does not

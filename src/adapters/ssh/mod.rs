@@ -592,8 +592,13 @@ impl SshPool {
     }
 }
 
+pub mod egress;
+mod iptables;
 pub mod remote;
+mod shell;
 pub mod vip;
+
+pub use shell::HostCommandError;
 
 #[cfg(test)]
 mod tests {

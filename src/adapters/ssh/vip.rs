@@ -13,7 +13,9 @@
 
 use std::time::Duration;
 
-use super::{shell_quote, SshError, SshPool};
+use super::iptables::{self, IPTABLES};
+use super::shell::{run, says, HostCommandError};
+use super::{shell_quote, SshPool};
 
 /// A VIP (`10.0.0.100/24`) on an interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,50 +30,8 @@ impl Vip {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum VipError {
-    #[error(transparent)]
-    Ssh(#[from] SshError),
-    #[error("{host}: `{command}` exited {status:?}: {stderr}")]
-    Command {
-        host: String,
-        command: String,
-        status: Option<u32>,
-        stderr: String,
-    },
-}
-
-async fn run(
-    ssh: &SshPool,
-    host: &str,
-    port: u16,
-    cmd: &str,
-    timeout: Duration,
-) -> Result<String, VipError> {
-    let out = ssh.exec(host, port, cmd, timeout).await?;
-    if !out.success() {
-        return Err(VipError::Command {
-            host: host.to_string(),
-            command: cmd.to_string(),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs `cmd` on `host`: whether it printed exactly `word` (the commands here echo what they
-/// found or did).
-async fn says(
-    ssh: &SshPool,
-    host: &str,
-    port: u16,
-    cmd: &str,
-    timeout: Duration,
-    word: &str,
-) -> Result<bool, VipError> {
-    Ok(run(ssh, host, port, cmd, timeout).await?.trim() == word)
-}
+/// What a VIP operation can fail with.
+pub type VipError = HostCommandError;
 
 /// The iptables rule that fences the VIP on a host: every TCP packet to it answered with a
 /// reset (new connections refused, established ones broken).
@@ -82,28 +42,10 @@ fn reject_rule(vip: &Vip) -> String {
     )
 }
 
-/// `iptables` bounded: `-w` alone waits for the xtables lock without limit, and Docker,
-/// kube-proxy or fail2ban may hold it.
-const IPTABLES: &str = "timeout 0.5 iptables -w";
-
-/// Shell that deletes every copy of the fencing rule, when iptables exists. It fails when a
-/// copy may still be there: the last `-D` timed out (124, `timeout`) or met the xtables lock
-/// (4) three times, or the copies never ran out (something adds the rule back), so that the
-/// VIP is never added behind its REJECT. Any other exit (1: no such rule; an iptables that
-/// cannot work here, where no rule can exist either) passes.
+/// Shell that deletes every copy of the fencing rule ([`iptables::drop_rule`]): it fails when
+/// a copy may remain, so that the VIP is never added behind its REJECT.
 fn drop_reject_rule(vip: &Vip) -> String {
-    format!(
-        "if command -v iptables >/dev/null 2>&1; then \
-           d=1; n=0; t=0; \
-           while [ $n -lt 64 ]; do n=$((n+1)); {IPTABLES} -D {rule} 2>/dev/null; d=$?; \
-             case $d in 0) ;; 124|4) t=$((t+1)); [ $t -lt 3 ] || break ;; *) break ;; esac; \
-           done; \
-           case $d in 0|124|4) \
-             echo \"iptables -D of the VIP's fencing rule failed (exit $d)\" >&2; false ;; \
-           esac; \
-         fi",
-        rule = reject_rule(vip)
-    )
+    iptables::drop_rule(&reject_rule(vip), "the VIP's fencing rule")
 }
 
 /// A shell test for "the interface carries the VIP" (exact address/prefix match). One `ip`
@@ -330,53 +272,6 @@ mod tests {
                     "{sh}: {c}: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
-            }
-        }
-    }
-
-    /// The rule deletion's verdict: no such rule (1), or an iptables that cannot work here (2,
-    /// 127), passes; a `-D` that keeps timing out (124) or meeting the lock (4), or copies that
-    /// never run out, fail with the code on stderr. `timeout` and `iptables` are shell
-    /// functions here (no files executed: nothing for a parallel fork to hold open).
-    #[test]
-    fn rule_deletion_fails_unless_the_rule_is_gone() {
-        let v = Vip {
-            cidr: "10.0.0.100/24".into(),
-            interface: "eth0".into(),
-        };
-        // (what each -D answers in turn, the last one repeated; passes)
-        let cases: [(&[u32], bool); 6] = [
-            (&[1], true),
-            (&[0, 0, 1], true),
-            (&[124, 1], true),
-            (&[124], false),
-            (&[4], false),
-            (&[0], false),
-        ];
-        for (codes, ok) in cases {
-            let list: Vec<String> = codes.iter().map(u32::to_string).collect();
-            let script = format!(
-                "set -- {}; iptables() {{ :; }}; \
-                 timeout() {{ c=$1; [ $# -gt 0 ] && shift; [ $# -gt 0 ] && c=$1; \
-                   if [ \"$LEFT\" ]; then set -- $LEFT; c=$1; shift; LEFT=\"$*\"; \
-                   [ \"$LEFT\" ] || LEFT=; LAST=$c; else c=$LAST; fi; return $c; }}; \
-                 LEFT=\"$*\"; LAST=1; {}",
-                list.join(" "),
-                drop_reject_rule(&v)
-            );
-            let out = std::process::Command::new("sh")
-                .args(["-c", &script])
-                .output()
-                .unwrap();
-            assert_eq!(
-                out.status.success(),
-                ok,
-                "{codes:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            if !ok {
-                let err = String::from_utf8_lossy(&out.stderr);
-                assert!(err.contains("failed (exit"), "{err}");
             }
         }
     }

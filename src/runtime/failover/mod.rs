@@ -365,13 +365,7 @@ async fn act_delegated(
 
 /// How many times `step` has been begun (1 the first time; more: resumed by a new leader).
 fn attempt_of(ctx: &steps::RunCtx, step: StepName) -> u32 {
-    ctx.run()
-        .and_then(|r| r.steps.into_iter().find(|s| s.name == step))
-        .and_then(|s| match s.state {
-            StepState::Running { attempts, .. } => Some(attempts),
-            _ => None,
-        })
-        .unwrap_or(1)
+    ctx.run().map_or(1, |r| r.attempts(step))
 }
 
 /// Runs `step` (its begin is committed) in a span, with MHA's phase banners.

@@ -10,15 +10,19 @@ use super::{
     SILENT_MYSQLD_FRESH, STATEMENT,
 };
 use crate::adapters::hooks;
-use crate::adapters::ssh::vip;
+use crate::adapters::ssh::{egress, vip, HostCommandError, SshError};
 use crate::engine::failover as plan;
 use crate::engine::failover::fence::FenceFacts;
 use crate::model::{HookCommand, HostFence, OldMysqld};
 use crate::state::group::ServerSpec;
-use crate::state::journal::FailoverRun;
+use crate::state::journal::{FailoverRun, StepName};
 
 /// How long "no manager reached the old master's host" stands in for phase 2's own knock.
 use crate::runtime::monitor::host_silence::FRESH as SILENT_FRESH;
+
+/// The bound on placing (and deleting) a replica host's refusal of the old master: placing it
+/// is worth at most the 1 s the IO thread's stop would wait without it.
+const REFUSE_SSH: std::time::Duration = std::time::Duration::from_millis(700);
 
 impl RunCtx {
     /// Phase 2: stop every replica's IO thread (positions hold still), then take the old master
@@ -32,34 +36,16 @@ impl RunCtx {
         let old = self.server(&run.old_master)?;
         let this = &*self;
         // No manager reached the old master's host a moment ago: a semi-sync replica's IO
-        // thread would spend its exit knocking on that host (adapters/mysql/vars.rs).
+        // thread would spend its exit knocking on that host (adapters/ssh/egress.rs).
         let master_dark = self.old_host_silent_fresh().is_some();
-        let stop_io = join_all(self.survivors(run).into_iter().map(|s| async move {
-            match this.connect(&s).await {
-                Ok(mut sess) => {
-                    let r = if master_dark {
-                        sess.stop_io_thread_master_dark().await
-                    } else {
-                        sess.stop_replica(true).await.map(|()| None)
-                    };
-                    sess.close().await;
-                    match r {
-                        Ok(None) if master_dark => format!(
-                            "{}: IO thread stopped (its master's host is dark: the semi-sync \
-                             dump-thread kill bounded to 1 s for the stop, then put back)",
-                            s.name
-                        ),
-                        Ok(Some(note)) => format!(
-                            "{}: IO thread stopped (its master's host is dark; {note})",
-                            s.name
-                        ),
-                        Ok(None) => format!("{}: IO thread stopped", s.name),
-                        Err(e) => format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
-                    }
-                }
-                Err(e) => format!("{}: unreachable: {e}", s.name),
-            }
-        }));
+        // A phase 2 interrupted by a leader change may have left a replica host refusing the
+        // old master: deleted whatever this attempt finds.
+        let resumed = run.attempts(StepName::Fence) > 1;
+        let stop_io = join_all(
+            self.survivors(run)
+                .into_iter()
+                .map(|s| this.stop_io_thread(s, &old, master_dark, resumed)),
+        );
         let host = plan::fence::host_action(
             self.ssh_available()
                 .as_ref()
@@ -96,6 +82,90 @@ impl RunCtx {
         let mut lines = io_lines;
         lines.extend(taken_lines);
         Ok(lines.join("; "))
+    }
+
+    /// Stops replica `s`'s IO thread; returns its journal line. When the old master's host is
+    /// dark, the replica's host refuses its own connections to the old master for the stop
+    /// (adapters/ssh/egress.rs: a semi-sync IO thread's exit would otherwise wait out a
+    /// connect to that host, 1 s at the least), placed alongside the connect and deleted right
+    /// after; where it cannot be placed, that wait is bounded to its 1 s floor instead.
+    async fn stop_io_thread(
+        &self,
+        s: ServerSpec,
+        old: &ServerSpec,
+        master_dark: bool,
+        resumed: bool,
+    ) -> String {
+        let pool = self.ssh().ok();
+        let (h, p) = self.ssh_of(&s);
+        let refuse = async {
+            match pool {
+                Some(pool) if master_dark => {
+                    Some(egress::refuse(pool, &h, p, &old.host, old.port, REFUSE_SSH).await)
+                }
+                _ => None,
+            }
+        };
+        let (refused, sess) = tokio::join!(refuse, self.connect(&s));
+        let refusing = matches!(refused, Some(Ok(true)));
+        let mut line = match sess {
+            Ok(mut sess) => {
+                let r = if master_dark && !refusing {
+                    sess.stop_io_thread_master_dark().await
+                } else {
+                    sess.stop_replica(true).await.map(|()| None)
+                };
+                sess.close().await;
+                match r {
+                    Ok(None) if refusing => format!(
+                        "{}: IO thread stopped (its master's host is dark: the host refused its \
+                         own connections to {}:{} for the stop, so the semi-sync exit did not \
+                         wait on it)",
+                        s.name, old.host, old.port
+                    ),
+                    Ok(None) if master_dark => format!(
+                        "{}: IO thread stopped (its master's host is dark: the semi-sync \
+                         dump-thread kill bounded to 1 s for the stop, then put back)",
+                        s.name
+                    ),
+                    Ok(Some(note)) => format!(
+                        "{}: IO thread stopped (its master's host is dark; {note})",
+                        s.name
+                    ),
+                    Ok(None) => format!("{}: IO thread stopped", s.name),
+                    Err(e) => format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
+                }
+            }
+            Err(e) => format!("{}: unreachable: {e}", s.name),
+        };
+        // Placed, or perhaps placed (the command ran but its answer was lost), or left by an
+        // earlier attempt: deleted now.
+        let placed = matches!(
+            refused,
+            Some(
+                Ok(true)
+                    | Err(HostCommandError::Ssh(
+                        SshError::Timeout { .. } | SshError::Channel { .. }
+                    ))
+            )
+        );
+        if let (Some(pool), true) = (pool, placed || resumed) {
+            if let Err(e) = egress::allow(pool, &h, p, &old.host, old.port, REFUSE_SSH).await {
+                let left = format!(
+                    "{}'s host may still refuse its connections to {}:{} ({e}): delete it there \
+                     with `{}`, or it cannot replicate from {} again",
+                    s.name,
+                    old.host,
+                    old.port,
+                    egress::manual_allow(&old.host, old.port),
+                    old.name
+                );
+                tracing::warn!(server = %s.name, "{left}");
+                line.push_str("; WARNING: ");
+                line.push_str(&left);
+            }
+        }
+        line
     }
 
     /// When no manager reached the old master's host (found while corroborating the suspicion

@@ -16,7 +16,7 @@ use crate::engine::failover::diffs::SourcePicker;
 use crate::model::{BinlogCoord, DiffPlan, DiffRange, SurvivorRelay};
 use crate::runtime::error::RuntimeError;
 use crate::state::group::ServerSpec;
-use crate::state::journal::{FailoverRun, StepName, StepState};
+use crate::state::journal::{FailoverRun, StepName};
 use crate::state::recovery::{DiffFile, RecoveryNote};
 
 /// A SQL thread that has not moved for this long has applied all it can (what is left is a
@@ -280,10 +280,7 @@ impl RunCtx {
             "nothing missing".to_string()
         } else {
             let info = sess.server_info().await.map_err(abort)?;
-            let resumed = run.steps.iter().any(|x| {
-                x.name == step
-                    && matches!(x.state, StepState::Running { attempts, .. } if attempts > 1)
-            });
+            let resumed = run.attempts(step) > 1;
             if resumed
                 && !Have::query(sess, &info)
                     .await
@@ -306,16 +303,7 @@ impl RunCtx {
             let log = MasterLog::from_assembled(&diff.path, &data).map_err(abort)?;
             let fde = log.fde().unwrap_or_default().to_vec();
             let detail = self.apply_events(s, sess, &fde, &[log.events()]).await?;
-            let attempt = run
-                .steps
-                .iter()
-                .find(|x| x.name == step)
-                .and_then(|x| match x.state {
-                    StepState::Running { attempts, .. } => Some(attempts),
-                    _ => None,
-                })
-                .unwrap_or(1);
-            crate::failpoint::hit(crate::failpoint::When::Applied, step, attempt);
+            crate::failpoint::hit(crate::failpoint::When::Applied, step, run.attempts(step));
             detail
         };
         self.record(RecoveryNote::Applied {

@@ -1,0 +1,51 @@
+//! A short shell command on a DB host over SSH, answered by what it prints: the building block
+//! of the VIP's moves and of the replica hosts' refusals, which echo what they found or did.
+
+use std::time::Duration;
+
+use super::{SshError, SshPool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostCommandError {
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    #[error("{host}: `{command}` exited {status:?}: {stderr}")]
+    Command {
+        host: String,
+        command: String,
+        status: Option<u32>,
+        stderr: String,
+    },
+}
+
+/// Runs `cmd` on `host`; its standard output, or an error with its exit status and stderr.
+pub(super) async fn run(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    cmd: &str,
+    timeout: Duration,
+) -> Result<String, HostCommandError> {
+    let out = ssh.exec(host, port, cmd, timeout).await?;
+    if !out.success() {
+        return Err(HostCommandError::Command {
+            host: host.to_string(),
+            command: cmd.to_string(),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `cmd` on `host`: whether it printed exactly `word`.
+pub(super) async fn says(
+    ssh: &SshPool,
+    host: &str,
+    port: u16,
+    cmd: &str,
+    timeout: Duration,
+    word: &str,
+) -> Result<bool, HostCommandError> {
+    Ok(run(ssh, host, port, cmd, timeout).await?.trim() == word)
+}
