@@ -51,6 +51,9 @@ pub struct Args {
     /// The mhad binary (default: next to this executable).
     #[arg(long)]
     mhad: Option<PathBuf>,
+    /// Keep the managers' logs under DIR (as `bench failover --keep-logs`).
+    #[arg(long)]
+    keep_logs: Option<PathBuf>,
 }
 
 /// A process's CPU time (user + system, seconds) and resident memory (MiB), from /proc.
@@ -120,6 +123,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         t.elapsed()
     );
     let res = measure(&args).await;
+    if let Some(dir) = &args.keep_logs {
+        if let Err(e) = crate::bench_failover::keep_logs(dir) {
+            eprintln!("managers' logs not kept: {e:#}");
+        }
+    }
     let _ = lab(&["down"]);
     res
 }

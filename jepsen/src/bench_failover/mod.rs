@@ -94,7 +94,7 @@ pub struct Args {
 }
 
 /// Copies every manager's log of the lab to `to` (zone host name + `.mhad.log`).
-fn keep_logs(to: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn keep_logs(to: &std::path::Path) -> anyhow::Result<()> {
     let dir = PathBuf::from(lab_var("MHA_LAB_DIR")?);
     std::fs::create_dir_all(to)?;
     for e in std::fs::read_dir(&dir)? {

@@ -266,7 +266,13 @@ async fn watch(
     if let Some(window) = pulse::watch_ms(&first, budget_ms) {
         let poll = Duration::from_millis(pulse::poll_ms(&first));
         let until = started + Duration::from_millis(window);
-        while !pulse::moved(&first, &last) && std::time::Instant::now() < until {
+        // Ends early when something arrives (connected), or when the IO thread itself now says
+        // it is not running (it noticed the master's end after the first reading: a killed
+        // master's replicas reconnect within moments, later on a loaded host).
+        while !pulse::moved(&first, &last)
+            && last.io_thread == IoThread::Yes
+            && std::time::Instant::now() < until
+        {
             tokio::time::sleep(
                 poll.min(until.saturating_duration_since(std::time::Instant::now())),
             )
