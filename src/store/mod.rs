@@ -511,7 +511,9 @@ impl Store {
                 let g = staged.lock().expect("staged lock");
                 (g.marks, g.seq)
             };
+            let t0 = std::time::Instant::now();
             db.flush()?;
+            let t1 = t0.elapsed();
             let mut g = writer.lock().expect("writer lock");
             if seq > g.written {
                 if let Some(rec) = g.record.as_mut() {
@@ -522,6 +524,11 @@ impl Store {
                 }
                 g.written = seq;
             }
+            tracing::debug!(
+                sled_us = t1.as_micros() as u64,
+                total_us = t0.elapsed().as_micros() as u64,
+                "store flush"
+            );
             Ok(())
         })
         .await

@@ -30,7 +30,7 @@ use mha_raft::ctl::AdminClient;
 use mha_raft::proto::admin::{ClusterStatusRequest, FailoverHistoryRequest};
 use mha_raft::state::journal::{FailoverRun, RunState, StepState};
 
-use self::timeline::Timeline;
+use self::timeline::{ClientSaw, Timeline};
 use self::writer::{app_setup_sql, Client, Writer};
 use crate::labctl::{add_group, lab, lab_client, lab_env, lab_var, mhad_path};
 use crate::stats::summarize;
@@ -293,6 +293,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    let connected = writer.connected_new();
     writer.finish().await;
     let RunState::Completed { at_ms } = run.state else {
         bail!("failover run failed: {:?}", run.state);
@@ -352,7 +353,7 @@ async fn one_run(args: &Args, mhad: &str, ping: (u64, u32, u64)) -> anyhow::Resu
             verdict.suspected_at_ms,
             verdict.at_ms,
             &run,
-            first,
+            ClientSaw { connected, first },
             at_ms,
         ),
     })

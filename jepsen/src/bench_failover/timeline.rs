@@ -17,13 +17,20 @@ fn after(at_ms: u64, t0: u64) -> Duration {
     Duration::from_millis(at_ms.saturating_sub(t0))
 }
 
+/// What the bench's client saw (wall ms): its first session on a new master, and the first
+/// write a new master acknowledged.
+pub struct ClientSaw {
+    pub connected: Option<u64>,
+    pub first: Option<u64>,
+}
+
 impl Timeline {
     pub fn of(
         t0: u64,
         suspected_ms: u64,
         verdict_ms: u64,
         run: &FailoverRun,
-        first_write_ms: Option<u64>,
+        client: ClientSaw,
         completed_ms: u64,
     ) -> Timeline {
         let mut marks = vec![
@@ -41,7 +48,10 @@ impl Timeline {
             }
         }
         marks.push(("run completed".into(), after(completed_ms, t0)));
-        if let Some(f) = first_write_ms {
+        if let Some(c) = client.connected {
+            marks.push(("client on the new master".into(), after(c, t0)));
+        }
+        if let Some(f) = client.first {
             marks.push(("first acked write".into(), after(f, t0)));
         }
         marks.sort_by_key(|(_, d)| *d);

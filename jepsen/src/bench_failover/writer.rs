@@ -56,6 +56,9 @@ pub type Ack = (u64, u32);
 pub struct Writer {
     stop: Arc<AtomicBool>,
     first_new: Arc<Mutex<Option<u64>>>,
+    /// When the writer first had a session on a server other than the old master (its
+    /// `SELECT @@server_id` answered): from then on the first write waits on the server.
+    connected_new: Arc<Mutex<Option<u64>>>,
     acks: Arc<Mutex<Vec<Ack>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -83,8 +86,10 @@ impl Writer {
         let vip = vip.to_string();
         let stop = Arc::new(AtomicBool::new(false));
         let first_new = Arc::new(Mutex::new(None));
+        let connected_new = Arc::new(Mutex::new(None));
         let acks = Arc::new(Mutex::new(Vec::new()));
         let (s, f, a) = (stop.clone(), first_new.clone(), acks.clone());
+        let c = connected_new.clone();
         let task = tokio::spawn(async move {
             let login = Login {
                 endpoint: Endpoint { host: vip, port },
@@ -107,6 +112,9 @@ impl Writer {
                                     .unwrap_or(0),
                                 Err(_) => 0,
                             };
+                            if server_id != old_master_id && server_id != 0 {
+                                c.lock().expect("lock").get_or_insert_with(wall_ms);
+                            }
                             sess = Some(x);
                         }
                         Err(_) => {
@@ -138,6 +146,7 @@ impl Writer {
         Writer {
             stop,
             first_new,
+            connected_new,
             acks,
             task,
         }
@@ -146,6 +155,11 @@ impl Writer {
     /// Wall time (ms) of the first write a new master acknowledged, if any yet.
     pub fn first_new(&self) -> Option<u64> {
         *self.first_new.lock().expect("lock")
+    }
+
+    /// Wall time (ms) the writer first had a session on a new master, if any yet.
+    pub fn connected_new(&self) -> Option<u64> {
+        *self.connected_new.lock().expect("lock")
     }
 
     /// Stops writing; every acknowledged write, in order.

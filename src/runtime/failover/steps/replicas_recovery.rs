@@ -147,6 +147,7 @@ impl RunCtx {
                 .await
                 .map_err(abort)?;
                 s.start_replica().await.map_err(abort)?;
+                tracing::debug!(server = %r.name, "repointed");
                 format!("{applied}now replicating from {}", nm.name)
             }
         };
