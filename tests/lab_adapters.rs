@@ -496,10 +496,14 @@ async fn replica_host_refuses_the_old_master(lab: &Lab, ssh: &SshPool) {
             .count()
     };
     assert_eq!(knock(3306).0, Some(0), "db2 reaches db1's mysqld");
+    let db1 = std::net::Ipv4Addr::new(10, 77, 0, 11);
     for _ in 0..2 {
-        assert!(egress::refuse(ssh, "10.77.0.12", 22, "10.77.0.11", 3306, t)
-            .await
-            .unwrap());
+        assert_eq!(
+            egress::refuse(ssh, "10.77.0.12", 22, db1, 3306, t)
+                .await
+                .unwrap(),
+            egress::Placed::Refusing
+        );
     }
     assert_eq!(refusals(), 2);
     let (code, err) = knock(3306);
@@ -508,12 +512,12 @@ async fn replica_host_refuses_the_old_master(lab: &Lab, ssh: &SshPool) {
         "refused at once (exit {code:?}): {err}"
     );
     assert_eq!(knock(22).0, Some(0), "db1's sshd is not refused");
-    egress::allow(ssh, "10.77.0.12", 22, "10.77.0.11", 3306, t)
+    egress::allow(ssh, "10.77.0.12", 22, db1, 3306, t)
         .await
         .unwrap();
     assert_eq!(refusals(), 0, "every copy deleted");
     assert_eq!(knock(3306).0, Some(0), "db2 reaches db1's mysqld again");
-    egress::allow(ssh, "10.77.0.12", 22, "10.77.0.11", 3306, t)
+    egress::allow(ssh, "10.77.0.12", 22, db1, 3306, t)
         .await
         .unwrap();
 }

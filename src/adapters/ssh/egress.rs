@@ -12,41 +12,63 @@
 //! phase 2 is cutting anyway (the old master is being fenced); it never stays: a rule left
 //! behind would keep that replica from ever replicating from the old master again.
 
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::iptables::{drop_rule, insert_rule};
-use super::shell::{run, says, HostCommandError};
-use super::{shell_quote, SshPool};
+use super::shell::{run, HostCommandError};
+use super::SshPool;
 
-/// The rule: this host's TCP connections to `ip:port` answered with a reset.
-fn rule(ip: &str, port: u16) -> String {
-    format!(
-        "OUTPUT -d {} -p tcp --dport {port} -j REJECT --reject-with tcp-reset",
-        shell_quote(ip)
-    )
+/// The rule: this host's TCP connections to `ip:port` answered with a reset. An address, never
+/// a name: iptables would resolve a name on the host, and a failed lookup would let a deletion
+/// pass for done.
+fn rule(ip: Ipv4Addr, port: u16) -> String {
+    format!("OUTPUT -d {ip}/32 -p tcp --dport {port} -j REJECT --reject-with tcp-reset")
 }
 
-/// Places the refusal of `to_host:to_port` on `host` (one SSH round trip). Ok(false): the host
-/// has no usable iptables (not root, none installed): nothing was placed.
+/// What placing the refusal came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    Refusing,
+    /// The host has no usable iptables (not root, none installed): nothing was placed.
+    NotPlaced,
+    /// The insert was cut off, or the host said something else (a login script's output):
+    /// the rule may be there, so it is deleted afterwards all the same.
+    Unclear,
+}
+
+/// Places the refusal of `to:to_port` on `host` (one SSH round trip).
 pub async fn refuse(
     ssh: &SshPool,
     host: &str,
     port: u16,
-    to_host: &str,
+    to: Ipv4Addr,
     to_port: u16,
     timeout: Duration,
-) -> Result<bool, HostCommandError> {
-    let cmd = insert_rule(&rule(to_host, to_port), "refusing");
-    says(ssh, host, port, &cmd, timeout, "refusing").await
+) -> Result<Placed, HostCommandError> {
+    let out = run(
+        ssh,
+        host,
+        port,
+        &insert_rule(&rule(to, to_port), "refusing"),
+        timeout,
+    )
+    .await?;
+    Ok(match out.lines().last().map(str::trim) {
+        Some("refusing") => Placed::Refusing,
+        Some("none") => Placed::NotPlaced,
+        _ => Placed::Unclear,
+    })
 }
 
-/// Deletes every copy of the refusal of `to_host:to_port` from `host`. Err when a copy may
-/// remain (the deletion kept timing out): the caller says where, and how to delete it.
+/// Deletes every copy of the refusal of `to:to_port` from `host`. Err when a copy may remain
+/// (the deletion kept timing out on the xtables lock): the caller says where, and how to
+/// delete it.
 pub async fn allow(
     ssh: &SshPool,
     host: &str,
     port: u16,
-    to_host: &str,
+    to: Ipv4Addr,
     to_port: u16,
     timeout: Duration,
 ) -> Result<(), HostCommandError> {
@@ -55,7 +77,7 @@ pub async fn allow(
         ssh,
         host,
         port,
-        &drop_rule(&rule(to_host, to_port), what),
+        &drop_rule(&rule(to, to_port), what),
         timeout,
     )
     .await
@@ -63,22 +85,24 @@ pub async fn allow(
 }
 
 /// The command an operator runs on a replica host to delete a refusal left behind.
-pub fn manual_allow(to_host: &str, to_port: u16) -> String {
-    format!("iptables -D {}", rule(to_host, to_port))
+pub fn manual_allow(to: Ipv4Addr, to_port: u16) -> String {
+    format!("iptables -D {}", rule(to, to_port))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 11);
+
     #[test]
     fn commands_parse() {
-        let r = rule("db1 'x", 3306);
+        let r = rule(IP, 3306);
         for sh in ["sh", "bash"] {
             for c in [
                 insert_rule(&r, "refusing"),
                 drop_rule(&r, "the refusal"),
-                manual_allow("db1 'x", 3306),
+                manual_allow(IP, 3306),
             ] {
                 let out = std::process::Command::new(sh)
                     .args(["-n", "-c", &c])
@@ -90,10 +114,10 @@ mod tests {
     }
 
     #[test]
-    fn the_rule_names_the_port() {
+    fn the_rule_names_the_address_and_port() {
         assert_eq!(
-            manual_allow("10.77.0.11", 3307),
-            "iptables -D OUTPUT -d '10.77.0.11' -p tcp --dport 3307 -j REJECT --reject-with \
+            manual_allow(IP, 3307),
+            "iptables -D OUTPUT -d 10.77.0.11/32 -p tcp --dport 3307 -j REJECT --reject-with \
              tcp-reset"
         );
     }

@@ -6,12 +6,15 @@
 /// kube-proxy or fail2ban may hold it.
 pub(super) const IPTABLES: &str = "timeout 0.5 iptables -w";
 
-/// Shell that inserts `rule` first in its chain and echoes `word`, or echoes `none` where
-/// iptables is missing or refuses it (not root, no such target): the caller goes without.
+/// Shell that inserts `rule` first in its chain and echoes `word`; `none` where iptables is
+/// missing or refuses it (not root, no such target): the caller goes without; `unclear` when
+/// the insert was cut off by its time bound (it may have been committed first).
 pub(super) fn insert_rule(rule: &str, word: &str) -> String {
     format!(
-        "if command -v iptables >/dev/null 2>&1 && {IPTABLES} -I {rule} 2>/dev/null; then \
-           echo {word}; else echo none; fi"
+        "if command -v iptables >/dev/null 2>&1; then \
+           {IPTABLES} -I {rule} 2>/dev/null; \
+           case $? in 0) echo {word} ;; 124) echo unclear ;; *) echo none ;; esac; \
+         else echo none; fi"
     )
 }
 
@@ -97,15 +100,46 @@ mod tests {
         }
     }
 
-    /// Where iptables is missing the insert says `none` (the caller goes without the rule).
+    /// What the insert says: done, `none` without iptables or when iptables refuses, and
+    /// `unclear` when its time bound cut it off. `timeout` and `iptables` are shell functions
+    /// here, as above.
     #[test]
-    fn insert_without_iptables_says_none() {
-        let script = format!("PATH=/nonexistent; {}", insert_rule(RULE, "done"));
-        let out = std::process::Command::new("/bin/sh")
-            .args(["-c", &script])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "none");
+    fn insert_says_what_happened() {
+        let without = format!("PATH=/nonexistent; {}", insert_rule(RULE, "done"));
+        for (script, want) in [
+            (without, "none"),
+            (
+                format!(
+                    "iptables() {{ :; }}; timeout() {{ return 0; }}; {}",
+                    insert_rule(RULE, "done")
+                ),
+                "done",
+            ),
+            (
+                format!(
+                    "iptables() {{ :; }}; timeout() {{ return 4; }}; {}",
+                    insert_rule(RULE, "done")
+                ),
+                "none",
+            ),
+            (
+                format!(
+                    "iptables() {{ :; }}; timeout() {{ return 124; }}; {}",
+                    insert_rule(RULE, "done")
+                ),
+                "unclear",
+            ),
+        ] {
+            let out = std::process::Command::new("/bin/sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                want,
+                "{script}"
+            );
+        }
     }
 }

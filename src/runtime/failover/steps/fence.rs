@@ -3,6 +3,9 @@
 //! fenced by SQL when it answers, and MHA's shutdown_script when it cannot be
 //! trusted to stay down (host unreachable: `stop`; mysqld hung: `stopssh`).
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
 use futures::future::join_all;
 
 use super::{
@@ -10,7 +13,8 @@ use super::{
     SILENT_MYSQLD_FRESH, STATEMENT,
 };
 use crate::adapters::hooks;
-use crate::adapters::ssh::{egress, vip, HostCommandError, SshError};
+use crate::adapters::ssh::egress::{self, Placed};
+use crate::adapters::ssh::{vip, HostCommandError, SshError};
 use crate::engine::failover as plan;
 use crate::engine::failover::fence::FenceFacts;
 use crate::model::{HookCommand, HostFence, OldMysqld};
@@ -20,9 +24,41 @@ use crate::state::journal::{FailoverRun, StepName};
 /// How long "no manager reached the old master's host" stands in for phase 2's own knock.
 use crate::runtime::monitor::host_silence::FRESH as SILENT_FRESH;
 
-/// The bound on placing (and deleting) a replica host's refusal of the old master: placing it
-/// is worth at most the 1 s the IO thread's stop would wait without it.
-const REFUSE_SSH: std::time::Duration = std::time::Duration::from_millis(700);
+/// The bound on placing a replica host's refusal of the old master: it is worth at most the
+/// 1 s the IO thread's stop would wait without it.
+const REFUSE_SSH: Duration = Duration::from_millis(700);
+/// The bound on deleting it: long enough for the deletion's own retries on a busy xtables lock
+/// (three of 0.5 s).
+const ALLOW_SSH: Duration = Duration::from_secs(2);
+/// The bound on resolving the old master's name for the refusal.
+const RESOLVE: Duration = Duration::from_millis(300);
+
+/// The old master's IPv4 address for the replica hosts' refusal: the group's host when it is
+/// an address, else what it resolves to here when that is exactly one IPv4 address. None: no
+/// refusal (the stop's own bound is lowered instead).
+async fn refusal_target(host: &str, port: u16) -> Option<Ipv4Addr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        };
+    }
+    let addrs = tokio::time::timeout(RESOLVE, tokio::net::lookup_host((host, port)))
+        .await
+        .ok()?
+        .ok()?;
+    let v4: std::collections::BTreeSet<Ipv4Addr> = addrs
+        .filter_map(|a| match a.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    let mut v4 = v4.into_iter();
+    match (v4.next(), v4.next()) {
+        (Some(ip), None) => Some(ip),
+        _ => None,
+    }
+}
 
 impl RunCtx {
     /// Phase 2: stop every replica's IO thread (positions hold still), then take the old master
@@ -41,10 +77,14 @@ impl RunCtx {
         // A phase 2 interrupted by a leader change may have left a replica host refusing the
         // old master: deleted whatever this attempt finds.
         let resumed = run.attempts(StepName::Fence) > 1;
+        let target = match self.ssh() {
+            Ok(_) if master_dark || resumed => refusal_target(&old.host, old.port).await,
+            _ => None,
+        };
         let stop_io = join_all(
             self.survivors(run)
                 .into_iter()
-                .map(|s| this.stop_io_thread(s, &old, master_dark, resumed)),
+                .map(|s| this.stop_io_thread(s, &old, master_dark, resumed, target)),
         );
         let host = plan::fence::host_action(
             self.ssh_available()
@@ -85,85 +125,94 @@ impl RunCtx {
     }
 
     /// Stops replica `s`'s IO thread; returns its journal line. When the old master's host is
-    /// dark, the replica's host refuses its own connections to the old master for the stop
-    /// (adapters/ssh/egress.rs: a semi-sync IO thread's exit would otherwise wait out a
-    /// connect to that host, 1 s at the least), placed alongside the connect and deleted right
-    /// after; where it cannot be placed, that wait is bounded to its 1 s floor instead.
+    /// dark, the replica's host refuses its own connections to the old master (`target`) for
+    /// the stop (adapters/ssh/egress.rs: a semi-sync IO thread's exit would otherwise wait out
+    /// a connect to that host), placed alongside the connect and deleted right after; the
+    /// dump-thread kill's own bound is lowered to its 1 s floor as well, for where the rule
+    /// does not catch the IO thread's connect (a replica that reaches its master by another
+    /// address).
     async fn stop_io_thread(
         &self,
         s: ServerSpec,
         old: &ServerSpec,
         master_dark: bool,
         resumed: bool,
+        target: Option<Ipv4Addr>,
     ) -> String {
         let pool = self.ssh().ok();
         let (h, p) = self.ssh_of(&s);
         let refuse = async {
-            match pool {
-                Some(pool) if master_dark => {
-                    Some(egress::refuse(pool, &h, p, &old.host, old.port, REFUSE_SSH).await)
+            match (pool, target) {
+                (Some(pool), Some(ip)) if master_dark => {
+                    Some(egress::refuse(pool, &h, p, ip, old.port, REFUSE_SSH).await)
                 }
                 _ => None,
             }
         };
         let (refused, sess) = tokio::join!(refuse, self.connect(&s));
-        let refusing = matches!(refused, Some(Ok(true)));
+        let how = match (&refused, target) {
+            (Some(Ok(Placed::Refusing)), Some(ip)) => format!(
+                " (its master's host is dark: the host refused its own connections to \
+                 {ip}:{} for the stop, so the semi-sync exit did not wait on it)",
+                old.port
+            ),
+            _ if master_dark => " (its master's host is dark: the semi-sync dump-thread kill \
+                                 bounded to 1 s for the stop, then put back)"
+                .to_string(),
+            _ => String::new(),
+        };
         let mut line = match sess {
             Ok(mut sess) => {
-                let r = if master_dark && !refusing {
+                let r = if master_dark {
                     sess.stop_io_thread_master_dark().await
                 } else {
                     sess.stop_replica(true).await.map(|()| None)
                 };
                 sess.close().await;
                 match r {
-                    Ok(None) if refusing => format!(
-                        "{}: IO thread stopped (its master's host is dark: the host refused its \
-                         own connections to {}:{} for the stop, so the semi-sync exit did not \
-                         wait on it)",
-                        s.name, old.host, old.port
-                    ),
-                    Ok(None) if master_dark => format!(
-                        "{}: IO thread stopped (its master's host is dark: the semi-sync \
-                         dump-thread kill bounded to 1 s for the stop, then put back)",
-                        s.name
-                    ),
-                    Ok(Some(note)) => format!(
-                        "{}: IO thread stopped (its master's host is dark; {note})",
-                        s.name
-                    ),
-                    Ok(None) => format!("{}: IO thread stopped", s.name),
+                    Ok(None) => format!("{}: IO thread stopped{how}", s.name),
+                    Ok(Some(note)) => format!("{}: IO thread stopped{how}; {note}", s.name),
                     Err(e) => format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
                 }
             }
             Err(e) => format!("{}: unreachable: {e}", s.name),
         };
-        // Placed, or perhaps placed (the command ran but its answer was lost), or left by an
-        // earlier attempt: deleted now.
+        // Placed, or perhaps placed (cut off, an answer that said something else, or lost on
+        // the way back), or left by an earlier attempt: deleted now.
         let placed = matches!(
             refused,
             Some(
-                Ok(true)
+                Ok(Placed::Refusing | Placed::Unclear)
                     | Err(HostCommandError::Ssh(
                         SshError::Timeout { .. } | SshError::Channel { .. }
                     ))
             )
         );
-        if let (Some(pool), true) = (pool, placed || resumed) {
-            if let Err(e) = egress::allow(pool, &h, p, &old.host, old.port, REFUSE_SSH).await {
-                let left = format!(
-                    "{}'s host may still refuse its connections to {}:{} ({e}): delete it there \
-                     with `{}`, or it cannot replicate from {} again",
-                    s.name,
-                    old.host,
-                    old.port,
-                    egress::manual_allow(&old.host, old.port),
-                    old.name
-                );
-                tracing::warn!(server = %s.name, "{left}");
-                line.push_str("; WARNING: ");
-                line.push_str(&left);
+        if !(placed || resumed) {
+            return line;
+        }
+        match (pool, target) {
+            (Some(pool), Some(ip)) => {
+                if let Err(e) = egress::allow(pool, &h, p, ip, old.port, ALLOW_SSH).await {
+                    let left = format!(
+                        "{}'s host may still refuse its connections to {ip}:{} ({e}): delete \
+                         it there with `{}`, or it cannot replicate from {} again",
+                        s.name,
+                        old.port,
+                        egress::manual_allow(ip, old.port),
+                        old.name
+                    );
+                    tracing::warn!(server = %s.name, "{left}");
+                    line.push_str("; WARNING: ");
+                    line.push_str(&left);
+                }
             }
+            (Some(_), None) => line.push_str(&format!(
+                "; a refusal of {} that an interrupted attempt may have left on this host was \
+                 not looked for ({} does not resolve to one IPv4 address here)",
+                old.name, old.host
+            )),
+            (None, _) => {}
         }
         line
     }
