@@ -49,3 +49,22 @@ pub(super) async fn says(
 ) -> Result<bool, HostCommandError> {
     Ok(run(ssh, host, port, cmd, timeout).await?.trim() == word)
 }
+
+/// Asserts that every command is valid shell for the POSIX shell and for bash (a login shell
+/// may be either).
+#[cfg(test)]
+pub(super) fn assert_parses(cmds: &[String]) {
+    for sh in ["sh", "bash"] {
+        for c in cmds {
+            let out = std::process::Command::new(sh)
+                .args(["-n", "-c", c])
+                .output()
+                .expect("shell");
+            assert!(
+                out.status.success(),
+                "{sh}: {c}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
