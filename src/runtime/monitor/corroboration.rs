@@ -268,7 +268,7 @@ async fn watch(
         let until = started + Duration::from_millis(window);
         // Ends early when something arrives (connected), or when the IO thread itself now says
         // it is not running (it noticed the master's end after the first reading: a killed
-        // master's replicas reconnect within moments, later on a loaded host).
+        // master's replicas notice within moments, later on a loaded host).
         while !pulse::moved(&first, &last)
             && last.io_thread == IoThread::Yes
             && std::time::Instant::now() < until
