@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::iptables::{drop_rule, insert_rule};
-use super::shell::{run, HostCommandError};
+use super::shell::{last_word, run, HostCommandError};
 use super::SshPool;
 
 /// The rule: this host's TCP connections to `ip:port` answered with a reset. An address, never
@@ -54,9 +54,9 @@ pub async fn refuse(
         timeout,
     )
     .await?;
-    Ok(match out.lines().last().map(str::trim) {
-        Some("refusing") => Placed::Refusing,
-        Some("none") => Placed::NotPlaced,
+    Ok(match last_word(&out) {
+        "refusing" => Placed::Refusing,
+        "none" => Placed::NotPlaced,
         _ => Placed::Unclear,
     })
 }

@@ -38,7 +38,7 @@ pub(super) async fn run(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs `cmd` on `host`: whether it printed exactly `word`.
+/// Runs `cmd` on `host`: whether the word it echoed last is `word`.
 pub(super) async fn says(
     ssh: &SshPool,
     host: &str,
@@ -47,7 +47,16 @@ pub(super) async fn says(
     timeout: Duration,
     word: &str,
 ) -> Result<bool, HostCommandError> {
-    Ok(run(ssh, host, port, cmd, timeout).await?.trim() == word)
+    Ok(last_word(&run(ssh, host, port, cmd, timeout).await?) == word)
+}
+
+/// The last line a command printed, trimmed: the word it echoes at the end. Whatever a login
+/// script printed before it (a banner, a `.bashrc` line) is not read as the answer.
+pub(super) fn last_word(out: &str) -> &str {
+    out.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
 }
 
 /// Asserts that every command is valid shell for the POSIX shell and for bash (a login shell
@@ -66,5 +75,18 @@ pub(super) fn assert_parses(cmds: &[String]) {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_answer_is_the_last_line() {
+        assert_eq!(super::last_word("added\n"), "added");
+        assert_eq!(
+            super::last_word("Welcome to db2\n\n  removed  \n\n"),
+            "removed"
+        );
+        assert_eq!(super::last_word(""), "");
     }
 }

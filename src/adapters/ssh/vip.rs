@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::iptables::{self, IPTABLES};
-use super::shell::{run, says, HostCommandError};
+use super::shell::{last_word, run, says, HostCommandError};
 use super::{shell_quote, SshPool};
 
 /// A VIP (`10.0.0.100/24`) on an interface.
@@ -99,11 +99,13 @@ pub async fn fence(
     timeout: Duration,
 ) -> Result<Fenced, VipError> {
     let cmd = fence_cmd(vip, mysql_port);
-    Ok(match run(ssh, host, port, &cmd, timeout).await?.trim() {
-        "rejecting" => Fenced::Rejecting,
-        "removed" => Fenced::Removed,
-        _ => Fenced::Absent,
-    })
+    Ok(
+        match last_word(&run(ssh, host, port, &cmd, timeout).await?) {
+            "rejecting" => Fenced::Rejecting,
+            "removed" => Fenced::Removed,
+            _ => Fenced::Absent,
+        },
+    )
 }
 
 fn fence_cmd(vip: &Vip, mysql_port: u16) -> String {
