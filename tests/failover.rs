@@ -117,12 +117,21 @@ async fn master_killed_under_writes_then_anti_flap() {
             && promote.contains("replication stopped and reset (RESET SLAVE ALL)"),
         "{promote}"
     );
+    // The other survivor is pointed at the new master in 3.5, alongside its read_only=0 and
+    // the VIP (point_ahead.rs); phase 4 finds it replicating and leaves it alone.
+    assert!(
+        promote.contains(&format!(
+            "{other}: replicating from {new_master} (pointed ahead of phase 4)"
+        )),
+        "{promote}"
+    );
     // The old host's fenced VIP goes in phase 4, alongside the repointing.
     let phase4 = step(&run, "replicas_recovery")["state"]["detail"]
         .as_str()
         .unwrap();
     assert!(
-        phase4.contains("db1: VIP 10.77.0.100/24 released"),
+        phase4.contains("db1: VIP 10.77.0.100/24 released")
+            && phase4.contains(&format!("{other}: already replicating from {new_master}")),
         "{phase4}"
     );
     let cleanup = step(&run, "new_master_cleanup")["state"]["detail"]
@@ -156,6 +165,21 @@ async fn master_killed_under_writes_then_anti_flap() {
     check_no_loss(&acked, &rows);
     assert_eq!(lab.sql(&new_master, "SELECT @@read_only"), "0");
     assert_eq!(lab.sql(other, "SELECT @@read_only"), "1");
+    // Lossless on the new master from its first write: the replica pointed ahead registered
+    // as a semi-sync replica, and no transaction committed without its acknowledgement.
+    let status = |name: &str| {
+        lab.sql(
+            &new_master,
+            &format!(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME = '{name}'"
+            ),
+        )
+    };
+    assert_eq!(status("RPL_SEMI_SYNC_MASTER_CLIENTS"), "1");
+    assert_eq!(status("RPL_SEMI_SYNC_MASTER_STATUS"), "ON");
+    assert_eq!(status("RPL_SEMI_SYNC_MASTER_NO_TX"), "0");
+    assert_ne!(status("RPL_SEMI_SYNC_MASTER_YES_TX"), "0");
     assert_eq!(
         lab.sql(
             &new_master,

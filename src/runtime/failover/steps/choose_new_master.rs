@@ -47,12 +47,19 @@ impl RunCtx {
         {
             return Err(abort(reason));
         }
-        // Phase 3.5 (next in GTID groups; file/position ones have 3.4 between) opens two
-        // sessions to the new master first thing: open them now, while this step's end is
-        // committed.
-        if self.mode() != ReplicationMode::FilePos {
-            if let Ok(nm) = self.server(&sel.new_master) {
-                self.warm_up(&[nm.clone(), nm]);
+        if let Ok(nm) = self.server(&sel.new_master) {
+            self.vip_unfence_ahead(&nm).await?;
+            // Phase 3.5 (next in GTID groups; file/position ones have 3.4 between) opens two
+            // sessions to the new master first thing, and one to every other survivor to point
+            // it ahead (point_ahead.rs): open them now, while this step's end is committed.
+            if self.mode() != ReplicationMode::FilePos {
+                let mut ahead = vec![nm.clone(), nm];
+                ahead.extend(
+                    self.survivors(run)
+                        .into_iter()
+                        .filter(|s| s.name != sel.new_master),
+                );
+                self.warm_up(&ahead);
             }
         }
         Ok(format!("{}; target {target}", sel.explanation.join("; ")))

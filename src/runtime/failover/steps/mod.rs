@@ -18,6 +18,7 @@ mod fence;
 mod generate_diffs;
 mod latest_replicas;
 mod new_master_cleanup;
+mod point_ahead;
 mod promote_new_master;
 mod reject_updates;
 mod replicas_recovery;
@@ -163,6 +164,9 @@ pub struct RunCtx {
     warm: std::sync::Mutex<std::collections::HashMap<String, Vec<Ahead>>>,
     /// Steps run by this context so far: which one opened a session ahead.
     steps_run: u64,
+    /// The VIP's fencing rule being deleted from the new master's host since phase 3.3
+    /// decided it (vip_move.rs): the new master's name and the deletion's task.
+    unfencing: Option<(String, tokio::task::JoinHandle<bool>)>,
 }
 
 /// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
@@ -242,6 +246,7 @@ impl RunCtx {
             switch_lock: None,
             warm: Default::default(),
             steps_run: 0,
+            unfencing: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! Phase 3.5: the new master is brought level (GTID: its relay log, catching up from a
 //! survivor when it is not a latest replica, then the salvaged binlog; file/position: the diff
 //! phase 3.4 placed), stops being a replica, carries the run's epoch, becomes writable and takes
-//! the VIP.
+//! the VIP; in GTID groups the other survivors are pointed at it meanwhile (point_ahead.rs).
 
 use std::time::Duration;
 
@@ -11,7 +11,8 @@ use crate::adapters::hooks;
 impl RunCtx {
     /// Phase 3.5: bring the new master level with the target, make it a master, record the
     /// epoch on it, make it writable, then bring the VIP up (writable before the VIP: the first
-    /// client that reaches it can write).
+    /// client that reaches it can write); GTID groups point the other survivors at it alongside
+    /// (point_ahead.rs).
     pub(super) async fn promote(&mut self, run: &FailoverRun) -> StepResult {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
@@ -77,32 +78,42 @@ impl RunCtx {
             s.enable_semisync_source().await.map_err(abort)?;
             lines.push("semi-sync source side enabled (lossless as before)".into());
         }
-        if info.read_only {
-            s.set_read_only(false).await.map_err(abort)?;
-            lines.push(format!("{}: read_only=0", nm.name));
-        } else {
-            lines.push(format!("{}: already writable", nm.name));
-        }
-        s.close().await;
-        if let Some(s2) = s2 {
-            s2.close().await;
-        }
-        // The old host's release (and the second ARP) is phase 4's, once the replicas are
-        // repointed: the old host answers resets meanwhile, never silence.
-        lines.push(self.vip_add(&nm, unfenced).await?);
-        if let Some(reset) = reset {
-            reset
-                .await
-                .map_err(|e| abort(format!("RESET SLAVE ALL: {e}")))?
-                .map_err(abort)?;
-            lines.push(format!(
-                "{}: replication stopped and reset (RESET SLAVE ALL)",
-                nm.name
-            ));
-        }
-        if let Some(l) = self.ip_failover_start(run, &nm).await? {
-            lines.push(l);
-        }
+        // Writable and the VIP up, and alongside, the other survivors pointed at it
+        // (point_ahead.rs: GTID groups, now that it holds everything it will serve).
+        let open = async {
+            let mut lines = Vec::new();
+            if info.read_only {
+                s.set_read_only(false).await.map_err(abort)?;
+                lines.push(format!("{}: read_only=0", nm.name));
+            } else {
+                lines.push(format!("{}: already writable", nm.name));
+            }
+            s.close().await;
+            if let Some(s2) = s2 {
+                s2.close().await;
+            }
+            // The old host's release (and the second ARP) is phase 4's, once the replicas are
+            // repointed: the old host answers resets meanwhile, never silence.
+            lines.push(self.vip_add(&nm, unfenced).await?);
+            if let Some(reset) = reset {
+                reset
+                    .await
+                    .map_err(|e| abort(format!("RESET SLAVE ALL: {e}")))?
+                    .map_err(abort)?;
+                lines.push(format!(
+                    "{}: replication stopped and reset (RESET SLAVE ALL)",
+                    nm.name
+                ));
+            }
+            if let Some(l) = self.ip_failover_start(run, &nm).await? {
+                lines.push(l);
+            }
+            Ok::<_, StepError>(lines)
+        };
+        let (opened, ahead) =
+            futures::future::join(open, self.point_replicas_ahead(run, &nm)).await;
+        lines.extend(opened?);
+        lines.extend(ahead);
         // Phase 4 connects to every other survivor first thing: open those sessions while
         // this step's end is committed.
         let others: Vec<ServerSpec> = self

@@ -111,6 +111,27 @@ impl RunCtx {
         .map_err(abort)
     }
 
+    /// Replica session `s` replicates from the new master from `start` (STOP SLAVE, CHANGE
+    /// MASTER, START SLAVE), its heartbeat period `period` kept if shorter than ours.
+    pub(super) async fn point_at(
+        &self,
+        s: &mut Session,
+        nm: &ServerSpec,
+        start: &ReplicaStart,
+        period: Option<u64>,
+    ) -> Result<(), StepError> {
+        self.guard().await?;
+        s.stop_replica(false).await.map_err(abort)?;
+        s.change_master(&ChangeMaster {
+            position: position(start),
+            heartbeat_ms: self.heartbeat_for(period),
+            ..self.change_master_to(nm)
+        })
+        .await
+        .map_err(abort)?;
+        s.start_replica().await.map_err(abort)
+    }
+
     /// One replica: repointed at the new master (after its diff, file/position) unless it
     /// already replicates from it, read-only, and waited for until it reaches the plan's goal.
     pub(super) async fn recover_one(
@@ -137,16 +158,7 @@ impl RunCtx {
                         .await?;
                     applied.push_str("; ");
                 }
-                self.guard().await?;
-                s.stop_replica(false).await.map_err(abort)?;
-                s.change_master(&ChangeMaster {
-                    position: position(&replicas.start),
-                    heartbeat_ms: self.heartbeat_for(period),
-                    ..self.change_master_to(nm)
-                })
-                .await
-                .map_err(abort)?;
-                s.start_replica().await.map_err(abort)?;
+                self.point_at(&mut s, nm, &replicas.start, period).await?;
                 tracing::debug!(server = %r.name, "repointed");
                 format!("{applied}now replicating from {}", nm.name)
             }

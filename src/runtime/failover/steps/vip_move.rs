@@ -24,11 +24,33 @@ pub(super) enum Release {
 }
 
 impl RunCtx {
-    /// Phase 3.5, first thing: the fencing rule a failover away from the new master's host may
-    /// have left there is deleted in the background, alongside the SQL that makes it a master,
-    /// so that only the address is added once it is writable ([`Self::vip_add`]). Yields
-    /// whether that worked (else the add deletes the rule itself).
+    /// From phase 3.3's decision on: the fencing rule a failover away from the new master's
+    /// host may have left there is deleted in the background (off the failover's path: 3.5
+    /// only adds the address once the new master is writable, [`Self::vip_add`]). Deleting it
+    /// from a host that does not hold the VIP changes nothing for clients, and 3.5 leaves the
+    /// rule of a host that holds the VIP already until the new master is writable.
+    pub(super) async fn vip_unfence_ahead(&mut self, nm: &ServerSpec) -> Result<(), StepError> {
+        self.unfencing = self
+            .vip_unfence_task(nm)
+            .await?
+            .map(|task| (nm.name.clone(), task));
+        Ok(())
+    }
+
+    /// Phase 3.5, first thing: the deletion [`Self::vip_unfence_ahead`] began for this new
+    /// master, or one begun now, alongside the SQL that makes it a master. Yields whether that
+    /// worked (else the add deletes the rule itself).
     pub(super) async fn vip_unfence_early(
+        &mut self,
+        nm: &ServerSpec,
+    ) -> Result<Option<tokio::task::JoinHandle<bool>>, StepError> {
+        match self.unfencing.take() {
+            Some((name, task)) if name == nm.name => Ok(Some(task)),
+            _ => self.vip_unfence_task(nm).await,
+        }
+    }
+
+    async fn vip_unfence_task(
         &self,
         nm: &ServerSpec,
     ) -> Result<Option<tokio::task::JoinHandle<bool>>, StepError> {
