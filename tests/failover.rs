@@ -104,6 +104,14 @@ async fn master_killed_under_writes_then_anti_flap() {
         };
         assert_eq!(s["state"]["state"], want, "{s:#}");
     }
+    // 3.1 takes what phase 2 read on each survivor once its IO thread stood still.
+    let latest = step(&run, "latest_replicas")["state"]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        latest.ends_with("(as phase 2 read them once their IO threads stood still)"),
+        "{latest}"
+    );
     let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();
     assert!(
         fence.contains("db1: VIP 10.77.0.100/24 fenced: kept"),

@@ -17,7 +17,7 @@ use crate::adapters::ssh::egress::{self, Placed};
 use crate::adapters::ssh::{vip, HostCommandError, SshError};
 use crate::engine::failover as plan;
 use crate::engine::failover::fence::FenceFacts;
-use crate::model::{HookCommand, HostFence, OldMysqld};
+use crate::model::{HookCommand, HostFence, Observations, OldMysqld, ServerInfo};
 use crate::state::group::ServerSpec;
 use crate::state::journal::{FailoverRun, StepName};
 
@@ -116,10 +116,21 @@ impl RunCtx {
         // before it: on a semi-sync replica of a hung master STOP SLAVE IO_THREAD waits ~2 s
         // for that master, and the shutdown_script that stops it ends the wait. Phase 3.1
         // reads the positions only after both are done.
-        let (io_lines, taken) = tokio::join!(stop_io, take_out);
+        let (stopped, taken) = tokio::join!(stop_io, take_out);
         let (taken_lines, host_unreachable) = taken?;
         self.old_host_unreachable = host_unreachable;
-        let mut lines = io_lines;
+        // Every survivor read right after its IO thread stopped: phase 3.1, next, takes that
+        // instead of reading them all again (latest_replicas.rs).
+        let mut lines = Vec::new();
+        let mut observed = Observations::new();
+        for (name, line, info) in stopped {
+            lines.push(line);
+            if let Some(info) = info {
+                observed.insert(name, Ok(info));
+            }
+        }
+        self.observed_at_fence =
+            (observed.len() == self.survivors(run).len()).then_some((self.steps_run, observed));
         lines.extend(taken_lines);
         Ok(lines.join("; "))
     }
@@ -138,7 +149,7 @@ impl RunCtx {
         master_dark: bool,
         resumed: bool,
         target: Option<Ipv4Addr>,
-    ) -> String {
+    ) -> (String, String, Option<ServerInfo>) {
         let pool = self.ssh().ok();
         let (h, p) = self.ssh_of(&s);
         let refuse = async {
@@ -161,21 +172,27 @@ impl RunCtx {
                 .to_string(),
             _ => String::new(),
         };
-        let mut line = match sess {
+        let (mut line, info) = match sess {
             Ok(mut sess) => {
                 let r = if master_dark {
                     sess.stop_io_thread_master_dark().await
                 } else {
                     sess.stop_replica(true).await.map(|()| None)
                 };
+                // How far it got, read now its IO thread stands still (for phase 3.1).
+                let info = match r {
+                    Ok(_) => sess.server_info().await.ok(),
+                    Err(_) => None,
+                };
                 sess.close().await;
-                match r {
+                let line = match r {
                     Ok(None) => format!("{}: IO thread stopped{how}", s.name),
                     Ok(Some(note)) => format!("{}: IO thread stopped{how}; {note}", s.name),
                     Err(e) => format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
-                }
+                };
+                (line, info)
             }
-            Err(e) => format!("{}: unreachable: {e}", s.name),
+            Err(e) => (format!("{}: unreachable: {e}", s.name), None),
         };
         // Placed, or perhaps placed (cut off, an answer that said something else, or lost on
         // the way back), or left by an earlier attempt: deleted now.
@@ -189,7 +206,7 @@ impl RunCtx {
             )
         );
         if !(placed || resumed) {
-            return line;
+            return (s.name, line, info);
         }
         match (pool, target) {
             (Some(pool), Some(ip)) => {
@@ -214,7 +231,7 @@ impl RunCtx {
             )),
             (None, _) => {}
         }
-        line
+        (s.name, line, info)
     }
 
     /// When no manager reached the old master's host (found while corroborating the suspicion

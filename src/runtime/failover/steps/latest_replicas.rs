@@ -5,10 +5,20 @@ use super::*;
 use crate::engine::failover as plan;
 
 impl RunCtx {
-    /// Phase 3.1: how far each replica got (read and applied).
+    /// Phase 3.1: how far each replica got (read and applied). Right after phase 2 in this
+    /// executor, what phase 2 read once each IO thread stood still (the received positions
+    /// cannot have moved since; applied ones only move forward); else read now.
     pub(super) async fn latest_replicas(&mut self, run: &FailoverRun) -> StepResult {
-        let obs = self.observe(run).await?;
+        let (obs, when) = match self.observed_at_fence.take() {
+            Some((step, obs)) if step + 1 == self.steps_run => (
+                obs,
+                " (as phase 2 read them once their IO threads stood still)",
+            ),
+            _ => (self.observe(run).await?, ""),
+        };
         self.latest = Some(obs.clone());
-        plan::latest::report(&self.survivors(run), &obs).map_err(abort)
+        plan::latest::report(&self.survivors(run), &obs)
+            .map(|r| format!("{r}{when}"))
+            .map_err(abort)
     }
 }
