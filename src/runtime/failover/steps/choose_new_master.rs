@@ -48,18 +48,21 @@ impl RunCtx {
             return Err(abort(reason));
         }
         if let Ok(nm) = self.server(&sel.new_master) {
-            self.vip_unfence_ahead(&nm).await?;
             // Phase 3.5 (next in GTID groups; file/position ones have 3.4 between) opens two
             // sessions to the new master first thing, and one to every other survivor to point
             // it ahead (point_ahead.rs): open them now, while this step's end is committed.
             if self.mode() != ReplicationMode::FilePos {
-                let mut ahead = vec![nm.clone(), nm];
+                let mut ahead = vec![nm.clone(), nm.clone()];
                 ahead.extend(
                     self.survivors(run)
                         .into_iter()
                         .filter(|s| s.name != sel.new_master),
                 );
                 self.warm_up(&ahead);
+            }
+            // Best effort: 3.5 begins the deletion itself if this did not.
+            if let Err(e) = self.vip_unfence_ahead(&nm).await {
+                tracing::info!(server = %nm.name, error = %e, "the VIP's fencing rule is not deleted ahead: phase 3.5 does it");
             }
         }
         Ok(format!("{}; target {target}", sel.explanation.join("; ")))

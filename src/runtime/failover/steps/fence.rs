@@ -13,11 +13,12 @@ use super::{
     SILENT_MYSQLD_FRESH, STATEMENT,
 };
 use crate::adapters::hooks;
+use crate::adapters::mysql::Session;
 use crate::adapters::ssh::egress::{self, Placed};
 use crate::adapters::ssh::{vip, HostCommandError, SshError};
 use crate::engine::failover as plan;
 use crate::engine::failover::fence::FenceFacts;
-use crate::model::{HookCommand, HostFence, Observations, OldMysqld, ServerInfo};
+use crate::model::{HookCommand, HostFence, Observations, OldMysqld};
 use crate::state::group::ServerSpec;
 use crate::state::journal::{FailoverRun, StepName};
 
@@ -119,16 +120,23 @@ impl RunCtx {
         let (stopped, taken) = tokio::join!(stop_io, take_out);
         let (taken_lines, host_unreachable) = taken?;
         self.old_host_unreachable = host_unreachable;
-        // Every survivor read right after its IO thread stopped: phase 3.1, next, takes that
-        // instead of reading them all again (latest_replicas.rs).
+        // Every survivor read on the session that stopped its IO thread, now that the old
+        // master is taken out (when phase 3.1 would read them, without connecting again):
+        // 3.1, next, takes these (latest_replicas.rs).
         let mut lines = Vec::new();
-        let mut observed = Observations::new();
-        for (name, line, info) in stopped {
-            lines.push(line);
-            if let Some(info) = info {
-                observed.insert(name, Ok(info));
-            }
-        }
+        let reads: Vec<_> = stopped
+            .into_iter()
+            .map(|(name, line, sess)| {
+                lines.push(line);
+                async move {
+                    let mut sess = sess?;
+                    let info = sess.server_info().await.ok();
+                    sess.close().await;
+                    Some((name, Ok(info?)))
+                }
+            })
+            .collect();
+        let observed: Observations = join_all(reads).await.into_iter().flatten().collect();
         self.observed_at_fence =
             (observed.len() == self.survivors(run).len()).then_some((self.steps_run, observed));
         lines.extend(taken_lines);
@@ -149,7 +157,7 @@ impl RunCtx {
         master_dark: bool,
         resumed: bool,
         target: Option<Ipv4Addr>,
-    ) -> (String, String, Option<ServerInfo>) {
+    ) -> (String, String, Option<Session>) {
         let pool = self.ssh().ok();
         let (h, p) = self.ssh_of(&s);
         let refuse = async {
@@ -172,25 +180,28 @@ impl RunCtx {
                 .to_string(),
             _ => String::new(),
         };
-        let (mut line, info) = match sess {
+        let (mut line, kept) = match sess {
             Ok(mut sess) => {
                 let r = if master_dark {
                     sess.stop_io_thread_master_dark().await
                 } else {
                     sess.stop_replica(true).await.map(|()| None)
                 };
-                // How far it got, read now its IO thread stands still (for phase 3.1).
-                let info = match r {
-                    Ok(_) => sess.server_info().await.ok(),
-                    Err(_) => None,
-                };
-                sess.close().await;
-                let line = match r {
-                    Ok(None) => format!("{}: IO thread stopped{how}", s.name),
-                    Ok(Some(note)) => format!("{}: IO thread stopped{how}; {note}", s.name),
-                    Err(e) => format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
-                };
-                (line, info)
+                match r {
+                    // Kept for reading how far it got once the old master is taken out.
+                    Ok(None) => (format!("{}: IO thread stopped{how}", s.name), Some(sess)),
+                    Ok(Some(note)) => (
+                        format!("{}: IO thread stopped{how}; {note}", s.name),
+                        Some(sess),
+                    ),
+                    Err(e) => {
+                        sess.close().await;
+                        (
+                            format!("{}: STOP SLAVE IO_THREAD failed: {e}", s.name),
+                            None,
+                        )
+                    }
+                }
             }
             Err(e) => (format!("{}: unreachable: {e}", s.name), None),
         };
@@ -206,7 +217,7 @@ impl RunCtx {
             )
         );
         if !(placed || resumed) {
-            return (s.name, line, info);
+            return (s.name, line, kept);
         }
         match (pool, target) {
             (Some(pool), Some(ip)) => {
@@ -231,7 +242,7 @@ impl RunCtx {
             )),
             (None, _) => {}
         }
-        (s.name, line, info)
+        (s.name, line, kept)
     }
 
     /// When no manager reached the old master's host (found while corroborating the suspicion

@@ -9,27 +9,33 @@
 //! Why it is safe:
 //! - It starts only once the new master holds everything it will serve. It executed the target
 //!   (every survivor's transactions), the salvaged binlog and the run's epoch are applied, and
-//!   its semi-sync source side is on. So no replica is ahead of it, and GTID auto-positioning
-//!   fetches only what each replica lacks. The replicas register as semi-sync before the first
-//!   write they must acknowledge.
-//! - A failure here is not the step's failure. Phase 4 repoints whatever does not replicate
-//!   from the new master with its IO thread running, and waits for every replica to reach the
-//!   target, as before.
+//!   its semi-sync source side is on before any replica connects. So no replica is ahead of
+//!   it, and GTID auto-positioning fetches only what each replica lacks. A replica usually
+//!   registers as a semi-sync replica before the first client write; one that registers later
+//!   acknowledges that write when it reaches it (lossless either way).
+//! - A failure here is not the step's failure: it is said in 3.5's line, and phase 4 repoints
+//!   whatever does not replicate from the new master with its IO thread running, and waits for
+//!   every replica to reach the target, as before.
 //! - File/position groups keep MHA's order: each replica's diff is applied first, in phase 4,
 //!   from the coordinates 3.5 records.
+//!
+//! Unlike MHA, a 3.5 that fails after this point (the VIP's add, `master_ip_failover_script
+//! --command=start`) leaves the survivors replicating from the chosen new master, which is
+//! writable by then: the run is finished by hand from there (docs/operations.md).
 
 use super::*;
 use crate::model::{IoThread, ReplicaAction, ReplicaStart};
 
-/// How long pointing one replica ahead may take (its statements and its IO thread's connect)
-/// before it is left to phase 4.
+/// How long a pointed replica's IO thread may take to run (its statements have their own
+/// bounds: cut off midway, a STOP SLAVE would still finish on the server, racing phase 4).
 const AHEAD: Duration = Duration::from_secs(1);
 /// Between two readings of a pointed replica's IO thread.
 const IO_POLL: Duration = Duration::from_millis(5);
 
 impl RunCtx {
     /// Points every other survivor at the new master `nm`, in parallel. Yields a line per
-    /// replica pointed; one not pointed is logged and left to phase 4.
+    /// replica pointed, or not pointed (left to phase 4); none for one that replicates from
+    /// it already (phase 4 says so).
     pub(super) async fn point_replicas_ahead(
         &self,
         run: &FailoverRun,
@@ -44,15 +50,18 @@ impl RunCtx {
             .filter(|s| s.name != nm.name)
             .collect();
         join_all(others.iter().map(|r| async move {
-            match tokio::time::timeout(AHEAD, self.point_one_ahead(r, nm)).await {
-                Ok(Ok(line)) => line,
-                Ok(Err(e)) => {
-                    tracing::info!(server = %r.name, error = %e, "not pointed at the new master ahead: phase 4 repoints it");
+            match self.point_one_ahead(r, nm).await {
+                Ok(line) => line,
+                Err(StepError::Lost(e)) => {
+                    tracing::info!(server = %r.name, error = %e, "not pointed at the new master ahead: this step stops");
                     None
                 }
-                Err(_) => {
-                    tracing::info!(server = %r.name, "pointing at the new master ahead took over {AHEAD:?}: phase 4 repoints it");
-                    None
+                Err(e) => {
+                    tracing::info!(server = %r.name, error = %e, "not pointed at the new master ahead: phase 4 repoints it");
+                    Some(format!(
+                        "{}: not pointed at {} ahead ({e}): phase 4 repoints it",
+                        r.name, nm.name
+                    ))
                 }
             }
         }))
@@ -82,16 +91,27 @@ impl RunCtx {
         }
         self.point_at(&mut s, nm, &start, period).await?;
         tracing::debug!(server = %r.name, "repointed ahead");
-        loop {
-            match s.replica_status().await.map_err(abort)? {
-                Some(x) if x.io_thread == IoThread::Yes => break,
-                Some(x) if x.io_thread == IoThread::No => {
-                    return Err(abort(format!(
-                        "its IO thread stopped: {} {}",
-                        x.last_io_errno, x.last_io_error
-                    )))
+        let running = tokio::time::timeout(AHEAD, async {
+            loop {
+                match s.replica_status().await.map_err(abort)? {
+                    Some(x) if x.io_thread == IoThread::Yes => return Ok(()),
+                    Some(x) if x.io_thread == IoThread::No => {
+                        return Err(abort(format!(
+                            "its IO thread stopped: {} {}",
+                            x.last_io_errno, x.last_io_error
+                        )))
+                    }
+                    _ => tokio::time::sleep(IO_POLL).await,
                 }
-                _ => tokio::time::sleep(IO_POLL).await,
+            }
+        })
+        .await;
+        match running {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(abort(format!(
+                    "its IO thread was not running {AHEAD:?} after START SLAVE"
+                )))
             }
         }
         s.close().await;
