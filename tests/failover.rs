@@ -104,12 +104,12 @@ async fn master_killed_under_writes_then_anti_flap() {
         };
         assert_eq!(s["state"]["state"], want, "{s:#}");
     }
-    // 3.1 takes what phase 2 read on each survivor once its IO thread stood still.
+    // 3.1 takes what phase 2 read on the sessions that stopped the IO threads.
     let latest = step(&run, "latest_replicas")["state"]["detail"]
         .as_str()
         .unwrap();
     assert!(
-        latest.ends_with("(as phase 2 read them once their IO threads stood still)"),
+        latest.ends_with("(as phase 2 read them once the old master was taken out)"),
         "{latest}"
     );
     let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();

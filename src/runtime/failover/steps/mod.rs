@@ -164,8 +164,9 @@ pub struct RunCtx {
     warm: std::sync::Mutex<std::collections::HashMap<String, Vec<Ahead>>>,
     /// Steps run by this context so far: which one opened a session ahead.
     steps_run: u64,
-    /// Every survivor as phase 2 read it right after stopping its IO thread, and the step
-    /// counter of that phase 2: phase 3.1 right after it takes this instead of reading again.
+    /// Every survivor as phase 2 read it once the old master was taken out (on the session
+    /// that stopped its IO thread), and the step counter of that phase 2: phase 3.1 right
+    /// after it takes this instead of reading again.
     observed_at_fence: Option<(u64, Observations)>,
     /// The VIP's fencing rule being deleted from the new master's host since phase 3.3
     /// decided it (vip_move.rs): the new master's name and the deletion's task.
