@@ -23,6 +23,7 @@
 //! --command=start`) leaves the survivors replicating from the chosen new master, which is
 //! writable by then: the run is finished by hand from there (docs/operations.md).
 
+use super::replicas_recovery::status_and_period;
 use super::*;
 use crate::model::{IoThread, ReplicaAction, ReplicaStart};
 
@@ -80,10 +81,7 @@ impl RunCtx {
         nm: &ServerSpec,
     ) -> Result<Option<String>, StepError> {
         let mut s = self.connect(r).await.map_err(abort)?;
-        let (st, period) = match s.replica_pulse().await.map_err(abort)? {
-            Some((st, p)) => (Some(st), p.heartbeat_period_ms),
-            None => (None, None),
-        };
+        let (st, period) = status_and_period(&mut s).await?;
         let start = ReplicaStart::AutoPosition;
         if plan::replicas::action(st.as_ref(), nm, &start) == ReplicaAction::LeaveAlone {
             s.close().await;

@@ -144,10 +144,7 @@ impl RunCtx {
     ) -> Result<String, StepError> {
         let mut s = self.connect(r).await.map_err(abort)?;
         // The pulse carries the replica's heartbeat period, which the repoint keeps if shorter.
-        let (st, period) = match s.replica_pulse().await.map_err(abort)? {
-            Some((st, p)) => (Some(st), p.heartbeat_period_ms),
-            None => (None, None),
-        };
+        let (st, period) = status_and_period(&mut s).await?;
         let mut what = match plan::replicas::action(st.as_ref(), nm, &replicas.start) {
             ReplicaAction::LeaveAlone => format!("already replicating from {}", nm.name),
             ReplicaAction::Repoint { apply_diff } => {
@@ -186,6 +183,17 @@ impl RunCtx {
         s.close().await;
         Ok(format!("{what}, reached {goal}"))
     }
+}
+
+/// A replica's status and its heartbeat period (None: not a replica), read in one query: the
+/// repoint keeps the period if shorter than ours.
+pub(super) async fn status_and_period(
+    s: &mut Session,
+) -> Result<(Option<crate::model::ReplicaStatus>, Option<u64>), StepError> {
+    Ok(match s.replica_pulse().await.map_err(abort)? {
+        Some((st, p)) => (Some(st), p.heartbeat_period_ms),
+        None => (None, None),
+    })
 }
 
 /// Tells phase 4's VIP release that replicas' repointing statements are done, or will not be:

@@ -6,6 +6,7 @@
 //! ALL on the new master and the VIP announced once more. A replica that fails is reported
 //! (MHA: "switching slaves partially failed"): the new master already serves.
 
+use super::replicas_recovery::status_and_period;
 use super::switch_master::catch_up;
 use super::*;
 use crate::model::{IoThread, ReplicaStatus, ReplicasOutcome};
@@ -154,10 +155,7 @@ impl RunCtx {
         within: Duration,
     ) -> Result<String, StepError> {
         let mut s = self.connect(r).await.map_err(abort)?;
-        let (st, period) = match s.replica_pulse().await.map_err(abort)? {
-            Some((st, p)) => (Some(st), p.heartbeat_period_ms),
-            None => (None, None),
-        };
+        let (st, period) = status_and_period(&mut s).await?;
         if let Some(st) = st
             .as_ref()
             .filter(|st| st.source_host == nm.host && st.source_port == nm.port)
