@@ -1,13 +1,13 @@
 //! Single pieces of a failover against the lab's real MariaDB and sshd, driven directly with
-//! no manager running: the MySQL adapter (reads, writes, CHANGE MASTER, errors), the SSH
-//! adapter (commands, files, host keys), moving the VIP over SSH and fencing a master. Root
+//! no manager running: the MySQL adapter (reads, writes, CHANGE MASTER, errors), moving the
+//! VIP over SSH and fencing a master (the SSH adapter itself: tests/lab_ssh.rs). Root
 //! only (skipped, loudly, otherwise); one lab at a time.
 
 mod labkit;
 
 use labkit::*;
 use mha_raft::adapters::mysql::{ChangeMaster, Endpoint, MysqlError, ReplicaPosition, Session};
-use mha_raft::adapters::ssh::{SshConfig, SshError, SshPool};
+use mha_raft::adapters::ssh::SshPool;
 use mha_raft::model::IoThread;
 use mha_raft::secret::Secret;
 
@@ -196,111 +196,6 @@ async fn mysql_adapter_on_real_mariadb() {
     lab.lab(&["heal"]);
     db1.close().await;
     db3.close().await;
-}
-
-fn ssh_cfg(key: &str, known_hosts: String, accept_unknown: bool) -> SshConfig {
-    SshConfig {
-        user: "root".into(),
-        key_path: format!("{}/ssh/{key}", lab_dir()).into(),
-        known_hosts: known_hosts.into(),
-        accept_unknown_host_keys: accept_unknown,
-        connect_timeout: Duration::from_secs(3),
-    }
-}
-
-/// The SSH adapter on real sshd: RSA key auth, exit status and both streams, atomic write and
-/// byte-range read, one reused connection per host, known_hosts enforced (unknown refused
-/// unless opted in).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ssh_adapter_on_real_sshd() {
-    let Some(lab) = Lab::up(&["--no-managers"]) else {
-        return;
-    };
-    let kh = format!("{}/ssh/known_hosts", lab_dir());
-    let pool = SshPool::new(ssh_cfg("id_rsa", kh.clone(), false)).unwrap();
-    let t = Duration::from_secs(5);
-    let out = pool
-        .exec("10.77.0.11", 22, "echo out; echo err >&2; exit 3", t)
-        .await
-        .unwrap();
-    assert_eq!(out.status, Some(3));
-    assert_eq!(out.stdout, b"out\n");
-    assert_eq!(out.stderr, b"err\n");
-
-    let path = format!("{}/db1/ssh-adapter-test.bin", lab_dir());
-    pool.write_file("10.77.0.11", 22, &path, b"0123456789", t)
-        .await
-        .unwrap();
-    assert_eq!(
-        pool.read_range("10.77.0.11", 22, &path, 2, Some(3), t)
-            .await
-            .unwrap(),
-        b"234"
-    );
-    assert_eq!(
-        pool.read_range("10.77.0.11", 22, &path, 7, None, t)
-            .await
-            .unwrap(),
-        b"789"
-    );
-    assert!(pool
-        .read_range("10.77.0.11", 22, "/nonexistent/file", 0, None, t)
-        .await
-        .is_err());
-    // The head of a file much larger than a pipe buffer (a binlog's format description
-    // event): nothing may die of SIGPIPE on the way.
-    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
-    pool.write_file("10.77.0.11", 22, &path, &big, t)
-        .await
-        .unwrap();
-    assert_eq!(
-        pool.read_range("10.77.0.11", 22, &path, 1000, Some(4096), t)
-            .await
-            .unwrap(),
-        &big[1000..5096]
-    );
-    assert_eq!(
-        pool.read_range("10.77.0.11", 22, &path, 1_999_990, None, t)
-            .await
-            .unwrap(),
-        &big[1_999_990..]
-    );
-
-    // All of the above went over one connection: db1's sshd sees a single session from us.
-    let ss = lab.lab(&[
-        "exec",
-        "db1",
-        "--",
-        "ss",
-        "-Htn",
-        "state",
-        "established",
-        "( sport = :22 )",
-    ]);
-    assert_eq!(
-        String::from_utf8_lossy(&ss.stdout).lines().count(),
-        1,
-        "{}",
-        String::from_utf8_lossy(&ss.stdout)
-    );
-    pool.close_all().await;
-
-    // Unknown host keys: refused by default, accepted only when opted in.
-    let empty = format!("{}/ssh/empty_known_hosts", lab_dir());
-    std::fs::write(&empty, "").unwrap();
-    let strict = SshPool::new(ssh_cfg("id_ed25519", empty.clone(), false)).unwrap();
-    let e = strict
-        .exec("10.77.0.12", 22, "true", t)
-        .await
-        .err()
-        .unwrap();
-    assert!(matches!(e, SshError::HostKey { .. }), "{e}");
-    let lax = SshPool::new(ssh_cfg("id_ed25519", empty, true)).unwrap();
-    assert!(lax
-        .exec("10.77.0.12", 22, "true", t)
-        .await
-        .unwrap()
-        .success());
 }
 
 /// The VIP moves over SSH without a moment of silence: fenced on the old master (kept, every

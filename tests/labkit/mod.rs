@@ -79,6 +79,22 @@ pub fn lab_dir() -> String {
 }
 
 /// One of the lab's generated passwords (`mha` or `repl`).
+/// SSH settings for the lab's hosts as root, with one of the lab's keys (`id_rsa`,
+/// `id_ed25519`).
+pub fn ssh_cfg(
+    key: &str,
+    known_hosts: String,
+    accept_unknown: bool,
+) -> mha_raft::adapters::ssh::SshConfig {
+    mha_raft::adapters::ssh::SshConfig {
+        user: "root".into(),
+        key_path: format!("{}/ssh/{key}", lab_dir()).into(),
+        known_hosts: known_hosts.into(),
+        accept_unknown_host_keys: accept_unknown,
+        connect_timeout: Duration::from_secs(3),
+    }
+}
+
 pub fn lab_secret(name: &str) -> mha_raft::secret::Secret {
     mha_raft::secret::Secret::new(
         std::fs::read_to_string(format!("{}/secrets/{name}.pw", lab_dir()))

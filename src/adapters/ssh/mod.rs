@@ -15,6 +15,8 @@ use russh::keys::{
 use russh::{ChannelMsg, Disconnect};
 use tokio::sync::Mutex as AsyncMutex;
 
+use host_shell::{Fault, HostShell};
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SshError {
     #[error("{host}: host key verification failed: {reason}")]
@@ -167,6 +169,14 @@ const REOPEN_PAUSE: Duration = Duration::from_millis(20);
 const REOPEN_PAUSE_MAX: Duration = Duration::from_millis(200);
 const REOPEN_TRIES: u32 = 5;
 
+/// Kept shells per host at most (host_shell.rs), started as commands need them: a burst past
+/// this many runs the rest as commands of their own.
+const MAX_SHELLS_PER_HOST: usize = 4;
+/// After a shell failed to start on a host, commands there run on their own for this long
+/// before a shell is tried again (a login shell that cannot read commands from its input
+/// would otherwise cost every command a second channel).
+const SHELL_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 type HostKey = (String, u16);
 /// A channel slot on a connection, given back when dropped.
 type Slot = tokio::sync::OwnedSemaphorePermit;
@@ -182,6 +192,58 @@ pub struct SshPool {
     /// When a command last ran to completion on each host: a keep-warm within the window
     /// has nothing to do (several groups' monitors share the connection).
     last_ok: Mutex<HashMap<(String, u16), Instant>>,
+    /// The shells kept on each host (host_shell.rs).
+    shells: Mutex<HashMap<HostKey, Shells>>,
+}
+
+/// A host's kept shells: the idle ones, how many exist (idle, running a command, starting)
+/// and until when none is started after a failed start.
+#[derive(Default)]
+struct Shells {
+    idle: Vec<HostShell>,
+    open: usize,
+    no_start_until: Option<Instant>,
+}
+
+/// A shell taken from (or being started for) a host, counted in its `open`; given back, it is
+/// idle again; dropped otherwise (a failed command, a timeout, a cancelled call), it is closed
+/// and no longer counted.
+struct Lease<'a> {
+    pool: &'a SshPool,
+    key: HostKey,
+    shell: Option<HostShell>,
+    given_back: bool,
+}
+
+impl Lease<'_> {
+    fn give_back(mut self) {
+        if let Some(sh) = self.shell.take() {
+            let mut shells = self.pool.shells.lock().expect("shells");
+            shells.entry(self.key.clone()).or_default().idle.push(sh);
+            self.given_back = true;
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.given_back {
+            return;
+        }
+        // Closed outside the lock (HostShell's drop spawns the close).
+        let shell = self.shell.take();
+        if let Some(s) = self.pool.shells.lock().expect("shells").get_mut(&self.key) {
+            s.open = s.open.saturating_sub(1);
+        }
+        drop(shell);
+    }
+}
+
+/// How a command tried in a kept shell came out.
+enum InShell {
+    Ran(Result<ExecOutput, SshError>),
+    /// No shell took it: run it on its own.
+    Elsewhere,
 }
 
 /// Quotes a string for a POSIX shell.
@@ -201,6 +263,7 @@ impl SshPool {
             conns: AsyncMutex::new(HashMap::new()),
             connecting: Mutex::new(HashMap::new()),
             last_ok: Mutex::new(HashMap::new()),
+            shells: Mutex::new(HashMap::new()),
         })
     }
 
@@ -377,9 +440,26 @@ impl SshPool {
     /// Drops `conn` (a call on it timed out: it may be wedged) so later calls use another;
     /// the host's other connections, and the calls running on this one, are left alone.
     async fn forget(&self, host: &str, port: u16, conn: &Arc<Conn>) {
-        if let Some(list) = self.conns.lock().await.get_mut(&(host.to_string(), port)) {
+        let key = (host.to_string(), port);
+        if let Some(list) = self.conns.lock().await.get_mut(&key) {
             list.retain(|c| !Arc::ptr_eq(c, conn));
         }
+        // Its idle shells go with it (closed once out of the lock).
+        let gone: Vec<HostShell> = {
+            let mut shells = self.shells.lock().expect("shells");
+            match shells.get_mut(&key) {
+                Some(s) => {
+                    let (gone, kept) = std::mem::take(&mut s.idle)
+                        .into_iter()
+                        .partition(|sh| Arc::ptr_eq(&sh.conn, conn));
+                    s.idle = kept;
+                    s.open = s.open.saturating_sub(gone.len());
+                    gone
+                }
+                None => Vec::new(),
+            }
+        };
+        drop(gone);
     }
 
     /// Opens (or reuses) the connection; returns how long that took. Keeps sessions warm.
@@ -439,7 +519,8 @@ impl SshPool {
         res.map_err(|e| e.counted(host))
     }
 
-    /// Runs `command` (a shell command line) and collects its output, within `timeout`.
+    /// Runs `command` (a shell command line) and collects its output, within `timeout`: in a
+    /// shell kept on the host (host_shell.rs), else as a command of its own.
     pub async fn exec(
         &self,
         host: &str,
@@ -447,8 +528,145 @@ impl SshPool {
         command: &str,
         timeout: Duration,
     ) -> Result<ExecOutput, SshError> {
-        self.exec_with_input(host, port, command, None, timeout)
-            .await
+        let started = Instant::now();
+        match self.exec_in_shell(host, port, command, timeout).await {
+            InShell::Ran(res) => res,
+            InShell::Elsewhere => {
+                let left = timeout.saturating_sub(started.elapsed());
+                self.exec_with_input(host, port, command, None, left).await
+            }
+        }
+    }
+
+    /// `command` in one of the host's kept shells (one started if none is idle and the host
+    /// has fewer than [`MAX_SHELLS_PER_HOST`]). A host that cannot be reached is the
+    /// command's error, as it would be on its own; a shell that cannot start, or that was gone
+    /// before the command reached it, leaves the command to run on its own.
+    #[tracing::instrument(level = "debug", skip(self, timeout), fields(host, port))]
+    async fn exec_in_shell(
+        &self,
+        host: &str,
+        port: u16,
+        command: &str,
+        timeout: Duration,
+    ) -> InShell {
+        let used: Mutex<Option<Arc<Conn>>> = Mutex::new(None);
+        let started = Instant::now();
+        let key = (host.to_string(), port);
+        let fut = async {
+            let mut lease = match self.lease_shell(&key, &used).await {
+                Ok(Some(l)) => l,
+                Ok(None) => return InShell::Elsewhere,
+                Err(e) => return InShell::Ran(Err(e)),
+            };
+            let shell = lease.shell.as_mut().expect("a lease holds its shell");
+            match shell.run(command).await {
+                Ok(out) => {
+                    lease.give_back();
+                    InShell::Ran(Ok(out))
+                }
+                Err(Fault::Unsent(why)) => {
+                    tracing::debug!(%why, "kept shell gone: the command runs on its own");
+                    InShell::Elsewhere
+                }
+                Err(Fault::Broken(message)) => InShell::Ran(Err(SshError::Channel {
+                    host: host.to_string(),
+                    message,
+                })),
+            }
+        };
+        let res = match tokio::time::timeout(timeout, fut).await {
+            Err(_) => {
+                // As for a command of its own: the connection may be wedged.
+                let conn = used.lock().expect("used").take();
+                if let Some(conn) = conn {
+                    self.forget(host, port, &conn).await;
+                }
+                InShell::Ran(Err(SshError::Timeout {
+                    host: host.to_string(),
+                    what: "command",
+                    after: timeout,
+                }))
+            }
+            Ok(r) => r,
+        };
+        if let InShell::Ran(r) = &res {
+            tracing::debug!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                ok = r.is_ok(),
+                "command ran in the kept shell"
+            );
+            if r.is_ok() {
+                self.last_ok
+                    .lock()
+                    .expect("last_ok")
+                    .insert(key.clone(), Instant::now());
+            }
+        }
+        match res {
+            InShell::Ran(Err(e)) => InShell::Ran(Err(e.counted(host))),
+            other => other,
+        }
+    }
+
+    /// An idle live shell of the host, or a new one; None when the host has its
+    /// [`MAX_SHELLS_PER_HOST`] busy, or a shell cannot start there.
+    async fn lease_shell(
+        &self,
+        key: &HostKey,
+        used: &Mutex<Option<Arc<Conn>>>,
+    ) -> Result<Option<Lease<'_>>, SshError> {
+        loop {
+            let taken = {
+                let mut shells = self.shells.lock().expect("shells");
+                let s = shells.entry(key.clone()).or_default();
+                match s.idle.pop() {
+                    Some(sh) => Some(sh),
+                    None if s.open >= MAX_SHELLS_PER_HOST
+                        || s.no_start_until.is_some_and(|t| Instant::now() < t) =>
+                    {
+                        return Ok(None)
+                    }
+                    None => {
+                        s.open += 1;
+                        None
+                    }
+                }
+            };
+            let mut lease = Lease {
+                pool: self,
+                key: key.clone(),
+                shell: taken,
+                given_back: false,
+            };
+            match lease.shell.as_mut() {
+                Some(sh) => {
+                    if sh.alive() {
+                        *used.lock().expect("used") = Some(sh.conn.clone());
+                        return Ok(Some(lease));
+                    }
+                    // Ended while idle (sshd restarted, the host rebooted): dropped, next.
+                    continue;
+                }
+                None => {
+                    let (ch, slot) = self.open_channel(&key.0, key.1, used).await?;
+                    let conn = used.lock().expect("used").clone().expect("channel's conn");
+                    match HostShell::start(ch, conn, slot).await {
+                        Ok(sh) => {
+                            lease.shell = Some(sh);
+                            return Ok(Some(lease));
+                        }
+                        Err(f) => {
+                            tracing::warn!(host = %key.0, fault = ?f, "cannot keep a shell on this host: its commands run on their own");
+                            if let Some(s) = self.shells.lock().expect("shells").get_mut(key) {
+                                s.no_start_until = Some(Instant::now() + SHELL_RETRY_AFTER);
+                            }
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[tracing::instrument(level = "debug", skip(self, input, timeout), fields(host, port))]
@@ -583,6 +801,14 @@ impl SshPool {
             .drain()
             .flat_map(|(_, c)| c)
             .collect();
+        let shells: Vec<HostShell> = self
+            .shells
+            .lock()
+            .expect("shells")
+            .drain()
+            .flat_map(|(_, s)| s.idle)
+            .collect();
+        drop(shells);
         for c in conns {
             let _ = c
                 .handle
@@ -593,6 +819,7 @@ impl SshPool {
 }
 
 pub mod egress;
+mod host_shell;
 mod iptables;
 pub mod remote;
 mod shell;
