@@ -119,7 +119,9 @@ async fn on_its_own(pool: &SshPool, cmd: &str) -> ExecOutput {
 /// The shells kept on a host: commands run in one shell, one after another, with what a
 /// command of its own gives (both streams, exit status, binary output byte for byte, several
 /// MB); what a command does to its shell (exit, cd, variables, a syntax error) stays with it;
-/// a command that outlives its timeout, or kills its shell, fails alone and the next one runs;
+/// a shell something writes to between commands is not used again; a command that outlives
+/// its timeout (its connection is dropped, as for a command of its own), or kills its shell,
+/// fails alone and the next one runs;
 /// a shell that died while idle costs the next command nothing; a burst past the kept shells
 /// runs; closing the pool ends the shells on the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,6 +166,14 @@ async fn kept_shells_on_real_sshd() {
     assert!(out.stdout.iter().all(|b| *b == 0));
     assert_eq!(text(&exec("echo $$").await.unwrap()), shell);
 
+    // Something a command leaves writing to the shell: its output is nobody's, and that shell
+    // is not used again.
+    assert!(exec("(sleep 0.2; echo stray) &").await.unwrap().success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = exec("echo $$").await.unwrap();
+    assert_ne!(text(&out), shell, "{out:?}");
+    assert!(!text(&out).contains("stray"), "{out:?}");
+
     // Past its timeout a command fails alone; the next one runs.
     let e = pool
         .exec(DB1, 22, "sleep 2", Duration::from_millis(300))
@@ -180,7 +190,8 @@ async fn kept_shells_on_real_sshd() {
     assert_ne!(next, shell);
 
     // A shell that died while idle (killed by its pid from a command of its own) is left for
-    // another: the next command runs as if nothing happened.
+    // another: the next command runs as if nothing happened (sshd says the shell ended within
+    // milliseconds; the pause leaves it ample time).
     on_its_own(&pool, &format!("kill -9 {next}")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = exec("echo $$").await.unwrap();

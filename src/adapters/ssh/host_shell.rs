@@ -22,6 +22,7 @@
 //!   128 + the signal's number (the shell's `$?`) where `exec` says none.
 
 use std::io::Read;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -51,6 +52,8 @@ pub(super) struct HostShell {
     _slot: Slot,
     secret: String,
     sent: u64,
+    /// Something foreign was seen in its output: not used again.
+    tainted: bool,
 }
 
 impl HostShell {
@@ -72,10 +75,13 @@ impl HostShell {
             _slot: slot,
             secret,
             sent: 0,
+            tainted: false,
         };
         let out = shell.run("true").await.map_err(|f| match f {
             Fault::Unsent(m) | Fault::Broken(m) => Fault::Unsent(m),
         })?;
+        // What came before the first command's start is a login script's, not foreign.
+        shell.tainted = false;
         if !out.success() {
             return Err(Fault::Unsent(format!(
                 "the kept shell did not start: {}",
@@ -85,19 +91,24 @@ impl HostShell {
         Ok(shell)
     }
 
-    /// Whether the shell is still waiting for a command: its connection open, and nothing
-    /// arrived since its last command that says otherwise (an end of file, a close, an exit
-    /// status; output from something the last command left running, which would be read as
-    /// the next command's).
+    /// Whether the shell is still waiting for a command: its connection open and in use,
+    /// nothing foreign seen in its output, and nothing arrived since its last command that says
+    /// otherwise (an end of file, a close, an exit status; output from something a command left
+    /// running, which would be read as the next command's).
     pub(super) fn alive(&mut self) -> bool {
-        if self.conn.handle.is_closed() {
+        if self.tainted
+            || self.conn.handle.is_closed()
+            || self.conn.forgotten.load(Ordering::Relaxed)
+        {
             return false;
         }
         let Some(ch) = self.channel.as_mut() else {
             return false;
         };
         loop {
-            match ch.wait().now_or_never() {
+            // Unconstrained: a task out of its scheduling budget would be told "not ready"
+            // whatever is queued.
+            match tokio::task::unconstrained(ch.wait()).now_or_never() {
                 None => return true,
                 Some(None)
                 | Some(Some(
@@ -106,7 +117,8 @@ impl HostShell {
                     | ChannelMsg::ExitStatus { .. }
                     | ChannelMsg::ExitSignal { .. }
                     | ChannelMsg::Data { .. }
-                    | ChannelMsg::ExtendedData { .. },
+                    | ChannelMsg::ExtendedData { .. }
+                    | ChannelMsg::Failure,
                 )) => return false,
                 // Window adjustments, replies to requests: nothing about the shell.
                 Some(Some(_)) => {}
@@ -114,43 +126,49 @@ impl HostShell {
         }
     }
 
-    /// Runs `command` and collects what it printed and its exit status.
+    /// Whether the shell may take another command: nothing foreign was seen in its output.
+    pub(super) fn reusable(&self) -> bool {
+        !self.tainted
+    }
+
+    /// Runs `command` and collects what it printed and its exit status. What arrives before
+    /// the command's start marks, or after its end marks, is not its output: it is left out,
+    /// and the shell is not used again (something a command left running writes to it).
     pub(super) async fn run(&mut self, command: &str) -> Result<ExecOutput, Fault> {
         let Some(ch) = self.channel.as_mut() else {
             return Err(Fault::Unsent("the kept shell is closed".into()));
         };
         self.sent += 1;
+        let start = format!("{}+{}", self.secret, self.sent);
         let mark = format!("{}-{}", self.secret, self.sent);
         let line = format!(
-            "( eval {} ) </dev/null; printf '\\n%s %d\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2\n",
+            "printf '%s\\n' {start}; printf '%s\\n' {start} >&2; ( eval {} ) </dev/null; \
+             printf '\\n%s %d\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2\n",
             shell_quote(command)
         );
         ch.data(line.as_bytes())
             .await
             .map_err(|e| Fault::Unsent(e.to_string()))?;
-        let out_mark = format!("\n{mark} ");
-        let err_mark = format!("\n{mark}\n");
-        let mut out = ExecOutput::default();
-        let (mut status, mut err_done) = (None, false);
-        while status.is_none() || !err_done {
+        let start = format!("{start}\n");
+        let mut out = Frame::new(&start, format!("\n{mark} "));
+        let mut err = Frame::new(&start, format!("\n{mark}\n"));
+        let mut status = None;
+        while status.is_none() || !err.done {
             match ch.wait().await {
                 Some(ChannelMsg::Data { data }) => {
-                    out.stdout.extend_from_slice(&data);
-                    if status.is_none() {
-                        status = take_status(&mut out.stdout, &out_mark, data.len());
+                    if let Some(s) = out.push(&data, take_status) {
+                        status = Some(s);
                     }
                 }
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
-                    out.stderr.extend_from_slice(&data);
-                    if !err_done {
-                        err_done = take_mark(&mut out.stderr, &err_mark, data.len());
-                    }
+                    err.push(&data, take_mark);
                 }
                 Some(
                     ChannelMsg::Eof
                     | ChannelMsg::Close
                     | ChannelMsg::ExitStatus { .. }
-                    | ChannelMsg::ExitSignal { .. },
+                    | ChannelMsg::ExitSignal { .. }
+                    | ChannelMsg::Failure,
                 )
                 | None => {
                     self.close();
@@ -161,8 +179,12 @@ impl HostShell {
                 _ => {}
             }
         }
-        out.status = status;
-        Ok(out)
+        self.tainted |= out.foreign || err.foreign;
+        Ok(ExecOutput {
+            status,
+            stdout: out.buf,
+            stderr: err.buf,
+        })
     }
 
     /// Closes the channel (the shell ends once its command, if any, is done).
@@ -203,9 +225,9 @@ fn find_new(hay: &[u8], needle: &[u8], added: usize) -> Option<usize> {
 /// The most a status line holds after its mark (digits and the newline).
 const STATUS_LINE: usize = 8;
 
-/// Once stdout holds `mark` and the status line after it: the status, with the mark line cut
-/// off what the command printed.
-fn take_status(out: &mut Vec<u8>, mark: &str, added: usize) -> Option<u32> {
+/// Once stdout holds `mark` and the status line after it: the status, and whether anything
+/// followed the line; the mark line and what follows are cut off what the command printed.
+fn take_status(out: &mut Vec<u8>, mark: &str, added: usize) -> Option<(u32, bool)> {
     // The status line may arrive in pieces: the mark is looked for again (within the status
     // line's length of the end) until the line's end is there too.
     let at = find_new(out, mark.as_bytes(), added + STATUS_LINE)?;
@@ -216,19 +238,68 @@ fn take_status(out: &mut Vec<u8>, mark: &str, added: usize) -> Option<u32> {
         .trim()
         .parse()
         .ok()?;
+    let extra = after.len() > end + 1;
     out.truncate(at);
-    Some(status)
+    Some((status, extra))
 }
 
-/// Whether stderr holds `mark` (cut off, with what follows).
-fn take_mark(err: &mut Vec<u8>, mark: &str, added: usize) -> bool {
-    match find_new(err, mark.as_bytes(), added) {
-        Some(at) => {
-            err.truncate(at);
-            true
+/// One stream of a command's output: what came before its start line (foreign), the output,
+/// its end.
+struct Frame {
+    start: String,
+    end: String,
+    buf: Vec<u8>,
+    started: bool,
+    done: bool,
+    foreign: bool,
+}
+
+impl Frame {
+    fn new(start: &str, end: String) -> Frame {
+        Frame {
+            start: start.to_string(),
+            end,
+            buf: Vec::new(),
+            started: false,
+            done: false,
+            foreign: false,
         }
-        None => false,
     }
+
+    /// Takes `data`; `ended` finds the end mark (what it yields, and whether anything followed
+    /// it), returned once the end is there.
+    fn push<T>(
+        &mut self,
+        data: &[u8],
+        ended: impl Fn(&mut Vec<u8>, &str, usize) -> Option<(T, bool)>,
+    ) -> Option<T> {
+        if self.done {
+            self.foreign = true;
+            return None;
+        }
+        self.buf.extend_from_slice(data);
+        let mut added = data.len();
+        if !self.started {
+            let at = find_new(&self.buf, self.start.as_bytes(), self.buf.len())?;
+            self.foreign |= at > 0;
+            self.buf.drain(..at + self.start.len());
+            self.started = true;
+            added = self.buf.len();
+        }
+        let (value, extra) = ended(&mut self.buf, &self.end, added)?;
+        self.foreign |= extra;
+        self.done = true;
+        Some(value)
+    }
+}
+
+/// Once stderr holds `mark`: whether anything followed it; the mark and what follows are cut
+/// off.
+fn take_mark(err: &mut Vec<u8>, mark: &str, added: usize) -> Option<((), bool)> {
+    let at = find_new(err, mark.as_bytes(), added)?;
+    let extra = err.len() > at + mark.len();
+    err.truncate(at);
+    Some(((), extra))
 }
 
 #[cfg(test)]
@@ -243,7 +314,7 @@ mod tests {
         out.extend_from_slice(b"\nabc-1 1");
         assert_eq!(take_status(&mut out, mark, 8), None);
         out.extend_from_slice(b"27\n");
-        assert_eq!(take_status(&mut out, mark, 3), Some(127));
+        assert_eq!(take_status(&mut out, mark, 3), Some((127, false)));
         assert_eq!(out, b"hello");
     }
 
@@ -253,11 +324,11 @@ mod tests {
         let mut out = b"\x00\x01binary".to_vec();
         out.extend_from_slice(b"\nm-2 0\n");
         let n = out.len();
-        assert_eq!(take_status(&mut out, mark, n), Some(0));
+        assert_eq!(take_status(&mut out, mark, n), Some((0, false)));
         assert_eq!(out, b"\x00\x01binary");
         let mut out = b"line\n\nm-2 3\n".to_vec();
         let n = out.len();
-        assert_eq!(take_status(&mut out, mark, n), Some(3));
+        assert_eq!(take_status(&mut out, mark, n), Some((3, false)));
         assert_eq!(out, b"line\n");
     }
 
@@ -265,10 +336,50 @@ mod tests {
     fn stderr_mark_cut_off() {
         let mark = "\nm-1\n";
         let mut err = b"oops\n".to_vec();
-        assert!(!take_mark(&mut err, mark, 5));
+        assert_eq!(take_mark(&mut err, mark, 5), None);
         err.extend_from_slice(b"\nm-1\n");
-        assert!(take_mark(&mut err, mark, 5));
+        assert_eq!(take_mark(&mut err, mark, 5), Some(((), false)));
         assert_eq!(err, b"oops\n");
+    }
+
+    /// What comes before a command's start line or after its end is foreign (something an
+    /// earlier command left writing): left out of the output, and said.
+    #[test]
+    fn foreign_output_is_left_out_and_said() {
+        let framed = |pieces: &[&[u8]]| {
+            let mut f = Frame::new("S+1\n", "\nS-1 ".into());
+            let mut status = None;
+            for p in pieces {
+                if let Some(s) = f.push(p, take_status) {
+                    status = Some(s);
+                }
+            }
+            (
+                status,
+                String::from_utf8_lossy(&f.buf).into_owned(),
+                f.foreign,
+            )
+        };
+        assert_eq!(
+            framed(&[b"S+", b"1\nout\n", b"\nS-1 0\n"]),
+            (Some(0), "out\n".into(), false)
+        );
+        assert_eq!(
+            framed(&[b"stray\nS+1\nout", b"\nS-1 4\n"]),
+            (Some(4), "out".into(), true)
+        );
+        assert_eq!(
+            framed(&[b"S+1\nout\nS-1 0\n"]),
+            (Some(0), "out".into(), false)
+        );
+        assert_eq!(
+            framed(&[b"S+1\n\nS-1 0\nlater"]),
+            (Some(0), "".into(), true)
+        );
+        assert_eq!(
+            framed(&[b"S+1\n\nS-1 0\n", b"later"]),
+            (Some(0), "".into(), true)
+        );
     }
 
     /// The line sent for a command is one valid command for the POSIX shell and bash, and
@@ -283,7 +394,8 @@ mod tests {
                 ("cd /; x=1; echo \"it's $x\"", "it's 1\n", 0),
             ] {
                 let line = format!(
-                    "( eval {} ) </dev/null; printf '\\n%s %d\\n' M-1 $?; printf '\\n%s\\n' M-1 >&2\n\
+                    "printf '%s\\n' M+1; printf '%s\\n' M+1 >&2; ( eval {} ) </dev/null; \
+                     printf '\\n%s %d\\n' M-1 $?; printf '\\n%s\\n' M-1 >&2\n\
                      echo next",
                     shell_quote(cmd)
                 );
@@ -291,10 +403,15 @@ mod tests {
                     .args(["-c", &line])
                     .output()
                     .unwrap();
-                let mut out = o.stdout.clone();
-                let n = out.len();
-                let status = take_status(&mut out, "\nM-1 ", n);
-                // What remains after the mark line belongs to the next command.
+                let mut f = Frame::new("M+1\n", "\nM-1 ".into());
+                let status = f.push(&o.stdout, take_status);
+                let mut e = Frame::new("M+1\n", "\nM-1\n".into());
+                assert!(
+                    e.push(&o.stderr, take_mark).is_some(),
+                    "{sh}: {cmd}: stderr"
+                );
+                // "next" follows the end mark: the shell went on after the command.
+                assert!(f.foreign, "{sh}: {cmd}");
                 assert_eq!(
                     status,
                     Some(want_status),
@@ -302,7 +419,7 @@ mod tests {
                     String::from_utf8_lossy(&o.stdout)
                 );
                 if want_status != 2 {
-                    assert_eq!(String::from_utf8_lossy(&out), want_out, "{sh}: {cmd}");
+                    assert_eq!(String::from_utf8_lossy(&f.buf), want_out, "{sh}: {cmd}");
                 }
                 assert!(String::from_utf8_lossy(&o.stdout).ends_with("next\n"));
             }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -153,6 +154,8 @@ struct Conn {
     /// by default) per connection. Every group with a server on the host shares the host's
     /// connections; when each is full, another is opened (see [`SshPool::slot`]).
     channels: Arc<tokio::sync::Semaphore>,
+    /// Dropped from the pool (a call on it timed out): its kept shells are not used again.
+    forgotten: std::sync::atomic::AtomicBool,
 }
 
 /// Channels one connection opens at once: below OpenSSH's default MaxSessions (10).
@@ -176,6 +179,8 @@ const MAX_SHELLS_PER_HOST: usize = 4;
 /// before a shell is tried again (a login shell that cannot read commands from its input
 /// would otherwise cost every command a second channel).
 const SHELL_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// A shell's start (its exec and a first command) takes a few ms: past this it is given up.
+const SHELL_START_MAX: Duration = Duration::from_secs(1);
 
 type HostKey = (String, u16);
 /// A channel slot on a connection, given back when dropped.
@@ -216,11 +221,16 @@ struct Lease<'a> {
 }
 
 impl Lease<'_> {
+    /// Idle again, unless something foreign showed in its output or its connection was
+    /// dropped meanwhile (then it is closed, as when dropped).
     fn give_back(mut self) {
-        if let Some(sh) = self.shell.take() {
-            let mut shells = self.pool.shells.lock().expect("shells");
-            shells.entry(self.key.clone()).or_default().idle.push(sh);
-            self.given_back = true;
+        match self.shell.take() {
+            Some(sh) if sh.reusable() && !sh.conn.forgotten.load(Ordering::Relaxed) => {
+                let mut shells = self.pool.shells.lock().expect("shells");
+                shells.entry(self.key.clone()).or_default().idle.push(sh);
+                self.given_back = true;
+            }
+            other => self.shell = other,
         }
     }
 }
@@ -323,6 +333,7 @@ impl SshPool {
             Ok(Conn {
                 handle,
                 channels: Arc::new(tokio::sync::Semaphore::new(MAX_CHANNELS)),
+                forgotten: Default::default(),
             })
         };
         match tokio::time::timeout(to, fut).await {
@@ -441,6 +452,7 @@ impl SshPool {
     /// the host's other connections, and the calls running on this one, are left alone.
     async fn forget(&self, host: &str, port: u16, conn: &Arc<Conn>) {
         let key = (host.to_string(), port);
+        conn.forgotten.store(true, Ordering::Relaxed);
         if let Some(list) = self.conns.lock().await.get_mut(&key) {
             list.retain(|c| !Arc::ptr_eq(c, conn));
         }
@@ -462,11 +474,13 @@ impl SshPool {
         drop(gone);
     }
 
-    /// Opens (or reuses) the connection; returns how long that took. Keeps sessions warm.
+    /// Opens (or reuses) the connection and runs `true` in a session of its own (which proves
+    /// more than a kept shell answering: sshd still opens sessions and starts commands);
+    /// returns how long that took.
     pub async fn check(&self, host: &str, port: u16) -> Result<Duration, SshError> {
         let t = Instant::now();
         let out = self
-            .exec(host, port, "true", self.cfg.connect_timeout)
+            .exec_with_input(host, port, "true", None, self.cfg.connect_timeout)
             .await?;
         if !out.success() {
             return Err(SshError::Channel {
@@ -495,7 +509,16 @@ impl SshPool {
         if fresh {
             return Ok(None);
         }
-        self.check(host, port).await.map(Some)
+        let took = self.check(host, port).await?;
+        // A kept shell ready for the next command (started if none; an idle one is looked at,
+        // the longest idle first, and left if it ended or something wrote to it).
+        if let InShell::Ran(Err(e)) = self
+            .exec_in_shell(host, port, "true", self.cfg.connect_timeout)
+            .await
+        {
+            tracing::debug!(host, error = %e, "kept shell not warmed");
+        }
+        Ok(Some(took))
     }
 
     /// Whether the host's sshd answers on the kept session (opened if need be), within
@@ -554,7 +577,7 @@ impl SshPool {
         let started = Instant::now();
         let key = (host.to_string(), port);
         let fut = async {
-            let mut lease = match self.lease_shell(&key, &used).await {
+            let mut lease = match self.lease_shell(&key, &used, timeout).await {
                 Ok(Some(l)) => l,
                 Ok(None) => return InShell::Elsewhere,
                 Err(e) => return InShell::Ran(Err(e)),
@@ -609,28 +632,31 @@ impl SshPool {
         }
     }
 
-    /// An idle live shell of the host, or a new one; None when the host has its
-    /// [`MAX_SHELLS_PER_HOST`] busy, or a shell cannot start there.
+    /// An idle live shell of the host (the longest idle first), or a new one; None when the
+    /// host has its [`MAX_SHELLS_PER_HOST`] busy, or a shell cannot start there. A start is
+    /// bounded by half the command's time (1 s at most), so that the command still has time to
+    /// run on its own; the host is left without new shells for [`SHELL_RETRY_AFTER`] from the
+    /// start on, until one starts (a start cut off by the caller's timeout leaves it so).
     async fn lease_shell(
         &self,
         key: &HostKey,
         used: &Mutex<Option<Arc<Conn>>>,
+        timeout: Duration,
     ) -> Result<Option<Lease<'_>>, SshError> {
         loop {
             let taken = {
                 let mut shells = self.shells.lock().expect("shells");
                 let s = shells.entry(key.clone()).or_default();
-                match s.idle.pop() {
-                    Some(sh) => Some(sh),
-                    None if s.open >= MAX_SHELLS_PER_HOST
-                        || s.no_start_until.is_some_and(|t| Instant::now() < t) =>
-                    {
-                        return Ok(None)
-                    }
-                    None => {
-                        s.open += 1;
-                        None
-                    }
+                if !s.idle.is_empty() {
+                    Some(s.idle.remove(0))
+                } else if s.open >= MAX_SHELLS_PER_HOST
+                    || s.no_start_until.is_some_and(|t| Instant::now() < t)
+                {
+                    return Ok(None);
+                } else {
+                    s.open += 1;
+                    s.no_start_until = Some(Instant::now() + SHELL_RETRY_AFTER);
+                    None
                 }
             };
             let mut lease = Lease {
@@ -639,33 +665,41 @@ impl SshPool {
                 shell: taken,
                 given_back: false,
             };
-            match lease.shell.as_mut() {
-                Some(sh) => {
-                    if sh.alive() {
-                        *used.lock().expect("used") = Some(sh.conn.clone());
-                        return Ok(Some(lease));
-                    }
-                    // Ended while idle (sshd restarted, the host rebooted): dropped, next.
-                    continue;
+            if let Some(sh) = lease.shell.as_mut() {
+                if sh.alive() {
+                    *used.lock().expect("used") = Some(sh.conn.clone());
+                    return Ok(Some(lease));
                 }
-                None => {
-                    let (ch, slot) = self.open_channel(&key.0, key.1, used).await?;
-                    let conn = used.lock().expect("used").clone().expect("channel's conn");
-                    match HostShell::start(ch, conn, slot).await {
-                        Ok(sh) => {
-                            lease.shell = Some(sh);
-                            return Ok(Some(lease));
-                        }
-                        Err(f) => {
-                            tracing::warn!(host = %key.0, fault = ?f, "cannot keep a shell on this host: its commands run on their own");
-                            if let Some(s) = self.shells.lock().expect("shells").get_mut(key) {
-                                s.no_start_until = Some(Instant::now() + SHELL_RETRY_AFTER);
-                            }
-                            return Ok(None);
-                        }
-                    }
-                }
+                // Ended while idle (sshd restarted, the host rebooted), or written to by
+                // something else: dropped, next.
+                continue;
             }
+            let set_retry = |until: Option<Instant>| {
+                if let Some(s) = self.shells.lock().expect("shells").get_mut(key) {
+                    s.no_start_until = until;
+                }
+            };
+            let (ch, slot) = match self.open_channel(&key.0, key.1, used).await {
+                Ok(c) => c,
+                Err(e) => {
+                    // The host, not the shell: a shell is started once it answers again.
+                    set_retry(None);
+                    return Err(e);
+                }
+            };
+            let conn = used.lock().expect("used").clone().expect("channel's conn");
+            let bound = (timeout / 2).min(SHELL_START_MAX);
+            let fault = match tokio::time::timeout(bound, HostShell::start(ch, conn, slot)).await {
+                Ok(Ok(sh)) => {
+                    set_retry(None);
+                    lease.shell = Some(sh);
+                    return Ok(Some(lease));
+                }
+                Ok(Err(f)) => format!("{f:?}"),
+                Err(_) => format!("no answer within {bound:?}"),
+            };
+            tracing::warn!(host = %key.0, %fault, "cannot keep a shell on this host: its commands run on their own for a while");
+            return Ok(None);
         }
     }
 
@@ -801,15 +835,20 @@ impl SshPool {
             .drain()
             .flat_map(|(_, c)| c)
             .collect();
-        let shells: Vec<HostShell> = self
-            .shells
-            .lock()
-            .expect("shells")
-            .drain()
-            .flat_map(|(_, s)| s.idle)
-            .collect();
+        // The idle shells go; the count keeps the ones leased out (they are closed when
+        // their callers finish, their connections being gone).
+        let shells: Vec<HostShell> = {
+            let mut all = self.shells.lock().expect("shells");
+            all.values_mut()
+                .flat_map(|s| {
+                    s.open = s.open.saturating_sub(s.idle.len());
+                    std::mem::take(&mut s.idle)
+                })
+                .collect()
+        };
         drop(shells);
         for c in conns {
+            c.forgotten.store(true, Ordering::Relaxed);
             let _ = c
                 .handle
                 .disconnect(Disconnect::ByApplication, "", "en")
