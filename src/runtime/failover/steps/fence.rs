@@ -137,8 +137,10 @@ impl RunCtx {
             })
             .collect();
         let observed: Observations = join_all(reads).await.into_iter().flatten().collect();
-        self.observed_at_fence =
-            (observed.len() == self.survivors(run).len()).then_some((self.steps_run, observed));
+        if observed.len() == self.survivors(run).len() {
+            self.read_binlog_ahead(run, &observed);
+            self.observed_at_fence = Some((self.steps_run, observed));
+        }
         lines.extend(taken_lines);
         Ok(lines.join("; "))
     }

@@ -171,6 +171,9 @@ pub struct RunCtx {
     /// The VIP's fencing rule being deleted from the new master's host since phase 3.3
     /// decided it (vip_move.rs): the new master's name and the deletion's task.
     unfencing: Option<(String, tokio::task::JoinHandle<bool>)>,
+    /// The dead master's binlog being read since phase 2 took it out
+    /// (save_master_binlog.rs): phase 3.2 of this executor takes it.
+    salvage_ahead: Option<save_master_binlog::SalvageAhead>,
 }
 
 /// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
@@ -252,6 +255,7 @@ impl RunCtx {
             steps_run: 0,
             unfencing: None,
             observed_at_fence: None,
+            salvage_ahead: None,
         })
     }
 

@@ -2,14 +2,17 @@
 //! position to its end (MHA does it for file/position groups; here for GTID groups too),
 //! parsed, cut to whole transactions, and a copy placed on every survivor.
 
+use std::sync::Arc;
+
 use futures::future::join_all;
+use tracing::Instrument;
 
 use super::apply::{FILE_READ, FILE_WRITE};
 use super::{abort, RunCtx, StepError, StepResult};
 use crate::adapters::binlog::{assemble, MasterLog};
-use crate::adapters::ssh::remote;
+use crate::adapters::ssh::{remote, SshPool};
 use crate::engine::failover as plan;
-use crate::model::{BinlogCoord, SalvagePlan};
+use crate::model::{BinlogCoord, Observations, SalvagePlan};
 use crate::runtime::error::RuntimeError;
 use crate::state::group::ServerSpec;
 use crate::state::journal::FailoverRun;
@@ -30,12 +33,17 @@ impl RunCtx {
         let SalvagePlan { from: latest, skip } =
             plan::latest::salvage_plan(&obs, self.old_host_unreachable).map_err(abort)?;
         let old = self.server(&run.old_master)?;
-        let read = match skip {
-            Some(why) => Err(why),
-            None => self
-                .read_master_binlog(&old, &latest)
-                .await
-                .map_err(|e| e.to_string()),
+        let ahead = self.salvage_ahead.take();
+        let read = match (skip, ahead) {
+            (Some(why), _) => Err(why),
+            // Phase 2 of this executor began the same read once the old master was taken out.
+            (None, Some(a)) if a.step + 2 == self.steps_run && a.from == latest => a.result().await,
+            (None, _) => match self.binlog_source(&old) {
+                Ok(src) => read_master_binlog(src, &latest)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
         };
         let salvage = match read {
             Err(why) => plan::latest::salvage_lost(&old.name, &latest, &why),
@@ -132,67 +140,61 @@ impl RunCtx {
         Ok(s)
     }
 
-    /// The old master's binlog from `from` to its end: the file `from` names and every later
-    /// one, found in master_binlog_dir. Returns the log and the bytes of an incomplete last
-    /// event.
-    async fn read_master_binlog(
-        &self,
-        old: &ServerSpec,
-        from: &BinlogCoord,
-    ) -> Result<(MasterLog, usize), RuntimeError> {
-        let pool = self.ssh()?;
+    /// Where the old master's binlog is read from: the SSH pool, its host and port, and
+    /// master_binlog_dir.
+    pub(super) fn binlog_source(&self, old: &ServerSpec) -> Result<BinlogSource, RuntimeError> {
         let (host, port) = self.ssh_of(old);
-        let dirs = old
-            .master_binlog_dir
-            .clone()
-            .unwrap_or_else(|| self.group.spec.failover.master_binlog_dir.clone());
-        let (base, _) = from.file.rsplit_once('.').ok_or_else(|| {
-            RuntimeError::Host(format!("binlog file name {} has no index", from.file))
-        })?;
-        // One round trip on the critical path: find the file, list the directory (later files),
-        // then the file's size, its head (the format description event) and the bytes from
-        // the position on.
-        let cmd = remote::read_binlog(&dirs, &from.file, from.pos);
-        let out = pool.exec(&host, port, &cmd, FILE_READ).await?;
-        if !out.success() {
-            return Err(RuntimeError::Host(format!(
-                "{} not found in {dirs}: {}",
-                from.file,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+        Ok(BinlogSource {
+            pool: self.ssh.clone()?,
+            host,
+            port,
+            dirs: old
+                .master_binlog_dir
+                .clone()
+                .unwrap_or_else(|| self.group.spec.failover.master_binlog_dir.clone()),
+        })
+    }
+
+    /// Right after phase 2 took the old master out (its host reachable): the read of its binlog
+    /// from the latest replica's read position, begun in the background so that it runs while
+    /// phase 2's end and phase 3.1 are committed; 3.2 of this executor takes it. Reading
+    /// changes nothing on the host, and the result is used only once 3.2's begin is committed.
+    pub(super) fn read_binlog_ahead(&mut self, run: &FailoverRun, obs: &Observations) {
+        let Ok(SalvagePlan { from, skip: None }) =
+            plan::latest::salvage_plan(obs, self.old_host_unreachable)
+        else {
+            return;
+        };
+        if run.recovery.salvage.is_some() {
+            return;
         }
-        let read = remote::parse_binlog_read(&out.stdout).ok_or_else(|| {
-            RuntimeError::Host("unexpected output while reading the binlog".into())
-        })?;
-        let mut log = MasterLog::default();
-        let mut tail = log.push_binlog(&from.file, read.head, from.pos, read.rest)?;
-        let dir = read.dir;
-        // Files after the one the latest replica was reading (rare: a rotate it missed).
-        let start = from.index().unwrap_or(0);
-        let mut later: Vec<BinlogCoord> = read
-            .listing
-            .iter()
-            .filter_map(|n| {
-                let (b, i) = n.rsplit_once('.')?;
-                (b == base && i.chars().all(|c| c.is_ascii_digit())).then(|| BinlogCoord {
-                    file: n.to_string(),
-                    pos: 0,
-                })
-            })
-            .filter(|c| c.index().is_some_and(|i| i > start))
-            .collect();
-        later.sort_by_key(|c| c.index());
-        for f in &later {
-            let path = format!("{dir}/{}", f.file);
-            let data = pool
-                .read_range(&host, port, &path, 0, None, FILE_READ)
-                .await?;
-            if data.len() < 4 {
-                continue;
+        let Ok(old) = self.server(&run.old_master) else {
+            return;
+        };
+        let Ok(src) = self.binlog_source(&old) else {
+            return;
+        };
+        let at = from.clone();
+        let task = tokio::spawn(
+            async move {
+                let t = std::time::Instant::now();
+                let r = read_master_binlog(src, &at)
+                    .await
+                    .map_err(|e| e.to_string());
+                tracing::debug!(
+                    elapsed_us = t.elapsed().as_micros() as u64,
+                    ok = r.is_ok(),
+                    "dead master's binlog read ahead of phase 3.2"
+                );
+                r
             }
-            tail = log.push_binlog(&f.file, &data, 4, &data[4..])?;
-        }
-        Ok((log, tail))
+            .instrument(tracing::Span::current()),
+        );
+        self.salvage_ahead = Some(SalvageAhead {
+            step: self.steps_run,
+            from,
+            task,
+        });
     }
 
     /// The salvaged events: from this executor's memory, or read back from a survivor's copy.
@@ -234,5 +236,95 @@ impl RunCtx {
             s.transactions,
             errors.join("; ")
         )))
+    }
+}
+
+/// The old master's binlog from `from` to its end: the file `from` names and every later
+/// one, found in master_binlog_dir. Returns the log and the bytes of an incomplete last
+/// event.
+async fn read_master_binlog(
+    src: BinlogSource,
+    from: &BinlogCoord,
+) -> Result<(MasterLog, usize), RuntimeError> {
+    let BinlogSource {
+        pool,
+        host,
+        port,
+        dirs,
+    } = src;
+    let (base, _) = from.file.rsplit_once('.').ok_or_else(|| {
+        RuntimeError::Host(format!("binlog file name {} has no index", from.file))
+    })?;
+    // One round trip on the critical path: find the file, list the directory (later files),
+    // then the file's size, its head (the format description event) and the bytes from
+    // the position on.
+    let cmd = remote::read_binlog(&dirs, &from.file, from.pos);
+    let out = pool.exec(&host, port, &cmd, FILE_READ).await?;
+    if !out.success() {
+        return Err(RuntimeError::Host(format!(
+            "{} not found in {dirs}: {}",
+            from.file,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let read = remote::parse_binlog_read(&out.stdout)
+        .ok_or_else(|| RuntimeError::Host("unexpected output while reading the binlog".into()))?;
+    let mut log = MasterLog::default();
+    let mut tail = log.push_binlog(&from.file, read.head, from.pos, read.rest)?;
+    let dir = read.dir;
+    // Files after the one the latest replica was reading (rare: a rotate it missed).
+    let start = from.index().unwrap_or(0);
+    let mut later: Vec<BinlogCoord> = read
+        .listing
+        .iter()
+        .filter_map(|n| {
+            let (b, i) = n.rsplit_once('.')?;
+            (b == base && i.chars().all(|c| c.is_ascii_digit())).then(|| BinlogCoord {
+                file: n.to_string(),
+                pos: 0,
+            })
+        })
+        .filter(|c| c.index().is_some_and(|i| i > start))
+        .collect();
+    later.sort_by_key(|c| c.index());
+    for f in &later {
+        let path = format!("{dir}/{}", f.file);
+        let data = pool
+            .read_range(&host, port, &path, 0, None, FILE_READ)
+            .await?;
+        if data.len() < 4 {
+            continue;
+        }
+        tail = log.push_binlog(&f.file, &data, 4, &data[4..])?;
+    }
+    Ok((log, tail))
+}
+
+/// Where a dead master's binlog is read from.
+pub(super) struct BinlogSource {
+    pool: Arc<SshPool>,
+    host: String,
+    port: u16,
+    dirs: String,
+}
+
+/// The read of the dead master's binlog phase 2 began (in its step `step`), from `from`.
+pub(super) struct SalvageAhead {
+    step: u64,
+    from: BinlogCoord,
+    task: tokio::task::JoinHandle<Result<(MasterLog, usize), String>>,
+}
+
+impl SalvageAhead {
+    async fn result(mut self) -> Result<(MasterLog, usize), String> {
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(format!("the read stopped: {e}")))
+    }
+}
+
+impl Drop for SalvageAhead {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
