@@ -5,7 +5,8 @@
 //! (after the step's side effects, before its end is committed); `pause:<step>` freezes the
 //! process (SIGSTOP) right after the begin, for the zombie-leader scenario (someone else sends
 //! SIGCONT); `applied:<step>` kills it right after a relay-log diff was applied in that step,
-//! before the apply is journaled. `break:fence` skips phase 2
+//! before the apply is journaled; `refused:fence` kills it right after phase 2 placed a replica
+//! host's refusal of a dark old master, before the deletion. `break:fence` skips phase 2
 //! altogether (the jepsen red gate). `fail:<step>` makes the step fail (attempt 1) without
 //! acting, as a timeout would: an online switchover then rolls back. Without the feature this
 //! compiles to nothing.
@@ -20,6 +21,8 @@ pub enum When {
     Applied,
     /// A manager the leader delegated the step to is about to act it.
     Delegate,
+    /// Phase 2 placed a replica host's refusal of its dark master, not yet deleted.
+    Refused,
 }
 
 /// Whether `spec` (the variable's value) names this point.
@@ -32,6 +35,7 @@ pub fn matches(spec: &str, when: When, step: StepName) -> bool {
         When::Act => w == "act",
         When::Applied => w == "applied",
         When::Delegate => w == "delegate",
+        When::Refused => w == "refused",
     };
     w_ok && serde_json::to_value(step)
         .ok()

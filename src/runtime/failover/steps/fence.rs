@@ -171,6 +171,10 @@ impl RunCtx {
             }
         };
         let (refused, sess) = tokio::join!(refuse, self.connect(&s));
+        if matches!(refused, Some(Ok(Placed::Refusing))) {
+            let attempt = if resumed { 2 } else { 1 };
+            crate::failpoint::hit(crate::failpoint::When::Refused, StepName::Fence, attempt);
+        }
         let how = match (&refused, target) {
             (Some(Ok(Placed::Refusing)), Some(ip)) => format!(
                 " (its master's host is dark: the host refused its own connections to \
