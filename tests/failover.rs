@@ -112,6 +112,14 @@ async fn master_killed_under_writes_then_anti_flap() {
         latest.ends_with("(as phase 2 read them once the old master was taken out)"),
         "{latest}"
     );
+    // 3.2 takes the read of the dead master's binlog phase 2 began once it took it out.
+    let salvage = step(&run, "save_master_binlog")["state"]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        salvage.ends_with("(read as soon as phase 2 had taken the old master out)"),
+        "{salvage}"
+    );
     let fence = step(&run, "fence")["state"]["detail"].as_str().unwrap();
     assert!(
         fence.contains("db1: VIP 10.77.0.100/24 fenced: kept"),
@@ -339,6 +347,39 @@ async fn leader_killed_at_each_step_new_leader_finishes() {
         let rows = lab.wait_converged(&[&nm, other]);
         check_no_loss(&[1, 2, 3], &rows);
         drop(lab);
+    }
+}
+
+/// A leader killed while a replica host refuses its own connections to the dark old master
+/// (phase 2 placed the refusal for the IO thread's stop and had not deleted it yet: a test-only
+/// failpoint) leaves the refusal to the next leader: its phase 2 (attempt 2) deletes every copy
+/// from every survivor's host, and the run completes. A refusal left behind would keep that
+/// replica from ever replicating from db1 again.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusal_left_by_a_killed_leader_is_deleted_by_the_next() {
+    let Some(lab) = Lab::up_with_env(
+        &["--mode", "gtid", "--semisync"],
+        &[("MHAD_FAILPOINT", "refused:fence")],
+    ) else {
+        return;
+    };
+    lab.add_group();
+    lab.lab(&["isolate", "db1"]);
+    let run = lab.wait_run_end(1);
+    assert_eq!(run["state"]["state"], "completed", "{run:#}");
+    let fence = &step(&run, "fence")["state"];
+    assert_eq!(
+        fence["attempts"], 2,
+        "the leader that placed the refusal was killed: {fence:#}"
+    );
+    for host in ["db2", "db3"] {
+        let out = lab.lab(&["exec", host, "--", "iptables", "-S", "OUTPUT"]);
+        let rules = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && !rules.contains("10.77.0.11/32"),
+            "{host} still refuses db1: {rules}"
+        );
     }
 }
 

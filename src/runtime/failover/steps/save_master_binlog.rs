@@ -33,11 +33,19 @@ impl RunCtx {
         let SalvagePlan { from: latest, skip } =
             plan::latest::salvage_plan(&obs, self.old_host_unreachable).map_err(abort)?;
         let old = self.server(&run.old_master)?;
-        let ahead = self.salvage_ahead.take();
+        let ahead = self
+            .salvage_ahead
+            .take()
+            .filter(|a| a.step + 2 == self.steps_run && a.from == latest);
+        let when = if ahead.is_some() && skip.is_none() {
+            " (read as soon as phase 2 had taken the old master out)"
+        } else {
+            ""
+        };
         let read = match (skip, ahead) {
             (Some(why), _) => Err(why),
             // Phase 2 of this executor began the same read once the old master was taken out.
-            (None, Some(a)) if a.step + 2 == self.steps_run && a.from == latest => a.result().await,
+            (None, Some(a)) => a.result().await,
             (None, _) => match self.binlog_source(&old) {
                 Ok(src) => read_master_binlog(src, &latest)
                     .await
@@ -55,7 +63,7 @@ impl RunCtx {
         if plan::latest::record_salvage(&salvage) {
             self.record(RecoveryNote::Salvage(salvage)).await?;
         }
-        Ok(detail)
+        Ok(format!("{detail}{when}"))
     }
 
     async fn place_salvage(
