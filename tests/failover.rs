@@ -350,11 +350,14 @@ async fn leader_killed_at_each_step_new_leader_finishes() {
     }
 }
 
-/// A leader killed while a replica host refuses its own connections to the dark old master
-/// (phase 2 placed the refusal for the IO thread's stop and had not deleted it yet: a test-only
-/// failpoint) leaves the refusal to the next leader: its phase 2 (attempt 2) deletes every copy
-/// from every survivor's host, and the run completes. A refusal left behind would keep that
-/// replica from ever replicating from db1 again.
+/// The manager acting phase 2 killed while a replica host refuses its own connections to the
+/// dark old master (the refusal placed for the IO thread's stop, not deleted yet: a test-only
+/// failpoint) leaves the refusal to the next leader: its phase 2 (attempt 2) ends with no copy
+/// left on any survivor's host, and the run completes. A refusal left behind would keep that
+/// replica from ever replicating from db1 again. Here db1 stays dark, so attempt 2 places
+/// its own refusal too, and its deletion of every copy takes the killed manager's with it;
+/// the deletion a resumed attempt runs without placing one (a host no longer dark) is not
+/// what this scenario reaches.
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusal_left_by_a_killed_leader_is_deleted_by_the_next() {

@@ -363,6 +363,15 @@ impl RunCtx {
         let r = self.run_step_here(step).await;
         // What the step before opened ahead for this one and this one did not take.
         let this = self.steps_run;
+        // A binlog read phase 2 began is 3.2's (two steps on) or nobody's: a context kept
+        // for a delegate's later steps does not hold on to it.
+        if self
+            .salvage_ahead
+            .as_ref()
+            .is_some_and(|a| a.step + 2 <= this)
+        {
+            self.salvage_ahead = None;
+        }
         self.warm.lock().expect("warm sessions").retain(|_, v| {
             v.retain(|a| a.step == this);
             !v.is_empty()

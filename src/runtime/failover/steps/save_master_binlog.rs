@@ -318,7 +318,7 @@ pub(super) struct BinlogSource {
 
 /// The read of the dead master's binlog phase 2 began (in its step `step`), from `from`.
 pub(super) struct SalvageAhead {
-    step: u64,
+    pub(super) step: u64,
     from: BinlogCoord,
     task: tokio::task::JoinHandle<Result<(MasterLog, usize), String>>,
 }
