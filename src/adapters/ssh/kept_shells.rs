@@ -131,37 +131,19 @@ impl SshPool {
                 })),
             }
         };
-        let res = match tokio::time::timeout(timeout, fut).await {
-            Err(_) => {
-                // As for a command of its own: the connection may be wedged.
-                let conn = used.lock().expect("used").take();
-                if let Some(conn) = conn {
-                    self.forget(host, port, &conn).await;
-                }
-                InShell::Ran(Err(SshError::Timeout {
-                    host: host.to_string(),
-                    what: "command",
-                    after: timeout,
-                }))
+        match tokio::time::timeout(timeout, fut).await {
+            // As for a command of its own: the connection may be wedged.
+            Err(_) => InShell::Ran(self.command_done(
+                host,
+                port,
+                started,
+                "kept shell",
+                Err(self.command_timed_out(host, port, &used, timeout).await),
+            )),
+            Ok(InShell::Ran(r)) => {
+                InShell::Ran(self.command_done(host, port, started, "kept shell", r))
             }
-            Ok(r) => r,
-        };
-        if let InShell::Ran(r) = &res {
-            tracing::debug!(
-                elapsed_us = started.elapsed().as_micros() as u64,
-                ok = r.is_ok(),
-                "command ran in the kept shell"
-            );
-            if r.is_ok() {
-                self.last_ok
-                    .lock()
-                    .expect("last_ok")
-                    .insert(key.clone(), Instant::now());
-            }
-        }
-        match res {
-            InShell::Ran(Err(e)) => InShell::Ran(Err(e.counted(host))),
-            other => other,
+            Ok(InShell::Elsewhere) => InShell::Elsewhere,
         }
     }
 

@@ -503,7 +503,7 @@ impl SshPool {
         // The connection the command runs on, once it has a channel slot: the one dropped if
         // the command times out.
         let used: Mutex<Option<Arc<Conn>>> = Mutex::new(None);
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let fut = async {
             let (mut ch, _slot) = self.open_channel(host, port, &used).await?;
             let chan_err = |e: russh::Error| SshError::Channel {
@@ -529,21 +529,45 @@ impl SshPool {
             Ok(out)
         };
         let res = match tokio::time::timeout(timeout, fut).await {
-            Err(_) => {
-                // A half-used connection may be wedged: drop it so the next call reconnects.
-                let conn = used.lock().expect("used").take();
-                if let Some(conn) = conn {
-                    self.forget(host, port, &conn).await;
-                }
-                Err(SshError::Timeout {
-                    host: host.to_string(),
-                    what: "command",
-                    after: timeout,
-                })
-            }
+            Err(_) => Err(self.command_timed_out(host, port, &used, timeout).await),
             Ok(r) => r,
         };
+        self.command_done(host, port, started, "session", res)
+    }
+
+    /// A command on `host` outlived `timeout`: the connection it ran on (`used`) may be wedged,
+    /// so it is dropped and the next call reconnects. Returns the error.
+    async fn command_timed_out(
+        &self,
+        host: &str,
+        port: u16,
+        used: &Mutex<Option<Arc<Conn>>>,
+        timeout: Duration,
+    ) -> SshError {
+        let conn = used.lock().expect("used").take();
+        if let Some(conn) = conn {
+            self.forget(host, port, &conn).await;
+        }
+        SshError::Timeout {
+            host: host.to_string(),
+            what: "command",
+            after: timeout,
+        }
+    }
+
+    /// The end of a command on `host` (`via`: in a session of its own or a kept shell): logged
+    /// with its time; a success marks the host's sessions warm (a keep-warm within the window
+    /// has nothing to do), a failure is counted in the error metric.
+    fn command_done<T>(
+        &self,
+        host: &str,
+        port: u16,
+        started: Instant,
+        via: &'static str,
+        res: Result<T, SshError>,
+    ) -> Result<T, SshError> {
         tracing::debug!(
+            via,
             elapsed_us = started.elapsed().as_micros() as u64,
             ok = res.is_ok(),
             "command ran"
