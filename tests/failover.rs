@@ -81,6 +81,22 @@ async fn master_killed_under_writes_then_anti_flap() {
     };
     lab.clear_work_files();
     lab.add_group();
+    // `group add` puts the epoch's table on the master, so no promotion creates it on its
+    // path; replication takes it to the replicas.
+    for db in ["db1", "db2", "db3"] {
+        wait_for(&format!("the epoch's table on {db}"), WAIT, || {
+            let n = lab.sql(
+                db,
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = 'mha_raft' AND table_name = 'failover_epoch'",
+            );
+            if n == "1" {
+                Ok(())
+            } else {
+                Err(n)
+            }
+        });
+    }
     lab.app_setup();
     let writer = Writer::start();
     writer.wait_more(0).await;

@@ -6,7 +6,9 @@
 mod labkit;
 
 use labkit::*;
-use mha_raft::adapters::mysql::{ChangeMaster, Endpoint, MysqlError, ReplicaPosition, Session};
+use mha_raft::adapters::mysql::{
+    ChangeMaster, Endpoint, EpochRow, MysqlError, ReplicaPosition, Session,
+};
 use mha_raft::adapters::ssh::SshPool;
 use mha_raft::model::IoThread;
 use mha_raft::secret::Secret;
@@ -174,6 +176,22 @@ async fn mysql_adapter_on_real_mariadb() {
         !format!("{e} {e:?}").contains("secret-7"),
         "password leaked: {e:?}"
     );
+
+    // The epoch a promotion records: written where its table is missing (created first, as
+    // on a group's first promotion when `group add` could not), read back, then replaced.
+    db1.exec("DROP DATABASE IF EXISTS mha_raft").await.unwrap();
+    assert_eq!(db1.read_epoch("g").await.unwrap(), None);
+    let row = |epoch| EpochRow {
+        group: "g",
+        epoch,
+        run: 7,
+        term: 2,
+        manager: 1,
+    };
+    db1.write_epoch(&row(3)).await.unwrap();
+    assert_eq!(db1.read_epoch("g").await.unwrap(), Some((3, 7)));
+    db1.write_epoch(&row(4)).await.unwrap();
+    assert_eq!(db1.read_epoch("g").await.unwrap(), Some((4, 7)));
 
     // Wrong password: the server answered, so it is alive (MHA's rule).
     let e = Session::connect(&ep("10.77.0.11"), "mha", &Secret::new("wrong-pass-123"), t)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::credentials::{check_files, check_names, hook, login, password, CredentialError};
 use super::features;
@@ -17,7 +18,7 @@ use crate::local_config::LocalConfig;
 use crate::model::{IoThread, Observations};
 use crate::raft::NodeError;
 use crate::runtime::Runtime;
-use crate::state::group::{Group, GroupSpec, ReplicationMode};
+use crate::state::group::{Group, GroupSpec, ReplicationMode, ServerSpec};
 use crate::state::ownership::FEATURE_EXCLUSIVE_SERVERS;
 use crate::state::{Cmd, CmdResult, Rejection};
 
@@ -121,6 +122,8 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
     })?;
     let name = spec.name.clone();
     tracing::info!(master = %topo.master, mode = ?topo.mode, "group topology discovered");
+    let master = spec.server(&topo.master).cloned();
+    let prepared = spec.clone();
     let cmd = Cmd::PutGroup {
         spec: Box::new(spec),
         topology: Box::new(topo),
@@ -129,10 +132,44 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
     };
     match node.raft.propose(cmd).await? {
         CmdResult::Rejected(r) => Err(NodeError::Rejected(r)),
-        CmdResult::Ok | CmdResult::Unchanged => node
-            .raft
-            .read(|c| c.groups.get(&name).cloned())
-            .ok_or_else(|| NodeError::Fatal("group vanished after commit".into())),
+        CmdResult::Ok | CmdResult::Unchanged => {
+            if let Some(master) = master {
+                // In the background: on a lossless semi-sync master without a replica to
+                // acknowledge, the DDL waits, and the admin call need not.
+                let local = node.local.clone();
+                tokio::spawn(
+                    async move { prepare_epoch_table(&local, &prepared, &master).await }
+                        .instrument(tracing::Span::current()),
+                );
+            }
+            node.raft
+                .read(|c| c.groups.get(&name).cloned())
+                .ok_or_else(|| NodeError::Fatal("group vanished after commit".into()))
+        }
+    }
+}
+
+/// The table a promotion records its epoch in, created on the master of a group just added
+/// (and so on its replicas, by replication) rather than by the group's first failover, on its
+/// way to the new master's first write (adapters/mysql/epoch.rs). Best effort: a promotion
+/// creates it when it is missing.
+async fn prepare_epoch_table(local: &LocalConfig, spec: &GroupSpec, master: &ServerSpec) {
+    let r = async {
+        let password = password(local, spec).map_err(|e| e.to_string())?;
+        let mut s = login(spec, master, &password)
+            .connect(OBSERVE_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        let r = s.ensure_epoch_table().await.map_err(|e| e.to_string());
+        s.close().await;
+        r
+    }
+    .await;
+    match r {
+        Ok(()) => tracing::info!(server = %master.name, "epoch table in place on the master"),
+        Err(e) => {
+            tracing::info!(server = %master.name, error = %e, "epoch table not created now: the group's first promotion creates it")
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{MysqlError, Session};
 
-/// Written before the promoted master becomes writable.
+/// Run when the epoch's table is missing, before the promoted master becomes writable.
 const EPOCH_DDL: [&str; 2] = [
     "CREATE DATABASE IF NOT EXISTS mha_raft",
     "CREATE TABLE IF NOT EXISTS mha_raft.failover_epoch (\
@@ -23,6 +23,15 @@ impl Session {
     /// (epoch, run) recorded for the group on this server, if any.
     pub async fn read_epoch(&mut self, group: &str) -> Result<Option<(u64, u64)>, MysqlError> {
         read_epoch(self, group).await
+    }
+
+    /// Creates the epoch's table where it is missing (binlogged: on a master, its replicas
+    /// get it too).
+    pub async fn ensure_epoch_table(&mut self) -> Result<(), MysqlError> {
+        for ddl in EPOCH_DDL {
+            self.exec(ddl).await?;
+        }
+        Ok(())
     }
 
     /// Records which run (epoch, term, manager) made this server the group's master.
@@ -58,10 +67,7 @@ async fn read_epoch(s: &mut Session, group: &str) -> Result<Option<(u64, u64)>, 
 }
 
 async fn write_epoch(s: &mut Session, e: &EpochRow<'_>) -> Result<(), MysqlError> {
-    for ddl in EPOCH_DDL {
-        s.exec(ddl).await?;
-    }
-    s.exec(&format!(
+    let replace = format!(
         "REPLACE INTO mha_raft.failover_epoch (grp, epoch, run, term, manager) \
          VALUES ({}, {}, {}, {}, {})",
         sql_quote(e.group),
@@ -69,6 +75,15 @@ async fn write_epoch(s: &mut Session, e: &EpochRow<'_>) -> Result<(), MysqlError
         e.run,
         e.term,
         e.manager
-    ))
-    .await
+    );
+    // The row first; the table is created only when that finds it missing (ER_BAD_DB_ERROR /
+    // ER_NO_SUCH_TABLE): each `IF NOT EXISTS` statement is binlogged (a commit and a GTID)
+    // even when there is nothing to create, two more on the path to the first write.
+    match s.exec(&replace).await {
+        Err(err) if matches!(err.server_code(), Some(1049) | Some(1146)) => {
+            s.ensure_epoch_table().await?;
+            s.exec(&replace).await
+        }
+        r => r,
+    }
 }

@@ -25,8 +25,18 @@ impl RunCtx {
             .map_err(|e| tracing::info!(server = %nm.name, error = %e, "second connection failed: opened again if RESET SLAVE ALL needs it"))
             .ok();
         let mut lines = Vec::new();
-        let recorded = self.epoch_on(&mut s, run, &nm).await?;
-        let info = s.server_info().await.map_err(abort)?;
+        // The epoch and the server's state read alongside, one on each connection.
+        let (recorded, info) = match s2.as_mut() {
+            Some(s2) => {
+                let (recorded, info) =
+                    futures::future::join(self.epoch_on(&mut s, run, &nm), s2.server_info()).await;
+                (recorded?, info.map_err(abort)?)
+            }
+            None => (
+                self.epoch_on(&mut s, run, &nm).await?,
+                s.server_info().await.map_err(abort)?,
+            ),
+        };
         let filepos = self.mode() == ReplicationMode::FilePos;
         let mut reset = None;
         if let Some(r) = &info.replica {
