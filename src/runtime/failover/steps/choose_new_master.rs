@@ -21,14 +21,7 @@ impl RunCtx {
             selection: sel,
             target,
         } = plan::target::choose(&ChooseInput {
-            selection: SelectionInput {
-                spec: &self.group.spec,
-                old_master: &run.old_master,
-                observed: &obs,
-                forced: run.forced.as_deref(),
-                latest_priority: self.group.spec.failover.latest_priority,
-                check_repl_delay: self.group.spec.failover.check_repl_delay,
-            },
+            selection: self.selection_input(run, &obs),
             mode: self.mode(),
             salvage: run.recovery.salvage.as_ref(),
         })
@@ -66,6 +59,23 @@ impl RunCtx {
             }
         }
         Ok(format!("{}; target {target}", sel.explanation.join("; ")))
+    }
+
+    /// What MHA's selection decides on: this group's settings and `obs`, the survivors'
+    /// readings.
+    pub(super) fn selection_input<'a>(
+        &'a self,
+        run: &'a FailoverRun,
+        obs: &'a Observations,
+    ) -> SelectionInput<'a> {
+        SelectionInput {
+            spec: &self.group.spec,
+            old_master: &run.old_master,
+            observed: obs,
+            forced: run.forced.as_deref(),
+            latest_priority: self.group.spec.failover.latest_priority,
+            check_repl_delay: self.group.spec.failover.check_repl_delay,
+        }
     }
 
     /// The decided target, which must be of the kind this group's mode calls for (a GTID set

@@ -139,6 +139,7 @@ impl RunCtx {
         let observed: Observations = join_all(reads).await.into_iter().flatten().collect();
         if observed.len() == self.survivors(run).len() {
             self.read_binlog_ahead(run, &observed);
+            self.vip_unfence_predicted(run, &observed).await;
             self.observed_at_fence = Some((self.steps_run, observed));
         }
         lines.extend(taken_lines);

@@ -168,12 +168,31 @@ pub struct RunCtx {
     /// that stopped its IO thread), and the step counter of that phase 2: phase 3.1 right
     /// after it takes this instead of reading again.
     observed_at_fence: Option<(u64, Observations)>,
-    /// The VIP's fencing rule being deleted from the new master's host since phase 3.3
-    /// decided it (vip_move.rs): the new master's name and the deletion's task.
+    /// The VIP's fencing rule being deleted from the new master's host since phase 2's end
+    /// (the server MHA's selection picks on phase 2's readings) or phase 3.3's decision
+    /// (vip_move.rs): the new master's name and the deletion's task.
     unfencing: Option<(String, tokio::task::JoinHandle<bool>)>,
     /// The dead master's binlog being read since phase 2 took it out
     /// (save_master_binlog.rs): phase 3.2 of this executor takes it.
     salvage_ahead: Option<save_master_binlog::SalvageAhead>,
+    /// Phase 1's reads, begun while its begin was committed (config_check.rs).
+    check_ahead: Option<config_check::CheckAhead>,
+}
+
+/// Every server of `spec` but the old master and those `left_out`, read now.
+async fn observe_survivors(
+    local: &crate::local_config::LocalConfig,
+    spec: &crate::state::group::GroupSpec,
+    old_master: &str,
+    left_out: &[String],
+) -> Result<Observations, StepError> {
+    let mut obs = observe_except(local, spec, Some(old_master), OBSERVE)
+        .await
+        .map_err(|e| abort(format!("password: {e}")))?;
+    for name in left_out {
+        obs.remove(name);
+    }
+    Ok(obs)
 }
 
 /// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
@@ -256,6 +275,7 @@ impl RunCtx {
             unfencing: None,
             observed_at_fence: None,
             salvage_ahead: None,
+            check_ahead: None,
         })
     }
 
@@ -363,6 +383,7 @@ impl RunCtx {
         let r = self.run_step_here(step).await;
         // What the step before opened ahead for this one and this one did not take.
         let this = self.steps_run;
+        self.check_ahead = None;
         // A binlog read phase 2 began is 3.2's (two steps on) or nobody's: a context kept
         // for a delegate's later steps does not hold on to it.
         if self
@@ -527,18 +548,13 @@ impl RunCtx {
     /// Every survivor's state; a server phase 1 left out (`ignore_fail`) is not among them,
     /// so no later phase reads, chooses or repoints it.
     async fn observe(&self, run: &FailoverRun) -> Result<Observations, StepError> {
-        let mut obs = observe_except(
+        observe_survivors(
             &self.node.local,
             &self.group.spec,
-            Some(&run.old_master),
-            OBSERVE,
+            &run.old_master,
+            &run.left_out(),
         )
         .await
-        .map_err(|e| abort(format!("password: {e}")))?;
-        for name in run.left_out() {
-            obs.remove(&name);
-        }
-        Ok(obs)
     }
 
     /// The `[hooks]` entry of this manager that the spec's `field` names.

@@ -30,11 +30,36 @@ impl RunCtx {
     /// from a host that does not hold the VIP changes nothing for clients, and 3.5 leaves the
     /// rule of a host that holds the VIP already until the new master is writable.
     pub(super) async fn vip_unfence_ahead(&mut self, nm: &ServerSpec) -> Result<(), StepError> {
+        if matches!(&self.unfencing, Some((name, _)) if *name == nm.name) {
+            // Begun at phase 2's end for the server 3.3 then chose (below).
+            return Ok(());
+        }
         self.unfencing = self
             .vip_unfence_task(nm)
             .await?
             .map(|task| (nm.name.clone(), task));
         Ok(())
+    }
+
+    /// From phase 2's end: the same deletion for the server MHA's selection picks on the
+    /// readings phase 3.1 takes (`obs`), which is what 3.3 will decide unless the readings
+    /// change. It runs while phase 2's end, 3.1 and 3.2 are committed, instead of from 3.3's
+    /// decision on, when it was the last thing 3.5's VIP waited for. A wrong guess deletes a
+    /// leftover rule from a survivor's host that does not hold the VIP (nothing for clients),
+    /// and 3.3 begins the deletion on the server it chose.
+    pub(super) async fn vip_unfence_predicted(&mut self, run: &FailoverRun, obs: &Observations) {
+        if self.vip().is_none() || self.ssh.is_err() {
+            return;
+        }
+        let Ok(sel) = crate::engine::selection::select(&self.selection_input(run, obs)) else {
+            return;
+        };
+        let Ok(nm) = self.server(&sel.new_master) else {
+            return;
+        };
+        if let Err(e) = self.vip_unfence_ahead(&nm).await {
+            tracing::info!(server = %nm.name, error = %e, "the VIP's fencing rule is not deleted ahead: phase 3.3 or 3.5 does it");
+        }
     }
 
     /// Phase 3.5, first thing: the deletion [`Self::vip_unfence_ahead`] began for this new
