@@ -7,7 +7,7 @@ mod labkit;
 
 use labkit::*;
 use mha_raft::adapters::mysql::{
-    ChangeMaster, Endpoint, EpochRow, MysqlError, ReplicaPosition, Session,
+    ChangeMaster, Endpoint, EpochRow, EpochTable, MysqlError, ReplicaPosition, Session,
 };
 use mha_raft::adapters::ssh::SshPool;
 use mha_raft::model::IoThread;
@@ -179,6 +179,29 @@ async fn mysql_adapter_on_real_mariadb() {
 
     // The epoch a promotion records: written where its table is missing (created first, as
     // on a group's first promotion when `group add` could not), read back, then replaced.
+    // `group add` puts the table on the master: not on a read-only one (a fenced master: the
+    // DDL would be an errant transaction there), once on a writable one, nothing written when
+    // it is there.
+    let was_read_only = db1.server_info().await.unwrap().read_only;
+    db1.exec("DROP DATABASE IF EXISTS mha_raft").await.unwrap();
+    db1.set_read_only(true).await.unwrap();
+    assert_eq!(
+        db1.prepare_epoch_table().await.unwrap(),
+        EpochTable::ReadOnly
+    );
+    db1.set_read_only(false).await.unwrap();
+    assert_eq!(
+        db1.prepare_epoch_table().await.unwrap(),
+        EpochTable::Created
+    );
+    let gtid_before = db1.server_info().await.unwrap().gtid.binlog_pos;
+    assert_eq!(db1.prepare_epoch_table().await.unwrap(), EpochTable::There);
+    assert_eq!(
+        db1.server_info().await.unwrap().gtid.binlog_pos,
+        gtid_before,
+        "nothing binlogged when the table is there"
+    );
+    db1.set_read_only(was_read_only).await.unwrap();
     db1.exec("DROP DATABASE IF EXISTS mha_raft").await.unwrap();
     assert_eq!(db1.read_epoch("g").await.unwrap(), None);
     let row = |epoch| EpochRow {

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use super::credentials::{check_files, check_names, hook, login, password, CredentialError};
 use super::features;
+use crate::adapters::mysql::EpochTable;
 use crate::adapters::ssh::SshPool;
 use crate::clock::now_ms;
 use crate::engine::topology::{self, ReplReport};
@@ -130,12 +131,14 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
         replace,
         exclusive,
     };
-    match node.raft.propose(cmd).await? {
+    let committed = node.raft.propose(cmd).await?;
+    match committed {
         CmdResult::Rejected(r) => Err(NodeError::Rejected(r)),
         CmdResult::Ok | CmdResult::Unchanged => {
-            if let Some(master) = master {
-                // In the background: on a lossless semi-sync master without a replica to
-                // acknowledge, the DDL waits, and the admin call need not.
+            if let (CmdResult::Ok, Some(master)) = (&committed, master) {
+                // In the background: the DDL is bounded by the session's timeout (a lossless
+                // semi-sync master without a replica to acknowledge holds it that long), and
+                // the admin call need not wait for it.
                 let local = node.local.clone();
                 tokio::spawn(
                     async move { prepare_epoch_table(&local, &prepared, &master).await }
@@ -150,9 +153,9 @@ pub async fn put_group(node: &Runtime, spec: GroupSpec, replace: bool) -> Result
 }
 
 /// The table a promotion records its epoch in, created on the master of a group just added
-/// (and so on its replicas, by replication) rather than by the group's first failover, on its
-/// way to the new master's first write (adapters/mysql/epoch.rs). Best effort: a promotion
-/// creates it when it is missing.
+/// or changed (and so on its replicas, by replication) rather than by the group's first
+/// failover, on its way to the new master's first write (adapters/mysql/epoch.rs). Best
+/// effort: a promotion creates it when it is missing.
 async fn prepare_epoch_table(local: &LocalConfig, spec: &GroupSpec, master: &ServerSpec) {
     let r = async {
         let password = password(local, spec).map_err(|e| e.to_string())?;
@@ -160,15 +163,20 @@ async fn prepare_epoch_table(local: &LocalConfig, spec: &GroupSpec, master: &Ser
             .connect(OBSERVE_TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
-        let r = s.ensure_epoch_table().await.map_err(|e| e.to_string());
+        let r = s.prepare_epoch_table().await.map_err(|e| e.to_string());
         s.close().await;
         r
     }
     .await;
+    let server = &master.name;
     match r {
-        Ok(()) => tracing::info!(server = %master.name, "epoch table in place on the master"),
+        Ok(EpochTable::There) => tracing::debug!(%server, "epoch table already on the master"),
+        Ok(EpochTable::Created) => tracing::info!(%server, "epoch table created on the master"),
+        Ok(EpochTable::ReadOnly) => {
+            tracing::info!(%server, "epoch table not created: the master is read-only (the group's first promotion creates it)")
+        }
         Err(e) => {
-            tracing::info!(server = %master.name, error = %e, "epoch table not created now: the group's first promotion creates it")
+            tracing::info!(%server, error = %e, "epoch table not created now: the group's first promotion creates it")
         }
     }
 }

@@ -25,9 +25,32 @@ impl Session {
         read_epoch(self, group).await
     }
 
-    /// Creates the epoch's table where it is missing (binlogged: on a master, its replicas
-    /// get it too).
-    pub async fn ensure_epoch_table(&mut self) -> Result<(), MysqlError> {
+    /// Creates the epoch's table on a writable server that lacks it (binlogged: on a master,
+    /// its replicas get it too). Nothing is written to a server that has it or is read-only
+    /// (a replica, or a master fenced meanwhile: a write there would be an errant transaction).
+    pub async fn prepare_epoch_table(&mut self) -> Result<EpochTable, MysqlError> {
+        let rows = self
+            .rows(
+                "SELECT @@GLOBAL.read_only AS ro, (SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = 'mha_raft' AND table_name = 'failover_epoch') AS n",
+            )
+            .await?;
+        let get = |k: &str| {
+            rows.first()
+                .and_then(|r| r.get(k).cloned().flatten())
+                .unwrap_or_default()
+        };
+        if get("n") != "0" {
+            return Ok(EpochTable::There);
+        }
+        if get("ro") != "0" {
+            return Ok(EpochTable::ReadOnly);
+        }
+        self.create_epoch_table().await?;
+        Ok(EpochTable::Created)
+    }
+
+    async fn create_epoch_table(&mut self) -> Result<(), MysqlError> {
         for ddl in EPOCH_DDL {
             self.exec(ddl).await?;
         }
@@ -38,6 +61,15 @@ impl Session {
     pub async fn write_epoch(&mut self, e: &EpochRow<'_>) -> Result<(), MysqlError> {
         write_epoch(self, e).await
     }
+}
+
+/// What [`Session::prepare_epoch_table`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochTable {
+    There,
+    Created,
+    /// Left alone: the server is read-only.
+    ReadOnly,
 }
 
 /// The epoch row a promotion writes.
@@ -81,7 +113,7 @@ async fn write_epoch(s: &mut Session, e: &EpochRow<'_>) -> Result<(), MysqlError
     // even when there is nothing to create, two more on the path to the first write.
     match s.exec(&replace).await {
         Err(err) if matches!(err.server_code(), Some(1049) | Some(1146)) => {
-            s.ensure_epoch_table().await?;
+            s.create_epoch_table().await?;
             s.exec(&replace).await
         }
         r => r,

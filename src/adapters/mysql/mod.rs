@@ -18,7 +18,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Value};
 
 pub use dialect::{ChangeMaster, ReplicaPosition};
-pub use epoch::EpochRow;
+pub use epoch::{EpochRow, EpochTable};
 pub use fence::FenceReport;
 pub use replica::Columns;
 

@@ -214,10 +214,6 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         };
         actor = Some(who);
         if begun != Some(step) {
-            if step == StepName::ConfigCheck && who == node.id() {
-                // Its reads change nothing: begun now, judged once the begin is committed.
-                ctx.begin_check_ahead(&run);
-            }
             let begin = Cmd::StepBegin {
                 run: id,
                 step,

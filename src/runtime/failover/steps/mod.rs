@@ -175,24 +175,6 @@ pub struct RunCtx {
     /// The dead master's binlog being read since phase 2 took it out
     /// (save_master_binlog.rs): phase 3.2 of this executor takes it.
     salvage_ahead: Option<save_master_binlog::SalvageAhead>,
-    /// Phase 1's reads, begun while its begin was committed (config_check.rs).
-    check_ahead: Option<config_check::CheckAhead>,
-}
-
-/// Every server of `spec` but the old master and those `left_out`, read now.
-async fn observe_survivors(
-    local: &crate::local_config::LocalConfig,
-    spec: &crate::state::group::GroupSpec,
-    old_master: &str,
-    left_out: &[String],
-) -> Result<Observations, StepError> {
-    let mut obs = observe_except(local, spec, Some(old_master), OBSERVE)
-        .await
-        .map_err(|e| abort(format!("password: {e}")))?;
-    for name in left_out {
-        obs.remove(name);
-    }
-    Ok(obs)
 }
 
 /// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
@@ -275,7 +257,6 @@ impl RunCtx {
             unfencing: None,
             observed_at_fence: None,
             salvage_ahead: None,
-            check_ahead: None,
         })
     }
 
@@ -383,7 +364,6 @@ impl RunCtx {
         let r = self.run_step_here(step).await;
         // What the step before opened ahead for this one and this one did not take.
         let this = self.steps_run;
-        self.check_ahead = None;
         // A binlog read phase 2 began is 3.2's (two steps on) or nobody's: a context kept
         // for a delegate's later steps does not hold on to it.
         if self
@@ -548,13 +528,18 @@ impl RunCtx {
     /// Every survivor's state; a server phase 1 left out (`ignore_fail`) is not among them,
     /// so no later phase reads, chooses or repoints it.
     async fn observe(&self, run: &FailoverRun) -> Result<Observations, StepError> {
-        observe_survivors(
+        let mut obs = observe_except(
             &self.node.local,
             &self.group.spec,
-            &run.old_master,
-            &run.left_out(),
+            Some(&run.old_master),
+            OBSERVE,
         )
         .await
+        .map_err(|e| abort(format!("password: {e}")))?;
+        for name in run.left_out() {
+            obs.remove(&name);
+        }
+        Ok(obs)
     }
 
     /// The `[hooks]` entry of this manager that the spec's `field` names.

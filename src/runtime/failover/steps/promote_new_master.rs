@@ -25,12 +25,21 @@ impl RunCtx {
             .map_err(|e| tracing::info!(server = %nm.name, error = %e, "second connection failed: opened again if RESET SLAVE ALL needs it"))
             .ok();
         let mut lines = Vec::new();
-        // The epoch and the server's state read alongside, one on each connection.
+        // The epoch and the server's state read alongside, one on each connection (the
+        // second one, if it fails there, is not used again: read on the first).
         let (recorded, info) = match s2.as_mut() {
-            Some(s2) => {
+            Some(c2) => {
                 let (recorded, info) =
-                    futures::future::join(self.epoch_on(&mut s, run, &nm), s2.server_info()).await;
-                (recorded?, info.map_err(abort)?)
+                    futures::future::join(self.epoch_on(&mut s, run, &nm), c2.server_info()).await;
+                let info = match info {
+                    Ok(i) => i,
+                    Err(e) => {
+                        tracing::info!(server = %nm.name, error = %e, "second connection failed: opened again if RESET SLAVE ALL needs it");
+                        s2 = None;
+                        s.server_info().await.map_err(abort)?
+                    }
+                };
+                (recorded?, info)
             }
             None => (
                 self.epoch_on(&mut s, run, &nm).await?,

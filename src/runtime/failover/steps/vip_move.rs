@@ -24,14 +24,17 @@ pub(super) enum Release {
 }
 
 impl RunCtx {
-    /// From phase 3.3's decision on: the fencing rule a failover away from the new master's
-    /// host may have left there is deleted in the background (off the failover's path: 3.5
+    /// From phase 3.3's decision on (or phase 2's end, [`Self::vip_unfence_predicted`]): the
+    /// fencing rule a failover away from the new master's host may have left there is deleted
+    /// in the background (off the failover's path: 3.5
     /// only adds the address once the new master is writable, [`Self::vip_add`]). Deleting it
     /// from a host that does not hold the VIP changes nothing for clients, and 3.5 leaves the
     /// rule of a host that holds the VIP already until the new master is writable.
     pub(super) async fn vip_unfence_ahead(&mut self, nm: &ServerSpec) -> Result<(), StepError> {
         if matches!(&self.unfencing, Some((name, _)) if *name == nm.name) {
-            // Begun at phase 2's end for the server 3.3 then chose (below).
+            // Begun at phase 2's end for the server 3.3 then chose (below). However old, its
+            // outcome holds: a REJECT rule is only ever placed on a host that holds the VIP
+            // (phase 2, on the old master's), and this deletion leaves such a host alone.
             return Ok(());
         }
         self.unfencing = self
@@ -48,7 +51,10 @@ impl RunCtx {
     /// leftover rule from a survivor's host that does not hold the VIP (nothing for clients),
     /// and 3.3 begins the deletion on the server it chose.
     pub(super) async fn vip_unfence_predicted(&mut self, run: &FailoverRun, obs: &Observations) {
-        if self.vip().is_none() || self.ssh.is_err() {
+        // A delegate's guard is a round trip to the leader: not spent on phase 2's path for a
+        // guess (3.3 begins the deletion).
+        if self.vip().is_none() || self.ssh.is_err() || !matches!(self.authority, Authority::Leader)
+        {
             return;
         }
         let Ok(sel) = crate::engine::selection::select(&self.selection_input(run, obs)) else {
@@ -88,7 +94,10 @@ impl RunCtx {
         let server = nm.name.clone();
         let unfence = async move {
             match vip::unfence(&pool, &host, port, &v, SSH_COMMAND).await {
-                Ok(true) => true,
+                Ok(true) => {
+                    tracing::info!(%server, "no VIP fencing rule left on the host (deleted if there was one)");
+                    true
+                }
                 Ok(false) => {
                     tracing::info!(%server, "the host holds the VIP already: its fencing rule stays until the new master is writable");
                     false
