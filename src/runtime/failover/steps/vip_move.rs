@@ -26,10 +26,10 @@ pub(super) enum Release {
 impl RunCtx {
     /// From phase 3.3's decision on (or phase 2's end, [`Self::vip_unfence_predicted`]): the
     /// fencing rule a failover away from the new master's host may have left there is deleted
-    /// in the background (off the failover's path: 3.5
-    /// only adds the address once the new master is writable, [`Self::vip_add`]). Deleting it
-    /// from a host that does not hold the VIP changes nothing for clients, and 3.5 leaves the
-    /// rule of a host that holds the VIP already until the new master is writable.
+    /// in the background (off the failover's path: 3.5 only adds the address once the new
+    /// master is writable, [`Self::vip_add`]). Deleting it from a host that does not hold the
+    /// VIP changes nothing for clients, and 3.5 leaves the rule of a host that holds the VIP
+    /// already until the new master is writable.
     pub(super) async fn vip_unfence_ahead(&mut self, nm: &ServerSpec) -> Result<(), StepError> {
         if matches!(&self.unfencing, Some((name, _)) if *name == nm.name) {
             // Begun at phase 2's end for the server 3.3 then chose (below). However old, its
