@@ -81,6 +81,25 @@ pub fn hit(when: When, step: StepName, attempt: u32) {
 #[inline(always)]
 pub fn hit(_when: When, _step: StepName, _attempt: u32) {}
 
+/// Whether `MHAD_FAILPOINT` stops this process at `step` (`begin:`, `pause:`, `act:`): that
+/// step's entries are then committed on their own, as the point promises, rather than gathered
+/// with the steps after it (state/batch.rs). A kill while entries are gathered would otherwise
+/// leave nothing of the step journaled, and the next leader, at attempt 1 again, would be
+/// killed in turn.
+#[cfg(feature = "failpoints")]
+pub fn stops_at(step: StepName) -> bool {
+    std::env::var("MHAD_FAILPOINT").is_ok_and(|v| {
+        let v = v.trim().replacen("pause:", "begin:", 1);
+        matches(&v, When::Begin, step) || matches(&v, When::Act, step)
+    })
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn stops_at(_step: StepName) -> bool {
+    false
+}
+
 /// The red gate (jepsen/): `MHAD_FAILPOINT=break:<what>` deliberately breaks a safety
 /// mechanism (`fence`: phase 2 does nothing), to prove the checkers can fail.
 #[cfg(feature = "failpoints")]

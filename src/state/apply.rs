@@ -3,8 +3,8 @@
 //! time comes in as `at`, nothing here reads a clock or does I/O.
 
 use super::group::{self, Group, GroupSpec, Topology};
-use super::journal::{self, FailoverRun, StepName, StepOutcome};
-use super::rejection::{JournalError, Rejection};
+use super::journal::{self, FailoverRun, StepName};
+use super::rejection::Rejection;
 use super::{ClusterState, Cmd, ManagerInfo};
 use crate::model::{Health, Verdict, VerdictKind};
 
@@ -79,40 +79,13 @@ impl ClusterState {
                 },
                 at,
             ),
-            Cmd::StepBegin {
-                run,
-                step,
-                term,
-                node,
-            } => {
-                self.run_mut(*run)?.begin_step(*step, *term, *node, at)?;
-                Ok(true)
-            }
-            Cmd::StepEnd {
-                run,
-                step,
-                term,
-                outcome,
-            } => {
-                self.run_mut(*run)?
-                    .end_step(*step, *term, outcome.clone(), at)?;
-                Ok(true)
-            }
-            Cmd::StepAdvance {
-                run,
-                step,
-                term,
-                outcome,
-                node,
-            } => self.step_advance(*run, *step, *term, outcome, *node, at),
-            Cmd::Decide { run, decided } => Ok(self.run_mut(*run)?.decide(decided.clone())?),
-            Cmd::RecordRecovery { run, note } => {
-                let r = self.run_mut(*run)?;
-                if r.state != journal::RunState::Running {
-                    return Err(JournalError::RunNotRunning { run: *run }.into());
-                }
-                Ok(r.recovery.record(note)?)
-            }
+            // The journal's own entries, one rule each for a single entry and for a batch.
+            Cmd::StepBegin { run, .. }
+            | Cmd::StepEnd { run, .. }
+            | Cmd::StepAdvance { run, .. }
+            | Cmd::Decide { run, .. }
+            | Cmd::RecordRecovery { run, .. } => self.run_mut(*run)?.apply_journal(cmd, at),
+            Cmd::JournalBatch { run, entries } => self.journal_batch(*run, entries, at),
             Cmd::FinishFailover { run, failed } => {
                 self.finish_failover(*run, failed.as_deref(), at)
             }
@@ -460,27 +433,6 @@ impl ClusterState {
         f.epoch += 1;
         f.active_run = Some(id);
         FailoverRun::new(id, f.epoch, kind, group, old_master, verdict_round, at)
-    }
-
-    /// Ends `step` and begins the next one, all or nothing.
-    pub(super) fn step_advance(
-        &mut self,
-        run: u64,
-        step: StepName,
-        term: u64,
-        outcome: &StepOutcome,
-        node: u64,
-        at: u64,
-    ) -> Applied {
-        let r = self.run_mut(run)?;
-        let mut next = r.clone();
-        next.end_step(step, term, outcome.clone(), at)?;
-        let n = next
-            .first_unfinished()
-            .ok_or(JournalError::NoNextStep { run, step })?;
-        next.begin_step(n, term, node, at)?;
-        *r = next;
-        Ok(true)
     }
 
     pub(super) fn finish_failover(&mut self, run: u64, failed: Option<&str>, at: u64) -> Applied {

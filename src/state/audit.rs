@@ -34,6 +34,7 @@ pub const FEATURES: &[&str] = &[
     super::rejoin::FEATURE_REJOIN,
     super::switchover::FEATURE_SWITCHOVER,
     super::history::FEATURE_PRUNE_RUNS,
+    super::batch::FEATURE_JOURNAL_BATCH,
 ];
 
 /// One admin write as the leader that served it saw it.

@@ -101,6 +101,10 @@ pub enum Cmd {
     },
     /// The decisions that shape data, once per run.
     Decide { run: u64, decided: Decided },
+    /// Several journal entries of one run (StepBegin, StepEnd, StepAdvance, Decide,
+    /// RecordRecovery), applied in order in one log entry, all or nothing (state/batch.rs).
+    /// Proposed only when every member knows it (FEATURE_JOURNAL_BATCH).
+    JournalBatch { run: u64, entries: Vec<Cmd> },
     /// A fact of the run's binlog recovery (salvage, diff placed, applied, coordinates).
     RecordRecovery { run: u64, note: RecoveryNote },
     /// The run ends: completed (every step finished) or failed (blocks automatic failover).
@@ -215,6 +219,13 @@ impl fmt::Display for Cmd {
                 "run {run}: new master is {} ({})",
                 decided.new_master, decided.rule
             ),
+            Cmd::JournalBatch { run, entries } => {
+                write!(f, "run {run}: {} journal entries in one:", entries.len())?;
+                for (i, e) in entries.iter().enumerate() {
+                    write!(f, "{} {e}", if i == 0 { "" } else { ";" })?;
+                }
+                Ok(())
+            }
             Cmd::RecordRecovery { run, note } => match note {
                 RecoveryNote::Salvage(s) => write!(f, "run {run}: salvage: {}", s.detail),
                 RecoveryNote::Diff { server, diff } => write!(

@@ -459,3 +459,165 @@ fn a_step_the_run_does_not_have_is_refused() {
     ));
     assert!(f.begin_step(StepName::SwitchCheck, 1, 1, 5).is_err());
 }
+
+/// Phases 3.1–3.3 gathered with 3.5's begin (state/batch.rs): one entry ends the fence, runs
+/// 3.1–3.3, decides and begins 3.5 — the same run as the entries one by one.
+#[test]
+fn a_batch_is_its_entries_in_one() {
+    let d = Decided {
+        new_master: "db2".into(),
+        rule: "candidate_master".into(),
+        target: Target::Gtid("0-1-9".into()),
+    };
+    let adv = |step| Cmd::StepAdvance {
+        run: 1,
+        step,
+        term: 3,
+        outcome: StepOutcome::Done("ok".into()),
+        node: 1,
+    };
+    let entries = vec![
+        adv(StepName::Fence),
+        adv(StepName::LatestReplicas),
+        adv(StepName::SaveMasterBinlog),
+        Cmd::Decide {
+            run: 1,
+            decided: d.clone(),
+        },
+        adv(StepName::ChooseNewMaster),
+    ];
+    let up_to_fence = || {
+        let mut s = state();
+        s.apply(&begin(RunKind::Auto), 10);
+        step(&mut s, 1, StepName::ConfigCheck, 3, 11);
+        s.apply(
+            &Cmd::StepBegin {
+                run: 1,
+                step: StepName::Fence,
+                term: 3,
+                node: 1,
+            },
+            12,
+        );
+        s
+    };
+    let mut one_by_one = up_to_fence();
+    for e in &entries {
+        assert_eq!(one_by_one.apply(e, 20), CmdResult::Ok, "{e}");
+    }
+    let mut batched = up_to_fence();
+    let batch = Cmd::JournalBatch {
+        run: 1,
+        entries: entries.clone(),
+    };
+    assert_eq!(batched.apply(&batch, 20), CmdResult::Ok);
+    assert_eq!(batched.runs[&1], one_by_one.runs[&1]);
+    let run = &batched.runs[&1];
+    assert_eq!(run.decided.as_ref(), Some(&d));
+    assert_eq!(run.first_unfinished(), Some(StepName::PromoteNewMaster));
+    assert!(matches!(
+        run.steps
+            .iter()
+            .find(|s| s.name == StepName::PromoteNewMaster)
+            .unwrap()
+            .state,
+        StepState::Running {
+            term: 3,
+            node: 1,
+            attempts: 1,
+            ..
+        }
+    ));
+    // The log's form: a batch survives serde as it was written.
+    let json = serde_json::to_string(&batch).unwrap();
+    assert_eq!(serde_json::from_str::<Cmd>(&json).unwrap(), batch);
+    // Applied again (a leader that lost track of its commit): refused whole, nothing changes.
+    let before = batched.runs[&1].clone();
+    assert!(matches!(batched.apply(&batch, 21), CmdResult::Rejected(_)));
+    assert_eq!(batched.runs[&1], before);
+}
+
+/// All or nothing: a batch whose last entry is refused leaves the run as it was, so a journal
+/// never shows 3.3 ended without its decision, nor a step begun that the batch did not end.
+#[test]
+fn a_batch_applies_all_or_nothing() {
+    let mut s = state();
+    s.apply(&begin(RunKind::Auto), 10);
+    step(&mut s, 1, StepName::ConfigCheck, 3, 11);
+    let d = |m: &str| Decided {
+        new_master: m.into(),
+        rule: "candidate_master".into(),
+        target: Target::Gtid("0-1-9".into()),
+    };
+    // A decision taken before (a resumed run): a batch deciding otherwise is refused whole.
+    s.apply(
+        &Cmd::Decide {
+            run: 1,
+            decided: d("db3"),
+        },
+        12,
+    );
+    let before = s.runs[&1].clone();
+    let refused = Cmd::JournalBatch {
+        run: 1,
+        entries: vec![
+            Cmd::StepBegin {
+                run: 1,
+                step: StepName::Fence,
+                term: 3,
+                node: 1,
+            },
+            Cmd::Decide {
+                run: 1,
+                decided: d("db2"),
+            },
+        ],
+    };
+    assert!(matches!(
+        s.apply(&refused, 13),
+        CmdResult::Rejected(Rejection::Journal(JournalError::AlreadyDecided { .. }))
+    ));
+    assert_eq!(
+        s.runs[&1], before,
+        "the Fence's begin is not applied either"
+    );
+    // Only this run's journal entries: another run's, or any other command, refuse the batch.
+    for stranger in [
+        Cmd::StepBegin {
+            run: 2,
+            step: StepName::Fence,
+            term: 3,
+            node: 1,
+        },
+        Cmd::AckFailover { group: "g".into() },
+    ] {
+        let batch = Cmd::JournalBatch {
+            run: 1,
+            entries: vec![
+                Cmd::StepBegin {
+                    run: 1,
+                    step: StepName::Fence,
+                    term: 3,
+                    node: 1,
+                },
+                stranger,
+            ],
+        };
+        assert!(matches!(
+            s.apply(&batch, 14),
+            CmdResult::Rejected(Rejection::Journal(JournalError::NotInBatch { run: 1, .. }))
+        ));
+        assert_eq!(s.runs[&1], before);
+    }
+    // A batch of a run that does not exist.
+    assert!(matches!(
+        s.apply(
+            &Cmd::JournalBatch {
+                run: 9,
+                entries: vec![]
+            },
+            15
+        ),
+        CmdResult::Rejected(Rejection::NoSuchRun { run: 9 })
+    ));
+}

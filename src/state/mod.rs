@@ -8,6 +8,7 @@
 
 mod apply;
 pub mod audit;
+pub mod batch;
 mod cmd;
 pub mod group;
 pub mod history;

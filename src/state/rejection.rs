@@ -85,4 +85,7 @@ pub enum JournalError {
     },
     #[error("{what} already recorded as {was}")]
     AlreadyRecorded { what: String, was: String },
+    /// A journal batch (state/batch.rs) holds only journal entries of its own run.
+    #[error("a journal batch of run {run} cannot hold: {what}")]
+    NotInBatch { run: u64, what: String },
 }

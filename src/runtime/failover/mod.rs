@@ -220,7 +220,9 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                 term,
                 node: who,
             };
-            if !commit_or_stop(&ctx, begin, step).await {
+            if who == node.id() && acts_ahead(&node, step) {
+                ctx.gather(begin);
+            } else if !commit_or_stop(&ctx, begin, step).await {
                 return;
             }
         }
@@ -251,6 +253,8 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                         "phase 1 {} from this leader's view: it is begun again on manager {chosen}",
                         if left_out { "left servers out" } else { "failed" }
                     );
+                        // Its begin here was only gathered: nothing of it is journaled.
+                        ctx.discard_gathered();
                         begun = None;
                         moves += 1;
                         continue;
@@ -285,6 +289,12 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         };
         let (end, next) = end_entry(&run, step, term, next_actor, outcome, failed.is_none());
         begun = next;
+        // The next step only reads and decides: acted at once, its begin gathered with this
+        // end and committed with the next begin that has side effects (state/batch.rs).
+        if next.is_some_and(|n| acts_ahead(&node, n)) && next_actor == node.id() {
+            ctx.gather(end);
+            continue;
+        }
         if !commit_or_stop(&ctx, end, step).await {
             return;
         }
@@ -293,6 +303,24 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
             return;
         }
     }
+}
+
+/// Whether `step` is acted ahead of its begin (its entries gathered, state/batch.rs): phase 1,
+/// which only reads and checks, and phases 3.1–3.3, which read what phase 2 read, take the
+/// binlog read ahead and decide; their entries are committed with the next begin that has side
+/// effects (phase 2's, 3.5's). What they do that is not harmless whatever the journal says (3.2
+/// placing a salvaged binlog's copies) commits the gathered entries first
+/// ([`steps::RunCtx::guard`]). Only when every member can apply a batch, and never for a step a
+/// failpoint stops at (failpoint.rs).
+fn acts_ahead(node: &Runtime, step: StepName) -> bool {
+    matches!(
+        step,
+        StepName::ConfigCheck
+            | StepName::LatestReplicas
+            | StepName::SaveMasterBinlog
+            | StepName::ChooseNewMaster
+    ) && !failpoint::stops_at(step)
+        && super::features::lacking(node, crate::state::batch::FEATURE_JOURNAL_BATCH).is_none()
 }
 
 /// What acting a step came to.
@@ -555,7 +583,7 @@ async fn fail(ctx: &mut steps::RunCtx, id: u64, mut reason: String) {
 /// Commits a step's journal entry; false (stop executing) when it was refused or this node
 /// lost the leadership.
 async fn commit_or_stop(ctx: &steps::RunCtx, cmd: Cmd, step: StepName) -> bool {
-    match ctx.commit(cmd).await {
+    match ctx.commit_journal(cmd).await {
         Ok(CmdResult::Rejected(reason)) => {
             tracing::warn!(?step, %reason, "journal entry refused: stopping");
             false

@@ -175,6 +175,9 @@ pub struct RunCtx {
     /// The dead master's binlog being read since phase 2 took it out
     /// (save_master_binlog.rs): phase 3.2 of this executor takes it.
     salvage_ahead: Option<save_master_binlog::SalvageAhead>,
+    /// Journal entries of steps acted ahead of their begins (phases 3.1–3.3), committed in
+    /// one entry with the next begin or before the next side effect (state/batch.rs).
+    gathered: std::sync::Mutex<Vec<Cmd>>,
 }
 
 /// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
@@ -257,17 +260,37 @@ impl RunCtx {
             unfencing: None,
             observed_at_fence: None,
             salvage_ahead: None,
+            gathered: Default::default(),
         })
     }
 
-    /// The run as the replicated state has it now.
+    /// The run as the replicated state has it now, with the entries this context gathered
+    /// and has not committed yet applied as they will be (state/batch.rs).
     pub fn run(&self) -> Option<FailoverRun> {
-        self.node.raft.read(|c| c.runs.get(&self.id).cloned())
+        let mut run = self.node.raft.read(|c| c.runs.get(&self.id).cloned())?;
+        let gathered = self.gathered.lock().expect("gathered entries").clone();
+        let at = crate::clock::now_ms();
+        for cmd in &gathered {
+            // Refused here, the batch is refused when committed and this executor stops.
+            if let Err(e) = run.apply_journal(cmd, at) {
+                tracing::warn!(error = %e, entry = %cmd, "a gathered journal entry does not apply to the run as committed");
+            }
+        }
+        Some(run)
     }
 
     /// Side effects only while this node is the acting leader of the step's term, or — acting
-    /// for that leader — while the leader confirms the step is still this node's in its term.
+    /// for that leader — while the leader confirms the step is still this node's in its term;
+    /// and only once the step's begin is committed: entries gathered ahead of it are first.
     async fn guard(&self) -> Result<(), StepError> {
+        self.flush().await?;
+        self.guard_term().await
+    }
+
+    /// [`Self::guard`] without committing the gathered entries: for the few side effects that
+    /// are harmless whatever the journal says (vip_move.rs: a leftover fencing rule deleted from
+    /// a host that does not hold the VIP).
+    async fn guard_term(&self) -> Result<(), StepError> {
         match &self.authority {
             Authority::Leader => self
                 .node
@@ -283,8 +306,72 @@ impl RunCtx {
         }
     }
 
-    /// Commits a journal entry in this term (through the leader when acting for it).
+    /// A step's journal entry (a decision, a recovery fact). While this context acts a step
+    /// ahead of its begin, the entry is gathered with it (taken as accepted: the batch is
+    /// applied all or nothing, and nothing acts on it before it is committed); otherwise it is
+    /// committed now, after whatever was gathered.
     pub async fn commit(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
+        {
+            let mut gathered = self.gathered.lock().expect("gathered entries");
+            if !gathered.is_empty() && crate::state::batch::batchable(&cmd) {
+                tracing::debug!(entry = %cmd, "journal entry gathered: committed with the next begin");
+                gathered.push(cmd);
+                return Ok(CmdResult::Ok);
+            }
+        }
+        self.flush().await?;
+        self.commit_one(cmd).await
+    }
+
+    /// Acting a step ahead of its begin: `cmd` (the previous step's end and this step's begin)
+    /// is gathered instead of committed (only this run's journal entries: state/batch.rs).
+    pub fn gather(&self, cmd: Cmd) {
+        debug_assert!(crate::state::batch::batchable(&cmd));
+        self.gathered.lock().expect("gathered entries").push(cmd);
+    }
+
+    /// Forgets what was gathered (phase 1 begun again on another manager: nothing of this
+    /// node's attempt is journaled).
+    pub fn discard_gathered(&self) {
+        self.gathered.lock().expect("gathered entries").clear();
+    }
+
+    /// Commits the entries gathered so far and then `cmd` (a journal entry: in the same log
+    /// entry), as the driver does with a step's end.
+    pub async fn commit_journal(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
+        let mut entries = std::mem::take(&mut *self.gathered.lock().expect("gathered entries"));
+        if entries.is_empty() {
+            return self.commit_one(cmd).await;
+        }
+        entries.push(cmd);
+        self.commit_one(Cmd::JournalBatch {
+            run: self.id,
+            entries,
+        })
+        .await
+    }
+
+    /// Commits what was gathered (nothing to do when nothing was). A refusal stops the
+    /// executor as a lost leadership does: the journal is not what this context acted on.
+    async fn flush(&self) -> Result<(), StepError> {
+        let entries = std::mem::take(&mut *self.gathered.lock().expect("gathered entries"));
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let batch = Cmd::JournalBatch {
+            run: self.id,
+            entries,
+        };
+        match self.commit_one(batch).await? {
+            CmdResult::Rejected(r) => Err(StepError::Lost(format!(
+                "the journal refused the entries gathered ahead: {r}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits a journal entry in this term (through the leader when acting for it).
+    async fn commit_one(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
         let t = std::time::Instant::now();
         let r = self.commit_now(cmd).await;
         tracing::debug!(

@@ -88,7 +88,10 @@ impl RunCtx {
         let (Some(v), Ok(pool)) = (self.vip(), self.ssh.as_ref()) else {
             return Ok(None);
         };
-        self.guard().await?;
+        // Not the step's begin first: phase 2's guess and 3.3 (acted ahead of its begin) delete
+        // the rule as 3.5 does, and deleting it from a host that does not hold the VIP is
+        // harmless whatever the journal says (a host that holds it keeps it).
+        self.guard_term().await?;
         let pool = pool.clone();
         let (host, port) = nm.ssh_target(&self.group.spec.ssh);
         let server = nm.name.clone();
