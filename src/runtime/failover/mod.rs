@@ -220,7 +220,9 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                 term,
                 node: who,
             };
-            if who == node.id() && acts_ahead(&node, step) {
+            // Not after a move: the committed run must stop naming the manager that stopped
+            // answering (delegate/leader.rs confirms its attempt from it) before this one acts.
+            if who == node.id() && moves == 0 && acts_ahead(&node, step) {
                 ctx.gather(begin);
             } else if !commit_or_stop(&ctx, begin, step).await {
                 return;
@@ -291,7 +293,7 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
         begun = next;
         // The next step only reads and decides: acted at once, its begin gathered with this
         // end and committed with the next begin that has side effects (state/batch.rs).
-        if next.is_some_and(|n| acts_ahead(&node, n)) && next_actor == node.id() {
+        if next.is_some_and(|n| acts_ahead(&node, n)) && next_actor == node.id() && moves == 0 {
             ctx.gather(end);
             continue;
         }

@@ -178,6 +178,8 @@ pub struct RunCtx {
     /// Journal entries of steps acted ahead of their begins (phases 3.1–3.3), committed in
     /// one entry with the next begin or before the next side effect (state/batch.rs).
     gathered: std::sync::Mutex<Vec<Cmd>>,
+    /// Held while gathered entries are committed (a side effect waits for them).
+    flushing: tokio::sync::Mutex<()>,
 }
 
 /// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
@@ -261,6 +263,7 @@ impl RunCtx {
             observed_at_fence: None,
             salvage_ahead: None,
             gathered: Default::default(),
+            flushing: Default::default(),
         })
     }
 
@@ -339,35 +342,58 @@ impl RunCtx {
     /// Commits the entries gathered so far and then `cmd` (a journal entry: in the same log
     /// entry), as the driver does with a step's end.
     pub async fn commit_journal(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
+        let _flushing = self.flushing.lock().await;
         let mut entries = std::mem::take(&mut *self.gathered.lock().expect("gathered entries"));
-        if entries.is_empty() {
-            return self.commit_one(cmd).await;
-        }
         entries.push(cmd);
-        self.commit_one(Cmd::JournalBatch {
-            run: self.id,
-            entries,
-        })
-        .await
+        self.commit_entries(entries).await
     }
 
     /// Commits what was gathered (nothing to do when nothing was). A refusal stops the
     /// executor as a lost leadership does: the journal is not what this context acted on.
+    /// Serialised: a second caller returns only once the first one's entries are committed.
     async fn flush(&self) -> Result<(), StepError> {
+        let _flushing = self.flushing.lock().await;
         let entries = std::mem::take(&mut *self.gathered.lock().expect("gathered entries"));
         if entries.is_empty() {
             return Ok(());
         }
-        let batch = Cmd::JournalBatch {
-            run: self.id,
-            entries,
-        };
-        match self.commit_one(batch).await? {
+        match self.commit_entries(entries).await? {
             CmdResult::Rejected(r) => Err(StepError::Lost(format!(
-                "the journal refused the entries gathered ahead: {r}"
+                "the journal refused the entries gathered ahead (the run is not as this \
+                 manager acted on it): {r}"
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// Commits `entries` in order: in one [`Cmd::JournalBatch`] when there are several and
+    /// every member can apply one (checked again now: a member may have joined since they were
+    /// gathered), else one by one, stopping at the first refusal, which is the result.
+    async fn commit_entries(&self, mut entries: Vec<Cmd>) -> Result<CmdResult, StepError> {
+        if entries.len() == 1 {
+            return self.commit_one(entries.remove(0)).await;
+        }
+        let batch_known = crate::runtime::features::lacking(
+            &self.node,
+            crate::state::batch::FEATURE_JOURNAL_BATCH,
+        )
+        .is_none();
+        if batch_known {
+            return self
+                .commit_one(Cmd::JournalBatch {
+                    run: self.id,
+                    entries,
+                })
+                .await;
+        }
+        let mut last = CmdResult::Unchanged;
+        for cmd in entries {
+            last = self.commit_one(cmd).await?;
+            if matches!(last, CmdResult::Rejected(_)) {
+                break;
+            }
+        }
+        Ok(last)
     }
 
     /// Commits a journal entry in this term (through the leader when acting for it).
