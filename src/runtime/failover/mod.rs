@@ -220,8 +220,9 @@ async fn execute(node: Arc<Runtime>, id: u64, term: u64) {
                 term,
                 node: who,
             };
-            // Not after a move: the committed run must stop naming the manager that stopped
-            // answering (delegate/leader.rs confirms its attempt from it) before this one acts.
+            // Not after a move (phase 1 begun again on a manager that sees more, a step moved
+            // off one that stopped answering): the committed run must stop naming the manager
+            // it moved from (delegate/leader.rs confirms an attempt from it) before anyone acts.
             if who == node.id() && moves == 0 && acts_ahead(&node, step) {
                 ctx.gather(begin);
             } else if !commit_or_stop(&ctx, begin, step).await {

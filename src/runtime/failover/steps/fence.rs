@@ -94,17 +94,9 @@ impl RunCtx {
                 .map_err(String::as_str),
             self.vip().is_some(),
         );
-        // What the SQL fence found, as soon as it is known: a mysqld that is down adds
-        // nothing to its binlog, so the read ahead of phase 3.2 need not wait for the rest.
-        let (mysqld_known, mysqld_found) = tokio::sync::oneshot::channel();
         let take_out = async {
-            let fence_mysqld = async {
-                let (line, mysqld) = this.fence_mysqld(&old).await;
-                let _ = mysqld_known.send(mysqld);
-                (line, mysqld)
-            };
             let ((ssh_line, ssh_ok), (mysql_line, mysqld)) =
-                tokio::join!(this.fence_host(&old, host), fence_mysqld);
+                tokio::join!(this.fence_host(&old, host), this.fence_mysqld(&old));
             let mut lines = vec![mysql_line, ssh_line];
             // MHA's scripts, as the planner decides on what the knocks found (`stop` vs
             // `stopssh`).
@@ -123,43 +115,30 @@ impl RunCtx {
         };
         // The IO threads are stopped alongside the old master's fencing, hooks included, not
         // before it: on a semi-sync replica of a hung master STOP SLAVE IO_THREAD waits ~2 s
-        // for that master, and the shutdown_script that stops it ends the wait. Each survivor
-        // is then read on the session that stopped its IO thread (its read position holds
-        // still from then on): phase 3.1 takes these (latest_replicas.rs) instead of reading
-        // again. With every survivor read and the old mysqld down, the dead master's binlog is
-        // read ahead at once (save_master_binlog.rs); otherwise once the old master is taken
-        // out, below.
-        let survivors = self.survivors(run).len();
-        let stop_and_read = async {
-            let mut lines = Vec::new();
-            let reads: Vec<_> = stop_io
-                .await
-                .into_iter()
-                .map(|(name, line, sess)| {
-                    lines.push(line);
-                    async move {
-                        let mut sess = sess?;
-                        let info = sess.server_info().await.ok();
-                        sess.close().await;
-                        Some((name, Ok(info?)))
-                    }
-                })
-                .collect();
-            let observed: Observations = join_all(reads).await.into_iter().flatten().collect();
-            let down = matches!(mysqld_found.await, Ok(OldMysqld::Down));
-            let ahead = (down && observed.len() == survivors)
-                .then(|| this.binlog_read_ahead(run, &observed))
-                .flatten();
-            (lines, observed, ahead)
-        };
-        let ((mut lines, observed, ahead), taken) = tokio::join!(stop_and_read, take_out);
+        // for that master, and the shutdown_script that stops it ends the wait. Phase 3.1
+        // reads the positions only after both are done.
+        let (stopped, taken) = tokio::join!(stop_io, take_out);
         let (taken_lines, host_unreachable) = taken?;
         self.old_host_unreachable = host_unreachable;
-        if observed.len() == survivors {
-            self.salvage_ahead = match ahead {
-                Some(a) if !host_unreachable => Some(a),
-                _ => self.binlog_read_ahead(run, &observed),
-            };
+        // Every survivor read on the session that stopped its IO thread, now that the old
+        // master is taken out (when phase 3.1 would read them, without connecting again):
+        // 3.1, next, takes these (latest_replicas.rs).
+        let mut lines = Vec::new();
+        let reads: Vec<_> = stopped
+            .into_iter()
+            .map(|(name, line, sess)| {
+                lines.push(line);
+                async move {
+                    let mut sess = sess?;
+                    let info = sess.server_info().await.ok();
+                    sess.close().await;
+                    Some((name, Ok(info?)))
+                }
+            })
+            .collect();
+        let observed: Observations = join_all(reads).await.into_iter().flatten().collect();
+        if observed.len() == self.survivors(run).len() {
+            self.read_binlog_ahead(run, &observed);
             self.vip_unfence_predicted(run, &observed).await;
             self.observed_at_fence = Some((self.steps_run, observed));
         }

@@ -163,27 +163,25 @@ impl RunCtx {
         })
     }
 
-    /// Once phase 2 has stopped the replicas' IO threads and knows the old mysqld can add
-    /// nothing to its binlog (it is down, or taken out): the read of that binlog from the
-    /// latest replica's read position, begun in the background so that it runs alongside the
-    /// rest of phase 2 and while the journal is committed; 3.2 of this executor takes it.
-    /// Reading changes nothing on the host, and the result is used only once 3.2's begin is
-    /// committed (it is dropped if phase 2 then finds the host unreachable).
-    pub(super) fn binlog_read_ahead(
-        &self,
-        run: &FailoverRun,
-        obs: &Observations,
-    ) -> Option<SalvageAhead> {
+    /// Right after phase 2 took the old master out (its host reachable): the read of its binlog
+    /// from the latest replica's read position, begun in the background so that it runs while
+    /// phase 2's end and phase 3.1 are committed; 3.2 of this executor takes it. Reading
+    /// changes nothing on the host, and the result is used only once 3.2's begin is committed.
+    pub(super) fn read_binlog_ahead(&mut self, run: &FailoverRun, obs: &Observations) {
         let Ok(SalvagePlan { from, skip: None }) =
             plan::latest::salvage_plan(obs, self.old_host_unreachable)
         else {
-            return None;
+            return;
         };
         if run.recovery.salvage.is_some() {
-            return None;
+            return;
         }
-        let old = self.server(&run.old_master).ok()?;
-        let src = self.binlog_source(&old).ok()?;
+        let Ok(old) = self.server(&run.old_master) else {
+            return;
+        };
+        let Ok(src) = self.binlog_source(&old) else {
+            return;
+        };
         let at = from.clone();
         let task = tokio::spawn(
             async move {
@@ -200,11 +198,11 @@ impl RunCtx {
             }
             .instrument(tracing::Span::current()),
         );
-        Some(SalvageAhead {
+        self.salvage_ahead = Some(SalvageAhead {
             step: self.steps_run,
             from,
             task,
-        })
+        });
     }
 
     /// The salvaged events: from this executor's memory, or read back from a survivor's copy.
