@@ -175,8 +175,9 @@ pub struct RunCtx {
     /// The dead master's binlog being read since phase 2 took it out
     /// (save_master_binlog.rs): phase 3.2 of this executor takes it.
     salvage_ahead: Option<save_master_binlog::SalvageAhead>,
-    /// Journal entries of steps acted ahead of their begins (phases 3.1–3.3), committed in
-    /// one entry with the next begin or before the next side effect (state/batch.rs).
+    /// Journal entries of steps acted ahead of their begins (phase 1, phases 3.1–3.3),
+    /// committed in one entry with the next begin or before the next side effect
+    /// (state/batch.rs).
     gathered: std::sync::Mutex<Vec<Cmd>>,
     /// Held while gathered entries are committed (a side effect waits for them).
     flushing: tokio::sync::Mutex<()>,
