@@ -558,15 +558,16 @@ fn a_batch_applies_all_or_nothing() {
         12,
     );
     let before = s.runs[&1].clone();
+    let fence_begin = |run| Cmd::StepBegin {
+        run,
+        step: StepName::Fence,
+        term: 3,
+        node: 1,
+    };
     let refused = Cmd::JournalBatch {
         run: 1,
         entries: vec![
-            Cmd::StepBegin {
-                run: 1,
-                step: StepName::Fence,
-                term: 3,
-                node: 1,
-            },
+            fence_begin(1),
             Cmd::Decide {
                 run: 1,
                 decided: d("db2"),
@@ -582,26 +583,10 @@ fn a_batch_applies_all_or_nothing() {
         "the Fence's begin is not applied either"
     );
     // Only this run's journal entries: another run's, or any other command, refuse the batch.
-    for stranger in [
-        Cmd::StepBegin {
-            run: 2,
-            step: StepName::Fence,
-            term: 3,
-            node: 1,
-        },
-        Cmd::AckFailover { group: "g".into() },
-    ] {
+    for stranger in [fence_begin(2), Cmd::AckFailover { group: "g".into() }] {
         let batch = Cmd::JournalBatch {
             run: 1,
-            entries: vec![
-                Cmd::StepBegin {
-                    run: 1,
-                    step: StepName::Fence,
-                    term: 3,
-                    node: 1,
-                },
-                stranger,
-            ],
+            entries: vec![fence_begin(1), stranger],
         };
         assert!(matches!(
             s.apply(&batch, 14),
