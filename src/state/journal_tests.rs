@@ -64,6 +64,18 @@ fn step(s: &mut ClusterState, run: u64, name: StepName, term: u64, at: u64) {
     assert_eq!(s.apply(&end, at + 1), CmdResult::Ok, "{name:?} end");
 }
 
+/// Run `run` through phase 1 and into phase 2 (Fence running) in `term`, from time `at`.
+fn to_fence(s: &mut ClusterState, run: u64, term: u64, at: u64) {
+    step(s, run, StepName::ConfigCheck, term, at);
+    let fence = Cmd::StepBegin {
+        run,
+        step: StepName::Fence,
+        term,
+        node: 1,
+    };
+    assert_eq!(s.apply(&fence, at + 1), CmdResult::Ok, "Fence begin");
+}
+
 /// The steps a GTID run goes through (3.4 is skipped from the start).
 fn gtid_steps() -> impl Iterator<Item = StepName> {
     StepName::ALL
@@ -386,16 +398,7 @@ fn failed_run_blocks_until_ack() {
         "phase 1 failure blocks nothing"
     );
     s.apply(&begin(RunKind::Auto), 0);
-    step(&mut s, 2, StepName::ConfigCheck, 1, 1);
-    s.apply(
-        &Cmd::StepBegin {
-            run: 2,
-            step: StepName::Fence,
-            term: 1,
-            node: 1,
-        },
-        2,
-    );
+    to_fence(&mut s, 2, 1, 1);
     assert_eq!(
         s.apply(
             &Cmd::FinishFailover {
@@ -489,16 +492,7 @@ fn a_batch_is_its_entries_in_one() {
     let up_to_fence = || {
         let mut s = state();
         s.apply(&begin(RunKind::Auto), 10);
-        step(&mut s, 1, StepName::ConfigCheck, 3, 11);
-        s.apply(
-            &Cmd::StepBegin {
-                run: 1,
-                step: StepName::Fence,
-                term: 3,
-                node: 1,
-            },
-            12,
-        );
+        to_fence(&mut s, 1, 3, 11);
         s
     };
     let mut one_by_one = up_to_fence();
