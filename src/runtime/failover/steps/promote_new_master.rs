@@ -47,7 +47,6 @@ impl RunCtx {
             ),
         };
         let filepos = self.mode() == ReplicationMode::FilePos;
-        let mut reset = None;
         if let Some(r) = &info.replica {
             if filepos {
                 let applied = self
@@ -58,47 +57,64 @@ impl RunCtx {
                 let target = self.decided_target(d)?;
                 self.catch_up(&mut s, &nm, r, &target, &mut lines).await?;
             }
-            self.guard().await?;
-            s.stop_replica(false).await.map_err(abort)?;
-            // RESET SLAVE ALL (an fsync of the replica's state files) on a second connection,
-            // alongside the epoch, read_only and VIP below; the step ends only after it (a
-            // promoted server must not restart into its old replication: docs/architecture.md).
-            // If this step fails before joining it, the RESET still completes on its own (as
-            // when it ran inline before what failed); its error is then logged.
-            let mut s2 = match s2.take() {
-                Some(c) => c,
-                None => self.connect(&nm).await.map_err(abort)?,
-            };
-            let name = nm.name.clone();
-            reset = Some(tokio::spawn(async move {
-                let r = s2.reset_replica_all().await;
-                s2.close().await;
-                if let Err(e) = &r {
-                    tracing::warn!(server = %name, error = %e, "RESET SLAVE ALL failed");
-                }
-                r
-            }));
         } else {
             lines.push(format!("{}: already not a replica", nm.name));
         }
-        if !filepos {
-            if let Some(l) = self.apply_salvage(run, &nm, &mut s).await? {
+        // The salvaged events are loaded (this executor's, or a survivor's copy) before the
+        // new master's last statements run alongside the other survivors' aiming.
+        let salvage = if filepos {
+            Salvage::None
+        } else {
+            self.salvage_for(run, &nm).await?
+        };
+        // The new master executed every survivor's transactions: its last statements, and the
+        // other survivors aimed at it alongside (point_ahead.rs).
+        let ready = async {
+            let mut lines = Vec::new();
+            let mut reset = None;
+            if info.replica.is_some() {
+                self.guard().await?;
+                s.stop_replica(false).await.map_err(abort)?;
+                // RESET SLAVE ALL (an fsync of the replica's state files) on a second
+                // connection, alongside the epoch, read_only and VIP below; the step ends only
+                // after it (a promoted server must not restart into its old replication:
+                // docs/architecture.md). If this step fails before joining it, the RESET still
+                // completes on its own (as when it ran inline before what failed); its error is
+                // then logged.
+                let mut s2 = match s2.take() {
+                    Some(c) => c,
+                    None => self.connect(&nm).await.map_err(abort)?,
+                };
+                let name = nm.name.clone();
+                reset = Some(tokio::spawn(async move {
+                    let r = s2.reset_replica_all().await;
+                    s2.close().await;
+                    if let Err(e) = &r {
+                        tracing::warn!(server = %name, error = %e, "RESET SLAVE ALL failed");
+                    }
+                    r
+                }));
+            }
+            if let Some(l) = self.apply_salvage(&nm, &mut s, salvage).await? {
                 lines.push(l);
             }
-        }
-        if filepos {
-            lines.push(self.record_coords(run, &nm, &mut s).await?);
-        }
-        self.guard().await?;
-        if recorded.map(|(e, _)| e) != Some(run.epoch) {
-            lines.push(self.write_epoch(&mut s, run, &nm).await?);
-        }
-        if self.group.topology.semisync && !info.semisync.master_enabled {
-            s.enable_semisync_source().await.map_err(abort)?;
-            lines.push("semi-sync source side enabled (lossless as before)".into());
-        }
-        // Writable and the VIP up, and alongside, the other survivors pointed at it
-        // (point_ahead.rs: GTID groups, now that it holds everything it will serve).
+            if filepos {
+                lines.push(self.record_coords(run, &nm, &mut s).await?);
+            }
+            self.guard().await?;
+            if recorded.map(|(e, _)| e) != Some(run.epoch) {
+                lines.push(self.write_epoch(&mut s, run, &nm).await?);
+            }
+            if self.group.topology.semisync && !info.semisync.master_enabled {
+                s.enable_semisync_source().await.map_err(abort)?;
+                lines.push("semi-sync source side enabled (lossless as before)".into());
+            }
+            Ok::<_, StepError>((lines, reset))
+        };
+        let (ready, aimed) = futures::future::join(ready, self.aim_replicas_ahead(run, &nm)).await;
+        let (ready_lines, reset) = ready?;
+        lines.extend(ready_lines);
+        // Writable and the VIP up, and alongside, the other survivors started.
         let open = async {
             let mut lines = Vec::new();
             if info.read_only {
@@ -130,7 +146,7 @@ impl RunCtx {
             Ok::<_, StepError>(lines)
         };
         let (opened, ahead) =
-            futures::future::join(open, self.point_replicas_ahead(run, &nm)).await;
+            futures::future::join(open, self.start_replicas_ahead(aimed, &nm)).await;
         lines.extend(opened?);
         lines.extend(ahead);
         // Phase 4 connects to every other survivor first thing: open those sessions while
@@ -190,30 +206,43 @@ impl RunCtx {
         )))
     }
 
-    /// GTID groups: the transactions phase 3.2 saved from the dead master's binlog, applied on
+    /// GTID groups: the transactions phase 3.2 saved from the dead master's binlog, to apply on
     /// the new master once it executed everything the survivors had (replicas then get them
-    /// by replication).
-    async fn apply_salvage(
+    /// by replication): loaded here, from this executor's memory or a survivor's copy.
+    async fn salvage_for(
         &mut self,
         run: &FailoverRun,
         nm: &ServerSpec,
-        s: &mut Session,
-    ) -> Result<Option<String>, StepError> {
+    ) -> Result<Salvage, StepError> {
         if run
             .recovery
             .salvage
             .as_ref()
             .is_none_or(|x| x.transactions == 0)
         {
-            return Ok(None);
+            return Ok(Salvage::None);
         }
         if let Some(d) = run.recovery.applied.get(&nm.name) {
-            return Ok(Some(format!(
+            return Ok(Salvage::Applied(format!(
                 "{}: salvaged binlog already applied ({d})",
                 nm.name
             )));
         }
-        let log = self.salvaged(run).await?;
+        Ok(Salvage::Apply(self.salvaged(run).await?))
+    }
+
+    /// Applies what [`Self::salvage_for`] loaded on the new master, and journals that it did.
+    async fn apply_salvage(
+        &self,
+        nm: &ServerSpec,
+        s: &mut Session,
+        salvage: Salvage,
+    ) -> Result<Option<String>, StepError> {
+        let log = match salvage {
+            Salvage::None => return Ok(None),
+            Salvage::Applied(line) => return Ok(Some(line)),
+            Salvage::Apply(log) => log,
+        };
         let fde = log.fde().unwrap_or_default().to_vec();
         let detail = self.apply_events(nm, s, &fde, &[log.events()]).await?;
         self.record(RecoveryNote::Applied {
@@ -340,4 +369,14 @@ impl RunCtx {
             current,
         )
     }
+}
+
+/// The dead master's salvaged transactions, as the new master needs them.
+enum Salvage {
+    /// None saved (or a file/position group: its diff carries them).
+    None,
+    /// Applied by an earlier attempt of this step: its line.
+    Applied(String),
+    /// To apply.
+    Apply(crate::adapters::binlog::MasterLog),
 }
