@@ -61,6 +61,9 @@ impl ClusterState {
             } => self.open_suspicion(group, *round, *since_ms),
             Cmd::CloseSuspicion { group, round } => Ok(self.close_suspicion(group, *round, at)),
             Cmd::RecordVerdict { group, verdict } => self.record_verdict(group, verdict),
+            Cmd::RecordVerdictAndBegin { group, verdict } => {
+                self.record_verdict_and_begin(group, verdict, at)
+            }
             Cmd::BeginFailover {
                 group,
                 kind,

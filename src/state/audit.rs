@@ -35,6 +35,7 @@ pub const FEATURES: &[&str] = &[
     super::switchover::FEATURE_SWITCHOVER,
     super::history::FEATURE_PRUNE_RUNS,
     super::batch::FEATURE_JOURNAL_BATCH,
+    super::verdict_begins::FEATURE_VERDICT_BEGINS,
 ];
 
 /// One admin write as the leader that served it saw it.

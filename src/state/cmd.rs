@@ -63,6 +63,14 @@ pub enum Cmd {
         group: String,
         verdict: Box<Verdict>,
     },
+    /// A Dead verdict and, in the same entry, the automatic failover it starts: the verdict's
+    /// rule, then `BeginFailover`'s (old master and anti-flap window from the group's state),
+    /// whose refusal leaves the verdict standing (state/verdict_begins.rs). Proposed only when
+    /// every member knows it (FEATURE_VERDICT_BEGINS).
+    RecordVerdictAndBegin {
+        group: String,
+        verdict: Box<Verdict>,
+    },
     /// Start a failover run of a group (refused while another is active; an automatic one is
     /// refused, and the refusal recorded, when blocked or within the anti-flap window).
     BeginFailover {
@@ -277,6 +285,13 @@ impl fmt::Display for Cmd {
                 write!(
                     f,
                     "group {group}: verdict {:?} (round {}): {}",
+                    verdict.kind, verdict.round, verdict.reason
+                )
+            }
+            Cmd::RecordVerdictAndBegin { group, verdict } => {
+                write!(
+                    f,
+                    "group {group}: verdict {:?} (round {}): {}; automatic failover begins",
                     verdict.kind, verdict.round, verdict.reason
                 )
             }

@@ -21,6 +21,7 @@ mod rejection;
 pub mod rejoin;
 mod step;
 pub mod switchover;
+pub mod verdict_begins;
 
 pub use apply::BeginRun;
 pub use audit::{AuditEntry, AuditLog, AuditRecord};

@@ -112,6 +112,35 @@ async fn begin_auto(
     }
 }
 
+/// What the Dead verdict of `round`, committed with its begin in one entry
+/// (state/verdict_begins.rs), did about the failover: begun, refused (the refusal the entry
+/// recorded), or left for after the run already active.
+pub fn say_auto_begin(node: &Runtime, group: &str, old_master: &str, round: u64) {
+    let (begun, refusal, active) = node.raft.read(|c| {
+        let f = c.failover.get(group);
+        let active = f.and_then(|f| f.active_run);
+        let begun = active
+            .and_then(|id| c.runs.get(&id))
+            .is_some_and(|r| r.verdict_round == Some(round));
+        let refusal = f
+            .filter(|f| f.handled_round == Some(round))
+            .and_then(|f| f.refusals.last())
+            .map(|r| r.reason.clone());
+        (begun, refusal, active)
+    });
+    match (begun, refusal, active) {
+        (true, _, _) => tracing::warn!(%group, %old_master, round, "automatic failover begins"),
+        (false, Some(reason), _) => {
+            tracing::error!(%group, %old_master, round, %reason, "automatic failover REFUSED")
+        }
+        (false, None, Some(run)) => tracing::warn!(
+            %group, %old_master, round, run,
+            "automatic failover waits: run {run} is active; it begins once that one ended"
+        ),
+        (false, None, None) => {}
+    }
+}
+
 /// Starts a manual run (`mhactl failover`): not subject to the anti-flap window, but refused
 /// while a failed run is unacknowledged or another run is active. Returns the run id.
 pub async fn begin_manual(

@@ -372,9 +372,24 @@ impl GroupMonitor {
         let (group, master) = (self.g.spec.name.clone(), self.g.topology.master.clone());
         let (round, reason, votes) = (v.round, v.reason.clone(), votes.join(", "));
         self.deadline = None;
-        let record = Cmd::RecordVerdict {
-            group: group.clone(),
-            verdict: Box::new(v),
+        // A Dead verdict begins its automatic failover in the same entry where every member
+        // can apply that (state/verdict_begins.rs): one commit less before the first step.
+        let begins = dead
+            && super::features::lacking(
+                &self.node,
+                crate::state::verdict_begins::FEATURE_VERDICT_BEGINS,
+            )
+            .is_none();
+        let record = if begins {
+            Cmd::RecordVerdictAndBegin {
+                group: group.clone(),
+                verdict: Box::new(v),
+            }
+        } else {
+            Cmd::RecordVerdict {
+                group: group.clone(),
+                verdict: Box::new(v),
+            }
         };
         let committed = commit(&self.node, self.term, record).await;
         // One line an operator can grep for, whole: group, master, round, votes, reason. Said
@@ -406,6 +421,9 @@ impl GroupMonitor {
                 "master {master} of group {group} unreachable but alive (round {round}, votes \
                  {votes}): {reason}; no failover"
             ),
+        }
+        if committed && begins {
+            crate::runtime::failover::say_auto_begin(&self.node, &group, &master, round);
         }
         if !committed || dead {
             return Flow::Stop;

@@ -68,58 +68,59 @@ impl RunCtx {
         } else {
             self.salvage_for(run, &nm).await?
         };
-        // The new master executed every survivor's transactions: its last statements, and the
-        // other survivors aimed at it alongside (point_ahead.rs).
-        let ready = async {
-            let mut lines = Vec::new();
-            let mut reset = None;
-            if info.replica.is_some() {
+        // The new master executed every survivor's transactions. Its last statements, then
+        // writable and the VIP up; alongside, the other survivors aimed at it, each started
+        // once the new master is ready (point_ahead.rs) — the new master never waits for them.
+        let (is_ready, when_ready) = tokio::sync::oneshot::channel::<()>();
+        let promote = async {
+            let ready = async {
+                let mut lines = Vec::new();
+                let mut reset = None;
+                if info.replica.is_some() {
+                    self.guard().await?;
+                    s.stop_replica(false).await.map_err(abort)?;
+                    // RESET SLAVE ALL (an fsync of the replica's state files) on a second
+                    // connection, alongside the epoch, read_only and VIP below; the step ends
+                    // only after it (a promoted server must not restart into its old
+                    // replication: docs/architecture.md). If this step fails before joining
+                    // it, the RESET still completes on its own (as when it ran inline before
+                    // what failed); its error is then logged.
+                    let mut s2 = match s2.take() {
+                        Some(c) => c,
+                        None => self.connect(&nm).await.map_err(abort)?,
+                    };
+                    let name = nm.name.clone();
+                    reset = Some(tokio::spawn(async move {
+                        let r = s2.reset_replica_all().await;
+                        s2.close().await;
+                        if let Err(e) = &r {
+                            tracing::warn!(server = %name, error = %e, "RESET SLAVE ALL failed");
+                        }
+                        r
+                    }));
+                }
+                if let Some(l) = self.apply_salvage(&nm, &mut s, salvage).await? {
+                    lines.push(l);
+                }
+                if filepos {
+                    lines.push(self.record_coords(run, &nm, &mut s).await?);
+                }
                 self.guard().await?;
-                s.stop_replica(false).await.map_err(abort)?;
-                // RESET SLAVE ALL (an fsync of the replica's state files) on a second
-                // connection, alongside the epoch, read_only and VIP below; the step ends only
-                // after it (a promoted server must not restart into its old replication:
-                // docs/architecture.md). If this step fails before joining it, the RESET still
-                // completes on its own (as when it ran inline before what failed); its error is
-                // then logged.
-                let mut s2 = match s2.take() {
-                    Some(c) => c,
-                    None => self.connect(&nm).await.map_err(abort)?,
-                };
-                let name = nm.name.clone();
-                reset = Some(tokio::spawn(async move {
-                    let r = s2.reset_replica_all().await;
-                    s2.close().await;
-                    if let Err(e) = &r {
-                        tracing::warn!(server = %name, error = %e, "RESET SLAVE ALL failed");
-                    }
-                    r
-                }));
-            }
-            if let Some(l) = self.apply_salvage(&nm, &mut s, salvage).await? {
-                lines.push(l);
-            }
-            if filepos {
-                lines.push(self.record_coords(run, &nm, &mut s).await?);
-            }
-            self.guard().await?;
-            if recorded.map(|(e, _)| e) != Some(run.epoch) {
-                lines.push(self.write_epoch(&mut s, run, &nm).await?);
-            }
-            if self.group.topology.semisync && !info.semisync.master_enabled {
-                s.enable_semisync_source().await.map_err(abort)?;
-                lines.push("semi-sync source side enabled (lossless as before)".into());
-            }
-            Ok::<_, StepError>((lines, reset))
-        };
-        let (ready, aimed) = futures::future::join(ready, self.aim_replicas_ahead(run, &nm)).await;
-        let (ready_lines, reset) = ready?;
-        lines.extend(ready_lines);
-        // Writable and the VIP up, and alongside, the other survivors started.
-        let open = async {
-            let mut lines = Vec::new();
+                if recorded.map(|(e, _)| e) != Some(run.epoch) {
+                    lines.push(self.write_epoch(&mut s, run, &nm).await?);
+                }
+                if self.group.topology.semisync && !info.semisync.master_enabled {
+                    s.enable_semisync_source().await.map_err(abort)?;
+                    lines.push("semi-sync source side enabled (lossless as before)".into());
+                }
+                Ok::<_, StepError>((lines, reset))
+            };
+            let (mut lines, reset) = ready.await?;
+            tracing::debug!(server = %nm.name, "new master ready: everything applied, semi-sync source side on");
+            let _ = is_ready.send(());
             if info.read_only {
                 s.set_read_only(false).await.map_err(abort)?;
+                tracing::debug!(server = %nm.name, "new master writable");
                 lines.push(format!("{}: read_only=0", nm.name));
             } else {
                 lines.push(format!("{}: already writable", nm.name));
@@ -146,9 +147,17 @@ impl RunCtx {
             }
             Ok::<_, StepError>(lines)
         };
-        let (opened, ahead) =
-            futures::future::join(open, self.start_replicas_ahead(aimed, &nm)).await;
-        lines.extend(opened?);
+        let ahead = async {
+            let aimed = self.aim_replicas_ahead(run, &nm).await;
+            // Not ready (the step fails): the aimed replicas stay stopped, for a retried 3.5 or
+            // phase 4 to point and start.
+            if when_ready.await.is_err() {
+                return Vec::new();
+            }
+            self.start_replicas_ahead(aimed, &nm).await
+        };
+        let (promoted, ahead) = futures::future::join(promote, ahead).await;
+        lines.extend(promoted?);
         lines.extend(ahead);
         // Phase 4 connects to every other survivor first thing: open those sessions while
         // this step's end is committed.
