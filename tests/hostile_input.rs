@@ -1023,6 +1023,12 @@ fn cmd() -> impl Strategy<Value = Cmd> {
                 verdict: Box::new(v),
             })
             .boxed(),
+        (group_name(), verdict())
+            .prop_map(|(group, v)| Cmd::RecordVerdictAndBegin {
+                group,
+                verdict: Box::new(v),
+            })
+            .boxed(),
         group_name()
             .prop_map(|group| Cmd::AckFailover { group })
             .boxed(),
