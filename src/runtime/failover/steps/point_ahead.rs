@@ -8,8 +8,9 @@
 //! - aimed (STOP SLAVE, CHANGE MASTER) as soon as the new master executed every survivor's
 //!   transactions, alongside the new master's own last statements (its STOP SLAVE, the
 //!   salvaged binlog, the epoch, semi-sync);
-//! - started (START SLAVE, its IO thread's connect) once those are done, alongside read_only=0
-//!   and the VIP's add.
+//! - started (START SLAVE, its IO thread's connect) once those are done and it is aimed,
+//!   alongside read_only=0 and the VIP's add. The new master does not wait for the aiming: on
+//!   the lab's shared disk a replica's CHANGE MASTER can outlast the new master's statements.
 //!
 //! Why it is safe:
 //! - A replica's relay log goes with its CHANGE MASTER only once the new master executed the
