@@ -104,14 +104,6 @@ async fn ssh_adapter_on_real_sshd() {
 
 const DB1: &str = "10.77.0.11";
 
-/// This machine's wall clock in ns (the lab's hosts share it).
-fn wall_ns() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
 fn text(out: &ExecOutput) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -131,7 +123,7 @@ async fn on_its_own(pool: &SshPool, cmd: &str) -> ExecOutput {
 /// its timeout (its connection is dropped, as for a command of its own), or kills its shell,
 /// fails alone and the next one runs;
 /// a shell that died while idle costs the next command nothing; a burst past the kept shells
-/// runs; a staged command runs only once told to; closing the pool ends the shells on the host.
+/// runs; closing the pool ends the shells on the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_shells_on_real_sshd() {
     let Some(lab) = Lab::up(&["--no-managers"]) else {
@@ -172,50 +164,6 @@ async fn kept_shells_on_real_sshd() {
         .unwrap();
     assert_eq!(out.stdout.len(), 4 << 20);
     assert!(out.stdout.iter().all(|b| *b == 0));
-    assert_eq!(text(&exec("echo $$").await.unwrap()), shell);
-
-    // A staged command reaches the kept shell and waits there: it runs only once told to, in
-    // that shell, which then answers the next command as before. Told no, or left untold (its
-    // caller gone), it does not run at all.
-    let (tell, told) = tokio::sync::oneshot::channel::<bool>();
-    let mut go = Box::pin(async move { told.await.unwrap_or(false) });
-    let (out, told_at) = tokio::join!(
-        pool.exec_when(DB1, 22, "echo \"$$\"; date +%s%N", t, &mut go),
-        async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let at = wall_ns();
-            tell.send(true).unwrap();
-            at
-        }
-    );
-    let out = text(&out.unwrap().expect("told to run, it ran"));
-    let (pid, ran_at) = out.split_once('\n').expect("two lines");
-    assert_eq!(pid, shell, "in the kept shell");
-    assert!(
-        ran_at.parse::<u128>().unwrap() >= told_at,
-        "ran before it was told"
-    );
-    let marker = format!("{}/db1/staged-called-off", lab_dir());
-    let _ = std::fs::remove_file(&marker);
-    let touch = format!("touch {marker}");
-    let (tell, told) = tokio::sync::oneshot::channel::<bool>();
-    let mut go = Box::pin(async move { told.await.unwrap_or(false) });
-    let (out, _) = tokio::join!(pool.exec_when(DB1, 22, &touch, t, &mut go), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        tell.send(false).unwrap();
-    });
-    assert!(out.unwrap().is_none(), "told no, it says it did not run");
-    let (tell, told) = tokio::sync::oneshot::channel::<bool>();
-    let mut go = Box::pin(async move { told.await.unwrap_or(false) });
-    let (out, _) = tokio::join!(pool.exec_when(DB1, 22, &touch, t, &mut go), async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        drop(tell);
-    });
-    assert!(out.unwrap().is_none(), "untold, it says it did not run");
-    assert!(
-        !std::path::Path::new(&marker).exists(),
-        "called off, it ran"
-    );
     assert_eq!(text(&exec("echo $$").await.unwrap()), shell);
 
     // Something a command leaves writing to the shell: its output is nobody's, and that shell

@@ -20,12 +20,6 @@
 //!   cannot know the mark.
 //! - Output is byte for byte what `exec` gives; the status of a command killed by a signal is
 //!   128 + the signal's number (the shell's `$?`) where `exec` says none.
-//!
-//! A staged command ([`HostShell::run_when`]) has its subshell read one line of the shell's
-//! input first (`IFS= read -r g && [ "$g" = go ] || exit 125; eval 'COMMAND' </dev/null`):
-//! it is sent ahead, and runs the moment the line `go` follows (anything else, or the
-//! channel's end, and it does not run). The line is sent only once the start marks came back,
-//! so the shell has read its command line by then and the line is the subshell's.
 
 use std::io::Read;
 use std::sync::atomic::Ordering;
@@ -40,14 +34,6 @@ use super::{shell_quote, Conn, ExecOutput, Slot};
 /// What the kept shell runs as: the user's login shell (the one `exec` runs commands with),
 /// reading commands from the channel.
 const SHELL: &str = "exec \"${SHELL:-/bin/sh}\" -s";
-
-/// What tells a staged command whether to run ([`HostShell::run_when`]).
-pub type Go<'a> = dyn std::future::Future<Output = bool> + Send + Unpin + 'a;
-
-/// The line that opens a staged command's gate.
-const GO_WORD: &str = "go";
-/// The exit status of a staged command called off.
-const CALLED_OFF: u32 = 125;
 
 /// Why a command did not run to its end in the shell.
 #[derive(Debug)]
@@ -149,41 +135,17 @@ impl HostShell {
     /// the command's start marks, or after its end marks, is not its output: it is left out,
     /// and the shell is not used again (something a command left running writes to it).
     pub(super) async fn run(&mut self, command: &str) -> Result<ExecOutput, Fault> {
-        self.run_framed(command, None).await.map(|(out, _)| out)
-    }
-
-    /// [`Self::run`] staged: the command is sent, and the shell has it read and parsed (its
-    /// subshell forked, waiting for a line on the shell's input) before `go` says whether it
-    /// runs. `go` is awaited only then; on true the command runs at once, on false it does not
-    /// run at all (None). What a command on a failover's path costs the host before it acts
-    /// (the channel's way in, the shell's parse, a fork) is spent while the caller waits.
-    pub(super) async fn run_when(
-        &mut self,
-        command: &str,
-        go: &mut Go<'_>,
-    ) -> Result<Option<ExecOutput>, Fault> {
-        let (out, ran) = self.run_framed(command, Some(go)).await?;
-        Ok(ran.then_some(out))
-    }
-
-    /// The command's frame, staged behind `go` when given; whether it ran.
-    async fn run_framed(
-        &mut self,
-        command: &str,
-        mut go: Option<&mut Go<'_>>,
-    ) -> Result<(ExecOutput, bool), Fault> {
         let Some(ch) = self.channel.as_mut() else {
             return Err(Fault::Unsent("the kept shell is closed".into()));
         };
         self.sent += 1;
         let start = format!("{}+{}", self.secret, self.sent);
         let mark = format!("{}-{}", self.secret, self.sent);
-        // Staged: the subshell reads one line from the shell's own input first (the shell
-        // reads its input a byte at a time where it is a pipe, or only what was sent; the line
-        // is sent after the start marks came back, so the shell has read its command line by
-        // then and the line is the subshell's). Anything but GO_LINE, or an end of input (the
-        // channel closed, the caller gone), and the command does not run.
-        let line = command_line(&start, &mark, command, go.is_some());
+        let line = format!(
+            "printf '%s\\n' {start}; printf '%s\\n' {start} >&2; ( eval {} ) </dev/null; \
+             printf '\\n%s %d\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2\n",
+            shell_quote(command)
+        );
         ch.data(line.as_bytes())
             .await
             .map_err(|e| Fault::Unsent(e.to_string()))?;
@@ -191,63 +153,38 @@ impl HostShell {
         let mut out = Frame::new(&start, format!("\n{mark} "));
         let mut err = Frame::new(&start, format!("\n{mark}\n"));
         let mut status = None;
-        let mut ran = true;
         while status.is_none() || !err.done {
-            let msg = match go.as_mut().filter(|_| out.started) {
-                Some(g) => tokio::select! {
-                    biased;
-                    m = ch.wait() => Some(m),
-                    now = &mut **g => {
-                        go = None;
-                        ran = now;
-                        let word = if now { GO_WORD } else { "no" };
-                        ch.data(format!("{word}\n").as_bytes())
-                            .await
-                            .map_err(|e| Fault::Broken(e.to_string()))?;
-                        None
-                    }
-                },
-                None => Some(ch.wait().await),
-            };
-            match msg {
-                None => {}
-                Some(Some(ChannelMsg::Data { data })) => {
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => {
                     if let Some(s) = out.push(&data, take_status) {
                         status = Some(s);
                     }
                 }
-                Some(Some(ChannelMsg::ExtendedData { data, ext: 1 })) => {
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
                     err.push(&data, take_mark);
                 }
                 Some(
-                    Some(
-                        ChannelMsg::Eof
-                        | ChannelMsg::Close
-                        | ChannelMsg::ExitStatus { .. }
-                        | ChannelMsg::ExitSignal { .. }
-                        | ChannelMsg::Failure,
-                    )
-                    | None,
-                ) => {
+                    ChannelMsg::Eof
+                    | ChannelMsg::Close
+                    | ChannelMsg::ExitStatus { .. }
+                    | ChannelMsg::ExitSignal { .. }
+                    | ChannelMsg::Failure,
+                )
+                | None => {
                     self.close();
                     return Err(Fault::Broken(
                         "the kept shell ended while running the command".into(),
                     ));
                 }
-                Some(Some(_)) => {}
+                _ => {}
             }
         }
         self.tainted |= out.foreign || err.foreign;
-        // A command whose gate was never opened (its frame ended first: it failed before the
-        // gate, which cannot be) did not run either.
-        Ok((
-            ExecOutput {
-                status,
-                stdout: out.buf,
-                stderr: err.buf,
-            },
-            ran && go.is_none(),
-        ))
+        Ok(ExecOutput {
+            status,
+            stdout: out.buf,
+            stderr: err.buf,
+        })
     }
 
     /// Closes the channel (the shell ends once its command, if any, is done).
@@ -266,24 +203,6 @@ impl Drop for HostShell {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// The line that runs `command` in the shell between its start marks (`start`) and its end
-/// marks (`mark`, with the exit status on stdout); `staged`: behind a gate line
-/// ([`HostShell::run_when`]).
-fn command_line(start: &str, mark: &str, command: &str, staged: bool) -> String {
-    let run = if staged {
-        format!(
-            "( IFS= read -r g && [ \"$g\" = {GO_WORD} ] || exit {CALLED_OFF}; eval {} </dev/null )",
-            shell_quote(command)
-        )
-    } else {
-        format!("( eval {} ) </dev/null", shell_quote(command))
-    };
-    format!(
-        "printf '%s\\n' {start}; printf '%s\\n' {start} >&2; {run}; \
-         printf '\\n%s %d\\n' {mark} $?; printf '\\n%s\\n' {mark} >&2\n"
-    )
 }
 
 /// 16 random bytes, hex.
@@ -474,7 +393,12 @@ mod tests {
                 ("if then", "", 2),
                 ("cd /; x=1; echo \"it's $x\"", "it's 1\n", 0),
             ] {
-                let line = format!("{}echo next", command_line("M+1", "M-1", cmd, false));
+                let line = format!(
+                    "printf '%s\\n' M+1; printf '%s\\n' M+1 >&2; ( eval {} ) </dev/null; \
+                     printf '\\n%s %d\\n' M-1 $?; printf '\\n%s\\n' M-1 >&2\n\
+                     echo next",
+                    shell_quote(cmd)
+                );
                 let o = std::process::Command::new(sh)
                     .args(["-c", &line])
                     .output()
@@ -498,51 +422,6 @@ mod tests {
                     assert_eq!(String::from_utf8_lossy(&f.buf), want_out, "{sh}: {cmd}");
                 }
                 assert!(String::from_utf8_lossy(&o.stdout).ends_with("next\n"));
-            }
-        }
-    }
-
-    /// A staged command, as the kept shell gets it (commands on its input, a pipe): the shell
-    /// reads its line, prints its start mark and waits; the gate line then either runs it or
-    /// calls it off, and is the only input the gate takes (the next command runs after it).
-    #[test]
-    fn staged_command_waits_for_its_gate_line_in_sh_and_bash() {
-        use std::io::{BufRead, BufReader, Write};
-        for sh in ["sh", "bash"] {
-            for (word, want_status, want_out) in [(GO_WORD, 0u32, "ran\n"), ("no", CALLED_OFF, "")]
-            {
-                let mut child = std::process::Command::new(sh)
-                    .arg("-s")
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap();
-                let mut stdin = child.stdin.take().unwrap();
-                let mut stdout = BufReader::new(child.stdout.take().unwrap());
-                stdin
-                    .write_all(command_line("M+1", "M-1", "echo ran", true).as_bytes())
-                    .unwrap();
-                stdin.flush().unwrap();
-                let mut first = String::new();
-                stdout.read_line(&mut first).unwrap();
-                assert_eq!(first, "M+1\n", "{sh}");
-                writeln!(stdin, "{word}").unwrap();
-                stdin
-                    .write_all(command_line("M+2", "M-2", "echo next", false).as_bytes())
-                    .unwrap();
-                drop(stdin);
-                let mut rest = Vec::new();
-                std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
-                child.wait().unwrap();
-                let mut all = first.into_bytes();
-                all.extend_from_slice(&rest);
-                let mut f = Frame::new("M+1\n", "\nM-1 ".into());
-                let status = f.push(&all, take_status);
-                assert_eq!(status, Some(want_status), "{sh} {word}");
-                assert_eq!(String::from_utf8_lossy(&f.buf), want_out, "{sh} {word}");
-                let rest = String::from_utf8_lossy(&rest);
-                assert!(rest.contains("M+2\nnext\n"), "{sh} {word}: {rest}");
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::host_shell::{Fault, Go, HostShell};
+use super::host_shell::{Fault, HostShell};
 use super::{Conn, ExecOutput, HostKey, SshError, SshPool};
 
 /// Kept shells per host at most (host_shell.rs), started as commands need them: a burst past
@@ -89,8 +89,6 @@ impl Drop for Lease<'_> {
 /// How a command tried in a kept shell came out.
 pub(super) enum InShell {
     Ran(Result<ExecOutput, SshError>),
-    /// A staged command its `go` called off: it did not run.
-    CalledOff,
     /// No shell took it: run it on its own.
     Elsewhere,
 }
@@ -100,17 +98,13 @@ impl SshPool {
     /// has fewer than [`MAX_SHELLS_PER_HOST`]). A host that cannot be reached is the
     /// command's error, as it would be on its own; a shell that cannot start, or that was gone
     /// before the command reached it, leaves the command to run on its own.
-    ///
-    /// With `go`, the command is staged ([`HostShell::run_when`]): `timeout` counts from the
-    /// start, the wait for `go` included.
-    #[tracing::instrument(level = "debug", skip(self, timeout, go), fields(host, port, staged = go.is_some()))]
+    #[tracing::instrument(level = "debug", skip(self, timeout), fields(host, port))]
     pub(super) async fn exec_in_shell(
         &self,
         host: &str,
         port: u16,
         command: &str,
         timeout: Duration,
-        go: Option<&mut Go<'_>>,
     ) -> InShell {
         let used: Mutex<Option<Arc<Conn>>> = Mutex::new(None);
         let started = Instant::now();
@@ -122,18 +116,10 @@ impl SshPool {
                 Err(e) => return InShell::Ran(Err(e)),
             };
             let shell = lease.shell.as_mut().expect("a lease holds its shell");
-            let ran = match go {
-                Some(go) => shell.run_when(command, go).await,
-                None => shell.run(command).await.map(Some),
-            };
-            match ran {
-                Ok(Some(out)) => {
+            match shell.run(command).await {
+                Ok(out) => {
                     lease.give_back();
                     InShell::Ran(Ok(out))
-                }
-                Ok(None) => {
-                    lease.give_back();
-                    InShell::CalledOff
                 }
                 Err(Fault::Unsent(why)) => {
                     tracing::debug!(%why, "kept shell gone: the command runs on its own");
@@ -157,7 +143,7 @@ impl SshPool {
             Ok(InShell::Ran(r)) => {
                 InShell::Ran(self.command_done(host, port, started, "kept shell", r))
             }
-            Ok(other) => other,
+            Ok(InShell::Elsewhere) => InShell::Elsewhere,
         }
     }
 

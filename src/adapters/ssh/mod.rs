@@ -443,7 +443,7 @@ impl SshPool {
         // A kept shell ready for the next command (started if none; an idle one is looked at,
         // the longest idle first, and left if it ended or something wrote to it).
         if let InShell::Ran(Err(e)) = self
-            .exec_in_shell(host, port, "true", self.cfg.connect_timeout, None)
+            .exec_in_shell(host, port, "true", self.cfg.connect_timeout)
             .await
         {
             tracing::debug!(host, error = %e, "kept shell not warmed");
@@ -482,43 +482,11 @@ impl SshPool {
         timeout: Duration,
     ) -> Result<ExecOutput, SshError> {
         let started = Instant::now();
-        match self.exec_in_shell(host, port, command, timeout, None).await {
+        match self.exec_in_shell(host, port, command, timeout).await {
             InShell::Ran(res) => res,
-            InShell::CalledOff | InShell::Elsewhere => {
+            InShell::Elsewhere => {
                 let left = timeout.saturating_sub(started.elapsed());
                 self.exec_with_input(host, port, command, None, left).await
-            }
-        }
-    }
-
-    /// [`Self::exec`] staged: `command` reaches the host (in a kept shell: read, parsed, its
-    /// subshell forked) before `go` says whether it runs, so that a command on a failover's
-    /// path acts at once when its moment comes. None: `go` said false, and it did not run.
-    /// `timeout` counts from the start, the wait for `go` included. Where no kept shell takes
-    /// it, the command runs on its own once `go` says true.
-    pub async fn exec_when(
-        &self,
-        host: &str,
-        port: u16,
-        command: &str,
-        timeout: Duration,
-        go: &mut Go<'_>,
-    ) -> Result<Option<ExecOutput>, SshError> {
-        let started = Instant::now();
-        match self
-            .exec_in_shell(host, port, command, timeout, Some(&mut *go))
-            .await
-        {
-            InShell::Ran(res) => res.map(Some),
-            InShell::CalledOff => Ok(None),
-            InShell::Elsewhere => {
-                if !go.await {
-                    return Ok(None);
-                }
-                let left = timeout.saturating_sub(started.elapsed());
-                self.exec_with_input(host, port, command, None, left)
-                    .await
-                    .map(Some)
             }
         }
     }
@@ -704,7 +672,6 @@ pub mod remote;
 mod shell;
 pub mod vip;
 
-pub use host_shell::Go;
 pub use shell::HostCommandError;
 
 #[cfg(test)]

@@ -26,15 +26,7 @@ pub(super) async fn run(
     cmd: &str,
     timeout: Duration,
 ) -> Result<String, HostCommandError> {
-    answer(host, cmd, ssh.exec(host, port, cmd, timeout).await?)
-}
-
-/// What `cmd` printed on `host`, or an error with its exit status and stderr.
-pub(super) fn answer(
-    host: &str,
-    cmd: &str,
-    out: super::ExecOutput,
-) -> Result<String, HostCommandError> {
+    let out = ssh.exec(host, port, cmd, timeout).await?;
     if !out.success() {
         return Err(HostCommandError::Command {
             host: host.to_string(),

@@ -14,8 +14,8 @@
 use std::time::Duration;
 
 use super::iptables::{self, IPTABLES};
-use super::shell::{answer, last_word, run, says, HostCommandError};
-use super::{shell_quote, Go, SshPool};
+use super::shell::{last_word, run, says, HostCommandError};
+use super::{shell_quote, SshPool};
 
 /// A VIP (`10.0.0.100/24`) on an interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,29 +223,6 @@ pub async fn add_unfenced(
     timeout: Duration,
 ) -> Result<bool, VipError> {
     says(ssh, host, port, &add_address(vip), timeout, "added").await
-}
-
-/// [`add`] (or [`add_unfenced`], where `unfenced`) staged behind `go` ([`SshPool::exec_when`]):
-/// the command waits on the host, and adds the VIP the moment `go` says true. None: `go` said
-/// false, and nothing was done.
-pub async fn add_when(
-    ssh: &SshPool,
-    host: &str,
-    port: u16,
-    vip: &Vip,
-    unfenced: bool,
-    timeout: Duration,
-    go: &mut Go<'_>,
-) -> Result<Option<bool>, VipError> {
-    let cmd = if unfenced {
-        add_address(vip)
-    } else {
-        add_cmd(vip)
-    };
-    let Some(out) = ssh.exec_when(host, port, &cmd, timeout, go).await? else {
-        return Ok(None);
-    };
-    Ok(Some(last_word(&answer(host, &cmd, out)?) == "added"))
 }
 
 /// Shell that adds the VIP unless the interface has it, announces it, and echoes `added` or

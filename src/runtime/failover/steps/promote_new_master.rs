@@ -17,7 +17,6 @@ impl RunCtx {
         let d = Self::decided(run)?;
         let nm = self.server(&d.new_master)?;
         let unfenced = self.vip_unfence_early(&nm).await?;
-        let vip = self.vip_stage_add(&nm, unfenced);
         // Two connections at once: the second is RESET SLAVE ALL's, below (opened again there
         // if it failed now; not needed at all by a server that is no replica any more).
         let (s, s2) = futures::future::join(self.connect(&nm), self.connect(&nm)).await;
@@ -131,7 +130,7 @@ impl RunCtx {
             }
             // The old host's release (and the second ARP) is phase 4's, once the replicas are
             // repointed: the old host answers resets meanwhile, never silence.
-            lines.push(self.vip_add_staged(&nm, vip).await?);
+            lines.push(self.vip_add(&nm, unfenced).await?);
             if let Some(reset) = reset {
                 reset
                     .await

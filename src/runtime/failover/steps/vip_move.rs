@@ -13,19 +13,6 @@ use tracing::Instrument;
 
 use super::*;
 
-/// How long an add sent ahead waits for the new master to be writable.
-const STAGED_WAIT: Duration = Duration::from_secs(10);
-
-/// The VIP's add in phase 3.5: sent ahead ([`RunCtx::vip_stage_add`]), or run when its time
-/// comes (no VIP or no SSH: [`RunCtx::vip_add`] says what then), with the unfencing begun.
-pub(super) enum VipAdd {
-    Staged {
-        go: tokio::sync::oneshot::Sender<bool>,
-        done: tokio::task::JoinHandle<Result<Option<bool>, vip::VipError>>,
-    },
-    Later(Option<tokio::task::JoinHandle<bool>>),
-}
-
 /// Which release of the old host's VIP this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Release {
@@ -129,79 +116,6 @@ impl RunCtx {
         )))
     }
 
-    /// Phase 3.5, first thing after [`Self::vip_unfence_early`]: the VIP's add sent to the new
-    /// master's host ahead, where it waits ([`vip::add_when`]); [`Self::vip_add_staged`] lets
-    /// it act once the new master is writable. The host has read the command and forked for it
-    /// by then, which took it 5–10 ms on the lab's busy hosts when sent only at that moment.
-    /// Nothing is done on the host until then: the step's begin need not be committed for it.
-    pub(super) fn vip_stage_add(
-        &self,
-        nm: &ServerSpec,
-        unfenced: Option<tokio::task::JoinHandle<bool>>,
-    ) -> VipAdd {
-        let (Some(v), Ok(pool)) = (self.vip(), self.ssh.as_ref()) else {
-            return VipAdd::Later(unfenced);
-        };
-        let pool = pool.clone();
-        let (host, port) = nm.ssh_target(&self.group.spec.ssh);
-        let (go, told) = tokio::sync::oneshot::channel::<bool>();
-        let done = tokio::spawn(
-            async move {
-                let unfenced = match unfenced {
-                    Some(task) => task.await.unwrap_or(false),
-                    None => false,
-                };
-                // The wait is bounded (a long catch-up or salvage): called off then, and
-                // the VIP is added as when not staged.
-                let mut go = Box::pin(async move {
-                    tokio::time::timeout(STAGED_WAIT, told)
-                        .await
-                        .map(|r| r.unwrap_or(false))
-                        .unwrap_or(false)
-                });
-                vip::add_when(
-                    &pool,
-                    &host,
-                    port,
-                    &v,
-                    unfenced,
-                    STAGED_WAIT + SSH_COMMAND,
-                    &mut go,
-                )
-                .await
-            }
-            .instrument(tracing::Span::current()),
-        );
-        VipAdd::Staged { go, done }
-    }
-
-    /// The VIP up on the new master as [`Self::vip_add`] does it, by the add
-    /// [`Self::vip_stage_add`] sent ahead when there is one.
-    pub(super) async fn vip_add_staged(&self, nm: &ServerSpec, add: VipAdd) -> StepResult {
-        let (go, done) = match add {
-            VipAdd::Later(unfenced) => return self.vip_add(nm, unfenced).await,
-            VipAdd::Staged { go, done } => (go, done),
-        };
-        // Failing here drops `go`: the staged add is called off.
-        self.guard().await?;
-        // The add runs only once told to: one that ended untold (its wait ran out, its shell
-        // failed) did nothing, and the VIP is added now as when not staged.
-        if go.send(true).is_err() {
-            let why = match done.await {
-                Ok(Err(e)) => e.to_string(),
-                _ => "its wait ran out".into(),
-            };
-            tracing::info!(server = %nm.name, %why, "the VIP's add sent ahead did not run: added now");
-            return self.vip_add(nm, None).await;
-        }
-        match done.await {
-            Ok(Ok(Some(added))) => Ok(self.vip_line(nm, added)),
-            Ok(Ok(None)) => self.vip_add(nm, None).await,
-            Ok(Err(e)) => Err(abort(e)),
-            Err(e) => Err(abort(format!("the VIP's add stopped: {e}"))),
-        }
-    }
-
     /// The VIP up on the new master, gratuitous ARP sent in the background. `unfenced`: the
     /// rule deletion [`Self::vip_unfence_early`] started (None: the add deletes it).
     pub(super) async fn vip_add(
@@ -225,16 +139,12 @@ impl RunCtx {
             vip::add(pool, &host, port, &v, SSH_COMMAND).await
         }
         .map_err(abort)?;
-        Ok(self.vip_line(nm, added))
-    }
-
-    fn vip_line(&self, nm: &ServerSpec, added: bool) -> String {
-        format!(
+        Ok(format!(
             "{}: VIP {} {} (gratuitous ARP sent in the background)",
             nm.name,
-            self.vip().map(|v| v.cidr).unwrap_or_default(),
+            v.cidr,
             if added { "up" } else { "already up" }
-        )
+        ))
     }
 
     /// The VIP released from the old master's host, then announced once more from the new
