@@ -291,7 +291,8 @@ impl fmt::Display for Cmd {
             Cmd::RecordVerdictAndBegin { group, verdict } => {
                 write!(
                     f,
-                    "group {group}: verdict {:?} (round {}): {}; automatic failover begins",
+                    "group {group}: verdict {:?} (round {}): {}; its automatic failover begun \
+                     (or the refusal recorded) in the same entry",
                     verdict.kind, verdict.round, verdict.reason
                 )
             }

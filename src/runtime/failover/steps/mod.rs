@@ -179,8 +179,11 @@ pub struct RunCtx {
     /// committed in one entry with the next begin or before the next side effect
     /// (state/batch.rs).
     gathered: std::sync::Mutex<Vec<Cmd>>,
-    /// Held while gathered entries are committed (a side effect waits for them).
-    flushing: tokio::sync::Mutex<()>,
+    /// Held while gathered entries are committed (a side effect waits for them). Holds why a
+    /// commit of gathered entries failed: they are not journaled, so from then on no side
+    /// effect of this context may run (every later guard fails with it; the executor starts
+    /// again from the committed run).
+    flushing: tokio::sync::Mutex<Option<String>>,
 }
 
 /// A session being opened ahead: by which step, when, and the task opening it. Dropped (with
@@ -343,28 +346,54 @@ impl RunCtx {
     /// Commits the entries gathered so far and then `cmd` (a journal entry: in the same log
     /// entry), as the driver does with a step's end.
     pub async fn commit_journal(&self, cmd: Cmd) -> Result<CmdResult, StepError> {
-        let _flushing = self.flushing.lock().await;
+        let mut failed = self.flushing.lock().await;
+        if let Some(why) = failed.as_ref() {
+            return Err(StepError::Lost(why.clone()));
+        }
         let mut entries = std::mem::take(&mut *self.gathered.lock().expect("gathered entries"));
+        let gathered = !entries.is_empty();
         entries.push(cmd);
-        self.commit_entries(entries).await
+        let res = self.commit_entries(entries).await;
+        match &res {
+            Err(e) if gathered => *failed = Some(e.to_string()),
+            Ok(CmdResult::Rejected(r)) if gathered => {
+                *failed = Some(format!(
+                    "the journal refused the entries gathered ahead: {r}"
+                ))
+            }
+            _ => {}
+        }
+        res
     }
 
     /// Commits what was gathered (nothing to do when nothing was). A refusal stops the
     /// executor as a lost leadership does: the journal is not what this context acted on.
     /// Serialised: a second caller returns only once the first one's entries are committed.
+    /// A failed commit fails every later one of this context too (a concurrent guard must not
+    /// find the entries gone and take them for committed).
     async fn flush(&self) -> Result<(), StepError> {
-        let _flushing = self.flushing.lock().await;
+        let mut failed = self.flushing.lock().await;
+        if let Some(why) = failed.as_ref() {
+            return Err(StepError::Lost(why.clone()));
+        }
         let entries = std::mem::take(&mut *self.gathered.lock().expect("gathered entries"));
         if entries.is_empty() {
             return Ok(());
         }
-        match self.commit_entries(entries).await? {
-            CmdResult::Rejected(r) => Err(StepError::Lost(format!(
+        let res = match self.commit_entries(entries).await {
+            Ok(CmdResult::Rejected(r)) => Err(StepError::Lost(format!(
                 "the journal refused the entries gathered ahead (the run is not as this \
                  manager acted on it): {r}"
             ))),
-            _ => Ok(()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &res {
+            *failed = Some(format!(
+                "the entries gathered ahead were not committed: {e}"
+            ));
         }
+        res
     }
 
     /// Commits `entries` in order: in one [`Cmd::JournalBatch`] when there are several and

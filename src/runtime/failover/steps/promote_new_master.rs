@@ -47,6 +47,7 @@ impl RunCtx {
             ),
         };
         let filepos = self.mode() == ReplicationMode::FilePos;
+        let mut reset = None;
         if let Some(r) = &info.replica {
             if filepos {
                 let applied = self
@@ -57,69 +58,51 @@ impl RunCtx {
                 let target = self.decided_target(d)?;
                 self.catch_up(&mut s, &nm, r, &target, &mut lines).await?;
             }
+            self.guard().await?;
+            s.stop_replica(false).await.map_err(abort)?;
+            // RESET SLAVE ALL (an fsync of the replica's state files) on a second connection,
+            // alongside the epoch, read_only and VIP below; the step ends only after it (a
+            // promoted server must not restart into its old replication: docs/architecture.md).
+            // If this step fails before joining it, the RESET still completes on its own (as
+            // when it ran inline before what failed); its error is then logged.
+            let mut s2 = match s2.take() {
+                Some(c) => c,
+                None => self.connect(&nm).await.map_err(abort)?,
+            };
+            let name = nm.name.clone();
+            reset = Some(tokio::spawn(async move {
+                let r = s2.reset_replica_all().await;
+                s2.close().await;
+                if let Err(e) = &r {
+                    tracing::warn!(server = %name, error = %e, "RESET SLAVE ALL failed");
+                }
+                r
+            }));
         } else {
             lines.push(format!("{}: already not a replica", nm.name));
         }
-        // The salvaged events are loaded (this executor's, or a survivor's copy) before the
-        // new master's last statements run alongside the other survivors' aiming.
-        let salvage = if filepos {
-            Salvage::None
-        } else {
-            self.salvage_for(run, &nm).await?
-        };
-        // The new master executed every survivor's transactions. Its last statements, then
-        // writable and the VIP up; alongside, the other survivors aimed at it, each started
-        // once the new master is ready (point_ahead.rs) — the new master never waits for them.
-        let (is_ready, when_ready) = tokio::sync::oneshot::channel::<()>();
-        let promote = async {
-            let ready = async {
-                let mut lines = Vec::new();
-                let mut reset = None;
-                if info.replica.is_some() {
-                    self.guard().await?;
-                    s.stop_replica(false).await.map_err(abort)?;
-                    // RESET SLAVE ALL (an fsync of the replica's state files) on a second
-                    // connection, alongside the epoch, read_only and VIP below; the step ends
-                    // only after it (a promoted server must not restart into its old
-                    // replication: docs/architecture.md). If this step fails before joining
-                    // it, the RESET still completes on its own (as when it ran inline before
-                    // what failed); its error is then logged.
-                    let mut s2 = match s2.take() {
-                        Some(c) => c,
-                        None => self.connect(&nm).await.map_err(abort)?,
-                    };
-                    let name = nm.name.clone();
-                    reset = Some(tokio::spawn(async move {
-                        let r = s2.reset_replica_all().await;
-                        s2.close().await;
-                        if let Err(e) = &r {
-                            tracing::warn!(server = %name, error = %e, "RESET SLAVE ALL failed");
-                        }
-                        r
-                    }));
-                }
-                if let Some(l) = self.apply_salvage(&nm, &mut s, salvage).await? {
-                    lines.push(l);
-                }
-                if filepos {
-                    lines.push(self.record_coords(run, &nm, &mut s).await?);
-                }
-                self.guard().await?;
-                if recorded.map(|(e, _)| e) != Some(run.epoch) {
-                    lines.push(self.write_epoch(&mut s, run, &nm).await?);
-                }
-                if self.group.topology.semisync && !info.semisync.master_enabled {
-                    s.enable_semisync_source().await.map_err(abort)?;
-                    lines.push("semi-sync source side enabled (lossless as before)".into());
-                }
-                Ok::<_, StepError>((lines, reset))
-            };
-            let (mut lines, reset) = ready.await?;
-            tracing::debug!(server = %nm.name, "new master ready: everything applied, semi-sync source side on");
-            let _ = is_ready.send(());
+        if !filepos {
+            if let Some(l) = self.apply_salvage(run, &nm, &mut s).await? {
+                lines.push(l);
+            }
+        }
+        if filepos {
+            lines.push(self.record_coords(run, &nm, &mut s).await?);
+        }
+        self.guard().await?;
+        if recorded.map(|(e, _)| e) != Some(run.epoch) {
+            lines.push(self.write_epoch(&mut s, run, &nm).await?);
+        }
+        if self.group.topology.semisync && !info.semisync.master_enabled {
+            s.enable_semisync_source().await.map_err(abort)?;
+            lines.push("semi-sync source side enabled (lossless as before)".into());
+        }
+        // Writable and the VIP up, and alongside, the other survivors pointed at it
+        // (point_ahead.rs: GTID groups, now that it holds everything it will serve).
+        let open = async {
+            let mut lines = Vec::new();
             if info.read_only {
                 s.set_read_only(false).await.map_err(abort)?;
-                tracing::debug!(server = %nm.name, "new master writable");
                 lines.push(format!("{}: read_only=0", nm.name));
             } else {
                 lines.push(format!("{}: already writable", nm.name));
@@ -146,17 +129,9 @@ impl RunCtx {
             }
             Ok::<_, StepError>(lines)
         };
-        let ahead = async {
-            let aimed = self.aim_replicas_ahead(run, &nm).await;
-            // Not ready (the step fails): the aimed replicas stay stopped, for a retried 3.5 or
-            // phase 4 to point and start.
-            if when_ready.await.is_err() {
-                return Vec::new();
-            }
-            self.start_replicas_ahead(aimed, &nm).await
-        };
-        let (promoted, ahead) = futures::future::join(promote, ahead).await;
-        lines.extend(promoted?);
+        let (opened, ahead) =
+            futures::future::join(open, self.point_replicas_ahead(run, &nm)).await;
+        lines.extend(opened?);
         lines.extend(ahead);
         // Phase 4 connects to every other survivor first thing: open those sessions while
         // this step's end is committed.
@@ -215,43 +190,30 @@ impl RunCtx {
         )))
     }
 
-    /// GTID groups: the transactions phase 3.2 saved from the dead master's binlog, to apply on
+    /// GTID groups: the transactions phase 3.2 saved from the dead master's binlog, applied on
     /// the new master once it executed everything the survivors had (replicas then get them
-    /// by replication): loaded here, from this executor's memory or a survivor's copy.
-    async fn salvage_for(
+    /// by replication).
+    async fn apply_salvage(
         &mut self,
         run: &FailoverRun,
         nm: &ServerSpec,
-    ) -> Result<Salvage, StepError> {
+        s: &mut Session,
+    ) -> Result<Option<String>, StepError> {
         if run
             .recovery
             .salvage
             .as_ref()
             .is_none_or(|x| x.transactions == 0)
         {
-            return Ok(Salvage::None);
+            return Ok(None);
         }
         if let Some(d) = run.recovery.applied.get(&nm.name) {
-            return Ok(Salvage::Applied(format!(
+            return Ok(Some(format!(
                 "{}: salvaged binlog already applied ({d})",
                 nm.name
             )));
         }
-        Ok(Salvage::Apply(self.salvaged(run).await?))
-    }
-
-    /// Applies what [`Self::salvage_for`] loaded on the new master, and journals that it did.
-    async fn apply_salvage(
-        &self,
-        nm: &ServerSpec,
-        s: &mut Session,
-        salvage: Salvage,
-    ) -> Result<Option<String>, StepError> {
-        let log = match salvage {
-            Salvage::None => return Ok(None),
-            Salvage::Applied(line) => return Ok(Some(line)),
-            Salvage::Apply(log) => log,
-        };
+        let log = self.salvaged(run).await?;
         let fde = log.fde().unwrap_or_default().to_vec();
         let detail = self.apply_events(nm, s, &fde, &[log.events()]).await?;
         self.record(RecoveryNote::Applied {
@@ -378,14 +340,4 @@ impl RunCtx {
             current,
         )
     }
-}
-
-/// The dead master's salvaged transactions, as the new master needs them.
-enum Salvage {
-    /// None saved (or a file/position group: its diff carries them).
-    None,
-    /// Applied by an earlier attempt of this step: its line.
-    Applied(String),
-    /// To apply.
-    Apply(crate::adapters::binlog::MasterLog),
 }

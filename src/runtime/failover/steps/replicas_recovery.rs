@@ -120,19 +120,6 @@ impl RunCtx {
         start: &ReplicaStart,
         period: Option<u64>,
     ) -> Result<(), StepError> {
-        self.aim_at(s, nm, start, period).await?;
-        s.start_replica().await.map_err(abort)
-    }
-
-    /// [`Self::point_at`] without the START SLAVE: the replica stopped and its source changed
-    /// to `nm` (point_ahead.rs starts it once `nm` is ready to serve it).
-    pub(super) async fn aim_at(
-        &self,
-        s: &mut Session,
-        nm: &ServerSpec,
-        start: &ReplicaStart,
-        period: Option<u64>,
-    ) -> Result<(), StepError> {
         self.guard().await?;
         s.stop_replica(false).await.map_err(abort)?;
         s.change_master(&ChangeMaster {
@@ -141,7 +128,8 @@ impl RunCtx {
             ..self.change_master_to(nm)
         })
         .await
-        .map_err(abort)
+        .map_err(abort)?;
+        s.start_replica().await.map_err(abort)
     }
 
     /// One replica: repointed at the new master (after its diff, file/position) unless it
