@@ -114,9 +114,9 @@ mod tests {
     }
 
     /// The same state as the two entries in a row (but for the count of applied commands):
-    /// from an idle group, a paused one, one with a run active, within the anti-flap window,
-    /// and for a verdict of unreachable-but-alive; a verdict of a round recorded before is
-    /// refused whole.
+    /// from an idle group, a paused one, a blocked one, one within the anti-flap window (each
+    /// refusal recorded), one with a run active, and for a verdict of unreachable-but-alive; a
+    /// verdict of a round recorded before is refused whole.
     #[test]
     fn one_entry_is_the_verdict_then_the_begin() {
         let pause = Cmd::PauseGroup {
@@ -133,22 +133,46 @@ mod tests {
             anti_flap_ms: 0,
             forced: None,
         };
+        // A failover completed 60 ms before the entry (the window is minutes long), and a failed
+        // run waiting for its acknowledgement.
         let mut flapped = state();
-        apart(&mut flapped, VerdictKind::Dead, 1, 50);
-        let run = flapped.failover["g"].active_run.unwrap();
-        flapped.apply(&Cmd::FinishFailover { run, failed: None }, 60);
-        let cases: Vec<(&str, ClusterState, VerdictKind)> = vec![
-            ("idle", state(), VerdictKind::Dead),
-            ("paused", with(state(), &pause), VerdictKind::Dead),
+        flapped
+            .failover
+            .entry("g".into())
+            .or_default()
+            .last_completed_at_ms = Some(40);
+        let mut blocked = state();
+        blocked.failover.entry("g".into()).or_default().blocked = Some("run 1 failed".into());
+        // (name, the state before, the verdict, what the begin's refusal says if refused)
+        let cases: Vec<(&str, ClusterState, VerdictKind, Option<&str>)> = vec![
+            ("idle", state(), VerdictKind::Dead, None),
+            (
+                "paused",
+                with(state(), &pause),
+                VerdictKind::Dead,
+                Some("paused"),
+            ),
+            (
+                "blocked",
+                blocked,
+                VerdictKind::Dead,
+                Some("blocked until acknowledged"),
+            ),
+            (
+                "within the anti-flap window",
+                flapped,
+                VerdictKind::Dead,
+                Some("anti-flap window"),
+            ),
             (
                 "a manual run active",
                 with(state(), &manual),
                 VerdictKind::Dead,
+                None,
             ),
-            ("within the anti-flap window", flapped, VerdictKind::Dead),
-            ("alive", state(), VerdictKind::UnreachableButAlive),
+            ("alive", state(), VerdictKind::UnreachableButAlive, None),
         ];
-        for (name, before, kind) in cases {
+        for (name, before, kind, refused) in cases {
             let mut one = before.clone();
             let r = one.apply(&both(kind, 7), 100);
             assert_eq!(r, CmdResult::Ok, "{name}");
@@ -156,6 +180,15 @@ mod tests {
             apart(&mut two, kind, 7, 100);
             two.applied_cmds = one.applied_cmds;
             assert_eq!(one, two, "{name}");
+            let f = one.failover.get("g").cloned().unwrap_or_default();
+            match refused {
+                Some(why) => {
+                    let last = f.refusals.last().map(|r| r.reason.as_str());
+                    assert!(last.is_some_and(|r| r.contains(why)), "{name}: {last:?}");
+                    assert_eq!(f.handled_round, Some(7), "{name}");
+                }
+                None => assert!(f.refusals.is_empty(), "{name}: {:?}", f.refusals),
+            }
             let again = one.apply(&both(kind, 7), 101);
             assert!(matches!(again, CmdResult::Rejected(_)), "{name}: {again:?}");
         }

@@ -119,11 +119,14 @@ pub fn say_auto_begin(node: &Runtime, group: &str, old_master: &str, round: u64)
     let (begun, refusal, active) = node.raft.read(|c| {
         let f = c.failover.get(group);
         let active = f.and_then(|f| f.active_run);
-        let begun = active
-            .and_then(|id| c.runs.get(&id))
-            .is_some_and(|r| r.verdict_round == Some(round));
+        // Begun: a run of this round exists, active or (failed fast) ended already. Only
+        // otherwise is a handled round a refusal, the newest one recorded.
+        let begun = c
+            .runs
+            .values()
+            .any(|r| r.group == group && r.verdict_round == Some(round));
         let refusal = f
-            .filter(|f| f.handled_round == Some(round))
+            .filter(|f| !begun && f.handled_round == Some(round))
             .and_then(|f| f.refusals.last())
             .map(|r| r.reason.clone());
         (begun, refusal, active)
