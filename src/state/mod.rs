@@ -116,7 +116,7 @@ impl ClusterState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Applying the same commands yields the same state, and time comes only from the argument.
@@ -237,19 +237,24 @@ mod tests {
         s
     }
 
+    /// A verdict of `kind` for `round` (the tests' fixed times and failures).
+    pub(crate) fn a_verdict(kind: crate::model::VerdictKind, round: u64) -> crate::model::Verdict {
+        crate::model::Verdict {
+            kind,
+            round,
+            suspected_at_ms: 10,
+            at_ms: 20,
+            failures: 3,
+            votes: vec![],
+            replicas: Default::default(),
+            reason: "test".into(),
+        }
+    }
+
     fn verdict(round: u64, kind: crate::model::VerdictKind) -> Cmd {
         Cmd::RecordVerdict {
             group: "g".into(),
-            verdict: Box::new(crate::model::Verdict {
-                kind,
-                round,
-                suspected_at_ms: 10,
-                at_ms: 20,
-                failures: 3,
-                votes: vec![],
-                replicas: Default::default(),
-                reason: "test".into(),
-            }),
+            verdict: Box::new(a_verdict(kind, round)),
         }
     }
 

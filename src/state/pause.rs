@@ -83,7 +83,7 @@ impl super::ClusterState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Health, Verdict, VerdictKind};
+    use crate::model::{Health, VerdictKind};
     use crate::state::group::tests::put;
     use crate::state::journal::{RunKind, DEFAULT_ANTI_FLAP_MS};
     use crate::state::{ClusterState, Cmd, CmdResult};
@@ -106,16 +106,7 @@ mod tests {
     fn dead(round: u64) -> Cmd {
         Cmd::RecordVerdict {
             group: "g".into(),
-            verdict: Box::new(Verdict {
-                kind: VerdictKind::Dead,
-                round,
-                suspected_at_ms: 10,
-                at_ms: 20,
-                failures: 3,
-                votes: vec![],
-                replicas: Default::default(),
-                reason: "test".into(),
-            }),
+            verdict: Box::new(crate::state::tests::a_verdict(VerdictKind::Dead, round)),
         }
     }
 

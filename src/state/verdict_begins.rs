@@ -65,16 +65,7 @@ mod tests {
     use crate::state::{ClusterState, Cmd, CmdResult};
 
     fn verdict(kind: VerdictKind, round: u64) -> Box<Verdict> {
-        Box::new(Verdict {
-            kind,
-            round,
-            suspected_at_ms: 10,
-            at_ms: 20,
-            failures: 3,
-            votes: vec![],
-            replicas: Default::default(),
-            reason: "test".into(),
-        })
+        Box::new(crate::state::tests::a_verdict(kind, round))
     }
 
     fn both(kind: VerdictKind, round: u64) -> Cmd {
