@@ -47,14 +47,8 @@ impl RunCtx {
         let gathered = !entries.is_empty();
         entries.push(cmd);
         let res = self.commit_entries(entries).await;
-        match &res {
-            Err(e) if gathered => *failed = Some(e.to_string()),
-            Ok(CmdResult::Rejected(r)) if gathered => {
-                *failed = Some(format!(
-                    "the journal refused the entries gathered ahead: {r}"
-                ))
-            }
-            _ => {}
+        if gathered {
+            *failed = not_journaled(&res);
         }
         res
     }
@@ -73,20 +67,13 @@ impl RunCtx {
         if entries.is_empty() {
             return Ok(());
         }
-        let res = match self.commit_entries(entries).await {
-            Ok(CmdResult::Rejected(r)) => Err(StepError::Lost(format!(
-                "the journal refused the entries gathered ahead (the run is not as this \
-                 manager acted on it): {r}"
-            ))),
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = &res {
-            *failed = Some(format!(
-                "the entries gathered ahead were not committed: {e}"
-            ));
+        let res = self.commit_entries(entries).await;
+        *failed = not_journaled(&res);
+        match (res, failed.as_ref()) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Some(why)) => Err(StepError::Lost(why.clone())),
+            (Ok(_), None) => Ok(()),
         }
-        res
     }
 
     /// Commits `entries` in order: in one [`Cmd::JournalBatch`] when there are several and
@@ -144,5 +131,20 @@ impl RunCtx {
             .await
             .map_err(StepError::Lost),
         }
+    }
+}
+
+/// Why a commit of gathered entries left them out of the journal, if it did: they are gone
+/// from the context, so nothing it does from then on may take them for committed.
+fn not_journaled(res: &Result<CmdResult, StepError>) -> Option<String> {
+    match res {
+        Err(e) => Some(format!(
+            "the entries gathered ahead were not committed: {e}"
+        )),
+        Ok(CmdResult::Rejected(r)) => Some(format!(
+            "the journal refused the entries gathered ahead (the run is not as this manager \
+             acted on it): {r}"
+        )),
+        Ok(_) => None,
     }
 }
